@@ -1,0 +1,9 @@
+//! nsh: an LwM2M server shell for testing LwM2M clients, scriptable in Rhai.
+//!
+//! Layers (dependencies point one way):
+//! `repl -> script -> server -> exchange -> lwm2m -> coap`, with `transport`
+//! beside `exchange`. See the README for the support matrix.
+#![forbid(unsafe_code)]
+
+pub mod coap;
+pub mod lwm2m;

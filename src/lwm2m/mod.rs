@@ -1,0 +1,2 @@
+//! LwM2M on top of CoAP: paths, message classification, payload formats over
+//! one node tree, summaries and `details` rendering. No I/O.

@@ -6,4 +6,5 @@
 #![forbid(unsafe_code)]
 
 pub mod coap;
+pub mod exchange;
 pub mod lwm2m;

@@ -1,0 +1,193 @@
+//! Duplicate detection of the peer's CON and NON messages (RFC 7252 §4.5).
+//!
+//! Entries are keyed by peer and message ID and kept for EXCHANGE_LIFETIME
+//! (CON) or NON_LIFETIME (NON). Each remembers the reply we sent to the first
+//! copy, so a duplicate can be answered the same way. Entries are pruned
+//! when they expire, so memory is bounded by the peer's message rate times
+//! the lifetime.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use crate::coap::Message;
+
+/// One message the peer sent.
+#[derive(Debug)]
+struct Entry {
+    /// Distinguishes this entry from an earlier one with the same key in
+    /// the expiry queue.
+    seq: u64,
+    /// `None`: never (the lifetime overflowed `Instant`).
+    expires: Option<Instant>,
+    token: Vec<u8>,
+    /// The reply we sent to the first copy.
+    reply: Option<Message>,
+}
+
+/// The duplicate cache.
+#[derive(Debug)]
+pub(super) struct Dedup<P> {
+    entries: HashMap<(P, u16), Entry>,
+    expiries: BTreeMap<(Instant, u64), (P, u16)>,
+    seq: u64,
+}
+
+impl<P: Clone + Eq + Hash> Dedup<P> {
+    pub(super) fn new() -> Self {
+        Dedup {
+            entries: HashMap::new(),
+            expiries: BTreeMap::new(),
+            seq: 0,
+        }
+    }
+
+    /// `Some(reply)` when `(peer, message_id)` was seen and has not expired.
+    pub(super) fn duplicate(
+        &self,
+        peer: &P,
+        message_id: u16,
+        now: Instant,
+    ) -> Option<Option<Message>> {
+        let entry = self.entries.get(&(peer.clone(), message_id))?;
+        match entry.expires {
+            Some(t) if t <= now => None,
+            _ => Some(entry.reply.clone()),
+        }
+    }
+
+    /// Remembers a message from the peer for `lifetime`.
+    pub(super) fn record(&mut self, peer: &P, msg: &Message, lifetime: Duration, now: Instant) {
+        self.seq += 1;
+        let key = (peer.clone(), msg.message_id);
+        let expires = now.checked_add(lifetime);
+        if let Some(t) = expires {
+            self.expiries.insert((t, self.seq), key.clone());
+        }
+        self.entries.insert(
+            key,
+            Entry {
+                seq: self.seq,
+                expires,
+                token: msg.token.clone(),
+                reply: None,
+            },
+        );
+    }
+
+    /// Caches an ACK or RST we send as the reply to the peer's message with
+    /// the same ID.
+    pub(super) fn set_reply_by_message_id(&mut self, peer: &P, reply: &Message) {
+        if let Some(entry) = self.entries.get_mut(&(peer.clone(), reply.message_id)) {
+            entry.reply = Some(reply.clone());
+        }
+    }
+
+    /// Caches a separate (CON/NON) response as the reply to the most recent
+    /// message from the peer with the same token that has no reply yet (a
+    /// CON request keeps its empty ACK as its reply).
+    pub(super) fn set_reply_by_token(&mut self, peer: &P, reply: &Message) {
+        let newest = self
+            .entries
+            .iter_mut()
+            .filter(|((p, _), e)| p == peer && e.token == reply.token && e.reply.is_none())
+            .max_by_key(|(_, e)| e.seq);
+        if let Some((_, entry)) = newest {
+            entry.reply = Some(reply.clone());
+        }
+    }
+
+    /// Forgets every entry that expired at or before `now`.
+    pub(super) fn prune(&mut self, now: Instant) {
+        while let Some(entry) = self.expiries.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let ((_, seq), key) = entry.remove_entry();
+            if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
+                self.entries.remove(&key);
+            }
+        }
+    }
+
+    /// When the next entry expires.
+    pub(super) fn next_expiry(&self) -> Option<Instant> {
+        self.expiries.keys().next().map(|(t, _)| *t)
+    }
+
+    /// Number of remembered messages.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coap::{Code, Type};
+
+    fn con(mid: u16, token: &[u8]) -> Message {
+        let mut m = Message::new(Type::Confirmable, Code::GET, mid);
+        m.token = token.to_vec();
+        m
+    }
+
+    #[test]
+    fn same_message_id_from_same_peer_is_a_duplicate_until_it_expires() {
+        let t0 = Instant::now();
+        let mut d = Dedup::new();
+        d.record(&1u8, &con(7, b"a"), Duration::from_secs(10), t0);
+        assert_eq!(d.duplicate(&1, 7, t0 + Duration::from_secs(9)), Some(None));
+        assert_eq!(d.duplicate(&2, 7, t0), None);
+        assert_eq!(d.duplicate(&1, 8, t0), None);
+        assert_eq!(d.duplicate(&1, 7, t0 + Duration::from_secs(10)), None);
+    }
+
+    #[test]
+    fn pruning_forgets_expired_entries_only() {
+        let t0 = Instant::now();
+        let mut d = Dedup::new();
+        d.record(&1u8, &con(1, b""), Duration::from_secs(10), t0);
+        d.record(&1u8, &con(2, b""), Duration::from_secs(20), t0);
+        assert_eq!(d.next_expiry(), Some(t0 + Duration::from_secs(10)));
+        d.prune(t0 + Duration::from_secs(10));
+        assert_eq!(d.len(), 1);
+        assert_eq!(d.next_expiry(), Some(t0 + Duration::from_secs(20)));
+        d.prune(t0 + Duration::from_secs(30));
+        assert_eq!(d.len(), 0);
+        assert_eq!(d.next_expiry(), None);
+    }
+
+    #[test]
+    fn a_reused_message_id_is_not_pruned_by_the_old_expiry() {
+        let t0 = Instant::now();
+        let mut d = Dedup::new();
+        d.record(&1u8, &con(1, b""), Duration::from_secs(10), t0);
+        let t1 = t0 + Duration::from_secs(11);
+        d.record(&1u8, &con(1, b""), Duration::from_secs(10), t1);
+        d.prune(t1);
+        assert_eq!(d.duplicate(&1, 1, t1), Some(None));
+    }
+
+    #[test]
+    fn replies_are_cached_by_message_id_or_token() {
+        let t0 = Instant::now();
+        let mut d = Dedup::new();
+        d.record(&1u8, &con(1, b"x"), Duration::from_secs(10), t0);
+        let mut non = con(2, b"y");
+        non.mtype = Type::NonConfirmable;
+        d.record(&1u8, &non, Duration::from_secs(10), t0);
+
+        let ack = Message::new(Type::Acknowledgement, Code::EMPTY, 1);
+        d.set_reply_by_message_id(&1, &ack);
+        let mut separate = Message::new(Type::Confirmable, Code::CONTENT, 99);
+        separate.token = b"x".to_vec();
+        d.set_reply_by_token(&1, &separate);
+        assert_eq!(d.duplicate(&1, 1, t0), Some(Some(ack)));
+
+        let mut non_resp = Message::new(Type::NonConfirmable, Code::CONTENT, 50);
+        non_resp.token = b"y".to_vec();
+        d.set_reply_by_token(&1, &non_resp);
+        assert_eq!(d.duplicate(&1, 2, t0), Some(Some(non_resp)));
+    }
+}

@@ -1,0 +1,885 @@
+//! CoAP exchange rules, sans-IO: message IDs and tokens (RFC 7252 §4.4,
+//! §5.3.1), CON retransmission (§4.2, §4.8), NSTART (§4.7), matching
+//! responses to requests (§5.3.2), duplicate detection (§4.5), the
+//! observation registry (RFC 7641) and Block2 reassembly (RFC 7959).
+//!
+//! One [`Exchanges`] serves every peer of an endpoint. It owns no socket and
+//! reads no clock: the caller passes decoded messages and `now` in, and takes
+//! datagrams ([`Exchanges::poll_transmit`]), events
+//! ([`Exchanges::poll_event`]) and the next deadline
+//! ([`Exchanges::poll_timeout`]) out, calling [`Exchanges::handle_timeout`]
+//! when that deadline passes — the shape of `quinn-proto`.
+//!
+//! Contracts (each backed by tests in `tests.rs`):
+//! - never panics, whatever the peer sends or the parameters say;
+//! - a response is only ever matched to the request with the same peer and
+//!   token (and, for a piggybacked ACK, the same message ID);
+//! - memory is bounded: finished requests and the peer's message IDs are
+//!   forgotten after EXCHANGE_LIFETIME / NON_LIFETIME, pending requests
+//!   expire, and observations end with the peer's final notification or
+//!   when cancelled.
+//!
+//! It does not decide how to answer the peer: it returns the empty ACK a CON
+//! response needs and the cached reply to a duplicate, and the caller sends
+//! them (through [`Exchanges::send_other`], which caches them in turn).
+
+mod block;
+mod dedup;
+mod observe;
+mod params;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::coap::{Code, Message, OptionNumber, Type};
+
+pub use block::{Block2Assembly, BlockError, BlockProgress, next_block2_request};
+pub use observe::{Observation, ObservationId};
+pub use params::TransmissionParams;
+
+use dedup::Dedup;
+
+/// Identifies one message we sent and track: a request, or a CON/NON
+/// message registered with [`Exchanges::send_other`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct RequestId(u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request #{}", self.0)
+    }
+}
+
+/// Something that happened on its own, reported by
+/// [`Exchanges::poll_event`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// The peer acknowledged our CON `id` with an ACK (empty or
+    /// piggybacked); it is no longer retransmitted.
+    Acked(RequestId),
+    /// Our CON `id` was transmitted 1 + MAX_RETRANSMIT times without an ACK
+    /// or RST; it is forgotten.
+    GaveUp(RequestId),
+    /// Request `id` (or a CON sent with retransmission off) got no answer
+    /// within EXCHANGE_LIFETIME of its last transmission or its empty ACK;
+    /// it is forgotten.
+    Expired(RequestId),
+    /// An observation was established.
+    Observed(ObservationId),
+    /// An observation ended: the peer sent an error or a response without
+    /// Observe, the observation was re-registered (it is replaced by a new
+    /// one), or an Observe=1 request deregistered it.
+    ObservationEnded(ObservationId),
+}
+
+/// What an incoming message is, from [`Exchanges::handle_incoming`].
+#[derive(Clone, PartialEq, Debug)]
+pub enum Incoming {
+    /// The response to our pending request `id` (piggybacked ACK, or
+    /// separate CON/NON response, matched by token — and for ACKs also by
+    /// message ID). `ack` = the empty ACK to send when the response was CON.
+    Response {
+        /// The request it answers; it is no longer pending.
+        id: RequestId,
+        /// The empty ACK to send.
+        ack: Option<Message>,
+    },
+    /// Empty ACK for our CON `id`: it is no longer retransmitted. For a
+    /// request a separate response follows (except for a CoAP ping, which
+    /// is finished by it); a CON sent with `send_other` is finished.
+    EmptyAck {
+        /// The acknowledged message.
+        id: RequestId,
+    },
+    /// RST for one of our CON/NON messages (matched by message ID); it is
+    /// finished.
+    Reset {
+        /// The rejected message.
+        id: RequestId,
+    },
+    /// A notification for an established observation (matched by peer and
+    /// token). `fresh` per RFC 7641 §3.4; `ack` = the empty ACK to send when
+    /// CON. An error or a response without Observe ends the observation
+    /// (then `fresh` is true and [`Event::ObservationEnded`] follows).
+    Notification {
+        /// The observation.
+        observation: ObservationId,
+        /// Newer than every notification seen before.
+        fresh: bool,
+        /// The empty ACK to send.
+        ack: Option<Message>,
+    },
+    /// A duplicate of a CON/NON the peer sent before (same peer and message
+    /// ID within EXCHANGE_LIFETIME / NON_LIFETIME): do not process it again;
+    /// `reply` = what we sent to the first copy, if anything (resend it).
+    Duplicate {
+        /// The cached reply.
+        reply: Option<Message>,
+    },
+    /// A response, ACK or RST that matches no pending request: a second ACK
+    /// for a request already answered, a response to a cancelled request,
+    /// a notification nobody observes. `related` = the finished request it
+    /// seems to belong to (same message ID for ACK/RST, same token for a
+    /// response), if remembered.
+    Stray {
+        /// The finished request it seems to belong to.
+        related: Option<RequestId>,
+    },
+    /// Anything else: a request or other message from the peer (Register,
+    /// Update, Send, a CoAP ping…). The caller decides how to answer.
+    New,
+}
+
+/// What a tracked message is.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// A request; `operation` is the first request of a block-wise series.
+    Request { operation: RequestId },
+    /// A CON/NON message that is not a request (a response, a notification).
+    Other,
+}
+
+/// Where a tracked message is in its life.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Held back by NSTART; not transmitted yet.
+    Queued,
+    /// A CON transmitted and not acknowledged yet. `deadline`: the next
+    /// retransmission or giving up (`None`: never).
+    Unacked {
+        retransmits: u32,
+        timeout: Duration,
+        deadline: Option<Instant>,
+        retransmit: bool,
+    },
+    /// Acknowledged or NON: waiting for a response until `deadline`.
+    Waiting { deadline: Option<Instant> },
+}
+
+impl Phase {
+    fn deadline(&self) -> Option<Instant> {
+        match *self {
+            Phase::Queued => None,
+            Phase::Unacked { deadline, .. } | Phase::Waiting { deadline } => deadline,
+        }
+    }
+}
+
+/// A message we sent and still track.
+#[derive(Clone, Debug)]
+struct Outgoing<P> {
+    peer: P,
+    msg: Message,
+    kind: Kind,
+    phase: Phase,
+}
+
+impl<P> Outgoing<P> {
+    fn operation(&self, id: RequestId) -> RequestId {
+        match self.kind {
+            Kind::Request { operation } => operation,
+            Kind::Other => id,
+        }
+    }
+}
+
+/// A message we no longer track, remembered to recognise late answers.
+#[derive(Clone, Debug)]
+struct Finished<P> {
+    id: RequestId,
+    operation: RequestId,
+    peer: P,
+    token: Vec<u8>,
+    message_id: u16,
+    expires: Option<Instant>,
+}
+
+/// The exchange state of one endpoint, for all its peers. `P` is the peer
+/// address type, e.g. `SocketAddr`.
+#[derive(Debug)]
+pub struct Exchanges<P> {
+    params: TransmissionParams,
+    rng: StdRng,
+    /// The latest `now` seen, for calls that take none.
+    now: Option<Instant>,
+    next_id: u64,
+    message_ids: HashMap<P, u16>,
+    outgoing: BTreeMap<RequestId, Outgoing<P>>,
+    finished: VecDeque<Finished<P>>,
+    dedup: Dedup<P>,
+    observations: BTreeMap<ObservationId, Observation<P>>,
+    next_observation: u64,
+    transmits: VecDeque<(P, Message)>,
+    events: VecDeque<Event>,
+}
+
+/// `now + d`, or `None` (never) when that is not representable.
+fn after(now: Instant, d: Duration) -> Option<Instant> {
+    now.checked_add(d)
+}
+
+fn empty_ack(message_id: u16) -> Message {
+    Message::new(Type::Acknowledgement, Code::EMPTY, message_id)
+}
+
+impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
+    /// A new endpoint state. `seed` drives tokens, initial message IDs and
+    /// retransmission jitter, so runs are reproducible.
+    pub fn new(params: TransmissionParams, seed: u64) -> Self {
+        Exchanges {
+            params,
+            rng: StdRng::seed_from_u64(seed),
+            now: None,
+            next_id: 0,
+            message_ids: HashMap::new(),
+            outgoing: BTreeMap::new(),
+            finished: VecDeque::new(),
+            dedup: Dedup::new(),
+            observations: BTreeMap::new(),
+            next_observation: 0,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The transmission parameters.
+    pub fn params(&self) -> &TransmissionParams {
+        &self.params
+    }
+
+    /// Replaces the transmission parameters. Messages already in flight keep
+    /// their current timeout; the new values apply from their next step.
+    pub fn set_params(&mut self, params: TransmissionParams) {
+        self.params = params;
+    }
+
+    /// The next message ID for `peer`: a per-peer sequence starting at a
+    /// random value (RFC 7252 §4.4).
+    pub fn next_message_id(&mut self, peer: &P) -> u16 {
+        let start: u16 = self.rng.random();
+        let next = self.message_ids.entry(peer.clone()).or_insert(start);
+        let id = *next;
+        *next = next.wrapping_add(1);
+        id
+    }
+
+    /// A fresh 8-byte random token (RFC 7252 §5.3.1), not used by a pending
+    /// request or an observation.
+    pub fn new_token(&mut self) -> Vec<u8> {
+        let mut token = vec![0u8; 8];
+        for _ in 0..16 {
+            self.rng.fill(token.as_mut_slice());
+            let in_use = self.outgoing.values().any(|o| o.msg.token == token)
+                || self.observations.values().any(|o| o.token == token);
+            if !in_use {
+                break;
+            }
+        }
+        token
+    }
+
+    fn touch(&mut self, now: Instant) {
+        if self.now.is_none_or(|t| t < now) {
+            self.now = Some(now);
+        }
+    }
+
+    fn alloc_id(&mut self) -> RequestId {
+        self.next_id += 1;
+        RequestId(self.next_id)
+    }
+
+    /// Registers an outgoing request whose message ID and token are filled
+    /// in, and queues it for transmission (after earlier ones to the same
+    /// peer when NSTART is reached). A CON is retransmitted until ACKed,
+    /// answered or reset; any request waits for its response by token.
+    pub fn send_request(&mut self, peer: P, msg: Message, now: Instant) -> RequestId {
+        let id = self.alloc_id();
+        self.track(id, peer, msg, Kind::Request { operation: id }, now);
+        id
+    }
+
+    /// Registers and queues the request for the block after `response`'s,
+    /// as part of the same operation as `previous` (RFC 7959 §2.4): a copy
+    /// of `request` with the next Block2 number, no Observe, a new message
+    /// ID and a new token. `None` when there is no further block.
+    pub fn send_next_block2(
+        &mut self,
+        peer: P,
+        previous: RequestId,
+        request: &Message,
+        response: &Message,
+        now: Instant,
+    ) -> Option<RequestId> {
+        let mut msg = next_block2_request(request, response)?;
+        msg.message_id = self.next_message_id(&peer);
+        msg.token = self.new_token();
+        let operation = self.operation_of(previous).unwrap_or(previous);
+        let id = self.alloc_id();
+        self.track(id, peer, msg, Kind::Request { operation }, now);
+        Some(id)
+    }
+
+    /// The first request of the block-wise series `id` belongs to (`id`
+    /// itself for a single request), while `id` is pending or remembered.
+    pub fn operation_of(&self, id: RequestId) -> Option<RequestId> {
+        if let Some(o) = self.outgoing.get(&id) {
+            return Some(o.operation(id));
+        }
+        self.finished
+            .iter()
+            .find(|f| f.id == id)
+            .map(|f| f.operation)
+    }
+
+    /// Registers an outgoing message that is not a request and queues it.
+    /// An ACK or RST answering the peer's message (same message ID), or a
+    /// separate/NON response (same token), is cached as the reply for
+    /// duplicates. A CON (a separate response, a notification) is
+    /// retransmitted until ACKed or reset, and a NON is remembered for
+    /// NON_LIFETIME so a RST to it is recognised: both get an id. ACK and
+    /// RST are sent at once and get none.
+    pub fn send_other(&mut self, peer: P, msg: &Message, now: Instant) -> Option<RequestId> {
+        self.touch(now);
+        match msg.mtype {
+            Type::Acknowledgement | Type::Reset => {
+                self.dedup.set_reply_by_message_id(&peer, msg);
+                self.transmits.push_back((peer, msg.clone()));
+                None
+            }
+            Type::Confirmable | Type::NonConfirmable => {
+                if msg.code.is_response() {
+                    self.dedup.set_reply_by_token(&peer, msg);
+                }
+                let id = self.alloc_id();
+                self.track(id, peer, msg.clone(), Kind::Other, now);
+                Some(id)
+            }
+        }
+    }
+
+    fn track(&mut self, id: RequestId, peer: P, msg: Message, kind: Kind, now: Instant) {
+        self.touch(now);
+        self.outgoing.insert(
+            id,
+            Outgoing {
+                peer,
+                msg,
+                kind,
+                phase: Phase::Queued,
+            },
+        );
+        self.pump(now);
+    }
+
+    /// Whether `peer` may get another CON now (NSTART).
+    fn has_room(&self, peer: &P) -> bool {
+        let limit = self.params.nstart;
+        limit == 0
+            || self
+                .outgoing
+                .values()
+                .filter(|o| o.peer == *peer && matches!(o.phase, Phase::Unacked { .. }))
+                .count()
+                < limit as usize
+    }
+
+    /// Transmits queued messages, in order per peer, as NSTART allows.
+    fn pump(&mut self, now: Instant) {
+        let queued: Vec<RequestId> = self
+            .outgoing
+            .iter()
+            .filter(|(_, o)| matches!(o.phase, Phase::Queued))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut blocked: Vec<P> = Vec::new();
+        for id in queued {
+            let Some(peer) = self.outgoing.get(&id).map(|o| o.peer.clone()) else {
+                continue;
+            };
+            if blocked.contains(&peer) {
+                continue;
+            }
+            let is_con = self
+                .outgoing
+                .get(&id)
+                .is_some_and(|o| o.msg.mtype == Type::Confirmable);
+            if is_con && !self.has_room(&peer) {
+                blocked.push(peer);
+                continue;
+            }
+            self.start(id, now);
+        }
+    }
+
+    /// A random first timeout in `[ACK_TIMEOUT, ACK_TIMEOUT * factor]`.
+    fn initial_timeout(&mut self) -> Duration {
+        let factor = self.params.random_factor();
+        let r = if factor > 1.0 {
+            self.rng.random_range(1.0..=factor)
+        } else {
+            1.0
+        };
+        Duration::try_from_secs_f64(self.params.ack_timeout.as_secs_f64() * r)
+            .unwrap_or(Duration::MAX)
+    }
+
+    /// First transmission of a queued message.
+    fn start(&mut self, id: RequestId, now: Instant) {
+        let timeout = self.initial_timeout();
+        let retransmit = self.params.retransmit;
+        let exchange_lifetime = self.params.exchange_lifetime;
+        let non_lifetime = self.params.non_lifetime;
+        let Some(o) = self.outgoing.get_mut(&id) else {
+            return;
+        };
+        o.phase = if o.msg.mtype == Type::Confirmable {
+            Phase::Unacked {
+                retransmits: 0,
+                timeout,
+                deadline: after(
+                    now,
+                    if retransmit {
+                        timeout
+                    } else {
+                        exchange_lifetime
+                    },
+                ),
+                retransmit,
+            }
+        } else {
+            let lifetime = match o.kind {
+                Kind::Request { .. } => exchange_lifetime,
+                Kind::Other => non_lifetime,
+            };
+            Phase::Waiting {
+                deadline: after(now, lifetime),
+            }
+        };
+        self.transmits.push_back((o.peer.clone(), o.msg.clone()));
+    }
+
+    /// Stops tracking `id` and remembers it for EXCHANGE_LIFETIME.
+    fn finish(&mut self, id: RequestId, now: Instant) -> Option<Outgoing<P>> {
+        let o = self.outgoing.remove(&id)?;
+        self.finished.push_back(Finished {
+            id,
+            operation: o.operation(id),
+            peer: o.peer.clone(),
+            token: o.msg.token.clone(),
+            message_id: o.msg.message_id,
+            expires: after(now, self.params.exchange_lifetime),
+        });
+        Some(o)
+    }
+
+    /// Stops retransmitting and forgets request `id`; a late response to it
+    /// is then [`Incoming::Stray`] with `related: Some(id)`. Also drops a
+    /// message sent with `send_other`.
+    pub fn cancel_request(&mut self, id: RequestId) {
+        let Some(now) = self.now else {
+            return;
+        };
+        if self.finish(id, now).is_some() {
+            self.pump(now);
+        }
+    }
+
+    /// Whether `id` is still tracked (queued, unacknowledged, or waiting for
+    /// its response).
+    pub fn is_pending(&self, id: RequestId) -> bool {
+        self.outgoing.contains_key(&id)
+    }
+
+    /// The message sent (or queued) as `id`, while it is tracked.
+    pub fn pending_message(&self, id: RequestId) -> Option<&Message> {
+        self.outgoing.get(&id).map(|o| &o.msg)
+    }
+
+    /// Classifies an incoming decoded message from `peer` and updates the
+    /// state: see [`Incoming`].
+    pub fn handle_incoming(&mut self, peer: &P, msg: &Message, now: Instant) -> Incoming {
+        self.touch(now);
+        match msg.mtype {
+            Type::Acknowledgement => self.on_ack(peer, msg, now),
+            Type::Reset => self.on_reset(peer, msg, now),
+            Type::Confirmable | Type::NonConfirmable => {
+                if let Some(reply) = self.dedup.duplicate(peer, msg.message_id, now) {
+                    return Incoming::Duplicate { reply };
+                }
+                let lifetime = if msg.mtype == Type::Confirmable {
+                    self.params.exchange_lifetime
+                } else {
+                    self.params.non_lifetime
+                };
+                self.dedup.record(peer, msg, lifetime, now);
+                if msg.code.is_response() {
+                    self.on_response(peer, msg, now)
+                } else {
+                    Incoming::New
+                }
+            }
+        }
+    }
+
+    /// The tracked CON (transmitted, not queued) with this peer and message
+    /// ID.
+    fn find_by_message_id(&self, peer: &P, message_id: u16, any_type: bool) -> Option<RequestId> {
+        self.outgoing
+            .iter()
+            .find(|(_, o)| {
+                o.peer == *peer
+                    && o.msg.message_id == message_id
+                    && !matches!(o.phase, Phase::Queued)
+                    && (any_type || o.msg.mtype == Type::Confirmable)
+            })
+            .map(|(id, _)| *id)
+    }
+
+    fn finished_by_message_id(&self, peer: &P, message_id: u16, now: Instant) -> Option<RequestId> {
+        self.finished
+            .iter()
+            .rev()
+            .filter(|f| f.expires.is_none_or(|t| t > now))
+            .find(|f| f.peer == *peer && f.message_id == message_id)
+            .map(|f| f.id)
+    }
+
+    fn finished_by_token(&self, peer: &P, token: &[u8], now: Instant) -> Option<RequestId> {
+        self.finished
+            .iter()
+            .rev()
+            .filter(|f| f.expires.is_none_or(|t| t > now))
+            .find(|f| f.peer == *peer && f.token == token)
+            .map(|f| f.id)
+    }
+
+    fn on_ack(&mut self, peer: &P, msg: &Message, now: Instant) -> Incoming {
+        let Some(id) = self.find_by_message_id(peer, msg.message_id, false) else {
+            return Incoming::Stray {
+                related: self.finished_by_message_id(peer, msg.message_id, now),
+            };
+        };
+        let Some(o) = self.outgoing.get(&id) else {
+            return Incoming::Stray { related: None };
+        };
+        let unacked = matches!(o.phase, Phase::Unacked { .. });
+        let is_request = matches!(o.kind, Kind::Request { .. });
+        if msg.code.is_empty() {
+            if !unacked {
+                // A second empty ACK: the first one already stopped us.
+                return Incoming::Stray { related: Some(id) };
+            }
+            self.events.push_back(Event::Acked(id));
+            if is_request && !o.msg.code.is_empty() {
+                let deadline = after(now, self.params.exchange_lifetime);
+                if let Some(o) = self.outgoing.get_mut(&id) {
+                    o.phase = Phase::Waiting { deadline };
+                }
+            } else {
+                // A ping, or a CON response/notification: nothing follows.
+                self.finish(id, now);
+            }
+            self.pump(now);
+            return Incoming::EmptyAck { id };
+        }
+        if msg.code.is_response() && is_request && msg.token == o.msg.token {
+            if unacked {
+                self.events.push_back(Event::Acked(id));
+            }
+            self.complete_request(id, msg, now);
+            return Incoming::Response { id, ack: None };
+        }
+        if msg.code.is_response() && !is_request && unacked {
+            // A piggybacked "response" to our response or notification is
+            // nonsense, but it does acknowledge it.
+            self.events.push_back(Event::Acked(id));
+            self.finish(id, now);
+            self.pump(now);
+        }
+        // Wrong token, or a request code in an ACK: not the answer.
+        Incoming::Stray { related: Some(id) }
+    }
+
+    fn on_reset(&mut self, peer: &P, msg: &Message, now: Instant) -> Incoming {
+        match self.find_by_message_id(peer, msg.message_id, true) {
+            Some(id) => {
+                self.finish(id, now);
+                self.pump(now);
+                Incoming::Reset { id }
+            }
+            None => Incoming::Stray {
+                related: self.finished_by_message_id(peer, msg.message_id, now),
+            },
+        }
+    }
+
+    /// A CON/NON with a response code (not a duplicate).
+    fn on_response(&mut self, peer: &P, msg: &Message, now: Instant) -> Incoming {
+        let ack = (msg.mtype == Type::Confirmable).then(|| empty_ack(msg.message_id));
+        let pending = self
+            .outgoing
+            .iter()
+            .find(|(_, o)| {
+                matches!(o.kind, Kind::Request { .. })
+                    && o.peer == *peer
+                    && o.msg.token == msg.token
+                    && !matches!(o.phase, Phase::Queued)
+            })
+            .map(|(id, _)| *id);
+        if let Some(id) = pending {
+            // A separate response before the empty ACK also acknowledges
+            // the request (RFC 7252 §5.2.2).
+            self.complete_request(id, msg, now);
+            return Incoming::Response { id, ack };
+        }
+        let observation = self
+            .observations
+            .values()
+            .find(|o| o.peer == *peer && o.token == msg.token)
+            .map(|o| o.id);
+        if let Some(observation) = observation {
+            let fresh = self.on_notification(observation, msg, now);
+            return Incoming::Notification {
+                observation,
+                fresh,
+                ack,
+            };
+        }
+        Incoming::Stray {
+            related: self.finished_by_token(peer, &msg.token, now),
+        }
+    }
+
+    /// Updates an observation with a notification; returns freshness.
+    fn on_notification(&mut self, id: ObservationId, msg: &Message, now: Instant) -> bool {
+        let seq = observe::sequence(msg);
+        let Some(obs) = self.observations.get_mut(&id) else {
+            return false;
+        };
+        obs.count += 1;
+        match seq {
+            Some(v) if msg.code.class() == 2 => {
+                let fresh = observe::is_fresh(obs.last_sequence, obs.last_update, v, now);
+                if fresh {
+                    obs.last_sequence = v;
+                    obs.last_update = now;
+                } else {
+                    obs.stale += 1;
+                }
+                fresh
+            }
+            _ => {
+                // RFC 7641 §3.2, §4.2: an error, or a response without
+                // Observe, ends the observation.
+                self.observations.remove(&id);
+                self.events.push_back(Event::ObservationEnded(id));
+                true
+            }
+        }
+    }
+
+    /// Finishes request `id` answered by `response`, and keeps the
+    /// observation registry in step (RFC 7641 §3.3.1, §3.6).
+    fn complete_request(&mut self, id: RequestId, response: &Message, now: Instant) {
+        let Some(o) = self.finish(id, now) else {
+            return;
+        };
+        self.pump(now);
+        let request = &o.msg;
+        let path = request.path_string();
+        match request.uint_option(OptionNumber::OBSERVE) {
+            Some(0) => {
+                let seq = observe::sequence(response);
+                let replaced: Vec<ObservationId> = self
+                    .observations
+                    .values()
+                    .filter(|obs| {
+                        obs.peer == o.peer
+                            && (obs.token == request.token
+                                || (obs.path == path
+                                    && obs.method == request.code
+                                    && obs.request_payload == request.payload))
+                    })
+                    .map(|obs| obs.id)
+                    .collect();
+                for old in replaced {
+                    self.observations.remove(&old);
+                    self.events.push_back(Event::ObservationEnded(old));
+                }
+                if let (2, Some(seq)) = (response.code.class(), seq) {
+                    self.next_observation += 1;
+                    let oid = ObservationId(self.next_observation);
+                    self.observations.insert(
+                        oid,
+                        Observation {
+                            id: oid,
+                            request: id,
+                            peer: o.peer.clone(),
+                            token: request.token.clone(),
+                            path,
+                            method: request.code,
+                            last_sequence: seq,
+                            last_update: now,
+                            count: 1,
+                            stale: 0,
+                            request_payload: request.payload.clone(),
+                        },
+                    );
+                    self.events.push_back(Event::Observed(oid));
+                }
+            }
+            Some(1) => {
+                let ended: Vec<ObservationId> = self
+                    .observations
+                    .values()
+                    .filter(|obs| {
+                        obs.peer == o.peer
+                            && (obs.token == request.token
+                                || (obs.path == path && obs.method == request.code))
+                    })
+                    .map(|obs| obs.id)
+                    .collect();
+                for old in ended {
+                    self.observations.remove(&old);
+                    self.events.push_back(Event::ObservationEnded(old));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Fires due retransmissions, gives up on or expires messages, and
+    /// forgets expired duplicate-detection and finished-request entries.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.touch(now);
+        let due: Vec<RequestId> = self
+            .outgoing
+            .iter()
+            .filter(|(_, o)| o.phase.deadline().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.on_deadline(id, now);
+        }
+        self.dedup.prune(now);
+        while self
+            .finished
+            .front()
+            .is_some_and(|f| f.expires.is_some_and(|t| t <= now))
+        {
+            self.finished.pop_front();
+        }
+        self.pump(now);
+    }
+
+    fn on_deadline(&mut self, id: RequestId, now: Instant) {
+        let max_retransmit = self.params.max_retransmit;
+        let Some(o) = self.outgoing.get_mut(&id) else {
+            return;
+        };
+        match o.phase {
+            Phase::Queued => {}
+            Phase::Unacked {
+                retransmits,
+                timeout,
+                retransmit: true,
+                ..
+            } if retransmits < max_retransmit => {
+                let timeout = timeout.saturating_mul(2);
+                o.phase = Phase::Unacked {
+                    retransmits: retransmits + 1,
+                    timeout,
+                    deadline: after(now, timeout),
+                    retransmit: true,
+                };
+                self.transmits.push_back((o.peer.clone(), o.msg.clone()));
+            }
+            Phase::Unacked {
+                retransmit: true, ..
+            } => {
+                self.finish(id, now);
+                self.events.push_back(Event::GaveUp(id));
+            }
+            Phase::Unacked { .. } => {
+                self.finish(id, now);
+                self.events.push_back(Event::Expired(id));
+            }
+            Phase::Waiting { .. } => {
+                let is_request = matches!(o.kind, Kind::Request { .. });
+                self.finish(id, now);
+                if is_request {
+                    self.events.push_back(Event::Expired(id));
+                }
+            }
+        }
+    }
+
+    /// The next instant [`Exchanges::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let outgoing = self.outgoing.values().filter_map(|o| o.phase.deadline());
+        let finished = self.finished.front().and_then(|f| f.expires);
+        outgoing
+            .chain(self.dedup.next_expiry())
+            .chain(finished)
+            .min()
+    }
+
+    /// The next datagram to send (first transmissions, retransmissions,
+    /// ACK/RST given to `send_other`), in order.
+    pub fn poll_transmit(&mut self) -> Option<(P, Message)> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Established observations, oldest first.
+    pub fn observations(&self) -> impl Iterator<Item = &Observation<P>> {
+        self.observations.values()
+    }
+
+    /// One observation by id, while it lasts.
+    pub fn observation(&self, id: ObservationId) -> Option<&Observation<P>> {
+        self.observations.get(&id)
+    }
+
+    /// Forgets the observation with this token (of any peer); later
+    /// notifications are [`Incoming::Stray`] (answer them with RST to
+    /// cancel on the peer's side, RFC 7641 §3.6).
+    pub fn cancel_observation_by_token(&mut self, token: &[u8]) -> Option<Observation<P>> {
+        let id = self
+            .observations
+            .values()
+            .find(|o| o.token == token)
+            .map(|o| o.id)?;
+        self.observations.remove(&id)
+    }
+
+    /// Forgets one observation by id.
+    pub fn cancel_observation(&mut self, id: ObservationId) -> Option<Observation<P>> {
+        self.observations.remove(&id)
+    }
+
+    /// The newest observation of `path` (`/3/0/13`) on `peer`.
+    pub fn observation_for_path(&self, peer: &P, path: &str) -> Option<&Observation<P>> {
+        self.observations
+            .values()
+            .rev()
+            .find(|o| o.peer == *peer && o.path == path)
+    }
+
+    /// How many of the peer's message IDs are remembered for duplicate
+    /// detection, and how many finished messages are remembered (for
+    /// tests and `details`: both stay bounded).
+    pub fn remembered(&self) -> (usize, usize) {
+        (self.dedup.len(), self.finished.len())
+    }
+}

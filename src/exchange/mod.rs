@@ -27,6 +27,8 @@ mod block;
 mod dedup;
 mod observe;
 mod params;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;

@@ -255,9 +255,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     }
 
     /// Replaces the transmission parameters. Messages already in flight keep
-    /// their current timeout; the new values apply from their next step.
+    /// their current timeout and retransmission setting; MAX_RETRANSMIT and
+    /// the lifetimes apply from their next step, and a raised NSTART
+    /// releases queued messages at once.
     pub fn set_params(&mut self, params: TransmissionParams) {
         self.params = params;
+        if let Some(now) = self.now {
+            self.pump(now);
+        }
     }
 
     /// The next message ID for `peer`: a per-peer sequence starting at a

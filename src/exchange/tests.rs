@@ -995,6 +995,21 @@ fn nstart_holds_a_second_con_until_the_first_is_acked() {
 }
 
 #[test]
+fn raising_nstart_releases_queued_requests() {
+    let (clock, mut ex) = server_alone(TransmissionParams::default());
+    for _ in 0..3 {
+        let m = con_get(&mut ex, "/1");
+        ex.send_request(CLIENT, m, clock.now());
+    }
+    assert_eq!(std::iter::from_fn(|| ex.poll_transmit()).count(), 1);
+    ex.set_params(TransmissionParams {
+        nstart: 3,
+        ..Default::default()
+    });
+    assert_eq!(std::iter::from_fn(|| ex.poll_transmit()).count(), 2);
+}
+
+#[test]
 fn nstart_0_means_no_limit() {
     let params = TransmissionParams {
         nstart: 0,

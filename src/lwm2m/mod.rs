@@ -4,3 +4,6 @@
 pub mod kind;
 
 pub use kind::{ClassifyContext, Kind, NoContext, classify};
+pub mod summary;
+
+pub use summary::summary;

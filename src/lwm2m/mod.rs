@@ -3,8 +3,10 @@
 
 pub mod details;
 pub mod kind;
+pub mod request;
 pub mod summary;
 
 pub use details::{details, details_of_undecodable};
 pub use kind::{ClassifyContext, Kind, NoContext, classify};
+pub use request::{Build, Built, RequestError};
 pub use summary::summary;

@@ -82,7 +82,7 @@ impl Path {
     }
 
     /// Number of identifiers (0 for the root).
-    pub fn len(&self) -> usize {
+    pub fn depth(&self) -> usize {
         usize::from(self.len)
     }
 
@@ -142,7 +142,7 @@ impl Path {
 
     /// The first `len` identifiers of this path.
     pub fn truncate(&self, len: usize) -> Path {
-        Path::new(&self.ids()[..len.min(self.len())]).unwrap_or(Path::ROOT)
+        Path::new(&self.ids()[..len.min(self.depth())]).unwrap_or(Path::ROOT)
     }
 
     /// True when `prefix` is this path or one of its ancestors.

@@ -2,3 +2,4 @@
 //! one node tree, summaries and `details` rendering. No I/O.
 
 pub mod node;
+pub mod objects;

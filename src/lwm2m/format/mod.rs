@@ -12,6 +12,7 @@
 //! Content formats are plain `u16` numbers here (see [`cf`]); this module
 //! does not depend on `coap`. No I/O.
 
+pub mod builder;
 pub mod cbor;
 pub mod link;
 pub mod lwm2m_cbor;

@@ -1,12 +1,19 @@
 //! LwM2M on top of CoAP: paths, message classification, payload formats over
-//! one node tree, summaries and `details` rendering. No I/O.
+//! one node tree, object definitions, summaries and `details` rendering,
+//! message builders. No I/O (object definition files aside, read on request).
 
 pub mod details;
+pub mod format;
 pub mod kind;
+pub mod node;
+pub mod objects;
+pub mod payload;
+pub mod registration;
 pub mod request;
 pub mod summary;
 
 pub use details::{details, details_of_undecodable};
 pub use kind::{ClassifyContext, Kind, NoContext, classify};
+pub use payload::{decode_payload, registry, registry_mut, render_payload, render_payload_at};
 pub use request::{Build, Built, RequestError};
 pub use summary::summary;

@@ -3,6 +3,7 @@
 
 pub mod details;
 pub mod kind;
+pub mod registration;
 pub mod request;
 pub mod summary;
 

@@ -565,4 +565,28 @@ mod tests {
             let _ = summary(&m, classify(&m, &NoContext));
         }
     }
+
+    #[test]
+    fn hostile_cbor_lengths_do_not_allocate_or_panic() {
+        let mut m = opt(req(Code::FETCH, ""), OptionNumber::CONTENT_FORMAT, 112);
+        for payload in [
+            vec![0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            vec![0x81, 0xbb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            vec![0x81; 10_000],
+            vec![0x9f; 10_000],
+        ] {
+            m.payload = payload;
+            assert!(composite_paths(&m).is_none());
+            let _ = auto(&m);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn composite_summary_never_panics(payload in proptest::collection::vec(any::<u8>(), 0..64), cf in prop_oneof![Just(110u64), Just(112)]) {
+            let mut m = opt(req(Code::FETCH, ""), OptionNumber::CONTENT_FORMAT, cf);
+            m.payload = payload;
+            let _ = auto(&m);
+        }
+    }
 }

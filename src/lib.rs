@@ -8,3 +8,7 @@
 pub mod coap;
 pub mod exchange;
 pub mod lwm2m;
+pub mod repl;
+pub mod script;
+pub mod server;
+pub mod transport;

@@ -1,1 +1,156 @@
-fn main() {}
+//! `nsh`: the command line. Starts the prompt, runs a script, or runs one
+//! line with `-c`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use nsh::script::{LineResult, Shell};
+use nsh::server::Server;
+
+const USAGE: &str = "\
+usage: nsh [OPTIONS] [SCRIPT.rhai [ARGS...]]
+
+An LwM2M server shell for testing LwM2M clients.
+
+options:
+  -l, --listen [PORT]   listen on UDP PORT (default 5683); at the prompt,
+                        wait for the first client
+  -6, --ipv6            use IPv6 (dual-stack) sockets
+  -c CODE               run one line (Rhai or a command line) and exit
+  -h, --help            show this help
+  -V, --version         show the version
+  -t, --tcp, -i, --psk-identity ID, -k, --psk-key KEY, --debug
+                        CoAP over TCP and DTLS: not available in this version
+
+With SCRIPT, nsh runs it and exits 0 when it completes, 1 on any uncaught
+error (printed as FILE:LINE:COL: message). ARGS reach the script as the
+array ARGS. Without SCRIPT, nsh opens the prompt; `help` lists commands.";
+
+struct Options {
+    listen: Option<u16>,
+    ipv6: bool,
+    code: Option<String>,
+    script: Option<PathBuf>,
+    script_args: Vec<String>,
+}
+
+fn parse_args(args: Vec<String>) -> Result<Options, String> {
+    let mut o = Options {
+        listen: None,
+        ipv6: false,
+        code: None,
+        script: None,
+        script_args: Vec::new(),
+    };
+    let mut it = args.into_iter().peekable();
+    while let Some(a) = it.next() {
+        if o.script.is_some() {
+            o.script_args.push(a);
+            continue;
+        }
+        match a.as_str() {
+            "-h" | "--help" => return Err(String::new()),
+            "-V" | "--version" => {
+                println!("nsh {}", env!("CARGO_PKG_VERSION"));
+                std::process::exit(0);
+            }
+            "-6" | "--ipv6" => o.ipv6 = true,
+            "-l" | "--listen" => {
+                o.listen = Some(5683);
+                if let Some(p) = it.peek().and_then(|p| p.parse::<u16>().ok()) {
+                    o.listen = Some(p);
+                    it.next();
+                }
+            }
+            "-c" => o.code = Some(it.next().ok_or("-c needs CODE")?),
+            "-t" | "--tcp" => {
+                return Err("--tcp: CoAP over TCP is not available in this version of nsh".into());
+            }
+            "-i" | "--psk-identity" | "-k" | "--psk-key" => {
+                return Err(format!("{a}: DTLS is not available in this version of nsh"));
+            }
+            "--debug" => return Err("--debug: there is no DTLS debug output without DTLS".into()),
+            s if s.starts_with("--listen=") => {
+                let p = &s["--listen=".len()..];
+                o.listen = Some(
+                    p.parse()
+                        .map_err(|_| format!("--listen: `{p}` is not a port number"))?,
+                );
+            }
+            s if s.starts_with('-') && s.len() > 1 => {
+                return Err(format!("unknown option `{s}` (see --help)"));
+            }
+            _ => o.script = Some(PathBuf::from(a)),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args(std::env::args().skip(1).collect()) {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("nsh: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = Server::new();
+    let flag = server.interrupt_flag();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    let interactive = opts.script.is_none() && opts.code.is_none();
+    let mut shell = Shell::new(server.clone(), opts.ipv6, interactive);
+    if let Some(port) = opts.listen {
+        match server.listen(port, opts.ipv6) {
+            Ok(bound) => {
+                if interactive {
+                    println!("waiting for a client on port {bound} ... (Ctrl-C to stop waiting)");
+                    match server.wait_first_client() {
+                        Ok(_) => {}
+                        Err(_) => println!("stopped waiting; use `listen` to change the port"),
+                    }
+                    server.interrupt_flag().store(false, Ordering::SeqCst);
+                }
+            }
+            Err(e) => {
+                eprintln!("could not listen on port {port} ({e})");
+                if !interactive {
+                    return ExitCode::from(1);
+                }
+                println!("use \"listen\" command to start the server");
+            }
+        }
+    }
+    if let Some(code) = opts.code {
+        return match shell.eval_line(&code) {
+            LineResult::Error(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+            LineResult::Value(v) => {
+                if !v.is_unit()
+                    && !v.is::<nsh::script::message::Msg>()
+                    && nsh::script::command_form(&code).is_none()
+                {
+                    println!("{v}");
+                }
+                ExitCode::SUCCESS
+            }
+            LineResult::Exit => ExitCode::SUCCESS,
+        };
+    }
+    if let Some(script) = opts.script {
+        return match shell.run_file(&script, opts.script_args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    ExitCode::from(nsh::repl::run(shell) as u8)
+}

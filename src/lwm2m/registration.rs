@@ -72,6 +72,31 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// Applies an Update (LwM2M Core §6.2.2): what it carries replaces what
+    /// the registration had; what it leaves out stays.
+    pub fn apply_update(&mut self, update: &Registration) {
+        if update.lifetime.is_some() {
+            self.lifetime = update.lifetime;
+        }
+        if update.binding.is_some() {
+            self.binding.clone_from(&update.binding);
+        }
+        if update.sms.is_some() {
+            self.sms.clone_from(&update.sms);
+        }
+        if update.links.is_some() {
+            self.links.clone_from(&update.links);
+        }
+        if update.queue_mode {
+            self.queue_mode = true;
+        }
+    }
+
+    /// The object links (empty when none were sent).
+    pub fn links(&self) -> &[Link] {
+        self.links.as_deref().unwrap_or_default()
+    }
+
     /// `lt`, or 86400.
     pub fn lifetime_or_default(&self) -> u32 {
         self.lifetime.unwrap_or(DEFAULT_LIFETIME)

@@ -1,0 +1,113 @@
+//! A message's payload decoded by its Content-Format, and the decoded blocks
+//! of `details`: the original's TLV/CBOR renderings, then one readable line
+//! per value with object and resource names. A malformed payload shows what
+//! decoded, where it stopped and why.
+
+use std::sync::{LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::details::{binary_block, text_block};
+use super::format::{self, Decoded, FormatError, senml, tlv};
+use super::node::Path;
+use super::objects::Registry;
+use crate::coap::{ContentFormat, Message};
+
+static REGISTRY: LazyLock<RwLock<Registry>> = LazyLock::new(|| RwLock::new(Registry::builtin()));
+
+/// The object definitions in use (built-in ones plus `load_objects`).
+pub fn registry() -> RwLockReadGuard<'static, Registry> {
+    REGISTRY.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Mutable access to the object definitions.
+pub fn registry_mut() -> RwLockWriteGuard<'static, Registry> {
+    REGISTRY.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The Content-Format a payload is read as: the option, else text/plain.
+fn format_of(msg: &Message) -> ContentFormat {
+    msg.content_format().unwrap_or(ContentFormat::TEXT_PLAIN)
+}
+
+/// Decodes the payload of `msg`; `base` is the path of the request it
+/// answers (TLV, text and opaque carry no paths). `None` when empty.
+pub fn decode_payload(msg: &Message, base: Option<&str>) -> Option<Result<Decoded, FormatError>> {
+    if msg.payload.is_empty() {
+        return None;
+    }
+    let base = base.and_then(|b| b.parse::<Path>().ok());
+    Some(format::decode(
+        format_of(msg).0,
+        &msg.payload,
+        base.as_ref(),
+        &registry(),
+    ))
+}
+
+/// The decoded-payload blocks of `details` without a known request path.
+pub fn render_payload(msg: &Message) -> Option<String> {
+    render_payload_at(msg, None)
+}
+
+/// The decoded-payload blocks of `details`, for a message answering a
+/// request on `base`.
+pub fn render_payload_at(msg: &Message, base: Option<&str>) -> Option<String> {
+    if msg.payload.is_empty() {
+        return None;
+    }
+    let cf = format_of(msg);
+    let mut out = String::new();
+    match cf {
+        ContentFormat::LWM2M_TLV | ContentFormat::LWM2M_TLV_LEGACY => {
+            match tlv::decode_elements(&msg.payload) {
+                Ok(elements) => out.push_str(&tlv::render(&elements)),
+                Err((partial, e)) => {
+                    out.push_str(&format!("(malformed TLV: {e})\n"));
+                    if !partial.is_empty() {
+                        out.push_str("decoded before the error:\n");
+                        out.push_str(&tlv::render(&partial));
+                    }
+                }
+            }
+        }
+        ContentFormat::SENML_CBOR | ContentFormat::SENML_ETCH_CBOR => {
+            match senml::render_original(&msg.payload) {
+                Ok(text) => out.push_str(&text),
+                Err(e) => out.push_str(&format!("(malformed CBOR: {e})\n")),
+            }
+        }
+        ContentFormat::TEXT_PLAIN
+        | ContentFormat::LINK_FORMAT
+        | ContentFormat::LWM2M_TEXT_LEGACY => {
+            out.push_str(&text_block(&msg.payload));
+        }
+        _ => {}
+    }
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    let registry = registry();
+    let base_path = base.and_then(|b| b.parse::<Path>().ok());
+    match format::decode(cf.0, &msg.payload, base_path.as_ref(), &registry) {
+        Ok(decoded) => {
+            let text = decoded.render(&registry);
+            if !text.is_empty() {
+                out.push_str(&format!("decoded ({}):\n", cf.summary_name()));
+                out.push_str(&text);
+            }
+        }
+        Err(e) if matches!(e.kind, format::ErrorKind::Unsupported(_)) => {
+            if out.is_empty() {
+                out.push_str(&binary_block(&msg.payload));
+            }
+        }
+        Err(e) => {
+            out.push_str(&format!("(malformed {}: {e})\n", cf.summary_name()));
+            if let Some(partial) = &e.partial {
+                out.push_str("decoded before the error:\n");
+                out.push_str(&partial.render(&registry));
+            }
+            out.push_str(&binary_block(&msg.payload));
+        }
+    }
+    Some(out)
+}

@@ -1,0 +1,174 @@
+//! The interactive prompt: rustyline with a history file, completion, hints,
+//! multi-line Rhai blocks and messages printed above the line being typed.
+//! Piped standard input is read line by line without a terminal, so a file
+//! of command lines replays a session.
+
+mod helper;
+
+use std::io::{BufRead, IsTerminal};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rustyline::error::ReadlineError;
+use rustyline::{Config, Editor, ExternalPrinter, history::FileHistory};
+
+use crate::script::{LineResult, Shell};
+use crate::server::Printer;
+use helper::NshHelper;
+
+/// Runs the prompt until `exit` or end of input.
+pub fn run(mut shell: Shell) -> i32 {
+    if std::io::stdin().is_terminal() {
+        run_terminal(&mut shell)
+    } else {
+        run_piped(&mut shell)
+    }
+}
+
+fn history_path() -> Option<std::path::PathBuf> {
+    std::env::var_os("NSH_HISTORY")
+        .map(Into::into)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".nsh_history")))
+}
+
+fn prompt(shell: &Shell) -> String {
+    let status = shell.ctx.server.prompt_status();
+    if status.is_empty() {
+        "[nsh] $ ".to_string()
+    } else {
+        format!("[nsh] {status} $ ")
+    }
+}
+
+fn run_terminal(shell: &mut Shell) -> i32 {
+    let config = Config::builder()
+        .auto_add_history(true)
+        .max_history_size(10_000)
+        .unwrap_or_default()
+        .build();
+    let mut editor: Editor<NshHelper, FileHistory> = match Editor::with_config(config) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot start the line editor ({e}); reading plain lines");
+            return run_piped(shell);
+        }
+    };
+    editor.set_helper(Some(NshHelper::new(shell.ctx.server.clone())));
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    // Messages arriving while a line is being edited go through the
+    // external printer (above the prompt); while a command runs they are
+    // printed directly, in order with the command's own output.
+    let reading = Arc::new(AtomicBool::new(false));
+    if let Ok(ext) = editor.create_external_printer() {
+        let ext = Arc::new(Mutex::new(ext));
+        let reading = reading.clone();
+        let printer: Printer = Arc::new(move |line: &str| {
+            if reading.load(Ordering::SeqCst) {
+                if let Ok(mut p) = ext.lock()
+                    && p.print(format!("{line}\n")).is_ok()
+                {
+                    return;
+                }
+            }
+            println!("{line}");
+        });
+        shell.ctx.server.set_printer(printer);
+    }
+    let code = loop {
+        reading.store(true, Ordering::SeqCst);
+        let line = editor.readline(&prompt(shell));
+        reading.store(false, Ordering::SeqCst);
+        match line {
+            Ok(line) => {
+                if let Some(code) = handle_line(shell, &line) {
+                    break code;
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                break 1;
+            }
+        }
+    };
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    code
+}
+
+fn run_piped(shell: &mut Shell) -> i32 {
+    let stdin = std::io::stdin();
+    let mut pending = String::new();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if !pending.is_empty() || helper::is_incomplete(&line) {
+            pending.push_str(&line);
+            pending.push('\n');
+            if helper::is_incomplete(&pending) {
+                continue;
+            }
+            let block = std::mem::take(&mut pending);
+            if let Some(code) = handle_line(shell, &block) {
+                return code;
+            }
+            continue;
+        }
+        if let Some(code) = handle_line(shell, &line) {
+            return code;
+        }
+    }
+    0
+}
+
+/// Runs one line; `Some(code)` when the shell should end.
+fn handle_line(shell: &mut Shell, line: &str) -> Option<i32> {
+    if line.trim().is_empty() {
+        if line.is_empty() {
+            show_pending(shell);
+        }
+        return None;
+    }
+    match shell.eval_line(line) {
+        LineResult::Exit => Some(0),
+        LineResult::Value(v) => {
+            if !v.is_unit()
+                && !v.is::<crate::script::message::Msg>()
+                && crate::script::command_form(line).is_none()
+            {
+                println!("{v}");
+            }
+            if let Some(report) = shell.ctx.server.take_expectation_report() {
+                println!("{report}");
+            }
+            None
+        }
+        LineResult::Error(e) => {
+            println!("{e} (try \"get_error\" for details)");
+            None
+        }
+    }
+}
+
+/// The empty line: what arrived and is not yet taken by `recv`.
+fn show_pending(shell: &Shell) {
+    if let Some(report) = shell.ctx.server.take_expectation_report() {
+        println!("{report}");
+    }
+    let pending = shell.ctx.server.pending();
+    if pending.is_empty() {
+        println!("nothing pending");
+        return;
+    }
+    println!(
+        "{} message(s) pending (take them with recv):",
+        pending.len()
+    );
+    for r in pending {
+        println!("  {}", r.line());
+    }
+}

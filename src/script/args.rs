@@ -1,0 +1,616 @@
+//! Command parameters: the specification of each command's arguments (names,
+//! order and defaults as in the original nsh) and their conversion from Rhai
+//! values or from words of the original's command-line form.
+
+use std::collections::BTreeMap;
+
+use rhai::{Array, Blob, Dynamic, ImmutableString, Map};
+
+use crate::coap::{CoapOption, Code, ContentFormat, OptionNumber, Type, escaped};
+
+/// What a parameter holds, and so how its text or Rhai value is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Text as typed.
+    Str,
+    /// Decimal integer.
+    Int,
+    /// Number.
+    Float,
+    /// `1/0`, `true/false`, `yes/no`, `on/off`.
+    Bool,
+    /// Escaped-bytes text (`\x01abc`) or a Rhai blob.
+    Bytes,
+    /// Content-Format: number or name (`11542`, `APPLICATION_LWM2M_TLV`, `tlv`).
+    Format,
+    /// CoAP code: `2.05` or a name (`RES_CONTENT`, `content`).
+    Code,
+    /// Message type: `CONFIRMABLE`, `CON`, …
+    Type,
+    /// List of text: `[a,b]`, `a,b`, or a Rhai array.
+    List,
+    /// Extra CoAP options: `[URI_PATH('rd'),BLOCK1(0,1,512)]` or a Rhai array.
+    Options,
+    /// Any Rhai value (maps, patterns).
+    Any,
+}
+
+impl Kind {
+    /// Name shown in help.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Str => "text",
+            Kind::Int => "int",
+            Kind::Float => "float",
+            Kind::Bool => "bool",
+            Kind::Bytes => "bytes",
+            Kind::Format => "content-format",
+            Kind::Code => "code",
+            Kind::Type => "type",
+            Kind::List => "list",
+            Kind::Options => "options",
+            Kind::Any => "value",
+        }
+    }
+}
+
+/// One parameter of a command.
+#[derive(Clone, Copy, Debug)]
+pub struct Param {
+    /// Name, as in the original (`msg_id`, `accept`).
+    pub name: &'static str,
+    /// Value kind.
+    pub kind: Kind,
+    /// `None`: required. `Some(text)`: optional, with this default shown in help.
+    pub default: Option<&'static str>,
+}
+
+/// A required parameter.
+pub const fn req(name: &'static str, kind: Kind) -> Param {
+    Param {
+        name,
+        kind,
+        default: None,
+    }
+}
+
+/// An optional parameter and the default shown in help.
+pub const fn opt(name: &'static str, kind: Kind, default: &'static str) -> Param {
+    Param {
+        name,
+        kind,
+        default: Some(default),
+    }
+}
+
+/// Arguments of one call, by parameter name, as given (unconverted).
+#[derive(Clone, Debug, Default)]
+pub struct Args {
+    values: BTreeMap<&'static str, Dynamic>,
+    command: &'static str,
+}
+
+/// An argument error, worded for the user.
+pub type ArgError = String;
+
+impl Args {
+    /// Binds positional values, then named ones, to `params`; checks that
+    /// every required parameter got a value and no name is unknown.
+    pub fn bind(
+        command: &'static str,
+        params: &'static [Param],
+        positional: Vec<Dynamic>,
+        named: Vec<(String, Dynamic)>,
+    ) -> Result<Args, ArgError> {
+        let mut values: BTreeMap<&'static str, Dynamic> = BTreeMap::new();
+        for (name, value) in named {
+            let Some(p) = params.iter().find(|p| p.name.eq_ignore_ascii_case(&name)) else {
+                let allowed: Vec<&str> = params.iter().map(|p| p.name).collect();
+                return Err(if allowed.is_empty() {
+                    format!("{command}: unknown option `{name}`: it takes no options")
+                } else {
+                    format!(
+                        "{command}: unknown option `{name}` (allowed: {})",
+                        allowed.join(", ")
+                    )
+                });
+            };
+            if values.insert(p.name, value).is_some() {
+                return Err(format!("{command}: `{}` given twice", p.name));
+            }
+        }
+        let mut free = params.iter().filter(|p| !values.contains_key(p.name));
+        let mut bound = Vec::new();
+        for value in positional {
+            let Some(p) = free.next() else {
+                return Err(format!(
+                    "{command}: too many arguments (takes {}: {})",
+                    params.len(),
+                    params.iter().map(|p| p.name).collect::<Vec<_>>().join(" ")
+                ));
+            };
+            bound.push((p.name, value));
+        }
+        values.extend(bound);
+        if let Some(missing) = params
+            .iter()
+            .find(|p| p.default.is_none() && !values.contains_key(p.name))
+        {
+            return Err(format!(
+                "{command}: missing value for `{}` ({})",
+                missing.name,
+                missing.kind.name()
+            ));
+        }
+        Ok(Args { values, command })
+    }
+
+    /// The raw value of a parameter, if given.
+    pub fn raw(&self, name: &str) -> Option<&Dynamic> {
+        self.values.get(name).filter(|v| !v.is_unit())
+    }
+
+    /// True when given.
+    pub fn has(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
+    fn err(&self, name: &str, what: impl std::fmt::Display) -> ArgError {
+        format!("{}: `{name}`: {what}", self.command)
+    }
+
+    /// Text value.
+    pub fn str(&self, name: &str) -> Result<Option<String>, ArgError> {
+        Ok(self.raw(name).map(|v| {
+            if v.is_string() {
+                v.clone().into_string().unwrap_or_default()
+            } else {
+                v.to_string()
+            }
+        }))
+    }
+
+    /// Integer value.
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ArgError> {
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        if let Ok(i) = v.as_int() {
+            return Ok(Some(i));
+        }
+        if let Ok(f) = v.as_float()
+            && f.fract() == 0.0
+        {
+            return Ok(Some(f as i64));
+        }
+        let text = v.to_string();
+        text.trim()
+            .replace('_', "")
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| self.err(name, format!("`{text}` is not an integer")))
+    }
+
+    /// Integer value that must fit `T`.
+    pub fn int_in<T: TryFrom<i64>>(&self, name: &str) -> Result<Option<T>, ArgError> {
+        match self.int(name)? {
+            None => Ok(None),
+            Some(i) => T::try_from(i)
+                .map(Some)
+                .map_err(|_| self.err(name, format!("{i} is out of range"))),
+        }
+    }
+
+    /// Float value.
+    pub fn float(&self, name: &str) -> Result<Option<f64>, ArgError> {
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        if let Ok(f) = v.as_float() {
+            return Ok(Some(f));
+        }
+        if let Ok(i) = v.as_int() {
+            return Ok(Some(i as f64));
+        }
+        let text = v.to_string();
+        text.trim()
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| self.err(name, format!("`{text}` is not a number")))
+    }
+
+    /// Boolean value.
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ArgError> {
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        if let Ok(b) = v.as_bool() {
+            return Ok(Some(b));
+        }
+        if let Ok(i) = v.as_int() {
+            return Ok(Some(i != 0));
+        }
+        let text = v.to_string();
+        parse_bool(&text).map(Some).ok_or_else(|| {
+            self.err(
+                name,
+                format!("`{text}` is not a boolean (use 1/0, true/false)"),
+            )
+        })
+    }
+
+    /// Bytes: a blob as is, a string as escaped-bytes text.
+    pub fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, ArgError> {
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        if v.is_blob() {
+            return Ok(v.clone().try_cast::<Blob>());
+        }
+        if v.is_array() {
+            let arr = v.clone().into_array().unwrap_or_default();
+            let mut out = Vec::with_capacity(arr.len());
+            for b in arr {
+                let i = b
+                    .as_int()
+                    .map_err(|_| self.err(name, "array items must be byte values 0..255"))?;
+                out.push(
+                    u8::try_from(i).map_err(|_| self.err(name, format!("{i} is not a byte")))?,
+                );
+            }
+            return Ok(Some(out));
+        }
+        let text = v.to_string();
+        escaped::parse(&text)
+            .map(Some)
+            .map_err(|e| self.err(name, e))
+    }
+
+    /// Content-Format value.
+    pub fn format(&self, name: &str) -> Result<Option<ContentFormat>, ArgError> {
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        let text = v.to_string();
+        parse_format(&text).map(Some).ok_or_else(|| self.err(name, format!("unknown content format `{text}` (a number, or a name such as tlv, senml+cbor, APPLICATION_LWM2M_JSON)")))
+    }
+
+    /// Code value.
+    pub fn code(&self, name: &str) -> Result<Option<Code>, ArgError> {
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        let text = match v.as_float() {
+            Ok(f) => format!("{f:.2}"),
+            Err(_) => v.to_string(),
+        };
+        Code::parse(&text).map(Some).ok_or_else(|| {
+            self.err(
+                name,
+                format!("`{text}` is not a CoAP code (`2.05` or a name like RES_CONTENT)"),
+            )
+        })
+    }
+
+    /// Message type value.
+    pub fn mtype(&self, name: &str) -> Result<Option<Type>, ArgError> {
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        let text = v.to_string();
+        Type::parse(&text).map(Some).ok_or_else(|| self.err(name, format!("`{text}` is not a message type (CONFIRMABLE, NON_CONFIRMABLE, ACKNOWLEDGEMENT, RESET)")))
+    }
+
+    /// List of text.
+    pub fn list(&self, name: &str) -> Result<Option<Vec<String>>, ArgError> {
+        let Some(v) = self.raw(name) else {
+            return Ok(None);
+        };
+        if v.is_array() {
+            return Ok(Some(
+                v.clone()
+                    .into_array()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(dyn_text)
+                    .collect(),
+            ));
+        }
+        Ok(Some(split_list(&v.to_string())))
+    }
+
+    /// Extra options.
+    pub fn options(&self, name: &str) -> Result<Vec<CoapOption>, ArgError> {
+        let Some(v) = self.raw(name) else {
+            return Ok(Vec::new());
+        };
+        let items: Vec<Dynamic> = if v.is_array() {
+            v.clone().into_array().unwrap_or_default()
+        } else {
+            split_list(&v.to_string())
+                .into_iter()
+                .map(Dynamic::from)
+                .collect()
+        };
+        items
+            .iter()
+            .map(|i| option_from(i).map_err(|e| self.err(name, e)))
+            .collect()
+    }
+}
+
+/// Text of a Rhai value without quotes.
+pub fn dyn_text(v: &Dynamic) -> String {
+    if v.is_string() {
+        v.clone().into_string().unwrap_or_default()
+    } else {
+        v.to_string()
+    }
+}
+
+/// `1/0`, `true/false`, `yes/no`, `on/off` (any case).
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// A content format, also as the float a Rhai literal may have become.
+pub fn parse_format(text: &str) -> Option<ContentFormat> {
+    ContentFormat::parse(text)
+}
+
+/// Splits `[a,b,(c,d)]` at top-level commas (brackets, parentheses and quotes
+/// nest); the outer brackets are optional. `[]` is the empty list.
+pub fn split_list(text: &str) -> Vec<String> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(t);
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut cur = String::new();
+    for c in t.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            (None, '(' | '[' | '{') => {
+                depth += 1;
+                cur.push(c);
+            }
+            (None, ')' | ']' | '}') => {
+                depth -= 1;
+                cur.push(c);
+            }
+            (None, ',') if depth == 0 => out.push(std::mem::take(&mut cur).trim().to_string()),
+            (None, c) => cur.push(c),
+        }
+    }
+    if !cur.trim().is_empty() || !out.is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+/// Reads one option: `NAME(args)` text (`URI_PATH('rd')`, `BLOCK1(0,1,512)`,
+/// `CONTENT_FORMAT(40)`, `ETAG(b'\x01')`, `IF_NONE_MATCH`) or a Rhai map
+/// `#{number: 11, value: "rd"}` / `#{name: "BLOCK1", num: 0, more: true, size: 512}`.
+pub fn option_from(v: &Dynamic) -> Result<CoapOption, String> {
+    if let Some(map) = v.read_lock::<Map>() {
+        return option_from_map(&map);
+    }
+    let text = dyn_text(v);
+    let text = text.trim();
+    let (name, inner) = match text.split_once('(') {
+        Some((n, rest)) => {
+            let inner = rest
+                .strip_suffix(')')
+                .ok_or_else(|| format!("option `{text}`: missing `)`"))?;
+            (n.trim(), Some(inner))
+        }
+        None => (text, None),
+    };
+    let number = OptionNumber::parse(name).ok_or_else(|| format!("unknown option `{name}`"))?;
+    let Some(inner) = inner else {
+        return Ok(CoapOption::new(number, Vec::new()));
+    };
+    let parts = split_list(inner);
+    use crate::coap::ValueFormat;
+    match number.format() {
+        ValueFormat::Block => {
+            let nums: Vec<u32> = parts
+                .iter()
+                .map(|p| parse_num_or_bool(p))
+                .collect::<Option<_>>()
+                .ok_or_else(|| format!("{name}: expected (seq_num, has_more, block_size)"))?;
+            let [num, more, size] = nums[..] else {
+                return Err(format!("{name}: expected (seq_num, has_more, block_size)"));
+            };
+            let b = crate::coap::BlockValue::new(num, more != 0, size).ok_or_else(|| {
+                format!("{name}: block size must be a power of two 16..2048 and seq_num < 2^20")
+            })?;
+            Ok(CoapOption::new(number, b.encode()))
+        }
+        ValueFormat::Uint | ValueFormat::ContentFormat => {
+            let p = parts.first().map(String::as_str).unwrap_or("");
+            let value = if number.format() == ValueFormat::ContentFormat {
+                ContentFormat::parse(p).map(|f| u64::from(f.0))
+            } else {
+                p.trim().parse::<u64>().ok()
+            }
+            .ok_or_else(|| format!("{name}: `{p}` is not a number"))?;
+            Ok(CoapOption::uint(number, value))
+        }
+        _ => {
+            let p = parts.first().map(String::as_str).unwrap_or("");
+            Ok(CoapOption::new(number, literal_bytes(p)?))
+        }
+    }
+}
+
+fn parse_num_or_bool(p: &str) -> Option<u32> {
+    p.trim()
+        .parse::<u32>()
+        .ok()
+        .or_else(|| parse_bool(p).map(u32::from))
+}
+
+/// `'text'`, `"text"`, `b'\x01'` or bare text, as bytes.
+fn literal_bytes(p: &str) -> Result<Vec<u8>, String> {
+    let p = p.trim();
+    let p = p
+        .strip_prefix('b')
+        .filter(|r| r.starts_with('\'') || r.starts_with('"'))
+        .unwrap_or(p);
+    let unq = p
+        .strip_prefix('\'')
+        .and_then(|s| s.strip_suffix('\''))
+        .or_else(|| p.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
+        .unwrap_or(p);
+    escaped::parse(unq).map_err(|e| e.to_string())
+}
+
+fn option_from_map(map: &Map) -> Result<CoapOption, String> {
+    let number = match (map.get("number"), map.get("name")) {
+        (Some(n), _) => n
+            .as_int()
+            .ok()
+            .and_then(|n| u16::try_from(n).ok())
+            .map(OptionNumber),
+        (None, Some(n)) => OptionNumber::parse(&dyn_text(n)),
+        _ => None,
+    }
+    .ok_or("an option map needs `number` or `name`")?;
+    if let Some(num) = map.get("num") {
+        let num = num.as_int().unwrap_or(0) as u32;
+        let more = map
+            .get("more")
+            .and_then(|m| m.as_bool().ok())
+            .unwrap_or(false);
+        let size = map
+            .get("size")
+            .and_then(|s| s.as_int().ok())
+            .unwrap_or(1024) as u32;
+        let b = crate::coap::BlockValue::new(num, more, size)
+            .ok_or("block size must be a power of two 16..2048")?;
+        return Ok(CoapOption::new(number, b.encode()));
+    }
+    let value = match map.get("value") {
+        None => Vec::new(),
+        Some(v) if v.is_blob() => v.clone().try_cast::<Blob>().unwrap_or_default(),
+        Some(v) if v.is_int() => {
+            crate::coap::option::encode_uint(v.as_int().unwrap_or(0).max(0) as u64)
+        }
+        Some(v) => dyn_text(v).into_bytes(),
+    };
+    Ok(CoapOption::new(number, value))
+}
+
+/// Converts option list to Rhai maps (for `msg.options`).
+pub fn options_to_rhai(options: &[CoapOption]) -> Array {
+    options
+        .iter()
+        .map(|o| {
+            let mut m = Map::new();
+            m.insert("number".into(), Dynamic::from_int(i64::from(o.number.0)));
+            m.insert(
+                "name".into(),
+                o.number
+                    .name()
+                    .map_or(Dynamic::UNIT, |n| Dynamic::from(ImmutableString::from(n))),
+            );
+            m.insert("value".into(), Dynamic::from_blob(o.value.clone()));
+            m.insert("text".into(), Dynamic::from(o.render_value()));
+            Dynamic::from_map(m)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const READ: &[Param] = &[
+        req("path", Kind::Str),
+        opt("accept", Kind::Format, "none"),
+        opt("msg_id", Kind::Int, "auto"),
+    ];
+
+    #[test]
+    fn binds_positional_then_named() {
+        let a = Args::bind(
+            "read",
+            READ,
+            vec!["/1/1".into(), "APPLICATION_LWM2M_JSON".into()],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(a.format("accept").unwrap(), Some(ContentFormat::LWM2M_JSON));
+        let a = Args::bind(
+            "read",
+            READ,
+            vec!["/1/1".into()],
+            vec![("msg_id".into(), "7".into())],
+        )
+        .unwrap();
+        assert_eq!(a.int("msg_id").unwrap(), Some(7));
+    }
+
+    #[test]
+    fn unknown_names_list_the_allowed_ones() {
+        let e = Args::bind(
+            "read",
+            READ,
+            vec!["/1".into()],
+            vec![("acept".into(), "1".into())],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "read: unknown option `acept` (allowed: path, accept, msg_id)"
+        );
+        let e = Args::bind("read", READ, vec![], vec![]).unwrap_err();
+        assert!(e.contains("missing value for `path`"), "{e}");
+    }
+
+    #[test]
+    fn parses_options_in_the_originals_syntax() {
+        let o = option_from(&"BLOCK1(0,1,512)".into()).unwrap();
+        assert_eq!(o.number, OptionNumber::BLOCK1);
+        assert_eq!(o.value, vec![0x0d]);
+        let o = option_from(&"URI_PATH('rd')".into()).unwrap();
+        assert_eq!(o.value, b"rd".to_vec());
+        let o = option_from(&"ETAG(b'\\x01\\x02')".into()).unwrap();
+        assert_eq!(o.value, vec![1, 2]);
+        assert_eq!(
+            option_from(&"IF_NONE_MATCH".into()).unwrap().value,
+            Vec::<u8>::new()
+        );
+        assert_eq!(
+            option_from(&"CONTENT_FORMAT(tlv)".into()).unwrap().value,
+            vec![0x2d, 0x16]
+        );
+        assert!(option_from(&"NOPE(1)".into()).is_err());
+    }
+
+    #[test]
+    fn splits_lists_at_top_level_commas() {
+        assert_eq!(split_list("[/3/0/0,/1/1]"), vec!["/3/0/0", "/1/1"]);
+        assert_eq!(
+            split_list("[BLOCK1(0,1,512),URI_PATH('a,b')]"),
+            vec!["BLOCK1(0,1,512)", "URI_PATH('a,b')"]
+        );
+        assert!(split_list("[]").is_empty());
+    }
+}

@@ -1,0 +1,152 @@
+//! The `Message` type scripts see: a history record with getters for every
+//! field (kind, type, code, msg_id, token, options, path, payload, value…).
+
+use rhai::{Array, Dynamic, Engine, Map};
+
+use super::args::options_to_rhai;
+use crate::coap::Message as CoapMessage;
+use crate::server::{Direction, RecordRef};
+
+/// A sent or received message, as scripts hold it.
+#[derive(Clone)]
+pub struct Msg(pub RecordRef);
+
+impl Msg {
+    fn m(&self) -> Option<&CoapMessage> {
+        self.0.message.as_ref().ok()
+    }
+
+    fn get<T: Into<Dynamic>>(&self, f: impl FnOnce(&CoapMessage) -> T) -> Dynamic {
+        self.m().map_or(Dynamic::UNIT, |m| f(m).into())
+    }
+
+    fn opt<T: Into<Dynamic>>(&self, f: impl FnOnce(&CoapMessage) -> Option<T>) -> Dynamic {
+        self.m().and_then(f).map_or(Dynamic::UNIT, Into::into)
+    }
+
+    /// The kind name (`Register`, `Content`, … `Invalid` for undecodable bytes).
+    pub fn kind_name(&self) -> String {
+        self.0
+            .kind
+            .map_or("Invalid".to_string(), |k| k.name().to_string())
+    }
+
+    /// A map of the fields, for pattern matching and printing.
+    pub fn field(&self, name: &str) -> Option<Dynamic> {
+        let r = &self.0;
+        Some(match name {
+            "kind" => self.kind_name().into(),
+            "type" => self.get(|m| m.mtype.name().to_string()),
+            "code" => self.get(|m| format!("{}.{:02}", m.code.class(), m.code.detail())),
+            "code_name" => self.opt(|m| m.code.name().map(str::to_string)),
+            "msg_id" => self.get(|m| i64::from(m.message_id)),
+            "token" => self.get(|m| Dynamic::from_blob(m.token.clone())),
+            "options" => self.get(|m| Dynamic::from_array(options_to_rhai(&m.options))),
+            "path" => self.get(|m| m.path_string()),
+            "uri" => self.get(|m| m.uri_string()),
+            "query" => self.get(|m| {
+                Dynamic::from_array(
+                    m.uri_query()
+                        .into_iter()
+                        .map(Dynamic::from)
+                        .collect::<Array>(),
+                )
+            }),
+            "location" => self.get(|m| m.location_string()),
+            "content_format" => self.opt(|m| m.content_format().map(|f| i64::from(f.0))),
+            "accept" => self.opt(|m| m.accept().first().map(|f| i64::from(f.0))),
+            "observe" => self.opt(|m| m.observe().map(i64::from)),
+            "block1" => self.opt(|m| m.block1().map(block_map)),
+            "block2" => self.opt(|m| m.block2().map(block_map)),
+            "payload" => self.get(|m| Dynamic::from_blob(m.payload.clone())),
+            "text" => self.get(|m| String::from_utf8_lossy(&m.payload).into_owned()),
+            "raw" => Dynamic::from_blob(r.raw.clone()),
+            "peer" => r.peer.to_string().into(),
+            "direction" => match r.direction {
+                Direction::Sent => "sent".into(),
+                Direction::Received => "received".into(),
+            },
+            "role" => r.role.name().into(),
+            "error" => r
+                .message
+                .as_ref()
+                .err()
+                .map_or(Dynamic::UNIT, |e| e.to_string().into()),
+            "observed_path" => r.observed_path.clone().map_or(Dynamic::UNIT, Into::into),
+            "value" | "decoded" => crate::script::values::decoded_value(r).unwrap_or(Dynamic::UNIT),
+            "endpoint" | "lifetime" | "binding" | "version" | "links" | "queue_mode" => {
+                self.opt(|m| crate::script::values::registration_field(m, name))
+            }
+            _ => return None,
+        })
+    }
+
+    /// Every field, as a map.
+    pub fn to_map(&self) -> Map {
+        FIELDS
+            .iter()
+            .filter_map(|f| self.field(f).map(|v| ((*f).into(), v)))
+            .collect()
+    }
+}
+
+/// The field names a Message exposes.
+pub const FIELDS: &[&str] = &[
+    "kind",
+    "type",
+    "code",
+    "code_name",
+    "msg_id",
+    "token",
+    "options",
+    "path",
+    "uri",
+    "query",
+    "location",
+    "content_format",
+    "accept",
+    "observe",
+    "block1",
+    "block2",
+    "payload",
+    "text",
+    "raw",
+    "peer",
+    "direction",
+    "role",
+    "error",
+    "observed_path",
+    "value",
+    "endpoint",
+    "lifetime",
+    "binding",
+    "version",
+    "links",
+];
+
+fn block_map(b: crate::coap::BlockValue) -> Dynamic {
+    let mut m = Map::new();
+    m.insert("num".into(), Dynamic::from_int(i64::from(b.num)));
+    m.insert("more".into(), Dynamic::from_bool(b.more));
+    m.insert("size".into(), Dynamic::from_int(i64::from(b.size())));
+    Dynamic::from_map(m)
+}
+
+/// Registers the type, its getters and methods.
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<Msg>("Message");
+    for &f in FIELDS.iter().chain(["decoded", "queue_mode"].iter()) {
+        engine.register_get(f, move |m: &mut Msg| m.field(f).unwrap_or(Dynamic::UNIT));
+    }
+    engine.register_fn("summary", |m: &mut Msg| m.0.summary());
+    engine.register_fn("details", |m: &mut Msg| m.0.details());
+    engine.register_fn("to_map", |m: &mut Msg| m.to_map());
+    engine.register_fn("to_string", |m: &mut Msg| m.0.line());
+    engine.register_fn("to_debug", |m: &mut Msg| format!("Message({})", m.0.line()));
+    engine.register_fn("is_error", |m: &mut Msg| {
+        m.m().is_some_and(|m| m.code.is_error())
+    });
+    engine.register_fn("is_success", |m: &mut Msg| {
+        m.m().is_some_and(|m| m.code.class() == 2)
+    });
+}

@@ -1,0 +1,371 @@
+//! The Rhai side of nsh: every command registered as a function over one
+//! shared [`Server`] handle, the `Message` type, assertions, the stdlib
+//! module resolver, and the runners for script files and prompt lines.
+//!
+//! Knows nothing of the line editor: the prompt hands lines to
+//! [`Shell::eval_line`], scripts go through [`Shell::run_file`].
+
+pub mod args;
+pub mod cmdline;
+pub mod commands;
+pub mod message;
+pub mod pattern;
+mod requests;
+pub mod stdlib;
+pub mod values;
+
+use std::any::TypeId;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
+
+use crate::server::Server;
+use args::Args;
+use commands::{COMMANDS, Command};
+
+/// What every command sees.
+pub struct Ctx {
+    /// The server.
+    pub server: Server,
+    /// Prints lines of output.
+    pub out: Box<dyn Fn(&str) + Send + Sync>,
+    /// IPv6 default from the command line.
+    pub ipv6: bool,
+    /// At a prompt (tables are printed) rather than in a script.
+    pub interactive: bool,
+    /// `exit` was called.
+    pub exit: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Ctx {
+    /// Prints one block of output.
+    pub fn say(&self, text: &str) {
+        (self.out)(text);
+    }
+
+    /// The last error (for `get_error`).
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Remembers an error for `get_error`.
+    pub fn set_last_error(&self, e: Option<String>) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+    }
+}
+
+/// The Rhai engine with nsh's functions, and the variables of a session.
+pub struct Shell {
+    /// The engine.
+    pub engine: Engine,
+    /// Variables kept between prompt lines.
+    pub scope: Scope<'static>,
+    /// Shared command context.
+    pub ctx: Arc<Ctx>,
+}
+
+/// Outcome of one prompt line.
+#[derive(Debug)]
+pub enum LineResult {
+    /// A value to show (unit and messages are not shown).
+    Value(Dynamic),
+    /// An error, already worded.
+    Error(String),
+    /// `exit` was called.
+    Exit,
+}
+
+impl Shell {
+    /// A shell over `server`.
+    pub fn new(server: Server, ipv6: bool, interactive: bool) -> Shell {
+        let ctx = Arc::new(Ctx {
+            server,
+            out: Box::new(|s| println!("{s}")),
+            ipv6,
+            interactive,
+            exit: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+        });
+        let mut engine = Engine::new();
+        engine.set_max_expr_depths(256, 256);
+        message::register(&mut engine);
+        register_commands(&mut engine, &ctx);
+        register_assertions(&mut engine);
+        engine.set_module_resolver(stdlib::resolver());
+        let flag = ctx.server.interrupt_flag();
+        engine.on_progress(move |_| {
+            if flag.load(Ordering::SeqCst) {
+                Some(Dynamic::from("interrupted"))
+            } else {
+                None
+            }
+        });
+        Shell {
+            engine,
+            scope: Scope::new(),
+            ctx,
+        }
+    }
+
+    /// Runs a script file with `args` bound to the array `ARGS`. Returns the
+    /// error text (`file:line:col: message`) on failure.
+    pub fn run_file(&mut self, path: &Path, script_args: Vec<String>) -> Result<(), String> {
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let source = source.strip_prefix("#!").map_or(source.clone(), |rest| {
+            // A shebang line is kept as an empty line so positions stay right.
+            format!("\n{}", rest.split_once('\n').map_or("", |(_, r)| r))
+        });
+        let args: rhai::Array = script_args.into_iter().map(Dynamic::from).collect();
+        self.scope.push("ARGS", args);
+        let file = path.display().to_string();
+        let ast = self
+            .engine
+            .compile(&source)
+            .map_err(|e| format!("{file}:{}: syntax error: {}", pos(e.1), e.0))?;
+        match self.engine.run_ast_with_scope(&mut self.scope, &ast) {
+            Ok(()) => Ok(()),
+            Err(e) => match *e {
+                EvalAltResult::ErrorTerminated(..) => Err(format!("{file}: interrupted")),
+                EvalAltResult::Exit(v, _) => match v.as_int() {
+                    Ok(0) | Err(_) if v.is_unit() || v.as_int() == Ok(0) => Ok(()),
+                    _ => Err(format!("{file}: exit({v})")),
+                },
+                other => Err(format!("{file}:{}", describe_error(&other))),
+            },
+        }
+    }
+
+    /// Evaluates one line (or block) typed at the prompt: the original's
+    /// command-line form when the first word is a command and the rest is not
+    /// a Rhai call, Rhai otherwise.
+    pub fn eval_line(&mut self, line: &str) -> LineResult {
+        self.ctx
+            .server
+            .interrupt_flag()
+            .store(false, Ordering::SeqCst);
+        let result = if let Some(cmd) = command_form(line) {
+            self.run_command_line(cmd, line)
+        } else {
+            self.engine
+                .eval_with_scope::<Dynamic>(&mut self.scope, line)
+                .map_err(|e| describe_error(&e).trim_start_matches("1:").to_string())
+                .map_err(|e| clean_error(&e))
+        };
+        if self.ctx.exit.load(Ordering::SeqCst) {
+            return LineResult::Exit;
+        }
+        match result {
+            Ok(v) => {
+                self.ctx.set_last_error(None);
+                LineResult::Value(v)
+            }
+            Err(e) => {
+                self.ctx.set_last_error(Some(e.clone()));
+                LineResult::Error(e)
+            }
+        }
+    }
+
+    fn run_command_line(&mut self, cmd: &'static Command, line: &str) -> Result<Dynamic, String> {
+        let parsed = cmdline::parse(line)?.ok_or("empty line")?;
+        let positional = parsed.positional.into_iter().map(Dynamic::from).collect();
+        let named = parsed
+            .named
+            .into_iter()
+            .map(|(k, v)| (k, Dynamic::from(v)))
+            .collect();
+        let args = Args::bind(cmd.name, cmd.params, positional, named)?;
+        (cmd.run)(&self.ctx, &args)
+    }
+}
+
+/// The command a line invokes in the original's form, if it is one: the
+/// first word is a command, and the line is not a Rhai call of it.
+pub fn command_form(line: &str) -> Option<&'static Command> {
+    let t = line.trim_start();
+    let word: String = t
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let cmd = commands::find(&word)?;
+    let rest = t[word.len()..].trim_start();
+    if rest.starts_with('(')
+        || rest.starts_with('=') && !rest.starts_with("==")
+        || rest.starts_with('.')
+    {
+        return None;
+    }
+    Some(cmd)
+}
+
+fn pos(p: Position) -> String {
+    match (p.line(), p.position()) {
+        (Some(l), Some(c)) => format!("{l}:{c}"),
+        (Some(l), None) => format!("{l}"),
+        _ => "?".into(),
+    }
+}
+
+/// `line:col: message` for a Rhai error, unwrapping function-call layers so
+/// the innermost cause and its position show.
+pub fn describe_error(e: &EvalAltResult) -> String {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(name, _, inner, p)
+        | EvalAltResult::ErrorInModule(name, inner, p) => {
+            let inner_text = describe_error(inner);
+            if name.is_empty() {
+                inner_text
+            } else {
+                format!("{}: in `{name}`: {inner_text}", pos(*p))
+            }
+        }
+        EvalAltResult::ErrorRuntime(v, p) => format!("{}: {}", pos(*p), args::dyn_text(v)),
+        other => format!(
+            "{}: {}",
+            pos(other.position()),
+            strip_position(&other.to_string())
+        ),
+    }
+}
+
+fn strip_position(s: &str) -> String {
+    match s.rfind(" (line ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s.to_string(),
+    }
+}
+
+fn clean_error(e: &str) -> String {
+    e.trim_start_matches(|c: char| c.is_ascii_digit() || c == ':' || c == '?')
+        .trim_start()
+        .to_string()
+}
+
+fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
+    for cmd in COMMANDS {
+        let required = cmd.params.iter().filter(|p| p.default.is_none()).count();
+        for arity in required..=cmd.params.len() + 1 {
+            let ctx = ctx.clone();
+            let types = vec![TypeId::of::<Dynamic>(); arity];
+            engine.register_raw_fn(cmd.rhai_name(), types, move |_nc, call_args| {
+                let mut values: Vec<Dynamic> =
+                    call_args.iter_mut().map(|a| std::mem::take(*a)).collect();
+                let mut named = Vec::new();
+                let takes_map_last = values.len() <= cmd.params.len()
+                    && cmd
+                        .params
+                        .get(values.len().wrapping_sub(1))
+                        .is_some_and(|p| p.kind == args::Kind::Any);
+                if values.last().is_some_and(Dynamic::is_map) && !takes_map_last {
+                    let map = values
+                        .pop()
+                        .and_then(|m| m.try_cast::<Map>())
+                        .unwrap_or_default();
+                    named = map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                }
+                let bound = Args::bind(cmd.name, cmd.params, values, named)
+                    .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.into(), Position::NONE)))?;
+                let result = (cmd.run)(&ctx, &bound);
+                match result {
+                    Ok(v) => Ok(v),
+                    Err(e) => {
+                        let text = format!("{}: {e}", cmd.name);
+                        let text = if e.starts_with(&format!("{}:", cmd.name)) {
+                            e
+                        } else {
+                            text
+                        };
+                        Err(Box::new(EvalAltResult::ErrorRuntime(
+                            text.into(),
+                            Position::NONE,
+                        )))
+                    }
+                }
+            });
+        }
+    }
+}
+
+fn fail(text: String) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(text.into(), Position::NONE))
+}
+
+fn register_assertions(engine: &mut Engine) {
+    engine.register_fn("assert", |c: bool| {
+        if c {
+            Ok(())
+        } else {
+            Err(fail("assertion failed".into()))
+        }
+    });
+    engine.register_fn("assert", |c: bool, m: &str| {
+        if c {
+            Ok(())
+        } else {
+            Err(fail(format!("assertion failed: {m}")))
+        }
+    });
+    engine.register_fn("assert_eq", |a: Dynamic, b: Dynamic| {
+        if pattern::values_eq(&a, &b) {
+            Ok(())
+        } else {
+            Err(fail(format!(
+                "assert_eq failed\n  left:  {}\n  right: {}",
+                pattern::show(&a),
+                pattern::show(&b)
+            )))
+        }
+    });
+    engine.register_fn("assert_eq", |a: Dynamic, b: Dynamic, m: &str| {
+        if pattern::values_eq(&a, &b) {
+            Ok(())
+        } else {
+            Err(fail(format!(
+                "assert_eq failed: {m}\n  left:  {}\n  right: {}",
+                pattern::show(&a),
+                pattern::show(&b)
+            )))
+        }
+    });
+    engine.register_fn("assert_ne", |a: Dynamic, b: Dynamic| {
+        if pattern::values_eq(&a, &b) {
+            Err(fail(format!(
+                "assert_ne failed: both are {}",
+                pattern::show(&a)
+            )))
+        } else {
+            Ok(())
+        }
+    });
+    engine.register_fn("assert_match", |m: message::Msg, p: Dynamic| {
+        let pat = pattern::Pattern::from_dynamic(&p).map_err(fail)?;
+        pat.matches(&m.0).map_err(|d| {
+            fail(format!(
+                "assert_match failed: {} does not match {}\n  {}",
+                m.0.line(),
+                pat.describe(),
+                d.join("\n  ")
+            ))
+        })
+    });
+    engine.register_fn("fail", |m: &str| -> Result<(), Box<EvalAltResult>> {
+        Err(fail(m.to_string()))
+    });
+    engine.register_fn("hex", |b: rhai::Blob| crate::coap::escaped::format_hex(&b));
+    engine.register_fn("bytes", |s: &str| {
+        crate::coap::escaped::parse(s).map_err(|e| fail(e.to_string()))
+    });
+    engine.register_fn("now_ms", || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    });
+}

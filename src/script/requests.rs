@@ -1,0 +1,534 @@
+//! The message commands: `Args` → an `lwm2m::request` builder → the server.
+//! Requests wait for their matched response and return it; responses and
+//! empty messages return what was sent.
+
+use rhai::Dynamic;
+
+use super::Ctx;
+use super::args::Args;
+use super::commands::CmdResult;
+use super::message::Msg;
+use crate::coap::Type;
+use crate::lwm2m::request::{self as rq, Build, Built, RequestError};
+use crate::server::SendOptions;
+
+fn err(e: RequestError) -> String {
+    e.to_string()
+}
+
+/// Common tail: message ID, token and extra options.
+struct Tail {
+    msg_id: Option<u16>,
+    token: Option<Vec<u8>>,
+    options: Vec<crate::coap::CoapOption>,
+}
+
+fn tail(a: &Args) -> Result<Tail, String> {
+    Ok(Tail {
+        msg_id: a.int_in::<u16>("msg_id")?,
+        token: a.bytes("token")?,
+        options: a.options("options")?,
+    })
+}
+
+fn path(a: &Args) -> Result<String, String> {
+    Ok(a.str("path")?.unwrap_or_default())
+}
+
+/// Sends a built message; waits for the response of requests and CON messages.
+fn go(ctx: &Ctx, a: &Args, built: Result<Built, RequestError>) -> CmdResult {
+    let built = built.map_err(err)?;
+    let msg = built.message;
+    let waits = msg.code.is_request() || msg.mtype == Type::Confirmable;
+    let wait = if waits {
+        Some(match a.float("timeout_s").ok().flatten() {
+            Some(s) if s.is_finite() && s >= 0.0 => std::time::Duration::from_secs_f64(s),
+            Some(s) => return Err(format!("`timeout_s`: {s} is not a valid number of seconds")),
+            None => ctx.server.default_timeout(),
+        })
+    } else {
+        None
+    };
+    let opts = SendOptions {
+        fill_message_id: built.needs_msg_id,
+        fill_token: built.needs_token,
+        wait,
+    };
+    let sent = ctx.server.send(msg, opts).map_err(|e| e.to_string())?;
+    Ok(sent
+        .response
+        .or(sent.sent)
+        .map_or(Dynamic::UNIT, |r| Dynamic::from(Msg(r))))
+}
+
+pub fn read(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Read {
+        path: path(a)?,
+        accept: a.format("accept")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+fn observe_params(a: &Args, observe: Option<u32>) -> Result<rq::Observe, String> {
+    let t = tail(a)?;
+    Ok(rq::Observe {
+        path: path(a)?,
+        observe,
+        accept: a.format("accept")?,
+        lt: a.float("lt")?,
+        gt: a.float("gt")?,
+        st: a.float("st")?,
+        pmin: a.int("pmin")?,
+        pmax: a.int("pmax")?,
+        epmin: a.int("epmin")?,
+        epmax: a.int("epmax")?,
+        hqmax: a.int("hqmax")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: with_attrs_12(a, t.options)?,
+    })
+}
+
+/// LwM2M 1.2 attributes the builders do not type (`edge`, `con`, `dim`),
+/// appended as Uri-Query.
+fn with_attrs_12(
+    a: &Args,
+    mut options: Vec<crate::coap::CoapOption>,
+) -> Result<Vec<crate::coap::CoapOption>, String> {
+    for name in ["edge", "con", "dim"] {
+        if let Some(v) = a.int(name)? {
+            options.push(crate::coap::CoapOption::new(
+                crate::coap::OptionNumber::URI_QUERY,
+                format!("{name}={v}").into_bytes(),
+            ));
+        }
+    }
+    Ok(options)
+}
+
+pub fn observe(ctx: &Ctx, a: &Args) -> CmdResult {
+    let observe = a.int_in::<u32>("observe")?;
+    let cancel = observe == Some(1);
+    let token = a.bytes("token")?;
+    let b = observe_params(a, observe.or(Some(0)))?;
+    let r = go(ctx, a, b.build())?;
+    if cancel && let Some(t) = token {
+        ctx.server.forget_observation(&t);
+    }
+    Ok(r)
+}
+
+pub fn cancel_observe(ctx: &Ctx, a: &Args) -> CmdResult {
+    let p = path(a)?;
+    let token = match a.bytes("token")? {
+        Some(t) => t,
+        None => ctx.server.observation_token(&p).ok_or_else(|| {
+            let active: Vec<String> = ctx
+                .server
+                .observations()
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
+            format!(
+                "no active observation of {p} on the current client (active: {})",
+                if active.is_empty() {
+                    "none".to_string()
+                } else {
+                    active.join(", ")
+                }
+            )
+        })?,
+    };
+    let mut b = observe_params(a, Some(1))?;
+    b.token = Some(token.clone());
+    let r = go(ctx, a, b.build());
+    ctx.server.forget_observation(&token);
+    r
+}
+
+pub fn discover(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Discover {
+        path: path(a)?,
+        depth: a.int("depth")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn write(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Write {
+        path: path(a)?,
+        content: a.bytes("content")?.unwrap_or_default(),
+        format: a.format("format")?,
+        update: a.bool("update")?.unwrap_or(false),
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn write_attributes(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let mut options = t.options;
+    if let Some(v) = a.int("dim")? {
+        options.push(crate::coap::CoapOption::new(
+            crate::coap::OptionNumber::URI_QUERY,
+            format!("dim={v}").into_bytes(),
+        ));
+    }
+    let b = rq::WriteAttributes {
+        path: path(a)?,
+        lt: a.float("lt")?,
+        gt: a.float("gt")?,
+        st: a.float("st")?,
+        pmin: a.int("pmin")?,
+        pmax: a.int("pmax")?,
+        epmin: a.int("epmin")?,
+        epmax: a.int("epmax")?,
+        hqmax: a.int("hqmax")?,
+        edge: a.int("edge")?,
+        con: a.int("con")?,
+        query: a.list("query")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn execute(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Execute {
+        path: path(a)?,
+        content: a.bytes("content")?.unwrap_or_default(),
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn create(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Create {
+        path: path(a)?,
+        content: a.bytes("content")?.unwrap_or_default(),
+        format: a.format("format")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn delete(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Delete {
+        path: path(a)?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn read_composite(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::ReadComposite {
+        paths: a.list("paths")?.unwrap_or_default(),
+        accept: a.format("accept")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn observe_composite(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::ObserveComposite {
+        paths: a.list("paths")?.unwrap_or_default(),
+        observe: a.int_in::<u32>("observe")?,
+        accept: a.format("accept")?,
+        lt: a.float("lt")?,
+        gt: a.float("gt")?,
+        st: a.float("st")?,
+        pmin: a.int("pmin")?,
+        pmax: a.int("pmax")?,
+        epmin: a.int("epmin")?,
+        epmax: a.int("epmax")?,
+        hqmax: a.int("hqmax")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: with_attrs_12(a, t.options)?,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn write_composite(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let format = a.format("format")?.ok_or("missing value for `format`")?;
+    let b = rq::WriteComposite {
+        content: a.bytes("content")?.unwrap_or_default(),
+        format,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn coap_get(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::CoapGet {
+        path: path(a)?,
+        accept: a.format("accept")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn bootstrap_finish(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::BootstrapFinish {
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+        content: a.bytes("content")?.unwrap_or_default(),
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn register(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Register {
+        path: path(a)?,
+        query: a.list("query")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+        content: a.bytes("content")?.unwrap_or_default(),
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn update(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Update {
+        path: path(a)?,
+        query: a.list("query")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+        content: a.bytes("content")?.unwrap_or_default(),
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn deregister(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Deregister {
+        path: path(a)?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn request_bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::RequestBootstrap {
+        endpoint_name: a.str("endpoint_name")?.unwrap_or_default(),
+        preferred_content_format: a.int("preferred_content_format")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        uri_path: a.str("uri_path")?.unwrap_or_default(),
+        uri_query: a.list("uri_query")?,
+        options: t.options,
+        content: a.bytes("content")?.unwrap_or_default(),
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn bootstrap_pack_request(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::BootstrapPackRequest {
+        endpoint_name: a.str("endpoint_name")?.unwrap_or_default(),
+        accept: a.format("accept")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        uri_path: a.str("uri_path")?.unwrap_or_default(),
+        uri_query: a.list("uri_query")?,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn send(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Send {
+        path: a.str("path")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        format: a.format("format")?,
+        options: t.options,
+        content: a.bytes("content")?.unwrap_or_default(),
+    };
+    go(ctx, a, b.build())
+}
+
+fn est(a: &Args) -> Result<rq::Est, String> {
+    let t = tail(a)?;
+    Ok(rq::Est {
+        msg_id: t.msg_id,
+        token: t.token,
+        uri_path: a.str("uri_path")?.unwrap_or_default(),
+        uri_query: a.list("uri_query")?,
+        options: t.options,
+        content: a.bytes("content")?.unwrap_or_default(),
+    })
+}
+
+pub fn est_simple_enroll(ctx: &Ctx, a: &Args) -> CmdResult {
+    go(ctx, a, rq::EstCoapsSimpleEnroll(est(a)?).build())
+}
+
+pub fn est_simple_reenroll(ctx: &Ctx, a: &Args) -> CmdResult {
+    go(ctx, a, rq::EstCoapsSimpleReenroll(est(a)?).build())
+}
+
+pub fn est_ca_certs(ctx: &Ctx, a: &Args) -> CmdResult {
+    go(ctx, a, rq::EstCoapsCaCerts(est(a)?).build())
+}
+
+pub fn content(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Content {
+        msg_id: t.msg_id,
+        token: t.token,
+        content: a.bytes("content")?.unwrap_or_default(),
+        format: a.format("format")?,
+        r#type: a.mtype("type")?,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn notify(ctx: &Ctx, a: &Args) -> CmdResult {
+    let b = rq::Notify {
+        token: a.bytes("token")?,
+        content: a.bytes("content")?.unwrap_or_default(),
+        format: a.format("format")?,
+        confirmable: a.bool("confirmable")?.unwrap_or(false),
+        observe: None,
+        options: a.options("options")?,
+    };
+    go(ctx, a, b.build())
+}
+
+fn location_response(a: &Args) -> Result<rq::LocationResponse, String> {
+    let t = tail(a)?;
+    Ok(rq::LocationResponse {
+        msg_id: t.msg_id,
+        token: t.token,
+        location: a.str("location")?,
+        options: t.options,
+        content: a.bytes("content").ok().flatten().unwrap_or_default(),
+    })
+}
+
+pub fn created(ctx: &Ctx, a: &Args) -> CmdResult {
+    go(ctx, a, rq::Created(location_response(a)?).build())
+}
+
+pub fn deleted(ctx: &Ctx, a: &Args) -> CmdResult {
+    go(ctx, a, rq::Deleted(location_response(a)?).build())
+}
+
+pub fn changed(ctx: &Ctx, a: &Args) -> CmdResult {
+    go(ctx, a, rq::Changed(location_response(a)?).build())
+}
+
+pub fn error_response(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::ErrorResponse {
+        code: a.code("code")?.unwrap_or_default(),
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+        content: Vec::new(),
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn continue_(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Continue {
+        msg_id: t.msg_id,
+        token: t.token,
+        r#type: a.mtype("type")?,
+        options: t.options,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn empty(ctx: &Ctx, a: &Args) -> CmdResult {
+    let b = rq::Empty {
+        r#type: a.mtype("type")?,
+        msg_id: a.int_in::<u16>("msg_id")?,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn reset(ctx: &Ctx, a: &Args) -> CmdResult {
+    let b = rq::Reset {
+        msg_id: a.int_in::<u16>("msg_id")?,
+    };
+    go(ctx, a, b.build())
+}
+
+pub fn coap(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Coap {
+        r#type: a.mtype("type")?,
+        code: a.code("code")?,
+        msg_id: t.msg_id,
+        token: t.token,
+        options: t.options,
+        content: a.bytes("content")?.unwrap_or_default(),
+        respond: a.bool("respond")?,
+    };
+    if b.should_respond() {
+        let request = ctx
+            .server
+            .last_received_request()
+            .ok_or("no request to respond to")?;
+        let req_msg = request.message.as_ref().map_err(|e| e.to_string())?;
+        ctx.say(&format!("responding to: {}", request.summary()));
+        let built = b.respond_to(req_msg);
+        let to = request.peer;
+        let opts = SendOptions {
+            fill_message_id: built.needs_msg_id,
+            fill_token: false,
+            wait: None,
+        };
+        let sent = ctx
+            .server
+            .send_to(to, built.message, opts)
+            .map_err(|e| e.to_string())?;
+        return Ok(sent.sent.map_or(Dynamic::UNIT, |r| Dynamic::from(Msg(r))));
+    }
+    go(ctx, a, b.build())
+}

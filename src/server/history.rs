@@ -1,0 +1,141 @@
+//! The history: every datagram sent or received, as raw bytes next to its
+//! parse result, its LwM2M kind and its one-line summary.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::coap::{DecodeError, Message};
+use crate::lwm2m::kind::Kind;
+
+/// Which way a datagram went.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Direction {
+    /// Sent by nsh.
+    Sent,
+    /// Received from a peer.
+    Received,
+}
+
+/// How the exchange layer saw a received message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// Something nsh sent.
+    Outgoing,
+    /// The response to one of nsh's requests.
+    Response,
+    /// A notification of an observation nsh holds.
+    Notification,
+    /// A new message from the peer (request, ping, unsolicited response…).
+    New,
+    /// A repeat of a message already received (answered again, not processed).
+    Duplicate,
+    /// An ACK/RST/response that matches no waiting request.
+    Stray,
+    /// An empty ACK for a CON request of nsh's (a separate response follows).
+    EmptyAck,
+    /// A datagram that does not decode as CoAP.
+    Malformed,
+}
+
+impl Role {
+    /// Lower-case name for scripts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Outgoing => "outgoing",
+            Role::Response => "response",
+            Role::Notification => "notification",
+            Role::New => "new",
+            Role::Duplicate => "duplicate",
+            Role::Stray => "stray",
+            Role::EmptyAck => "empty_ack",
+            Role::Malformed => "malformed",
+        }
+    }
+}
+
+/// One entry of the history.
+#[derive(Debug)]
+pub struct Record {
+    /// Position in the session (1-based, never reused).
+    pub seq: u64,
+    /// Sent or received.
+    pub direction: Direction,
+    /// The peer it was exchanged with.
+    pub peer: SocketAddr,
+    /// When.
+    pub at: SystemTime,
+    /// The bytes exactly as on the wire.
+    pub raw: Vec<u8>,
+    /// The decoded message, or why it did not decode.
+    pub message: Result<Message, DecodeError>,
+    /// LwM2M classification (`None` when the datagram did not decode).
+    pub kind: Option<Kind>,
+    /// How the exchange layer saw it.
+    pub role: Role,
+    /// For notifications: the observed path.
+    pub observed_path: Option<String>,
+    /// For responses: the path of the request they answer.
+    pub request_path: Option<String>,
+}
+
+/// Shared handle to a record; cheap to clone.
+pub type RecordRef = Arc<Record>;
+
+impl Record {
+    /// The one-line summary (`Read /3/0: accept …`, `Content (…)`).
+    pub fn summary(&self) -> String {
+        match (&self.message, self.kind) {
+            (Ok(m), Some(k)) => crate::lwm2m::summary::summary(m, k),
+            (Ok(m), None) => crate::lwm2m::summary::summary(m, Kind::Coap),
+            (Err(e), _) => format!("malformed datagram ({} bytes): {e}", self.raw.len()),
+        }
+    }
+
+    /// The line printed for it: `-> summary` or `<- summary`, with a note for
+    /// duplicates and stray responses.
+    pub fn line(&self) -> String {
+        let arrow = match self.direction {
+            Direction::Sent => "->",
+            Direction::Received => "<-",
+        };
+        let note = match self.role {
+            Role::Duplicate => " (duplicate)",
+            Role::Stray => " (stray: matches no waiting request)",
+            _ => "",
+        };
+        format!("{arrow} {}{note}", self.summary())
+    }
+
+    /// The path the payload belongs to: the request's for a response, the
+    /// observed one for a notification, the message's own otherwise.
+    pub fn payload_base(&self) -> Option<String> {
+        self.request_path
+            .clone()
+            .or_else(|| self.observed_path.clone())
+            .or_else(|| {
+                self.message
+                    .as_ref()
+                    .ok()
+                    .map(Message::path_string)
+                    .filter(|p| !p.is_empty())
+            })
+    }
+
+    /// The multi-line `details` block (reference §5.4).
+    pub fn details(&self) -> String {
+        let head = match self.direction {
+            Direction::Sent => "*** Send ***",
+            Direction::Received => "*** Recv ***",
+        };
+        let body = match (&self.message, self.kind) {
+            (Ok(m), k) => {
+                let base = self.payload_base();
+                let render = |m: &Message| crate::lwm2m::render_payload_at(m, base.as_deref());
+                crate::lwm2m::details::details(m, k.unwrap_or(Kind::Coap), &render)
+            }
+            (Err(e), _) => crate::lwm2m::details::details_of_undecodable(&self.raw, e),
+        };
+        format!("\n{head}\n{body}")
+    }
+}

@@ -1,0 +1,735 @@
+//! The shared server handle: listening endpoint, registered clients, the
+//! history of everything sent and received, the inbox, auto-responders,
+//! expectations and the payload buffer.
+//!
+//! A background thread receives all the time: each datagram is recorded at
+//! once, matched by the exchange layer, auto-answered when a flag says so,
+//! and printed through the [`Printer`]. Script commands run on another
+//! thread and wait on a condition variable for their response. Knows
+//! nothing of Rhai.
+
+pub mod history;
+pub mod registry;
+
+mod auto;
+mod receiver;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::coap::{Message, udp};
+use crate::exchange::{Exchanges, RequestId, TransmissionParams};
+use crate::lwm2m::kind;
+use crate::transport::UdpTransport;
+
+pub use history::{Direction, Record, RecordRef, Role};
+pub use registry::{Client, Registry};
+
+/// Where output lines (`<- …`, `-> …`) go.
+pub type Printer = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Errors of server operations, worded for the user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// No socket yet.
+    #[error("not listening: use `listen` (or `connect HOST PORT`) first")]
+    NotListening,
+    /// Nobody to send to.
+    #[error("no client to send to: none has registered and no `connect` target is set")]
+    NoPeer,
+    /// Socket trouble.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// No response in time.
+    #[error("no response to `{summary}` within {timeout:.1} s")]
+    Timeout {
+        /// What was sent.
+        summary: String,
+        /// How long nsh waited.
+        timeout: f64,
+    },
+    /// CON retransmissions exhausted.
+    #[error("no response to `{summary}` after {attempts} transmissions")]
+    GaveUp {
+        /// What was sent.
+        summary: String,
+        /// How many times.
+        attempts: u32,
+    },
+    /// Ctrl-C.
+    #[error("interrupted")]
+    Interrupted,
+    /// A name that is not a client.
+    #[error("no client with endpoint name `{0}` (registered: {1})")]
+    UnknownClient(String, String),
+    /// Bad address.
+    #[error("cannot resolve `{0}`")]
+    Resolve(String),
+}
+
+/// The auto-responder switches (`set`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flags {
+    /// Answer Update with Changed.
+    pub auto_update: bool,
+    /// Answer Register with Created.
+    pub auto_reregister: bool,
+    /// Answer Bootstrap-Pack-Request with 4.04.
+    pub auto_bspack_error: bool,
+    /// Answer any other CON with an empty ACK (and a ping with RST).
+    pub auto_ack: bool,
+    /// Answer De-register with Deleted.
+    pub auto_deregister: bool,
+    /// Answer Send with Changed.
+    pub auto_send: bool,
+    /// Print `->`/`<-` lines.
+    pub print_messages: bool,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            auto_update: true,
+            auto_reregister: true,
+            auto_bspack_error: true,
+            auto_ack: true,
+            auto_deregister: true,
+            auto_send: true,
+            print_messages: true,
+        }
+    }
+}
+
+/// What `expect` armed: checked against the next received message.
+#[derive(Clone)]
+pub enum Expectation {
+    /// Nothing may arrive.
+    Nothing,
+    /// A message matching the predicate; the text describes it.
+    Matching(
+        String,
+        Arc<dyn Fn(&Record) -> Result<(), Vec<String>> + Send + Sync>,
+    ),
+}
+
+pub(crate) struct State {
+    transport: Option<Arc<UdpTransport>>,
+    generation: u64,
+    listen_port: Option<u16>,
+    ipv6: bool,
+    pub(crate) history: Vec<RecordRef>,
+    next_seq: u64,
+    pub(crate) inbox: VecDeque<RecordRef>,
+    pub(crate) payload_buffer: Vec<u8>,
+    pub(crate) flags: Flags,
+    pub(crate) registry: Registry,
+    /// Where commands go: the current client's address or a `connect` target.
+    target: Option<SocketAddr>,
+    current: Option<String>,
+    pub(crate) exchanges: Exchanges<SocketAddr>,
+    responses: HashMap<RequestId, RecordRef>,
+    gave_up: HashSet<RequestId>,
+    /// Uri-Path of our requests, so responses know what their payload is.
+    pub(crate) request_paths: HashMap<RequestId, String>,
+    pub(crate) expectation: Option<Expectation>,
+    pub(crate) expectation_report: Option<String>,
+    pub(crate) observed: HashMap<Vec<u8>, String>,
+    pub(crate) default_timeout: Duration,
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    printer: Mutex<Printer>,
+    interrupt: Arc<AtomicBool>,
+}
+
+/// The server handle shared by the prompt, scripts and the receiver thread.
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+/// What a send produced: the record of the first transmission (absent when
+/// the exchange layer queued it behind an outstanding CON) and the matched
+/// response when the call waited.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    /// The sent message as recorded.
+    pub sent: Option<RecordRef>,
+    /// The response.
+    pub response: Option<RecordRef>,
+}
+
+/// Options of one request.
+#[derive(Clone, Copy, Debug)]
+pub struct SendOptions {
+    /// Fill the message ID from the per-peer sequence.
+    pub fill_message_id: bool,
+    /// Fill an 8-byte random token.
+    pub fill_token: bool,
+    /// Wait this long for the matching response (`None`: do not wait).
+    pub wait: Option<Duration>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// A server that is not listening yet.
+    pub fn new() -> Self {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x1337);
+        let printer: Printer = Arc::new(|line: &str| println!("{line}"));
+        Server {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    transport: None,
+                    generation: 0,
+                    listen_port: None,
+                    ipv6: false,
+                    history: Vec::new(),
+                    next_seq: 1,
+                    inbox: VecDeque::new(),
+                    payload_buffer: Vec::new(),
+                    flags: Flags::default(),
+                    registry: Registry::default(),
+                    target: None,
+                    current: None,
+                    exchanges: Exchanges::new(TransmissionParams::default(), seed),
+                    responses: HashMap::new(),
+                    gave_up: HashSet::new(),
+                    request_paths: HashMap::new(),
+                    expectation: None,
+                    expectation_report: None,
+                    observed: HashMap::new(),
+                    default_timeout: Duration::from_secs(5),
+                }),
+                changed: Condvar::new(),
+                printer: Mutex::new(printer),
+                interrupt: Arc::new(AtomicBool::new(false)),
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Routes output lines somewhere else (the prompt's external printer).
+    pub fn set_printer(&self, printer: Printer) {
+        *self
+            .shared
+            .printer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = printer;
+    }
+
+    pub(crate) fn print(&self, line: &str) {
+        let printer = self
+            .shared
+            .printer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        printer(line);
+    }
+
+    /// The flag Ctrl-C sets; waits and loops check it.
+    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        self.shared.interrupt.clone()
+    }
+
+    fn interrupted(&self) -> bool {
+        self.shared.interrupt.load(Ordering::SeqCst)
+    }
+
+    /// Starts listening on `port` (0 = any free port); replaces any earlier
+    /// socket. Returns the bound port.
+    pub fn listen(&self, port: u16, ipv6: bool) -> Result<u16, ServerError> {
+        let transport = Arc::new(UdpTransport::bind(port, ipv6)?);
+        let bound = transport.local_addr()?.port();
+        let generation = {
+            let mut st = self.lock();
+            st.generation += 1;
+            st.transport = Some(transport.clone());
+            st.listen_port = Some(bound);
+            st.ipv6 = ipv6;
+            st.generation
+        };
+        receiver::spawn(self.clone(), transport, generation);
+        Ok(bound)
+    }
+
+    /// Sets the address commands are sent to (`connect HOST PORT`); binds an
+    /// ephemeral (or `bind`) port first when not listening.
+    pub fn connect(&self, host: &str, port: u16, bind: u16) -> Result<SocketAddr, ServerError> {
+        let addr = (host, port)
+            .to_socket_addrs()
+            .map_err(|_| ServerError::Resolve(format!("{host}:{port}")))?
+            .next()
+            .ok_or_else(|| ServerError::Resolve(format!("{host}:{port}")))?;
+        let listening = self.lock().transport.is_some();
+        if !listening || bind != 0 {
+            self.listen(bind, addr.is_ipv6())?;
+        }
+        let mut st = self.lock();
+        st.target = Some(addr);
+        st.current = None;
+        Ok(addr)
+    }
+
+    /// Forgets the current target, so the next peer that talks becomes it.
+    pub fn unconnect(&self) {
+        let mut st = self.lock();
+        st.target = None;
+        st.current = None;
+    }
+
+    /// The listening port, if any.
+    pub fn listen_port(&self) -> Option<u16> {
+        self.lock().listen_port
+    }
+
+    /// Where commands go now.
+    pub fn target(&self) -> Option<SocketAddr> {
+        self.lock().target
+    }
+
+    /// The current client's endpoint name.
+    pub fn current_client(&self) -> Option<String> {
+        self.lock().current.clone()
+    }
+
+    /// Registered clients.
+    pub fn clients(&self) -> Vec<Client> {
+        self.lock().registry.clients().to_vec()
+    }
+
+    /// Makes `endpoint` the current client.
+    pub fn use_client(&self, endpoint: &str) -> Result<Client, ServerError> {
+        let mut st = self.lock();
+        let Some(client) = st.registry.by_endpoint(endpoint).cloned() else {
+            let names: Vec<String> = st
+                .registry
+                .clients()
+                .iter()
+                .map(|c| c.endpoint.clone())
+                .collect();
+            return Err(ServerError::UnknownClient(
+                endpoint.to_string(),
+                names.join(", "),
+            ));
+        };
+        st.target = Some(client.peer);
+        st.current = Some(client.endpoint.clone());
+        Ok(client)
+    }
+
+    /// Flags of the auto-responders.
+    pub fn flags(&self) -> Flags {
+        self.lock().flags
+    }
+
+    /// Replaces the auto-responder flags.
+    pub fn set_flags(&self, flags: Flags) {
+        self.lock().flags = flags;
+    }
+
+    /// CoAP transmission parameters in force.
+    pub fn transmission(&self) -> TransmissionParams {
+        self.lock().exchanges.params().clone()
+    }
+
+    /// Replaces the CoAP transmission parameters (lifetimes re-derived).
+    pub fn set_transmission(&self, params: TransmissionParams) {
+        self.lock().exchanges.set_params(params.derive_lifetimes());
+    }
+
+    /// Default time a request waits for its response.
+    pub fn default_timeout(&self) -> Duration {
+        self.lock().default_timeout
+    }
+
+    /// Sets the default request timeout.
+    pub fn set_default_timeout(&self, timeout: Duration) {
+        self.lock().default_timeout = timeout;
+    }
+
+    fn push_record(st: &mut State, mut record: Record) -> RecordRef {
+        record.seq = st.next_seq;
+        st.next_seq += 1;
+        let r = Arc::new(record);
+        st.history.push(r.clone());
+        r
+    }
+
+    /// Records and transmits one message the exchange layer released.
+    pub(crate) fn transmit(
+        &self,
+        st: &mut State,
+        peer: SocketAddr,
+        msg: Message,
+    ) -> Result<RecordRef, ServerError> {
+        let transport = st.transport.clone().ok_or(ServerError::NotListening)?;
+        let raw = udp::encode(&msg);
+        let kind = kind::classify(&msg, &RegistryContext(&st.registry));
+        let record = Self::push_record(
+            st,
+            Record {
+                seq: 0,
+                direction: Direction::Sent,
+                peer,
+                at: SystemTime::now(),
+                raw: raw.clone(),
+                message: Ok(msg),
+                kind: Some(kind),
+                role: Role::Outgoing,
+                observed_path: None,
+                request_path: None,
+            },
+        );
+        if st.flags.print_messages {
+            self.print(&record.line());
+        }
+        transport.send_to(&raw, peer)?;
+        Ok(record)
+    }
+
+    /// Sends a message to the current target. Requests (and CON messages)
+    /// are tracked by the exchange layer: CONs are retransmitted, and with
+    /// `wait` the call returns the matched response.
+    pub fn send(&self, msg: Message, opts: SendOptions) -> Result<Sent, ServerError> {
+        let peer = self.lock().target.ok_or(ServerError::NoPeer)?;
+        self.send_to(peer, msg, opts)
+    }
+
+    /// Sends a message to `peer` (see [`Server::send`]).
+    pub fn send_to(
+        &self,
+        peer: SocketAddr,
+        mut msg: Message,
+        opts: SendOptions,
+    ) -> Result<Sent, ServerError> {
+        let (id, summary, sent) = {
+            let mut st = self.lock();
+            if st.transport.is_none() {
+                return Err(ServerError::NotListening);
+            }
+            if opts.fill_message_id {
+                msg.message_id = st.exchanges.next_message_id(&peer);
+            }
+            if opts.fill_token {
+                msg.token = st.exchanges.new_token();
+            }
+            let now = Instant::now();
+            let summary =
+                crate::lwm2m::summary(&msg, kind::classify(&msg, &RegistryContext(&st.registry)));
+            let (mid, token) = (msg.message_id, msg.token.clone());
+            let id = if msg.code.is_request() {
+                let path = msg.path_string();
+                let id = st.exchanges.send_request(peer, msg, now);
+                if st.request_paths.len() > 10_000 {
+                    st.request_paths.clear();
+                }
+                st.request_paths.insert(id, path);
+                Some(id)
+            } else {
+                st.exchanges.send_other(peer, &msg, now)
+            };
+            let records = self.flush(&mut st)?;
+            let sent = records.into_iter().find(|r| {
+                r.message
+                    .as_ref()
+                    .is_ok_and(|m| m.message_id == mid && m.token == token)
+            });
+            (id, summary, sent)
+        };
+        self.shared.changed.notify_all();
+        let (Some(id), Some(wait)) = (id, opts.wait) else {
+            return Ok(Sent {
+                sent,
+                response: None,
+            });
+        };
+        let response = self.wait_response(id, wait, summary)?;
+        Ok(Sent {
+            sent,
+            response: Some(response),
+        })
+    }
+
+    /// Transmits everything the exchange layer has queued; returns the
+    /// records of what went out.
+    pub(crate) fn flush(&self, st: &mut State) -> Result<Vec<RecordRef>, ServerError> {
+        let mut out = Vec::new();
+        let mut error = None;
+        while let Some((peer, msg)) = st.exchanges.poll_transmit() {
+            match self.transmit(st, peer, msg) {
+                Ok(r) => out.push(r),
+                Err(e) => error = Some(e),
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    fn wait_response(
+        &self,
+        id: RequestId,
+        wait: Duration,
+        summary: String,
+    ) -> Result<RecordRef, ServerError> {
+        let deadline = Instant::now() + wait;
+        let mut st = self.lock();
+        loop {
+            if let Some(r) = st.responses.remove(&id) {
+                return Ok(r);
+            }
+            if st.gave_up.remove(&id) {
+                let attempts = st.exchanges_attempts();
+                return Err(ServerError::GaveUp { summary, attempts });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                st.exchanges.cancel_request(id);
+                return Err(ServerError::Timeout {
+                    summary,
+                    timeout: wait.as_secs_f64(),
+                });
+            }
+            if self.interrupted() {
+                st.exchanges.cancel_request(id);
+                return Err(ServerError::Interrupted);
+            }
+            let slice = (deadline - now).min(Duration::from_millis(50));
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, slice)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Sends raw bytes to the current target, bypassing CoAP (recorded as a
+    /// sent datagram).
+    pub fn send_raw(&self, bytes: &[u8]) -> Result<RecordRef, ServerError> {
+        let mut st = self.lock();
+        let peer = st.target.ok_or(ServerError::NoPeer)?;
+        let transport = st.transport.clone().ok_or(ServerError::NotListening)?;
+        let message = udp::decode(bytes);
+        let kind = message
+            .as_ref()
+            .ok()
+            .map(|m| kind::classify(m, &RegistryContext(&st.registry)));
+        let record = Self::push_record(
+            &mut st,
+            Record {
+                seq: 0,
+                direction: Direction::Sent,
+                peer,
+                at: SystemTime::now(),
+                raw: bytes.to_vec(),
+                message,
+                kind,
+                role: Role::Outgoing,
+                observed_path: None,
+                request_path: None,
+            },
+        );
+        transport.send_to(bytes, peer)?;
+        Ok(record)
+    }
+
+    /// Takes the next unconsumed incoming message, waiting up to `timeout`.
+    pub fn recv(&self, timeout: Duration) -> Result<Option<RecordRef>, ServerError> {
+        self.wait_inbox(timeout, |_| true).map(|r| r.ok())
+    }
+
+    /// Takes the first incoming message `matches` accepts, waiting up to
+    /// `timeout`; others stay queued. On timeout returns what arrived
+    /// meanwhile (unconsumed).
+    pub fn wait_inbox(
+        &self,
+        timeout: Duration,
+        matches: impl Fn(&Record) -> bool,
+    ) -> Result<Result<RecordRef, Vec<RecordRef>>, ServerError> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock();
+        loop {
+            if let Some(at) = st.inbox.iter().position(|r| matches(r)) {
+                return Ok(Ok(st.inbox.remove(at).expect("position is in range")));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Err(st.inbox.iter().cloned().collect()));
+            }
+            if self.interrupted() {
+                return Err(ServerError::Interrupted);
+            }
+            let slice = (deadline - now).min(Duration::from_millis(50));
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, slice)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Incoming messages not yet taken by `recv`/`wait_for`.
+    pub fn pending(&self) -> Vec<RecordRef> {
+        self.lock().inbox.iter().cloned().collect()
+    }
+
+    /// The n-th most recent history entry (1 = last).
+    pub fn history_entry(&self, n: usize) -> Option<RecordRef> {
+        let st = self.lock();
+        n.checked_sub(1)
+            .and_then(|i| st.history.iter().rev().nth(i).cloned())
+    }
+
+    /// The whole history, oldest first.
+    pub fn history(&self) -> Vec<RecordRef> {
+        self.lock().history.clone()
+    }
+
+    /// Clears the history and the inbox.
+    pub fn reset_history(&self) {
+        let mut st = self.lock();
+        st.history.clear();
+        st.inbox.clear();
+    }
+
+    /// Concatenated payloads of received messages since the last clear.
+    pub fn payload_buffer(&self) -> Vec<u8> {
+        self.lock().payload_buffer.clone()
+    }
+
+    /// Empties the payload buffer.
+    pub fn payload_buffer_clear(&self) {
+        self.lock().payload_buffer.clear();
+    }
+
+    /// Arms an expectation for the next received message.
+    pub fn expect(&self, e: Option<Expectation>) {
+        let mut st = self.lock();
+        st.expectation = e;
+        st.expectation_report = None;
+    }
+
+    /// The report of the last checked expectation (`None` if it matched or
+    /// none was checked), taken.
+    pub fn take_expectation_report(&self) -> Option<String> {
+        self.lock().expectation_report.take()
+    }
+
+    /// Active observations: (token, path).
+    pub fn observations(&self) -> Vec<(Vec<u8>, String)> {
+        let st = self.lock();
+        st.exchanges
+            .observations()
+            .map(|o| (o.token.clone(), o.path.clone()))
+            .collect()
+    }
+
+    /// Forgets the observation of `token` (after a cancel).
+    pub fn forget_observation(&self, token: &[u8]) {
+        let mut st = self.lock();
+        st.exchanges.cancel_observation_by_token(token);
+        st.observed.remove(token);
+    }
+
+    /// The token of the observation of `path` on the current target.
+    pub fn observation_token(&self, path: &str) -> Option<Vec<u8>> {
+        let st = self.lock();
+        let peer = st.target?;
+        st.exchanges
+            .observation_for_path(&peer, path)
+            .map(|o| o.token.clone())
+    }
+
+    /// The most recent request received from a peer (for `coap` responses).
+    pub fn last_received_request(&self) -> Option<RecordRef> {
+        let st = self.lock();
+        st.history
+            .iter()
+            .rev()
+            .find(|r| {
+                r.direction == Direction::Received
+                    && r.message.as_ref().is_ok_and(|m| m.code.is_request())
+            })
+            .cloned()
+    }
+
+    /// Blocks until a client's first message arrives (for `-l` at the
+    /// prompt), or Ctrl-C.
+    pub fn wait_first_client(&self) -> Result<RecordRef, ServerError> {
+        let mut st = self.lock();
+        let seen = st.history.len();
+        loop {
+            if let Some(r) = st.history[seen.min(st.history.len())..]
+                .iter()
+                .find(|r| r.direction == Direction::Received)
+            {
+                return Ok(r.clone());
+            }
+            if self.interrupted() {
+                return Err(ServerError::Interrupted);
+            }
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// A short description for the prompt: `port: 5683, client: ep@addr`.
+    pub fn prompt_status(&self) -> String {
+        let st = self.lock();
+        let mut parts = Vec::new();
+        if let Some(p) = st.listen_port {
+            parts.push(format!("port: {p}"));
+        }
+        match (&st.current, st.target) {
+            (Some(ep), Some(addr)) => parts.push(format!("client: {ep} ({addr})")),
+            (None, Some(addr)) => parts.push(format!("client: {addr}")),
+            _ => {}
+        }
+        parts.join(", ")
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.shared.changed.notify_all();
+    }
+}
+
+impl State {
+    fn exchanges_attempts(&self) -> u32 {
+        self.exchanges.params().max_retransmit + 1
+    }
+}
+
+/// Classification context backed by the registration table.
+pub(crate) struct RegistryContext<'a>(pub(crate) &'a Registry);
+
+impl kind::ClassifyContext for RegistryContext<'_> {
+    fn is_registration_location(&self, segments: &[String]) -> bool {
+        let path: String = segments.iter().map(|s| format!("/{s}")).collect();
+        self.0.is_location(&path)
+    }
+}

@@ -1,0 +1,101 @@
+//! The registration table: one entry per registered endpoint, each with a
+//! location of its own (`/rd/1`, `/rd/2`, …) by which Update and
+//! De-register are recognised.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use crate::lwm2m::registration::Registration;
+
+/// A registered client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// Endpoint name (`ep`).
+    pub endpoint: String,
+    /// Where its messages come from.
+    pub peer: SocketAddr,
+    /// The location nsh handed out, e.g. `/rd/3`.
+    pub location: String,
+    /// What the Register (and later Updates) said.
+    pub registration: Registration,
+    /// When it registered.
+    pub registered_at: SystemTime,
+    /// When anything was last heard from it.
+    pub last_seen: SystemTime,
+}
+
+/// All registered clients.
+#[derive(Debug, Default)]
+pub struct Registry {
+    clients: Vec<Client>,
+    next_location: u32,
+}
+
+impl Registry {
+    /// Adds (or replaces, by endpoint name) a registration; returns its new
+    /// location.
+    pub fn register(
+        &mut self,
+        peer: SocketAddr,
+        endpoint: String,
+        registration: Registration,
+    ) -> String {
+        self.next_location += 1;
+        let location = format!("/rd/{}", self.next_location);
+        let now = SystemTime::now();
+        self.clients.retain(|c| c.endpoint != endpoint);
+        self.clients.push(Client {
+            endpoint,
+            peer,
+            location: location.clone(),
+            registration,
+            registered_at: now,
+            last_seen: now,
+        });
+        location
+    }
+
+    /// The client registered at `location` (`/rd/3`).
+    pub fn by_location(&self, location: &str) -> Option<&Client> {
+        self.clients.iter().find(|c| c.location == location)
+    }
+
+    /// Mutable access by location.
+    pub fn by_location_mut(&mut self, location: &str) -> Option<&mut Client> {
+        self.clients.iter_mut().find(|c| c.location == location)
+    }
+
+    /// The client with this endpoint name.
+    pub fn by_endpoint(&self, endpoint: &str) -> Option<&Client> {
+        self.clients.iter().find(|c| c.endpoint == endpoint)
+    }
+
+    /// The client that last talked from `peer`.
+    pub fn by_peer(&self, peer: SocketAddr) -> Option<&Client> {
+        self.clients.iter().rev().find(|c| c.peer == peer)
+    }
+
+    /// Removes the registration at `location`.
+    pub fn deregister(&mut self, location: &str) -> Option<Client> {
+        let at = self.clients.iter().position(|c| c.location == location)?;
+        Some(self.clients.remove(at))
+    }
+
+    /// Marks traffic from `peer`.
+    pub fn touch(&mut self, peer: SocketAddr) {
+        let now = SystemTime::now();
+        for c in self.clients.iter_mut().filter(|c| c.peer == peer) {
+            c.last_seen = now;
+        }
+    }
+
+    /// Every client, in registration order.
+    pub fn clients(&self) -> &[Client] {
+        &self.clients
+    }
+
+    /// True when `location` was handed out and is still registered.
+    pub fn is_location(&self, location: &str) -> bool {
+        self.by_location(location).is_some()
+    }
+}

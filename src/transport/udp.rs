@@ -1,0 +1,105 @@
+//! Plain UDP: one socket serving every peer, IPv4 or dual-stack IPv6.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// The largest datagram nsh reads; bigger ones are truncated by the kernel.
+pub const MAX_DATAGRAM: usize = 65535;
+
+/// A bound UDP socket shared by the receiving thread and senders.
+#[derive(Debug)]
+pub struct UdpTransport {
+    socket: UdpSocket,
+}
+
+impl UdpTransport {
+    /// Binds to `port` on all addresses: `[::]` (dual-stack) when `ipv6`,
+    /// else `0.0.0.0`. Port 0 picks a free port.
+    pub fn bind(port: u16, ipv6: bool) -> io::Result<Self> {
+        let ip: IpAddr = if ipv6 {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        Self::bind_addr(SocketAddr::new(ip, port))
+    }
+
+    /// Binds to an exact address.
+    pub fn bind_addr(addr: SocketAddr) -> io::Result<Self> {
+        let socket = UdpSocket::bind(addr)?;
+        Ok(UdpTransport { socket })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Sends one datagram. An IPv4 peer on a dual-stack socket is mapped.
+    pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
+        let peer = match (peer, self.socket.local_addr()) {
+            (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => {
+                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            _ => peer,
+        };
+        self.socket.send_to(bytes, peer).map(|_| ())
+    }
+
+    /// Waits up to `timeout` for one datagram. `Ok(None)` on timeout.
+    pub fn recv(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, SocketAddr)>> {
+        self.socket
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        match self.socket.recv_from(buf) {
+            Ok((n, peer)) => Ok(Some((n, canonical(peer)))),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses shown as plain IPv4.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dual_stack_socket_talks_to_ipv4_peers() {
+        let server = UdpTransport::bind(0, true).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"hi", ("127.0.0.1", port)).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, peer) = server
+            .recv(&mut buf, Duration::from_secs(2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"hi");
+        assert_eq!(peer, client.local_addr().unwrap());
+        server.send_to(b"yo", peer).unwrap();
+        let (n, _) = client.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"yo");
+    }
+}

@@ -1,0 +1,182 @@
+//! The command line, script mode and piped sessions.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{nsh_bin, repo, run_nsh, script};
+
+fn nsh(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(nsh_bin())
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nsh");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    let (code, out, _) = nsh(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("usage: nsh"), "{out}");
+    let (code, out, _) = nsh(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("nsh "), "{out}");
+}
+
+#[test]
+fn transport_flags_of_later_versions_are_refused_with_one_line() {
+    for flag in [
+        &["--tcp"][..],
+        &["--psk-identity", "x"],
+        &["-k", "y"],
+        &["--debug"],
+    ] {
+        let (code, _, err) = nsh(flag);
+        assert_eq!(code, 2, "{flag:?}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("not available") || err.contains("no DTLS"),
+            "{err}"
+        );
+    }
+    let (code, _, err) = nsh(&["--bogus"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown option `--bogus`"), "{err}");
+}
+
+#[test]
+fn coap_decode_prints_the_manuals_empty_ack() {
+    let (code, out, _) = nsh(&["-c", r"coap_decode \x60\x00\x13\x38"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "version: 1\ntype: ACKNOWLEDGEMENT\ncode: 0.00 (EMPTY)\nmsg_id: 4920\ntoken:  (length: 0)\noptions:\n    \ncontent: 0 bytes\n\n"
+    );
+}
+
+#[test]
+fn lwm2m_decode_reports_where_a_datagram_is_broken() {
+    let (code, _, err) = nsh(&["-c", r"lwm2m_decode \x40\x01\x00\x01\xf0"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("option delta") && err.contains("byte 4"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_option_keys_list_the_allowed_ones() {
+    let (code, _, err) = nsh(&["-c", r#"read("/3/0", #{acept: "tlv"})"#]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "unknown option `acept` (allowed: path, accept, msg_id, token, options, timeout_s)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn failing_script_exits_one_with_file_line_and_column() {
+    let dir = tempdir();
+    let path = dir.join("fail.rhai");
+    std::fs::write(&path, "let a = 1;\n\nassert_eq(a, 2);\n").unwrap();
+    let (code, _, err) = nsh(&[path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("fail.rhai:3:1"), "{err}");
+    assert!(
+        err.contains("left:  1") && err.contains("right: 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn script_arguments_arrive_as_an_array_and_stdlib_imports_from_anywhere() {
+    let dir = tempdir();
+    let path = dir.join("args.rhai");
+    std::fs::write(
+        &path,
+        "import \"stdlib/registration\" as reg;\nassert_eq(ARGS, [\"a\", \"b c\"]);\nprint(\"ok \" + ARGS.len());\n",
+    )
+    .unwrap();
+    let out = Command::new(nsh_bin())
+        .arg(&path)
+        .arg("a")
+        .arg("b c")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok 2\n");
+}
+
+#[test]
+fn a_request_without_a_response_throws_a_catchable_error() {
+    // Nobody listens on the target port: the read times out, the script catches it.
+    let port = crate::harness::free_udp_port().to_string();
+    let run = run_nsh(
+        &[&script("timeout.rhai"), &port],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("caught: read: no response to `Read /3/0` within 0.3 s"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn piped_stdin_replays_a_session_of_command_lines() {
+    let mut child = Command::new(nsh_bin())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"set auto_ack=0\nset\nlet x = 40 + 2\nprint(x)\nfor i in 0..2 {\n  print(\"i=\" + i)\n}\nread 0/3\nget_error\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("Auto 0.00 ACK responses disabled"), "{text}");
+    assert!(
+        text.contains("auto_update=1 auto_reregister=1 auto_bspack_error=1 auto_ack=0"),
+        "{text}"
+    );
+    assert!(text.contains("42\n"), "{text}");
+    assert!(text.contains("i=0\ni=1\n"), "{text}");
+    assert!(
+        text.contains("read: not a valid CoAP path: 0/3 (try \"get_error\" for details)"),
+        "{text}"
+    );
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("nsh-it-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}

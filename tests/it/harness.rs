@@ -1,0 +1,175 @@
+//! Helpers: the nsh binary, free ports, real peers as child processes, and
+//! running an nsh script while watching its output.
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub fn nsh_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_nsh")
+}
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A UDP port that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// The peers folder, checked to be installed.
+pub fn peers_dir() -> PathBuf {
+    let dir = repo().join("tests/peers");
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "the test peers are not installed: run `bash tests/setup.sh` first"
+    );
+    dir
+}
+
+/// A real client process; SIGTERM (so it de-registers) and then kill on drop.
+pub struct Peer {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Peer {
+    /// Starts `node tests/peers/<driver> 127.0.0.1 PORT EP`.
+    pub fn node(driver: &str, port: u16, endpoint: &str, env: &[(&str, &str)]) -> Peer {
+        let dir = peers_dir();
+        let mut cmd = Command::new("node");
+        cmd.arg(dir.join(driver))
+            .arg("127.0.0.1")
+            .arg(port.to_string())
+            .arg(endpoint)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start node (is Node.js installed?)");
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Peer { child, lines: rx }
+    }
+
+    /// Asks the client to stop (it de-registers on SIGTERM).
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.terminate();
+        let end = Instant::now() + Duration::from_secs(4);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The outcome of an nsh run.
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn assert_ok(&self) {
+        assert!(
+            self.status.success(),
+            "nsh failed ({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+/// Runs `nsh ARGS…`, calling `on_line` for each stdout line as it comes (to
+/// drive peers from markers the script prints). Kills nsh after `limit`.
+pub fn run_nsh(args: &[&str], limit: Duration, mut on_line: impl FnMut(&str)) -> Run {
+    let mut child = Command::new(nsh_bin())
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start nsh");
+    let out = child.stdout.take().expect("piped stdout");
+    let err = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            s.push_str(&line);
+            s.push('\n');
+        }
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let mut stdout = String::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                on_line(&line);
+                stdout.push_str(&line);
+                stdout.push('\n');
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    stdout.push_str("\n[killed: the test's time limit passed]\n");
+                    break;
+                }
+            }
+        }
+    }
+    let status = child.wait().expect("wait for nsh");
+    let stderr = err_thread.join().unwrap_or_default();
+    Run {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Path of a test script.
+pub fn script(name: &str) -> String {
+    repo()
+        .join("tests/scripts")
+        .join(name)
+        .display()
+        .to_string()
+}

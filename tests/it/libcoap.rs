@@ -1,0 +1,63 @@
+//! Crafted requests from libcoap's `coap-client-notls` (Debian libcoap3-bin).
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::{free_udp_port, run_nsh, script};
+
+fn coap_client(args: &[&str]) {
+    let out = Command::new("coap-client-notls")
+        .args(args)
+        .output()
+        .expect(
+            "coap-client-notls is missing: run `bash tests/setup.sh` (Debian package libcoap3-bin)",
+        );
+    assert!(
+        out.status.success(),
+        "coap-client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn crafted_register_and_send_are_classified_and_answered() {
+    let port = free_udp_port();
+    let p = port.to_string();
+    let run = run_nsh(
+        &["-l", &p, &script("libcoap.rhai")],
+        Duration::from_secs(60),
+        |line| {
+            let base = format!("coap://127.0.0.1:{port}");
+            if line.contains("@@register") {
+                let uri = format!("{base}/rd?ep=cc&lt=300&lwm2m=1.1&b=U");
+                std::thread::spawn(move || {
+                    coap_client(&["-U", "-m", "post", "-t", "40", "-e", "</1/0>,</3/0>", &uri])
+                });
+            } else if line.contains("@@send") {
+                let uri = format!("{base}/dp");
+                std::thread::spawn(move || {
+                    coap_client(&[
+                        "-U",
+                        "-m",
+                        "post",
+                        "-t",
+                        "110",
+                        "-e",
+                        r#"[{"n":"/3/0/0","vs":"ACME"}]"#,
+                        &uri,
+                    ])
+                });
+            }
+        },
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("<- Register /rd?ep=cc&lt=300&lwm2m=1.1&b=U: </1/0>,</3/0>"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("-> Created /rd/1"), "{}", run.stdout);
+    assert!(run.stdout.contains("<- Send /dp"), "{}", run.stdout);
+}

@@ -1,0 +1,10 @@
+//! nsh's integration tests, in one binary: the command line, scripts, the
+//! prompt under a pseudo-terminal, and end-to-end runs against real LwM2M
+//! clients (tests/peers, installed by `bash tests/setup.sh`).
+
+mod cli;
+mod harness;
+mod libcoap;
+mod peers_coapnode;
+mod peers_waka;
+mod repl;

@@ -11,8 +11,10 @@ registered client one after another, and writes what was exchanged as hex:
         register, update, deregister, send, <request>, <request>-extra<k>,
         <request>-notify<k>, <request>-cancel
 
-Each .hex file is two lines: '# captured from LABEL, request: ...' and the
-datagram's bytes as lowercase hex.
+Each .hex file is two lines: '# captured from LABEL, request: ...' (or
+'# sent by tests/peers/capture.py to LABEL, request: ...' for the
+<request>-request.hex files, the requests this tool sent) and the datagram's
+bytes as lowercase hex.
 
 Standard library only. Example:
 
@@ -223,7 +225,7 @@ class Capture:
         self.sock.sendto(data, addr)
         self.log("->", addr, data, note)
 
-    def save(self, name, data, request):
+    def save(self, name, data, request, sent=False):
         fname = "%s-%s.hex" % (self.args.prefix, name)
         k = 2
         while fname in self.written:  # e.g. a second Update
@@ -231,7 +233,8 @@ class Capture:
             k += 1
         self.written.add(fname)
         with open(os.path.join(self.args.out, fname), "w") as f:
-            f.write("# captured from %s, request: %s\n%s\n" % (self.args.label, request, data.hex()))
+            who = ("sent by tests/peers/capture.py to %s" if sent else "captured from %s") % self.args.label
+            f.write("# %s, request: %s\n%s\n" % (who, request, data.hex()))
 
     def recv(self, timeout):
         r, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
@@ -323,7 +326,7 @@ class Capture:
         if payload:
             desc += " payload %s" % payload.hex()
         desc += " (%s, mid %d, token %s)" % (TYPES[mtype], mid, token.hex())
-        self.save("%s-request" % req["name"], data, desc + " -- the request nsh-like servers send")
+        self.save("%s-request" % req["name"], data, desc, sent=True)
         self.send(data, self.client, "request " + req["name"])
 
         wait = float(kv.get("wait", "5"))

@@ -85,7 +85,7 @@ capture_client() { # PREFIX LABEL DRIVER...
     local port
     port="$(awk '/^LISTENING/{print $3; exit}' "$log")"
     echo "== $prefix: capture.py on 127.0.0.1:$port"
-    (cd "$here" && exec "$@" 127.0.0.1 "$port" "nsh-$prefix") >"$work/$prefix.peer.log" 2>&1 &
+    (cd "$here" && LIFETIME=20 exec "$@" 127.0.0.1 "$port" "nsh-$prefix") >"$work/$prefix.peer.log" 2>&1 &
     local peer=$!
     pids+=("$peer")
     if ! wait_for "$log" '^DONE' 200; then

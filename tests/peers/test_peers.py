@@ -28,7 +28,7 @@ import capture  # noqa: E402
 def read_hex(path):
     with open(path) as f:
         lines = [ln.strip() for ln in f if ln.strip()]
-    assert lines[0].startswith("# captured from "), path
+    assert lines[0].startswith(("# captured from ", "# sent by ")), path
     return bytes.fromhex("".join(ln for ln in lines if not ln.startswith("#")))
 
 

@@ -6,8 +6,8 @@
 //
 // Environment:
 //   CPORT       the client's own UDP port (default: a free port picked here)
-//   LIFETIME    registration lifetime in seconds (default 300; the package
-//               raises anything below 15 to 15)
+//   LIFETIME    registration lifetime in seconds (default 300; a server's
+//               Write of /1/x/1 below 30 is raised to 30 by the package)
 //   TEMP_MS     how often the temperature 3303/0/5700 changes (default 1000)
 //   WAKA_LOG=1  pass the C client's stderr through
 //   WAKA_DUMP=1 also make the C client dump every packet (implies WAKA_LOG)

@@ -637,7 +637,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "history",
         params: &[opt("count", K::Int, "20")],
-        help: "Lists the last COUNT messages with their numbers for `details`.",
+        help: "Lists the last COUNT messages sent and received (numbered for `details`); returns them, oldest first.",
         example: "history 10",
         run: cmd_history,
     },
@@ -916,10 +916,13 @@ fn cmd_history(ctx: &Ctx, args: &Args) -> CmdResult {
     let count = args.int("count")?.unwrap_or(20).max(0) as usize;
     let all = ctx.server.history();
     let total = all.len();
-    for (i, r) in all.iter().enumerate().skip(total.saturating_sub(count)) {
-        ctx.say(&format!("{:>4}  {}  {}", total - i, r.peer, r.line()));
+    let recent = &all[total.saturating_sub(count)..];
+    if ctx.interactive {
+        for (i, r) in recent.iter().enumerate() {
+            ctx.say(&format!("{:>4}  {}  {}", recent.len() - i, r.peer, r.line()));
+        }
     }
-    Ok(Dynamic::UNIT)
+    Ok(Dynamic::from_array(recent.iter().cloned().map(msg).collect()))
 }
 
 fn cmd_reset_history(ctx: &Ctx, _: &Args) -> CmdResult {

@@ -182,7 +182,7 @@ impl Shell {
             .map(|(k, v)| (k, Dynamic::from(v)))
             .collect();
         let args = Args::bind(cmd.name, cmd.params, positional, named)?;
-        (cmd.run)(&self.ctx, &args)
+        (cmd.run)(&self.ctx, &args).map_err(|e| prefixed(cmd.name, e))
     }
 }
 
@@ -256,7 +256,7 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
             let types = vec![TypeId::of::<Dynamic>(); arity];
             engine.register_raw_fn(cmd.rhai_name(), types, move |_nc, call_args| {
                 let mut values: Vec<Dynamic> =
-                    call_args.iter_mut().map(|a| std::mem::take(*a)).collect();
+                    call_args.iter().map(|a| (**a).clone()).collect();
                 let mut named = Vec::new();
                 let takes_map_last = values.len() <= cmd.params.len()
                     && cmd
@@ -272,25 +272,17 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
                 }
                 let bound = Args::bind(cmd.name, cmd.params, values, named)
                     .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.into(), Position::NONE)))?;
-                let result = (cmd.run)(&ctx, &bound);
-                match result {
-                    Ok(v) => Ok(v),
-                    Err(e) => {
-                        let text = format!("{}: {e}", cmd.name);
-                        let text = if e.starts_with(&format!("{}:", cmd.name)) {
-                            e
-                        } else {
-                            text
-                        };
-                        Err(Box::new(EvalAltResult::ErrorRuntime(
-                            text.into(),
-                            Position::NONE,
-                        )))
-                    }
-                }
+                (cmd.run)(&ctx, &bound).map_err(|e| {
+                    Box::new(EvalAltResult::ErrorRuntime(prefixed(cmd.name, e).into(), Position::NONE))
+                })
             });
         }
     }
+}
+
+/// `cmd: error`, unless the error already names the command.
+fn prefixed(name: &str, e: String) -> String {
+    if e.starts_with(&format!("{name}:")) { e } else { format!("{name}: {e}") }
 }
 
 fn fail(text: String) -> Box<EvalAltResult> {

@@ -8,6 +8,12 @@ use rexpect::session::{PtySession, spawn_command};
 
 use crate::harness::{free_udp_port, nsh_bin};
 
+/// Types text without Enter.
+fn send(p: &mut PtySession, text: &str) {
+    p.send(text).unwrap();
+    p.flush().unwrap();
+}
+
 fn start() -> PtySession {
     let mut cmd = std::process::Command::new(nsh_bin());
     cmd.env(
@@ -23,13 +29,13 @@ fn start() -> PtySession {
 #[test]
 fn tab_completes_command_names() {
     let mut p = start();
-    p.send("payload_buffer_sh").unwrap();
-    p.send("\t").unwrap();
-    p.send("\t").unwrap();
+    send(&mut p, "payload_buffer_sh");
+    send(&mut p, "\t");
+    send(&mut p, "\t");
     p.exp_string("payload_buffer_show_hex")
         .expect("candidates listed");
     p.send_control('c').unwrap();
-    p.send("discov\t").unwrap();
+    send(&mut p, "discov\t");
     p.exp_string("discover").expect("unique completion");
     p.send_control('c').unwrap();
     p.send_line("exit").unwrap();
@@ -56,7 +62,7 @@ fn a_message_arriving_while_typing_prints_above_the_line() {
     p.exp_string(&format!("listening on UDP port {port}"))
         .unwrap();
     p.exp_string("$ ").unwrap();
-    p.send("discov").unwrap();
+    send(&mut p, "discov");
     p.exp_string("discov").unwrap();
     // A CoAP ping from a "client": printed, answered with RST.
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -68,7 +74,7 @@ fn a_message_arriving_while_typing_prints_above_the_line() {
     // The half-typed line is still there: finishing it completes the word.
     p.exp_string("discov")
         .expect("line redrawn after the message");
-    p.send("er /3\r").unwrap();
+    send(&mut p, "er /3\r");
     p.exp_string("discover: no client to send to").unwrap();
     let mut buf = [0u8; 16];
     client

@@ -66,12 +66,11 @@ fn run_terminal(shell: &mut Shell) -> i32 {
         let ext = Arc::new(Mutex::new(ext));
         let reading = reading.clone();
         let printer: Printer = Arc::new(move |line: &str| {
-            if reading.load(Ordering::SeqCst) {
-                if let Ok(mut p) = ext.lock()
-                    && p.print(format!("{line}\n")).is_ok()
-                {
-                    return;
-                }
+            if reading.load(Ordering::SeqCst)
+                && let Ok(mut p) = ext.lock()
+                && p.print(format!("{line}\n")).is_ok()
+            {
+                return;
             }
             println!("{line}");
         });

@@ -919,10 +919,17 @@ fn cmd_history(ctx: &Ctx, args: &Args) -> CmdResult {
     let recent = &all[total.saturating_sub(count)..];
     if ctx.interactive {
         for (i, r) in recent.iter().enumerate() {
-            ctx.say(&format!("{:>4}  {}  {}", recent.len() - i, r.peer, r.line()));
+            ctx.say(&format!(
+                "{:>4}  {}  {}",
+                recent.len() - i,
+                r.peer,
+                r.line()
+            ));
         }
     }
-    Ok(Dynamic::from_array(recent.iter().cloned().map(msg).collect()))
+    Ok(Dynamic::from_array(
+        recent.iter().cloned().map(msg).collect(),
+    ))
 }
 
 fn cmd_reset_history(ctx: &Ctx, _: &Args) -> CmdResult {

@@ -138,9 +138,17 @@ pub fn register(engine: &mut Engine) {
     for &f in FIELDS.iter().chain(["decoded", "queue_mode"].iter()) {
         engine.register_get(f, move |m: &mut Msg| m.field(f).unwrap_or(Dynamic::UNIT));
     }
-    engine.register_indexer_get(|m: &mut Msg, key: &str| -> Result<Dynamic, Box<rhai::EvalAltResult>> {
-        m.field(key).ok_or_else(|| format!("a Message has no field `{key}` (fields: {})", FIELDS.join(", ")).into())
-    });
+    engine.register_indexer_get(
+        |m: &mut Msg, key: &str| -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+            m.field(key).ok_or_else(|| {
+                format!(
+                    "a Message has no field `{key}` (fields: {})",
+                    FIELDS.join(", ")
+                )
+                .into()
+            })
+        },
+    );
     engine.register_fn("summary", |m: &mut Msg| m.0.summary());
     engine.register_fn("details", |m: &mut Msg| m.0.details());
     engine.register_fn("to_map", |m: &mut Msg| m.to_map());

@@ -255,8 +255,7 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
             let ctx = ctx.clone();
             let types = vec![TypeId::of::<Dynamic>(); arity];
             engine.register_raw_fn(cmd.rhai_name(), types, move |_nc, call_args| {
-                let mut values: Vec<Dynamic> =
-                    call_args.iter().map(|a| (**a).clone()).collect();
+                let mut values: Vec<Dynamic> = call_args.iter().map(|a| (**a).clone()).collect();
                 let mut named = Vec::new();
                 let takes_map_last = values.len() <= cmd.params.len()
                     && cmd
@@ -273,7 +272,10 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
                 let bound = Args::bind(cmd.name, cmd.params, values, named)
                     .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.into(), Position::NONE)))?;
                 (cmd.run)(&ctx, &bound).map_err(|e| {
-                    Box::new(EvalAltResult::ErrorRuntime(prefixed(cmd.name, e).into(), Position::NONE))
+                    Box::new(EvalAltResult::ErrorRuntime(
+                        prefixed(cmd.name, e).into(),
+                        Position::NONE,
+                    ))
                 })
             });
         }
@@ -282,7 +284,11 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
 
 /// `cmd: error`, unless the error already names the command.
 fn prefixed(name: &str, e: String) -> String {
-    if e.starts_with(&format!("{name}:")) { e } else { format!("{name}: {e}") }
+    if e.starts_with(&format!("{name}:")) {
+        e
+    } else {
+        format!("{name}: {e}")
+    }
 }
 
 fn fail(text: String) -> Box<EvalAltResult> {

@@ -104,16 +104,16 @@ impl Default for Flags {
     }
 }
 
+/// A check of a received message: `Err` lists what differs.
+pub type Check = Arc<dyn Fn(&Record) -> Result<(), Vec<String>> + Send + Sync>;
+
 /// What `expect` armed: checked against the next received message.
 #[derive(Clone)]
 pub enum Expectation {
     /// Nothing may arrive.
     Nothing,
     /// A message matching the predicate; the text describes it.
-    Matching(
-        String,
-        Arc<dyn Fn(&Record) -> Result<(), Vec<String>> + Send + Sync>,
-    ),
+    Matching(String, Check),
 }
 
 pub(crate) struct State {

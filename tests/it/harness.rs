@@ -37,7 +37,6 @@ pub fn peers_dir() -> PathBuf {
 /// A real client process; SIGTERM (so it de-registers) and then kill on drop.
 pub struct Peer {
     pub child: Child,
-    pub lines: mpsc::Receiver<String>,
 }
 
 impl Peer {
@@ -58,13 +57,13 @@ impl Peer {
         }
         let mut child = cmd.spawn().expect("start node (is Node.js installed?)");
         let out = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
+        // The driver's lines (READY, EVENT …) go to the test's captured output.
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+                eprintln!("[peer] {line}");
             }
         });
-        Peer { child, lines: rx }
+        Peer { child }
     }
 
     /// Asks the client to stop (it de-registers on SIGTERM).

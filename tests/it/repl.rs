@@ -35,9 +35,12 @@ fn tab_completes_command_names() {
     p.exp_string("payload_buffer_show_hex")
         .expect("candidates listed");
     p.send_control('c').unwrap();
+    p.exp_string("$ ").unwrap();
+    // A unique prefix completes: running the line proves the word was completed.
     send(&mut p, "discov\t");
-    p.exp_string("discover").expect("unique completion");
-    p.send_control('c').unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    send(&mut p, "\r");
+    p.exp_string("discover: missing value for `path`").expect("unique completion");
     p.send_line("exit").unwrap();
     p.exp_eof().unwrap();
 }

@@ -3,6 +3,7 @@
 //! clients (tests/peers, installed by `bash tests/setup.sh`).
 
 mod cli;
+mod examples;
 mod harness;
 mod libcoap;
 mod peers_coapnode;

@@ -1,0 +1,37 @@
+//! Every script in scripts/ runs against a real client (wakatiwai).
+
+use std::time::Duration;
+
+use crate::harness::{Peer, free_udp_port, repo, run_nsh};
+
+fn run_example(name: &str, args: &[&str], expect: &[&str]) {
+    let port = free_udp_port();
+    let p = port.to_string();
+    let script = repo().join("scripts").join(name).display().to_string();
+    let mut argv = vec!["-l", p.as_str(), script.as_str()];
+    argv.extend_from_slice(args);
+    // nsh prints nothing before the client registers, so the client starts
+    // first; it retransmits its Register until nsh is up and answers.
+    let peer = Peer::node("waka.js", port, "example-ep", &[("TEMP_MS", "300")]);
+    let run = run_nsh(&argv, Duration::from_secs(90), |_| {});
+    drop(peer);
+    run.assert_ok();
+    for e in expect {
+        assert!(run.stdout.contains(e), "missing {e:?} in\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn read_device_example_prints_the_device_object() {
+    run_example("read_device.rhai", &["30"], &["registered: example-ep", "manufacturer: nsh-test", "Manufacturer"]);
+}
+
+#[test]
+fn observe_example_collects_notifications_and_cancels() {
+    run_example("observe.rhai", &["/3303/0/5700", "2", "1"], &["notification 2:", "collected 2 notifications"]);
+}
+
+#[test]
+fn write_read_back_example_round_trips_a_value() {
+    run_example("write_read_back.rhai", &["/3303/0/5750", "hello"], &["/3303/0/5750 after: hello"]);
+}

@@ -33,7 +33,13 @@ fn entry(
         Some(Json::String(s)) => s,
         Some(_) => return Err("\"n\" must be a string".into()),
     };
-    let name = format!("{bn}{n}");
+    // `bn` + `n`; some clients write `"bn":"/3/0"` with `"n":"0"`, meaning
+    // /3/0/0, so a `/` is put between when neither side has one.
+    let name = if bn.is_empty() || n.is_empty() || bn.ends_with('/') || n.starts_with('/') {
+        format!("{bn}{n}")
+    } else {
+        format!("{bn}/{n}")
+    };
     let path = match (name.as_str(), base) {
         ("", Some(b)) => *b,
         _ => name.parse::<Path>().map_err(|e| e.to_string())?,

@@ -13,6 +13,8 @@
 //! does not depend on `coap`. No I/O.
 
 pub mod builder;
+#[cfg(test)]
+mod captured;
 pub mod cbor;
 pub mod link;
 pub mod lwm2m_cbor;

@@ -20,6 +20,8 @@ pub mod link;
 pub mod lwm2m_cbor;
 pub mod lwm2m_json;
 pub mod opaque;
+#[cfg(test)]
+mod proptests;
 pub mod senml;
 pub mod text;
 pub mod tlv;

@@ -397,8 +397,10 @@ pub(crate) fn defined_type(registry: &Registry, path: &Path) -> Option<ResourceT
 
 /// A number read from a self-describing format.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Number {
+pub enum Number {
+    /// An integer (wide enough for any i64 or u64).
     Int(i128),
+    /// A float.
     Float(f64),
 }
 

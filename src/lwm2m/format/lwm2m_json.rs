@@ -33,7 +33,13 @@ fn entry(
         Some(Json::String(s)) => s,
         Some(_) => return Err("\"n\" must be a string".into()),
     };
-    let name = format!("{bn}{n}");
+    // `bn` + `n`; some clients write `"bn":"/3/0"` with `"n":"0"`, meaning
+    // /3/0/0, so a `/` is put between when neither side has one.
+    let name = if bn.is_empty() || n.is_empty() || bn.ends_with('/') || n.starts_with('/') {
+        format!("{bn}{n}")
+    } else {
+        format!("{bn}/{n}")
+    };
     let path = match (name.as_str(), base) {
         ("", Some(b)) => *b,
         _ => name.parse::<Path>().map_err(|e| e.to_string())?,
@@ -218,12 +224,8 @@ mod tests {
     }
 
     /// Core 1.0.2 §6.4.4 JSON example: Read on Device Object Instance /3/0.
-    const DEVICE: &str = r#"{"bn":"/3/0/","e":[
-        {"n":"0","sv":"Open Mobile Alliance"},{"n":"1","sv":"Lightweight M2M Client"},
-        {"n":"2","sv":"345000123"},{"n":"3","sv":"1.0"},{"n":"6/0","v":1},{"n":"6/1","v":5},
-        {"n":"7/0","v":3800},{"n":"7/1","v":5000},{"n":"8/0","v":125},{"n":"8/1","v":900},
-        {"n":"9","v":100},{"n":"10","v":15},{"n":"11/0","v":0},{"n":"13","v":1367491215},
-        {"n":"14","sv":"+02:00"},{"n":"16","sv":"U"}]}"#;
+    const DEVICE: &str =
+        include_str!("../../../tests/fixtures/spec/core-1.0.2-6.4.4-json-device-instance.json");
 
     #[test]
     fn decodes_spec_example_device_instance() {

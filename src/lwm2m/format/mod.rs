@@ -13,11 +13,15 @@
 //! does not depend on `coap`. No I/O.
 
 pub mod builder;
+#[cfg(test)]
+mod captured;
 pub mod cbor;
 pub mod link;
 pub mod lwm2m_cbor;
 pub mod lwm2m_json;
 pub mod opaque;
+#[cfg(test)]
+mod proptests;
 pub mod senml;
 pub mod text;
 pub mod tlv;
@@ -393,8 +397,10 @@ pub(crate) fn defined_type(registry: &Registry, path: &Path) -> Option<ResourceT
 
 /// A number read from a self-describing format.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Number {
+pub enum Number {
+    /// An integer (wide enough for any i64 or u64).
     Int(i128),
+    /// A float.
     Float(f64),
 }
 

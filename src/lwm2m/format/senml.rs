@@ -121,16 +121,34 @@ struct RawRecord {
     bv: Option<f64>,
     n: Option<String>,
     t: Option<f64>,
-    value: Option<RawValue>,
+    value: Option<SenmlValue>,
 }
 
+/// A SenML value field as on the wire.
 #[derive(Debug, Clone, PartialEq)]
-enum RawValue {
+pub enum SenmlValue {
+    /// `v` (after adding `bv`).
     Number(Number),
+    /// `vs`
     String(String),
+    /// `vb`
     Bool(bool),
+    /// `vd`
     Data(Vec<u8>),
+    /// `vlo` (LwM2M object link text `A:B`)
     ObjectLink(String),
+}
+
+/// A resolved SenML record (RFC 8428 §4.6): full name, absolute time,
+/// value. Names are arbitrary strings at this stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SenmlRecord {
+    /// bn + n.
+    pub name: String,
+    /// bt + t, when either is present.
+    pub time: Option<f64>,
+    /// The value, if the record has one.
+    pub value: Option<SenmlValue>,
 }
 
 // ---------------------------------------------------------------------------
@@ -145,12 +163,8 @@ struct Context {
     bv: Option<f64>,
 }
 
-fn resolve(
-    raw: RawRecord,
-    ctx: &mut Context,
-    base: Option<&Path>,
-    registry: &Registry,
-) -> Result<Record, (Field, String)> {
+/// Stage 1 (RFC 8428 §4.6): applies and carries base fields.
+fn resolve_base(raw: RawRecord, ctx: &mut Context) -> SenmlRecord {
     if let Some(bn) = raw.bn {
         ctx.bn = bn;
     }
@@ -160,20 +174,39 @@ fn resolve(
     if raw.bv.is_some() {
         ctx.bv = raw.bv;
     }
-    let name = format!("{}{}", ctx.bn, raw.n.as_deref().unwrap_or(""));
-    if name.is_empty() && base.is_none() {
-        return Err((Field::SenmlName, "empty name".into()));
-    }
-    let path = if name.is_empty() {
-        base.copied().unwrap_or(Path::ROOT)
-    } else {
-        name.parse::<Path>()
-            .map_err(|e| (Field::SenmlName, e.to_string()))?
-    };
     let time = match (raw.t, raw.bt.is_some() || ctx.bt != 0.0) {
         (Some(t), _) => Some(ctx.bt + t),
         (None, true) => Some(ctx.bt),
         (None, false) => None,
+    };
+    let value = match (raw.value, ctx.bv) {
+        (Some(SenmlValue::Number(n)), Some(bv)) => Some(SenmlValue::Number(match n {
+            Number::Int(i) if bv.fract() == 0.0 && bv.abs() < 9e18 => Number::Int(i + bv as i128),
+            Number::Int(i) => Number::Float(i as f64 + bv),
+            Number::Float(f) => Number::Float(f + bv),
+        })),
+        (v, _) => v,
+    };
+    SenmlRecord {
+        name: format!("{}{}", ctx.bn, raw.n.as_deref().unwrap_or("")),
+        time,
+        value,
+    }
+}
+
+/// Stage 2 (LwM2M): the name is a path, the value is typed by the
+/// resource definition.
+fn to_record(
+    rec: SenmlRecord,
+    base: Option<&Path>,
+    registry: &Registry,
+) -> Result<Record, (Field, String)> {
+    let path = match (rec.name.as_str(), base) {
+        ("", Some(b)) => *b,
+        ("", None) => return Err((Field::SenmlName, "empty name".into())),
+        (name, _) => name
+            .parse::<Path>()
+            .map_err(|e| (Field::SenmlName, e.to_string()))?,
     };
     let def = defined_type(registry, &path);
     let bad = |what: &str| {
@@ -185,24 +218,16 @@ fn resolve(
             ),
         )
     };
-    let (value, guessed) = match raw.value {
+    let (value, guessed) = match rec.value {
         None => (Value::None, false),
-        Some(RawValue::Number(n)) => {
-            let n = match (n, ctx.bv) {
-                (n, None) => n,
-                (Number::Int(i), Some(bv)) if bv.fract() == 0.0 => Number::Int(i + bv as i128),
-                (Number::Int(i), Some(bv)) => Number::Float(i as f64 + bv),
-                (Number::Float(f), Some(bv)) => Number::Float(f + bv),
-            };
-            typed_number(n, def).ok_or_else(|| bad("number"))?
-        }
-        Some(RawValue::String(s)) if def == Some(ResourceType::CoreLink) => {
+        Some(SenmlValue::Number(n)) => typed_number(n, def).ok_or_else(|| bad("number"))?,
+        Some(SenmlValue::String(s)) if def == Some(ResourceType::CoreLink) => {
             (Value::CoreLink(s), false)
         }
-        Some(RawValue::String(s)) => (Value::String(s), false),
-        Some(RawValue::Bool(b)) => (Value::Boolean(b), false),
-        Some(RawValue::Data(d)) => (Value::Opaque(d), false),
-        Some(RawValue::ObjectLink(s)) => (
+        Some(SenmlValue::String(s)) => (Value::String(s), false),
+        Some(SenmlValue::Bool(b)) => (Value::Boolean(b), false),
+        Some(SenmlValue::Data(d)) => (Value::Opaque(d), false),
+        Some(SenmlValue::ObjectLink(s)) => (
             super::cbor::parse_objlnk(&s).ok_or_else(|| bad("vlo that is not A:B"))?,
             false,
         ),
@@ -210,12 +235,12 @@ fn resolve(
     Ok(Record {
         path,
         value,
-        time,
+        time: rec.time,
         guessed,
     })
 }
 
-fn set_value(raw: &mut RawRecord, v: RawValue) -> Result<(), (Field, String)> {
+fn set_value(raw: &mut RawRecord, v: SenmlValue) -> Result<(), (Field, String)> {
     if raw.value.replace(v).is_some() {
         return Err((Field::SenmlValue, "more than one value field".into()));
     }
@@ -300,19 +325,19 @@ fn raw_from_json(obj: &serde_json::Map<String, Json>) -> Result<RawRecord, (Fiel
             Some(Label::BaseValue) => raw.bv = Some(number_as_f64(num(k, v)?)),
             Some(Label::Name) => raw.n = Some(text(k, v)?),
             Some(Label::Time) => raw.t = Some(number_as_f64(num(k, v)?)),
-            Some(Label::Value) => set_value(&mut raw, RawValue::Number(num(k, v)?))?,
-            Some(Label::StringValue) => set_value(&mut raw, RawValue::String(text(k, v)?))?,
+            Some(Label::Value) => set_value(&mut raw, SenmlValue::Number(num(k, v)?))?,
+            Some(Label::StringValue) => set_value(&mut raw, SenmlValue::String(text(k, v)?))?,
             Some(Label::BoolValue) => match v {
-                Json::Bool(b) => set_value(&mut raw, RawValue::Bool(*b))?,
+                Json::Bool(b) => set_value(&mut raw, SenmlValue::Bool(*b))?,
                 _ => return Err((Field::SenmlValue, "\"vb\" must be a boolean".into())),
             },
             Some(Label::DataValue) => {
                 let s = text(k, v)?;
                 let d = base64_any(&s)
                     .ok_or((Field::SenmlValue, format!("\"vd\" {s:?} is not base64")))?;
-                set_value(&mut raw, RawValue::Data(d))?;
+                set_value(&mut raw, SenmlValue::Data(d))?;
             }
-            Some(Label::ObjectLink) => set_value(&mut raw, RawValue::ObjectLink(text(k, v)?))?,
+            Some(Label::ObjectLink) => set_value(&mut raw, SenmlValue::ObjectLink(text(k, v)?))?,
             Some(_) => {}
             None if k.ends_with('_') => {
                 return Err((Field::SenmlRecord, format!("must-understand label {k:?}")));
@@ -336,22 +361,22 @@ fn base64url(b: &[u8]) -> String {
         .replace('/', "_")
 }
 
-/// Decodes SenML JSON (110) or SenML-ETCH JSON (320). `base` names
-/// records that have no name at all.
-pub fn decode_json(
+type Partial<T> = (Vec<T>, FormatError);
+
+fn json_pack<T>(
     bytes: &[u8],
-    base: Option<&Path>,
-    registry: &Registry,
-) -> Result<Vec<Record>, FormatError> {
+    mut finish: impl FnMut(SenmlRecord) -> Result<T, (Field, String)>,
+) -> Result<Vec<T>, Partial<T>> {
     let json: Json = serde_json::from_slice(bytes).map_err(|e| {
-        FormatError::invalid(json_error_offset(bytes, &e), Field::Json, e.to_string())
+        let at = json_error_offset(bytes, &e);
+        (
+            Vec::new(),
+            FormatError::invalid(at, Field::Json, e.to_string()),
+        )
     })?;
     let Json::Array(items) = json else {
-        return Err(FormatError::invalid(
-            0,
-            Field::Json,
-            "SenML pack must be an array",
-        ));
+        let e = FormatError::invalid(0, Field::Json, "SenML pack must be an array");
+        return Err((Vec::new(), e));
     };
     let offsets = json_object_offsets(bytes, 1);
     let mut ctx = Context::default();
@@ -362,18 +387,33 @@ pub fn decode_json(
             Json::Object(obj) => raw_from_json(obj),
             _ => Err((Field::SenmlRecord, "record must be an object".into())),
         }
-        .and_then(|raw| resolve(raw, &mut ctx, base, registry));
+        .and_then(|raw| finish(resolve_base(raw, &mut ctx)));
         match result {
             Ok(r) => out.push(r),
             Err((field, reason)) => {
-                return Err(
-                    FormatError::invalid(at, field, format!("record {i}: {reason}"))
-                        .with_partial(cf::SENML_JSON, Payload::Records(out)),
-                );
+                let e = FormatError::invalid(at, field, format!("record {i}: {reason}"));
+                return Err((out, e));
             }
         }
     }
     Ok(out)
+}
+
+/// Decodes a SenML JSON pack generically (RFC 8428): resolved names,
+/// times and values, no LwM2M meaning attached.
+pub fn decode_json_pack(bytes: &[u8]) -> Result<Vec<SenmlRecord>, FormatError> {
+    json_pack(bytes, Ok).map_err(|(_, e)| e)
+}
+
+/// Decodes SenML JSON (110) or SenML-ETCH JSON (320) into LwM2M records.
+/// `base` names records that have no name at all.
+pub fn decode_json(
+    bytes: &[u8],
+    base: Option<&Path>,
+    registry: &Registry,
+) -> Result<Vec<Record>, FormatError> {
+    json_pack(bytes, |r| to_record(r, base, registry))
+        .map_err(|(out, e)| e.with_partial(cf::SENML_JSON, Payload::Records(out)))
 }
 
 fn raw_from_cbor(map: &[(Cbor, Cbor)]) -> Result<RawRecord, (Field, String)> {
@@ -394,17 +434,17 @@ fn raw_from_cbor(map: &[(Cbor, Cbor)]) -> Result<RawRecord, (Field, String)> {
             Some(Label::BaseValue) => raw.bv = Some(number_as_f64(num(v)?)),
             Some(Label::Name) => raw.n = Some(text(v)?),
             Some(Label::Time) => raw.t = Some(number_as_f64(num(v)?)),
-            Some(Label::Value) => set_value(&mut raw, RawValue::Number(num(v)?))?,
-            Some(Label::StringValue) => set_value(&mut raw, RawValue::String(text(v)?))?,
+            Some(Label::Value) => set_value(&mut raw, SenmlValue::Number(num(v)?))?,
+            Some(Label::StringValue) => set_value(&mut raw, SenmlValue::String(text(v)?))?,
             Some(Label::BoolValue) => match v {
-                Cbor::Bool(b) => set_value(&mut raw, RawValue::Bool(*b))?,
+                Cbor::Bool(b) => set_value(&mut raw, SenmlValue::Bool(*b))?,
                 _ => return Err((Field::SenmlValue, "vb (4) must be a boolean".into())),
             },
             Some(Label::DataValue) => match v {
-                Cbor::Bytes(b) => set_value(&mut raw, RawValue::Data(b.clone()))?,
+                Cbor::Bytes(b) => set_value(&mut raw, SenmlValue::Data(b.clone()))?,
                 _ => return Err((Field::SenmlValue, "vd (8) must be a byte string".into())),
             },
-            Some(Label::ObjectLink) => set_value(&mut raw, RawValue::ObjectLink(text(v)?))?,
+            Some(Label::ObjectLink) => set_value(&mut raw, SenmlValue::ObjectLink(text(v)?))?,
             Some(_) => {}
             None => match k {
                 Cbor::Text(t) if t.ends_with('_') => {
@@ -461,20 +501,14 @@ fn cbor_array_head(bytes: &[u8]) -> Result<(Option<u64>, usize), FormatError> {
     ))
 }
 
-/// Decodes SenML CBOR (112) or SenML-ETCH CBOR (322), record by record so
-/// that errors point at the record that failed.
-pub fn decode_cbor(
+fn cbor_pack<T>(
     bytes: &[u8],
-    base: Option<&Path>,
-    registry: &Registry,
-) -> Result<Vec<Record>, FormatError> {
-    let (count, mut pos) = cbor_array_head(bytes)?;
+    mut finish: impl FnMut(SenmlRecord) -> Result<T, (Field, String)>,
+) -> Result<Vec<T>, Partial<T>> {
+    let (count, mut pos) = cbor_array_head(bytes).map_err(|e| (Vec::new(), e))?;
     let mut ctx = Context::default();
     let mut out = Vec::new();
     let mut i = 0u64;
-    let fail = |e: FormatError, out: Vec<Record>| {
-        Err(e.with_partial(cf::SENML_CBOR, Payload::Records(out)))
-    };
     loop {
         match count {
             Some(n) if i == n => break,
@@ -489,19 +523,19 @@ pub fn decode_cbor(
             Ok(x) => x,
             Err(mut e) => {
                 e.offset += pos;
-                return fail(e, out);
+                return Err((out, e));
             }
         };
         let result = match &item {
             Cbor::Map(m) => raw_from_cbor(m),
             _ => Err((Field::SenmlRecord, "record must be a map".into())),
         }
-        .and_then(|raw| resolve(raw, &mut ctx, base, registry));
+        .and_then(|raw| finish(resolve_base(raw, &mut ctx)));
         match result {
             Ok(r) => out.push(r),
             Err((field, reason)) => {
                 let e = FormatError::invalid(pos, field, format!("record {i}: {reason}"));
-                return fail(e, out);
+                return Err((out, e));
             }
         }
         pos += used;
@@ -509,9 +543,25 @@ pub fn decode_cbor(
     }
     if pos != bytes.len() {
         let e = FormatError::invalid(pos, Field::Cbor, "bytes after the SenML pack");
-        return fail(e, out);
+        return Err((out, e));
     }
     Ok(out)
+}
+
+/// Decodes a SenML CBOR pack generically (RFC 8428).
+pub fn decode_cbor_pack(bytes: &[u8]) -> Result<Vec<SenmlRecord>, FormatError> {
+    cbor_pack(bytes, Ok).map_err(|(_, e)| e)
+}
+
+/// Decodes SenML CBOR (112) or SenML-ETCH CBOR (322) into LwM2M records,
+/// record by record so that errors point at the record that failed.
+pub fn decode_cbor(
+    bytes: &[u8],
+    base: Option<&Path>,
+    registry: &Registry,
+) -> Result<Vec<Record>, FormatError> {
+    cbor_pack(bytes, |r| to_record(r, base, registry))
+        .map_err(|(out, e)| e.with_partial(cf::SENML_CBOR, Payload::Records(out)))
 }
 
 // ---------------------------------------------------------------------------
@@ -738,6 +788,71 @@ mod tests {
         assert_eq!(r[1].time, Some(1.276020076001e9 + 10.0));
         assert_eq!(r[1].value, Value::Float(23.5));
         assert_eq!(r[2].value, Value::String("Cel".into()));
+    }
+
+    #[test]
+    fn decodes_rfc8428_5_1_3_pack_generically() {
+        let json =
+            include_str!("../../../tests/fixtures/spec/rfc8428-5.1.3-multiple-measurements.json");
+        let pack = decode_json_pack(json.as_bytes()).unwrap();
+        let bt = 1.276020076001e9;
+        assert_eq!(pack.len(), 7);
+        assert_eq!(pack[0].name, "urn:dev:ow:10e2073a0108006:voltage");
+        assert_eq!(
+            pack[0].value,
+            Some(SenmlValue::Number(Number::Float(120.1)))
+        );
+        assert_eq!(pack[0].time, Some(bt));
+        assert_eq!(pack[1].name, "urn:dev:ow:10e2073a0108006:current");
+        assert_eq!(pack[1].time, Some(bt - 5.0));
+        assert_eq!(pack[6].time, Some(bt));
+        // The same pack in CBOR (RFC 8428 §6 labels) decodes the same.
+        let cbor = Cbor::Array(vec![
+            Cbor::Map(vec![
+                (
+                    Label::BaseName.key(),
+                    Cbor::Text("urn:dev:ow:10e2073a0108006:".into()),
+                ),
+                (Label::BaseTime.key(), Cbor::Float(bt)),
+                (Label::BaseUnit.key(), Cbor::Text("A".into())),
+                (Label::BaseVersion.key(), Cbor::Integer(5.into())),
+                (Label::Name.key(), Cbor::Text("voltage".into())),
+                (Label::Unit.key(), Cbor::Text("V".into())),
+                (Label::Value.key(), Cbor::Float(120.1)),
+            ]),
+            Cbor::Map(vec![
+                (Label::Name.key(), Cbor::Text("current".into())),
+                (Label::Time.key(), Cbor::Integer((-5).into())),
+                (Label::Value.key(), Cbor::Float(1.2)),
+            ]),
+        ]);
+        let bytes = write_item(&cbor, cf::SENML_CBOR).unwrap();
+        assert_eq!(decode_cbor_pack(&bytes).unwrap()[..], pack[..2]);
+        // Such names are not LwM2M paths: the LwM2M decoder says so.
+        let e = decode_json(json.as_bytes(), None, &Registry::empty()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid SenML name: record 0: invalid path"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn decodes_rfc8428_5_1_1_and_5_1_2_packs() {
+        let one = br#"[{"n":"urn:dev:ow:10e2073a01080063","u":"Cel","v":23.1}]"#;
+        let pack = decode_json_pack(one).unwrap();
+        assert_eq!(pack[0].name, "urn:dev:ow:10e2073a01080063");
+        assert_eq!(pack[0].time, None);
+        let two = br#"[{"bn":"urn:dev:ow:10e2073a01080063:","n":"voltage","u":"V","v":120.1},
+                       {"n":"current","u":"A","v":1.2}]"#;
+        let pack = decode_json_pack(two).unwrap();
+        assert_eq!(pack[1].name, "urn:dev:ow:10e2073a01080063:current");
+        assert_eq!(pack[1].value, Some(SenmlValue::Number(Number::Float(1.2))));
+        // Base value (RFC 8428 §4.1 bv) is added to v.
+        let bv = br#"[{"bn":"/3303/0/","bv":20,"n":"5700","v":1.5},{"n":"5601","v":-2}]"#;
+        let r = decode_json(bv, None, &Registry::builtin()).unwrap();
+        assert_eq!(r[0].value, Value::Float(21.5));
+        assert_eq!(r[1].value, Value::Float(18.0));
     }
 
     #[test]

@@ -709,14 +709,14 @@ mod tests {
         hex::decode(s).unwrap()
     }
 
-    /// Core 1.0.2 §6.4.3.1 / Leshan `ENCODED_DEVICE_WITHOUT_INSTANCE`:
-    /// Device Object instance read as resource TLVs.
-    const DEVICE: &str = "C800144F70656E204D6F62696C6520416C6C69616E6365C801164C69676874776569676874204D324D20436C69656E74C80209333435303030313233C303312E30860641000141010588070842000ED842011388870841007D42010384C10964C10A0F830B410000C40D5182428FC60E2B30323A3030C11055";
+    /// Core 1.0.2 §6.4.3.1: Device Object Instance read as resource TLVs.
+    const DEVICE: &str =
+        include_str!("../../../tests/fixtures/spec/core-1.0.2-6.4.3.1-tlv-device-instance.hex");
 
     #[test]
     fn decodes_spec_example_device_object_instance() {
         let reg = Registry::builtin();
-        let payload = decode(&hex(DEVICE), Some(&p("/3/0")), &reg).unwrap();
+        let payload = decode(&hex(DEVICE.trim()), Some(&p("/3/0")), &reg).unwrap();
         let recs = payload.records().unwrap();
         let get = |s: &str| recs.iter().find(|r| r.path == p(s)).unwrap().value.clone();
         assert_eq!(get("/3/0/0"), Value::String("Open Mobile Alliance".into()));
@@ -738,13 +738,13 @@ mod tests {
         let Payload::Nodes { nodes, .. } = &payload else {
             panic!()
         };
-        assert_eq!(encode(nodes).unwrap(), hex(DEVICE));
+        assert_eq!(encode(nodes).unwrap(), hex(DEVICE.trim()));
     }
 
     #[test]
     fn decodes_spec_example_device_wrapped_in_object_instance() {
         // Core 1.0.2 §6.4.3.2 A): the same instance inside an Object Instance TLV.
-        let bytes = hex(&format!("080079{DEVICE}"));
+        let bytes = hex(&format!("080079{}", DEVICE.trim()));
         let payload = decode(&bytes, Some(&p("/3/0")), &Registry::builtin()).unwrap();
         let Payload::Nodes { parent, nodes } = &payload else {
             panic!()

@@ -23,15 +23,31 @@ fn run_example(name: &str, args: &[&str], expect: &[&str]) {
 
 #[test]
 fn read_device_example_prints_the_device_object() {
-    run_example("read_device.rhai", &["30"], &["registered: example-ep", "manufacturer: nsh-test", "Manufacturer"]);
+    run_example(
+        "read_device.rhai",
+        &["30"],
+        &[
+            "registered: example-ep",
+            "manufacturer: nsh-test",
+            "Manufacturer",
+        ],
+    );
 }
 
 #[test]
 fn observe_example_collects_notifications_and_cancels() {
-    run_example("observe.rhai", &["/3303/0/5700", "2", "1"], &["notification 2:", "collected 2 notifications"]);
+    run_example(
+        "observe.rhai",
+        &["/3303/0/5700", "2", "1"],
+        &["notification 2:", "collected 2 notifications"],
+    );
 }
 
 #[test]
 fn write_read_back_example_round_trips_a_value() {
-    run_example("write_read_back.rhai", &["/3303/0/5750", "hello"], &["/3303/0/5750 after: hello"]);
+    run_example(
+        "write_read_back.rhai",
+        &["/3303/0/5750", "hello"],
+        &["/3303/0/5750 after: hello"],
+    );
 }

@@ -40,7 +40,8 @@ fn tab_completes_command_names() {
     send(&mut p, "discov\t");
     std::thread::sleep(Duration::from_millis(200));
     send(&mut p, "\r");
-    p.exp_string("discover: missing value for `path`").expect("unique completion");
+    p.exp_string("discover: missing value for `path`")
+        .expect("unique completion");
     p.send_line("exit").unwrap();
     p.exp_eof().unwrap();
 }

@@ -61,3 +61,26 @@ fn crafted_register_and_send_are_classified_and_answered() {
     assert!(run.stdout.contains("-> Created /rd/1"), "{}", run.stdout);
     assert!(run.stdout.contains("<- Send /dp"), "{}", run.stdout);
 }
+
+#[test]
+fn a_register_over_ipv6_is_answered_on_a_dual_stack_socket() {
+    let port = free_udp_port();
+    let p = port.to_string();
+    let script = script("ipv6.rhai");
+    let run = run_nsh(
+        &["-6", "-l", &p, &script],
+        Duration::from_secs(60),
+        |line| {
+            if line.contains("@@register") {
+                let uri6 = format!("coap://[::1]:{port}/rd?ep=v6&lt=60");
+                let uri4 = format!("coap://127.0.0.1:{port}/rd?ep=v4&lt=60");
+                std::thread::spawn(move || {
+                    coap_client(&["-U", "-m", "post", "-t", "40", "-e", "</3/0>", &uri6]);
+                    coap_client(&["-U", "-m", "post", "-t", "40", "-e", "</3/0>", &uri4]);
+                });
+            }
+        },
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+}

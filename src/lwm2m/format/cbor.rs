@@ -21,7 +21,11 @@ use crate::lwm2m::objects::Registry;
 /// number of bytes it took. Errors carry the offset ciborium reports.
 pub fn read_item(bytes: &[u8]) -> Result<(Cbor, usize), FormatError> {
     let mut rest = bytes;
-    match ciborium::de::from_reader::<Cbor, _>(&mut rest) {
+    // A small scratch buffer: ciborium's default zeroes 4 KiB per call,
+    // which dominates decoding many small SenML records. Longer strings
+    // are still read (into their own allocation).
+    let mut scratch = [0u8; 256];
+    match ciborium::de::from_reader_with_buffer::<Cbor, _>(&mut rest, &mut scratch) {
         Ok(v) => Ok((v, bytes.len() - rest.len())),
         Err(e) => {
             let consumed = bytes.len() - rest.len();

@@ -670,6 +670,20 @@ pub static COMMANDS: &[Command] = &[
         run: cmd_pb_show_hex,
     },
     Command {
+        name: "payload_buffer_show_tlv",
+        params: &[],
+        help: "Shows the payload buffer decoded as TLV (the original's layout, integers signed).",
+        example: "payload_buffer_clear\nread /1/1 APPLICATION_LWM2M_TLV\npayload_buffer_show_tlv",
+        run: cmd_pb_show_tlv,
+    },
+    Command {
+        name: "load_objects",
+        params: &[req("path", K::Str)],
+        help: "Loads OMA object definitions (LwM2M XML/DDF) from a directory or one file, so values decode with names and types.",
+        example: "load_objects ./objects",
+        run: cmd_load_objects,
+    },
+    Command {
         name: "coap_decode",
         params: &[req("data", K::Bytes)],
         help: "Decodes a CoAP datagram and shows its fields.",
@@ -952,6 +966,43 @@ fn cmd_pb_show_hex(ctx: &Ctx, _: &Args) -> CmdResult {
     let b = ctx.server.payload_buffer();
     ctx.say(&escaped::format_hex(&b));
     Ok(Dynamic::from_blob(b))
+}
+
+fn cmd_pb_show_tlv(ctx: &Ctx, _: &Args) -> CmdResult {
+    let b = ctx.server.payload_buffer();
+    match crate::lwm2m::format::tlv::decode_elements(&b) {
+        Ok(elements) => {
+            ctx.say(&crate::lwm2m::format::tlv::render(&elements));
+            Ok(Dynamic::UNIT)
+        }
+        Err((_, e)) => Err(format!(
+            "not TLV: {e} (payload_buffer_clear, then read with APPLICATION_LWM2M_TLV)"
+        )),
+    }
+}
+
+fn cmd_load_objects(ctx: &Ctx, args: &Args) -> CmdResult {
+    let path = args.str("path")?.unwrap_or_default();
+    let p = std::path::Path::new(&path);
+    let mut registry = crate::lwm2m::registry_mut();
+    let loaded = if p.is_dir() {
+        registry.load_dir(p)
+    } else {
+        registry.load_file(p)
+    }
+    .map_err(|e| format!("{}: {}", e.source_name, e.reason))?;
+    drop(registry);
+    ctx.say(&format!(
+        "loaded {} object definition(s): {:?}",
+        loaded.len(),
+        loaded
+    ));
+    Ok(Dynamic::from_array(
+        loaded
+            .into_iter()
+            .map(|id| Dynamic::from_int(i64::from(id)))
+            .collect(),
+    ))
 }
 
 fn cmd_coap_decode(ctx: &Ctx, args: &Args) -> CmdResult {

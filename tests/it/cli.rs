@@ -180,3 +180,29 @@ fn rand_suffix() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::SeqCst)
 }
+
+#[test]
+fn load_objects_reads_oma_xml_and_names_bad_files() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.join("9999.xml"),
+        "<LWM2M><Object ObjectType=\"MODefinition\"><Name>Test</Name><ObjectID>9999</ObjectID>\
+         <MultipleInstances>Multiple</MultipleInstances><Mandatory>Optional</Mandatory><Resources>\
+         <Item ID=\"1\"><Name>Level</Name><Operations>RW</Operations><MultipleInstances>Single</MultipleInstances>\
+         <Mandatory>Mandatory</Mandatory><Type>Integer</Type></Item></Resources></Object></LWM2M>",
+    )
+    .unwrap();
+    let (code, out, _) = nsh(&["-c", &format!("load_objects {}", dir.display())]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("loaded 1 object definition(s): [9999]"),
+        "{out}"
+    );
+    std::fs::write(dir.join("broken.xml"), "<LWM2M><Object>").unwrap();
+    let (code, _, err) = nsh(&[
+        "-c",
+        &format!("load_objects {}", dir.join("broken.xml").display()),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("broken.xml"), "{err}");
+}

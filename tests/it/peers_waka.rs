@@ -30,6 +30,12 @@ pub fn run_e2e(driver: &str, endpoint: &str, writable: &str, observed: &str) {
     assert!(run.stdout.contains("@@done"), "{}", run.stdout);
     assert!(run.stdout.contains("<- Register /rd?"), "{}", run.stdout);
     assert!(run.stdout.contains("-> Created /rd/"), "{}", run.stdout);
+    assert!(run.stdout.contains("TLV (1 elements):"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("resource 0 = b'nsh-test'"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -52,6 +52,9 @@ fn benches(c: &mut Criterion) {
     g.bench_function("decode_100_resources", |b| {
         b.iter(|| format::decode(cf::SENML_CBOR, black_box(&cbor_bytes), None, &reg))
     });
+    g.bench_function("decode_pack_only_100_resources", |b| {
+        b.iter(|| senml::decode_cbor_pack(black_box(&cbor_bytes)))
+    });
     g.bench_function("encode_via_dispatcher_100_resources", |b| {
         let payload = Payload::Records(records.clone());
         b.iter(|| format::encode(cf::SENML_CBOR, black_box(&payload)))

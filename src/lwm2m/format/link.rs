@@ -236,7 +236,8 @@ mod tests {
 
     #[test]
     fn decodes_register_payload() {
-        // Core §6.2.1 Register: objects and instances with version and rt/ct.
+        // A Register payload (Core 1.1 §6.2.1 shape): rt/ct on the root
+        // link, versions and attributes on others.
         let text = r#"</>;rt="oma.lwm2m";ct=11543,</1/0>,</3/0>;ver=1.1,</1/1>;pmin=10"#;
         let links = decode(text.as_bytes()).unwrap();
         assert_eq!(links.len(), 4);
@@ -249,7 +250,8 @@ mod tests {
 
     #[test]
     fn decodes_discover_with_valueless_and_quoted_attributes() {
-        // Core §6.3.2 Discover example shape; `dim` and a quoted `,;`.
+        // Discover response shape (Core 1.1 §5.4.2): `dim`, a valueless
+        // attribute, and a quoted value holding `,;\"`.
         let text = r#"</3/0/7>;dim=8;obs,</3/0>;title="a,b;c\"d""#;
         let links = decode(text.as_bytes()).unwrap();
         assert_eq!(links[0].attribute("obs"), Some(None));

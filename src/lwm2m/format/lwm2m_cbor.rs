@@ -163,7 +163,8 @@ mod tests {
 
     #[test]
     fn decodes_array_keys_spanning_levels() {
-        // Core 1.2 §7.4.7: {[3, 0]: {0: "A"}, [1, 0, 1]: 300}
+        // The array-key form of Core 1.2 §7.4.7 (constructed example):
+        // {[3, 0]: {0: "A"}, [1, 0, 1]: 300}
         let bytes = hex::decode("a2820300a10061418301000119012c").unwrap();
         let r = decode(&bytes, None, &Registry::builtin()).unwrap();
         assert_eq!(r[0], Record::new(p("/3/0/0"), Value::String("A".into())));

@@ -243,7 +243,8 @@ mod tests {
 
     #[test]
     fn decodes_spec_example_with_times() {
-        // Core 1.0.2 §6.4.4 notification with historical values (bt + t).
+        // Shape of the Core 1.0.2 §6.4.4 example with historical values
+        // (bt + t), on the Temperature object.
         let json = br#"{"bn":"/3303/0/5700","bt":25462634,"e":[{"v":22.4,"t":-5},{"v":22.9,"t":-30},{"v":24.1,"t":-50}]}"#;
         let r = decode(json, None, &Registry::builtin()).unwrap();
         assert_eq!(r[0].path, p("/3303/0/5700"));

@@ -709,7 +709,9 @@ mod tests {
         hex::decode(s).unwrap()
     }
 
-    /// Core 1.0.2 §6.4.3.1: Device Object Instance read as resource TLVs.
+    /// OMA-TS-LightweightM2M-V1_0_2 §6.4.3.1 "Single Object Instance Request
+    /// Example": the Device Object Instance as resource TLVs (Leshan's
+    /// codec tests carry the same bytes).
     const DEVICE: &str =
         include_str!("../../../tests/fixtures/spec/core-1.0.2-6.4.3.1-tlv-device-instance.hex");
 

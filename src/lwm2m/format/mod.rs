@@ -550,6 +550,59 @@ mod tests {
     }
 
     #[test]
+    fn dispatches_every_content_format_both_ways() {
+        let reg = Registry::builtin();
+        let one = Payload::Records(vec![Record::new(
+            "/3/0/0".parse().unwrap(),
+            Value::String("Anjay".into()),
+        )]);
+        let base: Path = "/3/0/0".parse().unwrap();
+        for content_format in [
+            cf::TEXT,
+            cf::TEXT_LEGACY,
+            cf::OCTET_STREAM,
+            cf::OPAQUE_LEGACY,
+            cf::CBOR,
+            cf::SENML_JSON,
+            cf::SENML_CBOR,
+            cf::SENML_ETCH_JSON,
+            cf::SENML_ETCH_CBOR,
+            cf::TLV,
+            cf::TLV_LEGACY,
+            cf::LWM2M_JSON,
+            cf::LWM2M_JSON_LEGACY,
+            cf::LWM2M_CBOR,
+        ] {
+            let bytes = encode(content_format, &one).unwrap();
+            let d = decode(content_format, &bytes, Some(&base), &reg).unwrap();
+            assert_eq!(d.content_format, content_format);
+            let want = if matches!(content_format, cf::OCTET_STREAM | cf::OPAQUE_LEGACY) {
+                "/3/0/0 Manufacturer = h'416e6a6179'\n"
+            } else {
+                "/3/0/0 Manufacturer = \"Anjay\"\n"
+            };
+            assert_eq!(d.render(&reg), want, "{content_format}");
+        }
+        let links = Payload::Links(vec![Link::new("/3/0").with("ver", Some("1.1"))]);
+        let bytes = encode(cf::LINK_FORMAT, &links).unwrap();
+        assert_eq!(bytes, b"</3/0>;ver=1.1");
+        let d = decode(cf::LINK_FORMAT, &bytes, None, &reg).unwrap();
+        assert_eq!(d.render(&reg), "</3/0>;ver=1.1\n");
+    }
+
+    #[test]
+    fn partial_results_carry_the_requested_content_format() {
+        let e = decode(
+            cf::TLV_LEGACY,
+            &[0xc1, 0x00, 0x01, 0xc1],
+            None,
+            &Registry::empty(),
+        )
+        .unwrap_err();
+        assert_eq!(e.partial.unwrap().content_format, cf::TLV_LEGACY);
+    }
+
+    #[test]
     fn unknown_content_format_is_an_error() {
         let e = decode(9999, b"x", None, &Registry::empty()).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unsupported(9999));

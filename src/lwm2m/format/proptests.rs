@@ -305,3 +305,22 @@ fn nodes_round_trip_through_every_tree_format() {
     });
     assert!(tlv::encode(&[obj]).is_err());
 }
+
+#[test]
+fn deeply_nested_input_is_rejected_or_decoded_without_overflow() {
+    for depth in [100usize, 255, 256, 300, 5000] {
+        for (open, leaf) in [(0x81u8, 0x00u8), (0xa1, 0x00)] {
+            let mut bytes = Vec::new();
+            for _ in 0..depth {
+                bytes.push(open);
+                if open == 0xa1 {
+                    bytes.push(0x01); // key
+                }
+            }
+            bytes.push(leaf);
+            decode_everything(&bytes);
+        }
+        let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        decode_everything(json.as_bytes());
+    }
+}

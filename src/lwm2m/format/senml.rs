@@ -213,7 +213,7 @@ fn to_record(
         (
             Field::SenmlValue,
             format!(
-                "{what} does not fit {path}, a {} resource",
+                "{what} does not fit {path} (type {})",
                 def.map_or("?", ResourceType::name)
             ),
         )

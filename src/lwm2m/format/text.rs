@@ -39,7 +39,7 @@ pub fn decode(
 
 /// Parses text as a value of `kind`.
 pub fn parse_as(text: &str, kind: ResourceType) -> Result<Value, String> {
-    let bad = || format!("{text:?} is not a {kind}");
+    let bad = || format!("{text:?} is not a valid {kind}");
     Ok(match kind {
         ResourceType::String => Value::String(text.to_owned()),
         ResourceType::CoreLink => Value::CoreLink(text.to_owned()),
@@ -196,7 +196,7 @@ mod tests {
         let e = decode(b"full", Some(&p), &reg).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "invalid text: \"full\" is not a Integer at byte 0"
+            "invalid text: \"full\" is not a valid Integer at byte 0"
         );
         let e = decode(b"ab\xff", Some(&p), &reg).unwrap_err();
         assert_eq!(e.offset, 2);

@@ -518,8 +518,38 @@ pub fn elements_from_nodes(nodes: &[Node]) -> Result<Vec<TlvElement>, String> {
         .collect()
 }
 
-/// Encodes raw elements: 8-bit identifiers below 256, length inline below
-/// 8, else in 1, 2 or 3 bytes. Values of 2^24 bytes or more are an error.
+/// One element header (type byte, identifier, length field) for a value
+/// of `len` bytes: 8-bit identifiers below 256, length inline below 8, else
+/// in 1, 2 or 3 bytes. Also usable on its own to build deliberately wrong
+/// TLV (a header whose length does not match what follows).
+pub fn encode_header(kind: TlvKind, id: u16, len: usize) -> Result<Vec<u8>, String> {
+    let mut ty = kind.bits() << 6;
+    if id > 0xff {
+        ty |= 0x20;
+    }
+    let len_len = match len {
+        0..=7 => {
+            ty |= len as u8;
+            0
+        }
+        8..=0xff => 1,
+        0x100..=0xffff => 2,
+        0x1_0000..=0xff_ffff => 3,
+        _ => return Err(format!("TLV value of {len} bytes exceeds 2^24 - 1")),
+    };
+    ty |= (len_len as u8) << 3;
+    let mut out = vec![ty];
+    if id > 0xff {
+        out.extend_from_slice(&id.to_be_bytes());
+    } else {
+        out.push(id as u8);
+    }
+    out.extend_from_slice(&(len as u32).to_be_bytes()[4 - len_len..]);
+    Ok(out)
+}
+
+/// Encodes raw elements (headers as [`encode_header`]). Values of 2^24
+/// bytes or more are an error.
 pub fn encode_elements(elements: &[TlvElement]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     for el in elements {
@@ -527,29 +557,7 @@ pub fn encode_elements(elements: &[TlvElement]) -> Result<Vec<u8>, String> {
             TlvContent::Bytes(b) => b.clone(),
             TlvContent::Children(c) => encode_elements(c)?,
         };
-        let len = value.len();
-        let mut ty = el.kind.bits() << 6;
-        if el.id > 0xff {
-            ty |= 0x20;
-        }
-        let len_len = match len {
-            0..=7 => {
-                ty |= len as u8;
-                0
-            }
-            8..=0xff => 1,
-            0x100..=0xffff => 2,
-            0x1_0000..=0xff_ffff => 3,
-            _ => return Err(format!("TLV value of {len} bytes exceeds 2^24 - 1")),
-        };
-        ty |= (len_len as u8) << 3;
-        out.push(ty);
-        if el.id > 0xff {
-            out.extend_from_slice(&el.id.to_be_bytes());
-        } else {
-            out.push(el.id as u8);
-        }
-        out.extend_from_slice(&(len as u32).to_be_bytes()[4 - len_len..]);
+        out.extend(encode_header(el.kind, el.id, value.len())?);
         out.extend_from_slice(&value);
     }
     Ok(out)
@@ -895,6 +903,61 @@ mod tests {
         );
         // Mixed levels.
         assert!(decode(&hex("c1000108000100"), None, &Registry::empty()).is_err());
+    }
+
+    #[test]
+    fn rejects_truncated_headers_naming_the_field() {
+        let cases: [(&str, usize, &str); 4] = [
+            // 16-bit identifier with one byte.
+            (
+                "e116",
+                1,
+                "TLV identifier truncated: needs 2 bytes, 1 available at byte 1",
+            ),
+            // 16-bit length field with one byte.
+            (
+                "d00001",
+                2,
+                "TLV length truncated: needs 2 bytes, 1 available at byte 2",
+            ),
+            // 24-bit length 0x010000 with 1 byte of value.
+            (
+                "d800010000ff",
+                5,
+                "TLV value truncated: needs 65536 bytes, 1 available at byte 5",
+            ),
+            // Second element cut after its type byte.
+            (
+                "c10001c1",
+                4,
+                "TLV identifier truncated: needs 1 bytes, 0 available at byte 4",
+            ),
+        ];
+        for (h, offset, text) in cases {
+            let (_, e) = decode_elements(&hex(h)).unwrap_err();
+            assert_eq!((e.offset, e.to_string().as_str()), (offset, text), "{h}");
+        }
+    }
+
+    #[test]
+    fn builds_deliberately_wrong_headers() {
+        // A resource claiming 4 bytes, followed by 1: decoders must say so.
+        let mut bytes = encode_header(TlvKind::ResourceValue, 300, 4).unwrap();
+        assert_eq!(bytes, [0xe4, 0x01, 0x2c]);
+        bytes.push(0);
+        let (_, e) = decode_elements(&bytes).unwrap_err();
+        assert_eq!(e.offset, 3);
+    }
+
+    #[test]
+    fn refuses_to_encode_values_of_2_pow_24_bytes() {
+        let el = TlvElement::leaf(TlvKind::ResourceValue, 0, vec![0; 1 << 24]);
+        assert!(encode_elements(&[el]).is_err());
+        let el = TlvElement::leaf(TlvKind::ResourceValue, 0, vec![0; (1 << 24) - 1]);
+        assert_eq!(
+            encode_elements(&[el]).unwrap()[..5],
+            [0xd8, 0x00, 0xff, 0xff, 0xff]
+        );
     }
 
     #[test]

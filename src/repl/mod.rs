@@ -33,10 +33,14 @@ fn history_path() -> Option<std::path::PathBuf> {
 
 fn prompt(shell: &Shell) -> String {
     let status = shell.ctx.server.prompt_status();
+    let tag = shell
+        .subshell_tag()
+        .map(|t| format!("/{t}"))
+        .unwrap_or_default();
     if status.is_empty() {
-        "[nsh] $ ".to_string()
+        format!("[nsh{tag}] $ ")
     } else {
-        format!("[nsh] {status} $ ")
+        format!("[nsh{tag}] {status} $ ")
     }
 }
 

@@ -1281,6 +1281,7 @@ fn cmd_get_error(ctx: &Ctx, _: &Args) -> CmdResult {
 fn cmd_help(ctx: &Ctx, args: &Args) -> CmdResult {
     match args.str("topic")? {
         None => ctx.say(&general_help()),
+        Some(t) if t == "tlv" || t == "cbor" => ctx.say(&subshell_help(&t)),
         Some(t) => match find(&t) {
             Some(c) => ctx.say(&c.help_text()),
             None => {
@@ -1299,6 +1300,26 @@ fn cmd_help(ctx: &Ctx, args: &Args) -> CmdResult {
         },
     }
     Ok(Dynamic::UNIT)
+}
+
+fn subshell_help(which: &str) -> String {
+    let (cmds, what, ctor) = if which == "tlv" {
+        (
+            super::builders::TLV_COMMANDS,
+            "TLV (application/vnd.oma.lwm2m+tlv)",
+            "tlv",
+        )
+    } else {
+        (super::builders::CBOR_COMMANDS, "SenML CBOR", "senml_cbor")
+    };
+    let mut s = format!(
+        "{which}\n\nEnters a subshell that builds a {what} payload; `exit` prints it as escaped bytes\n\
+         and keeps it in the variable `{which}_data`. In Rhai: `let t = {ctor}();` with the same methods.\n\ncommands:\n"
+    );
+    for c in cmds {
+        s.push_str(&format!("  {:<24} {}\n", c.name, c.help));
+    }
+    s
 }
 
 /// `help` with no topic.

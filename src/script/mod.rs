@@ -6,6 +6,7 @@
 //! [`Shell::eval_line`], scripts go through [`Shell::run_file`].
 
 pub mod args;
+pub mod builders;
 pub mod cmdline;
 pub mod commands;
 pub mod message;
@@ -68,6 +69,8 @@ pub struct Shell {
     pub scope: Scope<'static>,
     /// Shared command context.
     pub ctx: Arc<Ctx>,
+    /// The `tlv`/`cbor` subshell the prompt is in, if any.
+    pub subshell: Option<builders::Subshell>,
 }
 
 /// Outcome of one prompt line.
@@ -106,10 +109,12 @@ impl Shell {
                 None
             }
         });
+        builders::register(&mut engine);
         Shell {
             engine,
             scope: Scope::new(),
             ctx,
+            subshell: None,
         }
     }
 
@@ -150,6 +155,20 @@ impl Shell {
             .server
             .interrupt_flag()
             .store(false, Ordering::SeqCst);
+        if self.subshell.is_some() {
+            return self.eval_subshell_line(line);
+        }
+        match line.trim() {
+            "tlv" => {
+                self.subshell = Some(builders::Subshell::Tlv(builders::Tlv::default()));
+                return LineResult::Value(Dynamic::UNIT);
+            }
+            "cbor" => {
+                self.subshell = Some(builders::Subshell::Cbor(builders::SenmlCbor::default()));
+                return LineResult::Value(Dynamic::UNIT);
+            }
+            _ => {}
+        }
         let result = if let Some(cmd) = command_form(line) {
             self.run_command_line(cmd, line)
         } else {
@@ -165,6 +184,42 @@ impl Shell {
             Ok(v) => {
                 self.ctx.set_last_error(None);
                 LineResult::Value(v)
+            }
+            Err(e) => {
+                self.ctx.set_last_error(Some(e.clone()));
+                LineResult::Error(e)
+            }
+        }
+    }
+
+    /// `TLV` or `CBOR` while in a subshell.
+    pub fn subshell_tag(&self) -> Option<&'static str> {
+        self.subshell.as_ref().map(builders::Subshell::tag)
+    }
+
+    fn eval_subshell_line(&mut self, line: &str) -> LineResult {
+        let Some(sub) = &self.subshell else {
+            return LineResult::Value(Dynamic::UNIT);
+        };
+        match sub.run_line(line, self.ctx.last_error()) {
+            Ok(builders::SubOutcome::Output(text)) => {
+                if !text.is_empty() {
+                    self.ctx.say(&text);
+                }
+                self.ctx.set_last_error(None);
+                LineResult::Value(Dynamic::UNIT)
+            }
+            Ok(builders::SubOutcome::Exit(bytes)) => {
+                let var = if matches!(sub, builders::Subshell::Tlv(_)) {
+                    "tlv_data"
+                } else {
+                    "cbor_data"
+                };
+                self.ctx.say("exiting");
+                self.ctx.say(&crate::coap::escaped::format_hex(&bytes));
+                self.scope.set_value(var, Dynamic::from_blob(bytes));
+                self.subshell = None;
+                LineResult::Value(Dynamic::UNIT)
             }
             Err(e) => {
                 self.ctx.set_last_error(Some(e.clone()));
@@ -257,11 +312,17 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
             engine.register_raw_fn(cmd.rhai_name(), types, move |_nc, call_args| {
                 let mut values: Vec<Dynamic> = call_args.iter().map(|a| (**a).clone()).collect();
                 let mut named = Vec::new();
+                // A trailing map holds the optional arguments, unless the
+                // parameter in that position takes a map (a pattern), or the
+                // map is payload data keyed by LwM2M paths.
                 let takes_map_last = values.len() <= cmd.params.len()
                     && cmd
                         .params
                         .get(values.len().wrapping_sub(1))
-                        .is_some_and(|p| p.kind == args::Kind::Any);
+                        .is_some_and(|p| {
+                            p.kind == args::Kind::Any
+                                || (p.kind == args::Kind::Bytes && is_path_map(values.last()))
+                        });
                 if values.last().is_some_and(Dynamic::is_map) && !takes_map_last {
                     let map = values
                         .pop()
@@ -280,6 +341,12 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
             });
         }
     }
+}
+
+/// A non-empty map whose keys are all LwM2M paths (`"/3/0/1"`): payload data.
+fn is_path_map(v: Option<&Dynamic>) -> bool {
+    v.and_then(|v| v.read_lock::<Map>())
+        .is_some_and(|m| !m.is_empty() && m.keys().all(|k| k.starts_with('/')))
 }
 
 /// `cmd: error`, unless the error already names the command.

@@ -8,9 +8,42 @@ use super::Ctx;
 use super::args::Args;
 use super::commands::CmdResult;
 use super::message::Msg;
-use crate::coap::Type;
+use crate::coap::{ContentFormat, Type};
 use crate::lwm2m::request::{self as rq, Build, Built, RequestError};
 use crate::server::SendOptions;
+
+/// A payload argument: bytes or escaped text as is; a map of path → value
+/// encoded in `format` (or `map_default`); a `tlv()`/`senml_cbor()`
+/// builder serialized. Returns the bytes and the format to announce.
+fn payload(
+    a: &Args,
+    name: &str,
+    format: Option<ContentFormat>,
+    map_default: ContentFormat,
+) -> Result<(Vec<u8>, Option<ContentFormat>), String> {
+    let Some(v) = a.raw(name) else {
+        return Ok((Vec::new(), format));
+    };
+    if let Some(map) = v.read_lock::<rhai::Map>() {
+        let cf = format.unwrap_or(map_default);
+        return Ok((
+            super::builders::encode_map(cf, &map).map_err(|e| format!("`{name}`: {e}"))?,
+            Some(cf),
+        ));
+    }
+    if let Some(bytes) = super::builders::builder_bytes(v) {
+        let default = if v.is::<super::builders::Tlv>() {
+            ContentFormat::LWM2M_TLV
+        } else {
+            ContentFormat::SENML_CBOR
+        };
+        return Ok((
+            bytes.map_err(|e| format!("`{name}`: {e}"))?,
+            Some(format.unwrap_or(default)),
+        ));
+    }
+    Ok((a.bytes(name)?.unwrap_or_default(), format))
+}
 
 fn err(e: RequestError) -> String {
     e.to_string()
@@ -164,10 +197,11 @@ pub fn discover(ctx: &Ctx, a: &Args) -> CmdResult {
 
 pub fn write(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
+    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
     let b = rq::Write {
         path: path(a)?,
-        content: a.bytes("content")?.unwrap_or_default(),
-        format: a.format("format")?,
+        content,
+        format,
         update: a.bool("update")?.unwrap_or(false),
         msg_id: t.msg_id,
         token: t.token,
@@ -219,10 +253,11 @@ pub fn execute(ctx: &Ctx, a: &Args) -> CmdResult {
 
 pub fn create(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
+    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
     let b = rq::Create {
         path: path(a)?,
-        content: a.bytes("content")?.unwrap_or_default(),
-        format: a.format("format")?,
+        content,
+        format,
         msg_id: t.msg_id,
         token: t.token,
         options: t.options,
@@ -276,9 +311,10 @@ pub fn observe_composite(ctx: &Ctx, a: &Args) -> CmdResult {
 
 pub fn write_composite(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
-    let format = a.format("format")?.ok_or("missing value for `format`")?;
+    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::SENML_CBOR)?;
+    let format = format.ok_or("missing value for `format`")?;
     let b = rq::WriteComposite {
-        content: a.bytes("content")?.unwrap_or_default(),
+        content,
         format,
         msg_id: t.msg_id,
         token: t.token,
@@ -378,13 +414,14 @@ pub fn bootstrap_pack_request(ctx: &Ctx, a: &Args) -> CmdResult {
 
 pub fn send(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
+    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::SENML_CBOR)?;
     let b = rq::Send {
         path: a.str("path")?,
         msg_id: t.msg_id,
         token: t.token,
-        format: a.format("format")?,
+        format,
         options: t.options,
-        content: a.bytes("content")?.unwrap_or_default(),
+        content,
     };
     go(ctx, a, b.build())
 }
@@ -415,11 +452,12 @@ pub fn est_ca_certs(ctx: &Ctx, a: &Args) -> CmdResult {
 
 pub fn content(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
+    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
     let b = rq::Content {
         msg_id: t.msg_id,
         token: t.token,
-        content: a.bytes("content")?.unwrap_or_default(),
-        format: a.format("format")?,
+        content,
+        format,
         r#type: a.mtype("type")?,
         options: t.options,
     };
@@ -427,10 +465,11 @@ pub fn content(ctx: &Ctx, a: &Args) -> CmdResult {
 }
 
 pub fn notify(ctx: &Ctx, a: &Args) -> CmdResult {
+    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
     let b = rq::Notify {
         token: a.bytes("token")?,
-        content: a.bytes("content")?.unwrap_or_default(),
-        format: a.format("format")?,
+        content,
+        format,
         confirmable: a.bool("confirmable")?.unwrap_or(false),
         observe: None,
         options: a.options("options")?,

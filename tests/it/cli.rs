@@ -206,3 +206,67 @@ fn load_objects_reads_oma_xml_and_names_bad_files() {
     assert_eq!(code, 1);
     assert!(err.contains("broken.xml"), "{err}");
 }
+
+/// The manual's subshell example (7.1.2.2.4), typed as shown, through piped
+/// standard input.
+#[test]
+fn tlv_and_cbor_subshells_reproduce_the_manuals_example() {
+    let session = "tlv\nadd_instance 0\nadd_multiple_resource 0\nmake_multires (0,\\x02),(1,\\x05)\nadd_instance 1\n\
+                   add_resource 1 type=int 11\nadd_resource 3 type=int 1\nshow\nexit\n\
+                   cbor\nadd_resource 0/0/0 int 2\nadd_resource 0/0/1 int 5\nadd_resource 1/1 int 11\nadd_resource 1/3 int 1\nshow\nexit\n\
+                   assert_eq(tlv_data, bytes(\"\\x08\\x00\\x08\\x86\\x00\\x41\\x00\\x02\\x41\\x01\\x05\\x06\\x01\\xc1\\x01\\x0b\\xc1\\x03\\x01\"));\n\
+                   print(\"kept\");\n";
+    let mut child = Command::new(nsh_bin())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(session.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tlv_show = "  path    value\n---------------\n\
+                    \x20 0       instance (1 resources)\n\
+                    \x20 0/0       multiple resource (2 instances)\n\
+                    \x20 0/0/0       resource instance = b'\\x02' (int: 2)\n\
+                    \x20 0/0/1       resource instance = b'\\x05' (int: 5)\n\
+                    * 1       instance (2 resources)\n\
+                    \x20 1/1       resource = b'\\x0b' (int: 11)\n\
+                    \x20 1/3       resource = b'\\x01' (int: 1)\n";
+    assert!(text.contains(tlv_show), "{text}");
+    assert!(
+        text.contains("exiting\n\\x08\\x00\\x08\\x86\\x00\\x41\\x00\\x02\\x41\\x01\\x05\\x06\\x01\\xc1\\x01\\x0b\\xc1\\x03\\x01\n"),
+        "{text}"
+    );
+    let cbor_show = "CBOR (4 elements):\n\n\
+                     \x20 {<SenmlLabel.NAME: 0>: '0/0/0', <SenmlLabel.VALUE: 2>: 2}\n\
+                     \x20 {<SenmlLabel.NAME: 0>: '0/0/1', <SenmlLabel.VALUE: 2>: 5}\n\
+                     \x20 {<SenmlLabel.NAME: 0>: '1/1', <SenmlLabel.VALUE: 2>: 11}\n\
+                     \x20 {<SenmlLabel.NAME: 0>: '1/3', <SenmlLabel.VALUE: 2>: 1}\n";
+    assert!(text.contains(cbor_show), "{text}");
+    assert!(text.contains(
+        "exiting\n\\x84\\xa2\\x00\\x65\\x30\\x2f\\x30\\x2f\\x30\\x02\\x02\\xa2\\x00\\x65\\x30\\x2f\\x30\\x2f\\x31\\x02\\x05\\xa2\\x00\\x63\\x31\\x2f\\x31\\x02\\x0b\\xa2\\x00\\x63\\x31\\x2f\\x33\\x02\\x01\n"
+    ), "{text}");
+    assert!(text.contains("kept"), "{text}");
+}
+
+#[test]
+fn encode_builds_every_format_from_one_map_and_decode_reads_it_back() {
+    let (code, out, err) = nsh(&[
+        "-c",
+        r#"let m = #{"/3/0/0": "ACME", "/3/0/9": 87, "/3/0/13": 1700000000};
+           for f in ["tlv", "senml+json", "senml+cbor", "lwm2m+json", "lwm2m+cbor"] {
+               let back = decode(f, encode(f, m), "/3/0");
+               assert_eq(back, m, f);
+           }
+           let t = tlv(); t.add_instance(0); t.add_resource(1, 11);
+           assert_eq(hex(t.serialize()), "\\x03\\x00\\xc1\\x01\\x0b");
+           print("round trips ok")"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("round trips ok"), "{out}{err}");
+}

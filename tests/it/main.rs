@@ -4,6 +4,7 @@
 
 mod cli;
 mod examples;
+mod formats;
 mod harness;
 mod libcoap;
 mod peers_coapnode;

@@ -15,37 +15,7 @@ pub const DEFAULT_BINDING: &str = "U";
 /// LwM2M version when a Register has no `lwm2m` (a 1.0 client).
 pub const DEFAULT_VERSION: &str = "1.0";
 
-/// One link of a link-format payload: `</3/0>;ver=1.1`.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct Link {
-    /// The URI between `<` and `>` (`/3/0`).
-    pub target: String,
-    /// Parameters in order; quoted values without their quotes; `None` for a
-    /// parameter without `=`.
-    pub attributes: Vec<(String, Option<String>)>,
-}
-
-impl Link {
-    /// The first value of a parameter (`None` when absent or valueless).
-    pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
-    }
-
-    /// The numeric IDs of the target below `root` (`/lwm2m/3/0` with root
-    /// `/lwm2m` → `[3, 0]`); `None` when it is not such a path.
-    pub fn ids(&self, root: &str) -> Option<Vec<u16>> {
-        let root = root.trim_end_matches('/');
-        let rest = self.target.strip_prefix(root)?;
-        if rest.is_empty() || rest == "/" {
-            return Some(Vec::new());
-        }
-        let rest = rest.strip_prefix('/')?;
-        rest.split('/').map(|s| s.parse::<u16>().ok()).collect()
-    }
-}
+pub use super::format::link::Link;
 
 /// What a Register or Update said.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -118,7 +88,7 @@ impl Registration {
         self.links
             .iter()
             .flatten()
-            .find(|l| l.attribute("rt") == Some("oma.lwm2m"))
+            .find(|l| l.attribute("rt").flatten() == Some("oma.lwm2m"))
             .map_or("/", |l| l.target.as_str())
     }
 
@@ -211,173 +181,9 @@ pub fn parse_query(items: &[String]) -> Registration {
 }
 
 /// Parses a CoRE link-format payload (RFC 6690 §2) into links, with a list
-/// of what could not be parsed. A broken link is skipped up to the next
-/// top-level comma; parsing goes on.
+/// of what could not be parsed (see [`super::format::link::decode_lenient`]).
 pub fn parse_links(payload: &[u8]) -> (Vec<Link>, Vec<String>) {
-    let mut problems = Vec::new();
-    let text = match std::str::from_utf8(payload) {
-        Ok(t) => t.to_string(),
-        Err(e) => {
-            problems.push(format!(
-                "link-format payload is not UTF-8 (at byte {})",
-                e.valid_up_to()
-            ));
-            String::from_utf8_lossy(payload).into_owned()
-        }
-    };
-    let mut parser = LinkParser {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let mut links = Vec::new();
-    loop {
-        parser.skip_ws();
-        if parser.at_end() {
-            break;
-        }
-        let start = parser.i;
-        match parser.link() {
-            Ok(link) => links.push(link),
-            Err(what) => {
-                problems.push(format!("link at byte {start}: {what}"));
-                parser.skip_to_next_link();
-                continue;
-            }
-        }
-        parser.skip_ws();
-        if parser.at_end() {
-            break;
-        }
-        if parser.peek() == Some(b',') {
-            parser.i += 1;
-        } else {
-            problems.push(format!("byte {}: expected ',' between links", parser.i));
-            parser.skip_to_next_link();
-        }
-    }
-    (links, problems)
-}
-
-struct LinkParser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl LinkParser<'_> {
-    fn at_end(&self) -> bool {
-        self.i >= self.s.len()
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_whitespace()) {
-            self.i += 1;
-        }
-    }
-
-    fn text(&self, from: usize, to: usize) -> String {
-        String::from_utf8_lossy(self.s.get(from..to).unwrap_or(&[])).into_owned()
-    }
-
-    fn link(&mut self) -> Result<Link, String> {
-        if self.peek() != Some(b'<') {
-            return Err("expected '<'".to_string());
-        }
-        self.i += 1;
-        let start = self.i;
-        while self.peek().is_some_and(|b| b != b'>') {
-            self.i += 1;
-        }
-        if self.at_end() {
-            return Err("missing '>'".to_string());
-        }
-        let target = self.text(start, self.i);
-        self.i += 1;
-        let mut attributes = Vec::new();
-        loop {
-            self.skip_ws();
-            if self.peek() != Some(b';') {
-                break;
-            }
-            self.i += 1;
-            self.skip_ws();
-            let start = self.i;
-            while self
-                .peek()
-                .is_some_and(|b| !matches!(b, b'=' | b';' | b',') && !b.is_ascii_whitespace())
-            {
-                self.i += 1;
-            }
-            let name = self.text(start, self.i);
-            if name.is_empty() {
-                return Err(format!("empty parameter name at byte {}", self.i));
-            }
-            self.skip_ws();
-            let value = if self.peek() == Some(b'=') {
-                self.i += 1;
-                self.skip_ws();
-                Some(self.value()?)
-            } else {
-                None
-            };
-            attributes.push((name, value));
-        }
-        Ok(Link { target, attributes })
-    }
-
-    fn value(&mut self) -> Result<String, String> {
-        if self.peek() == Some(b'"') {
-            let open = self.i;
-            self.i += 1;
-            let mut out = Vec::new();
-            loop {
-                match self.peek() {
-                    None => return Err(format!("unterminated quoted value from byte {open}")),
-                    Some(b'"') => {
-                        self.i += 1;
-                        break;
-                    }
-                    Some(b'\\') if self.i + 1 < self.s.len() => {
-                        out.push(self.s[self.i + 1]);
-                        self.i += 2;
-                    }
-                    Some(b) => {
-                        out.push(b);
-                        self.i += 1;
-                    }
-                }
-            }
-            Ok(String::from_utf8_lossy(&out).into_owned())
-        } else {
-            let start = self.i;
-            while self
-                .peek()
-                .is_some_and(|b| !matches!(b, b';' | b',') && !b.is_ascii_whitespace())
-            {
-                self.i += 1;
-            }
-            Ok(self.text(start, self.i))
-        }
-    }
-
-    /// Skips past the next comma that is outside quotes and angle brackets.
-    fn skip_to_next_link(&mut self) {
-        let mut quoted = false;
-        let mut angle = false;
-        while let Some(b) = self.peek() {
-            self.i += 1;
-            match b {
-                b'"' if !angle => quoted = !quoted,
-                b'<' if !quoted => angle = true,
-                b'>' if !quoted => angle = false,
-                b',' if !quoted && !angle => return,
-                _ => {}
-            }
-        }
-    }
+    super::format::link::decode_lenient(payload)
 }
 
 #[cfg(test)]
@@ -395,13 +201,27 @@ mod tests {
     }
 
     fn link(target: &str, attrs: &[(&str, Option<&str>)]) -> Link {
-        Link {
-            target: target.to_string(),
-            attributes: attrs
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.map(String::from)))
-                .collect(),
-        }
+        attrs
+            .iter()
+            .fold(Link::new(target), |l, (n, v)| l.with(n, *v))
+    }
+
+    /// A link as its target and attribute names/values.
+    type Plain = (String, Vec<(String, Option<String>)>);
+
+    /// Target and attribute names/values (not how values were quoted).
+    fn plain(links: &[Link]) -> Vec<Plain> {
+        links
+            .iter()
+            .map(|l| {
+                let attrs = l
+                    .attributes
+                    .iter()
+                    .map(|a| (a.name.clone(), a.value.clone()))
+                    .collect();
+                (l.target.clone(), attrs)
+            })
+            .collect()
     }
 
     #[test]
@@ -442,13 +262,13 @@ mod tests {
         );
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(
-            links,
-            vec![
+            plain(&links),
+            plain(&[
                 link("/", &[("rt", Some("oma.lwm2m")), ("ct", Some("11543"))]),
                 link("/1/0", &[]),
                 link("/3/0", &[("ver", Some("1.1"))]),
                 link("/3442", &[("ver", Some("2.0"))]),
-            ]
+            ])
         );
         let mut m = register("/rd?ep=a", br#"</lwm2m>;rt="oma.lwm2m",</lwm2m/3/0>"#);
         m.remove_option(OptionNumber::CONTENT_FORMAT);
@@ -462,7 +282,7 @@ mod tests {
     fn quoted_values_may_hold_commas_and_semicolons() {
         let (links, problems) = parse_links(br#"</a>;title="x, y; \"z\"",</b>"#);
         assert!(problems.is_empty());
-        assert_eq!(links[0].attribute("title"), Some("x, y; \"z\""));
+        assert_eq!(links[0].attribute("title").flatten(), Some("x, y; \"z\""));
         assert_eq!(links[1].target, "/b");
     }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustyline::error::ReadlineError;
-use rustyline::{Config, Editor, ExternalPrinter, history::FileHistory};
+use rustyline::{CompletionType, Config, Editor, ExternalPrinter, history::FileHistory};
 
 use crate::script::{LineResult, Shell};
 use crate::server::Printer;
@@ -46,6 +46,7 @@ fn prompt(shell: &Shell) -> String {
 
 fn run_terminal(shell: &mut Shell) -> i32 {
     let config = Config::builder()
+        .completion_type(CompletionType::List)
         .auto_add_history(true)
         .max_history_size(10_000)
         .unwrap_or_default()

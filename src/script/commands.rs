@@ -677,6 +677,27 @@ pub static COMMANDS: &[Command] = &[
         run: cmd_pb_show_tlv,
     },
     Command {
+        name: "payload_buffer_show_as",
+        params: &[req("format", K::Format)],
+        help: "Shows the payload buffer decoded as FORMAT, one value a line with object and resource names.",
+        example: "payload_buffer_show_as senml+cbor",
+        run: cmd_pb_show_as,
+    },
+    Command {
+        name: "payload_buffer_show_senml",
+        params: &[],
+        help: "Shows the payload buffer decoded as SenML (CBOR, or JSON when it starts with `[`).",
+        example: "payload_buffer_show_senml",
+        run: cmd_pb_show_senml,
+    },
+    Command {
+        name: "payload_buffer_show_json",
+        params: &[],
+        help: "Shows the payload buffer decoded as LwM2M JSON (or SenML JSON when it is an array).",
+        example: "payload_buffer_show_json",
+        run: cmd_pb_show_json,
+    },
+    Command {
         name: "load_objects",
         params: &[req("path", K::Str)],
         help: "Loads OMA object definitions (LwM2M XML/DDF) from a directory or one file, so values decode with names and types.",
@@ -979,6 +1000,70 @@ fn cmd_pb_show_tlv(ctx: &Ctx, _: &Args) -> CmdResult {
             "not TLV: {e} (payload_buffer_clear, then read with APPLICATION_LWM2M_TLV)"
         )),
     }
+}
+
+fn show_buffer_as(ctx: &Ctx, format: crate::coap::ContentFormat) -> CmdResult {
+    let b = ctx.server.payload_buffer();
+    let registry = crate::lwm2m::registry();
+    match crate::lwm2m::format::decode(format.0, &b, None, &registry) {
+        Ok(d) => {
+            let text = d.render(&registry);
+            ctx.say(&format!(
+                "{} ({} bytes):\n{}",
+                format.summary_name(),
+                b.len(),
+                text.trim_end()
+            ));
+            Ok(Dynamic::UNIT)
+        }
+        Err(e) => {
+            let mut msg = format!("not {}: {e}", format.summary_name());
+            if let Some(p) = &e.partial {
+                msg.push_str(&format!(
+                    "\ndecoded before the error:\n{}",
+                    p.render(&registry).trim_end()
+                ));
+            }
+            Err(msg)
+        }
+    }
+}
+
+fn cmd_pb_show_as(ctx: &Ctx, args: &Args) -> CmdResult {
+    let f = args.format("format")?.unwrap_or_default();
+    show_buffer_as(ctx, f)
+}
+
+fn starts_with_bracket(ctx: &Ctx) -> bool {
+    ctx.server
+        .payload_buffer()
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        == Some(&b'[')
+}
+
+fn cmd_pb_show_senml(ctx: &Ctx, _: &Args) -> CmdResult {
+    use crate::coap::ContentFormat as F;
+    show_buffer_as(
+        ctx,
+        if starts_with_bracket(ctx) {
+            F::SENML_JSON
+        } else {
+            F::SENML_CBOR
+        },
+    )
+}
+
+fn cmd_pb_show_json(ctx: &Ctx, _: &Args) -> CmdResult {
+    use crate::coap::ContentFormat as F;
+    show_buffer_as(
+        ctx,
+        if starts_with_bracket(ctx) {
+            F::SENML_JSON
+        } else {
+            F::LWM2M_JSON
+        },
+    )
 }
 
 fn cmd_load_objects(ctx: &Ctx, args: &Args) -> CmdResult {

@@ -17,27 +17,7 @@ pub fn decoded_value(r: &Record) -> Option<Dynamic> {
     let decoded = crate::lwm2m::decode_payload(m, base.as_deref())?.ok()?;
     use crate::lwm2m::format::Payload;
     if let Payload::Links(links) = &decoded.payload {
-        return Some(Dynamic::from_array(
-            links
-                .iter()
-                .map(|l| {
-                    let mut map = Map::new();
-                    map.insert("path".into(), l.target.clone().into());
-                    let attrs: Map = l
-                        .attributes
-                        .iter()
-                        .map(|a| {
-                            (
-                                a.name.as_str().into(),
-                                a.value.clone().map_or(Dynamic::UNIT, Into::into),
-                            )
-                        })
-                        .collect();
-                    map.insert("attributes".into(), Dynamic::from_map(attrs));
-                    Dynamic::from_map(map)
-                })
-                .collect(),
-        ));
+        return Some(Dynamic::from_array(links.iter().map(link_map).collect()));
     }
     let records = decoded.payload.records()?;
     if let [only] = records.as_slice()
@@ -90,16 +70,16 @@ pub fn registration_field(m: &Message, name: &str) -> Option<Dynamic> {
 }
 
 /// A link as `#{path: "/3/0", attributes: #{ver: "1.1"}}`.
-pub fn link_map(l: &crate::lwm2m::registration::Link) -> Dynamic {
+pub fn link_map(l: &crate::lwm2m::format::link::Link) -> Dynamic {
     let mut map = Map::new();
     map.insert("path".into(), l.target.clone().into());
     let attrs: Map = l
         .attributes
         .iter()
-        .map(|(k, v)| {
+        .map(|a| {
             (
-                k.as_str().into(),
-                v.clone().map_or(Dynamic::UNIT, Into::into),
+                a.name.as_str().into(),
+                a.value.clone().map_or(Dynamic::UNIT, Into::into),
             )
         })
         .collect();

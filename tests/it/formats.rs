@@ -51,5 +51,11 @@ fn coap_node_instance_decodes_the_same_in_tlv_and_lwm2m_json() {
 /// wakatiwai (Wakaama) offers TLV and its legacy number 1542.
 #[test]
 fn wakatiwai_instance_decodes_the_same_in_tlv_and_legacy_tlv() {
-    equivalence("waka.js", "waka-formats", "tlv,tlv-legacy", "", "partial:tlv");
+    equivalence(
+        "waka.js",
+        "waka-formats",
+        "tlv,tlv-legacy",
+        "",
+        "partial:tlv",
+    );
 }

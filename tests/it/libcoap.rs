@@ -60,6 +60,11 @@ fn crafted_register_and_send_are_classified_and_answered() {
     );
     assert!(run.stdout.contains("-> Created /rd/1"), "{}", run.stdout);
     assert!(run.stdout.contains("<- Send /dp"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("/3/0/0 Manufacturer = \"ACME\""),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

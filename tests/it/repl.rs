@@ -36,6 +36,8 @@ fn tab_completes_command_names() {
         .expect("candidates listed");
     p.send_control('c').unwrap();
     p.exp_string("$ ").unwrap();
+    // The editor drops type-ahead while it resets after Ctrl-C.
+    std::thread::sleep(Duration::from_millis(300));
     // A unique prefix completes: running the line proves the word was completed.
     send(&mut p, "discov\t");
     std::thread::sleep(Duration::from_millis(200));

@@ -25,33 +25,12 @@ fn err<T>(msg: impl Into<String>) -> Result<T, BuilderError> {
 }
 
 /// `\xHH` for every byte: the original's `serialize` / `exit` output.
-pub fn escaped(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("\\x{b:02x}")).collect()
-}
+pub use crate::coap::escaped::format_hex as escaped;
 
-/// Reads escaped-bytes text: `\xHH` is one byte, `\\` a backslash, any
-/// other character its UTF-8 bytes.
+/// Reads escaped-bytes text (see [`crate::coap::escaped::parse`]).
 pub fn unescape(text: &str) -> Result<Vec<u8>, BuilderError> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if let Some(after) = rest.strip_prefix("\\x") {
-            let hex = after.get(..2).and_then(|h| u8::from_str_radix(h, 16).ok());
-            let Some(b) = hex else {
-                return err(format!("bad escape in {text:?}: \\x needs two hex digits"));
-            };
-            out.push(b);
-            rest = &after[2..];
-        } else if let Some(after) = rest.strip_prefix("\\\\") {
-            out.push(b'\\');
-            rest = after;
-        } else {
-            let mut buf = [0; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    Ok(out)
+    crate::coap::escaped::parse(text)
+        .map_err(|e| BuilderError(format!("bad escape in {text:?}: {e}")))
 }
 
 fn text_of(value: &[u8]) -> Result<&str, BuilderError> {

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use super::ErrorKind;
 use super::{Field, FormatError};
 use crate::lwm2m::node::Path;
 
@@ -59,8 +60,20 @@ impl Link {
         self.target.parse().ok()
     }
 
-    /// The value of the first attribute called `name` (`Some(None)` for a
-    /// valueless attribute).
+    /// The numeric IDs of the target below `root` (`/lwm2m/3/0` with root
+    /// `/lwm2m` gives `[3, 0]`); `None` when it is not such a path.
+    pub fn ids(&self, root: &str) -> Option<Vec<u16>> {
+        let root = root.trim_end_matches('/');
+        let rest = self.target.strip_prefix(root)?;
+        if rest.is_empty() || rest == "/" {
+            return Some(Vec::new());
+        }
+        let rest = rest.strip_prefix('/')?;
+        rest.split('/').map(|s| s.parse::<u16>().ok()).collect()
+    }
+
+    /// The first value of a parameter: `None` when absent, `Some(None)`
+    /// when present without `=`.
     pub fn attribute(&self, name: &str) -> Option<Option<&str>> {
         self.attributes
             .iter()
@@ -111,6 +124,78 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Link>, FormatError> {
         }
     }
     Ok(links)
+}
+
+/// Forgiving decoding for payloads that must not be lost (a Register's
+/// object links): a broken link is skipped up to the next top-level comma,
+/// each problem is listed (`link at byte 7: expected '<'`), and parsing goes
+/// on. Whitespace around links is allowed; bytes that are not UTF-8 are
+/// replaced.
+pub fn decode_lenient(bytes: &[u8]) -> (Vec<Link>, Vec<String>) {
+    let mut problems = Vec::new();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t.to_owned(),
+        Err(e) => {
+            problems.push(format!(
+                "link-format payload is not UTF-8 (at byte {})",
+                e.valid_up_to()
+            ));
+            String::from_utf8_lossy(bytes).into_owned()
+        }
+    };
+    let b = text.as_bytes();
+    let skip_ws = |pos: &mut usize| {
+        while b.get(*pos).is_some_and(u8::is_ascii_whitespace) {
+            *pos += 1;
+        }
+    };
+    let mut links = Vec::new();
+    let mut pos = 0;
+    loop {
+        skip_ws(&mut pos);
+        if pos >= b.len() {
+            break;
+        }
+        let start = pos;
+        match parse_link(&text, &mut pos) {
+            Ok(l) => links.push(l),
+            Err(e) => {
+                let reason = match e.kind {
+                    ErrorKind::Invalid { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                problems.push(format!("link at byte {start}: {reason}"));
+                pos = next_link(b, pos.max(start));
+                continue;
+            }
+        }
+        skip_ws(&mut pos);
+        match b.get(pos) {
+            None => break,
+            Some(b',') => pos += 1,
+            Some(_) => {
+                problems.push(format!("byte {pos}: expected ',' between links"));
+                pos = next_link(b, pos);
+            }
+        }
+    }
+    (links, problems)
+}
+
+/// The position after the next comma outside quotes and angle brackets.
+fn next_link(b: &[u8], mut pos: usize) -> usize {
+    let (mut quoted, mut angle) = (false, false);
+    while let Some(&c) = b.get(pos) {
+        pos += 1;
+        match c {
+            b'"' if !angle => quoted = !quoted,
+            b'<' if !quoted => angle = true,
+            b'>' if !quoted => angle = false,
+            b',' if !quoted && !angle => break,
+            _ => {}
+        }
+    }
+    pos
 }
 
 fn parse_link(text: &str, pos: &mut usize) -> Result<Link, FormatError> {

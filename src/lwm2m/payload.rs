@@ -111,3 +111,47 @@ pub fn render_payload_at(msg: &Message, base: Option<&str>) -> Option<String> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coap::{CoapOption, Code, OptionNumber, Type};
+
+    fn content(cf: ContentFormat, payload: &[u8]) -> Message {
+        let mut m = Message::new(Type::Acknowledgement, Code::CONTENT, 1);
+        m.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, u64::from(cf.0)));
+        m.payload = payload.to_vec();
+        m
+    }
+
+    #[test]
+    fn shows_tlv_in_the_originals_layout_and_with_names() {
+        // Resource 0 "nsh" and resource 9 = 87 of /3/0 (captured shape, wakatiwai).
+        let m = content(ContentFormat::LWM2M_TLV, b"\xc3\x00nsh\xc1\x09\x57");
+        let text = render_payload_at(&m, Some("/3/0")).unwrap();
+        assert!(text.starts_with("TLV (2 elements):"), "{text}");
+        assert!(text.contains("/3/0/0 Manufacturer = \"nsh\""), "{text}");
+        assert!(text.contains("/3/0/9 Battery Level = 87"), "{text}");
+    }
+
+    #[test]
+    fn malformed_payloads_show_what_decoded_where_it_stopped_and_the_bytes() {
+        // The second TLV announces 5 bytes but has 1.
+        let m = content(ContentFormat::LWM2M_TLV, b"\xc1\x09\x57\xc5\x00\x01");
+        let text = render_payload_at(&m, Some("/3/0")).unwrap();
+        assert!(text.contains("(malformed TLV:"), "{text}");
+        assert!(text.contains("decoded before the error:"), "{text}");
+        assert!(text.contains("resource 9 = b'W' (int: 87)"), "{text}");
+        assert!(text.contains("binary:\n\\xc1\\x09\\x57\\xc5\\x00\\x01"), "{text}");
+
+        let m = content(ContentFormat::SENML_JSON, b"[{\"n\":\"/3/0/0\",\"vs\":\"a\"},{\"n\":");
+        let text = render_payload_at(&m, None).unwrap();
+        assert!(text.contains("(malformed APPLICATION_LWM2M_SENML_JSON:"), "{text}");
+    }
+
+    #[test]
+    fn formats_without_a_decoder_show_their_bytes() {
+        let m = content(ContentFormat::PKCS7_CERTS_ONLY, b"\x30\x82");
+        assert_eq!(render_payload_at(&m, None).unwrap(), "binary:\n\\x30\\x82\n");
+    }
+}

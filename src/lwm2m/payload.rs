@@ -119,7 +119,10 @@ mod tests {
 
     fn content(cf: ContentFormat, payload: &[u8]) -> Message {
         let mut m = Message::new(Type::Acknowledgement, Code::CONTENT, 1);
-        m.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, u64::from(cf.0)));
+        m.add_option(CoapOption::uint(
+            OptionNumber::CONTENT_FORMAT,
+            u64::from(cf.0),
+        ));
         m.payload = payload.to_vec();
         m
     }
@@ -142,16 +145,28 @@ mod tests {
         assert!(text.contains("(malformed TLV:"), "{text}");
         assert!(text.contains("decoded before the error:"), "{text}");
         assert!(text.contains("resource 9 = b'W' (int: 87)"), "{text}");
-        assert!(text.contains("binary:\n\\xc1\\x09\\x57\\xc5\\x00\\x01"), "{text}");
+        assert!(
+            text.contains("binary:\n\\xc1\\x09\\x57\\xc5\\x00\\x01"),
+            "{text}"
+        );
 
-        let m = content(ContentFormat::SENML_JSON, b"[{\"n\":\"/3/0/0\",\"vs\":\"a\"},{\"n\":");
+        let m = content(
+            ContentFormat::SENML_JSON,
+            b"[{\"n\":\"/3/0/0\",\"vs\":\"a\"},{\"n\":",
+        );
         let text = render_payload_at(&m, None).unwrap();
-        assert!(text.contains("(malformed APPLICATION_LWM2M_SENML_JSON:"), "{text}");
+        assert!(
+            text.contains("(malformed APPLICATION_LWM2M_SENML_JSON:"),
+            "{text}"
+        );
     }
 
     #[test]
     fn formats_without_a_decoder_show_their_bytes() {
         let m = content(ContentFormat::PKCS7_CERTS_ONLY, b"\x30\x82");
-        assert_eq!(render_payload_at(&m, None).unwrap(), "binary:\n\\x30\\x82\n");
+        assert_eq!(
+            render_payload_at(&m, None).unwrap(),
+            "binary:\n\\x30\\x82\n"
+        );
     }
 }

@@ -270,3 +270,40 @@ fn encode_builds_every_format_from_one_map_and_decode_reads_it_back() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("round trips ok"), "{out}{err}");
 }
+
+#[test]
+fn builders_and_maps_are_sent_as_payloads_with_their_content_format() {
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let port = client.local_addr().unwrap().port();
+    let code = format!(
+        r#"connect("127.0.0.1", {port});
+           set(#{{retransmit: false}});
+           let t = tlv(); t.add_instance(0); t.add_resource(1, 11);
+           try {{ write("/1", t, #{{timeout_s: 0.2}}) }} catch {{}}
+           try {{ write("/3/0/14", #{{"/3/0/14": "+02:00"}}, #{{format: "senml+json", timeout_s: 0.2}}) }} catch {{}}"#
+    );
+    let (status, _, err) = nsh(&["-c", &code]);
+    assert_eq!(status, 0, "{err}");
+    let mut buf = [0u8; 512];
+    let (n, _) = client.recv_from(&mut buf).unwrap();
+    let first = nsh::coap::udp::decode(&buf[..n]).unwrap();
+    assert_eq!(first.path_string(), "/1");
+    assert_eq!(
+        first.content_format(),
+        Some(nsh::coap::ContentFormat::LWM2M_TLV)
+    );
+    assert_eq!(first.payload, vec![0x03, 0x00, 0xc1, 0x01, 0x0b]);
+    let (n, _) = client.recv_from(&mut buf).unwrap();
+    let second = nsh::coap::udp::decode(&buf[..n]).unwrap();
+    assert_eq!(
+        second.content_format(),
+        Some(nsh::coap::ContentFormat::SENML_JSON)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&second.payload),
+        r#"[{"bn":"/3/0/","n":"14","vs":"+02:00"}]"#
+    );
+}

@@ -491,35 +491,33 @@ impl Server {
         wait: Duration,
         summary: String,
     ) -> Result<RecordRef, ServerError> {
-        let deadline = Instant::now() + wait;
-        let mut st = self.lock();
-        loop {
-            if let Some(r) = st.responses.remove(&id) {
-                return Ok(r);
+        enum Outcome {
+            Response(RecordRef),
+            GaveUp,
+        }
+        let outcome = self.wait_until(Some(Instant::now() + wait), |st| {
+            st.responses
+                .remove(&id)
+                .map(Outcome::Response)
+                .or_else(|| st.gave_up.remove(&id).then_some(Outcome::GaveUp))
+        });
+        match outcome {
+            Ok(Some(Outcome::Response(r))) => Ok(r),
+            Ok(Some(Outcome::GaveUp)) => {
+                let attempts = self.lock().exchanges.params().max_retransmit + 1;
+                Err(ServerError::GaveUp { summary, attempts })
             }
-            if st.gave_up.remove(&id) {
-                let attempts = st.exchanges_attempts();
-                return Err(ServerError::GaveUp { summary, attempts });
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                st.exchanges.cancel_request(id);
-                return Err(ServerError::Timeout {
+            Ok(None) => {
+                self.lock().exchanges.cancel_request(id);
+                Err(ServerError::Timeout {
                     summary,
                     timeout: wait.as_secs_f64(),
-                });
+                })
             }
-            if self.interrupted() {
-                st.exchanges.cancel_request(id);
-                return Err(ServerError::Interrupted);
+            Err(e) => {
+                self.lock().exchanges.cancel_request(id);
+                Err(e)
             }
-            let slice = (deadline - now).min(Duration::from_millis(50));
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, slice)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
         }
     }
 
@@ -566,20 +564,35 @@ impl Server {
         timeout: Duration,
         matches: impl Fn(&Record) -> bool,
     ) -> Result<Result<RecordRef, Vec<RecordRef>>, ServerError> {
-        let deadline = Instant::now() + timeout;
+        let found = self.wait_until(Some(Instant::now() + timeout), |st| {
+            let at = st.inbox.iter().position(|r| matches(r))?;
+            st.inbox.remove(at)
+        })?;
+        Ok(found.ok_or_else(|| self.lock().inbox.iter().cloned().collect()))
+    }
+
+    /// Waits, woken by every change of the state, until `poll` yields a
+    /// value, the deadline passes (`Ok(None)`) or Ctrl-C is pressed.
+    fn wait_until<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut poll: impl FnMut(&mut State) -> Option<T>,
+    ) -> Result<Option<T>, ServerError> {
         let mut st = self.lock();
         loop {
-            if let Some(at) = st.inbox.iter().position(|r| matches(r)) {
-                return Ok(Ok(st.inbox.remove(at).expect("position is in range")));
+            if let Some(v) = poll(&mut st) {
+                return Ok(Some(v));
             }
             let now = Instant::now();
-            if now >= deadline {
-                return Ok(Err(st.inbox.iter().cloned().collect()));
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(None);
             }
             if self.interrupted() {
                 return Err(ServerError::Interrupted);
             }
-            let slice = (deadline - now).min(Duration::from_millis(50));
+            let slice = deadline.map_or(Duration::from_millis(50), |d| {
+                (d - now).min(Duration::from_millis(50))
+            });
             st = self
                 .shared
                 .changed
@@ -677,25 +690,15 @@ impl Server {
     /// Blocks until a client's first message arrives (for `-l` at the
     /// prompt), or Ctrl-C.
     pub fn wait_first_client(&self) -> Result<RecordRef, ServerError> {
-        let mut st = self.lock();
-        let seen = st.history.len();
-        loop {
-            if let Some(r) = st.history[seen.min(st.history.len())..]
+        let seen = self.lock().history.len();
+        let first = self.wait_until(None, |st| {
+            st.history
+                .get(seen..)?
                 .iter()
                 .find(|r| r.direction == Direction::Received)
-            {
-                return Ok(r.clone());
-            }
-            if self.interrupted() {
-                return Err(ServerError::Interrupted);
-            }
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, Duration::from_millis(50))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+                .cloned()
+        })?;
+        first.ok_or(ServerError::Interrupted)
     }
 
     /// A short description for the prompt: `port: 5683, client: ep@addr`.
@@ -715,12 +718,6 @@ impl Server {
 
     pub(crate) fn notify_all(&self) {
         self.shared.changed.notify_all();
-    }
-}
-
-impl State {
-    fn exchanges_attempts(&self) -> u32 {
-        self.exchanges.params().max_retransmit + 1
     }
 }
 

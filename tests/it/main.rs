@@ -4,6 +4,7 @@
 
 mod cli;
 mod examples;
+mod exchange;
 mod formats;
 mod harness;
 mod libcoap;

@@ -1,0 +1,177 @@
+//! Lock-step exchanges with a scripted client on a raw UDP socket: the
+//! RFC 7252 behaviours no real peer shows on demand (duplicates, separate
+//! responses, RST, retransmission, an Update arriving while a read waits).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use nsh::coap::{CoapOption, Code, ContentFormat, Message, OptionNumber, Type, udp};
+
+use crate::harness::{free_udp_port, run_nsh, script};
+
+struct Client {
+    socket: UdpSocket,
+    server: SocketAddr,
+}
+
+impl Client {
+    fn new(port: u16) -> Client {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        Client {
+            socket,
+            server: ([127, 0, 0, 1], port).into(),
+        }
+    }
+
+    fn send(&self, m: &Message) {
+        self.socket.send_to(&udp::encode(m), self.server).unwrap();
+    }
+
+    fn recv(&self) -> Message {
+        let mut buf = [0u8; 1500];
+        let (n, _) = self
+            .socket
+            .recv_from(&mut buf)
+            .expect("a datagram from nsh");
+        udp::decode(&buf[..n]).unwrap()
+    }
+
+    fn register(&self, mid: u16) -> Message {
+        let mut m = Message::new(Type::Confirmable, Code::POST, mid);
+        m.token = vec![0xaa, mid as u8];
+        m.set_uri("/rd?ep=lockstep&lt=60");
+        m.add_option(CoapOption::uint(
+            OptionNumber::CONTENT_FORMAT,
+            u64::from(ContentFormat::LINK_FORMAT.0),
+        ));
+        m.payload = b"</3/0>".to_vec();
+        m
+    }
+}
+
+fn text_response(req: &Message, mtype: Type, mid: u16, text: &str) -> Message {
+    let mut r = Message::new(mtype, Code::CONTENT, mid);
+    r.token = req.token.clone();
+    r.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, 0));
+    r.payload = text.as_bytes().to_vec();
+    r
+}
+
+/// Runs the lock-step script for `case`; `client_side` plays the client
+/// once nsh is listening.
+fn lockstep(case: &str, client_side: impl FnOnce(Client) + Send + 'static) {
+    let port = free_udp_port();
+    let p = port.to_string();
+    let mut side = Some(client_side);
+    let handle = std::sync::Mutex::new(None);
+    let run = run_nsh(
+        &["-l", &p, &script("lockstep.rhai"), case],
+        Duration::from_secs(60),
+        |line| {
+            if line.contains("@@go")
+                && let Some(f) = side.take()
+            {
+                *handle.lock().unwrap() = Some(std::thread::spawn(move || f(Client::new(port))));
+            }
+        },
+    );
+    if let Some(h) = handle.into_inner().unwrap() {
+        h.join().expect("the client side passed");
+    }
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+}
+
+#[test]
+fn a_duplicate_con_is_answered_with_the_same_response_and_not_processed_twice() {
+    lockstep("duplicate", |c| {
+        let reg = c.register(0x100);
+        c.send(&reg);
+        let first = c.recv();
+        c.send(&reg);
+        let second = c.recv();
+        assert_eq!(first.code, Code::CREATED);
+        assert_eq!(udp::encode(&first), udp::encode(&second));
+    });
+}
+
+#[test]
+fn a_separate_response_after_an_empty_ack_is_returned_and_acknowledged() {
+    lockstep("separate", |c| {
+        c.send(&c.register(0x200));
+        c.recv();
+        let req = c.recv();
+        assert_eq!(req.code, Code::GET);
+        c.send(&Message::new(
+            Type::Acknowledgement,
+            Code::EMPTY,
+            req.message_id,
+        ));
+        std::thread::sleep(Duration::from_millis(400));
+        c.send(&text_response(&req, Type::Confirmable, 0x2001, "separate"));
+        let ack = c.recv();
+        assert_eq!(
+            (ack.mtype, ack.code, ack.message_id),
+            (Type::Acknowledgement, Code::EMPTY, 0x2001)
+        );
+    });
+}
+
+#[test]
+fn a_reset_ends_the_request_and_is_reported() {
+    lockstep("reset", |c| {
+        c.send(&c.register(0x300));
+        c.recv();
+        let req = c.recv();
+        c.send(&Message::new(Type::Reset, Code::EMPTY, req.message_id));
+    });
+}
+
+#[test]
+fn an_unanswered_con_is_retransmitted_with_the_same_message_id() {
+    lockstep("retransmit", |c| {
+        c.send(&c.register(0x400));
+        c.recv();
+        let first = c.recv();
+        let again = c.recv();
+        assert_eq!(
+            udp::encode(&first),
+            udp::encode(&again),
+            "a retransmission is the same datagram"
+        );
+        c.send(&text_response(
+            &again,
+            Type::Acknowledgement,
+            again.message_id,
+            "second try",
+        ));
+    });
+}
+
+#[test]
+fn an_update_arriving_while_a_read_waits_is_not_taken_for_its_response() {
+    lockstep("interleaved", |c| {
+        c.send(&c.register(0x500));
+        let created = c.recv();
+        let location = created.location_string();
+        let req = c.recv();
+        let mut update = Message::new(Type::Confirmable, Code::POST, 0x501);
+        update.token = vec![0x77];
+        update.set_uri(&location);
+        c.send(&update);
+        let changed = c.recv();
+        assert_eq!(
+            (changed.code, changed.token.clone()),
+            (Code::CHANGED, vec![0x77])
+        );
+        c.send(&text_response(
+            &req,
+            Type::Acknowledgement,
+            req.message_id,
+            "the answer",
+        ));
+    });
+}

@@ -36,6 +36,8 @@ pub enum Role {
     EmptyAck,
     /// A datagram that does not decode as CoAP.
     Malformed,
+    /// A whole body put together from Block2 responses (not a datagram).
+    Assembled,
 }
 
 impl Role {
@@ -50,6 +52,7 @@ impl Role {
             Role::Stray => "stray",
             Role::EmptyAck => "empty_ack",
             Role::Malformed => "malformed",
+            Role::Assembled => "assembled",
         }
     }
 }

@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::coap::OptionNumber;
 use crate::coap::{Message, udp};
-use crate::exchange::{Exchanges, RequestId, TransmissionParams};
+use crate::exchange::{Block2Assembly, BlockProgress, Exchanges, RequestId, TransmissionParams};
 use crate::lwm2m::kind;
 use crate::transport::UdpTransport;
 
@@ -69,6 +70,9 @@ pub enum ServerError {
     /// Bad address.
     #[error("cannot resolve `{0}`")]
     Resolve(String),
+    /// A block-wise transfer went wrong.
+    #[error("block-wise transfer: {0}")]
+    Block(String),
 }
 
 /// The auto-responder switches (`set`).
@@ -420,6 +424,7 @@ impl Server {
         mut msg: Message,
         opts: SendOptions,
     ) -> Result<Sent, ServerError> {
+        let request = msg.code.is_request().then(|| msg.clone());
         let (id, summary, sent) = {
             let mut st = self.lock();
             if st.transport.is_none() {
@@ -438,10 +443,7 @@ impl Server {
             let id = if msg.code.is_request() {
                 let path = msg.path_string();
                 let id = st.exchanges.send_request(peer, msg, now);
-                if st.request_paths.len() > 10_000 {
-                    st.request_paths.clear();
-                }
-                st.request_paths.insert(id, path);
+                st.remember_request_path(id, path);
                 Some(id)
             } else {
                 st.exchanges.send_other(peer, &msg, now)
@@ -461,11 +463,88 @@ impl Server {
                 response: None,
             });
         };
-        let response = self.wait_response(id, wait, summary)?;
+        let mut response = self.wait_response(id, wait, summary.clone())?;
+        let more = response
+            .message
+            .as_ref()
+            .ok()
+            .and_then(Message::block2)
+            .is_some_and(|b| b.more);
+        if let (true, Some(request)) = (more, request)
+            && response.message.as_ref().is_ok_and(|m| m.code.class() == 2)
+        {
+            response = self.complete_block2(peer, id, &request, response, wait, summary)?;
+        }
         Ok(Sent {
             sent,
             response: Some(response),
         })
+    }
+
+    /// Completes a Block2 transfer (RFC 7959 §2.4): asks for each following
+    /// block, and returns a record of the whole body (not in the history,
+    /// which keeps the real datagrams), printed as `<- … (assembled …)`.
+    fn complete_block2(
+        &self,
+        peer: SocketAddr,
+        first_id: RequestId,
+        request: &Message,
+        first: RecordRef,
+        wait: Duration,
+        summary: String,
+    ) -> Result<RecordRef, ServerError> {
+        let mut assembly = Block2Assembly::new();
+        let mut last = first.clone();
+        let mut last_id = first_id;
+        let mut blocks = 0;
+        loop {
+            let Ok(m) = &last.message else { break };
+            blocks += 1;
+            match assembly.push(m) {
+                Ok(BlockProgress::Complete) => break,
+                Ok(BlockProgress::Next(_)) => {}
+                Err(e) => return Err(ServerError::Block(e.to_string())),
+            }
+            let next = {
+                let mut st = self.lock();
+                let next = st
+                    .exchanges
+                    .send_next_block2(peer, last_id, request, m, Instant::now());
+                if let Some(id) = next {
+                    st.remember_request_path(id, request.path_string());
+                    self.flush(&mut st)?;
+                }
+                next
+            };
+            let Some(next) = next else { break };
+            last = self.wait_response(next, wait, summary.clone())?;
+            last_id = next;
+        }
+        let Ok(first_msg) = &first.message else {
+            return Ok(first);
+        };
+        let mut whole = first_msg.clone();
+        whole.remove_option(OptionNumber::BLOCK2);
+        whole.payload = assembly.into_body();
+        let record = Record {
+            seq: 0,
+            direction: Direction::Received,
+            peer,
+            at: last.at,
+            raw: udp::encode(&whole),
+            message: Ok(whole),
+            kind: first.kind,
+            role: Role::Assembled,
+            observed_path: None,
+            request_path: first.request_path.clone(),
+        };
+        if self.lock().flags.print_messages {
+            self.print(&format!(
+                "{} (assembled from {blocks} blocks)",
+                record.line()
+            ));
+        }
+        Ok(Arc::new(record))
     }
 
     /// Transmits everything the exchange layer has queued; returns the
@@ -718,6 +797,17 @@ impl Server {
 
     pub(crate) fn notify_all(&self) {
         self.shared.changed.notify_all();
+    }
+}
+
+impl State {
+    /// Remembers the Uri-Path of a request, so its response's payload can
+    /// be decoded; bounded.
+    fn remember_request_path(&mut self, id: RequestId, path: String) {
+        if self.request_paths.len() > 10_000 {
+            self.request_paths.clear();
+        }
+        self.request_paths.insert(id, path);
     }
 }
 

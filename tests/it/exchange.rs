@@ -5,7 +5,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use nsh::coap::{CoapOption, Code, ContentFormat, Message, OptionNumber, Type, udp};
+use nsh::coap::{BlockValue, CoapOption, Code, ContentFormat, Message, OptionNumber, Type, udp};
 
 use crate::harness::{free_udp_port, run_nsh, script};
 
@@ -173,5 +173,35 @@ fn an_update_arriving_while_a_read_waits_is_not_taken_for_its_response() {
             req.message_id,
             "the answer",
         ));
+    });
+}
+
+#[test]
+fn a_block2_read_asks_for_every_block_and_returns_the_whole_body() {
+    lockstep("block2", |c| {
+        c.send(&c.register(0x600));
+        c.recv();
+        let req = c.recv();
+        assert_eq!(req.block2(), None);
+        let mut r = text_response(
+            &req,
+            Type::Acknowledgement,
+            req.message_id,
+            "0123456789abcdef",
+        );
+        r.add_option(CoapOption::new(
+            OptionNumber::BLOCK2,
+            BlockValue::new(0, true, 16).unwrap().encode(),
+        ));
+        c.send(&r);
+        let next = c.recv();
+        assert_eq!(next.path_string(), "/3/0/0");
+        assert_eq!(next.block2(), BlockValue::new(1, false, 16));
+        let mut r = text_response(&next, Type::Acknowledgement, next.message_id, "the rest");
+        r.add_option(CoapOption::new(
+            OptionNumber::BLOCK2,
+            BlockValue::new(1, false, 16).unwrap().encode(),
+        ));
+        c.send(&r);
     });
 }

@@ -497,8 +497,7 @@ impl Server {
         let mut last = first.clone();
         let mut last_id = first_id;
         let mut blocks = 0;
-        loop {
-            let Ok(m) = &last.message else { break };
+        while let Ok(m) = &last.message {
             blocks += 1;
             match assembly.push(m) {
                 Ok(BlockProgress::Complete) => break,

@@ -272,7 +272,7 @@ impl Args {
             return Ok(None);
         };
         let text = v.to_string();
-        parse_format(&text).map(Some).ok_or_else(|| self.err(name, format!("unknown content format `{text}` (a number, or a name such as tlv, senml+cbor, APPLICATION_LWM2M_JSON)")))
+        ContentFormat::parse(&text).map(Some).ok_or_else(|| self.err(name, format!("unknown content format `{text}` (a number, or a name such as tlv, senml+cbor, APPLICATION_LWM2M_JSON)")))
     }
 
     /// Code value.
@@ -355,11 +355,6 @@ pub fn parse_bool(text: &str) -> Option<bool> {
         "0" | "false" | "no" | "off" | "" => Some(false),
         _ => None,
     }
-}
-
-/// A content format, also as the float a Rhai literal may have become.
-pub fn parse_format(text: &str) -> Option<ContentFormat> {
-    ContentFormat::parse(text)
 }
 
 /// Splits `[a,b,(c,d)]` at top-level commas (brackets, parentheses and quotes

@@ -12,7 +12,7 @@ use super::args::{Args, Kind as K, Param, opt, req};
 use super::message::Msg;
 use super::requests;
 use crate::coap::{escaped, udp};
-use crate::lwm2m::kind::{self, Kind};
+use crate::lwm2m::kind;
 
 /// What a command returns to Rhai, or its error text.
 pub type CmdResult = Result<Dynamic, String>;
@@ -1426,9 +1426,4 @@ fn cmd_exit(ctx: &Ctx, _: &Args) -> CmdResult {
     ctx.exit.store(true, Ordering::SeqCst);
     ctx.say("exiting");
     Ok(Dynamic::UNIT)
-}
-
-/// Whether a kind name is known (for patterns and completion).
-pub fn is_kind_name(name: &str) -> bool {
-    Kind::parse(name).is_some()
 }

@@ -425,7 +425,7 @@ impl Server {
         opts: SendOptions,
     ) -> Result<Sent, ServerError> {
         let request = msg.code.is_request().then(|| msg.clone());
-        let (id, summary, sent) = {
+        let (id, sent) = {
             let mut st = self.lock();
             if st.transport.is_none() {
                 return Err(ServerError::NotListening);
@@ -437,8 +437,6 @@ impl Server {
                 msg.token = st.exchanges.new_token();
             }
             let now = Instant::now();
-            let summary =
-                crate::lwm2m::summary(&msg, kind::classify(&msg, &RegistryContext(&st.registry)));
             let (mid, token) = (msg.message_id, msg.token.clone());
             let id = if msg.code.is_request() {
                 let path = msg.path_string();
@@ -454,7 +452,7 @@ impl Server {
                     .as_ref()
                     .is_ok_and(|m| m.message_id == mid && m.token == token)
             });
-            (id, summary, sent)
+            (id, sent)
         };
         self.shared.changed.notify_all();
         let (Some(id), Some(wait)) = (id, opts.wait) else {
@@ -463,7 +461,14 @@ impl Server {
                 response: None,
             });
         };
-        let mut response = self.wait_response(id, wait, summary.clone())?;
+        // Worded only when needed: what the error names.
+        let summary = || {
+            sent.as_ref().map_or_else(
+                || "a request queued behind another".to_string(),
+                |r| r.summary(),
+            )
+        };
+        let mut response = self.wait_response(id, wait, &summary)?;
         let more = response
             .message
             .as_ref()
@@ -473,7 +478,7 @@ impl Server {
         if let (true, Some(request)) = (more, request)
             && response.message.as_ref().is_ok_and(|m| m.code.class() == 2)
         {
-            response = self.complete_block2(peer, id, &request, response, wait, summary)?;
+            response = self.complete_block2(peer, id, &request, response, wait, &summary)?;
         }
         Ok(Sent {
             sent,
@@ -491,7 +496,7 @@ impl Server {
         request: &Message,
         first: RecordRef,
         wait: Duration,
-        summary: String,
+        summary: &dyn Fn() -> String,
     ) -> Result<RecordRef, ServerError> {
         let mut assembly = Block2Assembly::new();
         let mut last = first.clone();
@@ -516,7 +521,7 @@ impl Server {
                 next
             };
             let Some(next) = next else { break };
-            last = self.wait_response(next, wait, summary.clone())?;
+            last = self.wait_response(next, wait, summary)?;
             last_id = next;
         }
         let Ok(first_msg) = &first.message else {
@@ -567,7 +572,7 @@ impl Server {
         &self,
         id: RequestId,
         wait: Duration,
-        summary: String,
+        summary: &dyn Fn() -> String,
     ) -> Result<RecordRef, ServerError> {
         enum Outcome {
             Response(RecordRef),
@@ -583,12 +588,15 @@ impl Server {
             Ok(Some(Outcome::Response(r))) => Ok(r),
             Ok(Some(Outcome::GaveUp)) => {
                 let attempts = self.lock().exchanges.params().max_retransmit + 1;
-                Err(ServerError::GaveUp { summary, attempts })
+                Err(ServerError::GaveUp {
+                    summary: summary(),
+                    attempts,
+                })
             }
             Ok(None) => {
                 self.lock().exchanges.cancel_request(id);
                 Err(ServerError::Timeout {
-                    summary,
+                    summary: summary(),
                     timeout: wait.as_secs_f64(),
                 })
             }

@@ -11,6 +11,9 @@ pub const MAX_DATAGRAM: usize = 65535;
 #[derive(Debug)]
 pub struct UdpTransport {
     socket: UdpSocket,
+    /// The read timeout last set, in microseconds (saves a system call per
+    /// receive when it does not change).
+    read_timeout_us: std::sync::atomic::AtomicU64,
 }
 
 impl UdpTransport {
@@ -28,7 +31,10 @@ impl UdpTransport {
     /// Binds to an exact address.
     pub fn bind_addr(addr: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
-        Ok(UdpTransport { socket })
+        Ok(UdpTransport {
+            socket,
+            read_timeout_us: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     /// The bound address.
@@ -53,8 +59,14 @@ impl UdpTransport {
         buf: &mut [u8],
         timeout: Duration,
     ) -> io::Result<Option<(usize, SocketAddr)>> {
-        self.socket
-            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        use std::sync::atomic::Ordering;
+        // Whole milliseconds, at least one: timeouts repeat, and the socket
+        // option is set only when it changes.
+        let ms = timeout.as_millis().clamp(1, u128::from(u32::MAX)) as u64;
+        if self.read_timeout_us.swap(ms * 1000, Ordering::Relaxed) != ms * 1000 {
+            self.socket
+                .set_read_timeout(Some(Duration::from_millis(ms)))?;
+        }
         match self.socket.recv_from(buf) {
             Ok((n, peer)) => Ok(Some((n, canonical(peer)))),
             Err(e)

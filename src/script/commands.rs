@@ -759,7 +759,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "clients",
         params: &[],
-        help: "Lists registered clients (endpoint, address, location, lifetime, binding, version); returns them as maps.",
+        help: "Lists registered clients (endpoint, address, location, lifetime, binding, version, seconds since last heard); returns them as maps.",
         example: "clients  |  for c in clients() { print(c.endpoint) }",
         run: cmd_clients,
     },
@@ -1184,6 +1184,12 @@ fn client_map(c: &crate::server::Client, current: bool) -> Dynamic {
     m.insert("binding".into(), r.binding_or_default().to_string().into());
     m.insert("version".into(), r.version_or_default().to_string().into());
     m.insert("current".into(), Dynamic::from_bool(current));
+    let ago = |t: std::time::SystemTime| t.elapsed().map_or(0.0, |d| d.as_secs_f64());
+    m.insert("last_seen_s".into(), Dynamic::from_float(ago(c.last_seen)));
+    m.insert(
+        "registered_s".into(),
+        Dynamic::from_float(ago(c.registered_at)),
+    );
     m.insert(
         "links".into(),
         Dynamic::from_array(r.links().iter().map(super::values::link_map).collect()),
@@ -1206,14 +1212,15 @@ fn cmd_clients(ctx: &Ctx, _: &Args) -> CmdResult {
             };
             let r = &c.registration;
             ctx.say(&format!(
-                "{mark} {}  {}  {}  lt={} b={} lwm2m={}  {} object links",
+                "{mark} {}  {}  {}  lt={} b={} lwm2m={}  {} object links, last heard {:.0} s ago",
                 c.endpoint,
                 c.peer,
                 c.location,
                 r.lifetime_or_default(),
                 r.binding_or_default(),
                 r.version_or_default(),
-                r.links().len()
+                r.links().len(),
+                c.last_seen.elapsed().map_or(0.0, |d| d.as_secs_f64())
             ));
         }
     }

@@ -8,6 +8,7 @@
 2. floor: a bare Python UDP loop registers the client, then sends N
    pre-built `GET /3/0` datagrams one at a time and times each response.
 3. nsh: `benches/roundtrip.rhai` does the same N reads from a Rhai loop.
+2 and 3 alternate for ROUNDS rounds (default 5); the medians are compared.
 """
 import os
 import socket
@@ -93,6 +94,15 @@ def nsh_reads():
 
 
 if __name__ == "__main__":
+    rounds = int(os.environ.get("ROUNDS", "5"))
     print(f"launch to listening: median {launch() * 1000:.1f} ms")
-    print(f"floor (raw datagrams): median {floor() * 1e6:.0f} us over {N} reads")
-    print(f"nsh read(\"/3/0\") loop: {nsh_reads()}")
+    # Alternate the two so that drifts of the machine hit both alike.
+    floors, nshs = [], []
+    for r in range(rounds):
+        floors.append(floor() * 1e6)
+        line = nsh_reads()
+        nshs.append(float(line.split("median ")[1].split(" us")[0]))
+        print(f"round {r + 1}: floor {floors[-1]:.0f} us, nsh {nshs[-1]:.0f} us")
+    f, n = statistics.median(floors), statistics.median(nshs)
+    print(f"median of {rounds} rounds of {N} reads: floor {f:.0f} us, nsh read(\"/3/0\") {n:.0f} us, "
+          f"overhead {100 * (n - f) / f:+.1f} %")

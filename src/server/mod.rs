@@ -148,6 +148,9 @@ pub(crate) struct State {
 pub(crate) struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    /// Bumped with every `changed` notification, so a waiter can spin
+    /// briefly on it before sleeping.
+    version: std::sync::atomic::AtomicU64,
     printer: Mutex<Printer>,
     interrupt: Arc<AtomicBool>,
 }
@@ -219,6 +222,7 @@ impl Server {
                     default_timeout: Duration::from_secs(5),
                 }),
                 changed: Condvar::new(),
+                version: std::sync::atomic::AtomicU64::new(0),
                 printer: Mutex::new(printer),
                 interrupt: Arc::new(AtomicBool::new(false)),
             }),
@@ -454,7 +458,7 @@ impl Server {
             });
             (id, sent)
         };
-        self.shared.changed.notify_all();
+        self.notify_all();
         let (Some(id), Some(wait)) = (id, opts.wait) else {
             return Ok(Sent {
                 sent,
@@ -664,6 +668,11 @@ impl Server {
         deadline: Option<Instant>,
         mut poll: impl FnMut(&mut State) -> Option<T>,
     ) -> Result<Option<T>, ServerError> {
+        // A response usually follows within a fraction of a millisecond on a
+        // local network: spinning that long on the change counter saves the
+        // sleep and wake-up of the waiting thread. Then it sleeps.
+        const SPIN: Duration = Duration::from_millis(1);
+        let started = Instant::now();
         let mut st = self.lock();
         loop {
             if let Some(v) = poll(&mut st) {
@@ -675,6 +684,17 @@ impl Server {
             }
             if self.interrupted() {
                 return Err(ServerError::Interrupted);
+            }
+            if now - started < SPIN {
+                let seen = self.shared.version.load(Ordering::Acquire);
+                drop(st);
+                while self.shared.version.load(Ordering::Acquire) == seen
+                    && started.elapsed() < SPIN
+                {
+                    std::thread::yield_now();
+                }
+                st = self.lock();
+                continue;
             }
             let slice = deadline.map_or(Duration::from_millis(50), |d| {
                 (d - now).min(Duration::from_millis(50))
@@ -803,6 +823,7 @@ impl Server {
     }
 
     pub(crate) fn notify_all(&self) {
+        self.shared.version.fetch_add(1, Ordering::Release);
         self.shared.changed.notify_all();
     }
 }

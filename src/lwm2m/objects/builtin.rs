@@ -1,5 +1,10 @@
 //! Built-in object definitions, as a compact table transcribed from the OMA
-//! LwM2M Object Registry (core objects of LwM2M 1.1 and IPSO Temperature).
+//! LwM2M Object Registry (DDF XML). Object versions followed: 0 Security
+//! 1.2, 1 Server 1.2, 2 Access Control 1.1, 3 Device 1.2, 4 Connectivity
+//! Monitoring 1.3, 5 Firmware Update 1.1, 6 Location 1.0, 7 Connectivity
+//! Statistics 1.0, 9 Software Management 1.0, 10 Cellular Connectivity 1.1,
+//! 11 APN Connection Profile 1.1, 16 Portfolio 1.0, 19
+//! BinaryAppDataContainer 1.0, 21 OSCORE 2.0, 3303 Temperature 1.1.
 //!
 //! Table syntax, one line each: `@ObjectID|Name|Version|S or M|M or O`
 //! starts an object; `ResourceID|Name|Operations|S or M|M or O|Type` adds
@@ -11,7 +16,7 @@ use super::{ObjectDef, Operations, ResourceDef};
 use crate::lwm2m::node::ResourceType;
 
 const TABLE: &str = "
-@0|LwM2M Security|1.1|M|M
+@0|LwM2M Security|1.2|M|M
 0|LwM2M Server URI||S|M|String
 1|Bootstrap-Server||S|M|Boolean
 2|Security Mode||S|M|Integer
@@ -43,7 +48,7 @@ const TABLE: &str = "
 28|RDS Destination Port||S|O|Integer
 29|RDS Source Port||S|O|Integer
 30|RDS Application ID||S|O|String
-@1|LwM2M Server|1.1|M|M
+@1|LwM2M Server|1.2|M|M
 0|Short Server ID|R|S|M|Integer
 1|Lifetime|RW|S|M|Integer
 2|Default Minimum Period|RW|S|O|Integer
@@ -57,10 +62,10 @@ const TABLE: &str = "
 10|APN Link|RW|S|O|Objlnk
 11|TLS-DTLS Alert Code|R|S|O|Unsigned Integer
 12|Last Bootstrapped|R|S|O|Time
-13|Registration Priority Order|RW|S|O|Unsigned Integer
+13|Registration Priority Order|R|S|O|Unsigned Integer
 14|Initial Registration Delay Timer|RW|S|O|Unsigned Integer
-15|Registration Failure Block|RW|S|O|Boolean
-16|Bootstrap on Registration Failure|RW|S|O|Boolean
+15|Registration Failure Block|R|S|O|Boolean
+16|Bootstrap on Registration Failure|R|S|O|Boolean
 17|Communication Retry Count|RW|S|O|Unsigned Integer
 18|Communication Retry Timer|RW|S|O|Unsigned Integer
 19|Communication Sequence Delay Timer|RW|S|O|Unsigned Integer
@@ -68,12 +73,16 @@ const TABLE: &str = "
 21|Trigger|RW|S|O|Boolean
 22|Preferred Transport|RW|S|O|String
 23|Mute Send|RW|S|O|Boolean
-@2|LwM2M Access Control|1.0|M|O
+24|Alternate APN Links|RW|M|O|Objlnk
+25|Supported Server Versions|RW|M|O|String
+26|Default Notification Mode|RW|S|O|Integer
+27|Profile ID Hash Algorithm|RW|S|O|Unsigned Integer
+@2|LwM2M Access Control|1.1|M|O
 0|Object ID|R|S|M|Integer
 1|Object Instance ID|R|S|M|Integer
 2|ACL|RW|M|O|Integer
 3|Access Control Owner|RW|S|M|Integer
-@3|Device|1.1|S|M
+@3|Device|1.2|S|M
 0|Manufacturer|R|S|O|String
 1|Model Number|R|S|O|String
 2|Serial Number|R|S|O|String
@@ -97,20 +106,21 @@ const TABLE: &str = "
 20|Battery Status|R|S|O|Integer
 21|Memory Total|R|S|O|Integer
 22|ExtDevInfo|R|M|O|Objlnk
-@4|Connectivity Monitoring|1.2|S|O
+@4|Connectivity Monitoring|1.3|S|O
 0|Network Bearer|R|S|M|Integer
 1|Available Network Bearer|R|M|M|Integer
 2|Radio Signal Strength|R|S|M|Integer
 3|Link Quality|R|S|O|Integer
 4|IP Addresses|R|M|M|String
 5|Router IP Addresses|R|M|O|String
-6|Link Utilization|R|S|O|Unsigned Integer
+6|Link Utilization|R|S|O|Integer
 7|APN|R|M|O|String
-8|Cell ID|R|S|O|Unsigned Integer
-9|SMNC|R|S|O|Unsigned Integer
-10|SMCC|R|S|O|Unsigned Integer
+8|Cell ID|R|S|O|Integer
+9|SMNC|R|S|O|Integer
+10|SMCC|R|S|O|Integer
 11|SignalSNR|R|S|O|Integer
-12|LAC|R|S|O|Unsigned Integer
+12|LAC|R|S|O|Integer
+13|Coverage Enhancement Level|R|S|O|Integer
 @5|Firmware Update|1.1|S|O
 0|Package|W|S|M|Opaque
 1|Package URI|RW|S|M|String
@@ -121,6 +131,10 @@ const TABLE: &str = "
 7|PkgVersion|R|S|O|String
 8|Firmware Update Protocol Support|R|M|O|Integer
 9|Firmware Update Delivery Method|R|S|M|Integer
+10|Cancel|E|S|O|none
+11|Severity|RW|S|O|Integer
+12|Last State Change Time|R|S|O|Time
+13|Maximum Defer Period|RW|S|O|Unsigned Integer
 @6|Location|1.0|S|O
 0|Latitude|R|S|M|Float
 1|Longitude|R|S|M|Float
@@ -156,19 +170,24 @@ const TABLE: &str = "
 13|Package Settings|RW|S|O|Objlnk
 14|User Name|W|S|O|String
 15|Password|W|S|O|String
+16|Status Reason|R|S|O|String
+17|Software Component Link|R|M|O|Objlnk
+18|Software Component tree length|R|S|O|Integer
 @10|LwM2M Cellular Connectivity|1.1|S|O
-11|SMSC address|RW|S|O|String
-12|Disable radio period|RW|S|O|Integer
-13|Module activation code|RW|S|O|String
-14|Vendor specific extensions|R|S|O|Objlnk
-15|PSM Timer|RW|S|O|Integer
-16|Active Timer|RW|S|O|Integer
-17|Serving PLMN Rate control|R|S|O|Integer
-18|eDRX parameters for Iu mode|RW|S|O|Opaque
-19|eDRX parameters for WB-S1 mode|RW|S|O|Opaque
-20|eDRX parameters for NB-S1 mode|RW|S|O|Opaque
-21|eDRX parameters for A/Gb mode|RW|S|O|Opaque
-22|Activated Profile Names|R|M|M|Objlnk
+0|SMSC address|RW|S|O|String
+1|Disable radio period|RW|S|O|Integer
+2|Module activation code|RW|S|O|String
+3|Vendor specific extensions|R|S|O|Objlnk
+4|PSM Timer|RW|S|O|Integer
+5|Active Timer|RW|S|O|Integer
+7|eDRX parameters for Iu mode|RW|S|O|Opaque
+8|eDRX parameters for WB-S1 mode|RW|S|O|Opaque
+9|eDRX parameters for NB-S1 mode|RW|S|O|Opaque
+10|eDRX parameters for A/Gb mode|RW|S|O|Opaque
+11|Activated Profile Names|R|M|M|Objlnk
+12|Supported Power Saving Modes|R|S|O|Unsigned Integer
+13|Active Power Saving Modes|RW|S|O|Unsigned Integer
+14|Release Assistance Indication Usage|RW|S|O|Unsigned Integer
 @11|LwM2M APN Connection Profile|1.1|M|O
 0|Profile name|RW|S|M|String
 1|APN|RW|S|O|String
@@ -196,6 +215,14 @@ const TABLE: &str = "
 23|TotalPacketsSent|R|S|O|Integer
 24|PDN Type|RW|S|O|Integer
 25|APN Rate Control|R|S|O|Integer
+26|Serving PLMN Rate control|RW|S|O|Unsigned Integer
+27|Uplink Time Unit|RW|S|O|Unsigned Integer
+28|APN Rate Control for Exception Data|R|S|O|Integer
+29|APN Exception Data Uplink Time Unit|RW|S|O|Unsigned Integer
+30|Supported RAT Types|RW|M|O|Unsigned Integer
+31|RDS Application ID|RW|M|O|String
+32|RDS Destination Port|RW|M|O|Integer
+33|RDS Source Port|RW|M|O|Integer
 @16|Portfolio|1.0|M|O
 0|Identity|RW|M|M|String
 1|GetAuthData|E|S|O|none
@@ -208,15 +235,15 @@ const TABLE: &str = "
 3|Data Description|RW|S|O|String
 4|Data Format|RW|S|O|String
 5|App ID|RW|S|O|Integer
-@21|OSCORE|1.0|M|O
-0|OSCORE Master Secret||S|M|String
-1|OSCORE Sender ID||S|M|String
-2|OSCORE Recipient ID||S|M|String
+@21|OSCORE|2.0|M|O
+0|OSCORE Master Secret||S|M|Opaque
+1|OSCORE Sender ID||S|M|Opaque
+2|OSCORE Recipient ID||S|M|Opaque
 3|OSCORE AEAD Algorithm||S|O|Integer
 4|OSCORE HMAC Algorithm||S|O|Integer
-5|OSCORE Master Salt||S|O|String
-6|OSCORE ID Context||S|O|String
-@3303|Temperature|1.0|M|O
+5|OSCORE Master Salt||S|O|Opaque
+6|OSCORE ID Context||S|O|Opaque
+@3303|Temperature|1.1|M|O
 5700|Sensor Value|R|S|M|Float
 5701|Sensor Units|R|S|O|String
 5601|Min Measured Value|R|S|O|Float
@@ -226,8 +253,9 @@ const TABLE: &str = "
 5605|Reset Min and Max Measured Values|E|S|O|none
 5750|Application Type|RW|S|O|String
 5518|Timestamp|R|S|O|Time
-5821|Measurement Quality Indicator|R|S|O|Integer
-5822|Measurement Quality Level|R|S|O|Integer
+6050|Fractional Timestamp|R|S|O|Float
+6042|Measurement Quality Indicator|R|S|O|Integer
+6049|Measurement Quality Level|R|S|O|Integer
 ";
 
 /// The built-in definitions. The table is a constant checked by tests, so a
@@ -287,5 +315,27 @@ mod tests {
         let defs = objects();
         let used: usize = defs.iter().map(|o| 1 + o.resources.len()).sum();
         assert_eq!(lines, used);
+    }
+
+    #[test]
+    fn spot_checks_against_the_registry() {
+        let defs = objects();
+        let res = |o: u16, r: u16| {
+            defs.iter()
+                .find(|d| d.id == o)
+                .and_then(|d| d.resources.get(&r))
+                .unwrap_or_else(|| panic!("/{o}/{r} missing"))
+        };
+        assert_eq!(res(10, 0).name, "SMSC address");
+        assert_eq!(res(10, 11).name, "Activated Profile Names");
+        assert!(
+            defs.iter()
+                .any(|d| d.id == 10 && !d.resources.contains_key(&6))
+        );
+        assert_eq!(res(21, 0).kind, ResourceType::Opaque);
+        assert_eq!(res(1, 13).operations.to_string(), "R");
+        assert_eq!(res(4, 8).kind, ResourceType::Integer);
+        assert_eq!(res(3303, 6042).name, "Measurement Quality Indicator");
+        assert_eq!(res(5, 10).kind, ResourceType::None);
     }
 }

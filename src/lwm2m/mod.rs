@@ -2,6 +2,7 @@
 //! one node tree, object definitions, summaries and `details` rendering,
 //! message builders. No I/O (object definition files aside, read on request).
 
+pub mod bootstrap;
 pub mod details;
 pub mod format;
 pub mod kind;

@@ -571,3 +571,87 @@ pub fn coap(ctx: &Ctx, a: &Args) -> CmdResult {
     }
     go(ctx, a, b.build())
 }
+
+/// `bootstrap`: Bootstrap-Write of a Security and a Server instance, then
+/// Bootstrap-Finish (reference §14.1). Returns the responses in order.
+pub fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
+    use crate::lwm2m::bootstrap::{SecurityMode, ServerAccount};
+    let uri = a.str("uri")?.unwrap_or_default();
+    let read_file = |name: &str| -> Result<Option<Vec<u8>>, String> {
+        match a.str(name)? {
+            Some(p) => std::fs::read(&p)
+                .map(Some)
+                .map_err(|e| format!("`{name}`: cannot read {p}: {e}")),
+            None => Ok(None),
+        }
+    };
+    let psk_identity = a.bytes("psk_identity")?;
+    let psk_key = a.bytes("psk_key")?;
+    let client_cert = read_file("client_cert_path")?;
+    let client_key = read_file("client_private_key_path")?;
+    let server_cert = read_file("server_cert_path")?;
+    if (psk_identity.is_some() || psk_key.is_some())
+        && (client_cert.is_some() || client_key.is_some() || server_cert.is_some())
+    {
+        return Err("Cannot set both PSK and cert mode at the same time".into());
+    }
+    let security_mode = match a.str("security_mode")? {
+        Some(m) => SecurityMode::parse(&m)
+            .ok_or_else(|| format!("`security_mode`: `{m}` is not one of PreSharedKey, RawPublicKey, Certificate, NoSec, CertificateWithEst"))?,
+        None => SecurityMode::for_uri(&uri)
+            .ok_or_else(|| format!("`uri`: cannot tell the security mode from `{uri}`: give security_mode="))?,
+    };
+    let account = ServerAccount {
+        uri,
+        security_mode,
+        identity: psk_identity.or(client_cert).unwrap_or_default(),
+        server_public_key: server_cert.unwrap_or_default(),
+        secret_key: psk_key.or(client_key).unwrap_or_default(),
+        ssid: a.int("ssid")?.unwrap_or(1),
+        is_bootstrap: a.bool("is_bootstrap")?.unwrap_or(false),
+        lifetime: a.int("lifetime")?.unwrap_or(86400),
+        notification_storing: a.bool("notification_storing")?.unwrap_or(false),
+        binding: a.str("binding")?.unwrap_or_else(|| "U".into()),
+        iid: a.int_in::<u16>("iid")?.unwrap_or(1),
+        tls_ciphersuites: a
+            .list("tls_ciphersuites")?
+            .unwrap_or_default()
+            .iter()
+            .map(|s| {
+                let t = s.trim();
+                let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                    Some(h) => i64::from_str_radix(h, 16),
+                    None => t.parse(),
+                };
+                parsed.map_err(|_| format!("`tls_ciphersuites`: `{t}` is not a number"))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let tlv = |r: Result<Vec<u8>, String>| r.map_err(|e| format!("cannot encode: {e}"));
+    let write = |path: &str, content: Vec<u8>| {
+        let b = rq::Write {
+            path: path.into(),
+            content,
+            format: Some(ContentFormat::LWM2M_TLV),
+            update: false,
+            msg_id: None,
+            token: None,
+            options: Vec::new(),
+        };
+        go(ctx, a, b.build())
+    };
+    let mut responses = vec![write("/0", tlv(account.security_instance())?)?];
+    if !account.is_bootstrap {
+        responses.push(write("/1", tlv(account.server_instance())?)?);
+    }
+    if a.bool("finish")?.unwrap_or(true) {
+        let b = rq::BootstrapFinish {
+            msg_id: None,
+            token: None,
+            options: Vec::new(),
+            content: Vec::new(),
+        };
+        responses.push(go(ctx, a, b.build())?);
+    }
+    Ok(Dynamic::from_array(responses))
+}

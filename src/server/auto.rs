@@ -50,7 +50,12 @@ pub(super) fn respond(server: &Server, st: &mut State, peer: SocketAddr, record:
             Some(response(msg, Code::DELETED))
         }
         Kind::Send if flags.auto_send => Some(response(msg, Code::CHANGED)),
-        Kind::RequestBootstrap if flags.auto_ack => Some(response(msg, Code::CHANGED)),
+        Kind::RequestBootstrap => {
+            // A client asking to be bootstrapped is the one to talk to.
+            st.target = Some(peer);
+            st.current = None;
+            flags.auto_ack.then(|| response(msg, Code::CHANGED))
+        }
         Kind::BootstrapPackRequest if flags.auto_bspack_error => {
             Some(response(msg, Code::NOT_FOUND))
         }

@@ -2,6 +2,7 @@
 //! prompt under a pseudo-terminal, and end-to-end runs against real LwM2M
 //! clients (tests/peers, installed by `bash tests/setup.sh`).
 
+mod bootstrap;
 mod cli;
 mod examples;
 mod exchange;

@@ -112,7 +112,7 @@ async function main() {
     serverHost: host, serverPort: parseInt(port, 10),
     enableDTLS: false, pskIdentity: '', presharedKey: '', serverId: 99,
     lifetimeSec: parseInt(process.env.LIFETIME || '300', 10),
-    reconnectSec: 0, requestBootstrap: false, saveProvisionedConfig: false,
+    reconnectSec: 0, requestBootstrap: process.env.BOOTSTRAP === '1', saveProvisionedConfig: false,
     redirectLwm2mClientLog: dump || process.env.WAKA_LOG === '1', dumpLwm2mMessages: dump,
     credentialFilePath, secret: 'secret',
     log: (...a) => console.error('[waka]', ...a), debug: () => {}, trace: () => {},

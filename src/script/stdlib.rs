@@ -5,10 +5,16 @@ use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection};
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
 /// The shipped modules: (import path, source).
-pub const MODULES: &[(&str, &str)] = &[(
-    "stdlib/registration",
-    include_str!("../../stdlib/registration.rhai"),
-)];
+pub const MODULES: &[(&str, &str)] = &[
+    (
+        "stdlib/registration",
+        include_str!("../../stdlib/registration.rhai"),
+    ),
+    (
+        "stdlib/bootstrap",
+        include_str!("../../stdlib/bootstrap.rhai"),
+    ),
+];
 
 /// Resolves the shipped modules, compiled with the importing engine so they
 /// can call every nsh command.

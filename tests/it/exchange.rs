@@ -205,3 +205,68 @@ fn a_block2_read_asks_for_every_block_and_returns_the_whole_body() {
         c.send(&r);
     });
 }
+
+/// The manual's bootstrap command line (7.1.2.7.1), typed as shown, against
+/// a scripted client that answers every request with 2.04.
+#[test]
+fn the_manuals_bootstrap_command_line_sends_two_writes_and_a_finish() {
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let port = client.local_addr().unwrap().port();
+    let answer = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1500];
+        for _ in 0..3 {
+            let (n, from) = client.recv_from(&mut buf).unwrap();
+            let req = udp::decode(&buf[..n]).unwrap();
+            let mut r = Message::new(Type::Acknowledgement, Code::CHANGED, req.message_id);
+            r.token = req.token.clone();
+            client.send_to(&udp::encode(&r), from).unwrap();
+            seen.push(req);
+        }
+        seen
+    });
+    let line = "bootstrap finish=True ssid=1 uri=coaps://127.0.0.1:9500 security_mode=PreSharedKey psk_identity=user psk_key=password";
+    let code = format!("connect 127.0.0.1 {port}\n{line}\n");
+    let mut child = std::process::Command::new(crate::harness::nsh_bin())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), code.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seen = answer.join().unwrap();
+    assert_eq!(seen[0].path_string(), "/0");
+    assert_eq!(seen[0].payload.len(), 56);
+    assert!(
+        seen[0]
+            .payload
+            .windows(6)
+            .any(|w| w == [0xc4, 0x03, b'u', b's', b'e', b'r'])
+    );
+    assert_eq!(seen[1].path_string(), "/1");
+    assert_eq!(seen[1].payload.len(), 18);
+    assert_eq!(
+        (seen[2].code, seen[2].path_string()),
+        (Code::POST, "/bs".to_string())
+    );
+    assert!(
+        text.contains(
+            "-> Write /0: APPLICATION_LWM2M_TLV, 56 bytes\n<- Changed (no location path)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "-> Write /1: APPLICATION_LWM2M_TLV, 18 bytes\n<- Changed (no location path)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("-> Bootstrap Finish /bs: \n<- Changed (no location path)"),
+        "{text}"
+    );
+}

@@ -205,6 +205,25 @@ pub static COMMANDS: &[Command] = &[
         run: requests::write,
     },
     Command {
+        name: "write_file",
+        params: params!(
+            [
+                req("fname", K::Str),
+                req("path", K::Str),
+                opt("format", K::Format, "APPLICATION_OCTET_STREAM"),
+                opt("chunksize", K::Int, "1024")
+            ],
+            [
+                opt("timeout_s", K::Float, "set timeout (5)"),
+                opt("update", K::Bool, "0"),
+                opt("options", K::Options, "[]")
+            ]
+        ),
+        help: "Pushes a file with Block1 (a Write per block, following the block size the client asks for, Size1 on the first), printing progress; returns the final response.",
+        example: "write_file firmware.bin /5/0/0",
+        run: requests::write_file,
+    },
+    Command {
         name: "write_attributes",
         params: params!(
             [req("path", K::Str)],

@@ -655,3 +655,100 @@ pub fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
     }
     Ok(Dynamic::from_array(responses))
 }
+
+/// `write_file`: pushes a file with Block1 (RFC 7959 §2.5), one block at a
+/// time, following the block size the server asks for, with Size1 on the
+/// first block. Prints progress; returns the final response.
+pub fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
+    let fname = a.str("fname")?.unwrap_or_default();
+    let data = std::fs::read(&fname).map_err(|e| format!("cannot read {fname}: {e}"))?;
+    let path = path(a)?;
+    let format = a.format("format")?.unwrap_or(ContentFormat::OCTET_STREAM);
+    let mut size = a.int_in::<u32>("chunksize")?.unwrap_or(1024);
+    if crate::coap::BlockValue::new(0, false, size).is_none() {
+        return Err(format!(
+            "`chunksize`: {size} is not a block size (16, 32, … 1024)"
+        ));
+    }
+    let timeout = match a.float("timeout_s")? {
+        Some(s) if s.is_finite() && s >= 0.0 => std::time::Duration::from_secs_f64(s),
+        Some(s) => return Err(format!("`timeout_s`: {s} is not a valid number of seconds")),
+        None => ctx.server.default_timeout(),
+    };
+    let extra = a.options("options")?;
+    let total = data.len();
+    let mut offset = 0usize;
+    let mut blocks = 0u32;
+    let mut next_report = 10;
+    loop {
+        let num = u32::try_from(offset / size as usize).map_err(|_| "file too large for Block1")?;
+        let end = (offset + size as usize).min(total);
+        let more = end < total;
+        let block =
+            crate::coap::BlockValue::new(num, more, size).ok_or("file too large for Block1")?;
+        let mut options = extra.clone();
+        options.push(crate::coap::CoapOption::new(
+            crate::coap::OptionNumber::BLOCK1,
+            block.encode(),
+        ));
+        if num == 0 {
+            options.push(crate::coap::CoapOption::uint(
+                crate::coap::OptionNumber::SIZE1,
+                total as u64,
+            ));
+        }
+        let b = rq::Write {
+            path: path.clone(),
+            content: data[offset..end].to_vec(),
+            format: Some(format),
+            update: a.bool("update")?.unwrap_or(false),
+            msg_id: None,
+            token: None,
+            options,
+        };
+        let built = b.build().map_err(err)?;
+        let opts = SendOptions {
+            fill_message_id: true,
+            fill_token: true,
+            wait: Some(timeout),
+        };
+        let sent = ctx
+            .server
+            .send(built.message, opts)
+            .map_err(|e| format!("block {num} ({offset}/{total} bytes sent): {e}"))?;
+        let response = sent.response.ok_or("no response")?;
+        let msg = response.message.as_ref().map_err(|e| e.to_string())?;
+        blocks += 1;
+        if msg.code.is_error() {
+            return Err(format!(
+                "block {num} answered {}: {}",
+                msg.code,
+                response.summary()
+            ));
+        }
+        if !more {
+            if total > 0 && ctx.interactive {
+                ctx.say(&format!("write_file: {total} bytes in {blocks} blocks"));
+            }
+            return Ok(Dynamic::from(Msg(response)));
+        }
+        if msg.code != crate::coap::Code::CONTINUE {
+            return Err(format!(
+                "block {num} answered {} before the last block (expected 2.31 Continue)",
+                msg.code
+            ));
+        }
+        // The server may ask for smaller blocks (RFC 7959 §2.5).
+        if let Some(b1) = msg.block1()
+            && b1.size() < size
+        {
+            size = b1.size();
+        }
+        offset = end;
+        let percent = offset * 100 / total.max(1);
+        if percent >= next_report {
+            ctx.say(&format!("write_file: {offset}/{total} bytes ({percent}%)"));
+            next_report = percent / 10 * 10 + 10;
+        }
+    }
+}

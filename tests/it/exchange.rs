@@ -63,25 +63,29 @@ fn text_response(req: &Message, mtype: Type, mid: u16, text: &str) -> Message {
 /// Runs the lock-step script for `case`; `client_side` plays the client
 /// once nsh is listening.
 fn lockstep(case: &str, client_side: impl FnOnce(Client) + Send + 'static) {
+    lockstep_with(case, &[], client_side);
+}
+
+fn lockstep_with(case: &str, extra: &[&str], client_side: impl FnOnce(Client) + Send + 'static) {
     let port = free_udp_port();
     let p = port.to_string();
     let mut side = Some(client_side);
     let handle = std::sync::Mutex::new(None);
-    let run = run_nsh(
-        &["-l", &p, &script("lockstep.rhai"), case],
-        Duration::from_secs(60),
-        |line| {
-            if line.contains("@@go")
-                && let Some(f) = side.take()
-            {
-                *handle.lock().unwrap() = Some(std::thread::spawn(move || f(Client::new(port))));
-            }
-        },
-    );
-    if let Some(h) = handle.into_inner().unwrap() {
-        h.join().expect("the client side passed");
-    }
+    let script = script("lockstep.rhai");
+    let mut argv = vec!["-l", p.as_str(), script.as_str(), case];
+    argv.extend_from_slice(extra);
+    let run = run_nsh(&argv, Duration::from_secs(60), |line| {
+        if line.contains("@@go")
+            && let Some(f) = side.take()
+        {
+            *handle.lock().unwrap() = Some(std::thread::spawn(move || f(Client::new(port))));
+        }
+    });
+    let client = handle.into_inner().unwrap().map(|h| h.join());
     run.assert_ok();
+    if let Some(result) = client {
+        result.expect("the client side passed");
+    }
     assert!(run.stdout.contains("@@done"), "{}", run.stdout);
 }
 
@@ -269,4 +273,46 @@ fn the_manuals_bootstrap_command_line_sends_two_writes_and_a_finish() {
         text.contains("-> Bootstrap Finish /bs: \n<- Changed (no location path)"),
         "{text}"
     );
+}
+
+#[test]
+fn write_file_follows_a_smaller_block_size_the_client_asks_for() {
+    let file = std::env::temp_dir().join(format!("nsh-block1-{}.bin", std::process::id()));
+    std::fs::write(&file, vec![0x5a; 1500]).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    lockstep_with("block1", &[&path], |c| {
+        c.send(&c.register(0x700));
+        c.recv();
+        // Block 0 of 1024 bytes, with Size1; answered "continue, but 256".
+        let b0 = c.recv();
+        assert_eq!(
+            (b0.block1(), b0.payload.len()),
+            (BlockValue::new(0, true, 1024), 1024)
+        );
+        assert_eq!(b0.uint_option(OptionNumber::SIZE1), Some(1500));
+        let mut r = Message::new(Type::Acknowledgement, Code::CONTINUE, b0.message_id);
+        r.token = b0.token.clone();
+        r.add_option(CoapOption::new(
+            OptionNumber::BLOCK1,
+            BlockValue::new(0, true, 256).unwrap().encode(),
+        ));
+        c.send(&r);
+        // Then 1024..1280 as block 4 of 256, and the last 220 bytes as block 5.
+        for (num, len, more) in [(4, 256, true), (5, 220, false)] {
+            let b = c.recv();
+            assert_eq!(
+                (b.block1(), b.payload.len()),
+                (BlockValue::new(num, more, 256), len)
+            );
+            let code = if more { Code::CONTINUE } else { Code::CHANGED };
+            let mut r = Message::new(Type::Acknowledgement, code, b.message_id);
+            r.token = b.token.clone();
+            r.add_option(CoapOption::new(
+                OptionNumber::BLOCK1,
+                BlockValue::new(num, more, 256).unwrap().encode(),
+            ));
+            c.send(&r);
+        }
+    });
+    let _ = std::fs::remove_file(&file);
 }

@@ -89,3 +89,38 @@ fn a_register_over_ipv6_is_answered_on_a_dual_stack_socket() {
     run.assert_ok();
     assert!(run.stdout.contains("@@done"), "{}", run.stdout);
 }
+
+/// Block1 upload (`write_file`) and Block2 read back against libcoap's
+/// `coap-server-notls` (Debian libcoap3-bin).
+#[test]
+fn write_file_uploads_block_by_block_and_a_read_gets_it_back_whole() {
+    let port = free_udp_port();
+    let mut server = Command::new("coap-server-notls")
+        .args(["-A", "127.0.0.1", "-p", &port.to_string(), "-d", "10"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect(
+            "coap-server-notls is missing: run `bash tests/setup.sh` (Debian package libcoap3-bin)",
+        );
+    std::thread::sleep(Duration::from_millis(300));
+    let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let file = std::env::temp_dir().join(format!("nsh-block-{}.bin", std::process::id()));
+    std::fs::write(&file, &data).unwrap();
+    let hex = nsh::coap::escaped::format_hex(&data);
+    let run = run_nsh(
+        &[
+            &script("block_transfer.rhai"),
+            &port.to_string(),
+            file.to_str().unwrap(),
+            &hex,
+        ],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_file(&file);
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+}

@@ -7,6 +7,7 @@
 
 pub mod coap;
 pub mod exchange;
+pub mod fileserver;
 pub mod lwm2m;
 pub mod repl;
 pub mod script;

@@ -786,6 +786,32 @@ pub static COMMANDS: &[Command] = &[
         run: cmd_listen,
     },
     Command {
+        name: "file_server",
+        params: &[
+            opt("root_directory", K::Str, "."),
+            opt("port", K::Int, "5683"),
+            opt("psk_identity", K::Str, "none"),
+            opt("psk_key", K::Str, "none"),
+            opt("ca_path", K::Str, "none"),
+            opt("ca_file", K::Str, "none"),
+            opt("crt_file", K::Str, "none"),
+            opt("key_file", K::Str, "none"),
+            opt("ipv6", K::Bool, "command line -6"),
+            opt("debug", K::Bool, "0"),
+            opt("background", K::Bool, "0: serve until Ctrl-C"),
+        ],
+        help: "Serves the files below ROOT_DIRECTORY over CoAP with Block2, until Ctrl-C; with background=1 it serves while the shell goes on (file_server_stop ends it). DTLS arguments are not available yet.",
+        example: "file_server . 9000  |  file_server(\"fw\", #{port: 5700, background: true})",
+        run: cmd_file_server,
+    },
+    Command {
+        name: "file_server_stop",
+        params: &[],
+        help: "Stops file servers started with background=1.",
+        example: "file_server_stop",
+        run: cmd_file_server_stop,
+    },
+    Command {
         name: "connect",
         params: &[
             opt("host", K::Str, "127.0.0.1"),
@@ -1193,6 +1219,71 @@ fn cmd_listen(ctx: &Ctx, args: &Args) -> CmdResult {
         if ipv6 { " (IPv6 and IPv4)" } else { "" }
     ));
     Ok(Dynamic::from_int(i64::from(bound)))
+}
+
+fn cmd_file_server(ctx: &Ctx, args: &Args) -> CmdResult {
+    for p in [
+        "psk_identity",
+        "psk_key",
+        "ca_path",
+        "ca_file",
+        "crt_file",
+        "key_file",
+    ] {
+        if args.str(p)?.is_some_and(|s| !s.is_empty()) {
+            return Err(format!(
+                "`{p}`: DTLS is not available in this version of nsh"
+            ));
+        }
+    }
+    if args.bool("debug")? == Some(true) {
+        return Err("`debug`: there is no DTLS debug output without DTLS".into());
+    }
+    let root = args.str("root_directory")?.unwrap_or_else(|| ".".into());
+    let port = args.int_in::<u16>("port")?.unwrap_or(5683);
+    let ipv6 = args.bool("ipv6")?.unwrap_or(ctx.ipv6);
+    let server = ctx.server.clone();
+    let print: std::sync::Arc<dyn Fn(&str) + Send + Sync> =
+        std::sync::Arc::new(move |l: &str| server.print(l));
+    let fs = crate::fileserver::FileServer::start(std::path::Path::new(&root), port, ipv6, print)
+        .map_err(|e| format!("cannot serve {root} on port {port}: {e}"))?;
+    let shown = std::fs::canonicalize(&root).map_or(root.clone(), |p| p.display().to_string());
+    ctx.say(&format!(
+        "Serving directory {shown} on port {}...",
+        fs.port()
+    ));
+    let bound = i64::from(fs.port());
+    if args.bool("background")?.unwrap_or(false) {
+        ctx.file_servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(fs);
+        return Ok(Dynamic::from_int(bound));
+    }
+    ctx.say("Press CTRL-C to stop");
+    let flag = ctx.server.interrupt_flag();
+    while !flag.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    flag.store(false, Ordering::SeqCst);
+    fs.stop();
+    ctx.say("file server stopped");
+    Ok(Dynamic::from_int(bound))
+}
+
+fn cmd_file_server_stop(ctx: &Ctx, _: &Args) -> CmdResult {
+    let servers: Vec<_> = ctx
+        .file_servers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain(..)
+        .collect();
+    let n = servers.len();
+    for s in servers {
+        s.stop();
+    }
+    ctx.say(&format!("stopped {n} file server(s)"));
+    Ok(Dynamic::UNIT)
 }
 
 fn cmd_connect(ctx: &Ctx, args: &Args) -> CmdResult {

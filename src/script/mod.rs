@@ -38,6 +38,8 @@ pub struct Ctx {
     pub interactive: bool,
     /// `exit` was called.
     pub exit: AtomicBool,
+    /// File servers running in the background.
+    pub file_servers: Mutex<Vec<crate::fileserver::FileServer>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -93,6 +95,7 @@ impl Shell {
             ipv6,
             interactive,
             exit: AtomicBool::new(false),
+            file_servers: Mutex::new(Vec::new()),
             last_error: Mutex::new(None),
         });
         let mut engine = Engine::new();

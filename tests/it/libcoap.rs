@@ -124,3 +124,69 @@ fn write_file_uploads_block_by_block_and_a_read_gets_it_back_whole() {
     run.assert_ok();
     assert!(run.stdout.contains("@@done"), "{}", run.stdout);
 }
+
+/// The manual's `file_server DIR PORT` (7.1.2.7.2), typed as shown; a
+/// libcoap client downloads a file larger than one block, then Ctrl-C
+/// (SIGINT) stops the server.
+#[test]
+fn file_server_serves_a_download_until_ctrl_c() {
+    let port = free_udp_port();
+    let dir = std::env::temp_dir().join(format!("nsh-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.join("Makefile"), &data).unwrap();
+    let line = format!("file_server {} {port}", dir.display());
+    let mut nsh = KillOnDrop(
+        Command::new(crate::harness::nsh_bin())
+            .args(["-c", &line])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = std::io::BufReader::new(nsh.0.stdout.take().unwrap());
+    let mut text = String::new();
+    while !text.contains("Press CTRL-C to stop") {
+        let mut l = String::new();
+        if std::io::BufRead::read_line(&mut out, &mut l).unwrap() == 0 {
+            break;
+        }
+        text.push_str(&l);
+    }
+    let copy = dir.join("Makefile_copy");
+    coap_client(&[
+        "-o",
+        copy.to_str().unwrap(),
+        &format!("coap://127.0.0.1:{port}/Makefile"),
+    ]);
+    assert_eq!(std::fs::read(&copy).unwrap(), data);
+    let missing = Command::new("coap-client-notls")
+        .arg(format!("coap://127.0.0.1:{port}/nope"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("4.04"),
+        "{missing:?}"
+    );
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(nsh.0.id().to_string())
+        .status();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = nsh.0.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{text}{rest}");
+    assert!(text.contains(&format!("on port {port}...")), "{text}");
+    assert!(rest.contains("<- GET /Makefile"), "{rest}");
+    assert!(rest.contains("file server stopped"), "{rest}");
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -6,7 +6,8 @@ use std::fmt;
 
 use super::format::tlv;
 use super::node::{
-    MultipleResource, Node, ObjectInstance, Resource, ResourceInstance, ResourceNode, Value,
+    MultipleResource, Node, ObjectInstance, Path, Record, Resource, ResourceInstance, ResourceNode,
+    Value,
 };
 
 /// Security Mode (Security object resource 2).
@@ -173,6 +174,44 @@ impl ServerAccount {
     }
 }
 
+impl ServerAccount {
+    /// The same account as Bootstrap-Pack records (LwM2M 1.2, reference
+    /// §14.2): Security `/0/IID/…` then, unless `is_bootstrap`, Server
+    /// `/1/IID/…`. Empty keys are left out.
+    pub fn pack_records(&self) -> Vec<Record> {
+        let at = |o: u16, r: u16| Path::new(&[o, self.iid, r]).unwrap_or(Path::ROOT);
+        let mut out = vec![
+            Record::new(at(0, 0), Value::String(self.uri.clone())),
+            Record::new(at(0, 1), Value::Boolean(self.is_bootstrap)),
+            Record::new(at(0, 2), Value::Integer(self.security_mode.value())),
+        ];
+        for (rid, v) in [
+            (3, &self.identity),
+            (4, &self.server_public_key),
+            (5, &self.secret_key),
+        ] {
+            if !v.is_empty() {
+                out.push(Record::new(at(0, rid), Value::Opaque(v.clone())));
+            }
+        }
+        out.push(Record::new(at(0, 10), Value::Integer(self.ssid)));
+        for (k, suite) in self.tls_ciphersuites.iter().enumerate() {
+            let p = Path::new(&[0, self.iid, 16, k as u16]).unwrap_or(Path::ROOT);
+            out.push(Record::new(p, Value::Integer(*suite)));
+        }
+        if !self.is_bootstrap {
+            out.push(Record::new(at(1, 0), Value::Integer(self.ssid)));
+            out.push(Record::new(at(1, 1), Value::Integer(self.lifetime)));
+            out.push(Record::new(
+                at(1, 6),
+                Value::Boolean(self.notification_storing),
+            ));
+            out.push(Record::new(at(1, 7), Value::String(self.binding.clone())));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +263,20 @@ mod tests {
                 0x08, 0x01, 15, 0xc1, 0, 1, 0xc4, 1, 0, 1, 0x51, 0x80, 0xc1, 6, 0, 0xc1, 7, b'U'
             ]
         );
+    }
+
+    #[test]
+    fn the_pack_lists_security_then_server_records() {
+        let records = manual_example().pack_records();
+        let paths: Vec<String> = records.iter().map(|r| r.path.to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/0/1/0", "/0/1/1", "/0/1/2", "/0/1/3", "/0/1/5", "/0/1/10", "/1/1/0", "/1/1/1",
+                "/1/1/6", "/1/1/7"
+            ]
+        );
+        assert_eq!(records[3].value, Value::Opaque(b"user".to_vec()));
     }
 
     #[test]

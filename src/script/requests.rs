@@ -572,9 +572,8 @@ pub fn coap(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-/// `bootstrap`: Bootstrap-Write of a Security and a Server instance, then
-/// Bootstrap-Finish (reference §14.1). Returns the responses in order.
-pub fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
+/// The server account the `bootstrap` commands write, from their arguments.
+fn account_from_args(a: &Args) -> Result<crate::lwm2m::bootstrap::ServerAccount, String> {
     use crate::lwm2m::bootstrap::{SecurityMode, ServerAccount};
     let uri = a.str("uri")?.unwrap_or_default();
     let read_file = |name: &str| -> Result<Option<Vec<u8>>, String> {
@@ -601,7 +600,7 @@ pub fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
         None => SecurityMode::for_uri(&uri)
             .ok_or_else(|| format!("`uri`: cannot tell the security mode from `{uri}`: give security_mode="))?,
     };
-    let account = ServerAccount {
+    Ok(ServerAccount {
         uri,
         security_mode,
         identity: psk_identity.or(client_cert).unwrap_or_default(),
@@ -626,7 +625,13 @@ pub fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
                 parsed.map_err(|_| format!("`tls_ciphersuites`: `{t}` is not a number"))
             })
             .collect::<Result<_, _>>()?,
-    };
+    })
+}
+
+/// `bootstrap`: Bootstrap-Write of a Security and a Server instance, then
+/// Bootstrap-Finish (reference §14.1). Returns the responses in order.
+pub fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
+    let account = account_from_args(a)?;
     let tlv = |r: Result<Vec<u8>, String>| r.map_err(|e| format!("cannot encode: {e}"));
     let write = |path: &str, content: Vec<u8>| {
         let b = rq::Write {
@@ -751,4 +756,51 @@ pub fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
             next_report = percent / 10 * 10 + 10;
         }
     }
+}
+
+/// `bootstrap_pack`: answers the cached Bootstrap-Pack-Request (LwM2M 1.2,
+/// reference §14.2) with the account as SenML CBOR.
+pub fn bootstrap_pack(ctx: &Ctx, a: &Args) -> CmdResult {
+    let Some(request) = ctx.server.take_bootstrap_pack_request() else {
+        ctx.say("Skipping - no BootstrapPackRequest is cached (set auto_bspack_error=0 before the client asks).");
+        return Ok(Dynamic::UNIT);
+    };
+    let req = request.message.as_ref().map_err(|e| e.to_string())?;
+    let account = account_from_args(a)?;
+    let mtype = if req.mtype == Type::Confirmable {
+        Type::Acknowledgement
+    } else {
+        Type::NonConfirmable
+    };
+    let mut reply = crate::coap::Message::new(mtype, crate::coap::Code::CONTENT, req.message_id);
+    reply.token = req.token.clone();
+    let accepted = req.accept();
+    let opts = SendOptions {
+        fill_message_id: mtype == Type::NonConfirmable,
+        fill_token: false,
+        wait: None,
+    };
+    if !accepted.is_empty() && !accepted.contains(&ContentFormat::SENML_CBOR) {
+        reply.code = crate::coap::Code::NOT_ACCEPTABLE;
+        ctx.server
+            .send_to(request.peer, reply, opts)
+            .map_err(|e| e.to_string())?;
+        let names: Vec<String> = accepted.iter().map(|f| f.summary_name()).collect();
+        return Err(format!(
+            "the request accepts only {}; nsh sends SenML CBOR (answered 4.06)",
+            names.join(", ")
+        ));
+    }
+    let payload = crate::lwm2m::format::senml::encode_cbor(&account.pack_records())
+        .map_err(|e| e.to_string())?;
+    reply.add_option(crate::coap::CoapOption::uint(
+        crate::coap::OptionNumber::CONTENT_FORMAT,
+        u64::from(ContentFormat::SENML_CBOR.0),
+    ));
+    reply.payload = payload;
+    let sent = ctx
+        .server
+        .send_to(request.peer, reply, opts)
+        .map_err(|e| e.to_string())?;
+    Ok(sent.sent.map_or(Dynamic::UNIT, |r| Dynamic::from(Msg(r))))
 }

@@ -5,14 +5,14 @@
 use std::net::SocketAddr;
 
 use super::receiver::send_quietly;
-use super::{Record, Server, State};
+use super::{RecordRef, Server, State};
 use crate::coap::{CoapOption, Code, Message, OptionNumber, Type};
 use crate::lwm2m::kind::Kind;
 use crate::lwm2m::registration;
 
 /// Answers `record` (a new message from `peer`) when a flag says so, and
 /// keeps the registration table up to date.
-pub(super) fn respond(server: &Server, st: &mut State, peer: SocketAddr, record: &Record) {
+pub(super) fn respond(server: &Server, st: &mut State, peer: SocketAddr, record: &RecordRef) {
     let (Ok(msg), Some(kind)) = (&record.message, record.kind) else {
         return;
     };
@@ -58,6 +58,13 @@ pub(super) fn respond(server: &Server, st: &mut State, peer: SocketAddr, record:
         }
         Kind::BootstrapPackRequest if flags.auto_bspack_error => {
             Some(response(msg, Code::NOT_FOUND))
+        }
+        Kind::BootstrapPackRequest => {
+            // Kept, unanswered, for `bootstrap_pack`.
+            server.print("Received Bootstrap Pack Request (answer it with bootstrap_pack)");
+            st.bootstrap_pack_request = Some(record.clone());
+            st.target = Some(peer);
+            None
         }
         Kind::Empty if msg.mtype == Type::Confirmable && flags.auto_ack => {
             // CoAP ping (RFC 7252 §4.3): answered with RST.

@@ -143,6 +143,8 @@ pub(crate) struct State {
     pub(crate) expectation_report: Option<String>,
     pub(crate) observed: HashMap<Vec<u8>, String>,
     pub(crate) default_timeout: Duration,
+    /// A Bootstrap-Pack-Request kept for `bootstrap_pack`.
+    pub(crate) bootstrap_pack_request: Option<RecordRef>,
 }
 
 pub(crate) struct Shared {
@@ -220,6 +222,7 @@ impl Server {
                     expectation_report: None,
                     observed: HashMap::new(),
                     default_timeout: Duration::from_secs(5),
+                    bootstrap_pack_request: None,
                 }),
                 changed: Condvar::new(),
                 version: std::sync::atomic::AtomicU64::new(0),
@@ -778,6 +781,11 @@ impl Server {
         st.exchanges
             .observation_for_path(&peer, path)
             .map(|o| o.token.clone())
+    }
+
+    /// Takes the Bootstrap-Pack-Request kept while `auto_bspack_error` was off.
+    pub fn take_bootstrap_pack_request(&self) -> Option<RecordRef> {
+        self.lock().bootstrap_pack_request.take()
     }
 
     /// The most recent request received from a peer (for `coap` responses).

@@ -190,3 +190,48 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A Bootstrap-Pack-Request crafted with coap-client, kept while
+/// auto_bspack_error is off, and answered by `bootstrap_pack`.
+#[test]
+fn bootstrap_pack_answers_a_kept_request_with_senml_cbor() {
+    let port = free_udp_port();
+    let p = port.to_string();
+    let out = std::env::temp_dir().join(format!("nsh-bspack-{}.cbor", std::process::id()));
+    let out_s = out.display().to_string();
+    let client = std::sync::Mutex::new(None);
+    let run = run_nsh(
+        &["-l", &p, &script("bootstrap_pack.rhai")],
+        Duration::from_secs(60),
+        |line| {
+            if line.contains("@@ask") {
+                let uri = format!("coap://127.0.0.1:{port}/bspack?ep=packer");
+                let o = out_s.clone();
+                *client.lock().unwrap() = Some(std::thread::spawn(move || {
+                    coap_client(&["-U", "-m", "get", "-A", "112", "-o", &o, &uri])
+                }));
+            }
+        },
+    );
+    if let Some(h) = client.into_inner().unwrap() {
+        h.join().expect("coap-client got its answer");
+    }
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("Received Bootstrap Pack Request"),
+        "{}",
+        run.stdout
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let registry = nsh::lwm2m::objects::Registry::builtin();
+    let decoded = nsh::lwm2m::format::decode(112, &bytes, None, &registry).unwrap();
+    let records = decoded.payload.records().unwrap();
+    let paths: Vec<String> = records.iter().map(|r| r.path.to_string()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/0/1/0", "/0/1/1", "/0/1/2", "/0/1/10", "/1/1/0", "/1/1/1", "/1/1/6", "/1/1/7"
+        ]
+    );
+}

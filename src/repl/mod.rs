@@ -126,6 +126,12 @@ fn run_piped(shell: &mut Shell) -> i32 {
             return code;
         }
     }
+    // An unclosed block at the end of input still runs, so its error shows.
+    if !pending.is_empty()
+        && let Some(code) = handle_line(shell, &pending)
+    {
+        return code;
+    }
     0
 }
 

@@ -37,6 +37,7 @@ pub(super) fn respond(server: &Server, st: &mut State, peer: SocketAddr, record:
                     .registration
                     .apply_update(&registration::parse(msg, false));
                 client.peer = peer;
+                client.last_update = std::time::SystemTime::now();
             }
             Some(response(msg, Code::CHANGED))
         }

@@ -56,6 +56,17 @@ fn run(server: Server, transport: Arc<UdpTransport>, generation: u64) {
 }
 
 fn drive_timers(server: &Server, st: &mut State) {
+    for gone in st.registry.expire(SystemTime::now()) {
+        server.print(&format!(
+            "registration of {} ({}) expired: no Update within its lifetime of {} s",
+            gone.endpoint,
+            gone.location,
+            gone.registration.lifetime_or_default()
+        ));
+        if st.current.as_deref() == Some(gone.endpoint.as_str()) {
+            st.current = None;
+        }
+    }
     let now = Instant::now();
     st.exchanges.handle_timeout(now);
     if let Err(e) = server.flush(st) {

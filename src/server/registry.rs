@@ -22,6 +22,8 @@ pub struct Client {
     pub registered_at: SystemTime,
     /// When anything was last heard from it.
     pub last_seen: SystemTime,
+    /// When it last registered or updated its registration.
+    pub last_update: SystemTime,
 }
 
 /// All registered clients.
@@ -51,6 +53,7 @@ impl Registry {
             registration,
             registered_at: now,
             last_seen: now,
+            last_update: now,
         });
         location
     }
@@ -87,6 +90,21 @@ impl Registry {
         for c in self.clients.iter_mut().filter(|c| c.peer == peer) {
             c.last_seen = now;
         }
+    }
+
+    /// Removes and returns the registrations whose lifetime passed without
+    /// an Update (LwM2M Core §6.2.2).
+    pub fn expire(&mut self, now: SystemTime) -> Vec<Client> {
+        let (gone, kept): (Vec<Client>, Vec<Client>) = std::mem::take(&mut self.clients)
+            .into_iter()
+            .partition(|c| {
+                let lifetime =
+                    std::time::Duration::from_secs(u64::from(c.registration.lifetime_or_default()));
+                now.duration_since(c.last_update)
+                    .is_ok_and(|d| d > lifetime)
+            });
+        self.clients = kept;
+        gone
     }
 
     /// Every client, in registration order.

@@ -40,9 +40,13 @@ impl Client {
     }
 
     fn register(&self, mid: u16) -> Message {
+        self.register_for(mid, 60)
+    }
+
+    fn register_for(&self, mid: u16, lifetime: u32) -> Message {
         let mut m = Message::new(Type::Confirmable, Code::POST, mid);
         m.token = vec![0xaa, mid as u8];
-        m.set_uri("/rd?ep=lockstep&lt=60");
+        m.set_uri(&format!("/rd?ep=lockstep&lt={lifetime}"));
         m.add_option(CoapOption::uint(
             OptionNumber::CONTENT_FORMAT,
             u64::from(ContentFormat::LINK_FORMAT.0),
@@ -315,4 +319,12 @@ fn write_file_follows_a_smaller_block_size_the_client_asks_for() {
         }
     });
     let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn a_registration_without_update_expires_after_its_lifetime() {
+    lockstep("expiry", |c| {
+        c.send(&c.register_for(0x800, 1));
+        assert_eq!(c.recv().code, Code::CREATED);
+    });
 }

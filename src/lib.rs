@@ -4,6 +4,7 @@
 //! `repl -> script -> server -> exchange -> lwm2m -> coap`, with `transport`
 //! beside `exchange`. See the README for the support matrix.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod coap;
 pub mod exchange;

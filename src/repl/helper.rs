@@ -15,12 +15,12 @@ use crate::script::commands::{self, COMMANDS};
 use crate::server::Server;
 
 /// The prompt's helper.
-pub struct NshHelper {
+pub(super) struct NshHelper {
     server: Server,
 }
 
 impl NshHelper {
-    pub fn new(server: Server) -> Self {
+    pub(super) fn new(server: Server) -> Self {
         NshHelper { server }
     }
 
@@ -45,7 +45,7 @@ impl NshHelper {
 }
 
 /// True while brackets or a string are still open (multi-line input).
-pub fn is_incomplete(text: &str) -> bool {
+pub(super) fn is_incomplete(text: &str) -> bool {
     let mut depth = 0i32;
     let mut quote: Option<char> = None;
     let mut escape = false;

@@ -94,7 +94,7 @@ fn go(ctx: &Ctx, a: &Args, built: Result<Built, RequestError>) -> CmdResult {
         .map_or(Dynamic::UNIT, |r| Dynamic::from(Msg(r))))
 }
 
-pub fn read(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn read(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Read {
         path: path(a)?,
@@ -143,7 +143,7 @@ fn with_attrs_12(
     Ok(options)
 }
 
-pub fn observe(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn observe(ctx: &Ctx, a: &Args) -> CmdResult {
     let observe = a.int_in::<u32>("observe")?;
     let cancel = observe == Some(1);
     let token = a.bytes("token")?;
@@ -155,7 +155,7 @@ pub fn observe(ctx: &Ctx, a: &Args) -> CmdResult {
     Ok(r)
 }
 
-pub fn cancel_observe(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn cancel_observe(ctx: &Ctx, a: &Args) -> CmdResult {
     let p = path(a)?;
     let token = match a.bytes("token")? {
         Some(t) => t,
@@ -183,7 +183,7 @@ pub fn cancel_observe(ctx: &Ctx, a: &Args) -> CmdResult {
     r
 }
 
-pub fn discover(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn discover(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Discover {
         path: path(a)?,
@@ -195,7 +195,7 @@ pub fn discover(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn write(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn write(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
     let b = rq::Write {
@@ -210,7 +210,7 @@ pub fn write(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn write_attributes(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn write_attributes(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let mut options = t.options;
     if let Some(v) = a.int("dim")? {
@@ -239,7 +239,7 @@ pub fn write_attributes(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn execute(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn execute(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Execute {
         path: path(a)?,
@@ -251,7 +251,7 @@ pub fn execute(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn create(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn create(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
     let b = rq::Create {
@@ -265,7 +265,7 @@ pub fn create(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn delete(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn delete(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Delete {
         path: path(a)?,
@@ -276,7 +276,7 @@ pub fn delete(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn read_composite(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn read_composite(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::ReadComposite {
         paths: a.list("paths")?.unwrap_or_default(),
@@ -288,7 +288,7 @@ pub fn read_composite(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn observe_composite(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn observe_composite(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::ObserveComposite {
         paths: a.list("paths")?.unwrap_or_default(),
@@ -309,7 +309,7 @@ pub fn observe_composite(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn write_composite(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn write_composite(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::SENML_CBOR)?;
     let format = format.ok_or("missing value for `format`")?;
@@ -323,7 +323,7 @@ pub fn write_composite(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn coap_get(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn coap_get(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::CoapGet {
         path: path(a)?,
@@ -335,7 +335,7 @@ pub fn coap_get(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn bootstrap_finish(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn bootstrap_finish(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::BootstrapFinish {
         msg_id: t.msg_id,
@@ -346,7 +346,7 @@ pub fn bootstrap_finish(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn register(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn register(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Register {
         path: path(a)?,
@@ -359,7 +359,7 @@ pub fn register(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn update(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn update(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Update {
         path: path(a)?,
@@ -372,7 +372,7 @@ pub fn update(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn deregister(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn deregister(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Deregister {
         path: path(a)?,
@@ -383,7 +383,7 @@ pub fn deregister(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn request_bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn request_bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::RequestBootstrap {
         endpoint_name: a.str("endpoint_name")?.unwrap_or_default(),
@@ -398,7 +398,7 @@ pub fn request_bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn bootstrap_pack_request(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn bootstrap_pack_request(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::BootstrapPackRequest {
         endpoint_name: a.str("endpoint_name")?.unwrap_or_default(),
@@ -412,7 +412,7 @@ pub fn bootstrap_pack_request(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn send(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn send(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::SENML_CBOR)?;
     let b = rq::Send {
@@ -438,19 +438,19 @@ fn est(a: &Args) -> Result<rq::Est, String> {
     })
 }
 
-pub fn est_simple_enroll(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn est_simple_enroll(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, rq::EstCoapsSimpleEnroll(est(a)?).build())
 }
 
-pub fn est_simple_reenroll(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn est_simple_reenroll(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, rq::EstCoapsSimpleReenroll(est(a)?).build())
 }
 
-pub fn est_ca_certs(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn est_ca_certs(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, rq::EstCoapsCaCerts(est(a)?).build())
 }
 
-pub fn content(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn content(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
     let b = rq::Content {
@@ -464,7 +464,7 @@ pub fn content(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn notify(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn notify(ctx: &Ctx, a: &Args) -> CmdResult {
     let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
     let b = rq::Notify {
         token: a.bytes("token")?,
@@ -488,19 +488,19 @@ fn location_response(a: &Args) -> Result<rq::LocationResponse, String> {
     })
 }
 
-pub fn created(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn created(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, rq::Created(location_response(a)?).build())
 }
 
-pub fn deleted(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn deleted(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, rq::Deleted(location_response(a)?).build())
 }
 
-pub fn changed(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn changed(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, rq::Changed(location_response(a)?).build())
 }
 
-pub fn error_response(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn error_response(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::ErrorResponse {
         code: a.code("code")?.unwrap_or_default(),
@@ -512,7 +512,7 @@ pub fn error_response(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn continue_(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn continue_(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Continue {
         msg_id: t.msg_id,
@@ -523,7 +523,7 @@ pub fn continue_(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn empty(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn empty(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::Empty {
         r#type: a.mtype("type")?,
         msg_id: a.int_in::<u16>("msg_id")?,
@@ -531,14 +531,14 @@ pub fn empty(ctx: &Ctx, a: &Args) -> CmdResult {
     go(ctx, a, b.build())
 }
 
-pub fn reset(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn reset(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::Reset {
         msg_id: a.int_in::<u16>("msg_id")?,
     };
     go(ctx, a, b.build())
 }
 
-pub fn coap(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn coap(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Coap {
         r#type: a.mtype("type")?,
@@ -630,7 +630,7 @@ fn account_from_args(a: &Args) -> Result<crate::lwm2m::bootstrap::ServerAccount,
 
 /// `bootstrap`: Bootstrap-Write of a Security and a Server instance, then
 /// Bootstrap-Finish (reference §14.1). Returns the responses in order.
-pub fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
     let account = account_from_args(a)?;
     let tlv = |r: Result<Vec<u8>, String>| r.map_err(|e| format!("cannot encode: {e}"));
     let write = |path: &str, content: Vec<u8>| {
@@ -664,7 +664,7 @@ pub fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
 /// `write_file`: pushes a file with Block1 (RFC 7959 §2.5), one block at a
 /// time, following the block size the server asks for, with Size1 on the
 /// first block. Prints progress; returns the final response.
-pub fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
     let fname = a.str("fname")?.unwrap_or_default();
     let data = std::fs::read(&fname).map_err(|e| format!("cannot read {fname}: {e}"))?;
     let path = path(a)?;
@@ -760,7 +760,7 @@ pub fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
 
 /// `bootstrap_pack`: answers the cached Bootstrap-Pack-Request (LwM2M 1.2,
 /// reference §14.2) with the account as SenML CBOR.
-pub fn bootstrap_pack(ctx: &Ctx, a: &Args) -> CmdResult {
+pub(super) fn bootstrap_pack(ctx: &Ctx, a: &Args) -> CmdResult {
     let Some(request) = ctx.server.take_bootstrap_pack_request() else {
         ctx.say("Skipping - no BootstrapPackRequest is cached (set auto_bspack_error=0 before the client asks).");
         return Ok(Dynamic::UNIT);

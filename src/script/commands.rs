@@ -111,6 +111,32 @@ const ATTRS: [Param; 11] = [
     opt("dim", K::Int, "none"),
 ];
 
+/// The server-account arguments of `bootstrap` and `bootstrap_pack`, in the
+/// original's order (reference §14.1); `bootstrap` has `finish` before the
+/// last one, [`CIPHERSUITES`].
+const ACCOUNT: [Param; 13] = [
+    req("uri", K::Str),
+    opt(
+        "security_mode",
+        K::Str,
+        "from the URI: coap → NoSec, coaps → PreSharedKey",
+    ),
+    opt("psk_identity", K::Bytes, "none"),
+    opt("psk_key", K::Bytes, "none"),
+    opt("client_cert_path", K::Str, "none"),
+    opt("client_private_key_path", K::Str, "none"),
+    opt("server_cert_path", K::Str, "none"),
+    opt("ssid", K::Int, "1"),
+    opt("is_bootstrap", K::Bool, "0"),
+    opt("lifetime", K::Int, "86400"),
+    opt("notification_storing", K::Bool, "0"),
+    opt("binding", K::Str, "U"),
+    opt("iid", K::Int, "1"),
+];
+
+/// The last account argument.
+const CIPHERSUITES: Param = opt("tls_ciphersuites", K::List, "[]");
+
 const TIMEOUT: Param = opt("timeout_s", K::Float, "set timeout (5)");
 
 /// Concatenates parameter lists at compile time.
@@ -316,54 +342,17 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "bootstrap",
-        params: &[
-            req("uri", K::Str),
-            opt(
-                "security_mode",
-                K::Str,
-                "from the URI: coap → NoSec, coaps → PreSharedKey",
-            ),
-            opt("psk_identity", K::Bytes, "none"),
-            opt("psk_key", K::Bytes, "none"),
-            opt("client_cert_path", K::Str, "none"),
-            opt("client_private_key_path", K::Str, "none"),
-            opt("server_cert_path", K::Str, "none"),
-            opt("ssid", K::Int, "1"),
-            opt("is_bootstrap", K::Bool, "0"),
-            opt("lifetime", K::Int, "86400"),
-            opt("notification_storing", K::Bool, "0"),
-            opt("binding", K::Str, "U"),
-            opt("iid", K::Int, "1"),
-            opt("finish", K::Bool, "1"),
-            opt("tls_ciphersuites", K::List, "[]"),
-            TIMEOUT,
-        ],
+        params: params!(
+            ACCOUNT,
+            [opt("finish", K::Bool, "1"), CIPHERSUITES, TIMEOUT]
+        ),
         help: "Bootstrap-Writes a Security (/0) and a Server (/1) instance for an LwM2M server, then sends Bootstrap-Finish; returns the responses. PSK identity and key are literal text (or \\x bytes); certificate paths are DER files.",
         example: "bootstrap finish=True ssid=1 uri=coaps://127.0.0.1:9500 security_mode=PreSharedKey psk_identity=user psk_key=password",
         run: requests::bootstrap,
     },
     Command {
         name: "bootstrap_pack",
-        params: &[
-            req("uri", K::Str),
-            opt(
-                "security_mode",
-                K::Str,
-                "from the URI: coap → NoSec, coaps → PreSharedKey",
-            ),
-            opt("psk_identity", K::Bytes, "none"),
-            opt("psk_key", K::Bytes, "none"),
-            opt("client_cert_path", K::Str, "none"),
-            opt("client_private_key_path", K::Str, "none"),
-            opt("server_cert_path", K::Str, "none"),
-            opt("ssid", K::Int, "1"),
-            opt("is_bootstrap", K::Bool, "0"),
-            opt("lifetime", K::Int, "86400"),
-            opt("notification_storing", K::Bool, "0"),
-            opt("binding", K::Str, "U"),
-            opt("iid", K::Int, "1"),
-            opt("tls_ciphersuites", K::List, "[]"),
-        ],
+        params: params!(ACCOUNT, [CIPHERSUITES]),
         help: "Answers the Bootstrap-Pack-Request kept while auto_bspack_error=0 (LwM2M 1.2) with a Security and a Server instance as SenML CBOR.",
         example: "set auto_bspack_error=0  …  bootstrap_pack coap://127.0.0.1:5683 ssid=1",
         run: requests::bootstrap_pack,

@@ -1,35 +1,16 @@
 //! Cross-format equivalence against real clients: one instance read in
 //! every format the client offers decodes to the same values.
 
-use std::cell::RefCell;
-use std::time::Duration;
-
-use crate::harness::{Peer, free_udp_port, run_nsh, script};
+use crate::harness::run_with_peer;
 
 fn equivalence(driver: &str, endpoint: &str, formats: &str, skip: &str, write_mode: &str) {
-    let port = free_udp_port();
-    let p = port.to_string();
-    let peer: RefCell<Option<Peer>> = RefCell::new(None);
-    let script = script("formats_e2e.rhai");
-    let run = run_nsh(
-        &[
-            "-l", &p, &script, endpoint, formats, "/3303/0", skip, write_mode,
-        ],
-        Duration::from_secs(90),
-        |line| {
-            if line.contains("@@start-peer") {
-                *peer.borrow_mut() =
-                    Some(Peer::node(driver, port, endpoint, &[("TEMP_MS", "100000")]));
-            } else if line.contains("@@stop-peer")
-                && let Some(p) = peer.borrow().as_ref()
-            {
-                p.terminate();
-            }
-        },
+    run_with_peer(
+        driver,
+        endpoint,
+        &[("TEMP_MS", "100000")],
+        "formats_e2e.rhai",
+        &[endpoint, formats, "/3303/0", skip, write_mode],
     );
-    drop(peer);
-    run.assert_ok();
-    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
 }
 
 /// coap-node@0.2.5 offers TLV and LwM2M JSON (11543). It puts its

@@ -172,3 +172,36 @@ pub fn script(name: &str) -> String {
         .display()
         .to_string()
 }
+
+/// Runs `nsh -l PORT tests/scripts/SCRIPT ARGS…` with a real client: the
+/// client starts when the script prints `@@start-peer` and is asked to stop
+/// (so it de-registers) at `@@stop-peer`. `args` may use `{port}`. The run
+/// must succeed and reach `@@done`.
+pub fn run_with_peer(
+    driver: &str,
+    endpoint: &str,
+    env: &[(&str, &str)],
+    script_name: &str,
+    args: &[&str],
+) -> Run {
+    let port = free_udp_port();
+    let p = port.to_string();
+    let script = script(script_name);
+    let args: Vec<String> = args.iter().map(|a| a.replace("{port}", &p)).collect();
+    let mut argv = vec!["-l", p.as_str(), script.as_str()];
+    argv.extend(args.iter().map(String::as_str));
+    let peer: std::cell::RefCell<Option<Peer>> = std::cell::RefCell::new(None);
+    let run = run_nsh(&argv, Duration::from_secs(120), |line| {
+        if line.contains("@@start-peer") {
+            *peer.borrow_mut() = Some(Peer::node(driver, port, endpoint, env));
+        } else if line.contains("@@stop-peer")
+            && let Some(p) = peer.borrow().as_ref()
+        {
+            p.terminate();
+        }
+    });
+    drop(peer);
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+    run
+}

@@ -18,6 +18,8 @@ options:
                         wait for the first client
   -6, --ipv6            use IPv6 (dual-stack) sockets
   -c CODE               run one line (Rhai or a command line) and exit
+  --junit FILE          with SCRIPT: write its test(...) results (or the
+                        script's own outcome) as a JUnit XML report
   -h, --help            show this help
   -V, --version         show the version
   -t, --tcp, -i, --psk-identity ID, -k, --psk-key KEY, --debug
@@ -33,6 +35,7 @@ struct Options {
     code: Option<String>,
     script: Option<PathBuf>,
     script_args: Vec<String>,
+    junit: Option<PathBuf>,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Options, String> {
@@ -42,6 +45,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
         code: None,
         script: None,
         script_args: Vec::new(),
+        junit: None,
     };
     let mut it = args.into_iter().peekable();
     while let Some(a) = it.next() {
@@ -64,6 +68,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
                 }
             }
             "-c" => o.code = Some(it.next().ok_or("-c needs CODE")?),
+            "--junit" => o.junit = Some(PathBuf::from(it.next().ok_or("--junit needs FILE")?)),
             "-t" | "--tcp" => {
                 return Err("--tcp: CoAP over TCP is not available in this version of nsh".into());
             }
@@ -144,7 +149,27 @@ fn main() -> ExitCode {
         };
     }
     if let Some(script) = opts.script {
-        return match shell.run_file(&script, opts.script_args) {
+        let started = std::time::Instant::now();
+        let outcome = shell.run_file(&script, opts.script_args);
+        if let Some(report) = &opts.junit {
+            let tests = shell
+                .ctx
+                .tests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let xml = nsh::script::junit::report(
+                &script,
+                &tests,
+                outcome.as_ref().err(),
+                started.elapsed(),
+            );
+            if let Err(e) = std::fs::write(report, xml) {
+                eprintln!("nsh: --junit: cannot write {}: {e}", report.display());
+                return ExitCode::from(1);
+            }
+        }
+        return match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");

@@ -9,6 +9,7 @@ pub mod args;
 pub mod builders;
 pub mod cmdline;
 pub mod commands;
+pub mod junit;
 pub mod message;
 pub mod pattern;
 mod requests;
@@ -40,6 +41,8 @@ pub struct Ctx {
     pub exit: AtomicBool,
     /// File servers running in the background.
     pub file_servers: Mutex<Vec<crate::fileserver::FileServer>>,
+    /// Outcomes of `test(name, || …)` blocks, in order.
+    pub tests: Mutex<Vec<TestOutcome>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -61,6 +64,46 @@ impl Ctx {
     pub fn set_last_error(&self, e: Option<String>) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
     }
+}
+
+/// Why a script run failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunError {
+    /// An uncaught error (`file:line:col: message`), or an unreadable file.
+    Script(String),
+    /// The script completed but some `test(…)` blocks failed.
+    TestsFailed {
+        /// The script.
+        file: String,
+        /// How many failed.
+        failed: usize,
+        /// How many ran.
+        total: usize,
+    },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Script(e) => f.write_str(e),
+            RunError::TestsFailed {
+                file,
+                failed,
+                total,
+            } => write!(f, "{file}: {failed} of {total} tests failed"),
+        }
+    }
+}
+
+/// The outcome of one `test(name, || …)` block.
+#[derive(Clone, Debug)]
+pub struct TestOutcome {
+    /// The test's name.
+    pub name: String,
+    /// `None` when it passed, else the error.
+    pub failure: Option<String>,
+    /// How long it ran.
+    pub duration: std::time::Duration,
 }
 
 /// The Rhai engine with nsh's functions, and the variables of a session.
@@ -96,6 +139,7 @@ impl Shell {
             interactive,
             exit: AtomicBool::new(false),
             file_servers: Mutex::new(Vec::new()),
+            tests: Mutex::new(Vec::new()),
             last_error: Mutex::new(None),
         });
         let mut engine = Engine::new();
@@ -103,6 +147,7 @@ impl Shell {
         message::register(&mut engine);
         register_commands(&mut engine, &ctx);
         register_assertions(&mut engine);
+        register_tests(&mut engine, &ctx);
         engine.set_module_resolver(stdlib::resolver());
         let flag = ctx.server.interrupt_flag();
         engine.on_progress(move |_| {
@@ -123,9 +168,9 @@ impl Shell {
 
     /// Runs a script file with `args` bound to the array `ARGS`. Returns the
     /// error text (`file:line:col: message`) on failure.
-    pub fn run_file(&mut self, path: &Path, script_args: Vec<String>) -> Result<(), String> {
+    pub fn run_file(&mut self, path: &Path, script_args: Vec<String>) -> Result<(), RunError> {
         let source = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            .map_err(|e| RunError::Script(format!("{}: cannot read: {e}", path.display())))?;
         let source = source.strip_prefix("#!").map_or(source.clone(), |rest| {
             // A shebang line is kept as an empty line so positions stay right.
             format!("\n{}", rest.split_once('\n').map_or("", |(_, r)| r))
@@ -133,6 +178,30 @@ impl Shell {
         let args: rhai::Array = script_args.into_iter().map(Dynamic::from).collect();
         self.scope.push("ARGS", args);
         let file = path.display().to_string();
+        let outcome = self.run_source(&file, &source).map_err(RunError::Script);
+        let tests = self
+            .ctx
+            .tests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if tests.is_empty() {
+            return outcome;
+        }
+        let failed = tests.iter().filter(|t| t.failure.is_some()).count();
+        self.ctx
+            .say(&format!("{} passed, {failed} failed", tests.len() - failed));
+        match outcome {
+            Ok(()) if failed > 0 => Err(RunError::TestsFailed {
+                file,
+                failed,
+                total: tests.len(),
+            }),
+            other => other,
+        }
+    }
+
+    fn run_source(&mut self, file: &str, source: &str) -> Result<(), String> {
         let ast = self
             .engine
             .compile(&source)
@@ -278,7 +347,8 @@ pub fn describe_error(e: &EvalAltResult) -> String {
         EvalAltResult::ErrorInFunctionCall(name, _, inner, p)
         | EvalAltResult::ErrorInModule(name, inner, p) => {
             let inner_text = describe_error(inner);
-            if name.is_empty() {
+            // Closures (`|| …`) have generated names: their inner position says enough.
+            if name.is_empty() || name.starts_with("anon$") {
                 inner_text
             } else {
                 format!("{}: in `{name}`: {inner_text}", pos(*p))
@@ -359,6 +429,41 @@ fn prefixed(name: &str, e: String) -> String {
     } else {
         format!("{name}: {e}")
     }
+}
+
+/// `test(name, || { … })`: runs the block, records pass or fail (with the
+/// error) and goes on; a script with a failed test exits 1 after printing
+/// `N passed, M failed`.
+fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
+    let ctx = ctx.clone();
+    engine.register_fn(
+        "test",
+        move |nc: rhai::NativeCallContext, name: &str, body: rhai::FnPtr| {
+            let started = std::time::Instant::now();
+            let result = body.call_within_context::<Dynamic>(&nc, ());
+            let failure = match result {
+                Ok(_) => None,
+                Err(e) if matches!(*e, EvalAltResult::ErrorTerminated(..)) => return Err(e),
+                Err(e) => Some(describe_error(&e)),
+            };
+            let mut tests = ctx.tests.lock().unwrap_or_else(|p| p.into_inner());
+            let n = tests.len() + 1;
+            match &failure {
+                None => ctx.say(&format!("ok {n} - {name}")),
+                Some(f) => ctx.say(&format!(
+                    "not ok {n} - {name}\n  # {}",
+                    f.replace('\n', "\n  # ")
+                )),
+            }
+            let passed = failure.is_none();
+            tests.push(TestOutcome {
+                name: name.to_string(),
+                failure,
+                duration: started.elapsed(),
+            });
+            Ok(passed)
+        },
+    );
 }
 
 fn fail(text: String) -> Box<EvalAltResult> {

@@ -307,3 +307,54 @@ fn builders_and_maps_are_sent_as_payloads_with_their_content_format() {
         r#"[{"bn":"/3/0/","n":"14","vs":"+02:00"}]"#
     );
 }
+
+#[test]
+fn test_blocks_report_each_case_and_a_junit_file() {
+    let dir = tempdir();
+    let script = dir.join("cases.rhai");
+    std::fs::write(
+        &script,
+        "test(\"adds\", || { assert_eq(1 + 1, 2); });\n\
+         test(\"fails <here>\", || { assert_eq(1 + 1, 3, \"sum\"); });\n\
+         test(\"bad path\", || { read(\"0/3\"); });\n\
+         print(\"goes on\");\n",
+    )
+    .unwrap();
+    let report = dir.join("report.xml");
+    let (code, out, err) = nsh(&[
+        "--junit",
+        report.to_str().unwrap(),
+        script.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("ok 1 - adds\nnot ok 2 - fails <here>\n  # 2:"),
+        "{out}"
+    );
+    assert!(out.contains("  #   left:  2\n  #   right: 3\n"), "{out}");
+    assert!(out.contains("not ok 3 - bad path\n  # 3:"), "{out}");
+    assert!(out.contains("read: not a valid CoAP path: 0/3"), "{out}");
+    assert!(out.contains("goes on\n1 passed, 2 failed\n"), "{out}");
+    assert!(err.contains("cases.rhai: 2 of 3 tests failed"), "{err}");
+    let xml = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"cases\" tests=\"3\" failures=\"2\""),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"fails &lt;here&gt;\""), "{xml}");
+
+    std::fs::write(
+        &script,
+        "test(\"one\", || {});\ntest(\"two\", || { assert(true) });\n",
+    )
+    .unwrap();
+    let (code, out, _) = nsh(&[
+        "--junit",
+        report.to_str().unwrap(),
+        script.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.ends_with("2 passed, 0 failed\n"), "{out}");
+    let xml = std::fs::read_to_string(&report).unwrap();
+    assert!(xml.contains("tests=\"2\" failures=\"0\""), "{xml}");
+}

@@ -204,7 +204,7 @@ impl Shell {
     fn run_source(&mut self, file: &str, source: &str) -> Result<(), String> {
         let ast = self
             .engine
-            .compile(&source)
+            .compile(source)
             .map_err(|e| format!("{file}:{}: syntax error: {}", pos(e.1), e.0))?;
         match self.engine.run_ast_with_scope(&mut self.scope, &ast) {
             Ok(()) => Ok(()),

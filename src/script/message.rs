@@ -11,7 +11,31 @@ use crate::server::{Direction, RecordRef};
 #[derive(Clone)]
 pub struct Msg(pub RecordRef);
 
+/// Field access on a borrowed record (patterns match without cloning).
+pub struct View<'a>(pub &'a crate::server::Record);
+
 impl Msg {
+    fn m(&self) -> Option<&CoapMessage> {
+        self.0.message.as_ref().ok()
+    }
+
+    /// The kind name (`Register`, `Content`, … `Invalid` for undecodable bytes).
+    pub fn kind_name(&self) -> String {
+        View(&self.0).kind_name()
+    }
+
+    /// One field by name.
+    pub fn field(&self, name: &str) -> Option<Dynamic> {
+        View(&self.0).field(name)
+    }
+
+    /// Every field, as a map.
+    pub fn to_map(&self) -> Map {
+        View(&self.0).to_map()
+    }
+}
+
+impl View<'_> {
     fn m(&self) -> Option<&CoapMessage> {
         self.0.message.as_ref().ok()
     }

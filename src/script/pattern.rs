@@ -5,7 +5,7 @@
 use rhai::{Dynamic, Map};
 
 use super::args::dyn_text;
-use super::message::{FIELDS, Msg};
+use super::message::{FIELDS, View};
 use crate::lwm2m::kind::Kind;
 use crate::server::Record;
 
@@ -84,7 +84,7 @@ impl Pattern {
         if self.any {
             return Ok(());
         }
-        let msg = Msg(std::sync::Arc::new(clone_record(r)));
+        let msg = View(r);
         let mut diffs = Vec::new();
         for (k, want) in &self.fields {
             let got = msg.field(k).unwrap_or(Dynamic::UNIT);
@@ -99,21 +99,6 @@ impl Pattern {
 fn unknown_kind(name: &str) -> String {
     let all: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
     format!("unknown message kind `{name}` (kinds: {})", all.join(", "))
-}
-
-fn clone_record(r: &Record) -> Record {
-    Record {
-        seq: r.seq,
-        direction: r.direction,
-        peer: r.peer,
-        at: r.at,
-        raw: r.raw.clone(),
-        message: r.message.clone(),
-        kind: r.kind,
-        role: r.role,
-        observed_path: r.observed_path.clone(),
-        request_path: r.request_path.clone(),
-    }
 }
 
 /// Shows a value for a diff line.

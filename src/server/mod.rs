@@ -657,9 +657,14 @@ impl Server {
         timeout: Duration,
         matches: impl Fn(&Record) -> bool,
     ) -> Result<Result<RecordRef, Vec<RecordRef>>, ServerError> {
+        // Each message is tested once: later wake-ups look only at what
+        // arrived since (the inbox keeps arrival order).
+        let mut checked = 0u64;
         let found = self.wait_until(Some(Instant::now() + timeout), |st| {
-            let at = st.inbox.iter().position(|r| matches(r))?;
-            st.inbox.remove(at)
+            let start = st.inbox.partition_point(|r| r.seq <= checked);
+            let at = (start..st.inbox.len()).find(|&i| matches(&st.inbox[i]));
+            checked = st.inbox.back().map_or(checked, |r| r.seq.max(checked));
+            st.inbox.remove(at?)
         })?;
         Ok(found.ok_or_else(|| self.lock().inbox.iter().cloned().collect()))
     }

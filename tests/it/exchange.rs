@@ -328,3 +328,40 @@ fn a_registration_without_update_expires_after_its_lifetime() {
         assert_eq!(c.recv().code, Code::CREATED);
     });
 }
+
+/// A thousand random datagrams, then a valid Register: every datagram is
+/// recorded, the malformed ones with their error, and the server still
+/// answers.
+#[test]
+fn random_datagrams_are_recorded_and_the_server_keeps_answering() {
+    let port = free_udp_port();
+    let p = port.to_string();
+    let run = run_nsh(
+        &["-l", &p, &script("garbage.rhai")],
+        Duration::from_secs(60),
+        |line| {
+            if line.contains("@@send") {
+                let c = Client::new(port);
+                let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+                for i in 0..1000 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let len = (seed % 60) as usize;
+                    let bytes: Vec<u8> = (0..len)
+                        .map(|k| (seed >> (k % 8 * 8)) as u8 ^ (k as u8).wrapping_mul(31))
+                        .collect();
+                    c.socket.send_to(&bytes, c.server).unwrap();
+                    if i % 100 == 0 {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                let mut reg = c.register(0x900);
+                reg.set_uri("/rd?ep=after-garbage&lt=60");
+                c.send(&reg);
+            }
+        },
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+}

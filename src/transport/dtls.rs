@@ -395,3 +395,126 @@ impl DtlsTransport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mbedtls::ssl::io::ConnectedUdpSocket;
+    use std::sync::atomic::AtomicBool;
+
+    fn psk() -> Psk {
+        Psk {
+            identity: "user".into(),
+            key: b"password".to_vec(),
+        }
+    }
+
+    /// An echo server on the transport, until the flag is set.
+    fn echo_server() -> (
+        Arc<DtlsTransport>,
+        Arc<AtomicBool>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let server = Arc::new(DtlsTransport::bind(0, false, &psk()).unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (srv, flag) = (server.clone(), stop.clone());
+        let t = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 2048];
+            while !flag.load(Ordering::SeqCst) {
+                if let Ok(Some((n, peer))) = srv.recv(&mut buf, Duration::from_millis(20)) {
+                    let reply = [b"echo:", &buf[..n]].concat();
+                    srv.send_to(&reply, peer).unwrap();
+                }
+            }
+        });
+        (server, stop, t)
+    }
+
+    fn client(port: u16, key: &[u8]) -> mbedtls::Result<Context<ConnectedUdpSocket>> {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let sock = ConnectedUdpSocket::connect(sock, ("127.0.0.1", port))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let rng = CtrDrbg::new(Arc::new(OsEntropy::new()), None)?;
+        let mut config = Config::new(Endpoint::Client, TransportKind::Datagram, Preset::Default);
+        config.set_rng(Arc::new(rng));
+        config.set_psk(key, "user")?;
+        let mut ctx = Context::new(Arc::new(config));
+        ctx.set_timer_callback(Box::new(Timer::new()));
+        ctx.establish(sock, None)?;
+        Ok(ctx)
+    }
+
+    fn exchange(ctx: &mut Context<ConnectedUdpSocket>, text: &str) -> String {
+        Io::send(ctx, text.as_bytes()).unwrap();
+        let mut buf = [0u8; 256];
+        let n = Io::recv(ctx, &mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[test]
+    fn two_peers_keep_their_own_sessions_on_one_socket() {
+        let (server, stop, t) = echo_server();
+        let port = server.local_addr().unwrap().port();
+        let mut one = client(port, b"password").unwrap();
+        let mut two = client(port, b"password").unwrap();
+        assert_eq!(one.ciphersuite().unwrap(), 0xC0A8);
+        assert_eq!(exchange(&mut one, "one"), "echo:one");
+        assert_eq!(exchange(&mut two, "two"), "echo:two");
+        assert_eq!(exchange(&mut one, "again"), "echo:again");
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        let notices = server.take_notices();
+        assert_eq!(
+            notices.iter().filter(|n| n.contains("established")).count(),
+            2,
+            "{notices:?}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_key_fails_the_handshake_with_a_notice_naming_the_peer() {
+        let (server, stop, t) = echo_server();
+        let port = server.local_addr().unwrap().port();
+        assert!(client(port, b"wrong").is_err());
+        std::thread::sleep(Duration::from_millis(100));
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        let notices = server.take_notices();
+        assert!(
+            notices
+                .iter()
+                .any(|n| n.starts_with("DTLS handshake with 127.0.0.1:")
+                    && n.contains("wrong PSK key?")),
+            "{notices:?}"
+        );
+    }
+
+    #[test]
+    fn sending_to_a_peer_without_a_session_is_an_error() {
+        let server = DtlsTransport::bind(0, false, &psk()).unwrap();
+        let e = server
+            .send_to(b"x", "127.0.0.1:9".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "no DTLS session with 127.0.0.1:9");
+    }
+
+    #[test]
+    fn a_stray_non_handshake_datagram_is_dropped_with_a_notice() {
+        let server = DtlsTransport::bind(0, false, &psk()).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.send_to(&[0x40, 0x01, 0x00, 0x01], ("127.0.0.1", port))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        assert!(
+            server
+                .recv(&mut buf, Duration::from_secs(2))
+                .unwrap()
+                .is_none()
+        );
+        let notices = server.take_notices();
+        assert!(notices[0].contains("not a handshake"), "{notices:?}");
+    }
+}

@@ -14,23 +14,29 @@ usage: nsh [OPTIONS] [SCRIPT.rhai [ARGS...]]
 An LwM2M server shell for testing LwM2M clients.
 
 options:
-  -l, --listen [PORT]   listen on UDP PORT (default 5683); at the prompt,
-                        wait for the first client
+  -l, --listen [PORT]   listen on UDP PORT (default 5683, or 5684 with a
+                        PSK); at the prompt, wait for the first client
+  -i, --psk-identity ID DTLS 1.2 PSK identity (literal text)
+  -k, --psk-key KEY     DTLS 1.2 PSK key (literal text, not hex); with -i,
+                        `-l` and `listen` serve CoAP over DTLS
   -6, --ipv6            use IPv6 (dual-stack) sockets
   -c CODE               run one line (Rhai or a command line) and exit
   --junit FILE          with SCRIPT: write its test(...) results (or the
                         script's own outcome) as a JUnit XML report
   -h, --help            show this help
   -V, --version         show the version
-  -t, --tcp, -i, --psk-identity ID, -k, --psk-key KEY, --debug
-                        CoAP over TCP and DTLS: not available in this version
+  -t, --tcp, --debug    CoAP over TCP and DTLS debug output: not available
+                        in this version
 
 With SCRIPT, nsh runs it and exits 0 when it completes, 1 on any uncaught
 error (printed as FILE:LINE:COL: message). ARGS reach the script as the
 array ARGS. Without SCRIPT, nsh opens the prompt; `help` lists commands.";
 
 struct Options {
-    listen: Option<u16>,
+    /// `Some(None)`: `-l` without a port.
+    listen: Option<Option<u16>>,
+    psk_identity: Option<String>,
+    psk_key: Option<String>,
     ipv6: bool,
     code: Option<String>,
     script: Option<PathBuf>,
@@ -41,6 +47,8 @@ struct Options {
 fn parse_args(args: Vec<String>) -> Result<Options, String> {
     let mut o = Options {
         listen: None,
+        psk_identity: None,
+        psk_key: None,
         ipv6: false,
         code: None,
         script: None,
@@ -61,9 +69,9 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             }
             "-6" | "--ipv6" => o.ipv6 = true,
             "-l" | "--listen" => {
-                o.listen = Some(5683);
+                o.listen = Some(None);
                 if let Some(p) = it.peek().and_then(|p| p.parse::<u16>().ok()) {
-                    o.listen = Some(p);
+                    o.listen = Some(Some(p));
                     it.next();
                 }
             }
@@ -72,22 +80,28 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             "-t" | "--tcp" => {
                 return Err("--tcp: CoAP over TCP is not available in this version of nsh".into());
             }
-            "-i" | "--psk-identity" | "-k" | "--psk-key" => {
-                return Err(format!("{a}: DTLS is not available in this version of nsh"));
+            "-i" | "--psk-identity" => {
+                o.psk_identity = Some(it.next().ok_or(format!("{a} needs an identity"))?);
+            }
+            "-k" | "--psk-key" => {
+                o.psk_key = Some(it.next().ok_or(format!("{a} needs a key"))?);
             }
             "--debug" => return Err("--debug: there is no DTLS debug output without DTLS".into()),
             s if s.starts_with("--listen=") => {
                 let p = &s["--listen=".len()..];
-                o.listen = Some(
-                    p.parse()
-                        .map_err(|_| format!("--listen: `{p}` is not a port number"))?,
-                );
+                o.listen =
+                    Some(Some(p.parse().map_err(|_| {
+                        format!("--listen: `{p}` is not a port number")
+                    })?));
             }
             s if s.starts_with('-') && s.len() > 1 => {
                 return Err(format!("unknown option `{s}` (see --help)"));
             }
             _ => o.script = Some(PathBuf::from(a)),
         }
+    }
+    if o.psk_identity.is_some() != o.psk_key.is_some() {
+        return Err("DTLS needs both --psk-identity and --psk-key".into());
     }
     Ok(o)
 }
@@ -109,8 +123,17 @@ fn main() -> ExitCode {
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let interactive = opts.script.is_none() && opts.code.is_none();
     let mut shell = Shell::new(server.clone(), opts.ipv6, interactive);
+    let psk = match (opts.psk_identity, opts.psk_key) {
+        (Some(identity), Some(key)) => Some(nsh::transport::Psk {
+            identity,
+            key: key.into_bytes(),
+        }),
+        _ => None,
+    };
+    server.set_default_psk(psk.clone());
     if let Some(port) = opts.listen {
-        match server.listen(port, opts.ipv6) {
+        let port = port.unwrap_or(if psk.is_some() { 5684 } else { 5683 });
+        match server.listen_secure(port, opts.ipv6, psk.as_ref()) {
             Ok(bound) => {
                 if interactive {
                     println!("waiting for a client on port {bound} ... (Ctrl-C to stop waiting)");

@@ -25,7 +25,8 @@ say() { printf 'setup: %s\n' "$*"; }
 #   gcc g++ make        node-gyp build of the wakatiwai client (C + C++ addon)
 #   tmux                drives the interactive shell in terminal tests
 #   cmake clang libclang-dev   build of the mbedtls crate (DTLS), see DESIGN.md
-apt_pkgs=(libcoap3-bin python-is-python3 gcc g++ make tmux cmake clang libclang-dev)
+#   openssl             `openssl s_client -dtls1_2`: a bare DTLS PSK handshake
+apt_pkgs=(libcoap3-bin python-is-python3 gcc g++ make tmux cmake clang libclang-dev openssl)
 
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -784,9 +784,9 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "listen",
         params: &[
-            opt("port", K::Int, "5683"),
-            opt("psk_identity", K::Str, "none"),
-            opt("psk_key", K::Str, "none"),
+            opt("port", K::Int, "5683, or 5684 with a PSK"),
+            opt("psk_identity", K::Str, "command line -i"),
+            opt("psk_key", K::Str, "command line -k"),
             opt("ca_path", K::Str, "none"),
             opt("ca_file", K::Str, "none"),
             opt("crt_file", K::Str, "none"),
@@ -796,7 +796,7 @@ pub static COMMANDS: &[Command] = &[
             opt("debug", K::Bool, "0"),
             opt("connection_id", K::Str, "''"),
         ],
-        help: "Listens on PORT (UDP) for any number of clients. DTLS and TCP arguments are not available yet.",
+        help: "Listens on PORT for any number of clients: plain UDP, or DTLS 1.2 with a pre-shared key when PSK_IDENTITY and PSK_KEY (literal text) are given. Certificates, Connection ID and TCP are not available yet.",
         example: "listen 9000",
         run: cmd_listen,
     },
@@ -804,9 +804,9 @@ pub static COMMANDS: &[Command] = &[
         name: "file_server",
         params: &[
             opt("root_directory", K::Str, "."),
-            opt("port", K::Int, "5683"),
-            opt("psk_identity", K::Str, "none"),
-            opt("psk_key", K::Str, "none"),
+            opt("port", K::Int, "5683, or 5684 with a PSK"),
+            opt("psk_identity", K::Str, "command line -i"),
+            opt("psk_key", K::Str, "command line -k"),
             opt("ca_path", K::Str, "none"),
             opt("ca_file", K::Str, "none"),
             opt("crt_file", K::Str, "none"),
@@ -1202,35 +1202,56 @@ fn cmd_lwm2m_decode(ctx: &Ctx, args: &Args) -> CmdResult {
 }
 
 fn cmd_listen(ctx: &Ctx, args: &Args) -> CmdResult {
-    for p in [
-        "psk_identity",
-        "psk_key",
-        "ca_path",
-        "ca_file",
-        "crt_file",
-        "key_file",
-        "connection_id",
-    ] {
+    for p in ["ca_path", "ca_file", "crt_file", "key_file"] {
         if args.str(p)?.is_some_and(|s| !s.is_empty()) {
             return Err(format!(
-                "listen: `{p}`: DTLS is not available in this version of nsh"
+                "listen: `{p}`: DTLS with certificates is not available in this version of nsh (PSK is)"
             ));
         }
     }
+    if args.str("connection_id")?.is_some_and(|s| !s.is_empty()) {
+        return Err(
+            "listen: `connection_id`: DTLS Connection ID is not available in this version of nsh"
+                .into(),
+        );
+    }
+    // Like the original: each falls back to the command line's value.
+    let default = ctx.server.default_psk();
+    let identity = args
+        .str("psk_identity")?
+        .filter(|s| !s.is_empty())
+        .or_else(|| default.as_ref().map(|p| p.identity.clone()));
+    let key = args
+        .str("psk_key")?
+        .filter(|s| !s.is_empty())
+        .map(String::into_bytes)
+        .or_else(|| default.as_ref().map(|p| p.key.clone()));
+    let psk = match (identity, key) {
+        (Some(identity), Some(key)) => Some(crate::transport::Psk { identity, key }),
+        (None, None) => None,
+        (Some(_), None) => return Err("listen: `psk_identity` needs `psk_key` too".into()),
+        (None, Some(_)) => return Err("listen: `psk_key` needs `psk_identity` too".into()),
+    };
     if args.bool("tcp")? == Some(true) {
         return Err("listen: `tcp`: CoAP over TCP is not available in this version of nsh".into());
     }
     if args.bool("debug")? == Some(true) {
         return Err("listen: `debug`: there is no DTLS debug output without DTLS".into());
     }
-    let port = args.int_in::<u16>("port")?.unwrap_or(5683);
+    let port = args
+        .int_in::<u16>("port")?
+        .unwrap_or(if psk.is_some() { 5684 } else { 5683 });
     let ipv6 = args.bool("ipv6")?.unwrap_or(ctx.ipv6);
     let bound = ctx
         .server
-        .listen(port, ipv6)
+        .listen_secure(port, ipv6, psk.as_ref())
         .map_err(|e| format!("could not listen on port {port} ({e})"))?;
     ctx.say(&format!(
-        "listening on UDP port {bound}{}",
+        "listening on {} port {bound}{}",
+        match &psk {
+            Some(p) => format!("DTLS (PSK identity `{}`)", p.identity),
+            None => "UDP".into(),
+        },
         if ipv6 { " (IPv6 and IPv4)" } else { "" }
     ));
     Ok(Dynamic::from_int(i64::from(bound)))

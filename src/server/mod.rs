@@ -24,7 +24,7 @@ use crate::coap::OptionNumber;
 use crate::coap::{Message, udp};
 use crate::exchange::{Block2Assembly, BlockProgress, Exchanges, RequestId, TransmissionParams};
 use crate::lwm2m::kind;
-use crate::transport::UdpTransport;
+use crate::transport::{Psk, Transport};
 
 pub use history::{Direction, Record, RecordRef, Role};
 pub use registry::{Client, Registry};
@@ -121,7 +121,9 @@ pub enum Expectation {
 }
 
 pub(crate) struct State {
-    transport: Option<Arc<UdpTransport>>,
+    transport: Option<Arc<Transport>>,
+    /// The PSK `listen` uses when it is given none (from the command line).
+    default_psk: Option<Psk>,
     generation: u64,
     listen_port: Option<u16>,
     ipv6: bool,
@@ -203,6 +205,7 @@ impl Server {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     transport: None,
+                    default_psk: None,
                     generation: 0,
                     listen_port: None,
                     ipv6: false,
@@ -267,7 +270,17 @@ impl Server {
     /// Starts listening on `port` (0 = any free port); replaces any earlier
     /// socket. Returns the bound port.
     pub fn listen(&self, port: u16, ipv6: bool) -> Result<u16, ServerError> {
-        let transport = Arc::new(UdpTransport::bind(port, ipv6)?);
+        self.listen_secure(port, ipv6, None)
+    }
+
+    /// Like [`Server::listen`], serving DTLS 1.2 when `psk` is given.
+    pub fn listen_secure(
+        &self,
+        port: u16,
+        ipv6: bool,
+        psk: Option<&Psk>,
+    ) -> Result<u16, ServerError> {
+        let transport = Arc::new(Transport::bind(port, ipv6, psk)?);
         let bound = transport.local_addr()?.port();
         let generation = {
             let mut st = self.lock();
@@ -279,6 +292,16 @@ impl Server {
         };
         receiver::spawn(self.clone(), transport, generation);
         Ok(bound)
+    }
+
+    /// The PSK `listen` falls back to (the command line's `-i`/`-k`).
+    pub fn set_default_psk(&self, psk: Option<Psk>) {
+        self.lock().default_psk = psk;
+    }
+
+    /// See [`Server::set_default_psk`].
+    pub fn default_psk(&self) -> Option<Psk> {
+        self.lock().default_psk.clone()
     }
 
     /// Sets the address commands are sent to (`connect HOST PORT`); binds an

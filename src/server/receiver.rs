@@ -9,10 +9,10 @@ use super::{Direction, Record, RegistryContext, Role, Server, State, auto};
 use crate::coap::udp;
 use crate::exchange::{Event, Incoming};
 use crate::lwm2m::kind;
-use crate::transport::UdpTransport;
+use crate::transport::Transport;
 use crate::transport::udp::MAX_DATAGRAM;
 
-pub(super) fn spawn(server: Server, transport: Arc<UdpTransport>, generation: u64) {
+pub(super) fn spawn(server: Server, transport: Arc<Transport>, generation: u64) {
     std::thread::Builder::new()
         .name("nsh-receiver".into())
         .spawn(move || run(server, transport, generation))
@@ -20,7 +20,7 @@ pub(super) fn spawn(server: Server, transport: Arc<UdpTransport>, generation: u6
         .unwrap_or_else(|e| eprintln!("error: cannot start the receiving thread: {e}"));
 }
 
-fn run(server: Server, transport: Arc<UdpTransport>, generation: u64) {
+fn run(server: Server, transport: Arc<Transport>, generation: u64) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let wait = {
@@ -36,7 +36,11 @@ fn run(server: Server, transport: Arc<UdpTransport>, generation: u64) {
                 })
                 .min(Duration::from_millis(100))
         };
-        match transport.recv(&mut buf, wait) {
+        let received = transport.recv(&mut buf, wait);
+        for line in transport.take_notices() {
+            server.print(&line);
+        }
+        match received {
             Ok(Some((n, peer))) => handle_datagram(&server, &buf[..n], peer),
             Ok(None) => {}
             Err(e) => {

@@ -37,6 +37,11 @@ impl UdpTransport {
         })
     }
 
+    /// The socket itself (DTLS shares it).
+    pub(crate) fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()

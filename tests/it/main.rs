@@ -4,6 +4,7 @@
 
 mod bootstrap;
 mod cli;
+mod dtls;
 mod examples;
 mod exchange;
 mod formats;

@@ -1,0 +1,201 @@
+//! CoAP over DTLS 1.2 with a pre-shared key, against libcoap's
+//! `coap-client-openssl` (Debian libcoap3-bin) and `openssl s_client`: nsh
+//! started with `-l PORT --psk-identity user --psk-key password`.
+
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::harness::{free_udp_port, run_nsh};
+
+/// The script nsh runs; markers tell the test when to start each peer.
+const SCRIPT: &str = r#"
+print("@@register");
+let a = wait_for("Register", 20);
+let b = wait_for("Register", 20);
+let names = [a.endpoint, b.endpoint];
+names.sort();
+assert_eq(names, ["dtls-a", "dtls-b"]);
+assert_eq(a.lifetime, 300);
+assert_eq(a.links.map(|l| l.path), ["/1/0", "/3/0"]);
+assert_eq(clients().len(), 2);
+assert(a.peer != b.peer, "two peers");
+sleep(0.3);
+let created = history(6).filter(|m| m.kind == "Created" && m.direction == "sent");
+assert_eq(created.len(), 2, "Created sent to each");
+print("@@wrongkey");
+sleep(3.0);
+print("@@openssl");
+sleep(3.0);
+print("@@done");
+"#;
+
+fn coap_client(user: &str, key: &str, uri: &str) -> Output {
+    Command::new("coap-client-openssl")
+        .args([
+            "-v", "6", "-U", "-u", user, "-k", key, "-m", "post", "-t", "40", "-e",
+            "</1/0>,</3/0>", "-B", "5", uri,
+        ])
+        .output()
+        .expect(
+            "coap-client-openssl is missing: run `bash tests/setup.sh` (Debian package libcoap3-bin)",
+        )
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn registers_over_dtls_psk_are_answered_and_a_wrong_key_is_reported() {
+    let port = free_udp_port();
+    let p = port.to_string();
+    let dir = std::env::temp_dir().join(format!("nsh-dtls-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("dtls.rhai");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let outputs: Arc<Mutex<Vec<(String, Output)>>> = Arc::default();
+    let mut threads = Vec::new();
+    let run = run_nsh(
+        &[
+            "-l",
+            &p,
+            "--psk-identity",
+            "user",
+            "--psk-key",
+            "password",
+            &script.display().to_string(),
+        ],
+        Duration::from_secs(60),
+        |line| {
+            let base = format!("coaps://127.0.0.1:{port}");
+            let mut spawn = |name: &'static str, user: &'static str, key: &'static str, ep| {
+                let uri = format!("{base}/rd?ep={ep}&lt=300&lwm2m=1.1&b=U");
+                let outputs = outputs.clone();
+                threads.push(std::thread::spawn(move || {
+                    let o = coap_client(user, key, &uri);
+                    outputs.lock().unwrap().push((name.to_string(), o));
+                }));
+            };
+            if line.contains("@@register") {
+                // Two clients at once: one socket, two sessions.
+                spawn("a", "user", "password", "dtls-a");
+                spawn("b", "user", "password", "dtls-b");
+            } else if line.contains("@@wrongkey") {
+                spawn("wrong", "user", "not-the-key", "dtls-wrong");
+            } else if line.contains("@@openssl") {
+                let outputs = outputs.clone();
+                threads.push(std::thread::spawn(move || {
+                    let o = Command::new("openssl")
+                        .args([
+                            "s_client",
+                            "-dtls1_2",
+                            "-connect",
+                            &format!("127.0.0.1:{port}"),
+                            "-psk_identity",
+                            "user",
+                            "-psk",
+                            "70617373776f7264",
+                            "-cipher",
+                            "PSK-AES128-CCM8",
+                        ])
+                        .stdin(std::process::Stdio::null())
+                        .output()
+                        .expect("openssl is missing: run `bash tests/setup.sh`");
+                    outputs.lock().unwrap().push(("openssl".into(), o));
+                }));
+            }
+        },
+    );
+    for t in threads {
+        t.join().unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+    let outputs = outputs.lock().unwrap();
+    let get = |name: &str| {
+        outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, o)| text(o))
+            .unwrap_or_else(|| panic!("{name} did not run"))
+    };
+
+    // Both registrations: coap-client shows the 2.01 it decrypted.
+    for name in ["a", "b"] {
+        let out = get(name);
+        assert!(out.contains("t:ACK c:2.01"), "client {name}:\n{out}");
+        assert!(out.contains("Location-Path:rd"), "client {name}:\n{out}");
+    }
+    assert_eq!(
+        run.stdout
+            .matches("established (TLS_PSK_WITH_AES_128_CCM_8)")
+            .count(),
+        3,
+        "two coap-clients and openssl:\n{}",
+        run.stdout
+    );
+    for ep in ["dtls-a", "dtls-b"] {
+        assert!(
+            run.stdout
+                .contains(&format!("<- Register /rd?ep={ep}&lt=300&lwm2m=1.1&b=U")),
+            "{}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("-> Created /rd/1"), "{}", run.stdout);
+    assert!(run.stdout.contains("-> Created /rd/2"), "{}", run.stdout);
+
+    // The wrong key: no answer for the client, one clear line from nsh
+    // naming the peer.
+    let wrong = get("wrong");
+    assert!(!wrong.contains("c:2.01"), "{wrong}");
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("DTLS handshake with 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no handshake failure line:\n{}", run.stdout));
+    assert!(line.contains("failed: "), "{line}");
+    assert!(line.contains("wrong PSK key?"), "{line}");
+    assert!(!run.stdout.contains("dtls-wrong"), "{}", run.stdout);
+
+    // openssl negotiates the LwM2M suite.
+    let ossl = get("openssl");
+    assert!(ossl.contains("Cipher is PSK-AES128-CCM8"), "{ossl}");
+    assert!(ossl.contains("DTLSv1.2"), "{ossl}");
+}
+
+#[test]
+fn listen_with_a_psk_defaults_to_port_5684_and_names_the_identity() {
+    let out = Command::new(crate::harness::nsh_bin())
+        .args(["-c", "listen psk_identity=user psk_key=password"])
+        .output()
+        .expect("run nsh");
+    // 5684 may be taken on a shared machine: either outcome names it.
+    let all = text(&out);
+    assert!(
+        all.contains("listening on DTLS (PSK identity `user`) port 5684")
+            || all.contains("could not listen on port 5684"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_psk_identity_without_a_key_is_refused_with_one_line() {
+    let out = Command::new(crate::harness::nsh_bin())
+        .args(["-l", "--psk-identity", "user"])
+        .output()
+        .expect("run nsh");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("needs both --psk-identity and --psk-key"),
+        "{err}"
+    );
+}

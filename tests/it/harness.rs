@@ -184,11 +184,25 @@ pub fn run_with_peer(
     script_name: &str,
     args: &[&str],
 ) -> Run {
+    run_with_peer_flags(driver, endpoint, env, &[], script_name, args)
+}
+
+/// [`run_with_peer`] with extra nsh flags before the script (`--psk-identity …`).
+pub fn run_with_peer_flags(
+    driver: &str,
+    endpoint: &str,
+    env: &[(&str, &str)],
+    flags: &[&str],
+    script_name: &str,
+    args: &[&str],
+) -> Run {
     let port = free_udp_port();
     let p = port.to_string();
     let script = script(script_name);
     let args: Vec<String> = args.iter().map(|a| a.replace("{port}", &p)).collect();
-    let mut argv = vec!["-l", p.as_str(), script.as_str()];
+    let mut argv = vec!["-l", p.as_str()];
+    argv.extend_from_slice(flags);
+    argv.push(script.as_str());
     argv.extend(args.iter().map(String::as_str));
     let peer: std::cell::RefCell<Option<Peer>> = std::cell::RefCell::new(None);
     let run = run_nsh(&argv, Duration::from_secs(120), |line| {

@@ -110,7 +110,7 @@ async function main() {
   Object.assign(c, {
     clientName: ep, clientPort: cport, useIPv4: true,
     serverHost: host, serverPort: parseInt(port, 10),
-    enableDTLS: false, pskIdentity: '', presharedKey: '', serverId: 99,
+    enableDTLS: !!process.env.PSK_ID, pskIdentity: process.env.PSK_ID || '', presharedKey: process.env.PSK_KEY_HEX || '', serverId: 99,
     lifetimeSec: parseInt(process.env.LIFETIME || '300', 10),
     reconnectSec: 0, requestBootstrap: process.env.BOOTSTRAP === '1', saveProvisionedConfig: false,
     redirectLwm2mClientLog: dump || process.env.WAKA_LOG === '1', dumpLwm2mMessages: dump,

@@ -231,7 +231,7 @@ fn the_manuals_bootstrap_example_moves_a_client_to_a_dtls_server() {
     let bs_port = crate::harness::free_udp_port();
     let dm_port = crate::harness::free_udp_port();
     let dm_script = crate::harness::repo().join("tests/scripts/dm_register.rhai");
-    let dm_args = vec![
+    let dm_args: [String; 8] = [
         "-l".to_string(),
         dm_port.to_string(),
         "--psk-identity".into(),

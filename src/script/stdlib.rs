@@ -14,6 +14,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "stdlib/bootstrap",
         include_str!("../../stdlib/bootstrap.rhai"),
     ),
+    (
+        "stdlib/firmware",
+        include_str!("../../stdlib/firmware.rhai"),
+    ),
 ];
 
 /// Resolves the shipped modules, compiled with the importing engine so they

@@ -103,7 +103,7 @@ fn script_arguments_arrive_as_an_array_and_stdlib_imports_from_anywhere() {
     let path = dir.join("args.rhai");
     std::fs::write(
         &path,
-        "import \"stdlib/registration\" as reg;\nassert_eq(ARGS, [\"a\", \"b c\"]);\nprint(\"ok \" + ARGS.len());\n",
+        "import \"stdlib/registration\" as reg;\nimport \"stdlib/bootstrap\" as bs;\nimport \"stdlib/firmware\" as fw;\nassert_eq(ARGS, [\"a\", \"b c\"]);\nprint(\"ok \" + ARGS.len());\n",
     )
     .unwrap();
     let out = Command::new(nsh_bin())

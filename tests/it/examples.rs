@@ -51,3 +51,24 @@ fn write_read_back_example_round_trips_a_value() {
         &["/3303/0/5750 after: hello"],
     );
 }
+
+#[test]
+fn firmware_update_example_pushes_a_package_block_by_block_and_updates() {
+    let file = std::env::temp_dir().join(format!("nsh-fw-{}.bin", std::process::id()));
+    std::fs::write(
+        &file,
+        (0..3000u32).map(|i| (i % 241) as u8).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    run_example(
+        "firmware_update.rhai",
+        &[file.to_str().unwrap(), "30"],
+        &[
+            "runs firmware 1.0.0",
+            "write_file: 2048/3000 bytes",
+            "package downloaded",
+            "updated: firmware 1.0.0 -> 2.0.0",
+        ],
+    );
+    let _ = std::fs::remove_file(&file);
+}

@@ -86,6 +86,18 @@ const objects = {
       21: { type: 'INTEGER', acl: 'R', value: 64 },
     },
   },
+  // Firmware Update (object 5), push method: a written package moves State
+  // to Downloaded (2); Update (5/0/2) moves it to Updating (3), then back to
+  // Idle with Update Result 1 (success) and a new firmware version.
+  5: {
+    0: {
+      0: { type: 'OPAQUE', acl: 'W', value: Buffer.alloc(0) },
+      1: { type: 'STRING', acl: 'RW', value: '' },
+      2: { type: 'FUNCTION', acl: 'E' },
+      3: { type: 'INTEGER', acl: 'R', value: 0 },
+      5: { type: 'INTEGER', acl: 'R', value: 0 },
+    },
+  },
   3303: {
     0: {
       5601: { type: 'FLOAT', acl: 'R', value: 20.0 },
@@ -124,6 +136,17 @@ async function main() {
     if (state === 'ready') out('READY');
   });
   c.on('object-event', (ev) => {
+    if (ev.remote && ev.uri === '/5/0/0' && ev.eventType === 'updated') {
+      c.objectStore.write('/5/0/3', 2, false).catch((e) => console.error('[waka] fw', e));
+    }
+    if (ev.remote && ev.uri === '/5/0/2' && ev.eventType === 'executed') {
+      c.objectStore.write('/5/0/3', 3, false)
+        .then(() => new Promise((r) => setTimeout(r, 300)))
+        .then(() => c.objectStore.write('/3/0/3', '2.0.0', false))
+        .then(() => c.objectStore.write('/5/0/5', 1, false))
+        .then(() => c.objectStore.write('/5/0/3', 0, false))
+        .catch((e) => console.error('[waka] fw', e));
+    }
     if (ev.remote) {
       let v = ev.value;
       if (v && typeof v.toJSON === 'function') v = v.toJSON();

@@ -19,14 +19,15 @@ options:
   -i, --psk-identity ID DTLS 1.2 PSK identity (literal text)
   -k, --psk-key KEY     DTLS 1.2 PSK key (literal text, not hex); with -i,
                         `-l` and `listen` serve CoAP over DTLS
+  -t, --tcp             with -l (and for `listen`): CoAP over TCP (RFC 8323)
+                        instead of UDP; not with a PSK (no TLS)
   -6, --ipv6            use IPv6 (dual-stack) sockets
   -c CODE               run one line (Rhai or a command line) and exit
   --junit FILE          with SCRIPT: write its test(...) results (or the
                         script's own outcome) as a JUnit XML report
   -h, --help            show this help
   -V, --version         show the version
-  -t, --tcp, --debug    CoAP over TCP and DTLS debug output: not available
-                        in this version
+  --debug               DTLS debug output: not available in this version
 
 With SCRIPT, nsh runs it and exits 0 when it completes, 1 on any uncaught
 error (printed as FILE:LINE:COL: message). ARGS reach the script as the
@@ -38,6 +39,7 @@ struct Options {
     psk_identity: Option<String>,
     psk_key: Option<String>,
     ipv6: bool,
+    tcp: bool,
     code: Option<String>,
     script: Option<PathBuf>,
     script_args: Vec<String>,
@@ -50,6 +52,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
         psk_identity: None,
         psk_key: None,
         ipv6: false,
+        tcp: false,
         code: None,
         script: None,
         script_args: Vec::new(),
@@ -77,9 +80,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             }
             "-c" => o.code = Some(it.next().ok_or("-c needs CODE")?),
             "--junit" => o.junit = Some(PathBuf::from(it.next().ok_or("--junit needs FILE")?)),
-            "-t" | "--tcp" => {
-                return Err("--tcp: CoAP over TCP is not available in this version of nsh".into());
-            }
+            "-t" | "--tcp" => o.tcp = true,
             "-i" | "--psk-identity" => {
                 o.psk_identity = Some(it.next().ok_or(format!("{a} needs an identity"))?);
             }
@@ -102,6 +103,12 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
     }
     if o.psk_identity.is_some() != o.psk_key.is_some() {
         return Err("DTLS needs both --psk-identity and --psk-key".into());
+    }
+    if o.tcp && o.psk_identity.is_some() {
+        return Err(
+            "--tcp cannot be used with a PSK: CoAP over TLS is not available in this version of nsh"
+                .into(),
+        );
     }
     Ok(o)
 }
@@ -131,9 +138,15 @@ fn main() -> ExitCode {
         _ => None,
     };
     server.set_default_psk(psk.clone());
+    server.set_default_tcp(opts.tcp);
     if let Some(port) = opts.listen {
         let port = port.unwrap_or(if psk.is_some() { 5684 } else { 5683 });
-        match server.listen_secure(port, opts.ipv6, psk.as_ref()) {
+        let listening = if opts.tcp {
+            server.listen_tcp(port, opts.ipv6)
+        } else {
+            server.listen_secure(port, opts.ipv6, psk.as_ref())
+        };
+        match listening {
             Ok(bound) => {
                 if interactive {
                     println!("waiting for a client on port {bound} ... (Ctrl-C to stop waiting)");

@@ -110,6 +110,10 @@ pub struct Message {
     pub options: Vec<CoapOption>,
     /// Payload.
     pub payload: Vec<u8>,
+    /// Carried by a reliable transport (CoAP over TCP, RFC 8323): the
+    /// message has no type and no message ID on the wire, and `mtype` /
+    /// `message_id` mean nothing (shown as `None`).
+    pub reliable: bool,
 }
 
 impl Message {
@@ -121,6 +125,24 @@ impl Message {
             code,
             message_id,
             ..Default::default()
+        }
+    }
+
+    /// The type's name, or `None` for a message over TCP.
+    pub fn type_name(&self) -> &'static str {
+        if self.reliable {
+            "None"
+        } else {
+            self.mtype.name()
+        }
+    }
+
+    /// The message ID as text, or `None` for a message over TCP.
+    pub fn message_id_text(&self) -> String {
+        if self.reliable {
+            "None".into()
+        } else {
+            self.message_id.to_string()
         }
     }
 
@@ -270,9 +292,9 @@ impl Message {
     pub fn render_packet(&self) -> String {
         let mut s = String::new();
         s.push_str(&format!("version: {}\n", self.version));
-        s.push_str(&format!("type: {}\n", self.mtype.name()));
+        s.push_str(&format!("type: {}\n", self.type_name()));
         s.push_str(&format!("code: {}\n", self.code));
-        s.push_str(&format!("msg_id: {}\n", self.message_id));
+        s.push_str(&format!("msg_id: {}\n", self.message_id_text()));
         s.push_str(&format!(
             "token: {} (length: {})\n",
             escaped::format_printable(&self.token),

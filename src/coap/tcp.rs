@@ -1,7 +1,8 @@
 //! CoAP over TCP framing (RFC 8323 §3.2): stream bytes ⇄ [`Message`].
 //!
 //! A TCP message has no type and no message ID; decoded messages carry
-//! `Type::Confirmable` and message ID 0, which the TCP encoder ignores.
+//! `Type::Confirmable`, message ID 0 and `reliable: true`, and the TCP
+//! encoder ignores type and message ID.
 
 use super::code::Code;
 use super::message::{Message, Type};
@@ -53,6 +54,7 @@ pub fn decode_frame(buf: &[u8]) -> Frame {
         ))
     } else {
         let mut msg = Message::new(Type::Confirmable, Code(frame[header - 1]), 0);
+        msg.reliable = true;
         msg.token = frame[header..header + tkl].to_vec();
         decode_options_and_payload(frame, header + tkl).map(|(options, payload)| {
             msg.options = options;
@@ -61,6 +63,27 @@ pub fn decode_frame(buf: &[u8]) -> Frame {
         })
     };
     Frame::Complete(total, Box::new(result))
+}
+
+/// Decodes bytes that should hold exactly one frame (as the TCP transport
+/// delivers them): an incomplete frame or bytes after it are an error.
+pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+    match decode_frame(bytes) {
+        Frame::Incomplete(n) => Err(DecodeError::new(
+            bytes.len(),
+            Field::Length,
+            format!("incomplete CoAP-over-TCP frame: {n} more byte(s) needed"),
+        )),
+        Frame::Complete(len, _) if len != bytes.len() => Err(DecodeError::new(
+            len,
+            Field::Length,
+            format!(
+                "{} byte(s) after the CoAP-over-TCP frame",
+                bytes.len() - len
+            ),
+        )),
+        Frame::Complete(_, result) => *result,
+    }
 }
 
 /// Encodes a message as one RFC 8323 frame.
@@ -102,12 +125,21 @@ mod tests {
         assert_eq!(decode_frame(&[0x00]), Frame::Incomplete(1));
     }
 
+    #[test]
+    fn decode_wants_exactly_one_frame() {
+        assert!(decode(&[0x00, 0xe2]).unwrap().reliable);
+        assert!(decode(&[0x00]).is_err());
+        assert!(decode(&[0x00, 0xe2, 0x00]).is_err());
+        assert!(decode(&[0x10, 0x45]).is_err());
+    }
+
     proptest! {
         #[test]
         fn frames_round_trip(code in any::<u8>(), token in proptest::collection::vec(any::<u8>(), 0..=8),
                              path in proptest::collection::vec("[a-z0-9]{0,20}", 0..4),
                              payload in proptest::collection::vec(any::<u8>(), 0..70000)) {
             let mut m = Message::new(Type::Confirmable, Code(code), 0);
+            m.reliable = true;
             m.token = token;
             for p in path { m.add_option(CoapOption::new(OptionNumber::URI_PATH, p.as_bytes())); }
             m.payload = payload;

@@ -19,6 +19,12 @@
 //!   expire, and observations end with the peer's final notification or
 //!   when cancelled.
 //!
+//! Messages marked `reliable` (CoAP over TCP, RFC 8323) have no type and no
+//! message ID: such a request is never retransmitted and waits for the
+//! response with its token; an incoming reliable message is never a
+//! duplicate, needs no ACK, and a response is matched by peer and token
+//! only. Replies to reliable messages are sent at once and not tracked.
+//!
 //! It does not decide how to answer the peer: it returns the empty ACK a CON
 //! response needs and the cached reply to a duplicate, and the caller sends
 //! them (through [`Exchanges::send_other`], which caches them in turn).
@@ -353,6 +359,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// RST are sent at once and get none.
     pub fn send_other(&mut self, peer: P, msg: &Message, now: Instant) -> Option<RequestId> {
         self.touch(now);
+        if msg.reliable {
+            // Over a reliable transport nothing is acknowledged or repeated.
+            self.transmits.push_back((peer, msg.clone()));
+            return None;
+        }
         match msg.mtype {
             Type::Acknowledgement | Type::Reset => {
                 self.dedup.set_reply_by_message_id(&peer, msg);
@@ -415,7 +426,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             let is_con = self
                 .outgoing
                 .get(&id)
-                .is_some_and(|o| o.msg.mtype == Type::Confirmable);
+                .is_some_and(|o| o.msg.mtype == Type::Confirmable && !o.msg.reliable);
             if is_con && !self.has_room(&peer) {
                 blocked.push(peer);
                 continue;
@@ -445,7 +456,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         let Some(o) = self.outgoing.get_mut(&id) else {
             return;
         };
-        o.phase = if o.msg.mtype == Type::Confirmable {
+        o.phase = if o.msg.reliable {
+            // RFC 8323: no ACK and no retransmission; the response (matched
+            // by token) may take up to EXCHANGE_LIFETIME.
+            Phase::Waiting {
+                deadline: after(now, exchange_lifetime),
+            }
+        } else if o.msg.mtype == Type::Confirmable {
             Phase::Unacked {
                 retransmits: 0,
                 timeout,
@@ -512,6 +529,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// state: see [`Incoming`].
     pub fn handle_incoming(&mut self, peer: &P, msg: &Message, now: Instant) -> Incoming {
         self.touch(now);
+        if msg.reliable {
+            return if msg.code.is_response() {
+                self.on_response(peer, msg, now)
+            } else {
+                Incoming::New
+            };
+        }
         match msg.mtype {
             Type::Acknowledgement => self.on_ack(peer, msg, now),
             Type::Reset => self.on_reset(peer, msg, now),
@@ -628,7 +652,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
 
     /// A CON/NON with a response code (not a duplicate).
     fn on_response(&mut self, peer: &P, msg: &Message, now: Instant) -> Incoming {
-        let ack = (msg.mtype == Type::Confirmable).then(|| empty_ack(msg.message_id));
+        let ack =
+            (msg.mtype == Type::Confirmable && !msg.reliable).then(|| empty_ack(msg.message_id));
         let pending = self
             .outgoing
             .iter()

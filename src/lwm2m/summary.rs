@@ -72,7 +72,7 @@ pub fn summary(msg: &Message, kind: Kind) -> String {
                 .collect();
             format!(
                 "Notify ({}, seq {}, token {}) {}",
-                msg.mtype.name(),
+                msg.type_name(),
                 seq.join("/"),
                 escaped::format_hex(&msg.token),
                 content_part(msg)
@@ -88,11 +88,15 @@ pub fn summary(msg: &Message, kind: Kind) -> String {
                 format!("{}: {cs}", msg.code)
             }
         }
-        Kind::Empty => format!("Empty {}, msg_id = {}", msg.mtype.name(), msg.message_id),
-        Kind::Reset => format!("Reset, msg_id = {}", msg.message_id),
+        Kind::Empty => format!(
+            "Empty {}, msg_id = {}",
+            msg.type_name(),
+            msg.message_id_text()
+        ),
+        Kind::Reset => format!("Reset, msg_id = {}", msg.message_id_text()),
         Kind::Continue => format!(
             "Continue, msg_id = {}, token = {}",
-            msg.message_id,
+            msg.message_id_text(),
             python_bytes_repr(&msg.token)
         ),
         Kind::Coap => generic_summary(msg),
@@ -106,8 +110,8 @@ pub fn generic_summary(msg: &Message) -> String {
     let mut s = format!(
         "{}, {}, id={}, token={}",
         msg.code,
-        msg.mtype.name(),
-        msg.message_id,
+        msg.type_name(),
+        msg.message_id_text(),
         python_bytes_repr(&msg.token)
     );
     for (number, name) in [

@@ -1232,8 +1232,13 @@ fn cmd_listen(ctx: &Ctx, args: &Args) -> CmdResult {
         (Some(_), None) => return Err("listen: `psk_identity` needs `psk_key` too".into()),
         (None, Some(_)) => return Err("listen: `psk_key` needs `psk_identity` too".into()),
     };
-    if args.bool("tcp")? == Some(true) {
-        return Err("listen: `tcp`: CoAP over TCP is not available in this version of nsh".into());
+    // Like the original, the command line's --tcp cannot be turned off.
+    let tcp = args.bool("tcp")? == Some(true) || ctx.server.default_tcp();
+    if tcp && psk.is_some() {
+        return Err(
+            "listen: `tcp` cannot be used with a PSK: CoAP over TLS is not available in this version of nsh"
+                .into(),
+        );
     }
     if args.bool("debug")? == Some(true) {
         return Err("listen: `debug`: there is no DTLS debug output without DTLS".into());
@@ -1242,14 +1247,17 @@ fn cmd_listen(ctx: &Ctx, args: &Args) -> CmdResult {
         .int_in::<u16>("port")?
         .unwrap_or(if psk.is_some() { 5684 } else { 5683 });
     let ipv6 = args.bool("ipv6")?.unwrap_or(ctx.ipv6);
-    let bound = ctx
-        .server
-        .listen_secure(port, ipv6, psk.as_ref())
-        .map_err(|e| format!("could not listen on port {port} ({e})"))?;
+    let bound = if tcp {
+        ctx.server.listen_tcp(port, ipv6)
+    } else {
+        ctx.server.listen_secure(port, ipv6, psk.as_ref())
+    }
+    .map_err(|e| format!("could not listen on port {port} ({e})"))?;
     ctx.say(&format!(
         "listening on {} port {bound}{}",
         match &psk {
             Some(p) => format!("DTLS (PSK identity `{}`)", p.identity),
+            None if tcp => "TCP".into(),
             None => "UDP".into(),
         },
         if ipv6 { " (IPv6 and IPv4)" } else { "" }

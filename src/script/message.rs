@@ -60,10 +60,10 @@ impl View<'_> {
         let r = &self.0;
         Some(match name {
             "kind" => self.kind_name().into(),
-            "type" => self.get(|m| m.mtype.name().to_string()),
+            "type" => self.get(|m| m.type_name().to_string()),
             "code" => self.get(|m| format!("{}.{:02}", m.code.class(), m.code.detail())),
             "code_name" => self.opt(|m| m.code.name().map(str::to_string)),
-            "msg_id" => self.get(|m| i64::from(m.message_id)),
+            "msg_id" => self.opt(|m| (!m.reliable).then_some(i64::from(m.message_id))),
             "token" => self.get(|m| Dynamic::from_blob(m.token.clone())),
             "options" => self.get(|m| Dynamic::from_array(options_to_rhai(&m.options))),
             "path" => self.get(|m| m.path_string()),

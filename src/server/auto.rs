@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use super::receiver::send_quietly;
+use super::receiver::{pong, send_quietly};
 use super::{RecordRef, Server, State};
 use crate::coap::{CoapOption, Code, Message, OptionNumber, Type};
 use crate::lwm2m::kind::Kind;
@@ -67,6 +67,10 @@ pub(super) fn respond(server: &Server, st: &mut State, peer: SocketAddr, record:
             st.target = Some(peer);
             None
         }
+        _ if msg.reliable => {
+            // Over TCP (RFC 8323) nothing is acknowledged; a Ping gets a Pong.
+            (msg.code == Code::PING && flags.auto_ack).then(|| pong(msg))
+        }
         Kind::Empty if msg.mtype == Type::Confirmable && flags.auto_ack => {
             // CoAP ping (RFC 7252 §4.3): answered with RST.
             Some(Message::new(Type::Reset, Code::EMPTY, msg.message_id))
@@ -94,5 +98,6 @@ fn response(req: &Message, code: Code) -> Message {
     };
     let mut r = Message::new(mtype, code, req.message_id);
     r.token = req.token.clone();
+    r.reliable = req.reliable;
     r
 }

@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::coap::OptionNumber;
-use crate::coap::{Message, udp};
+use crate::coap::{CoapOption, Code, Message, tcp, udp};
 use crate::exchange::{Block2Assembly, BlockProgress, Exchanges, RequestId, TransmissionParams};
 use crate::lwm2m::kind;
 use crate::transport::{Psk, Transport};
@@ -124,6 +124,10 @@ pub(crate) struct State {
     transport: Option<Arc<Transport>>,
     /// The PSK `listen` uses when it is given none (from the command line).
     default_psk: Option<Psk>,
+    /// Whether `listen` serves TCP when not told (the command line's `--tcp`).
+    default_tcp: bool,
+    /// The last CSM each TCP peer sent (RFC 8323 §5.3).
+    pub(crate) peer_csm: HashMap<SocketAddr, RecordRef>,
     generation: u64,
     listen_port: Option<u16>,
     ipv6: bool,
@@ -206,6 +210,8 @@ impl Server {
                 state: Mutex::new(State {
                     transport: None,
                     default_psk: None,
+                    default_tcp: false,
+                    peer_csm: HashMap::new(),
                     generation: 0,
                     listen_port: None,
                     ipv6: false,
@@ -280,7 +286,17 @@ impl Server {
         ipv6: bool,
         psk: Option<&Psk>,
     ) -> Result<u16, ServerError> {
-        let transport = Arc::new(Transport::bind(port, ipv6, psk)?);
+        self.start(Transport::bind(port, ipv6, psk)?, ipv6)
+    }
+
+    /// Starts listening for CoAP over TCP (RFC 8323) on `port` (0 = any
+    /// free port); replaces any earlier socket. Returns the bound port.
+    pub fn listen_tcp(&self, port: u16, ipv6: bool) -> Result<u16, ServerError> {
+        self.start(Transport::bind_tcp(port, ipv6)?, ipv6)
+    }
+
+    fn start(&self, transport: Transport, ipv6: bool) -> Result<u16, ServerError> {
+        let transport = Arc::new(transport);
         let bound = transport.local_addr()?.port();
         let generation = {
             let mut st = self.lock();
@@ -302,6 +318,29 @@ impl Server {
     /// See [`Server::set_default_psk`].
     pub fn default_psk(&self) -> Option<Psk> {
         self.lock().default_psk.clone()
+    }
+
+    /// Whether `listen` serves TCP when not told (the command line's `--tcp`).
+    pub fn set_default_tcp(&self, tcp: bool) {
+        self.lock().default_tcp = tcp;
+    }
+
+    /// See [`Server::set_default_tcp`].
+    pub fn default_tcp(&self) -> bool {
+        self.lock().default_tcp
+    }
+
+    /// Whether the listening socket is TCP.
+    pub fn is_tcp(&self) -> bool {
+        self.lock()
+            .transport
+            .as_ref()
+            .is_some_and(|t| t.is_reliable())
+    }
+
+    /// The CSM (7.01) a TCP peer sent last, if any.
+    pub fn peer_csm(&self, peer: SocketAddr) -> Option<RecordRef> {
+        self.lock().peer_csm.get(&peer).cloned()
     }
 
     /// Sets the address commands are sent to (`connect HOST PORT`); binds an
@@ -412,10 +451,11 @@ impl Server {
         &self,
         st: &mut State,
         peer: SocketAddr,
-        msg: Message,
+        mut msg: Message,
     ) -> Result<RecordRef, ServerError> {
         let transport = st.transport.clone().ok_or(ServerError::NotListening)?;
-        let raw = udp::encode(&msg);
+        msg.reliable = transport.is_reliable();
+        let raw = encode(&msg);
         let kind = kind::classify(&msg, &RegistryContext(&st.registry));
         let record = Self::push_record(
             st,
@@ -457,10 +497,12 @@ impl Server {
         let request = msg.code.is_request().then(|| msg.clone());
         let (id, sent) = {
             let mut st = self.lock();
-            if st.transport.is_none() {
+            let Some(transport) = &st.transport else {
                 return Err(ServerError::NotListening);
-            }
-            if opts.fill_message_id {
+            };
+            // Over TCP there is no message ID, and nothing to acknowledge.
+            msg.reliable = transport.is_reliable();
+            if opts.fill_message_id && !msg.reliable {
                 msg.message_id = st.exchanges.next_message_id(&peer);
             }
             if opts.fill_token {
@@ -565,7 +607,7 @@ impl Server {
             direction: Direction::Received,
             peer,
             at: last.at,
-            raw: udp::encode(&whole),
+            raw: encode(&whole),
             message: Ok(whole),
             kind: first.kind,
             role: Role::Assembled,
@@ -643,7 +685,11 @@ impl Server {
         let mut st = self.lock();
         let peer = st.target.ok_or(ServerError::NoPeer)?;
         let transport = st.transport.clone().ok_or(ServerError::NotListening)?;
-        let message = udp::decode(bytes);
+        let message = if transport.is_reliable() {
+            tcp::decode(bytes)
+        } else {
+            udp::decode(bytes)
+        };
         let kind = message
             .as_ref()
             .ok()
@@ -862,6 +908,27 @@ impl Server {
         self.shared.version.fetch_add(1, Ordering::Release);
         self.shared.changed.notify_all();
     }
+}
+
+/// The wire form of a message: an RFC 8323 frame when it is `reliable`.
+pub(crate) fn encode(msg: &Message) -> Vec<u8> {
+    if msg.reliable {
+        tcp::encode(msg)
+    } else {
+        udp::encode(msg)
+    }
+}
+
+/// The CSM nsh sends on each TCP connection (RFC 8323 §5.3): the largest
+/// message it takes (Max-Message-Size, option 2).
+pub(crate) fn our_csm() -> Message {
+    let mut csm = Message::new(crate::coap::Type::Confirmable, Code::CSM, 0);
+    csm.reliable = true;
+    csm.add_option(CoapOption::uint(
+        crate::coap::OptionNumber(2),
+        crate::transport::tcp::MAX_FRAME as u64,
+    ));
+    csm
 }
 
 impl State {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Direction, Record, RegistryContext, Role, Server, State, auto};
-use crate::coap::udp;
+use crate::coap::{Code, Message, tcp, udp};
 use crate::exchange::{Event, Incoming};
 use crate::lwm2m::kind;
 use crate::transport::Transport;
@@ -40,8 +40,17 @@ fn run(server: Server, transport: Arc<Transport>, generation: u64) {
         for line in transport.take_notices() {
             server.print(&line);
         }
+        for peer in transport.take_accepted() {
+            // RFC 8323 §5.3: each side's first message is its CSM.
+            let mut st = server.lock();
+            if st.generation != generation {
+                return;
+            }
+            send_quietly(&server, &mut st, peer, super::our_csm());
+        }
+        let reliable = transport.is_reliable();
         match received {
-            Ok(Some((n, peer))) => handle_datagram(&server, &buf[..n], peer),
+            Ok(Some((n, peer))) => handle_datagram(&server, &buf[..n], peer, reliable),
             Ok(None) => {}
             Err(e) => {
                 // ICMP port unreachable and the like: report, keep going.
@@ -83,10 +92,14 @@ fn drive_timers(server: &Server, st: &mut State) {
     }
 }
 
-fn handle_datagram(server: &Server, bytes: &[u8], peer: SocketAddr) {
+fn handle_datagram(server: &Server, bytes: &[u8], peer: SocketAddr, reliable: bool) {
     let mut st = server.lock();
     st.registry.touch(peer);
-    let decoded = udp::decode(bytes);
+    let decoded = if reliable {
+        tcp::decode(bytes)
+    } else {
+        udp::decode(bytes)
+    };
     let now = Instant::now();
     let (role, kind, incoming, observed_path, request_path) = match &decoded {
         Ok(msg) => {
@@ -171,6 +184,7 @@ fn handle_datagram(server: &Server, bytes: &[u8], peer: SocketAddr) {
             // RFC 7641 §3.6).
             if let Ok(msg) = &record.message
                 && msg.mtype == crate::coap::Type::Confirmable
+                && !msg.reliable
                 && st.flags.auto_ack
             {
                 let rst = crate::coap::Message::new(
@@ -189,6 +203,7 @@ fn handle_datagram(server: &Server, bytes: &[u8], peer: SocketAddr) {
             }
         }
         Some(Incoming::New) => {
+            signaling(server, &mut st, peer, &record);
             auto::respond(server, &mut st, peer, &record);
             st.inbox.push_back(record);
         }
@@ -196,6 +211,43 @@ fn handle_datagram(server: &Server, bytes: &[u8], peer: SocketAddr) {
     }
     drop(st);
     server.notify_all();
+}
+
+/// RFC 8323 §5 signaling over TCP: the peer's CSM is kept, Release and
+/// Abort are reported (the connection is closed by the peer). Ping is
+/// answered by the auto-responder.
+fn signaling(server: &Server, st: &mut State, peer: SocketAddr, record: &super::RecordRef) {
+    let Ok(msg) = &record.message else { return };
+    if !msg.reliable {
+        return;
+    }
+    match msg.code {
+        Code::CSM => {
+            st.peer_csm.insert(peer, record.clone());
+        }
+        Code::RELEASE | Code::ABORT => {
+            let what = if msg.code == Code::RELEASE {
+                "Release"
+            } else {
+                "Abort"
+            };
+            let why = if msg.payload.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", String::from_utf8_lossy(&msg.payload))
+            };
+            server.print(&format!("{peer} sent {what}{why}"));
+        }
+        _ => {}
+    }
+}
+
+/// A Pong for a TCP Ping (RFC 8323 §5.4), with its token.
+pub(super) fn pong(ping: &Message) -> Message {
+    let mut pong = Message::new(crate::coap::Type::Confirmable, Code::PONG, 0);
+    pong.reliable = true;
+    pong.token = ping.token.clone();
+    pong
 }
 
 fn note_observation(st: &mut State, _id: crate::exchange::RequestId, record: &Record) {

@@ -1,10 +1,11 @@
-//! Transports: how datagrams reach peers. UDP over IPv4 and IPv6, and DTLS
-//! 1.2 with pre-shared keys; TCP belongs here too. Knows nothing of LwM2M.
+//! Transports: how datagrams reach peers. UDP over IPv4 and IPv6, DTLS 1.2
+//! with pre-shared keys, and plain TCP (RFC 8323). Knows nothing of LwM2M.
 //!
 //! The server uses [`Transport`]: whatever the security, it sends and
-//! receives plain CoAP datagrams per peer address.
+//! receives plain CoAP datagrams (over TCP: whole frames) per peer address.
 
 pub mod dtls;
+pub mod tcp;
 pub mod udp;
 
 use std::io;
@@ -12,6 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use dtls::{DtlsTransport, Psk};
+pub use tcp::TcpTransport;
 pub use udp::UdpTransport;
 
 /// A listening socket, plain or secured.
@@ -21,6 +23,8 @@ pub enum Transport {
     Udp(UdpTransport),
     /// CoAP over DTLS 1.2 (PSK), one session per peer address.
     Dtls(DtlsTransport),
+    /// CoAP over TCP (RFC 8323), one connection per peer address.
+    Tcp(TcpTransport),
 }
 
 impl Transport {
@@ -33,11 +37,17 @@ impl Transport {
         })
     }
 
+    /// Listens for CoAP over TCP on `port` (0 = any free one).
+    pub fn bind_tcp(port: u16, ipv6: bool) -> io::Result<Self> {
+        Ok(Transport::Tcp(TcpTransport::bind(port, ipv6)?))
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         match self {
             Transport::Udp(t) => t.local_addr(),
             Transport::Dtls(t) => t.local_addr(),
+            Transport::Tcp(t) => t.local_addr(),
         }
     }
 
@@ -46,11 +56,18 @@ impl Transport {
         matches!(self, Transport::Dtls(_))
     }
 
+    /// True for TCP: messages are RFC 8323 frames without type or message
+    /// ID, and nothing is acknowledged or retransmitted.
+    pub fn is_reliable(&self) -> bool {
+        matches!(self, Transport::Tcp(_))
+    }
+
     /// Sends one application datagram to `peer`.
     pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
         match self {
             Transport::Udp(t) => t.send_to(bytes, peer),
             Transport::Dtls(t) => t.send_to(bytes, peer),
+            Transport::Tcp(t) => t.send_to(bytes, peer),
         }
     }
 
@@ -64,15 +81,26 @@ impl Transport {
         match self {
             Transport::Udp(t) => t.recv(buf, timeout),
             Transport::Dtls(t) => t.recv(buf, timeout),
+            Transport::Tcp(t) => t.recv(buf, timeout),
         }
     }
 
     /// Lines worth showing the user about sessions (DTLS handshakes
-    /// done or failed, sessions closed); empty for UDP.
+    /// done or failed, TCP connections opened or closed); empty for UDP.
     pub fn take_notices(&self) -> Vec<String> {
         match self {
             Transport::Udp(_) => Vec::new(),
             Transport::Dtls(t) => t.take_notices(),
+            Transport::Tcp(t) => t.take_notices(),
+        }
+    }
+
+    /// Peers that opened a TCP connection since the last call (they are
+    /// owed a CSM); empty for UDP and DTLS.
+    pub fn take_accepted(&self) -> Vec<SocketAddr> {
+        match self {
+            Transport::Tcp(t) => t.take_accepted(),
+            _ => Vec::new(),
         }
     }
 }

@@ -33,7 +33,7 @@ fn help_and_version_exit_zero() {
 #[test]
 fn transport_flags_of_later_versions_are_refused_with_one_line() {
     for flag in [
-        &["--tcp"][..],
+        &["--tcp", "-i", "id", "-k", "key"][..],
         &["--psk-identity", "x"],
         &["-k", "y"],
         &["--debug"],
@@ -46,6 +46,9 @@ fn transport_flags_of_later_versions_are_refused_with_one_line() {
             "{err}"
         );
     }
+    let (code, _, err) = nsh(&["-t", "-k", "y", "-i", "x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--tcp cannot be used with a PSK"), "{err}");
     let (code, _, err) = nsh(&["--bogus"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown option `--bogus`"), "{err}");
@@ -357,4 +360,15 @@ fn test_blocks_report_each_case_and_a_junit_file() {
     assert!(out.ends_with("2 passed, 0 failed\n"), "{out}");
     let xml = std::fs::read_to_string(&report).unwrap();
     assert!(xml.contains("tests=\"2\" failures=\"0\""), "{xml}");
+}
+
+#[test]
+fn listen_tcp_serves_tcp_and_refuses_a_psk() {
+    let (code, out, err) = nsh(&["-c", "listen 0 tcp=1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("listening on TCP port "), "{out}");
+    let (code, _, err) = nsh(&["-c", "listen 0 tcp=1 psk_identity=a psk_key=b"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("`tcp` cannot be used with a PSK"), "{err}");
 }

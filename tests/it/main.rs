@@ -13,3 +13,4 @@ mod libcoap;
 mod peers_coapnode;
 mod peers_waka;
 mod repl;
+mod tcp;

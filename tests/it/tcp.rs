@@ -1,0 +1,206 @@
+//! CoAP over TCP (RFC 8323): `nsh --tcp` with libcoap's `coap-client-notls`
+//! and with a hand-written client over `std::net::TcpStream`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nsh::coap::tcp::{Frame, decode_frame, encode};
+use nsh::coap::{CoapOption, Code, Message, OptionNumber, Type};
+
+use crate::harness::{run_nsh, script};
+
+/// A TCP port that was free a moment ago.
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+fn message(code: Code, token: &[u8]) -> Message {
+    let mut m = Message::new(Type::Confirmable, code, 0);
+    m.reliable = true;
+    m.token = token.to_vec();
+    m
+}
+
+/// A client speaking RFC 8323 frames by hand.
+struct RawClient {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl RawClient {
+    fn connect(port: u16) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(RawClient {
+            stream,
+            pending: Vec::new(),
+        })
+    }
+
+    fn send(&mut self, m: &Message) -> std::io::Result<()> {
+        self.stream.write_all(&encode(m))
+    }
+
+    fn next(&mut self) -> Result<Message, String> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Frame::Complete(len, m) = decode_frame(&self.pending) {
+                self.pending.drain(..len);
+                return (*m).map_err(|e| e.to_string());
+            }
+            let n = self.stream.read(&mut chunk).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed".into());
+            }
+            self.pending.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// What the hand-written client saw, in order (one line per step).
+fn raw_session(port: u16) -> Result<Vec<String>, String> {
+    let mut c = RawClient::connect(port).map_err(|e| e.to_string())?;
+    let mut seen = Vec::new();
+    let mut csm = message(Code::CSM, b"");
+    csm.add_option(CoapOption::uint(OptionNumber(2), 1152));
+    c.send(&csm).map_err(|e| e.to_string())?;
+    let first = c.next()?;
+    seen.push(format!("first {}", first.code));
+    c.send(&message(Code::PING, b"pg"))
+        .map_err(|e| e.to_string())?;
+    let pong = c.next()?;
+    seen.push(format!(
+        "pong {} {}",
+        pong.code,
+        String::from_utf8_lossy(&pong.token)
+    ));
+    let mut reg = message(Code::POST, b"rg");
+    reg.set_uri("/rd?ep=raw-ep&lt=60&b=T");
+    reg.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, 40));
+    reg.payload = b"</3/0>".to_vec();
+    c.send(&reg).map_err(|e| e.to_string())?;
+    let created = c.next()?;
+    seen.push(format!(
+        "created {} {} {}",
+        created.code,
+        String::from_utf8_lossy(&created.token),
+        created.location_string()
+    ));
+    let read = c.next()?;
+    seen.push(format!("request {} {}", read.code, read.path_string()));
+    let mut content = message(Code::CONTENT, &read.token);
+    content.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, 0));
+    content.payload = b"raw says hi".to_vec();
+    c.send(&content).map_err(|e| e.to_string())?;
+    // Nothing acknowledges the Content over TCP; hold the connection until
+    // nsh finishes.
+    let rest = c.next();
+    seen.push(format!("then {rest:?}"));
+    Ok(seen)
+}
+
+#[test]
+fn tcp_clients_register_ping_and_answer_reads() {
+    let port = free_tcp_port();
+    let (tx, rx) = mpsc::channel();
+    let libcoap = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let libcoap_out = libcoap.clone();
+    let run = run_nsh(
+        &["--tcp", "-l", &port.to_string(), &script("tcp.rhai")],
+        Duration::from_secs(60),
+        |line| {
+            if line.contains("@@libcoap") {
+                let uri = format!("coap+tcp://127.0.0.1:{port}/rd?ep=tcp-ep&lt=60&b=T");
+                let out = libcoap_out.clone();
+                std::thread::spawn(move || {
+                    let o = Command::new("coap-client-notls")
+                        .args([
+                            "-v",
+                            "6",
+                            "-m",
+                            "post",
+                            "-t",
+                            "40",
+                            "-e",
+                            "</1/0>,</3/0>",
+                            &uri,
+                        ])
+                        .output()
+                        .expect("coap-client-notls is missing: run `bash tests/setup.sh`");
+                    *out.lock().unwrap() = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                });
+            } else if line.contains("@@raw") {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let _ = tx.send(raw_session(port));
+                });
+            }
+        },
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+
+    // libcoap got 2.01 Created with a Location-Path.
+    let libcoap = libcoap.lock().unwrap().clone();
+    let created = libcoap
+        .lines()
+        .find(|l| l.contains("c:2.01"))
+        .unwrap_or_else(|| panic!("no 2.01 in coap-client's output:\n{libcoap}"));
+    assert!(
+        created.contains("Location-Path:rd") && created.contains("Location-Path:1"),
+        "{libcoap}"
+    );
+
+    // The hand-written client: nsh's CSM first, Pong echoing the token,
+    // Created, then the script's Read on the same connection.
+    let seen = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the raw client finished")
+        .expect("the raw client's session");
+    assert_eq!(seen[0], "first 7.01 (SIGNALING_CSM)", "{seen:?}");
+    assert_eq!(seen[1], "pong 7.03 (PONG) pg", "{seen:?}");
+    assert_eq!(seen[2], "created 2.01 (RES_CREATED) rg /rd/2", "{seen:?}");
+    assert_eq!(seen[3], "request 0.01 (REQ_GET) /3/0", "{seen:?}");
+
+    // Lines: no type or message ID claimed, connections reported.
+    let out = &run.stdout;
+    assert!(
+        out.contains("<- 7.01 (SIGNALING_CSM), None, id=None, token=b''"),
+        "{out}"
+    );
+    assert!(
+        out.contains("<- Register /rd?ep=tcp-ep&lt=60&b=T: </1/0>,</3/0>"),
+        "{out}"
+    );
+    assert!(out.contains("-> Created /rd/1"), "{out}");
+    assert!(
+        out.contains("<- 7.02 (PING), None, id=None, token=b'pg'"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-> 7.03 (PONG), None, id=None, token=b'pg'"),
+        "{out}"
+    );
+    assert!(out.contains("-> Read /3/0"), "{out}");
+    assert!(out.contains("<- Content raw says hi"), "{out}");
+    assert!(out.contains("type: None\n"), "{out}");
+    assert!(out.contains("msg_id: None\n"), "{out}");
+    assert!(
+        out.lines()
+            .filter(|l| l.starts_with("TCP connection from 127.0.0.1:"))
+            .count()
+            == 2,
+        "{out}"
+    );
+    assert!(out.contains("closed: closed by the peer"), "{out}");
+}

@@ -210,38 +210,30 @@ pub fn register(engine: &mut Engine) {
     );
     for name in ["add_resource", "add_resource_instance"] {
         let instance = name == "add_resource_instance";
-        engine.register_fn(
-            name,
-            move |t: &mut Tlv, i: i64, v: Dynamic| -> Result<Tlv, Box<EvalAltResult>> {
-                let (bytes, kind) = typed(&v)?;
-                let i = id(i)?;
-                t.with(|b| {
-                    if instance {
-                        b.add_resource_instance(i, &bytes, kind)
-                    } else {
-                        b.add_resource(i, &bytes, kind)
-                    }
-                })
-                .map_err(fail)?;
-                Ok(t.clone())
-            },
-        );
-        engine.register_fn(
-            name,
-            move |t: &mut Tlv, i: i64, v: Dynamic, kind: &str| -> Result<Tlv, Box<EvalAltResult>> {
-                let bytes = bytes_arg(&v)?;
-                let i = id(i)?;
-                t.with(|b| {
-                    if instance {
-                        b.add_resource_instance(i, &bytes, kind)
-                    } else {
-                        b.add_resource(i, &bytes, kind)
-                    }
-                })
-                .map_err(fail)?;
-                Ok(t.clone())
-            },
-        );
+        // A leaf from raw bytes and a builder type name.
+        let add = move |t: &mut Tlv,
+                        i: i64,
+                        bytes: &[u8],
+                        kind: &str|
+              -> Result<Tlv, Box<EvalAltResult>> {
+            let i = id(i)?;
+            t.with(|b| {
+                if instance {
+                    b.add_resource_instance(i, bytes, kind)
+                } else {
+                    b.add_resource(i, bytes, kind)
+                }
+            })
+            .map_err(fail)?;
+            Ok(t.clone())
+        };
+        engine.register_fn(name, move |t: &mut Tlv, i: i64, v: Dynamic| {
+            let (bytes, kind) = typed(&v)?;
+            add(t, i, &bytes, kind)
+        });
+        engine.register_fn(name, move |t: &mut Tlv, i: i64, v: Dynamic, kind: &str| {
+            add(t, i, &bytes_arg(&v)?, kind)
+        });
     }
     engine.register_fn(
         "make_multires",

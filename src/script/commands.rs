@@ -137,6 +137,14 @@ const ACCOUNT: [Param; 13] = [
 /// The last account argument.
 const CIPHERSUITES: Param = opt("tls_ciphersuites", K::List, "[]");
 
+/// The arguments of the Created, Deleted and Changed responses.
+const LOCATION_REPLY: [Param; 4] = [
+    req("msg_id", K::Int),
+    req("token", K::Bytes),
+    opt("location", K::Str, "none"),
+    opt("options", K::Options, "[]"),
+];
+
 const TIMEOUT: Param = opt("timeout_s", K::Float, "set timeout (5)");
 
 /// Concatenates parameter lists at compile time.
@@ -545,37 +553,21 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "created",
-        params: params!([
-            req("msg_id", K::Int),
-            req("token", K::Bytes),
-            opt("location", K::Str, "none"),
-            opt("options", K::Options, "[]")
-        ]),
+        params: &LOCATION_REPLY,
         help: "Sends a 2.01 Created response (ACK).",
         example: "created 4920 \\x01\\x02 /rd/demo",
         run: requests::created,
     },
     Command {
         name: "deleted",
-        params: params!([
-            req("msg_id", K::Int),
-            req("token", K::Bytes),
-            opt("location", K::Str, "none"),
-            opt("options", K::Options, "[]")
-        ]),
+        params: &LOCATION_REPLY,
         help: "Sends a 2.02 Deleted response (ACK).",
         example: "deleted 4920 \\x01\\x02",
         run: requests::deleted,
     },
     Command {
         name: "changed",
-        params: params!([
-            req("msg_id", K::Int),
-            req("token", K::Bytes),
-            opt("location", K::Str, "none"),
-            opt("options", K::Options, "[]"),
-            opt("content", K::Bytes, "empty")
-        ]),
+        params: params!(LOCATION_REPLY, [opt("content", K::Bytes, "empty")]),
         help: "Sends a 2.04 Changed response (ACK).",
         example: "changed 4920 \\x01\\x02",
         run: requests::changed,

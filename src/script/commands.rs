@@ -868,6 +868,7 @@ pub static COMMANDS: &[Command] = &[
             opt("auto_deregister", K::Bool, "unchanged"),
             opt("auto_send", K::Bool, "unchanged"),
             opt("print_messages", K::Bool, "unchanged"),
+            opt("history_limit", K::Int, "unchanged (100000)"),
             opt("timeout", K::Float, "unchanged (5 s)"),
             opt("retransmit", K::Bool, "unchanged (1)"),
             opt("ack_timeout", K::Float, "unchanged (2 s)"),
@@ -1484,6 +1485,15 @@ fn cmd_set(ctx: &Ctx, args: &Args) -> CmdResult {
         announce.push(format!("Request timeout {t} s"));
         any = true;
     }
+    if let Some(n) = args.int("history_limit")? {
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("set: `history_limit`: {n} must be at least 1"))?;
+        ctx.server.set_history_limit(n);
+        announce.push(format!("History keeps the last {n} messages"));
+        any = true;
+    }
     let mut tp = ctx.server.transmission();
     let mut tp_changed = false;
     if let Some(r) = args.bool("retransmit")? {
@@ -1518,7 +1528,7 @@ fn cmd_set(ctx: &Ctx, args: &Args) -> CmdResult {
         let tp = ctx.server.transmission();
         let on = |b: bool| if b { 1 } else { 0 };
         ctx.say(&format!(
-            "auto_update={} auto_reregister={} auto_bspack_error={} auto_ack={} auto_deregister={} auto_send={} print_messages={}\ntimeout={} retransmit={} ack_timeout={} max_retransmit={}",
+            "auto_update={} auto_reregister={} auto_bspack_error={} auto_ack={} auto_deregister={} auto_send={} print_messages={}\ntimeout={} retransmit={} ack_timeout={} max_retransmit={} history_limit={}",
             on(f.auto_update),
             on(f.auto_reregister),
             on(f.auto_bspack_error),
@@ -1529,7 +1539,8 @@ fn cmd_set(ctx: &Ctx, args: &Args) -> CmdResult {
             ctx.server.default_timeout().as_secs_f64(),
             on(tp.retransmit),
             tp.ack_timeout.as_secs_f64(),
-            tp.max_retransmit
+            tp.max_retransmit,
+            ctx.server.history_limit()
         ));
     }
     for line in announce {

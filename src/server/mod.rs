@@ -29,6 +29,10 @@ use crate::transport::{Psk, Transport};
 pub use history::{Direction, Record, RecordRef, Role};
 pub use registry::{Client, Registry};
 
+/// How many records the history keeps unless `set history_limit=N` says
+/// otherwise.
+pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;
+
 /// Where output lines (`<- …`, `-> …`) go.
 pub type Printer = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -149,6 +153,8 @@ pub(crate) struct State {
     pub(crate) expectation_report: Option<String>,
     pub(crate) observed: HashMap<Vec<u8>, String>,
     pub(crate) default_timeout: Duration,
+    /// How many records the history keeps (the oldest go first).
+    history_limit: usize,
     /// A Bootstrap-Pack-Request kept for `bootstrap_pack`.
     pub(crate) bootstrap_pack_request: Option<RecordRef>,
 }
@@ -231,6 +237,7 @@ impl Server {
                     expectation_report: None,
                     observed: HashMap::new(),
                     default_timeout: Duration::from_secs(5),
+                    history_limit: DEFAULT_HISTORY_LIMIT,
                     bootstrap_pack_request: None,
                 }),
                 changed: Condvar::new(),
@@ -443,7 +450,28 @@ impl Server {
         st.next_seq += 1;
         let r = Arc::new(record);
         st.history.push(r.clone());
+        // Dropped in chunks (a tenth of the limit), so the front is not
+        // shifted on every message of a long soak.
+        let limit = st.history_limit.max(1);
+        if st.history.len() > limit + limit / 10 {
+            let excess = st.history.len() - limit;
+            st.history.drain(..excess);
+        }
         r
+    }
+
+    /// How many records the history keeps.
+    pub fn history_limit(&self) -> usize {
+        self.lock().history_limit
+    }
+
+    /// Sets how many records the history keeps (at least 1); older ones are
+    /// dropped now and from then on.
+    pub fn set_history_limit(&self, limit: usize) {
+        let mut st = self.lock();
+        st.history_limit = limit.max(1);
+        let excess = st.history.len().saturating_sub(st.history_limit);
+        st.history.drain(..excess);
     }
 
     /// Records and transmits one message the exchange layer released.

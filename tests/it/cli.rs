@@ -372,3 +372,24 @@ fn listen_tcp_serves_tcp_and_refuses_a_psk() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("`tcp` cannot be used with a PSK"), "{err}");
 }
+
+#[test]
+fn the_history_keeps_only_the_last_history_limit_messages() {
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sink.local_addr().unwrap().port();
+    let code = format!(
+        r#"connect("127.0.0.1", {port});
+           set(#{{history_limit: 3}});
+           for i in 0..5 {{ reset(#{{msg_id: i}}) }}
+           let h = history(100);
+           assert_eq(h.map(|m| m.msg_id), [2, 3, 4]);
+           for i in 5..40 {{ reset(#{{msg_id: i}}) }}
+           assert_eq(history(100).len(), 3);
+           assert_eq(history(1)[0].msg_id, 39);
+           print("kept")"#
+    );
+    let (status, out, err) = nsh(&["-c", &code]);
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(out.contains("History keeps the last 3 messages"), "{out}");
+    assert!(out.contains("kept"), "{out}");
+}

@@ -351,6 +351,13 @@ pub struct SubCommand {
     pub help: &'static str,
 }
 
+/// The arguments of `add_resource` and `add_resource_instance`.
+const TLV_LEAF: [Param; 3] = [
+    req("identifier", K::Int),
+    req("value", K::Str),
+    opt("type", K::Str, "raw"),
+];
+
 /// The TLV subshell's commands.
 pub static TLV_COMMANDS: &[SubCommand] = &[
     SubCommand {
@@ -365,20 +372,12 @@ pub static TLV_COMMANDS: &[SubCommand] = &[
     },
     SubCommand {
         name: "add_resource",
-        params: &[
-            req("identifier", K::Int),
-            req("value", K::Str),
-            opt("type", K::Str, "raw"),
-        ],
+        params: &TLV_LEAF,
         help: "Creates a Resource; type: raw, int, uint, float, double, bool, string, time, objlnk.",
     },
     SubCommand {
         name: "add_resource_instance",
-        params: &[
-            req("identifier", K::Int),
-            req("value", K::Str),
-            opt("type", K::Str, "raw"),
-        ],
+        params: &TLV_LEAF,
         help: "Creates a Resource Instance in the selected Multiple Resource.",
     },
     SubCommand {

@@ -145,6 +145,14 @@ const LOCATION_REPLY: [Param; 4] = [
     opt("options", K::Options, "[]"),
 ];
 
+/// The leading arguments of the three EST-coaps commands.
+const EST_HEAD: [Param; 4] = [
+    opt("msg_id", K::Int, "auto"),
+    opt("token", K::Bytes, "8 random bytes"),
+    opt("uri_path", K::Str, "''"),
+    opt("uri_query", K::List, "none"),
+];
+
 const TIMEOUT: Param = opt("timeout_s", K::Float, "set timeout (5)");
 
 /// Concatenates parameter lists at compile time.
@@ -469,12 +477,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "est_coaps_simple_enroll",
         params: params!(
-            [
-                opt("msg_id", K::Int, "auto"),
-                opt("token", K::Bytes, "8 random bytes"),
-                opt("uri_path", K::Str, "''"),
-                opt("uri_query", K::List, "none")
-            ],
+            EST_HEAD,
             [
                 opt("options", K::Options, "[]"),
                 opt("content", K::Bytes, "empty"),
@@ -488,12 +491,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "est_coaps_simple_reenroll",
         params: params!(
-            [
-                opt("msg_id", K::Int, "auto"),
-                opt("token", K::Bytes, "8 random bytes"),
-                opt("uri_path", K::Str, "''"),
-                opt("uri_query", K::List, "none")
-            ],
+            EST_HEAD,
             [
                 opt("options", K::Options, "[]"),
                 opt("content", K::Bytes, "empty"),
@@ -506,15 +504,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "est_coaps_ca_certs",
-        params: params!(
-            [
-                opt("msg_id", K::Int, "auto"),
-                opt("token", K::Bytes, "8 random bytes"),
-                opt("uri_path", K::Str, "''"),
-                opt("uri_query", K::List, "none")
-            ],
-            [opt("options", K::Options, "[]"), TIMEOUT]
-        ),
+        params: params!(EST_HEAD, [opt("options", K::Options, "[]"), TIMEOUT]),
         help: "Sends an EST-coaps CA certs request (GET /est/crts).",
         example: "est_coaps_ca_certs",
         run: requests::est_ca_certs,

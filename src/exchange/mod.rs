@@ -914,4 +914,16 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     pub fn remembered(&self) -> (usize, usize) {
         (self.dedup.len(), self.finished.len())
     }
+
+    /// The tracked message `msg` (as released by [`Exchanges::poll_transmit`])
+    /// belongs to: same peer, message ID and token. `None` for ACK, RST and
+    /// reliable replies, which are not tracked.
+    pub fn find_pending(&self, peer: &P, msg: &Message) -> Option<RequestId> {
+        self.outgoing
+            .iter()
+            .find(|(_, o)| {
+                o.peer == *peer && o.msg.message_id == msg.message_id && o.msg.token == msg.token
+            })
+            .map(|(id, _)| *id)
+    }
 }

@@ -10,7 +10,10 @@
 //! * a GET without `Accept: 40` on an LwM2M path is a Read (Observe when it
 //!   carries an Observe option); the original called every plain GET Discover;
 //! * Update and De-register are recognised by the registration location (the
-//!   context), so numeric locations such as `/rd/5` work;
+//!   context), so numeric locations such as `/rd/5` work; a POST or DELETE
+//!   on `…/rd/{location}` is an Update or De-register even when the location
+//!   is unknown (a client of a restarted server), never a Create or Delete,
+//!   so the server can answer it 4.04 and the client registers again;
 //! * Create is any POST to an Object path, whatever its Content-Format;
 //! * EST `cacerts` GETs are recognised; error responses of any type are;
 //! * NON requests are classified like CON ones (LwM2M 1.1 allows NON Send
@@ -260,6 +263,12 @@ pub(crate) fn path_shape(path: &[String]) -> Option<PathShape> {
     })
 }
 
+/// `…/rd/{location}`: the shape of a registration location (LwM2M Core
+/// §6.2.1: the server returns it in Location-Path under `rd`).
+fn is_rd_location(path: &[String]) -> bool {
+    path.len() >= 2 && path[path.len() - 2] == "rd" && !path[path.len() - 1].is_empty()
+}
+
 fn ends_with(path: &[String], tail: &[&str]) -> bool {
     path.len() >= tail.len()
         && path[path.len() - tail.len()..]
@@ -334,7 +343,7 @@ fn classify_request(msg: &Message, ctx: &dyn ClassifyContext) -> Kind {
             }
         }
         Code::POST => {
-            if ctx.is_registration_location(&path) {
+            if ctx.is_registration_location(&path) || is_rd_location(&path) {
                 Kind::Update
             } else if ends_with(&path, &["rd"]) {
                 Kind::Register
@@ -363,7 +372,7 @@ fn classify_request(msg: &Message, ctx: &dyn ClassifyContext) -> Kind {
             }
         }
         Code::DELETE => {
-            if ctx.is_registration_location(&path) {
+            if ctx.is_registration_location(&path) || is_rd_location(&path) {
                 Kind::Deregister
             } else if shape.is_some() {
                 Kind::Delete
@@ -593,8 +602,10 @@ mod tests {
             classify(&req(Code::DELETE, "/rd/5"), &ctx),
             Kind::Deregister
         );
-        // An unknown location is not a registration for a context that knows.
-        assert_eq!(classify(&req(Code::DELETE, "/rd/6"), &ctx), Kind::Delete);
+        // An unknown location under `rd` is still one (a client of a
+        // restarted server): the server answers it 4.04.
+        assert_eq!(classify(&req(Code::DELETE, "/rd/6"), &ctx), Kind::Deregister);
+        assert_eq!(classify(&req(Code::POST, "/rd/1"), &ctx), Kind::Update);
         assert_eq!(classify(&req(Code::DELETE, "/rd/x/y"), &ctx), Kind::Coap);
     }
 

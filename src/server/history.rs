@@ -80,6 +80,12 @@ pub struct Record {
     pub observed_path: Option<String>,
     /// For responses: the path of the request they answer.
     pub request_path: Option<String>,
+    /// For notifications: whether it is newer than every notification of
+    /// its observation seen before (RFC 7641 §3.4); `None` otherwise.
+    pub fresh: Option<bool>,
+    /// What nsh made of it beyond its role, shown after its line
+    /// (`unknown registration location: answered 4.04`).
+    pub note: Option<String>,
 }
 
 /// Shared handle to a record; cheap to clone.
@@ -102,12 +108,21 @@ impl Record {
             Direction::Sent => "->",
             Direction::Received => "<-",
         };
-        let note = match self.role {
+        let role = match self.role {
             Role::Duplicate => " (duplicate)",
             Role::Stray => " (stray: matches no waiting request)",
             _ => "",
         };
-        format!("{arrow} {}{note}", self.summary())
+        let stale = match self.fresh {
+            Some(false) => " (stale: older than a notification already received)",
+            _ => "",
+        };
+        let note = self
+            .note
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        format!("{arrow} {}{role}{stale}{note}", self.summary())
     }
 
     /// The path the payload belongs to: the request's for a response, the

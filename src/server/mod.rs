@@ -1,37 +1,48 @@
-//! The shared server handle: listening endpoint, registered clients, the
-//! history of everything sent and received, the inbox, auto-responders,
-//! expectations and the payload buffer.
+//! The server handle shared by the prompt, scripts and the receive thread.
+//! Knows nothing of Rhai.
 //!
-//! A background thread receives all the time: each datagram is recorded at
-//! once, matched by the exchange layer, auto-answered when a flag says so,
-//! and printed through the [`Printer`]. Script commands run on another
-//! thread and wait on a condition variable for their response. Knows
-//! nothing of Rhai.
+//! Its rooms, one file each:
+//! - [`core`]: the sans-IO state machine (exchanges, registrations, the
+//!   session), driven by datagrams, timers and the user's sends;
+//! - `registrar`: the LwM2M answer to a new message, a pure function;
+//! - `session`: history, inbox, payload buffer, expectations (bounded);
+//! - `driver`: the receive thread and the effect queue that carries out
+//!   sends and prints outside the lock;
+//! - this file: the handle — listening, sending and waiting.
+//!
+//! Script commands run on their own thread and wait on a condition
+//! variable for their response, woken by every change of the core.
 
 pub mod history;
 pub mod registry;
 
-mod auto;
-mod receiver;
+pub(crate) mod core;
+mod driver;
+mod registrar;
+pub(crate) mod session;
+#[cfg(test)]
+mod tests;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::coap::OptionNumber;
-use crate::coap::{CoapOption, Code, Message, tcp, udp};
+use crate::coap::{Message, tcp, udp};
 use crate::exchange::{Block2Assembly, BlockProgress, Exchanges, RequestId, TransmissionParams};
 use crate::lwm2m::kind;
 use crate::transport::{Psk, Transport};
 
+use self::core::{Core, Effect, Ended};
+use driver::Driver;
+
 pub use history::{Direction, Record, RecordRef, Role};
 pub use registry::{Client, Registry};
-
-/// How many records the history keeps unless `set history_limit=N` says
-/// otherwise.
-pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;
+pub use session::{
+    Check, DEFAULT_HISTORY_LIMIT, DEFAULT_INBOX_LIMIT, Expectation, PAYLOAD_BUFFER_LIMIT,
+};
 
 /// Where output lines (`<- …`, `-> …`) go.
 pub type Printer = Arc<dyn Fn(&str) + Send + Sync>;
@@ -77,6 +88,9 @@ pub enum ServerError {
     /// A block-wise transfer went wrong.
     #[error("block-wise transfer: {0}")]
     Block(String),
+    /// The transport refused the datagram; nothing was sent.
+    #[error("{0}")]
+    SendFailed(String),
 }
 
 /// The auto-responder switches (`set`).
@@ -112,59 +126,35 @@ impl Default for Flags {
     }
 }
 
-/// A check of a received message: `Err` lists what differs.
-pub type Check = Arc<dyn Fn(&Record) -> Result<(), Vec<String>> + Send + Sync>;
-
-/// What `expect` armed: checked against the next received message.
-#[derive(Clone)]
-pub enum Expectation {
-    /// Nothing may arrive.
-    Nothing,
-    /// A message matching the predicate; the text describes it.
-    Matching(String, Check),
+/// `now + d`, or `None` (no deadline) when that instant is not
+/// representable: every wait of the server computes its deadline here, so
+/// no timeout a user gives can overflow.
+pub fn deadline_after(now: Instant, d: Duration) -> Option<Instant> {
+    now.checked_add(d)
 }
 
-pub(crate) struct State {
-    transport: Option<Arc<Transport>>,
+/// Listening settings that are not protocol state.
+#[derive(Default)]
+struct Config {
     /// The PSK `listen` uses when it is given none (from the command line).
     default_psk: Option<Psk>,
     /// Whether `listen` serves TCP when not told (the command line's `--tcp`).
     default_tcp: bool,
-    /// The last CSM each TCP peer sent (RFC 8323 §5.3).
-    pub(crate) peer_csm: HashMap<SocketAddr, RecordRef>,
-    generation: u64,
     listen_port: Option<u16>,
-    ipv6: bool,
-    pub(crate) history: Vec<RecordRef>,
-    next_seq: u64,
-    pub(crate) inbox: VecDeque<RecordRef>,
-    pub(crate) payload_buffer: Vec<u8>,
-    pub(crate) flags: Flags,
-    pub(crate) registry: Registry,
-    /// Where commands go: the current client's address or a `connect` target.
-    target: Option<SocketAddr>,
-    current: Option<String>,
-    pub(crate) exchanges: Exchanges<SocketAddr>,
-    responses: HashMap<RequestId, RecordRef>,
-    gave_up: HashSet<RequestId>,
-    /// Uri-Path of our requests, so responses know what their payload is.
-    pub(crate) request_paths: HashMap<RequestId, String>,
-    pub(crate) expectation: Option<Expectation>,
-    pub(crate) expectation_report: Option<String>,
-    pub(crate) observed: HashMap<Vec<u8>, String>,
-    pub(crate) default_timeout: Duration,
-    /// How many records the history keeps (the oldest go first).
-    history_limit: usize,
-    /// A Bootstrap-Pack-Request kept for `bootstrap_pack`.
-    pub(crate) bootstrap_pack_request: Option<RecordRef>,
 }
 
 pub(crate) struct Shared {
-    state: Mutex<State>,
+    core: Mutex<Core>,
     changed: Condvar,
     /// Bumped with every `changed` notification, so a waiter can spin
     /// briefly on it before sleeping.
-    version: std::sync::atomic::AtomicU64,
+    version: AtomicU64,
+    /// Effects released by the core, carried out in order by one thread at
+    /// a time (the holder of `drain`).
+    outbox: Mutex<VecDeque<Effect>>,
+    drain: Mutex<()>,
+    driver: Mutex<Option<Driver>>,
+    config: Mutex<Config>,
     printer: Mutex<Printer>,
     interrupt: Arc<AtomicBool>,
 }
@@ -203,6 +193,47 @@ impl Default for Server {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The core, locked; when released, what the core queued is carried out.
+pub(crate) struct CoreGuard<'a> {
+    server: &'a Server,
+    guard: Option<MutexGuard<'a, Core>>,
+}
+
+impl Deref for CoreGuard<'_> {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        // Always Some until drop.
+        self.guard.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl DerefMut for CoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Core {
+        self.guard.as_deref_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for CoreGuard<'_> {
+    fn drop(&mut self) {
+        let Some(mut core) = self.guard.take() else {
+            return;
+        };
+        let effects = core.take_effects();
+        if effects.is_empty() {
+            return;
+        }
+        // Queued before the core is released, so effects keep the order
+        // in which the core produced them, across threads.
+        lock(&self.server.shared.outbox).extend(effects);
+        drop(core);
+        self.server.drain();
+    }
+}
+
 impl Server {
     /// A server that is not listening yet.
     pub fn new() -> Self {
@@ -213,61 +244,43 @@ impl Server {
         let printer: Printer = Arc::new(|line: &str| println!("{line}"));
         Server {
             shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    transport: None,
-                    default_psk: None,
-                    default_tcp: false,
-                    peer_csm: HashMap::new(),
-                    generation: 0,
-                    listen_port: None,
-                    ipv6: false,
-                    history: Vec::new(),
-                    next_seq: 1,
-                    inbox: VecDeque::new(),
-                    payload_buffer: Vec::new(),
-                    flags: Flags::default(),
-                    registry: Registry::default(),
-                    target: None,
-                    current: None,
-                    exchanges: Exchanges::new(TransmissionParams::default(), seed),
-                    responses: HashMap::new(),
-                    gave_up: HashSet::new(),
-                    request_paths: HashMap::new(),
-                    expectation: None,
-                    expectation_report: None,
-                    observed: HashMap::new(),
-                    default_timeout: Duration::from_secs(5),
-                    history_limit: DEFAULT_HISTORY_LIMIT,
-                    bootstrap_pack_request: None,
-                }),
+                core: Mutex::new(Core::new(Exchanges::new(
+                    TransmissionParams::default(),
+                    seed,
+                ))),
                 changed: Condvar::new(),
-                version: std::sync::atomic::AtomicU64::new(0),
+                version: AtomicU64::new(0),
+                outbox: Mutex::new(VecDeque::new()),
+                drain: Mutex::new(()),
+                driver: Mutex::new(None),
+                config: Mutex::new(Config::default()),
                 printer: Mutex::new(printer),
                 interrupt: Arc::new(AtomicBool::new(false)),
             }),
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// The core, locked; effects are carried out when the guard drops.
+    pub(crate) fn lock(&self) -> CoreGuard<'_> {
+        CoreGuard {
+            server: self,
+            guard: Some(lock(&self.shared.core)),
+        }
+    }
+
+    /// The core, locked, for reading or for the drainer (which moves the
+    /// effects itself).
+    fn lock_raw(&self) -> MutexGuard<'_, Core> {
+        lock(&self.shared.core)
     }
 
     /// Routes output lines somewhere else (the prompt's external printer).
     pub fn set_printer(&self, printer: Printer) {
-        *self
-            .shared
-            .printer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = printer;
+        *lock(&self.shared.printer) = printer;
     }
 
     pub(crate) fn print(&self, line: &str) {
-        let printer = self
-            .shared
-            .printer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let printer = lock(&self.shared.printer).clone();
         printer(line);
     }
 
@@ -293,53 +306,66 @@ impl Server {
         ipv6: bool,
         psk: Option<&Psk>,
     ) -> Result<u16, ServerError> {
-        self.start(Transport::bind(port, ipv6, psk)?, ipv6)
+        self.attach(Transport::bind(port, ipv6, psk)?)
     }
 
     /// Starts listening for CoAP over TCP (RFC 8323) on `port` (0 = any
     /// free port); replaces any earlier socket. Returns the bound port.
     pub fn listen_tcp(&self, port: u16, ipv6: bool) -> Result<u16, ServerError> {
-        self.start(Transport::bind_tcp(port, ipv6)?, ipv6)
+        self.attach(Transport::bind_tcp(port, ipv6)?)
     }
 
-    fn start(&self, transport: Transport, ipv6: bool) -> Result<u16, ServerError> {
+    /// Serves on `transport` (a bound socket, or an in-memory one in
+    /// tests), replacing and stopping any earlier one. Returns its port.
+    pub fn attach(&self, transport: Transport) -> Result<u16, ServerError> {
         let transport = Arc::new(transport);
         let bound = transport.local_addr()?.port();
-        let generation = {
-            let mut st = self.lock();
-            st.generation += 1;
-            st.transport = Some(transport.clone());
-            st.listen_port = Some(bound);
-            st.ipv6 = ipv6;
-            st.generation
-        };
-        receiver::spawn(self.clone(), transport, generation);
+        let driver = Driver::spawn(self, transport.clone())?;
+        let old = lock(&self.shared.driver).replace(driver);
+        if let Some(old) = old {
+            old.stop();
+        }
+        self.lock().transport = Some(transport);
+        lock(&self.shared.config).listen_port = Some(bound);
         Ok(bound)
+    }
+
+    /// Stops listening: the receive thread ends and the socket closes (TCP
+    /// connections with it). Registrations, history and inbox stay. Safe to
+    /// call more than once.
+    pub fn shutdown(&self) {
+        let driver = lock(&self.shared.driver).take();
+        if let Some(d) = driver {
+            d.stop();
+        }
+        self.lock().transport = None;
+        lock(&self.shared.config).listen_port = None;
+        self.notify_all();
     }
 
     /// The PSK `listen` falls back to (the command line's `-i`/`-k`).
     pub fn set_default_psk(&self, psk: Option<Psk>) {
-        self.lock().default_psk = psk;
+        lock(&self.shared.config).default_psk = psk;
     }
 
     /// See [`Server::set_default_psk`].
     pub fn default_psk(&self) -> Option<Psk> {
-        self.lock().default_psk.clone()
+        lock(&self.shared.config).default_psk.clone()
     }
 
     /// Whether `listen` serves TCP when not told (the command line's `--tcp`).
     pub fn set_default_tcp(&self, tcp: bool) {
-        self.lock().default_tcp = tcp;
+        lock(&self.shared.config).default_tcp = tcp;
     }
 
     /// See [`Server::set_default_tcp`].
     pub fn default_tcp(&self) -> bool {
-        self.lock().default_tcp
+        lock(&self.shared.config).default_tcp
     }
 
     /// Whether the listening socket is TCP.
     pub fn is_tcp(&self) -> bool {
-        self.lock()
+        self.lock_raw()
             .transport
             .as_ref()
             .is_some_and(|t| t.is_reliable())
@@ -347,7 +373,7 @@ impl Server {
 
     /// The CSM (7.01) a TCP peer sent last, if any.
     pub fn peer_csm(&self, peer: SocketAddr) -> Option<RecordRef> {
-        self.lock().peer_csm.get(&peer).cloned()
+        self.lock_raw().peer_csm(peer)
     }
 
     /// Sets the address commands are sent to (`connect HOST PORT`); binds an
@@ -358,48 +384,48 @@ impl Server {
             .map_err(|_| ServerError::Resolve(format!("{host}:{port}")))?
             .next()
             .ok_or_else(|| ServerError::Resolve(format!("{host}:{port}")))?;
-        let listening = self.lock().transport.is_some();
+        let listening = self.lock_raw().transport.is_some();
         if !listening || bind != 0 {
             self.listen(bind, addr.is_ipv6())?;
         }
-        let mut st = self.lock();
-        st.target = Some(addr);
-        st.current = None;
+        let mut core = self.lock();
+        core.target = Some(addr);
+        core.current = None;
         Ok(addr)
     }
 
     /// Forgets the current target, so the next peer that talks becomes it.
     pub fn unconnect(&self) {
-        let mut st = self.lock();
-        st.target = None;
-        st.current = None;
+        let mut core = self.lock();
+        core.target = None;
+        core.current = None;
     }
 
     /// The listening port, if any.
     pub fn listen_port(&self) -> Option<u16> {
-        self.lock().listen_port
+        lock(&self.shared.config).listen_port
     }
 
     /// Where commands go now.
     pub fn target(&self) -> Option<SocketAddr> {
-        self.lock().target
+        self.lock_raw().target
     }
 
     /// The current client's endpoint name.
     pub fn current_client(&self) -> Option<String> {
-        self.lock().current.clone()
+        self.lock_raw().current.clone()
     }
 
     /// Registered clients.
     pub fn clients(&self) -> Vec<Client> {
-        self.lock().registry.clients().to_vec()
+        self.lock_raw().registry.clients().to_vec()
     }
 
     /// Makes `endpoint` the current client.
     pub fn use_client(&self, endpoint: &str) -> Result<Client, ServerError> {
-        let mut st = self.lock();
-        let Some(client) = st.registry.by_endpoint(endpoint).cloned() else {
-            let names: Vec<String> = st
+        let mut core = self.lock();
+        let Some(client) = core.registry.by_endpoint(endpoint).cloned() else {
+            let names: Vec<String> = core
                 .registry
                 .clients()
                 .iter()
@@ -410,14 +436,14 @@ impl Server {
                 names.join(", "),
             ));
         };
-        st.target = Some(client.peer);
-        st.current = Some(client.endpoint.clone());
+        core.target = Some(client.peer);
+        core.current = Some(client.endpoint.clone());
         Ok(client)
     }
 
     /// Flags of the auto-responders.
     pub fn flags(&self) -> Flags {
-        self.lock().flags
+        self.lock_raw().flags
     }
 
     /// Replaces the auto-responder flags.
@@ -427,17 +453,19 @@ impl Server {
 
     /// CoAP transmission parameters in force.
     pub fn transmission(&self) -> TransmissionParams {
-        self.lock().exchanges.params().clone()
+        self.lock_raw().exchanges.params().clone()
     }
 
     /// Replaces the CoAP transmission parameters (lifetimes re-derived).
     pub fn set_transmission(&self, params: TransmissionParams) {
-        self.lock().exchanges.set_params(params.derive_lifetimes());
+        let mut core = self.lock();
+        core.exchanges.set_params(params.derive_lifetimes());
+        core.flush();
     }
 
     /// Default time a request waits for its response.
     pub fn default_timeout(&self) -> Duration {
-        self.lock().default_timeout
+        self.lock_raw().default_timeout
     }
 
     /// Sets the default request timeout.
@@ -445,117 +473,62 @@ impl Server {
         self.lock().default_timeout = timeout;
     }
 
-    fn push_record(st: &mut State, mut record: Record) -> RecordRef {
-        record.seq = st.next_seq;
-        st.next_seq += 1;
-        let r = Arc::new(record);
-        st.history.push(r.clone());
-        // Dropped in chunks (a tenth of the limit), so the front is not
-        // shifted on every message of a long soak.
-        let limit = st.history_limit.max(1);
-        if st.history.len() > limit + limit / 10 {
-            let excess = st.history.len() - limit;
-            st.history.drain(..excess);
-        }
-        r
-    }
-
     /// How many records the history keeps.
     pub fn history_limit(&self) -> usize {
-        self.lock().history_limit
+        self.lock_raw().session.history_limit()
     }
 
     /// Sets how many records the history keeps (at least 1); older ones are
     /// dropped now and from then on.
     pub fn set_history_limit(&self, limit: usize) {
-        let mut st = self.lock();
-        st.history_limit = limit.max(1);
-        let excess = st.history.len().saturating_sub(st.history_limit);
-        st.history.drain(..excess);
+        self.lock().session.set_history_limit(limit);
     }
 
-    /// Records and transmits one message the exchange layer released.
-    pub(crate) fn transmit(
-        &self,
-        st: &mut State,
-        peer: SocketAddr,
-        mut msg: Message,
-    ) -> Result<RecordRef, ServerError> {
-        let transport = st.transport.clone().ok_or(ServerError::NotListening)?;
-        msg.reliable = transport.is_reliable();
-        let raw = encode(&msg);
-        let kind = kind::classify(&msg, &RegistryContext(&st.registry));
-        let record = Self::push_record(
-            st,
-            Record {
-                seq: 0,
-                direction: Direction::Sent,
-                peer,
-                at: SystemTime::now(),
-                raw: raw.clone(),
-                message: Ok(msg),
-                kind: Some(kind),
-                role: Role::Outgoing,
-                observed_path: None,
-                request_path: None,
-            },
-        );
-        if st.flags.print_messages {
-            self.print(&record.line());
-        }
-        transport.send_to(&raw, peer)?;
-        Ok(record)
+    /// Sets how many unread messages the inbox keeps (at least 1).
+    pub fn set_inbox_limit(&self, limit: usize) {
+        self.lock().session.set_inbox_limit(limit);
+    }
+
+    /// How many unread messages were dropped because the inbox was full.
+    pub fn inbox_dropped(&self) -> u64 {
+        self.lock_raw().session.inbox_dropped()
     }
 
     /// Sends a message to the current target. Requests (and CON messages)
     /// are tracked by the exchange layer: CONs are retransmitted, and with
     /// `wait` the call returns the matched response.
     pub fn send(&self, msg: Message, opts: SendOptions) -> Result<Sent, ServerError> {
-        let peer = self.lock().target.ok_or(ServerError::NoPeer)?;
+        let peer = self.lock_raw().target.ok_or(ServerError::NoPeer)?;
         self.send_to(peer, msg, opts)
     }
 
-    /// Sends a message to `peer` (see [`Server::send`]).
+    /// Sends a message to `peer` (see [`Server::send`]). The call returns
+    /// once the first transmission was handed to the transport (or queued
+    /// behind another request by NSTART); a datagram the transport refused
+    /// is an error, and is not in the history.
     pub fn send_to(
         &self,
         peer: SocketAddr,
-        mut msg: Message,
+        msg: Message,
         opts: SendOptions,
     ) -> Result<Sent, ServerError> {
         let request = msg.code.is_request().then(|| msg.clone());
-        let (id, sent) = {
-            let mut st = self.lock();
-            let Some(transport) = &st.transport else {
-                return Err(ServerError::NotListening);
-            };
-            // Over TCP there is no message ID, and nothing to acknowledge.
-            msg.reliable = transport.is_reliable();
-            if opts.fill_message_id && !msg.reliable {
-                msg.message_id = st.exchanges.next_message_id(&peer);
-            }
-            if opts.fill_token {
-                msg.token = st.exchanges.new_token();
-            }
-            let now = Instant::now();
-            let (mid, token) = (msg.message_id, msg.token.clone());
-            let id = if msg.code.is_request() {
-                let path = msg.path_string();
-                let id = st.exchanges.send_request(peer, msg, now);
-                st.remember_request_path(id, path);
-                Some(id)
-            } else {
-                st.exchanges.send_other(peer, &msg, now)
-            };
-            let records = self.flush(&mut st)?;
-            let sent = records.into_iter().find(|r| {
-                r.message
-                    .as_ref()
-                    .is_ok_and(|m| m.message_id == mid && m.token == token)
-            });
-            (id, sent)
+        let submitted = self.lock().submit(
+            peer,
+            msg,
+            opts.fill_message_id,
+            opts.fill_token,
+            opts.wait.is_some(),
+            Instant::now(),
+        )?;
+        // The guard above carried out the transmission, or the thread that
+        // was at it does: its outcome comes back on `done`.
+        let sent = match submitted.done.map(|rx| rx.recv()) {
+            Some(Ok(Ok(record))) => Some(record),
+            Some(Ok(Err(e))) => return Err(ServerError::SendFailed(e)),
+            Some(Err(_)) | None => None,
         };
-        self.notify_all();
-        let (Some(id), Some(wait)) = (id, opts.wait) else {
+        let (Some(id), Some(wait)) = (submitted.id, opts.wait) else {
             return Ok(Sent {
                 sent,
                 response: None,
@@ -604,68 +577,38 @@ impl Server {
         let mut blocks = 0;
         while let Ok(m) = &last.message {
             blocks += 1;
+            if m.code.class() != 2 {
+                // An error in the middle of the transfer is the answer.
+                return Err(ServerError::Block(format!(
+                    "block {} of `{}` was answered {} {}",
+                    blocks - 1,
+                    summary(),
+                    m.code,
+                    m.code.name().unwrap_or("")
+                )));
+            }
             match assembly.push(m) {
                 Ok(BlockProgress::Complete) => break,
                 Ok(BlockProgress::Next(_)) => {}
                 Err(e) => return Err(ServerError::Block(e.to_string())),
             }
-            let next = {
-                let mut st = self.lock();
-                let next = st
-                    .exchanges
-                    .send_next_block2(peer, last_id, request, m, Instant::now());
-                if let Some(id) = next {
-                    st.remember_request_path(id, request.path_string());
-                    self.flush(&mut st)?;
-                }
-                next
-            };
+            let next = self
+                .lock()
+                .next_block2(peer, last_id, request, m, Instant::now());
             let Some(next) = next else { break };
             last = self.wait_response(next, wait, summary)?;
             last_id = next;
         }
-        let Ok(first_msg) = &first.message else {
-            return Ok(first);
-        };
-        let mut whole = first_msg.clone();
-        whole.remove_option(OptionNumber::BLOCK2);
-        whole.payload = assembly.into_body();
-        let record = Record {
-            seq: 0,
-            direction: Direction::Received,
-            peer,
-            at: last.at,
-            raw: encode(&whole),
-            message: Ok(whole),
-            kind: first.kind,
-            role: Role::Assembled,
-            observed_path: None,
-            request_path: first.request_path.clone(),
-        };
-        if self.lock().flags.print_messages {
+        let record = self
+            .lock_raw()
+            .assembled(peer, &first, assembly.into_body(), last.at);
+        if self.lock_raw().flags.print_messages {
             self.print(&format!(
                 "{} (assembled from {blocks} blocks)",
                 record.line()
             ));
         }
-        Ok(Arc::new(record))
-    }
-
-    /// Transmits everything the exchange layer has queued; returns the
-    /// records of what went out.
-    pub(crate) fn flush(&self, st: &mut State) -> Result<Vec<RecordRef>, ServerError> {
-        let mut out = Vec::new();
-        let mut error = None;
-        while let Some((peer, msg)) = st.exchanges.poll_transmit() {
-            match self.transmit(st, peer, msg) {
-                Ok(r) => out.push(r),
-                Err(e) => error = Some(e),
-            }
-        }
-        match error {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        Ok(record)
     }
 
     fn wait_response(
@@ -674,45 +617,44 @@ impl Server {
         wait: Duration,
         summary: &dyn Fn() -> String,
     ) -> Result<RecordRef, ServerError> {
-        enum Outcome {
-            Response(RecordRef),
-            GaveUp,
-        }
-        let outcome = self.wait_until(Some(Instant::now() + wait), |st| {
-            st.responses
-                .remove(&id)
-                .map(Outcome::Response)
-                .or_else(|| st.gave_up.remove(&id).then_some(Outcome::GaveUp))
+        let outcome = self.wait_until(deadline_after(Instant::now(), wait), |core| {
+            core.take_outcome(id)
         });
         match outcome {
-            Ok(Some(Outcome::Response(r))) => Ok(r),
-            Ok(Some(Outcome::GaveUp)) => {
-                let attempts = self.lock().exchanges.params().max_retransmit + 1;
+            Ok(Some(Ok(r))) => Ok(r),
+            Ok(Some(Err(Ended::GaveUp))) => {
+                let attempts = self.lock_raw().exchanges.params().max_retransmit + 1;
                 Err(ServerError::GaveUp {
                     summary: summary(),
                     attempts,
                 })
             }
+            Ok(Some(Err(Ended::SendFailed(e)))) => Err(ServerError::SendFailed(e)),
             Ok(None) => {
-                self.lock().exchanges.cancel_request(id);
+                self.lock().abandon(id);
                 Err(ServerError::Timeout {
                     summary: summary(),
                     timeout: wait.as_secs_f64(),
                 })
             }
             Err(e) => {
-                self.lock().exchanges.cancel_request(id);
+                self.lock().abandon(id);
                 Err(e)
             }
         }
     }
 
     /// Sends raw bytes to the current target, bypassing CoAP (recorded as a
-    /// sent datagram).
+    /// sent datagram once the transport took it).
     pub fn send_raw(&self, bytes: &[u8]) -> Result<RecordRef, ServerError> {
-        let mut st = self.lock();
-        let peer = st.target.ok_or(ServerError::NoPeer)?;
-        let transport = st.transport.clone().ok_or(ServerError::NotListening)?;
+        let (peer, transport) = {
+            let core = self.lock_raw();
+            let peer = core.target.ok_or(ServerError::NoPeer)?;
+            let transport = core.transport.clone().ok_or(ServerError::NotListening)?;
+            (peer, transport)
+        };
+        transport.send_to(bytes, peer)?;
+        let mut core = self.lock();
         let message = if transport.is_reliable() {
             tcp::decode(bytes)
         } else {
@@ -721,24 +663,21 @@ impl Server {
         let kind = message
             .as_ref()
             .ok()
-            .map(|m| kind::classify(m, &RegistryContext(&st.registry)));
-        let record = Self::push_record(
-            &mut st,
-            Record {
-                seq: 0,
-                direction: Direction::Sent,
-                peer,
-                at: SystemTime::now(),
-                raw: bytes.to_vec(),
-                message,
-                kind,
-                role: Role::Outgoing,
-                observed_path: None,
-                request_path: None,
-            },
-        );
-        transport.send_to(bytes, peer)?;
-        Ok(record)
+            .map(|m| kind::classify(m, &RegistryContext(&core.registry)));
+        Ok(core.session.push(Record {
+            seq: 0,
+            direction: Direction::Sent,
+            peer,
+            at: SystemTime::now(),
+            raw: bytes.to_vec(),
+            message,
+            kind,
+            role: Role::Outgoing,
+            observed_path: None,
+            request_path: None,
+            fresh: None,
+            note: None,
+        }))
     }
 
     /// Takes the next unconsumed incoming message, waiting up to `timeout`.
@@ -757,30 +696,33 @@ impl Server {
         // Each message is tested once: later wake-ups look only at what
         // arrived since (the inbox keeps arrival order).
         let mut checked = 0u64;
-        let found = self.wait_until(Some(Instant::now() + timeout), |st| {
-            let start = st.inbox.partition_point(|r| r.seq <= checked);
-            let at = (start..st.inbox.len()).find(|&i| matches(&st.inbox[i]));
-            checked = st.inbox.back().map_or(checked, |r| r.seq.max(checked));
-            st.inbox.remove(at?)
+        let found = self.wait_until(deadline_after(Instant::now(), timeout), |core| {
+            let inbox = core.session.inbox_mut();
+            let start = inbox.partition_point(|r| r.seq <= checked);
+            let at = (start..inbox.len()).find(|&i| matches(&inbox[i]));
+            checked = inbox.back().map_or(checked, |r| r.seq.max(checked));
+            inbox.remove(at?)
         })?;
-        Ok(found.ok_or_else(|| self.lock().inbox.iter().cloned().collect()))
+        Ok(found.ok_or_else(|| self.pending()))
     }
 
-    /// Waits, woken by every change of the state, until `poll` yields a
-    /// value, the deadline passes (`Ok(None)`) or Ctrl-C is pressed.
+    /// Waits, woken by every change of the core, until `poll` yields a
+    /// value, the deadline passes (`Ok(None)`; no deadline: wait on) or
+    /// Ctrl-C is pressed.
     fn wait_until<T>(
         &self,
         deadline: Option<Instant>,
-        mut poll: impl FnMut(&mut State) -> Option<T>,
+        mut poll: impl FnMut(&mut Core) -> Option<T>,
     ) -> Result<Option<T>, ServerError> {
         // A response usually follows within a fraction of a millisecond on a
         // local network: spinning that long on the change counter saves the
         // sleep and wake-up of the waiting thread. Then it sleeps.
         const SPIN: Duration = Duration::from_millis(1);
+        const SLICE: Duration = Duration::from_millis(50);
         let started = Instant::now();
-        let mut st = self.lock();
+        let mut core = self.lock_raw();
         loop {
-            if let Some(v) = poll(&mut st) {
+            if let Some(v) = poll(&mut core) {
                 return Ok(Some(v));
             }
             let now = Instant::now();
@@ -792,22 +734,20 @@ impl Server {
             }
             if now - started < SPIN {
                 let seen = self.shared.version.load(Ordering::Acquire);
-                drop(st);
+                drop(core);
                 while self.shared.version.load(Ordering::Acquire) == seen
                     && started.elapsed() < SPIN
                 {
                     std::thread::yield_now();
                 }
-                st = self.lock();
+                core = self.lock_raw();
                 continue;
             }
-            let slice = deadline.map_or(Duration::from_millis(50), |d| {
-                (d - now).min(Duration::from_millis(50))
-            });
-            st = self
+            let slice = deadline.map_or(SLICE, |d| (d - now).min(SLICE));
+            core = self
                 .shared
                 .changed
-                .wait_timeout(st, slice)
+                .wait_timeout(core, slice)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
@@ -815,55 +755,52 @@ impl Server {
 
     /// Incoming messages not yet taken by `recv`/`wait_for`.
     pub fn pending(&self) -> Vec<RecordRef> {
-        self.lock().inbox.iter().cloned().collect()
+        self.lock_raw().session.inbox().iter().cloned().collect()
     }
 
     /// The n-th most recent history entry (1 = last).
     pub fn history_entry(&self, n: usize) -> Option<RecordRef> {
-        let st = self.lock();
+        let core = self.lock_raw();
         n.checked_sub(1)
-            .and_then(|i| st.history.iter().rev().nth(i).cloned())
+            .and_then(|i| core.session.history().rev().nth(i).cloned())
     }
 
     /// The whole history, oldest first.
     pub fn history(&self) -> Vec<RecordRef> {
-        self.lock().history.clone()
+        self.lock_raw().session.history().cloned().collect()
     }
 
     /// Clears the history and the inbox.
     pub fn reset_history(&self) {
-        let mut st = self.lock();
-        st.history.clear();
-        st.inbox.clear();
+        self.lock().session.reset();
     }
 
-    /// Concatenated payloads of received messages since the last clear.
+    /// Concatenated payloads of received messages since the last clear (the
+    /// last [`PAYLOAD_BUFFER_LIMIT`] bytes).
     pub fn payload_buffer(&self) -> Vec<u8> {
-        self.lock().payload_buffer.clone()
+        self.lock_raw().session.payload_buffer().to_vec()
     }
 
     /// Empties the payload buffer.
     pub fn payload_buffer_clear(&self) {
-        self.lock().payload_buffer.clear();
+        self.lock().session.clear_payload_buffer();
     }
 
     /// Arms an expectation for the next received message.
     pub fn expect(&self, e: Option<Expectation>) {
-        let mut st = self.lock();
-        st.expectation = e;
-        st.expectation_report = None;
+        self.lock().session.arm(e);
     }
 
     /// The report of the last checked expectation (`None` if it matched or
     /// none was checked), taken.
     pub fn take_expectation_report(&self) -> Option<String> {
-        self.lock().expectation_report.take()
+        self.lock().session.take_expectation_report()
     }
 
     /// Active observations: (token, path).
     pub fn observations(&self) -> Vec<(Vec<u8>, String)> {
-        let st = self.lock();
-        st.exchanges
+        let core = self.lock_raw();
+        core.exchanges
             .observations()
             .map(|o| (o.token.clone(), o.path.clone()))
             .collect()
@@ -871,47 +808,39 @@ impl Server {
 
     /// Forgets the observation of `token` (after a cancel).
     pub fn forget_observation(&self, token: &[u8]) {
-        let mut st = self.lock();
-        st.exchanges.cancel_observation_by_token(token);
-        st.observed.remove(token);
+        self.lock().exchanges.cancel_observation_by_token(token);
     }
 
     /// The token of the observation of `path` on the current target.
     pub fn observation_token(&self, path: &str) -> Option<Vec<u8>> {
-        let st = self.lock();
-        let peer = st.target?;
-        st.exchanges
+        let core = self.lock_raw();
+        let peer = core.target?;
+        core.exchanges
             .observation_for_path(&peer, path)
             .map(|o| o.token.clone())
     }
 
     /// Takes the Bootstrap-Pack-Request kept while `auto_bspack_error` was off.
     pub fn take_bootstrap_pack_request(&self) -> Option<RecordRef> {
-        self.lock().bootstrap_pack_request.take()
+        self.lock().session.take_bootstrap_pack_request()
     }
 
     /// The most recent request received from a peer (for `coap` responses).
     pub fn last_received_request(&self) -> Option<RecordRef> {
-        let st = self.lock();
-        st.history
-            .iter()
-            .rev()
-            .find(|r| {
-                r.direction == Direction::Received
-                    && r.message.as_ref().is_ok_and(|m| m.code.is_request())
-            })
-            .cloned()
+        self.lock_raw().session.last_received_request()
     }
 
     /// Blocks until a client's first message arrives (for `-l` at the
     /// prompt), or Ctrl-C.
     pub fn wait_first_client(&self) -> Result<RecordRef, ServerError> {
-        let seen = self.lock().history.len();
-        let first = self.wait_until(None, |st| {
-            st.history
-                .get(seen..)?
-                .iter()
-                .find(|r| r.direction == Direction::Received)
+        let from = self.lock_raw().session.next_seq();
+        let first = self.wait_until(None, |core| {
+            core.session
+                .history()
+                .rev()
+                .take_while(|r| r.seq >= from)
+                .filter(|r| r.direction == Direction::Received)
+                .last()
                 .cloned()
         })?;
         first.ok_or(ServerError::Interrupted)
@@ -919,12 +848,13 @@ impl Server {
 
     /// A short description for the prompt: `port: 5683, client: ep@addr`.
     pub fn prompt_status(&self) -> String {
-        let st = self.lock();
+        let port = self.listen_port();
+        let core = self.lock_raw();
         let mut parts = Vec::new();
-        if let Some(p) = st.listen_port {
+        if let Some(p) = port {
             parts.push(format!("port: {p}"));
         }
-        match (&st.current, st.target) {
+        match (&core.current, core.target) {
             (Some(ep), Some(addr)) => parts.push(format!("client: {ep} ({addr})")),
             (None, Some(addr)) => parts.push(format!("client: {addr}")),
             _ => {}
@@ -944,29 +874,6 @@ pub(crate) fn encode(msg: &Message) -> Vec<u8> {
         tcp::encode(msg)
     } else {
         udp::encode(msg)
-    }
-}
-
-/// The CSM nsh sends on each TCP connection (RFC 8323 §5.3): the largest
-/// message it takes (Max-Message-Size, option 2).
-pub(crate) fn our_csm() -> Message {
-    let mut csm = Message::new(crate::coap::Type::Confirmable, Code::CSM, 0);
-    csm.reliable = true;
-    csm.add_option(CoapOption::uint(
-        crate::coap::OptionNumber(2),
-        crate::transport::tcp::MAX_FRAME as u64,
-    ));
-    csm
-}
-
-impl State {
-    /// Remembers the Uri-Path of a request, so its response's payload can
-    /// be decoded; bounded.
-    fn remember_request_path(&mut self, id: RequestId, path: String) {
-        if self.request_paths.len() > 10_000 {
-            self.request_paths.clear();
-        }
-        self.request_paths.insert(id, path);
     }
 }
 

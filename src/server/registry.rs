@@ -42,9 +42,19 @@ impl Registry {
         endpoint: String,
         registration: Registration,
     ) -> String {
+        self.register_at(peer, endpoint, registration, SystemTime::now())
+    }
+
+    /// [`Registry::register`] at the wall time `now`.
+    pub fn register_at(
+        &mut self,
+        peer: SocketAddr,
+        endpoint: String,
+        registration: Registration,
+        now: SystemTime,
+    ) -> String {
         self.next_location += 1;
         let location = format!("/rd/{}", self.next_location);
-        let now = SystemTime::now();
         self.clients.retain(|c| c.endpoint != endpoint);
         self.clients.push(Client {
             endpoint,
@@ -85,8 +95,7 @@ impl Registry {
     }
 
     /// Marks traffic from `peer`.
-    pub fn touch(&mut self, peer: SocketAddr) {
-        let now = SystemTime::now();
+    pub fn touch(&mut self, peer: SocketAddr, now: SystemTime) {
         for c in self.clients.iter_mut().filter(|c| c.peer == peer) {
             c.last_seen = now;
         }

@@ -1,0 +1,785 @@
+//! The server's state machine, sans-IO: what happens when a datagram
+//! arrives, when a timer fires, when the user sends a message and when a
+//! transmission finished. It owns the exchange layer, the registration
+//! table and the user's session; it reads no clock (instants are passed in)
+//! and touches no socket and no terminal. What must go out — datagrams and
+//! lines for the user — is queued as [`Effect`]s, which the caller carries
+//! out after it released the lock around the core (see `super::driver`).
+//!
+//! A datagram is recorded in the history only once it was handed to the
+//! transport: the record's sequence number is reserved when it is queued,
+//! so the history stays in order, and a failed send cancels the exchange it
+//! belongs to (the peer is not blocked by NSTART) and is never recorded as
+//! sent.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::history::{Direction, Record, RecordRef, Role};
+use super::registrar::{self, Reply, Target};
+use super::registry::Registry;
+use super::session::Session;
+use super::{Flags, RegistryContext, ServerError};
+use crate::coap::{CoapOption, Code, Message, OptionNumber, Type, tcp, udp};
+use crate::exchange::{Block2Assembly, BlockProgress, Event, Exchanges, Incoming, RequestId};
+use crate::lwm2m::kind;
+use crate::transport::Transport;
+
+/// How many request paths, parked responses and ended requests are kept at
+/// most; beyond that the oldest go (each is normally taken within one
+/// request's wait).
+const TABLE_LIMIT: usize = 10_000;
+
+/// How many block-wise notifications are reassembled at once.
+const NOTIFICATION_ASSEMBLIES: usize = 64;
+
+/// What the caller must do once it released the core.
+pub(crate) enum Effect {
+    /// Hand a datagram to the transport, then report with
+    /// [`Core::on_sent`].
+    Transmit(Outbound),
+    /// Print a record's line (worded outside the lock: summaries decode
+    /// payloads), with an optional suffix.
+    Show(RecordRef, Option<String>),
+    /// Print a line.
+    Print(String),
+}
+
+/// A datagram on its way out.
+pub(crate) struct Outbound {
+    pub(crate) transport: Arc<Transport>,
+    pub(crate) seq: u64,
+    pub(crate) peer: SocketAddr,
+    pub(crate) raw: Vec<u8>,
+    pub(crate) msg: Message,
+    pub(crate) id: Option<RequestId>,
+    /// Told the outcome (the record, or why the send failed).
+    pub(crate) done: Option<SyncSender<Result<RecordRef, String>>>,
+}
+
+/// Why a request someone waits for ended without a response.
+#[derive(Clone, Debug)]
+pub(crate) enum Ended {
+    /// CON transmissions exhausted, or EXCHANGE_LIFETIME passed.
+    GaveUp,
+    /// The transport refused the datagram.
+    SendFailed(String),
+}
+
+/// What [`Core::submit`] queued.
+pub(crate) struct Submitted {
+    /// The tracked exchange, for requests and CON/NON messages.
+    pub(crate) id: Option<RequestId>,
+    /// The outcome of the first transmission, when it went out at once
+    /// (not held back by NSTART).
+    pub(crate) done: Option<std::sync::mpsc::Receiver<Result<RecordRef, String>>>,
+}
+
+/// A notification whose body comes in blocks (RFC 7959 §2.6), being
+/// completed with GET requests.
+struct NotificationAssembly {
+    first: RecordRef,
+    assembly: Block2Assembly,
+    request: Message,
+    blocks: u32,
+}
+
+/// See the module header.
+pub(crate) struct Core {
+    pub(crate) exchanges: Exchanges<SocketAddr>,
+    pub(crate) registry: Registry,
+    pub(crate) session: Session,
+    pub(crate) flags: Flags,
+    /// Where commands go: the current client's address or a `connect` target.
+    pub(crate) target: Option<SocketAddr>,
+    pub(crate) current: Option<String>,
+    pub(crate) default_timeout: Duration,
+    pub(crate) transport: Option<Arc<Transport>>,
+    /// Responses parked for the requests someone waits for.
+    responses: HashMap<RequestId, RecordRef>,
+    awaited: HashSet<RequestId>,
+    ended: HashMap<RequestId, Ended>,
+    /// Uri-Path of pending requests, so responses know what their payload is.
+    request_paths: BTreeMap<RequestId, String>,
+    /// The last CSM each TCP peer sent (RFC 8323 §5.3), until it closes.
+    peer_csm: HashMap<SocketAddr, RecordRef>,
+    notification_blocks: HashMap<RequestId, NotificationAssembly>,
+    effects: Vec<Effect>,
+}
+
+impl Core {
+    pub(crate) fn new(exchanges: Exchanges<SocketAddr>) -> Core {
+        Core {
+            exchanges,
+            registry: Registry::default(),
+            session: Session::default(),
+            flags: Flags::default(),
+            target: None,
+            current: None,
+            default_timeout: Duration::from_secs(5),
+            transport: None,
+            responses: HashMap::new(),
+            awaited: HashSet::new(),
+            ended: HashMap::new(),
+            request_paths: BTreeMap::new(),
+            peer_csm: HashMap::new(),
+            notification_blocks: HashMap::new(),
+            effects: Vec::new(),
+        }
+    }
+
+    /// Takes what must be done outside the lock, in order.
+    pub(crate) fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    fn print(&mut self, line: String) {
+        self.effects.push(Effect::Print(line));
+    }
+
+    fn show(&mut self, record: &RecordRef, suffix: Option<String>) {
+        if self.flags.print_messages {
+            self.effects.push(Effect::Show(record.clone(), suffix));
+        }
+    }
+
+    fn reliable(&self) -> bool {
+        self.transport.as_ref().is_some_and(|t| t.is_reliable())
+    }
+
+    /// The response to `req` with `code` (RFC 7252 §5.2): piggybacked on
+    /// the ACK of a CON (same message ID), a NON with a message ID of nsh's
+    /// own for a NON (§4.4: message IDs belong to their sender), no type or
+    /// message ID over TCP; always the request's token.
+    pub(crate) fn response(&mut self, peer: SocketAddr, req: &Message, code: Code) -> Message {
+        let (mtype, mid) = match req.mtype {
+            _ if req.reliable => (Type::Confirmable, 0),
+            Type::NonConfirmable => (
+                Type::NonConfirmable,
+                self.exchanges.next_message_id(&peer),
+            ),
+            _ => (Type::Acknowledgement, req.message_id),
+        };
+        let mut r = Message::new(mtype, code, mid);
+        r.token = req.token.clone();
+        r.reliable = req.reliable;
+        r
+    }
+
+    /// Queues `msg` (a request of ours, a response, a notification…) for
+    /// `peer`. See [`super::Server::send_to`].
+    pub(crate) fn submit(
+        &mut self,
+        peer: SocketAddr,
+        mut msg: Message,
+        fill_message_id: bool,
+        fill_token: bool,
+        awaited: bool,
+        now: Instant,
+    ) -> Result<Submitted, ServerError> {
+        let transport = self.transport.clone().ok_or(ServerError::NotListening)?;
+        // Over TCP there is no message ID, and nothing to acknowledge.
+        msg.reliable = transport.is_reliable();
+        if fill_message_id && !msg.reliable {
+            msg.message_id = self.exchanges.next_message_id(&peer);
+        }
+        if fill_token {
+            msg.token = self.exchanges.new_token();
+        }
+        let (mid, token) = (msg.message_id, msg.token.clone());
+        let id = if msg.code.is_request() {
+            let path = msg.path_string();
+            let id = self.exchanges.send_request(peer, msg, now);
+            self.remember_request_path(id, path);
+            Some(id)
+        } else {
+            self.exchanges.send_other(peer, &msg, now)
+        };
+        if let Some(id) = id.filter(|_| awaited) {
+            self.awaited.insert(id);
+        }
+        let before = self.effects.len();
+        self.flush();
+        let mut done = None;
+        for effect in &mut self.effects[before..] {
+            if let Effect::Transmit(out) = effect
+                && out.peer == peer
+                && out.msg.message_id == mid
+                && out.msg.token == token
+            {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                out.done = Some(tx);
+                done = Some(rx);
+                break;
+            }
+        }
+        Ok(Submitted { id, done })
+    }
+
+    /// Queues the request for the block after `response` of a Block2
+    /// transfer (RFC 7959 §2.4), awaited.
+    pub(crate) fn next_block2(
+        &mut self,
+        peer: SocketAddr,
+        previous: RequestId,
+        request: &Message,
+        response: &Message,
+        now: Instant,
+    ) -> Option<RequestId> {
+        let id = self
+            .exchanges
+            .send_next_block2(peer, previous, request, response, now)?;
+        self.remember_request_path(id, request.path_string());
+        self.awaited.insert(id);
+        self.flush();
+        Some(id)
+    }
+
+    /// Turns what the exchange layer released into transmissions.
+    pub(crate) fn flush(&mut self) {
+        while let Some((peer, mut msg)) = self.exchanges.poll_transmit() {
+            let Some(transport) = self.transport.clone() else {
+                self.print(format!("not listening: `{}` not sent", summary_of(&msg)));
+                continue;
+            };
+            msg.reliable = transport.is_reliable();
+            let raw = super::encode(&msg);
+            let id = self.exchanges.find_pending(&peer, &msg);
+            let seq = self.session.reserve_seq();
+            self.effects.push(Effect::Transmit(Outbound {
+                transport,
+                seq,
+                peer,
+                raw,
+                msg,
+                id,
+                done: None,
+            }));
+        }
+        self.take_events();
+    }
+
+    fn take_events(&mut self) {
+        while let Some(event) = self.exchanges.poll_event() {
+            if let Event::GaveUp(id) | Event::Expired(id) = event {
+                self.request_paths.remove(&id);
+                self.notification_blocks.remove(&id);
+                if self.awaited.remove(&id) {
+                    self.end(id, Ended::GaveUp);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, id: RequestId, why: Ended) {
+        if self.ended.len() >= TABLE_LIMIT
+            && let Some(oldest) = self.ended.keys().min().copied()
+        {
+            self.ended.remove(&oldest);
+        }
+        self.ended.insert(id, why);
+    }
+
+    /// The transport took `out` (or refused it): record it as sent, or
+    /// cancel its exchange. Returns the record.
+    pub(crate) fn on_sent(
+        &mut self,
+        out: Outbound,
+        result: std::io::Result<()>,
+        wall: SystemTime,
+    ) -> Option<RecordRef> {
+        match result {
+            Ok(()) => {
+                let kind = kind::classify(&out.msg, &RegistryContext(&self.registry));
+                let record = self.session.record(Record {
+                    seq: out.seq,
+                    direction: Direction::Sent,
+                    peer: out.peer,
+                    at: wall,
+                    raw: out.raw,
+                    message: Ok(out.msg),
+                    kind: Some(kind),
+                    role: Role::Outgoing,
+                    observed_path: None,
+                    request_path: None,
+                    fresh: None,
+                    note: None,
+                });
+                self.show(&record, None);
+                if let Some(done) = out.done {
+                    let _ = done.try_send(Ok(record.clone()));
+                }
+                Some(record)
+            }
+            Err(e) => {
+                let what = summary_of(&out.msg);
+                let error = format!("could not send `{what}` to {}: {e}", out.peer);
+                self.print(format!("send error: {error}"));
+                if let Some(id) = out.id {
+                    self.exchanges.cancel_request(id);
+                    self.request_paths.remove(&id);
+                    if self.awaited.remove(&id) {
+                        self.end(id, Ended::SendFailed(error.clone()));
+                    }
+                    self.flush();
+                }
+                if let Some(done) = out.done {
+                    let _ = done.try_send(Err(error));
+                }
+                None
+            }
+        }
+    }
+
+    /// A datagram from `peer`.
+    pub(crate) fn on_datagram(
+        &mut self,
+        peer: SocketAddr,
+        bytes: &[u8],
+        now: Instant,
+        wall: SystemTime,
+    ) {
+        self.registry.touch(peer, wall);
+        let decoded = if self.reliable() {
+            tcp::decode(bytes)
+        } else {
+            udp::decode(bytes)
+        };
+        let blank = |message| Record {
+            seq: 0,
+            direction: Direction::Received,
+            peer,
+            at: wall,
+            raw: bytes.to_vec(),
+            message,
+            kind: None,
+            role: Role::Malformed,
+            observed_path: None,
+            request_path: None,
+            fresh: None,
+            note: None,
+        };
+        let msg = match decoded {
+            Ok(msg) => msg,
+            Err(e) => {
+                let record = self.session.push(blank(Err(e)));
+                self.show(&record, None);
+                self.session.check_expectation(&record);
+                self.deliver(record);
+                return;
+            }
+        };
+        let mut record = blank(Ok(Message::new(Type::Reset, Code::EMPTY, 0)));
+        let incoming = self.exchanges.handle_incoming(&peer, &msg, now);
+        let kind = kind::classify(&msg, &RegistryContext(&self.registry));
+        record.kind = Some(kind);
+        record.role = match &incoming {
+            Incoming::Response { .. } | Incoming::Reset { .. } => Role::Response,
+            Incoming::EmptyAck { .. } => Role::EmptyAck,
+            Incoming::Notification { .. } => Role::Notification,
+            Incoming::Duplicate { .. } => Role::Duplicate,
+            Incoming::Stray { .. } => Role::Stray,
+            Incoming::New => Role::New,
+        };
+        match &incoming {
+            Incoming::Notification {
+                observation, fresh, ..
+            } => {
+                record.fresh = Some(*fresh);
+                record.observed_path = self
+                    .exchanges
+                    .observation(*observation)
+                    .map(|o| o.path.clone());
+            }
+            Incoming::Response { id, .. } | Incoming::Reset { id } => {
+                record.request_path = self.request_paths.remove(id);
+            }
+            Incoming::EmptyAck { id } => {
+                record.request_path = self.request_paths.get(id).cloned();
+            }
+            _ => {}
+        }
+        if record.role != Role::Duplicate {
+            self.session.buffer_payload(&msg.payload);
+        }
+        let decision = matches!(incoming, Incoming::New).then(|| {
+            registrar::answer(
+                &msg,
+                kind,
+                peer,
+                &self.flags,
+                &mut self.registry,
+                wall,
+            )
+        });
+        record.note = decision.as_ref().and_then(|d| d.note.clone());
+        record.message = Ok(msg);
+        let record = self.session.push(record);
+        self.show(&record, None);
+        self.session.check_expectation(&record);
+        let Ok(msg) = &record.message else { return };
+        match incoming {
+            Incoming::Response { id, ack } => {
+                if let Some(ack) = ack {
+                    self.reply(peer, ack, now);
+                }
+                if self.notification_blocks.contains_key(&id) {
+                    self.continue_notification(peer, id, &record, now);
+                } else {
+                    self.park(id, &record);
+                }
+            }
+            Incoming::Reset { id } => {
+                self.notification_blocks.remove(&id);
+                self.park(id, &record);
+            }
+            Incoming::Notification { ack, .. } => {
+                if let Some(ack) = ack {
+                    self.reply(peer, ack, now);
+                }
+                let more = msg.block2().is_some_and(|b| b.more) && msg.code.class() == 2;
+                if more {
+                    self.start_notification(peer, &record, now);
+                } else {
+                    self.deliver(record.clone());
+                }
+            }
+            Incoming::Duplicate { reply } => {
+                if let Some(reply) = reply {
+                    self.reply(peer, reply, now);
+                }
+            }
+            Incoming::Stray { .. } => {
+                // A CON nobody waits for (a late separate response, a
+                // notification of a cancelled observation) is rejected
+                // (RFC 7252 §5.3.2, RFC 7641 §3.6).
+                if msg.mtype == Type::Confirmable && !msg.reliable && self.flags.auto_ack {
+                    let rst = Message::new(Type::Reset, Code::EMPTY, msg.message_id);
+                    self.reply(peer, rst, now);
+                }
+            }
+            Incoming::EmptyAck { id } => {
+                // For a CON that is not a request (a ping, a notification),
+                // the empty ACK is the whole answer; a request waits on.
+                if !self.exchanges.is_pending(id) {
+                    self.park(id, &record);
+                }
+            }
+            Incoming::New => {
+                let msg = msg.clone();
+                self.signaling(peer, &msg, &record);
+                if let Some(d) = decision {
+                    self.apply(peer, &msg, d, &record, now);
+                }
+                self.deliver(record);
+            }
+        }
+        self.flush();
+    }
+
+    /// Hands a response to the request waiting for it; nobody waits for a
+    /// request sent without waiting, so its response is only in the history.
+    fn park(&mut self, id: RequestId, record: &RecordRef) {
+        if self.awaited.remove(&id) {
+            if self.responses.len() >= TABLE_LIMIT
+                && let Some(oldest) = self.responses.keys().min().copied()
+            {
+                self.responses.remove(&oldest);
+            }
+            self.responses.insert(id, record.clone());
+        }
+    }
+
+    fn deliver(&mut self, record: RecordRef) {
+        if let Some(dropped) = self.session.deliver(record)
+            && (dropped == 1 || dropped % 1000 == 0)
+        {
+            self.print(format!(
+                "inbox full: the oldest unread message was dropped ({dropped} so far); the history keeps them"
+            ));
+        }
+    }
+
+    /// Sends an answer of ours through the exchange layer (so duplicates
+    /// get it again).
+    fn reply(&mut self, peer: SocketAddr, msg: Message, now: Instant) {
+        self.exchanges.send_other(peer, &msg, now);
+    }
+
+    fn apply(
+        &mut self,
+        peer: SocketAddr,
+        msg: &Message,
+        d: registrar::Decision,
+        record: &RecordRef,
+        now: Instant,
+    ) {
+        match d.target {
+            Target::Keep => {}
+            Target::Client(addr, endpoint) => {
+                self.target = Some(addr);
+                self.current = Some(endpoint);
+            }
+            Target::Peer(addr) => {
+                self.target = Some(addr);
+                self.current = None;
+            }
+            Target::Gone(endpoint) => {
+                if self.current.as_deref() == Some(endpoint.as_str()) {
+                    self.current = None;
+                }
+            }
+        }
+        if d.keep_bootstrap_pack {
+            self.print("Received Bootstrap Pack Request (answer it with bootstrap_pack)".into());
+            self.session.keep_bootstrap_pack_request(record.clone());
+        }
+        let reply = match d.reply {
+            None => return,
+            Some(Reply::Response { code, location }) => {
+                let mut r = self.response(peer, msg, code);
+                for seg in location.iter().flat_map(|l| l.split('/')) {
+                    if !seg.is_empty() {
+                        r.add_option(CoapOption::new(OptionNumber::LOCATION_PATH, seg.as_bytes()));
+                    }
+                }
+                r
+            }
+            Some(Reply::EmptyAck) => Message::new(Type::Acknowledgement, Code::EMPTY, msg.message_id),
+            Some(Reply::Reset) => Message::new(Type::Reset, Code::EMPTY, msg.message_id),
+            Some(Reply::Pong) => pong(msg),
+        };
+        self.reply(peer, reply, now);
+    }
+
+    /// RFC 8323 §5 signaling over TCP: the peer's CSM is kept, Release and
+    /// Abort are reported (the peer closes the connection).
+    fn signaling(&mut self, peer: SocketAddr, msg: &Message, record: &RecordRef) {
+        if !msg.reliable {
+            return;
+        }
+        match msg.code {
+            Code::CSM => {
+                self.peer_csm.insert(peer, record.clone());
+            }
+            Code::RELEASE | Code::ABORT => {
+                let what = if msg.code == Code::RELEASE {
+                    "Release"
+                } else {
+                    "Abort"
+                };
+                let why = if msg.payload.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", String::from_utf8_lossy(&msg.payload))
+                };
+                self.print(format!("{peer} sent {what}{why}"));
+            }
+            _ => {}
+        }
+    }
+
+    /// The CSM a TCP peer sent last.
+    pub(crate) fn peer_csm(&self, peer: SocketAddr) -> Option<RecordRef> {
+        self.peer_csm.get(&peer).cloned()
+    }
+
+    /// A TCP connection opened: nsh's CSM is its first message (RFC 8323
+    /// §5.3).
+    pub(crate) fn on_connected(&mut self, peer: SocketAddr, now: Instant) {
+        self.reply(peer, our_csm(), now);
+        self.flush();
+    }
+
+    /// A connection closed: forget what belonged to it.
+    pub(crate) fn on_closed(&mut self, peer: SocketAddr) {
+        self.peer_csm.remove(&peer);
+    }
+
+    /// Timers: registration lifetimes, retransmissions, exchange lifetimes.
+    pub(crate) fn on_timeout(&mut self, now: Instant, wall: SystemTime) {
+        for gone in self.registry.expire(wall) {
+            self.print(format!(
+                "registration of {} ({}) expired: no Update within its lifetime of {} s",
+                gone.endpoint,
+                gone.location,
+                gone.registration.lifetime_or_default()
+            ));
+            if self.current.as_deref() == Some(gone.endpoint.as_str()) {
+                self.current = None;
+            }
+        }
+        self.exchanges.handle_timeout(now);
+        self.flush();
+    }
+
+    /// Takes the response to `id`, or why it will not come.
+    pub(crate) fn take_outcome(&mut self, id: RequestId) -> Option<Result<RecordRef, Ended>> {
+        if let Some(r) = self.responses.remove(&id) {
+            return Some(Ok(r));
+        }
+        self.ended.remove(&id).map(Err)
+    }
+
+    /// Nobody waits for `id` any more: stop it.
+    pub(crate) fn abandon(&mut self, id: RequestId) {
+        self.awaited.remove(&id);
+        self.responses.remove(&id);
+        self.ended.remove(&id);
+        self.request_paths.remove(&id);
+        self.exchanges.cancel_request(id);
+        self.flush();
+    }
+
+    fn remember_request_path(&mut self, id: RequestId, path: String) {
+        if self.request_paths.len() >= TABLE_LIMIT {
+            self.request_paths.pop_first();
+        }
+        self.request_paths.insert(id, path);
+    }
+
+    /// A notification whose Block2 says more follows: ask for the next
+    /// block with a GET without Observe (RFC 7959 §2.6).
+    fn start_notification(&mut self, peer: SocketAddr, first: &RecordRef, now: Instant) {
+        let Ok(msg) = &first.message else { return };
+        let mut assembly = Block2Assembly::new();
+        if assembly.push(msg).is_err() || self.notification_blocks.len() >= NOTIFICATION_ASSEMBLIES {
+            self.deliver(first.clone());
+            return;
+        }
+        let path = first.observed_path.clone().unwrap_or_default();
+        let mut request = Message::new(Type::Confirmable, Code::GET, 0);
+        request.set_uri(&path);
+        if let Some(cf) = msg.content_format() {
+            request.add_option(CoapOption::uint(OptionNumber::ACCEPT, u64::from(cf.0)));
+        }
+        if let Some(mut next) = crate::exchange::next_block2_request(&request, msg) {
+            next.message_id = self.exchanges.next_message_id(&peer);
+            next.token = self.exchanges.new_token();
+            let id = self.exchanges.send_request(peer, next.clone(), now);
+            self.remember_request_path(id, path);
+            self.notification_blocks.insert(
+                id,
+                NotificationAssembly {
+                    first: first.clone(),
+                    assembly,
+                    request,
+                    blocks: 1,
+                },
+            );
+        } else {
+            self.deliver(first.clone());
+        }
+    }
+
+    fn continue_notification(
+        &mut self,
+        peer: SocketAddr,
+        id: RequestId,
+        block: &RecordRef,
+        now: Instant,
+    ) {
+        let Some(mut a) = self.notification_blocks.remove(&id) else {
+            return;
+        };
+        let Ok(msg) = &block.message else { return };
+        a.blocks += 1;
+        let step = if msg.code.class() == 2 {
+            a.assembly.push(msg).map_err(|e| e.to_string())
+        } else {
+            Err(format!("{} {}", msg.code, msg.code.name().unwrap_or("")))
+        };
+        match step {
+            Ok(BlockProgress::Complete) => {
+                let record = self.assembled(peer, &a.first, a.assembly.into_body(), block.at);
+                self.show(
+                    &record,
+                    Some(format!(" (assembled from {} blocks)", a.blocks)),
+                );
+                self.deliver(record);
+            }
+            Ok(BlockProgress::Next(_)) => {
+                let next = self
+                    .exchanges
+                    .send_next_block2(peer, id, &a.request, msg, now);
+                match next {
+                    Some(next) => {
+                        self.remember_request_path(next, a.request.path_string());
+                        self.notification_blocks.insert(next, a);
+                    }
+                    None => self.deliver(a.first.clone()),
+                }
+            }
+            Err(e) => {
+                self.print(format!(
+                    "block-wise notification of {}: block {} failed: {e}; keeping the first block",
+                    a.first.observed_path.as_deref().unwrap_or("?"),
+                    a.blocks
+                ));
+                self.deliver(a.first.clone());
+            }
+        }
+    }
+
+    /// A record of a whole body put together from blocks (not in the
+    /// history, which keeps the real datagrams).
+    pub(crate) fn assembled(
+        &self,
+        peer: SocketAddr,
+        first: &RecordRef,
+        body: Vec<u8>,
+        at: SystemTime,
+    ) -> RecordRef {
+        let message = first.message.as_ref().ok().map(|m| {
+            let mut whole = m.clone();
+            whole.remove_option(OptionNumber::BLOCK2);
+            whole.payload = body;
+            whole
+        });
+        let Some(whole) = message else {
+            return first.clone();
+        };
+        Arc::new(Record {
+            seq: first.seq,
+            direction: Direction::Received,
+            peer,
+            at,
+            raw: super::encode(&whole),
+            message: Ok(whole),
+            kind: first.kind,
+            role: Role::Assembled,
+            observed_path: first.observed_path.clone(),
+            request_path: first.request_path.clone(),
+            fresh: first.fresh,
+            note: None,
+        })
+    }
+}
+
+/// One line naming a message, for errors.
+fn summary_of(msg: &Message) -> String {
+    crate::lwm2m::summary::summary(msg, kind::classify(msg, &kind::NoContext))
+}
+
+/// A Pong for a TCP Ping (RFC 8323 §5.4), with its token.
+fn pong(ping: &Message) -> Message {
+    let mut pong = Message::new(Type::Confirmable, Code::PONG, 0);
+    pong.reliable = true;
+    pong.token = ping.token.clone();
+    pong
+}
+
+/// The CSM nsh sends on each TCP connection (RFC 8323 §5.3): the largest
+/// message it takes (Max-Message-Size, option 2).
+fn our_csm() -> Message {
+    let mut csm = Message::new(Type::Confirmable, Code::CSM, 0);
+    csm.reliable = true;
+    csm.add_option(CoapOption::uint(
+        OptionNumber(2),
+        crate::transport::tcp::MAX_FRAME as u64,
+    ));
+    csm
+}

@@ -1,0 +1,272 @@
+//! The LwM2M side of answering a new message from a peer, as a pure
+//! function: the message, its kind, the auto-responder flags and the
+//! registration table in; the answer to send and what changed out. No
+//! sockets, no clock (the wall time is passed in), no printing.
+//!
+//! Registration interface (LwM2M Core §6.2): Register → 2.01 Created with a
+//! location of its own; Update and De-register are recognised by that
+//! location, and one to a location nsh does not know (nsh restarted, or the
+//! registration expired) is answered 4.04 Not Found, on which the client
+//! registers again (Core §6.2.2). Then Send → 2.04, Bootstrap-Request →
+//! 2.04, Bootstrap-Pack-Request → 4.04 or kept, and the CoAP-level answers:
+//! ping → RST, other CON → empty ACK, TCP Ping → Pong.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use super::Flags;
+use super::registry::{Client, Registry};
+use crate::coap::{Code, Message, Type};
+use crate::lwm2m::kind::Kind;
+use crate::lwm2m::registration;
+
+/// The answer to send, described; the caller builds the message (it owns
+/// message IDs, see [`super::core::Core::response`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// A response with this code (piggybacked on the ACK of a CON, a NON of
+    /// its own for a NON), with Location-Path segments.
+    Response {
+        /// The response code.
+        code: Code,
+        /// Location-Path of a Created.
+        location: Option<String>,
+    },
+    /// An empty ACK (RFC 7252 §4.2).
+    EmptyAck,
+    /// A RST, the answer to a CoAP ping (RFC 7252 §4.3).
+    Reset,
+    /// A Pong for a TCP Ping (RFC 8323 §5.4).
+    Pong,
+}
+
+/// Where commands should go after this message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Unchanged.
+    Keep,
+    /// This peer, registered as this endpoint.
+    Client(SocketAddr, String),
+    /// This peer, not registered (a bootstrap client).
+    Peer(SocketAddr),
+    /// The current client is gone (if it was this endpoint).
+    Gone(String),
+}
+
+/// What [`answer`] decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Decision {
+    /// What to send back, if anything.
+    pub(crate) reply: Option<Reply>,
+    /// Where commands go next.
+    pub(crate) target: Target,
+    /// A note for the record's line.
+    pub(crate) note: Option<String>,
+    /// Keep the message, unanswered, for `bootstrap_pack`.
+    pub(crate) keep_bootstrap_pack: bool,
+}
+
+impl Decision {
+    fn reply(reply: Option<Reply>) -> Decision {
+        Decision {
+            reply,
+            target: Target::Keep,
+            note: None,
+            keep_bootstrap_pack: false,
+        }
+    }
+}
+
+fn respond(code: Code) -> Option<Reply> {
+    Some(Reply::Response {
+        code,
+        location: None,
+    })
+}
+
+/// Decides the answer to a new message `msg` of `kind` from `peer`, and
+/// updates `registry`.
+pub(crate) fn answer(
+    msg: &Message,
+    kind: Kind,
+    peer: SocketAddr,
+    flags: &Flags,
+    registry: &mut Registry,
+    now: SystemTime,
+) -> Decision {
+    match kind {
+        Kind::Register if flags.auto_reregister => {
+            let registration = registration::parse(msg, true);
+            let endpoint = registration.endpoint.clone().unwrap_or_default();
+            let location = registry.register_at(peer, endpoint.clone(), registration, now);
+            Decision {
+                reply: Some(Reply::Response {
+                    code: Code::CREATED,
+                    location: Some(location),
+                }),
+                target: Target::Client(peer, endpoint),
+                note: None,
+                keep_bootstrap_pack: false,
+            }
+        }
+        Kind::Update if flags.auto_update => {
+            let location = msg.path_string();
+            match registry.by_location_mut(&location) {
+                Some(client) => {
+                    client
+                        .registration
+                        .apply_update(&registration::parse(msg, false));
+                    client.peer = peer;
+                    client.last_update = now;
+                    Decision::reply(respond(Code::CHANGED))
+                }
+                None => unknown_location(),
+            }
+        }
+        Kind::Deregister if flags.auto_deregister => {
+            let location = msg.path_string();
+            match registry.deregister(&location) {
+                Some(Client { endpoint, .. }) => Decision {
+                    reply: respond(Code::DELETED),
+                    target: Target::Gone(endpoint),
+                    note: None,
+                    keep_bootstrap_pack: false,
+                },
+                None => unknown_location(),
+            }
+        }
+        Kind::Send if flags.auto_send => Decision::reply(respond(Code::CHANGED)),
+        Kind::RequestBootstrap => Decision {
+            // A client asking to be bootstrapped is the one to talk to.
+            reply: flags.auto_ack.then_some(()).and(respond(Code::CHANGED)),
+            target: Target::Peer(peer),
+            note: None,
+            keep_bootstrap_pack: false,
+        },
+        Kind::BootstrapPackRequest if flags.auto_bspack_error => {
+            Decision::reply(respond(Code::NOT_FOUND))
+        }
+        Kind::BootstrapPackRequest => Decision {
+            reply: None,
+            target: Target::Peer(peer),
+            note: None,
+            keep_bootstrap_pack: true,
+        },
+        _ if msg.reliable => {
+            // Over TCP (RFC 8323) nothing is acknowledged; a Ping gets a Pong.
+            Decision::reply((msg.code == Code::PING && flags.auto_ack).then_some(Reply::Pong))
+        }
+        Kind::Empty if msg.mtype == Type::Confirmable && flags.auto_ack => {
+            Decision::reply(Some(Reply::Reset))
+        }
+        _ if msg.mtype == Type::Confirmable && flags.auto_ack => {
+            Decision::reply(Some(Reply::EmptyAck))
+        }
+        _ => Decision::reply(None),
+    }
+}
+
+fn unknown_location() -> Decision {
+    Decision {
+        reply: respond(Code::NOT_FOUND),
+        target: Target::Keep,
+        note: Some("unknown registration location: answered 4.04, the client registers again".into()),
+        keep_bootstrap_pack: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coap::{CoapOption, ContentFormat, OptionNumber};
+    use crate::lwm2m::kind::{NoContext, classify};
+
+    fn peer() -> SocketAddr {
+        ([127, 0, 0, 1], 5000).into()
+    }
+
+    fn post(uri: &str) -> Message {
+        let mut m = Message::new(Type::Confirmable, Code::POST, 1);
+        m.set_uri(uri);
+        m
+    }
+
+    fn register(ep: &str) -> Message {
+        let mut m = post(&format!("/rd?ep={ep}&lt=60"));
+        m.add_option(CoapOption::uint(
+            OptionNumber::CONTENT_FORMAT,
+            u64::from(ContentFormat::LINK_FORMAT.0),
+        ));
+        m.payload = b"</3/0>".to_vec();
+        m
+    }
+
+    fn decide(msg: &Message, reg: &mut Registry) -> Decision {
+        let kind = classify(msg, &super::super::RegistryContext(reg));
+        answer(msg, kind, peer(), &Flags::default(), reg, SystemTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn register_gets_a_location_and_becomes_the_target() {
+        let mut reg = Registry::default();
+        let d = decide(&register("dev"), &mut reg);
+        assert_eq!(
+            d.reply,
+            Some(Reply::Response {
+                code: Code::CREATED,
+                location: Some("/rd/1".into())
+            })
+        );
+        assert_eq!(d.target, Target::Client(peer(), "dev".into()));
+        assert_eq!(reg.clients().len(), 1);
+    }
+
+    #[test]
+    fn update_of_a_known_location_is_changed() {
+        let mut reg = Registry::default();
+        decide(&register("dev"), &mut reg);
+        let d = decide(&post("/rd/1?lt=120"), &mut reg);
+        assert_eq!(d.reply, respond(Code::CHANGED));
+        assert_eq!(reg.clients()[0].registration.lifetime, Some(120));
+    }
+
+    #[test]
+    fn update_and_deregister_of_an_unknown_location_are_not_found() {
+        // What a client sends to a restarted nsh.
+        let mut reg = Registry::default();
+        let update = post("/rd/1");
+        assert_eq!(classify(&update, &NoContext), Kind::Update);
+        let d = decide(&update, &mut reg);
+        assert_eq!(d.reply, respond(Code::NOT_FOUND));
+        assert!(d.note.is_some_and(|n| n.contains("unknown registration location")));
+        let mut delete = Message::new(Type::Confirmable, Code::DELETE, 2);
+        delete.set_uri("/rd/7");
+        assert_eq!(decide(&delete, &mut reg).reply, respond(Code::NOT_FOUND));
+        assert!(reg.clients().is_empty());
+    }
+
+    #[test]
+    fn deregister_forgets_the_client() {
+        let mut reg = Registry::default();
+        decide(&register("dev"), &mut reg);
+        let mut delete = Message::new(Type::Confirmable, Code::DELETE, 2);
+        delete.set_uri("/rd/1");
+        let d = decide(&delete, &mut reg);
+        assert_eq!(d.reply, respond(Code::DELETED));
+        assert_eq!(d.target, Target::Gone("dev".into()));
+        assert!(reg.clients().is_empty());
+    }
+
+    #[test]
+    fn switched_off_responders_answer_nothing_but_the_ack() {
+        let mut reg = Registry::default();
+        let flags = Flags {
+            auto_reregister: false,
+            ..Flags::default()
+        };
+        let m = register("dev");
+        let d = answer(&m, Kind::Register, peer(), &flags, &mut reg, SystemTime::UNIX_EPOCH);
+        assert_eq!(d.reply, Some(Reply::EmptyAck));
+        assert!(reg.clients().is_empty());
+    }
+}

@@ -604,7 +604,10 @@ mod tests {
         );
         // An unknown location under `rd` is still one (a client of a
         // restarted server): the server answers it 4.04.
-        assert_eq!(classify(&req(Code::DELETE, "/rd/6"), &ctx), Kind::Deregister);
+        assert_eq!(
+            classify(&req(Code::DELETE, "/rd/6"), &ctx),
+            Kind::Deregister
+        );
         assert_eq!(classify(&req(Code::POST, "/rd/1"), &ctx), Kind::Update);
         assert_eq!(classify(&req(Code::DELETE, "/rd/x/y"), &ctx), Kind::Coap);
     }

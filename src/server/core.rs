@@ -157,10 +157,7 @@ impl Core {
     pub(crate) fn response(&mut self, peer: SocketAddr, req: &Message, code: Code) -> Message {
         let (mtype, mid) = match req.mtype {
             _ if req.reliable => (Type::Confirmable, 0),
-            Type::NonConfirmable => (
-                Type::NonConfirmable,
-                self.exchanges.next_message_id(&peer),
-            ),
+            Type::NonConfirmable => (Type::NonConfirmable, self.exchanges.next_message_id(&peer)),
             _ => (Type::Acknowledgement, req.message_id),
         };
         let mut r = Message::new(mtype, code, mid);
@@ -405,16 +402,8 @@ impl Core {
         if record.role != Role::Duplicate {
             self.session.buffer_payload(&msg.payload);
         }
-        let decision = matches!(incoming, Incoming::New).then(|| {
-            registrar::answer(
-                &msg,
-                kind,
-                peer,
-                &self.flags,
-                &mut self.registry,
-                wall,
-            )
-        });
+        let decision = matches!(incoming, Incoming::New)
+            .then(|| registrar::answer(&msg, kind, peer, &self.flags, &mut self.registry, wall));
         record.note = decision.as_ref().and_then(|d| d.note.clone());
         record.message = Ok(msg);
         let record = self.session.push(record);
@@ -548,7 +537,9 @@ impl Core {
                 }
                 r
             }
-            Some(Reply::EmptyAck) => Message::new(Type::Acknowledgement, Code::EMPTY, msg.message_id),
+            Some(Reply::EmptyAck) => {
+                Message::new(Type::Acknowledgement, Code::EMPTY, msg.message_id)
+            }
             Some(Reply::Reset) => Message::new(Type::Reset, Code::EMPTY, msg.message_id),
             Some(Reply::Pong) => pong(msg),
         };
@@ -646,7 +637,8 @@ impl Core {
     fn start_notification(&mut self, peer: SocketAddr, first: &RecordRef, now: Instant) {
         let Ok(msg) = &first.message else { return };
         let mut assembly = Block2Assembly::new();
-        if assembly.push(msg).is_err() || self.notification_blocks.len() >= NOTIFICATION_ASSEMBLIES {
+        if assembly.push(msg).is_err() || self.notification_blocks.len() >= NOTIFICATION_ASSEMBLIES
+        {
             self.deliver(first.clone());
             return;
         }

@@ -117,9 +117,7 @@ fn run(weak: Weak<Shared>, transport: Arc<Transport>, stop: Arc<AtomicBool>) {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        server
-            .lock()
-            .on_timeout(Instant::now(), SystemTime::now());
+        server.lock().on_timeout(Instant::now(), SystemTime::now());
         server.notify_all();
     }
 }

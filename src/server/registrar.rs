@@ -170,7 +170,9 @@ fn unknown_location() -> Decision {
     Decision {
         reply: respond(Code::NOT_FOUND),
         target: Target::Keep,
-        note: Some("unknown registration location: answered 4.04, the client registers again".into()),
+        note: Some(
+            "unknown registration location: answered 4.04, the client registers again".into(),
+        ),
         keep_bootstrap_pack: false,
     }
 }
@@ -203,7 +205,14 @@ mod tests {
 
     fn decide(msg: &Message, reg: &mut Registry) -> Decision {
         let kind = classify(msg, &super::super::RegistryContext(reg));
-        answer(msg, kind, peer(), &Flags::default(), reg, SystemTime::UNIX_EPOCH)
+        answer(
+            msg,
+            kind,
+            peer(),
+            &Flags::default(),
+            reg,
+            SystemTime::UNIX_EPOCH,
+        )
     }
 
     #[test]
@@ -238,7 +247,10 @@ mod tests {
         assert_eq!(classify(&update, &NoContext), Kind::Update);
         let d = decide(&update, &mut reg);
         assert_eq!(d.reply, respond(Code::NOT_FOUND));
-        assert!(d.note.is_some_and(|n| n.contains("unknown registration location")));
+        assert!(
+            d.note
+                .is_some_and(|n| n.contains("unknown registration location"))
+        );
         let mut delete = Message::new(Type::Confirmable, Code::DELETE, 2);
         delete.set_uri("/rd/7");
         assert_eq!(decide(&delete, &mut reg).reply, respond(Code::NOT_FOUND));
@@ -265,7 +277,14 @@ mod tests {
             ..Flags::default()
         };
         let m = register("dev");
-        let d = answer(&m, Kind::Register, peer(), &flags, &mut reg, SystemTime::UNIX_EPOCH);
+        let d = answer(
+            &m,
+            Kind::Register,
+            peer(),
+            &flags,
+            &mut reg,
+            SystemTime::UNIX_EPOCH,
+        );
         assert_eq!(d.reply, Some(Reply::EmptyAck));
         assert!(reg.clients().is_empty());
     }

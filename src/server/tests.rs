@@ -1,1 +1,413 @@
-//! placeholder
+//! In-process tests of the whole server (driver thread, core, effects)
+//! through the in-memory transport: the test plays the client on the
+//! network's other end, datagram by datagram.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::coap::{BlockValue, CoapOption, Code, ContentFormat, Message, OptionNumber, Type, udp};
+use crate::transport::memory;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn device() -> SocketAddr {
+    ([127, 0, 0, 1], 40000).into()
+}
+
+struct Net {
+    server: Server,
+    net: memory::MemoryNetwork,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Net {
+    fn new() -> Net {
+        let server = Server::new();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        server.set_printer(Arc::new(move |l: &str| {
+            sink.lock().unwrap().push(l.to_string());
+        }));
+        let (t, net) = memory::pair(([127, 0, 0, 1], 5683).into());
+        server.attach(Transport::Memory(t)).unwrap();
+        Net { server, net, lines }
+    }
+
+    fn send(&self, m: &Message) {
+        self.net.send(device(), &udp::encode(m));
+    }
+
+    fn recv(&self) -> Message {
+        let (bytes, to) = self.net.recv(WAIT).expect("a datagram from the server");
+        assert_eq!(to, device());
+        udp::decode(&bytes).unwrap()
+    }
+
+    fn nothing_sent(&self, within: Duration) -> bool {
+        self.net.recv(within).is_none()
+    }
+
+    /// Whether a line containing `needle` was printed (lines are printed
+    /// after the core is released: give the printing thread a moment).
+    fn printed(&self, needle: &str) -> bool {
+        let end = Instant::now() + WAIT;
+        while Instant::now() < end {
+            if self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    /// Registers `dev` and returns the Created.
+    fn register(&self) -> Message {
+        let mut m = Message::new(Type::Confirmable, Code::POST, 1);
+        m.token = vec![1];
+        m.set_uri("/rd?ep=dev&lt=300");
+        m.add_option(CoapOption::uint(
+            OptionNumber::CONTENT_FORMAT,
+            u64::from(ContentFormat::LINK_FORMAT.0),
+        ));
+        m.payload = b"</3/0>".to_vec();
+        self.send(&m);
+        let created = self.recv();
+        assert_eq!(created.code, Code::CREATED);
+        created
+    }
+
+    /// Runs `f` on another thread (a command that waits for the device).
+    fn command<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Server) -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let s = self.server.clone();
+        std::thread::spawn(move || f(s))
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        self.server.shutdown();
+    }
+}
+
+fn get(path: &str) -> Message {
+    let mut m = Message::new(Type::Confirmable, Code::GET, 0);
+    m.set_uri(path);
+    m
+}
+
+fn waiting(wait: Duration) -> SendOptions {
+    SendOptions {
+        fill_message_id: true,
+        fill_token: true,
+        wait: Some(wait),
+    }
+}
+
+fn content(req: &Message, mtype: Type, mid: u16, payload: &[u8]) -> Message {
+    let mut r = Message::new(mtype, Code::CONTENT, mid);
+    r.token = req.token.clone();
+    r.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, 0));
+    r.payload = payload.to_vec();
+    r
+}
+
+#[test]
+fn an_update_to_an_unknown_location_is_answered_not_found() {
+    // A client of an nsh that restarted: its location means nothing here.
+    let n = Net::new();
+    let mut update = Message::new(Type::Confirmable, Code::POST, 7);
+    update.token = vec![9];
+    update.set_uri("/rd/1?lt=300");
+    n.send(&update);
+    let answer = n.recv();
+    assert_eq!(answer.mtype, Type::Acknowledgement);
+    assert_eq!(answer.message_id, 7);
+    assert_eq!(answer.code, Code::NOT_FOUND);
+    assert_eq!(answer.token, vec![9]);
+    let r = n.server.recv(WAIT).unwrap().unwrap();
+    assert_eq!(r.kind, Some(crate::lwm2m::kind::Kind::Update));
+    assert!(
+        r.line().contains("unknown registration location"),
+        "{}",
+        r.line()
+    );
+    // So is a De-register; a known location is still Changed.
+    let mut delete = Message::new(Type::Confirmable, Code::DELETE, 8);
+    delete.set_uri("/rd/99");
+    n.send(&delete);
+    assert_eq!(n.recv().code, Code::NOT_FOUND);
+    let created = n.register();
+    let mut update = Message::new(Type::Confirmable, Code::POST, 9);
+    update.set_uri(&created.location_string());
+    n.send(&update);
+    assert_eq!(n.recv().code, Code::CHANGED);
+}
+
+#[test]
+fn a_non_request_is_answered_with_a_message_id_of_our_own() {
+    // RFC 7252 §4.4: the message ID of a NON belongs to its sender.
+    let n = Net::new();
+    let mut send = Message::new(Type::NonConfirmable, Code::POST, 0x1234);
+    send.token = vec![5, 6];
+    send.set_uri("/dp");
+    send.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, 110));
+    send.payload = br#"[{"n":"/3/0/0","vs":"x"}]"#.to_vec();
+    n.send(&send);
+    let answer = n.recv();
+    assert_eq!(answer.mtype, Type::NonConfirmable);
+    assert_eq!(answer.code, Code::CHANGED);
+    assert_eq!(answer.token, vec![5, 6]);
+    assert_ne!(answer.message_id, 0x1234);
+    // The next one gets the next ID of nsh's sequence for this peer.
+    send.message_id = 0x1235;
+    n.send(&send);
+    let second = n.recv();
+    assert_eq!(second.message_id, answer.message_id.wrapping_add(1));
+}
+
+#[test]
+fn a_failed_send_is_not_recorded_and_does_not_block_the_next_request() {
+    let n = Net::new();
+    n.register();
+    n.net.fail_sends(true);
+    let err = n.server.send(get("/3/0/0"), waiting(WAIT)).unwrap_err();
+    assert!(
+        matches!(&err, ServerError::SendFailed(e) if e.contains("Read /3/0/0")),
+        "{err}"
+    );
+    assert!(
+        n.server
+            .history()
+            .iter()
+            .all(|r| r.direction == Direction::Received
+                || r.kind != Some(crate::lwm2m::kind::Kind::Read)),
+        "a datagram that never left is not in the history"
+    );
+    assert!(n.printed("send error"));
+    n.net.fail_sends(false);
+    // NSTART=1: had the failed CON stayed tracked, this one would wait
+    // behind it for its whole retransmission schedule.
+    let read = n.command(|s| s.send(get("/3/0/1"), waiting(WAIT)));
+    let req = n.recv();
+    assert_eq!(req.path_string(), "/3/0/1");
+    n.send(&content(
+        &req,
+        Type::Acknowledgement,
+        req.message_id,
+        b"model",
+    ));
+    let sent = read.join().unwrap().unwrap();
+    assert_eq!(
+        sent.response.unwrap().message.as_ref().unwrap().payload,
+        b"model"
+    );
+    assert!(sent.sent.is_some());
+}
+
+#[test]
+fn the_history_keeps_a_request_before_its_response() {
+    let n = Net::new();
+    n.register();
+    let read = n.command(|s| s.send(get("/3/0/0"), waiting(WAIT)));
+    let req = n.recv();
+    n.send(&content(
+        &req,
+        Type::Acknowledgement,
+        req.message_id,
+        b"ACME",
+    ));
+    read.join().unwrap().unwrap();
+    let h = n.server.history();
+    let seqs: Vec<u64> = h.iter().map(|r| r.seq).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    assert_eq!(seqs, sorted);
+    let read_at = h.iter().position(|r| {
+        r.direction == Direction::Sent && r.kind == Some(crate::lwm2m::kind::Kind::Read)
+    });
+    let content_at = h.iter().position(|r| r.role == Role::Response);
+    assert!(read_at < content_at, "{h:?}");
+}
+
+/// Observes `/3/0/13` and answers with Observe `seq`; returns the request.
+fn observe(n: &Net, seq: u64) -> Message {
+    let mut req = get("/3/0/13");
+    req.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));
+    let cmd = n.command(move |s| s.send(req, waiting(WAIT)));
+    let req = n.recv();
+    let mut r = content(&req, Type::Acknowledgement, req.message_id, b"100");
+    r.add_option(CoapOption::uint(OptionNumber::OBSERVE, seq));
+    n.send(&r);
+    cmd.join().unwrap().unwrap();
+    req
+}
+
+fn notification(req: &Message, mid: u16, seq: u64, payload: &[u8]) -> Message {
+    let mut m = content(req, Type::NonConfirmable, mid, payload);
+    m.add_option(CoapOption::uint(OptionNumber::OBSERVE, seq));
+    m
+}
+
+#[test]
+fn a_reordered_old_notification_is_marked_stale() {
+    // RFC 7641 §3.4.
+    let n = Net::new();
+    n.register();
+    n.server.recv(WAIT).unwrap();
+    let req = observe(&n, 10);
+    n.send(&notification(&req, 500, 12, b"101"));
+    n.send(&notification(&req, 501, 11, b"99"));
+    let newer = n.server.recv(WAIT).unwrap().unwrap();
+    let older = n.server.recv(WAIT).unwrap().unwrap();
+    assert_eq!(newer.fresh, Some(true));
+    assert_eq!(older.fresh, Some(false));
+    assert!(older.line().contains("stale"), "{}", older.line());
+    assert!(!newer.line().contains("stale"));
+}
+
+#[test]
+fn an_error_in_the_middle_of_a_block2_read_is_reported_as_such() {
+    let n = Net::new();
+    n.register();
+    let read = n.command(|s| s.send(get("/5/0/0"), waiting(WAIT)));
+    let req = n.recv();
+    let mut first = content(&req, Type::Acknowledgement, req.message_id, &[0u8; 16]);
+    first.add_option(CoapOption::new(
+        OptionNumber::BLOCK2,
+        BlockValue::new(0, true, 16).unwrap().encode(),
+    ));
+    n.send(&first);
+    let next = n.recv();
+    assert_eq!(next.block2().map(|b| b.num), Some(1));
+    let mut gone = Message::new(Type::Acknowledgement, Code::NOT_FOUND, next.message_id);
+    gone.token = next.token.clone();
+    n.send(&gone);
+    let err = read.join().unwrap().unwrap_err().to_string();
+    assert!(err.contains("4.04"), "{err}");
+    assert!(!err.contains("has no Block2"), "{err}");
+}
+
+#[test]
+fn a_block_wise_notification_is_completed_and_delivered_whole() {
+    // RFC 7959 §2.6: the rest of the body is fetched with GETs without
+    // Observe.
+    let n = Net::new();
+    n.register();
+    n.server.recv(WAIT).unwrap();
+    let req = observe(&n, 1);
+    let mut first = notification(&req, 600, 2, b"0123456789abcdef");
+    first.add_option(CoapOption::new(
+        OptionNumber::BLOCK2,
+        BlockValue::new(0, true, 16).unwrap().encode(),
+    ));
+    n.send(&first);
+    let get_rest = n.recv();
+    assert_eq!(get_rest.code, Code::GET);
+    assert_eq!(get_rest.path_string(), "/3/0/13");
+    assert_eq!(get_rest.observe(), None);
+    assert_eq!(get_rest.block2().map(|b| b.num), Some(1));
+    let mut rest = content(
+        &get_rest,
+        Type::Acknowledgement,
+        get_rest.message_id,
+        b"tail",
+    );
+    rest.add_option(CoapOption::new(
+        OptionNumber::BLOCK2,
+        BlockValue::new(1, false, 16).unwrap().encode(),
+    ));
+    n.send(&rest);
+    let whole = n.server.recv(WAIT).unwrap().unwrap();
+    assert_eq!(whole.role, Role::Assembled);
+    assert_eq!(
+        whole.message.as_ref().unwrap().payload,
+        b"0123456789abcdeftail"
+    );
+    assert_eq!(whole.observed_path.as_deref(), Some("/3/0/13"));
+    assert!(n.server.recv(Duration::from_millis(100)).unwrap().is_none());
+}
+
+#[test]
+fn the_inbox_is_bounded_and_says_so() {
+    let n = Net::new();
+    n.server.set_inbox_limit(3);
+    for mid in 0..5u16 {
+        let mut ping = Message::new(Type::NonConfirmable, Code::POST, mid);
+        ping.set_uri("/dp");
+        n.send(&ping);
+        n.recv();
+    }
+    assert_eq!(n.server.pending().len(), 3);
+    assert_eq!(n.server.inbox_dropped(), 2);
+    assert!(n.printed("inbox full"));
+    // The history still has every one.
+    assert_eq!(
+        n.server
+            .history()
+            .iter()
+            .filter(|r| r.direction == Direction::Received)
+            .count(),
+        5
+    );
+}
+
+#[test]
+fn waits_of_any_length_never_overflow() {
+    let n = Net::new();
+    n.register();
+    n.server.recv(WAIT).unwrap();
+    let flag = n.server.interrupt_flag();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        flag.store(true, Ordering::SeqCst);
+    });
+    assert!(matches!(
+        n.server.recv(Duration::MAX),
+        Err(ServerError::Interrupted)
+    ));
+    stopper.join().unwrap();
+    assert!(matches!(
+        n.server.send(get("/3/0/0"), waiting(Duration::MAX)),
+        Err(ServerError::Interrupted)
+    ));
+    n.server.interrupt_flag().store(false, Ordering::SeqCst);
+    assert!(deadline_after(Instant::now(), Duration::MAX).is_none());
+}
+
+#[test]
+fn shutdown_stops_receiving_and_a_new_transport_can_be_attached() {
+    let n = Net::new();
+    n.server.shutdown();
+    assert_eq!(n.server.listen_port(), None);
+    n.register_nothing();
+    let (t, net) = memory::pair(([127, 0, 0, 1], 5700).into());
+    assert_eq!(n.server.attach(Transport::Memory(t)).unwrap(), 5700);
+    let mut ping = Message::new(Type::Confirmable, Code::EMPTY, 3);
+    ping.token.clear();
+    net.send(device(), &udp::encode(&ping));
+    let (bytes, _) = net.recv(WAIT).expect("the RST of the new transport");
+    assert_eq!(udp::decode(&bytes).unwrap().mtype, Type::Reset);
+}
+
+impl Net {
+    /// After a shutdown, nothing is answered.
+    fn register_nothing(&self) {
+        let mut m = Message::new(Type::Confirmable, Code::POST, 1);
+        m.set_uri("/rd?ep=late");
+        self.send(&m);
+        assert!(self.nothing_sent(Duration::from_millis(300)));
+        assert!(self.server.clients().is_empty());
+    }
+}

@@ -5,6 +5,7 @@
 //! receives plain CoAP datagrams (over TCP: whole frames) per peer address.
 
 pub mod dtls;
+pub mod memory;
 pub mod tcp;
 pub mod udp;
 
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use dtls::{DtlsTransport, Psk};
+pub use memory::{MemoryNetwork, MemoryTransport};
 pub use tcp::TcpTransport;
 pub use udp::UdpTransport;
 
@@ -25,6 +27,8 @@ pub enum Transport {
     Dtls(DtlsTransport),
     /// CoAP over TCP (RFC 8323), one connection per peer address.
     Tcp(TcpTransport),
+    /// Datagrams through channels, for in-process tests of the server.
+    Memory(MemoryTransport),
 }
 
 impl Transport {
@@ -48,6 +52,7 @@ impl Transport {
             Transport::Udp(t) => t.local_addr(),
             Transport::Dtls(t) => t.local_addr(),
             Transport::Tcp(t) => t.local_addr(),
+            Transport::Memory(t) => t.local_addr(),
         }
     }
 
@@ -68,6 +73,7 @@ impl Transport {
             Transport::Udp(t) => t.send_to(bytes, peer),
             Transport::Dtls(t) => t.send_to(bytes, peer),
             Transport::Tcp(t) => t.send_to(bytes, peer),
+            Transport::Memory(t) => t.send_to(bytes, peer),
         }
     }
 
@@ -82,6 +88,7 @@ impl Transport {
             Transport::Udp(t) => t.recv(buf, timeout),
             Transport::Dtls(t) => t.recv(buf, timeout),
             Transport::Tcp(t) => t.recv(buf, timeout),
+            Transport::Memory(t) => t.recv(buf, timeout),
         }
     }
 
@@ -89,7 +96,7 @@ impl Transport {
     /// done or failed, TCP connections opened or closed); empty for UDP.
     pub fn take_notices(&self) -> Vec<String> {
         match self {
-            Transport::Udp(_) => Vec::new(),
+            Transport::Udp(_) | Transport::Memory(_) => Vec::new(),
             Transport::Dtls(t) => t.take_notices(),
             Transport::Tcp(t) => t.take_notices(),
         }

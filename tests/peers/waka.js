@@ -9,6 +9,8 @@
 //   LIFETIME    registration lifetime in seconds (default 300; a server's
 //               Write of /1/x/1 below 30 is raised to 30 by the package)
 //   TEMP_MS     how often the temperature 3303/0/5700 changes (default 1000)
+//   RECONNECT_S when the C client stops (a failed registration Update ends
+//               it), start it again after this many seconds (default 60)
 //   WAKA_LOG=1  pass the C client's stderr through
 //   WAKA_DUMP=1 also make the C client dump every packet (implies WAKA_LOG)
 //   WAKA_DUP_OBJECTS=1  keep the package's duplicated custom objects (its
@@ -124,7 +126,7 @@ async function main() {
     serverHost: host, serverPort: parseInt(port, 10),
     enableDTLS: !!process.env.PSK_ID, pskIdentity: process.env.PSK_ID || '', presharedKey: process.env.PSK_KEY_HEX || '', serverId: 99,
     lifetimeSec: parseInt(process.env.LIFETIME || '300', 10),
-    reconnectSec: 0, requestBootstrap: process.env.BOOTSTRAP === '1', saveProvisionedConfig: false,
+    reconnectSec: parseInt(process.env.RECONNECT_S || '0', 10), requestBootstrap: process.env.BOOTSTRAP === '1', saveProvisionedConfig: false,
     redirectLwm2mClientLog: dump || process.env.WAKA_LOG === '1', dumpLwm2mMessages: dump,
     credentialFilePath, secret: 'secret',
     log: (...a) => console.error('[waka]', ...a), debug: () => {}, trace: () => {},

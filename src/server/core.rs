@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::base::{Flags, RegistryContext, ServerError, encode};
 use super::history::{Direction, Record, RecordRef, Role};
 use super::registrar::{self, Reply, Target};
 use super::registry::Registry;
 use super::session::Session;
-use super::{Flags, RegistryContext, ServerError};
 use crate::coap::{CoapOption, Code, Message, OptionNumber, Type, tcp, udp};
 use crate::exchange::{Block2Assembly, BlockProgress, Event, Exchanges, Incoming, RequestId};
 use crate::lwm2m::kind;
@@ -243,7 +243,7 @@ impl Core {
                 continue;
             };
             msg.reliable = transport.is_reliable();
-            let raw = super::encode(&msg);
+            let raw = encode(&msg);
             let id = self.exchanges.find_pending(&peer, &msg);
             let seq = self.session.reserve_seq();
             self.effects.push(Effect::Transmit(Outbound {
@@ -739,7 +739,7 @@ impl Core {
             direction: Direction::Received,
             peer,
             at,
-            raw: super::encode(&whole),
+            raw: encode(&whole),
             message: Ok(whole),
             kind: first.kind,
             role: Role::Assembled,

@@ -6,17 +6,14 @@
 //! another peer.
 //!
 //! The thread holds only a weak reference to the server and stops when
-//! [`Driver::stop`] is called, when its transport is replaced, or when the
+//! `Driver::stop` is called, when its transport is replaced, or when the
 //! server is dropped.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::core::Effect;
-use super::{Server, Shared};
+use super::handle::{Driver, Server, Shared};
 use crate::transport::Transport;
 use crate::transport::udp::MAX_DATAGRAM;
 
@@ -24,43 +21,18 @@ use crate::transport::udp::MAX_DATAGRAM;
 /// and its stop flag again.
 const TICK: Duration = Duration::from_millis(100);
 
-/// A running receive thread.
-pub(super) struct Driver {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Driver {
-    /// Starts receiving on `transport` for `server`.
-    pub(super) fn spawn(server: &Server, transport: Arc<Transport>) -> std::io::Result<Driver> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let weak = Arc::downgrade(&server.shared);
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("nsh-receiver".into())
-            .spawn(move || run(weak, transport, flag))?;
-        Ok(Driver {
-            stop,
-            handle: Some(handle),
-        })
-    }
-
-    /// Stops the thread and waits for it (at most one [`TICK`] plus what it
-    /// was doing).
-    pub(super) fn stop(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.handle.take()
-            && h.thread().id() != std::thread::current().id()
-        {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
+/// Starts receiving on `transport` for `server`.
+pub(super) fn spawn(server: &Server, transport: Arc<Transport>) -> std::io::Result<Driver> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let weak = Arc::downgrade(&server.shared);
+    let flag = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("nsh-receiver".into())
+        .spawn(move || run(weak, transport, flag))?;
+    Ok(Driver {
+        stop,
+        handle: Some(handle),
+    })
 }
 
 fn run(weak: Weak<Shared>, transport: Arc<Transport>, stop: Arc<AtomicBool>) {
@@ -119,60 +91,5 @@ fn run(weak: Weak<Shared>, transport: Arc<Transport>, stop: Arc<AtomicBool>) {
         }
         server.lock().on_timeout(Instant::now(), SystemTime::now());
         server.notify_all();
-    }
-}
-
-impl Server {
-    /// Carries out queued effects until none is left, unless another thread
-    /// is at it (it then does ours too). Called after every release of the
-    /// core; never with the core locked.
-    pub(super) fn drain(&self) {
-        loop {
-            let Ok(turn) = self.shared.drain.try_lock() else {
-                return;
-            };
-            loop {
-                let mut batch: VecDeque<Effect> =
-                    std::mem::take(&mut *super::lock(&self.shared.outbox));
-                if batch.is_empty() {
-                    break;
-                }
-                while let Some(effect) = batch.pop_front() {
-                    // What a transmission leads to (its line, the next
-                    // queued request) comes before anything queued later.
-                    for e in self.carry_out(effect).into_iter().rev() {
-                        batch.push_front(e);
-                    }
-                }
-            }
-            drop(turn);
-            self.notify_all();
-            if super::lock(&self.shared.outbox).is_empty() {
-                return;
-            }
-        }
-    }
-
-    fn carry_out(&self, effect: Effect) -> Vec<Effect> {
-        match effect {
-            Effect::Print(line) => {
-                self.print(&line);
-                Vec::new()
-            }
-            Effect::Show(record, suffix) => {
-                let line = record.line();
-                match suffix {
-                    Some(s) => self.print(&format!("{line}{s}")),
-                    None => self.print(&line),
-                }
-                Vec::new()
-            }
-            Effect::Transmit(out) => {
-                let result = out.transport.send_to(&out.raw, out.peer);
-                let mut core = self.lock_raw();
-                core.on_sent(out, result, SystemTime::now());
-                core.take_effects()
-            }
-        }
     }
 }

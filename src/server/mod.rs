@@ -6,9 +6,12 @@
 //!   session), driven by datagrams, timers and the user's sends;
 //! - `registrar`: the LwM2M answer to a new message, a pure function;
 //! - `session`: history, inbox, payload buffer, expectations (bounded);
-//! - `driver`: the receive thread and the effect queue that carries out
-//!   sends and prints outside the lock;
-//! - this file: the handle — listening, sending and waiting.
+//! - `base`: errors, flags, deadlines: the vocabulary every file shares;
+//! - `handle`: the handle's parts — the locked core, the condition
+//!   variable, and the effect queue that carries out sends and prints
+//!   outside the lock;
+//! - `driver`: the receive thread;
+//! - this file: what the handle offers — listening, sending and waiting.
 //!
 //! Script commands run on their own thread and wait on a condition
 //! variable for their response, woken by every change of the core.
@@ -16,154 +19,37 @@
 pub mod history;
 pub mod registry;
 
+mod base;
 pub(crate) mod core;
 mod driver;
+mod handle;
 mod registrar;
 pub(crate) mod session;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::coap::{Message, tcp, udp};
-use crate::exchange::{Block2Assembly, BlockProgress, Exchanges, RequestId, TransmissionParams};
+use crate::exchange::{Block2Assembly, BlockProgress, RequestId, TransmissionParams};
 use crate::lwm2m::kind;
 use crate::transport::{Psk, Transport};
 
-use self::core::{Core, Effect, Ended};
-use driver::Driver;
+use self::core::{Core, Ended};
+use handle::lock;
+
+pub(crate) use base::RegistryContext;
+pub use base::{Flags, Printer, ServerError, deadline_after};
+pub use handle::Server;
 
 pub use history::{Direction, Record, RecordRef, Role};
 pub use registry::{Client, Registry};
 pub use session::{
     Check, DEFAULT_HISTORY_LIMIT, DEFAULT_INBOX_LIMIT, Expectation, PAYLOAD_BUFFER_LIMIT,
 };
-
-/// Where output lines (`<- …`, `-> …`) go.
-pub type Printer = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// Errors of server operations, worded for the user.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerError {
-    /// No socket yet.
-    #[error("not listening: use `listen` (or `connect HOST PORT`) first")]
-    NotListening,
-    /// Nobody to send to.
-    #[error("no client to send to: none has registered and no `connect` target is set")]
-    NoPeer,
-    /// Socket trouble.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// No response in time.
-    #[error("no response to `{summary}` within {timeout:.1} s")]
-    Timeout {
-        /// What was sent.
-        summary: String,
-        /// How long nsh waited.
-        timeout: f64,
-    },
-    /// CON retransmissions exhausted.
-    #[error("no response to `{summary}` after {attempts} transmissions")]
-    GaveUp {
-        /// What was sent.
-        summary: String,
-        /// How many times.
-        attempts: u32,
-    },
-    /// Ctrl-C.
-    #[error("interrupted")]
-    Interrupted,
-    /// A name that is not a client.
-    #[error("no client with endpoint name `{0}` (registered: {1})")]
-    UnknownClient(String, String),
-    /// Bad address.
-    #[error("cannot resolve `{0}`")]
-    Resolve(String),
-    /// A block-wise transfer went wrong.
-    #[error("block-wise transfer: {0}")]
-    Block(String),
-    /// The transport refused the datagram; nothing was sent.
-    #[error("{0}")]
-    SendFailed(String),
-}
-
-/// The auto-responder switches (`set`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Flags {
-    /// Answer Update with Changed.
-    pub auto_update: bool,
-    /// Answer Register with Created.
-    pub auto_reregister: bool,
-    /// Answer Bootstrap-Pack-Request with 4.04.
-    pub auto_bspack_error: bool,
-    /// Answer any other CON with an empty ACK (and a ping with RST).
-    pub auto_ack: bool,
-    /// Answer De-register with Deleted.
-    pub auto_deregister: bool,
-    /// Answer Send with Changed.
-    pub auto_send: bool,
-    /// Print `->`/`<-` lines.
-    pub print_messages: bool,
-}
-
-impl Default for Flags {
-    fn default() -> Self {
-        Flags {
-            auto_update: true,
-            auto_reregister: true,
-            auto_bspack_error: true,
-            auto_ack: true,
-            auto_deregister: true,
-            auto_send: true,
-            print_messages: true,
-        }
-    }
-}
-
-/// `now + d`, or `None` (no deadline) when that instant is not
-/// representable: every wait of the server computes its deadline here, so
-/// no timeout a user gives can overflow.
-pub fn deadline_after(now: Instant, d: Duration) -> Option<Instant> {
-    now.checked_add(d)
-}
-
-/// Listening settings that are not protocol state.
-#[derive(Default)]
-struct Config {
-    /// The PSK `listen` uses when it is given none (from the command line).
-    default_psk: Option<Psk>,
-    /// Whether `listen` serves TCP when not told (the command line's `--tcp`).
-    default_tcp: bool,
-    listen_port: Option<u16>,
-}
-
-pub(crate) struct Shared {
-    core: Mutex<Core>,
-    changed: Condvar,
-    /// Bumped with every `changed` notification, so a waiter can spin
-    /// briefly on it before sleeping.
-    version: AtomicU64,
-    /// Effects released by the core, carried out in order by one thread at
-    /// a time (the holder of `drain`).
-    outbox: Mutex<VecDeque<Effect>>,
-    drain: Mutex<()>,
-    driver: Mutex<Option<Driver>>,
-    config: Mutex<Config>,
-    printer: Mutex<Printer>,
-    interrupt: Arc<AtomicBool>,
-}
-
-/// The server handle shared by the prompt, scripts and the receiver thread.
-#[derive(Clone)]
-pub struct Server {
-    shared: Arc<Shared>,
-}
 
 /// What a send produced: the record of the first transmission (absent when
 /// the exchange layer queued it behind an outstanding CON) and the matched
@@ -187,112 +73,7 @@ pub struct SendOptions {
     pub wait: Option<Duration>,
 }
 
-impl Default for Server {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The core, locked; when released, what the core queued is carried out.
-pub(crate) struct CoreGuard<'a> {
-    server: &'a Server,
-    guard: Option<MutexGuard<'a, Core>>,
-}
-
-impl Deref for CoreGuard<'_> {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        // Always Some until drop.
-        self.guard.as_deref().unwrap_or_else(|| unreachable!())
-    }
-}
-
-impl DerefMut for CoreGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Core {
-        self.guard.as_deref_mut().unwrap_or_else(|| unreachable!())
-    }
-}
-
-impl Drop for CoreGuard<'_> {
-    fn drop(&mut self) {
-        let Some(mut core) = self.guard.take() else {
-            return;
-        };
-        let effects = core.take_effects();
-        if effects.is_empty() {
-            return;
-        }
-        // Queued before the core is released, so effects keep the order
-        // in which the core produced them, across threads.
-        lock(&self.server.shared.outbox).extend(effects);
-        drop(core);
-        self.server.drain();
-    }
-}
-
 impl Server {
-    /// A server that is not listening yet.
-    pub fn new() -> Self {
-        let seed = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x1337);
-        let printer: Printer = Arc::new(|line: &str| println!("{line}"));
-        Server {
-            shared: Arc::new(Shared {
-                core: Mutex::new(Core::new(Exchanges::new(
-                    TransmissionParams::default(),
-                    seed,
-                ))),
-                changed: Condvar::new(),
-                version: AtomicU64::new(0),
-                outbox: Mutex::new(VecDeque::new()),
-                drain: Mutex::new(()),
-                driver: Mutex::new(None),
-                config: Mutex::new(Config::default()),
-                printer: Mutex::new(printer),
-                interrupt: Arc::new(AtomicBool::new(false)),
-            }),
-        }
-    }
-
-    /// The core, locked; effects are carried out when the guard drops.
-    pub(crate) fn lock(&self) -> CoreGuard<'_> {
-        CoreGuard {
-            server: self,
-            guard: Some(lock(&self.shared.core)),
-        }
-    }
-
-    /// The core, locked, for reading or for the drainer (which moves the
-    /// effects itself).
-    fn lock_raw(&self) -> MutexGuard<'_, Core> {
-        lock(&self.shared.core)
-    }
-
-    /// Routes output lines somewhere else (the prompt's external printer).
-    pub fn set_printer(&self, printer: Printer) {
-        *lock(&self.shared.printer) = printer;
-    }
-
-    pub(crate) fn print(&self, line: &str) {
-        let printer = lock(&self.shared.printer).clone();
-        printer(line);
-    }
-
-    /// The flag Ctrl-C sets; waits and loops check it.
-    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
-        self.shared.interrupt.clone()
-    }
-
-    fn interrupted(&self) -> bool {
-        self.shared.interrupt.load(Ordering::SeqCst)
-    }
-
     /// Starts listening on `port` (0 = any free port); replaces any earlier
     /// socket. Returns the bound port.
     pub fn listen(&self, port: u16, ipv6: bool) -> Result<u16, ServerError> {
@@ -320,7 +101,7 @@ impl Server {
     pub fn attach(&self, transport: Transport) -> Result<u16, ServerError> {
         let transport = Arc::new(transport);
         let bound = transport.local_addr()?.port();
-        let driver = Driver::spawn(self, transport.clone())?;
+        let driver = driver::spawn(self, transport.clone())?;
         let old = lock(&self.shared.driver).replace(driver);
         if let Some(old) = old {
             old.stop();
@@ -860,29 +641,5 @@ impl Server {
             _ => {}
         }
         parts.join(", ")
-    }
-
-    pub(crate) fn notify_all(&self) {
-        self.shared.version.fetch_add(1, Ordering::Release);
-        self.shared.changed.notify_all();
-    }
-}
-
-/// The wire form of a message: an RFC 8323 frame when it is `reliable`.
-pub(crate) fn encode(msg: &Message) -> Vec<u8> {
-    if msg.reliable {
-        tcp::encode(msg)
-    } else {
-        udp::encode(msg)
-    }
-}
-
-/// Classification context backed by the registration table.
-pub(crate) struct RegistryContext<'a>(pub(crate) &'a Registry);
-
-impl kind::ClassifyContext for RegistryContext<'_> {
-    fn is_registration_location(&self, segments: &[String]) -> bool {
-        let path: String = segments.iter().map(|s| format!("/{s}")).collect();
-        self.0.is_location(&path)
     }
 }

@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use super::Flags;
+use super::base::Flags;
 use super::registry::{Client, Registry};
 use crate::coap::{Code, Message, Type};
 use crate::lwm2m::kind::Kind;
@@ -204,7 +204,7 @@ mod tests {
     }
 
     fn decide(msg: &Message, reg: &mut Registry) -> Decision {
-        let kind = classify(msg, &super::super::RegistryContext(reg));
+        let kind = classify(msg, &super::super::base::RegistryContext(reg));
         answer(
             msg,
             kind,

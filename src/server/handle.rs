@@ -1,0 +1,238 @@
+//! The server handle itself: the core behind its lock, the condition
+//! variable waits sleep on, the effect queue and the one-thread-at-a-time
+//! drain that carries effects out after the lock is released (so a slow
+//! peer or a slow terminal never holds up another peer), and the receive
+//! thread's handle.
+
+use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use super::base::Printer;
+use super::core::{Core, Effect};
+use crate::exchange::{Exchanges, TransmissionParams};
+use crate::transport::Psk;
+
+/// Listening settings that are not protocol state.
+#[derive(Default)]
+pub(super) struct Config {
+    /// The PSK `listen` uses when it is given none (from the command line).
+    pub(super) default_psk: Option<Psk>,
+    /// Whether `listen` serves TCP when not told (the command line's `--tcp`).
+    pub(super) default_tcp: bool,
+    pub(super) listen_port: Option<u16>,
+}
+
+pub(crate) struct Shared {
+    pub(super) core: Mutex<Core>,
+    pub(super) changed: Condvar,
+    /// Bumped with every `changed` notification, so a waiter can spin
+    /// briefly on it before sleeping.
+    pub(super) version: AtomicU64,
+    /// Effects released by the core, carried out in order by one thread at
+    /// a time (the holder of `drain`).
+    pub(super) outbox: Mutex<VecDeque<Effect>>,
+    pub(super) drain: Mutex<()>,
+    pub(super) driver: Mutex<Option<Driver>>,
+    pub(super) config: Mutex<Config>,
+    pub(super) printer: Mutex<Printer>,
+    pub(super) interrupt: Arc<AtomicBool>,
+}
+
+/// The server handle shared by the prompt, scripts and the receiver thread.
+#[derive(Clone)]
+pub struct Server {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The core, locked; when released, what the core queued is carried out.
+pub(crate) struct CoreGuard<'a> {
+    server: &'a Server,
+    guard: Option<MutexGuard<'a, Core>>,
+}
+
+impl Deref for CoreGuard<'_> {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        // Always Some until drop.
+        self.guard.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl DerefMut for CoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Core {
+        self.guard.as_deref_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for CoreGuard<'_> {
+    fn drop(&mut self) {
+        let Some(mut core) = self.guard.take() else {
+            return;
+        };
+        let effects = core.take_effects();
+        if effects.is_empty() {
+            return;
+        }
+        // Queued before the core is released, so effects keep the order
+        // in which the core produced them, across threads.
+        lock(&self.server.shared.outbox).extend(effects);
+        drop(core);
+        self.server.drain();
+    }
+}
+
+/// A running receive thread (see `super::driver`).
+pub(super) struct Driver {
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) handle: Option<JoinHandle<()>>,
+}
+
+impl Driver {
+    /// Stops the thread and waits for it (at most one receive tick plus
+    /// what it was doing).
+    pub(super) fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take()
+            && h.thread().id() != std::thread::current().id()
+        {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Server {
+    /// A server that is not listening yet.
+    pub fn new() -> Self {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x1337);
+        let printer: Printer = Arc::new(|line: &str| println!("{line}"));
+        Server {
+            shared: Arc::new(Shared {
+                core: Mutex::new(Core::new(Exchanges::new(
+                    TransmissionParams::default(),
+                    seed,
+                ))),
+                changed: Condvar::new(),
+                version: AtomicU64::new(0),
+                outbox: Mutex::new(VecDeque::new()),
+                drain: Mutex::new(()),
+                driver: Mutex::new(None),
+                config: Mutex::new(Config::default()),
+                printer: Mutex::new(printer),
+                interrupt: Arc::new(AtomicBool::new(false)),
+            }),
+        }
+    }
+
+    /// The core, locked; effects are carried out when the guard drops.
+    pub(crate) fn lock(&self) -> CoreGuard<'_> {
+        CoreGuard {
+            server: self,
+            guard: Some(lock(&self.shared.core)),
+        }
+    }
+
+    /// The core, locked, for reading or for the drainer (which moves the
+    /// effects itself).
+    pub(super) fn lock_raw(&self) -> MutexGuard<'_, Core> {
+        lock(&self.shared.core)
+    }
+
+    /// Routes output lines somewhere else (the prompt's external printer).
+    pub fn set_printer(&self, printer: Printer) {
+        *lock(&self.shared.printer) = printer;
+    }
+
+    pub(crate) fn print(&self, line: &str) {
+        let printer = lock(&self.shared.printer).clone();
+        printer(line);
+    }
+
+    /// The flag Ctrl-C sets; waits and loops check it.
+    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        self.shared.interrupt.clone()
+    }
+
+    pub(super) fn interrupted(&self) -> bool {
+        self.shared.interrupt.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.shared.version.fetch_add(1, Ordering::Release);
+        self.shared.changed.notify_all();
+    }
+
+    /// Carries out queued effects until none is left, unless another thread
+    /// is at it (it then does ours too). Called after every release of the
+    /// core; never with the core locked.
+    pub(super) fn drain(&self) {
+        loop {
+            let Ok(turn) = self.shared.drain.try_lock() else {
+                return;
+            };
+            loop {
+                let mut batch: VecDeque<Effect> = std::mem::take(&mut *lock(&self.shared.outbox));
+                if batch.is_empty() {
+                    break;
+                }
+                while let Some(effect) = batch.pop_front() {
+                    // What a transmission leads to (its line, the next
+                    // queued request) comes before anything queued later.
+                    for e in self.carry_out(effect).into_iter().rev() {
+                        batch.push_front(e);
+                    }
+                }
+            }
+            drop(turn);
+            self.notify_all();
+            if lock(&self.shared.outbox).is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn carry_out(&self, effect: Effect) -> Vec<Effect> {
+        match effect {
+            Effect::Print(line) => {
+                self.print(&line);
+                Vec::new()
+            }
+            Effect::Show(record, suffix) => {
+                let line = record.line();
+                match suffix {
+                    Some(s) => self.print(&format!("{line}{s}")),
+                    None => self.print(&line),
+                }
+                Vec::new()
+            }
+            Effect::Transmit(out) => {
+                let result = out.transport.send_to(&out.raw, out.peer);
+                let mut core = self.lock_raw();
+                core.on_sent(out, result, SystemTime::now());
+                core.take_effects()
+            }
+        }
+    }
+}

@@ -14,6 +14,10 @@
 //! - never panics, whatever the peer sends or the parameters say;
 //! - a response is only ever matched to the request with the same peer and
 //!   token (and, for a piggybacked ACK, the same message ID);
+//! - while a deregistration (GET with Observe=1, RFC 7641 §3.6) waits for
+//!   its response, a separate message with its token that carries an
+//!   Observe option is a notification of the observation, not that
+//!   response;
 //! - memory is bounded: finished requests and the peer's message IDs are
 //!   forgotten after EXCHANGE_LIFETIME / NON_LIFETIME, pending requests
 //!   expire, and observations end with the peer's final notification or
@@ -114,6 +118,8 @@ pub enum Incoming {
     /// token). `fresh` per RFC 7641 §3.4; `ack` = the empty ACK to send when
     /// CON. An error or a response without Observe ends the observation
     /// (then `fresh` is true and [`Event::ObservationEnded`] follows).
+    /// A message with Observe that arrives while a deregistration with the
+    /// same token waits is a notification too (RFC 7641 §3.6).
     Notification {
         /// The observation.
         observation: ObservationId,
@@ -664,17 +670,29 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                     && !matches!(o.phase, Phase::Queued)
             })
             .map(|(id, _)| *id);
-        if let Some(id) = pending {
-            // A separate response before the empty ACK also acknowledges
-            // the request (RFC 7252 §5.2.2).
-            self.complete_request(id, msg, now);
-            return Incoming::Response { id, ack };
-        }
         let observation = self
             .observations
             .values()
             .find(|o| o.peer == *peer && o.token == msg.token)
             .map(|o| o.id);
+        if let Some(id) = pending {
+            // A deregistration (Observe=1) reuses the observation's token,
+            // but its own response carries no Observe option: a message
+            // that does is a notification still in flight (RFC 7641 §3.6).
+            let deregistration = self
+                .outgoing
+                .get(&id)
+                .is_some_and(|o| o.msg.uint_option(OptionNumber::OBSERVE) == Some(1));
+            let notification = deregistration
+                && observation.is_some()
+                && msg.option(OptionNumber::OBSERVE).is_some();
+            if !notification {
+                // A separate response before the empty ACK also
+                // acknowledges the request (RFC 7252 §5.2.2).
+                self.complete_request(id, msg, now);
+                return Incoming::Response { id, ack };
+            }
+        }
         if let Some(observation) = observation {
             let fresh = self.on_notification(observation, msg, now);
             return Incoming::Notification {

@@ -967,6 +967,107 @@ fn observe_1_request_deregisters() {
     assert!(p.server.observation(oid).is_none());
 }
 
+/// The server sends the Observe=1 deregistration for `token` on `path`.
+fn send_cancel(p: &mut Pair, token: &[u8], path: &str, mtype: Type) -> (RequestId, Message) {
+    let mut cancel = Message::new(mtype, Code::GET, p.server.next_message_id(&CLIENT));
+    cancel.token = token.to_vec();
+    cancel.set_uri(path);
+    cancel.add_option(CoapOption::uint(OptionNumber::OBSERVE, 1));
+    let id = p.server.send_request(CLIENT, cancel.clone(), p.clock.now());
+    (id, cancel)
+}
+
+#[test]
+fn a_notification_in_flight_during_a_cancel_is_a_notification_not_its_response() {
+    let mut p = Pair::new();
+    let (oid, token) = p.establish_observation("/3/0/13", 1);
+    let (id, cancel) = send_cancel(&mut p, &token, "/3/0/13", Type::Confirmable);
+    p.client_receive().expect("the cancel");
+    // RFC 7641 §3.6: it carries Observe, so it belongs to the observation.
+    p.client_separate(Type::NonConfirmable, &token, Code::CONTENT, Some(2));
+    assert_eq!(
+        p.server_receive().unwrap().1,
+        Incoming::Notification {
+            observation: oid,
+            fresh: true,
+            ack: None
+        }
+    );
+    assert!(p.server.is_pending(id), "the cancel still waits");
+    // A reordered older one is a notification too, stale.
+    p.client_separate(Type::Confirmable, &token, Code::CONTENT, Some(1));
+    assert!(matches!(
+        p.server_receive().unwrap().1,
+        Incoming::Notification { observation, fresh: false, ack: Some(_) } if observation == oid
+    ));
+    // The cancel's own response has no Observe option.
+    p.client_piggyback(&cancel, Code::CONTENT, None);
+    assert_eq!(
+        p.server_receive().unwrap().1,
+        Incoming::Response { id, ack: None }
+    );
+    assert!(p.server.observation(oid).is_none());
+}
+
+#[test]
+fn the_separate_response_to_a_cancel_is_its_response_after_a_notification() {
+    let mut p = Pair::new();
+    let (oid, token) = p.establish_observation("/3/0/13", 1);
+    let (id, cancel) = send_cancel(&mut p, &token, "/3/0/13", Type::Confirmable);
+    let (sent, _) = p.client_receive().expect("the cancel");
+    let mut ack = Message::new(Type::Acknowledgement, Code::EMPTY, sent.message_id);
+    ack.token.clear();
+    p.client.send_other(SERVER, &ack, p.clock.now());
+    assert_eq!(p.server_receive().unwrap().1, Incoming::EmptyAck { id });
+    p.client_separate(Type::NonConfirmable, &token, Code::CONTENT, Some(5));
+    assert!(matches!(
+        p.server_receive().unwrap().1,
+        Incoming::Notification { observation, fresh: true, .. } if observation == oid
+    ));
+    let r = p.client_separate(Type::Confirmable, &cancel.token, Code::CONTENT, None);
+    assert_eq!(
+        p.server_receive().unwrap().1,
+        Incoming::Response {
+            id,
+            ack: Some(empty_ack(r.message_id))
+        }
+    );
+    assert!(p.server.observation(oid).is_none());
+}
+
+#[test]
+fn a_reliable_notification_during_a_cancel_is_a_notification() {
+    let (clock, mut ex) = server_alone(TransmissionParams::default());
+    let mut obs = tcp_get(&mut ex, "/3/0/13");
+    obs.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));
+    ex.send_request(CLIENT, obs.clone(), clock.now());
+    let mut first = tcp_response(&obs.token, Code::CONTENT);
+    first.add_option(CoapOption::uint(OptionNumber::OBSERVE, 1));
+    assert!(matches!(
+        ex.handle_incoming(&CLIENT, &first, clock.now()),
+        Incoming::Response { .. }
+    ));
+    let oid = ex.observation_for_path(&CLIENT, "/3/0/13").unwrap().id;
+    let mut cancel = obs.clone();
+    cancel.set_option(CoapOption::uint(OptionNumber::OBSERVE, 1));
+    let id = ex.send_request(CLIENT, cancel, clock.now());
+    let mut n = tcp_response(&obs.token, Code::CONTENT);
+    n.add_option(CoapOption::uint(OptionNumber::OBSERVE, 2));
+    assert_eq!(
+        ex.handle_incoming(&CLIENT, &n, clock.now()),
+        Incoming::Notification {
+            observation: oid,
+            fresh: true,
+            ack: None
+        }
+    );
+    let r = tcp_response(&obs.token, Code::CONTENT);
+    assert_eq!(
+        ex.handle_incoming(&CLIENT, &r, clock.now()),
+        Incoming::Response { id, ack: None }
+    );
+}
+
 // ------------------------------------------------------------- NSTART, others
 
 #[test]

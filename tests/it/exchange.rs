@@ -214,6 +214,38 @@ fn a_block2_read_asks_for_every_block_and_returns_the_whole_body() {
     });
 }
 
+/// RFC 7641 §3.6: the deregistration reuses the observation's token, and a
+/// notification sent before the client saw it may arrive first; it carries
+/// Observe, so it goes to the inbox and the cancel returns its own response.
+#[test]
+fn a_notification_in_flight_is_not_taken_for_the_cancels_response() {
+    lockstep("cancel", |c| {
+        c.send(&c.register(0x900));
+        c.recv();
+        let obs = c.recv();
+        assert_eq!(obs.observe(), Some(0));
+        let mut r = text_response(&obs, Type::Acknowledgement, obs.message_id, "first");
+        r.add_option(CoapOption::uint(OptionNumber::OBSERVE, 1));
+        c.send(&r);
+        let cancel = c.recv();
+        assert_eq!(
+            (cancel.observe(), &cancel.token),
+            (Some(1), &obs.token),
+            "the cancel reuses the token"
+        );
+        let mut n = text_response(&obs, Type::NonConfirmable, 0x901, "in flight");
+        n.add_option(CoapOption::uint(OptionNumber::OBSERVE, 2));
+        c.send(&n);
+        std::thread::sleep(Duration::from_millis(50));
+        c.send(&text_response(
+            &cancel,
+            Type::Acknowledgement,
+            cancel.message_id,
+            "the cancel's response",
+        ));
+    });
+}
+
 /// The manual's bootstrap command line (7.1.2.7.1), typed as shown, against
 /// a scripted client that answers every request with 2.04.
 #[test]

@@ -50,7 +50,10 @@ use rand::{Rng, SeedableRng};
 
 use crate::coap::{Code, Message, OptionNumber, Type};
 
-pub use block::{Block2Assembly, BlockError, BlockProgress, next_block2_request};
+pub use block::{
+    Block1Progress, Block1Request, Block1Upload, Block2Assembly, BlockError, BlockProgress,
+    next_block2_request, next_notification_block2_request,
+};
 pub use observe::{Observation, ObservationId};
 pub use params::TransmissionParams;
 
@@ -342,6 +345,39 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         let id = self.alloc_id();
         self.track(id, peer, msg, Kind::Request { operation }, now);
         Some(id)
+    }
+
+    /// Registers and queues the request for the second block of a
+    /// block-wise notification of `observation` (RFC 7959 §2.6): a GET
+    /// like the establishing request but without Observe, asking for
+    /// block 1 in the notification's size, with a new message ID and a new
+    /// token (its response must not be taken for a notification, nor end
+    /// the observation). The blocks after it are asked for with
+    /// [`Exchanges::send_next_block2`], passing this id as `previous` and
+    /// [`Observation::request_message`] as `request`; its response and
+    /// theirs are [`Incoming::Response`]. `Ok(None)` when the notification
+    /// is complete in itself (no Block2 or more flag clear) or the
+    /// observation is gone; errors as
+    /// [`next_notification_block2_request`].
+    pub fn send_next_notification_block2(
+        &mut self,
+        observation: ObservationId,
+        notification: &Message,
+        now: Instant,
+    ) -> Result<Option<RequestId>, BlockError> {
+        let Some(obs) = self.observations.get(&observation) else {
+            return Ok(None);
+        };
+        let peer = obs.peer.clone();
+        let Some(mut msg) = next_notification_block2_request(&obs.request_message, notification)?
+        else {
+            return Ok(None);
+        };
+        msg.message_id = self.next_message_id(&peer);
+        msg.token = self.new_token();
+        let id = self.alloc_id();
+        self.track(id, peer, msg, Kind::Request { operation: id }, now);
+        Ok(Some(id))
     }
 
     /// The first request of the block-wise series `id` belongs to (`id`
@@ -754,7 +790,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                             && (obs.token == request.token
                                 || (obs.path == path
                                     && obs.method == request.code
-                                    && obs.request_payload == request.payload))
+                                    && obs.request_message.payload == request.payload))
                     })
                     .map(|obs| obs.id)
                     .collect();
@@ -778,7 +814,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                             last_update: now,
                             count: 1,
                             stale: 0,
-                            request_payload: request.payload.clone(),
+                            request_message: request.clone(),
                         },
                     );
                     self.events.push_back(Event::Observed(oid));

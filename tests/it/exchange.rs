@@ -353,6 +353,44 @@ fn write_file_follows_a_smaller_block_size_the_client_asks_for() {
     let _ = std::fs::remove_file(&file);
 }
 
+/// RFC 7959 §2.3: a 2.31 Continue acknowledges the block sent by echoing
+/// its number; one that echoes another block stops the upload with an
+/// error naming both.
+#[test]
+fn write_file_stops_at_a_continue_that_echoes_another_block() {
+    let file = std::env::temp_dir().join(format!("nsh-block1-echo-{}.bin", std::process::id()));
+    std::fs::write(&file, vec![0x5a; 40]).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    lockstep_with("block1_echo", &[&path], |c| {
+        c.send(&c.register(0xa00));
+        c.recv();
+        let b0 = c.recv();
+        assert_eq!(b0.block1(), BlockValue::new(0, true, 16));
+        let mut r = Message::new(Type::Acknowledgement, Code::CONTINUE, b0.message_id);
+        r.token = b0.token.clone();
+        r.add_option(CoapOption::new(
+            OptionNumber::BLOCK1,
+            BlockValue::new(1, true, 16).unwrap().encode(),
+        ));
+        c.send(&r);
+    });
+    let _ = std::fs::remove_file(&file);
+}
+
+/// RFC 7959 §2.2: SZX 7 (2048) is reserved; `chunksize: 2048` is refused
+/// before anything is sent.
+#[test]
+fn write_file_refuses_a_2048_byte_chunk_size() {
+    let file = std::env::temp_dir().join(format!("nsh-block1-szx7-{}.bin", std::process::id()));
+    std::fs::write(&file, vec![0x5a; 3000]).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    lockstep_with("block1_szx7", &[&path], |c| {
+        c.send(&c.register(0xb00));
+        c.recv();
+    });
+    let _ = std::fs::remove_file(&file);
+}
+
 #[test]
 fn a_registration_without_update_expires_after_its_lifetime() {
     lockstep("expiry", |c| {

@@ -246,6 +246,33 @@ fn a_notification_in_flight_is_not_taken_for_the_cancels_response() {
     });
 }
 
+/// An error response instead of the second block is reported with its
+/// code and the block asked for.
+#[test]
+fn an_error_in_the_middle_of_a_block2_read_is_reported_as_that_error() {
+    lockstep("block2_error", |c| {
+        c.send(&c.register(0xc00));
+        c.recv();
+        let req = c.recv();
+        let mut r = text_response(
+            &req,
+            Type::Acknowledgement,
+            req.message_id,
+            "0123456789abcdef",
+        );
+        r.add_option(CoapOption::new(
+            OptionNumber::BLOCK2,
+            BlockValue::new(0, true, 16).unwrap().encode(),
+        ));
+        c.send(&r);
+        let next = c.recv();
+        assert_eq!(next.block2(), BlockValue::new(1, false, 16));
+        let mut e = Message::new(Type::Acknowledgement, Code::NOT_FOUND, next.message_id);
+        e.token = next.token.clone();
+        c.send(&e);
+    });
+}
+
 /// The manual's bootstrap command line (7.1.2.7.1), typed as shown, against
 /// a scripted client that answers every request with 2.04.
 #[test]

@@ -18,10 +18,25 @@
 //!   its response, a separate message with its token that carries an
 //!   Observe option is a notification of the observation, not that
 //!   response;
-//! - memory is bounded: finished requests and the peer's message IDs are
-//!   forgotten after EXCHANGE_LIFETIME / NON_LIFETIME, pending requests
-//!   expire, and observations end with the peer's final notification or
-//!   when cancelled.
+//! - memory is bounded, whatever the peers send and whatever the
+//!   parameters say ([`Limits`], drops counted in [`Dropped`]):
+//!   - finished requests (remembered to relate late answers) are forgotten
+//!     after EXCHANGE_LIFETIME, and beyond [`Limits::finished`] the oldest
+//!     is forgotten at once;
+//!   - the peer's message IDs (duplicate detection, with the reply sent)
+//!     are forgotten after EXCHANGE_LIFETIME / NON_LIFETIME, and beyond
+//!     [`Limits::duplicates`] the one expiring first is dropped;
+//!   - observations end with the peer's final notification, a
+//!     deregistration or a cancel, and a peer keeps at most
+//!     [`Limits::observations_per_peer`]: establishing one more ends the
+//!     oldest ([`Event::ObservationEnded`]; its notifications are then
+//!     stray);
+//!   - message ID counters are kept for at most [`Limits::peers`] peers (a
+//!     forgotten peer starts again at a random ID);
+//!   - pending requests expire (EXCHANGE_LIFETIME after their last
+//!     transmission or empty ACK), except those queued behind NSTART,
+//!     which the caller creates; datagrams and events wait in queues the
+//!     caller drains with `poll_transmit` and `poll_event`.
 //!
 //! Messages marked `reliable` (CoAP over TCP, RFC 8323) have no type and no
 //! message ID: such a request is never retransmitted and waits for the
@@ -59,6 +74,45 @@ pub use params::TransmissionParams;
 
 use dedup::Dedup;
 
+/// Bounds on what [`Exchanges`] remembers (see the module contract).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Finished requests remembered to relate late answers (16,384).
+    pub finished: usize,
+    /// Message IDs of the peers remembered for duplicate detection
+    /// (65,536).
+    pub duplicates: usize,
+    /// Observations per peer (1,024; at least 1).
+    pub observations_per_peer: usize,
+    /// Peers with a message ID counter (65,536).
+    pub peers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            finished: 16_384,
+            duplicates: dedup::MAX_ENTRIES,
+            observations_per_peer: 1_024,
+            peers: 65_536,
+        }
+    }
+}
+
+/// What [`Exchanges`] forgot early because a [`Limits`] bound was
+/// reached, counted since it was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Finished requests forgotten before EXCHANGE_LIFETIME.
+    pub finished: u64,
+    /// Message IDs forgotten before their lifetime.
+    pub duplicates: u64,
+    /// Observations ended to make room for a newer one of the same peer.
+    pub observations: u64,
+    /// Message ID counters forgotten.
+    pub peers: u64,
+}
+
 /// Identifies one message we sent and track: a request, or a CON/NON
 /// message registered with [`Exchanges::send_other`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -88,7 +142,8 @@ pub enum Event {
     Observed(ObservationId),
     /// An observation ended: the peer sent an error or a response without
     /// Observe, the observation was re-registered (it is replaced by a new
-    /// one), or an Observe=1 request deregistered it.
+    /// one), an Observe=1 request deregistered it, or the peer reached
+    /// [`Limits::observations_per_peer`] and it was the oldest.
     ObservationEnded(ObservationId),
 }
 
@@ -233,6 +288,8 @@ pub struct Exchanges<P> {
     next_observation: u64,
     transmits: VecDeque<(P, Message)>,
     events: VecDeque<Event>,
+    limits: Limits,
+    dropped: Dropped,
 }
 
 /// `now + d`, or `None` (never) when that is not representable.
@@ -261,6 +318,28 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             next_observation: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            limits: Limits::default(),
+            dropped: Dropped::default(),
+        }
+    }
+
+    /// The bounds on what is remembered.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Replaces the bounds; what exceeds them now is dropped as more
+    /// arrives.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.dedup.set_max(limits.duplicates);
+        self.limits = limits;
+    }
+
+    /// What was forgotten early because a bound was reached.
+    pub fn dropped(&self) -> Dropped {
+        Dropped {
+            duplicates: self.dedup.dropped(),
+            ..self.dropped
         }
     }
 
@@ -284,6 +363,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// random value (RFC 7252 §4.4).
     pub fn next_message_id(&mut self, peer: &P) -> u16 {
         let start: u16 = self.rng.random();
+        if !self.message_ids.contains_key(peer) && self.message_ids.len() >= self.limits.peers {
+            let other = self.message_ids.keys().next().cloned();
+            if let Some(other) = other {
+                self.message_ids.remove(&other);
+                self.dropped.peers += 1;
+            }
+        }
         let next = self.message_ids.entry(peer.clone()).or_insert(start);
         let id = *next;
         *next = next.wrapping_add(1);
@@ -541,6 +627,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             message_id: o.msg.message_id,
             expires: after(now, self.params.exchange_lifetime),
         });
+        while self.finished.len() > self.limits.finished {
+            self.finished.pop_front();
+            self.dropped.finished += 1;
+        }
         Some(o)
     }
 
@@ -818,6 +908,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                         },
                     );
                     self.events.push_back(Event::Observed(oid));
+                    self.bound_observations(&o.peer);
                 }
             }
             Some(1) => {
@@ -837,6 +928,23 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Ends the oldest observations of `peer` beyond the limit.
+    fn bound_observations(&mut self, peer: &P) {
+        let limit = self.limits.observations_per_peer.max(1);
+        let of_peer: Vec<ObservationId> = self
+            .observations
+            .values()
+            .filter(|obs| obs.peer == *peer)
+            .map(|obs| obs.id)
+            .collect();
+        let excess = of_peer.len().saturating_sub(limit);
+        for old in of_peer.into_iter().take(excess) {
+            self.observations.remove(&old);
+            self.events.push_back(Event::ObservationEnded(old));
+            self.dropped.observations += 1;
         }
     }
 

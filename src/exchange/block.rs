@@ -904,6 +904,62 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Whatever the peer answers, nothing panics, no block with SZX 7
+        /// or over the size is ever asked for, and Block1 payloads stay
+        /// inside the body.
+        #[test]
+        fn block_wise_state_never_panics_on_arbitrary_responses(
+            len in 0usize..3000,
+            size_exp in 0u32..8,
+            steps in proptest::collection::vec(
+                (
+                    proptest::prelude::any::<u8>(),
+                    proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..5)),
+                    proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..5)),
+                    0usize..1100,
+                ),
+                1..40,
+            ),
+        ) {
+            let size = 16u32 << size_exp;
+            let mut upload = Block1Upload::new(vec![0; len], size).ok();
+            proptest::prop_assert_eq!(upload.is_some(), size <= 1024);
+            let mut assembly = Block2Assembly::with_limit(4096);
+            let req = get("/5/0/0");
+            for (code, block1, block2, payload) in steps {
+                let mut m = Message::new(Type::Acknowledgement, Code(code), 1);
+                if let Some(v) = block1 {
+                    m.add_option(CoapOption::new(OptionNumber::BLOCK1, v));
+                }
+                if let Some(v) = block2 {
+                    m.add_option(CoapOption::new(OptionNumber::BLOCK2, v));
+                }
+                m.payload = vec![1; payload];
+                if let Some(u) = upload.as_mut() {
+                    if let Some(r) = u.next_request() {
+                        proptest::prop_assert!(!r.block.is_reserved_szx());
+                        proptest::prop_assert!(r.payload.len() <= r.block.size() as usize);
+                        proptest::prop_assert!(r.offset + r.payload.len() <= len);
+                        proptest::prop_assert!(r.block.size() <= size);
+                    }
+                    let _ = u.on_response(&m);
+                }
+                let _ = assembly.push(&m);
+                proptest::prop_assert!(assembly.body().len() <= 4096);
+                for next in [
+                    next_block2_request(&req, &m),
+                    next_notification_block2_request(&req, &m).ok().flatten(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    proptest::prop_assert!(next.block2().is_some_and(|b| !b.is_reserved_szx()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn rejects_a_body_over_the_limit() {
         let mut a = Block2Assembly::with_limit(20);

@@ -1,7 +1,8 @@
 //! CoAP exchange rules, sans-IO: message IDs and tokens (RFC 7252 §4.4,
 //! §5.3.1), CON retransmission (§4.2, §4.8), NSTART (§4.7), matching
 //! responses to requests (§5.3.2), duplicate detection (§4.5), the
-//! observation registry (RFC 7641) and Block2 reassembly (RFC 7959).
+//! observation registry (RFC 7641) and block-wise transfers (RFC 7959:
+//! Block2 reassembly of responses and notifications, Block1 uploads).
 //!
 //! One [`Exchanges`] serves every peer of an endpoint. It owns no socket and
 //! reads no clock: the caller passes decoded messages and `now` in, and takes

@@ -153,6 +153,20 @@ pub fn next_block2_request(request: &Message, response: &Message) -> Option<Mess
     Some(msg)
 }
 
+/// Checks a received message's Block1 and Block2 options for the reserved
+/// SZX 7 (RFC 7959 §2.2; BERT over TCP, not negotiated by nsh): the
+/// protocol error to report, if any. For responses that are not part of a
+/// transfer [`Block2Assembly`] or [`Block1Upload`] already checks.
+pub fn check_szx(msg: &Message) -> Result<(), BlockError> {
+    if msg.block1().is_some_and(BlockValue::is_reserved_szx) {
+        return Err(BlockError::ReservedSzx { option: "Block1" });
+    }
+    if msg.block2().is_some_and(BlockValue::is_reserved_szx) {
+        return Err(BlockError::ReservedSzx { option: "Block2" });
+    }
+    Ok(())
+}
+
 /// Builds the request for the second block of a block-wise notification
 /// (RFC 7959 §2.6): the observer completes a notification whose Block2 has
 /// the more flag with ordinary GET requests — a copy of the observation's
@@ -671,6 +685,21 @@ mod tests {
         assert_eq!(e, BlockError::ReservedSzx { option: "Block2" });
         assert!(e.to_string().contains("16, 32, 64, 128, 256, 512 or 1024"));
         assert_eq!(next_block2_request(&get("/5/0/0"), &szx7_response()), None);
+    }
+
+    #[test]
+    fn check_szx_names_the_option_with_szx_7() {
+        assert_eq!(check_szx(&block_response(0, false, 1024, b"x")), Ok(()));
+        assert_eq!(
+            check_szx(&szx7_response()),
+            Err(BlockError::ReservedSzx { option: "Block2" })
+        );
+        let mut m = Message::new(Type::Acknowledgement, Code::CHANGED, 1);
+        m.add_option(CoapOption::new(OptionNumber::BLOCK1, vec![0x27]));
+        assert_eq!(
+            check_szx(&m),
+            Err(BlockError::ReservedSzx { option: "Block1" })
+        );
     }
 
     fn notification(num: u32, more: bool, size: u32, len: usize) -> Message {

@@ -68,7 +68,7 @@ use crate::coap::{Code, Message, OptionNumber, Type};
 
 pub use block::{
     Block1Progress, Block1Request, Block1Upload, Block2Assembly, BlockError, BlockProgress,
-    next_block2_request, next_notification_block2_request,
+    check_szx, next_block2_request, next_notification_block2_request,
 };
 pub use observe::{Observation, ObservationId};
 pub use params::TransmissionParams;

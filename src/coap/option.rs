@@ -213,9 +213,31 @@ pub struct BlockValue {
 }
 
 impl BlockValue {
+    /// SZX 7: reserved over UDP (RFC 7959 §2.2: never sent, a request
+    /// carrying it gets 4.00) and BERT over TCP (RFC 8323 §6). nsh does not
+    /// negotiate BERT, so it neither sends nor accepts SZX 7 on any
+    /// transport; only raw options (`coap`, `options`) can carry it.
+    pub const RESERVED_SZX: u8 = 7;
+
+    /// The block sizes nsh sends and accepts, as users read them.
+    pub const SIZES: &'static str = "16, 32, 64, 128, 256, 512 or 1024 bytes";
+
+    /// Whether `size` is a block size nsh may send and accept: a power of
+    /// two from 16 to 1024 (SZX 0…6).
+    pub fn is_valid_size(size: u32) -> bool {
+        (16..=1024).contains(&size) && size.is_power_of_two()
+    }
+
+    /// Whether this value has the reserved SZX 7 (see
+    /// [`BlockValue::RESERVED_SZX`]).
+    pub fn is_reserved_szx(self) -> bool {
+        self.szx >= Self::RESERVED_SZX
+    }
+
     /// Builds a block value from a size in bytes (16…1024, or 2048 meaning
-    /// SZX 7); `None` when the size is not a power of two in range or the
-    /// number is too large.
+    /// SZX 7, for raw options only); `None` when the size is not a power of
+    /// two in range or the number is too large. Protocol code checks
+    /// [`BlockValue::is_valid_size`] first.
     pub fn new(num: u32, more: bool, size: u32) -> Option<Self> {
         if !(16..=2048).contains(&size) || !size.is_power_of_two() || num >= 1 << 20 {
             return None;
@@ -290,6 +312,22 @@ mod tests {
         );
         assert_eq!(BlockValue::new(0, false, 100), None);
         assert_eq!(b.to_string(), "seq_num=2, has_more=1, block_size=512");
+    }
+
+    #[test]
+    fn szx_7_is_reserved_and_not_a_valid_size() {
+        // RFC 7959 §2.2: SZX 7 (2048) is reserved; raw options may carry it.
+        let raw = BlockValue::new(0, false, 2048).unwrap();
+        assert_eq!(raw.szx, BlockValue::RESERVED_SZX);
+        assert!(raw.is_reserved_szx());
+        assert!(BlockValue::decode(&[0x0f]).unwrap().is_reserved_szx());
+        assert!(!BlockValue::new(0, false, 1024).unwrap().is_reserved_szx());
+        assert!(!BlockValue::is_valid_size(2048));
+        assert!(!BlockValue::is_valid_size(8));
+        assert!(!BlockValue::is_valid_size(100));
+        for size in [16, 32, 64, 128, 256, 512, 1024] {
+            assert!(BlockValue::is_valid_size(size), "{size}");
+        }
     }
 
     #[test]

@@ -3,14 +3,19 @@
 //! Entries are keyed by peer and message ID and kept for EXCHANGE_LIFETIME
 //! (CON) or NON_LIFETIME (NON). Each remembers the reply we sent to the first
 //! copy, so a duplicate can be answered the same way. Entries are pruned
-//! when they expire, so memory is bounded by the peer's message rate times
-//! the lifetime.
+//! when they expire, and never more than [`MAX_ENTRIES`] are kept: beyond
+//! that (a storm of messages, many peers, or lifetimes set very long) the
+//! entry that expires first is dropped and counted, so a late duplicate of
+//! it would be processed again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use crate::coap::Message;
+
+/// The most entries kept, whatever the lifetimes and message rate.
+pub(super) const MAX_ENTRIES: usize = 65_536;
 
 /// One message the peer sent.
 #[derive(Debug)]
@@ -31,14 +36,23 @@ pub(super) struct Dedup<P> {
     entries: HashMap<(P, u16), Entry>,
     expiries: BTreeMap<(Instant, u64), (P, u16)>,
     seq: u64,
+    max: usize,
+    dropped: u64,
 }
 
 impl<P: Clone + Eq + Hash> Dedup<P> {
     pub(super) fn new() -> Self {
+        Dedup::with_max(MAX_ENTRIES)
+    }
+
+    /// A cache keeping at most `max` entries.
+    pub(super) fn with_max(max: usize) -> Self {
         Dedup {
             entries: HashMap::new(),
             expiries: BTreeMap::new(),
             seq: 0,
+            max,
+            dropped: 0,
         }
     }
 
@@ -56,10 +70,14 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
         }
     }
 
-    /// Remembers a message from the peer for `lifetime`.
+    /// Remembers a message from the peer for `lifetime`, dropping the
+    /// entry that expires first when the cache is full.
     pub(super) fn record(&mut self, peer: &P, msg: &Message, lifetime: Duration, now: Instant) {
         self.seq += 1;
         let key = (peer.clone(), msg.message_id);
+        if !self.entries.contains_key(&key) {
+            while self.entries.len() >= self.max.max(1) && self.evict_one() {}
+        }
         let expires = now.checked_add(lifetime);
         if let Some(t) = expires {
             self.expiries.insert((t, self.seq), key.clone());
@@ -95,6 +113,42 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
         if let Some((_, entry)) = newest {
             entry.reply = Some(reply.clone());
         }
+    }
+
+    /// Drops the live entry that expires first (or, when none expires,
+    /// the oldest); `false` when there is none.
+    fn evict_one(&mut self) -> bool {
+        while let Some(((_, seq), key)) = self.expiries.pop_first() {
+            if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
+                self.entries.remove(&key);
+                self.dropped += 1;
+                return true;
+            }
+        }
+        let oldest = self
+            .entries
+            .iter()
+            .min_by_key(|(_, e)| e.seq)
+            .map(|(k, _)| k.clone());
+        match oldest {
+            Some(key) => {
+                self.entries.remove(&key);
+                self.dropped += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Changes the bound; applies from the next recorded message.
+    pub(super) fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
+    /// How many entries were dropped before they expired because the cache
+    /// was full.
+    pub(super) fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// Forgets every entry that expired at or before `now`.
@@ -167,6 +221,36 @@ mod tests {
         d.record(&1u8, &con(1, b""), Duration::from_secs(10), t1);
         d.prune(t1);
         assert_eq!(d.duplicate(&1, 1, t1), Some(None));
+    }
+
+    #[test]
+    fn a_full_cache_drops_the_entry_that_expires_first() {
+        let t0 = Instant::now();
+        let mut d = Dedup::with_max(3);
+        d.record(&1u8, &con(1, b""), Duration::from_secs(30), t0);
+        d.record(&1u8, &con(2, b""), Duration::from_secs(10), t0);
+        d.record(&2u8, &con(3, b""), Duration::from_secs(20), t0);
+        d.record(&2u8, &con(4, b""), Duration::from_secs(20), t0);
+        assert_eq!(d.len(), 3);
+        assert_eq!(d.dropped(), 1);
+        assert_eq!(d.duplicate(&1, 2, t0), None, "the first to expire went");
+        assert!(d.duplicate(&1, 1, t0).is_some());
+        assert!(d.duplicate(&2, 4, t0).is_some());
+        assert_eq!(d.next_expiry(), Some(t0 + Duration::from_secs(20)));
+    }
+
+    #[test]
+    fn a_full_cache_of_entries_that_never_expire_drops_the_oldest() {
+        let t0 = Instant::now();
+        let mut d = Dedup::with_max(2);
+        for mid in 1..=5 {
+            d.record(&1u8, &con(mid, b""), Duration::MAX, t0);
+        }
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.dropped(), 3);
+        assert!(d.duplicate(&1, 5, t0).is_some());
+        assert!(d.duplicate(&1, 4, t0).is_some());
+        assert_eq!(d.duplicate(&1, 3, t0), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! CoAP exchange rules, sans-IO: message IDs and tokens (RFC 7252 §4.4,
 //! §5.3.1), CON retransmission (§4.2, §4.8), NSTART (§4.7), matching
 //! responses to requests (§5.3.2), duplicate detection (§4.5), the
-//! observation registry (RFC 7641) and Block2 reassembly (RFC 7959).
+//! observation registry (RFC 7641) and block-wise transfers (RFC 7959:
+//! Block2 reassembly of responses and notifications, Block1 uploads).
 //!
 //! One [`Exchanges`] serves every peer of an endpoint. It owns no socket and
 //! reads no clock: the caller passes decoded messages and `now` in, and takes
@@ -14,10 +15,29 @@
 //! - never panics, whatever the peer sends or the parameters say;
 //! - a response is only ever matched to the request with the same peer and
 //!   token (and, for a piggybacked ACK, the same message ID);
-//! - memory is bounded: finished requests and the peer's message IDs are
-//!   forgotten after EXCHANGE_LIFETIME / NON_LIFETIME, pending requests
-//!   expire, and observations end with the peer's final notification or
-//!   when cancelled.
+//! - while a deregistration (GET with Observe=1, RFC 7641 §3.6) waits for
+//!   its response, a separate message with its token that carries an
+//!   Observe option is a notification of the observation, not that
+//!   response;
+//! - memory is bounded, whatever the peers send and whatever the
+//!   parameters say ([`Limits`], drops counted in [`Dropped`]):
+//!   - finished requests (remembered to relate late answers) are forgotten
+//!     after EXCHANGE_LIFETIME, and beyond [`Limits::finished`] the oldest
+//!     is forgotten at once;
+//!   - the peer's message IDs (duplicate detection, with the reply sent)
+//!     are forgotten after EXCHANGE_LIFETIME / NON_LIFETIME, and beyond
+//!     [`Limits::duplicates`] the one expiring first is dropped;
+//!   - observations end with the peer's final notification, a
+//!     deregistration or a cancel, and a peer keeps at most
+//!     [`Limits::observations_per_peer`]: establishing one more ends the
+//!     oldest ([`Event::ObservationEnded`]; its notifications are then
+//!     stray);
+//!   - message ID counters are kept for at most [`Limits::peers`] peers (a
+//!     forgotten peer starts again at a random ID);
+//!   - pending requests expire (EXCHANGE_LIFETIME after their last
+//!     transmission or empty ACK), except those queued behind NSTART,
+//!     which the caller creates; datagrams and events wait in queues the
+//!     caller drains with `poll_transmit` and `poll_event`.
 //!
 //! Messages marked `reliable` (CoAP over TCP, RFC 8323) have no type and no
 //! message ID: such a request is never retransmitted and waits for the
@@ -46,11 +66,53 @@ use rand::{Rng, SeedableRng};
 
 use crate::coap::{Code, Message, OptionNumber, Type};
 
-pub use block::{Block2Assembly, BlockError, BlockProgress, next_block2_request};
+pub use block::{
+    Block1Progress, Block1Request, Block1Upload, Block2Assembly, BlockError, BlockProgress,
+    check_szx, next_block2_request, next_notification_block2_request,
+};
 pub use observe::{Observation, ObservationId};
 pub use params::TransmissionParams;
 
 use dedup::Dedup;
+
+/// Bounds on what [`Exchanges`] remembers (see the module contract).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Finished requests remembered to relate late answers (16,384).
+    pub finished: usize,
+    /// Message IDs of the peers remembered for duplicate detection
+    /// (65,536).
+    pub duplicates: usize,
+    /// Observations per peer (1,024; at least 1).
+    pub observations_per_peer: usize,
+    /// Peers with a message ID counter (65,536).
+    pub peers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            finished: 16_384,
+            duplicates: dedup::MAX_ENTRIES,
+            observations_per_peer: 1_024,
+            peers: 65_536,
+        }
+    }
+}
+
+/// What [`Exchanges`] forgot early because a [`Limits`] bound was
+/// reached, counted since it was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Finished requests forgotten before EXCHANGE_LIFETIME.
+    pub finished: u64,
+    /// Message IDs forgotten before their lifetime.
+    pub duplicates: u64,
+    /// Observations ended to make room for a newer one of the same peer.
+    pub observations: u64,
+    /// Message ID counters forgotten.
+    pub peers: u64,
+}
 
 /// Identifies one message we sent and track: a request, or a CON/NON
 /// message registered with [`Exchanges::send_other`].
@@ -81,7 +143,8 @@ pub enum Event {
     Observed(ObservationId),
     /// An observation ended: the peer sent an error or a response without
     /// Observe, the observation was re-registered (it is replaced by a new
-    /// one), or an Observe=1 request deregistered it.
+    /// one), an Observe=1 request deregistered it, or the peer reached
+    /// [`Limits::observations_per_peer`] and it was the oldest.
     ObservationEnded(ObservationId),
 }
 
@@ -114,6 +177,8 @@ pub enum Incoming {
     /// token). `fresh` per RFC 7641 §3.4; `ack` = the empty ACK to send when
     /// CON. An error or a response without Observe ends the observation
     /// (then `fresh` is true and [`Event::ObservationEnded`] follows).
+    /// A message with Observe that arrives while a deregistration with the
+    /// same token waits is a notification too (RFC 7641 §3.6).
     Notification {
         /// The observation.
         observation: ObservationId,
@@ -224,6 +289,8 @@ pub struct Exchanges<P> {
     next_observation: u64,
     transmits: VecDeque<(P, Message)>,
     events: VecDeque<Event>,
+    limits: Limits,
+    dropped: Dropped,
 }
 
 /// `now + d`, or `None` (never) when that is not representable.
@@ -252,6 +319,28 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             next_observation: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            limits: Limits::default(),
+            dropped: Dropped::default(),
+        }
+    }
+
+    /// The bounds on what is remembered.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Replaces the bounds; what exceeds them now is dropped as more
+    /// arrives.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.dedup.set_max(limits.duplicates);
+        self.limits = limits;
+    }
+
+    /// What was forgotten early because a bound was reached.
+    pub fn dropped(&self) -> Dropped {
+        Dropped {
+            duplicates: self.dedup.dropped(),
+            ..self.dropped
         }
     }
 
@@ -275,6 +364,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// random value (RFC 7252 §4.4).
     pub fn next_message_id(&mut self, peer: &P) -> u16 {
         let start: u16 = self.rng.random();
+        if !self.message_ids.contains_key(peer) && self.message_ids.len() >= self.limits.peers {
+            let other = self.message_ids.keys().next().cloned();
+            if let Some(other) = other {
+                self.message_ids.remove(&other);
+                self.dropped.peers += 1;
+            }
+        }
         let next = self.message_ids.entry(peer.clone()).or_insert(start);
         let id = *next;
         *next = next.wrapping_add(1);
@@ -336,6 +432,39 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         let id = self.alloc_id();
         self.track(id, peer, msg, Kind::Request { operation }, now);
         Some(id)
+    }
+
+    /// Registers and queues the request for the second block of a
+    /// block-wise notification of `observation` (RFC 7959 §2.6): a GET
+    /// like the establishing request but without Observe, asking for
+    /// block 1 in the notification's size, with a new message ID and a new
+    /// token (its response must not be taken for a notification, nor end
+    /// the observation). The blocks after it are asked for with
+    /// [`Exchanges::send_next_block2`], passing this id as `previous` and
+    /// [`Observation::request_message`] as `request`; its response and
+    /// theirs are [`Incoming::Response`]. `Ok(None)` when the notification
+    /// is complete in itself (no Block2 or more flag clear) or the
+    /// observation is gone; errors as
+    /// [`next_notification_block2_request`].
+    pub fn send_next_notification_block2(
+        &mut self,
+        observation: ObservationId,
+        notification: &Message,
+        now: Instant,
+    ) -> Result<Option<RequestId>, BlockError> {
+        let Some(obs) = self.observations.get(&observation) else {
+            return Ok(None);
+        };
+        let peer = obs.peer.clone();
+        let Some(mut msg) = next_notification_block2_request(&obs.request_message, notification)?
+        else {
+            return Ok(None);
+        };
+        msg.message_id = self.next_message_id(&peer);
+        msg.token = self.new_token();
+        let id = self.alloc_id();
+        self.track(id, peer, msg, Kind::Request { operation: id }, now);
+        Ok(Some(id))
     }
 
     /// The first request of the block-wise series `id` belongs to (`id`
@@ -499,6 +628,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             message_id: o.msg.message_id,
             expires: after(now, self.params.exchange_lifetime),
         });
+        while self.finished.len() > self.limits.finished {
+            self.finished.pop_front();
+            self.dropped.finished += 1;
+        }
         Some(o)
     }
 
@@ -664,17 +797,29 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                     && !matches!(o.phase, Phase::Queued)
             })
             .map(|(id, _)| *id);
-        if let Some(id) = pending {
-            // A separate response before the empty ACK also acknowledges
-            // the request (RFC 7252 §5.2.2).
-            self.complete_request(id, msg, now);
-            return Incoming::Response { id, ack };
-        }
         let observation = self
             .observations
             .values()
             .find(|o| o.peer == *peer && o.token == msg.token)
             .map(|o| o.id);
+        if let Some(id) = pending {
+            // A deregistration (Observe=1) reuses the observation's token,
+            // but its own response carries no Observe option: a message
+            // that does is a notification still in flight (RFC 7641 §3.6).
+            let deregistration = self
+                .outgoing
+                .get(&id)
+                .is_some_and(|o| o.msg.uint_option(OptionNumber::OBSERVE) == Some(1));
+            let notification = deregistration
+                && observation.is_some()
+                && msg.option(OptionNumber::OBSERVE).is_some();
+            if !notification {
+                // A separate response before the empty ACK also
+                // acknowledges the request (RFC 7252 §5.2.2).
+                self.complete_request(id, msg, now);
+                return Incoming::Response { id, ack };
+            }
+        }
         if let Some(observation) = observation {
             let fresh = self.on_notification(observation, msg, now);
             return Incoming::Notification {
@@ -736,7 +881,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                             && (obs.token == request.token
                                 || (obs.path == path
                                     && obs.method == request.code
-                                    && obs.request_payload == request.payload))
+                                    && obs.request_message.payload == request.payload))
                     })
                     .map(|obs| obs.id)
                     .collect();
@@ -760,10 +905,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                             last_update: now,
                             count: 1,
                             stale: 0,
-                            request_payload: request.payload.clone(),
+                            request_message: request.clone(),
                         },
                     );
                     self.events.push_back(Event::Observed(oid));
+                    self.bound_observations(&o.peer);
                 }
             }
             Some(1) => {
@@ -783,6 +929,23 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Ends the oldest observations of `peer` beyond the limit.
+    fn bound_observations(&mut self, peer: &P) {
+        let limit = self.limits.observations_per_peer.max(1);
+        let of_peer: Vec<ObservationId> = self
+            .observations
+            .values()
+            .filter(|obs| obs.peer == *peer)
+            .map(|obs| obs.id)
+            .collect();
+        let excess = of_peer.len().saturating_sub(limit);
+        for old in of_peer.into_iter().take(excess) {
+            self.observations.remove(&old);
+            self.events.push_back(Event::ObservationEnded(old));
+            self.dropped.observations += 1;
         }
     }
 

@@ -46,9 +46,16 @@ pub struct Observation<P> {
     pub count: u64,
     /// How many of them were stale (older than one already seen).
     pub stale: u64,
-    /// The establishing request's payload (FETCH), to tell composite
-    /// observations apart.
-    pub(super) request_payload: Vec<u8>,
+    /// The establishing request (its payload tells composite observations
+    /// apart; block-wise notifications are completed with copies of it).
+    pub(super) request_message: Message,
+}
+
+impl<P> Observation<P> {
+    /// The request that established the observation, as sent.
+    pub fn request_message(&self) -> &Message {
+        &self.request_message
+    }
 }
 
 /// The Observe option's value as a 24-bit sequence number; `None` when the

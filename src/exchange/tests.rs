@@ -967,6 +967,107 @@ fn observe_1_request_deregisters() {
     assert!(p.server.observation(oid).is_none());
 }
 
+/// The server sends the Observe=1 deregistration for `token` on `path`.
+fn send_cancel(p: &mut Pair, token: &[u8], path: &str, mtype: Type) -> (RequestId, Message) {
+    let mut cancel = Message::new(mtype, Code::GET, p.server.next_message_id(&CLIENT));
+    cancel.token = token.to_vec();
+    cancel.set_uri(path);
+    cancel.add_option(CoapOption::uint(OptionNumber::OBSERVE, 1));
+    let id = p.server.send_request(CLIENT, cancel.clone(), p.clock.now());
+    (id, cancel)
+}
+
+#[test]
+fn a_notification_in_flight_during_a_cancel_is_a_notification_not_its_response() {
+    let mut p = Pair::new();
+    let (oid, token) = p.establish_observation("/3/0/13", 1);
+    let (id, cancel) = send_cancel(&mut p, &token, "/3/0/13", Type::Confirmable);
+    p.client_receive().expect("the cancel");
+    // RFC 7641 §3.6: it carries Observe, so it belongs to the observation.
+    p.client_separate(Type::NonConfirmable, &token, Code::CONTENT, Some(2));
+    assert_eq!(
+        p.server_receive().unwrap().1,
+        Incoming::Notification {
+            observation: oid,
+            fresh: true,
+            ack: None
+        }
+    );
+    assert!(p.server.is_pending(id), "the cancel still waits");
+    // A reordered older one is a notification too, stale.
+    p.client_separate(Type::Confirmable, &token, Code::CONTENT, Some(1));
+    assert!(matches!(
+        p.server_receive().unwrap().1,
+        Incoming::Notification { observation, fresh: false, ack: Some(_) } if observation == oid
+    ));
+    // The cancel's own response has no Observe option.
+    p.client_piggyback(&cancel, Code::CONTENT, None);
+    assert_eq!(
+        p.server_receive().unwrap().1,
+        Incoming::Response { id, ack: None }
+    );
+    assert!(p.server.observation(oid).is_none());
+}
+
+#[test]
+fn the_separate_response_to_a_cancel_is_its_response_after_a_notification() {
+    let mut p = Pair::new();
+    let (oid, token) = p.establish_observation("/3/0/13", 1);
+    let (id, cancel) = send_cancel(&mut p, &token, "/3/0/13", Type::Confirmable);
+    let (sent, _) = p.client_receive().expect("the cancel");
+    let mut ack = Message::new(Type::Acknowledgement, Code::EMPTY, sent.message_id);
+    ack.token.clear();
+    p.client.send_other(SERVER, &ack, p.clock.now());
+    assert_eq!(p.server_receive().unwrap().1, Incoming::EmptyAck { id });
+    p.client_separate(Type::NonConfirmable, &token, Code::CONTENT, Some(5));
+    assert!(matches!(
+        p.server_receive().unwrap().1,
+        Incoming::Notification { observation, fresh: true, .. } if observation == oid
+    ));
+    let r = p.client_separate(Type::Confirmable, &cancel.token, Code::CONTENT, None);
+    assert_eq!(
+        p.server_receive().unwrap().1,
+        Incoming::Response {
+            id,
+            ack: Some(empty_ack(r.message_id))
+        }
+    );
+    assert!(p.server.observation(oid).is_none());
+}
+
+#[test]
+fn a_reliable_notification_during_a_cancel_is_a_notification() {
+    let (clock, mut ex) = server_alone(TransmissionParams::default());
+    let mut obs = tcp_get(&mut ex, "/3/0/13");
+    obs.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));
+    ex.send_request(CLIENT, obs.clone(), clock.now());
+    let mut first = tcp_response(&obs.token, Code::CONTENT);
+    first.add_option(CoapOption::uint(OptionNumber::OBSERVE, 1));
+    assert!(matches!(
+        ex.handle_incoming(&CLIENT, &first, clock.now()),
+        Incoming::Response { .. }
+    ));
+    let oid = ex.observation_for_path(&CLIENT, "/3/0/13").unwrap().id;
+    let mut cancel = obs.clone();
+    cancel.set_option(CoapOption::uint(OptionNumber::OBSERVE, 1));
+    let id = ex.send_request(CLIENT, cancel, clock.now());
+    let mut n = tcp_response(&obs.token, Code::CONTENT);
+    n.add_option(CoapOption::uint(OptionNumber::OBSERVE, 2));
+    assert_eq!(
+        ex.handle_incoming(&CLIENT, &n, clock.now()),
+        Incoming::Notification {
+            observation: oid,
+            fresh: true,
+            ack: None
+        }
+    );
+    let r = tcp_response(&obs.token, Code::CONTENT);
+    assert_eq!(
+        ex.handle_incoming(&CLIENT, &r, clock.now()),
+        Incoming::Response { id, ack: None }
+    );
+}
+
 // ------------------------------------------------------------- NSTART, others
 
 #[test]
@@ -1125,6 +1226,216 @@ fn next_block2_request_gets_a_new_token_and_keeps_the_operation() {
             .send_next_block2(CLIENT, next, &sent, &last, p.clock.now()),
         None
     );
+}
+
+/// The client answers `req` with a piggybacked block of `size` bytes.
+fn block_ack(req: &Message, num: u32, more: bool, size: u32, len: usize) -> Message {
+    let mut resp = Message::new(Type::Acknowledgement, Code::CONTENT, req.message_id);
+    resp.token = req.token.clone();
+    resp.add_option(CoapOption::new(
+        OptionNumber::BLOCK2,
+        crate::coap::BlockValue::new(num, more, size)
+            .unwrap()
+            .encode(),
+    ));
+    resp.payload = vec![num as u8; len];
+    resp
+}
+
+#[test]
+fn a_block_wise_notification_is_completed_with_gets_on_new_tokens() {
+    // RFC 7959 §2.6.
+    let mut p = Pair::new();
+    let (oid, token) = p.establish_observation("/3/0", 1);
+    let mut first = Message::new(
+        Type::NonConfirmable,
+        Code::CONTENT,
+        p.client.next_message_id(&SERVER),
+    );
+    first.token = token.clone();
+    first.add_option(CoapOption::uint(OptionNumber::OBSERVE, 2));
+    first.add_option(CoapOption::new(
+        OptionNumber::BLOCK2,
+        crate::coap::BlockValue::new(0, true, 16).unwrap().encode(),
+    ));
+    first.payload = vec![0; 16];
+    p.client.send_other(SERVER, &first, p.clock.now());
+    let (first, incoming) = p.server_receive().unwrap();
+    assert!(
+        matches!(incoming, Incoming::Notification { observation, fresh: true, .. } if observation == oid)
+    );
+    let mut body = Block2Assembly::new();
+    assert!(matches!(body.push(&first), Ok(BlockProgress::Next(_))));
+
+    let second = p
+        .server
+        .send_next_notification_block2(oid, &first, p.clock.now())
+        .unwrap()
+        .expect("a second block");
+    let (req, _) = p.client_receive().unwrap();
+    assert_eq!(req.observe(), None, "no Observe on the follow-up");
+    assert_ne!(req.token, token, "a new token, not the observation's");
+    assert_eq!(req.path_string(), "/3/0");
+    assert_eq!(req.block2().map(|b| (b.num, b.size())), Some((1, 16)));
+    p.client
+        .send_other(SERVER, &block_ack(&req, 1, true, 16, 16), p.clock.now());
+    let (resp, incoming) = p.server_receive().unwrap();
+    assert_eq!(
+        incoming,
+        Incoming::Response {
+            id: second,
+            ack: None
+        }
+    );
+    assert!(matches!(body.push(&resp), Ok(BlockProgress::Next(_))));
+
+    let original = p.server.observation(oid).unwrap().request_message().clone();
+    let third = p
+        .server
+        .send_next_block2(CLIENT, second, &original, &resp, p.clock.now())
+        .expect("a third block");
+    assert_eq!(p.server.operation_of(third), Some(second));
+    let (req, _) = p.client_receive().unwrap();
+    assert_eq!(
+        (req.observe(), req.block2().map(|b| b.num)),
+        (None, Some(2))
+    );
+    p.client
+        .send_other(SERVER, &block_ack(&req, 2, false, 16, 3), p.clock.now());
+    let (resp, incoming) = p.server_receive().unwrap();
+    assert_eq!(
+        incoming,
+        Incoming::Response {
+            id: third,
+            ack: None
+        }
+    );
+    assert_eq!(body.push(&resp), Ok(BlockProgress::Complete));
+    assert_eq!(body.body().len(), 35);
+    assert!(
+        p.server.observation(oid).is_some(),
+        "the follow-ups leave the observation alone"
+    );
+
+    // A notification in one piece needs nothing more.
+    p.client_separate(Type::NonConfirmable, &token, Code::CONTENT, Some(3));
+    let (whole, _) = p.server_receive().unwrap();
+    assert_eq!(
+        p.server
+            .send_next_notification_block2(oid, &whole, p.clock.now()),
+        Ok(None)
+    );
+}
+
+// ------------------------------------------------------------------ bounds
+
+#[test]
+fn a_peer_keeps_at_most_the_limit_of_observations_the_oldest_ends() {
+    let mut p = Pair::new();
+    p.server.set_limits(Limits {
+        observations_per_peer: 2,
+        ..Limits::default()
+    });
+    let (first, first_token) = p.establish_observation("/3/0/1", 1);
+    let (second, _) = p.establish_observation("/3/0/2", 1);
+    p.server_events();
+    let (third, _) = p.establish_observation("/3/0/3", 1);
+    let ids: Vec<ObservationId> = p.server.observations().map(|o| o.id).collect();
+    assert_eq!(ids, vec![second, third]);
+    assert!(p.server_events().contains(&Event::ObservationEnded(first)));
+    assert_eq!(p.server.dropped().observations, 1);
+    // Its notifications are stray now (answered with RST by the caller).
+    p.client_separate(Type::NonConfirmable, &first_token, Code::CONTENT, Some(2));
+    assert!(matches!(
+        p.server_receive().unwrap().1,
+        Incoming::Stray { .. }
+    ));
+}
+
+#[test]
+fn observations_are_bounded_per_peer_not_overall() {
+    let (clock, mut ex) = server_alone(TransmissionParams::default());
+    ex.set_limits(Limits {
+        observations_per_peer: 1,
+        ..Limits::default()
+    });
+    for peer in [CLIENT, OTHER_CLIENT] {
+        let mut req = con_get(&mut ex, "/3/0/13");
+        req.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));
+        ex.send_request(peer, req.clone(), clock.now());
+        let mut ack = Message::new(Type::Acknowledgement, Code::CONTENT, req.message_id);
+        ack.token = req.token.clone();
+        ack.add_option(CoapOption::uint(OptionNumber::OBSERVE, 1));
+        assert!(matches!(
+            ex.handle_incoming(&peer, &ack, clock.now()),
+            Incoming::Response { .. }
+        ));
+    }
+    assert_eq!(ex.observations().count(), 2);
+    assert_eq!(ex.dropped().observations, 0);
+}
+
+#[test]
+fn finished_requests_are_bounded_even_with_an_endless_lifetime() {
+    let params = TransmissionParams {
+        exchange_lifetime: Duration::MAX,
+        ..TransmissionParams::default()
+    };
+    let (clock, mut ex) = server_alone(params);
+    ex.set_limits(Limits {
+        finished: 10,
+        ..Limits::default()
+    });
+    let mut first = None;
+    for _ in 0..25 {
+        let req = con_get(&mut ex, "/1");
+        let id = ex.send_request(CLIENT, req, clock.now());
+        first.get_or_insert(id);
+        ex.cancel_request(id);
+    }
+    assert_eq!(ex.remembered().1, 10);
+    assert_eq!(ex.dropped().finished, 15);
+    assert_eq!(
+        ex.operation_of(first.unwrap()),
+        None,
+        "the oldest is forgotten"
+    );
+}
+
+#[test]
+fn duplicate_detection_is_bounded_by_the_limit() {
+    let (clock, mut ex) = server_alone(TransmissionParams::default());
+    ex.set_limits(Limits {
+        duplicates: 100,
+        ..Limits::default()
+    });
+    for mid in 0..300u16 {
+        let mut m = Message::new(Type::NonConfirmable, Code::POST, mid);
+        m.token = vec![1];
+        assert_eq!(ex.handle_incoming(&CLIENT, &m, clock.now()), Incoming::New);
+    }
+    assert_eq!(ex.remembered().0, 100);
+    assert_eq!(ex.dropped().duplicates, 200);
+    let mut again = Message::new(Type::NonConfirmable, Code::POST, 299);
+    again.token = vec![1];
+    assert!(matches!(
+        ex.handle_incoming(&CLIENT, &again, clock.now()),
+        Incoming::Duplicate { .. }
+    ));
+}
+
+#[test]
+fn message_id_counters_are_kept_for_a_bounded_number_of_peers() {
+    let mut ex = Exchanges::<u16>::new(TransmissionParams::default(), 3);
+    ex.set_limits(Limits {
+        peers: 4,
+        ..Limits::default()
+    });
+    for peer in 0..20u16 {
+        ex.next_message_id(&peer);
+        ex.next_message_id(&peer);
+    }
+    assert_eq!(ex.dropped().peers, 16);
 }
 
 // ---------------------------------------------------------- odd parameters

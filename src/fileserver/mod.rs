@@ -5,13 +5,20 @@
 //! Unlike the original: a file of one block or less is answered with its
 //! content (not 4.05); a missing file gets 4.04 and the server goes on;
 //! paths cannot leave the root (`..` segments are refused with 4.03); the
-//! ETag is the CRC-32 of the file in 4 bytes.
+//! ETag is the CRC-32 of the file in 4 bytes; a Block2 option with the
+//! reserved SZX 7 (RFC 7959 §2.2) gets 4.00.
+//!
+//! A file is read (and its CRC computed) once per transfer, not once per
+//! block: [`FileCache`] keeps recently served files with their length and
+//! modification time, bounded in count and bytes, and reads a file again
+//! only when either changed.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::coap::{BlockValue, CoapOption, Code, ContentFormat, Message, OptionNumber, Type, udp};
 use crate::lwm2m::kind::{NoContext, classify};
@@ -52,11 +59,17 @@ impl FileServer {
             .name("nsh-file-server".into())
             .spawn(move || {
                 let mut buf = vec![0u8; MAX_DATAGRAM];
+                let mut cache = FileCache::default();
                 while !flag.load(Ordering::SeqCst) {
                     match transport.recv(&mut buf, Duration::from_millis(100)) {
-                        Ok(Some((n, peer))) => {
-                            serve_one(&transport, &root, &buf[..n], peer, print.as_ref())
-                        }
+                        Ok(Some((n, peer))) => serve_one(
+                            &transport,
+                            &root,
+                            &mut cache,
+                            &buf[..n],
+                            peer,
+                            print.as_ref(),
+                        ),
                         Ok(None) => {}
                         Err(e) => print(&format!("file server: receive error: {e}")),
                     }
@@ -93,9 +106,126 @@ impl Drop for FileServer {
     }
 }
 
+/// A file's content and ETag as served.
+#[derive(Debug)]
+pub struct FileData {
+    /// The content.
+    pub data: Vec<u8>,
+    /// The ETag: CRC-32 of the content, big-endian.
+    pub etag: [u8; 4],
+}
+
+/// One cached file, valid while its length and modification time stay.
+#[derive(Debug)]
+struct CachedFile {
+    path: PathBuf,
+    len: u64,
+    modified: SystemTime,
+    file: Arc<FileData>,
+}
+
+/// Files read for block-wise transfers, most recently used last. Bounded:
+/// at most `max_files` files and `max_bytes` bytes of content (a larger
+/// file is served without caching). A file is read again when its length
+/// or modification time changed; a file system without modification times
+/// is read for every request.
+#[derive(Debug)]
+pub struct FileCache {
+    entries: VecDeque<CachedFile>,
+    max_files: usize,
+    max_bytes: usize,
+    bytes: usize,
+    reads: u64,
+}
+
+impl Default for FileCache {
+    fn default() -> Self {
+        FileCache::new(Self::DEFAULT_FILES, Self::DEFAULT_BYTES)
+    }
+}
+
+impl FileCache {
+    /// Files kept by default.
+    pub const DEFAULT_FILES: usize = 16;
+    /// Bytes of content kept by default: 64 MiB.
+    pub const DEFAULT_BYTES: usize = 64 << 20;
+
+    /// An empty cache with these bounds.
+    pub fn new(max_files: usize, max_bytes: usize) -> Self {
+        FileCache {
+            entries: VecDeque::new(),
+            max_files,
+            max_bytes,
+            bytes: 0,
+            reads: 0,
+        }
+    }
+
+    /// The content and ETag of `path`, read from disk only when not cached
+    /// or changed since.
+    pub fn get(&mut self, path: &Path) -> std::io::Result<Arc<FileData>> {
+        let meta = std::fs::metadata(path)?;
+        let modified = meta.modified().ok();
+        let found = self.entries.iter().position(|e| e.path == path);
+        if let Some(i) = found {
+            let fresh = self
+                .entries
+                .get(i)
+                .is_some_and(|e| e.len == meta.len() && Some(e.modified) == modified);
+            if let Some(entry) = self.entries.remove(i) {
+                self.bytes = self.bytes.saturating_sub(entry.file.data.len());
+                if fresh {
+                    let file = entry.file.clone();
+                    self.bytes = self.bytes.saturating_add(entry.file.data.len());
+                    self.entries.push_back(entry);
+                    return Ok(file);
+                }
+            }
+        }
+        let data = std::fs::read(path)?;
+        self.reads += 1;
+        let file = Arc::new(FileData {
+            etag: crc32fast::hash(&data).to_be_bytes(),
+            data,
+        });
+        if let Some(modified) = modified
+            && self.max_files > 0
+            && file.data.len() <= self.max_bytes
+        {
+            while self.entries.len() >= self.max_files
+                || self.bytes.saturating_add(file.data.len()) > self.max_bytes
+            {
+                let Some(old) = self.entries.pop_front() else {
+                    break;
+                };
+                self.bytes = self.bytes.saturating_sub(old.file.data.len());
+            }
+            self.bytes = self.bytes.saturating_add(file.data.len());
+            self.entries.push_back(CachedFile {
+                path: path.to_path_buf(),
+                len: meta.len(),
+                modified,
+                file: file.clone(),
+            });
+        }
+        Ok(file)
+    }
+
+    /// How many times a file was read from disk.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
+    /// Files and bytes of content kept.
+    pub fn usage(&self) -> (usize, usize) {
+        (self.entries.len(), self.bytes)
+    }
+}
+
 fn serve_one(
     transport: &UdpTransport,
     root: &Path,
+    cache: &mut FileCache,
     bytes: &[u8],
     peer: SocketAddr,
     print: &dyn Fn(&str),
@@ -108,7 +238,7 @@ fn serve_one(
         }
     };
     print(&format!("<- {}", summary(&req, classify(&req, &NoContext))));
-    let Some(reply) = respond(root, &req) else {
+    let Some(reply) = respond(root, cache, &req) else {
         print("-> ignored (neither CON nor NON)");
         return;
     };
@@ -122,7 +252,7 @@ fn serve_one(
 }
 
 /// The answer to one request (`None` for ACK and RST, which get none).
-pub fn respond(root: &Path, req: &Message) -> Option<Message> {
+pub fn respond(root: &Path, cache: &mut FileCache, req: &Message) -> Option<Message> {
     let mtype = match req.mtype {
         Type::Confirmable => Type::Acknowledgement,
         Type::NonConfirmable => Type::NonConfirmable,
@@ -138,9 +268,15 @@ pub fn respond(root: &Path, req: &Message) -> Option<Message> {
         reply.code = Code::METHOD_NOT_ALLOWED;
         return Some(reply);
     }
-    let data = match resolve(root, &req.uri_path()) {
-        Ok(p) => match std::fs::read(&p) {
-            Ok(d) => d,
+    let asked = req.block2();
+    if asked.is_some_and(BlockValue::is_reserved_szx) {
+        // RFC 7959 §2.2: SZX 7 in a request gets 4.00.
+        reply.code = Code::BAD_REQUEST;
+        return Some(reply);
+    }
+    let file = match resolve(root, &req.uri_path()) {
+        Ok(p) => match cache.get(&p) {
+            Ok(f) => f,
             Err(_) => {
                 reply.code = Code::NOT_FOUND;
                 return Some(reply);
@@ -151,7 +287,7 @@ pub fn respond(root: &Path, req: &Message) -> Option<Message> {
             return Some(reply);
         }
     };
-    let asked = req.block2();
+    let data = &file.data;
     let size = asked.map_or(DEFAULT_BLOCK, |b| b.size().min(DEFAULT_BLOCK));
     let num = asked.map_or(0, |b| b.num);
     let start = (num as usize).saturating_mul(size as usize);
@@ -165,10 +301,7 @@ pub fn respond(root: &Path, req: &Message) -> Option<Message> {
         OptionNumber::CONTENT_FORMAT,
         u64::from(ContentFormat::OCTET_STREAM.0),
     ));
-    reply.add_option(CoapOption::new(
-        OptionNumber::ETAG,
-        crc32fast::hash(&data).to_be_bytes().to_vec(),
-    ));
+    reply.add_option(CoapOption::new(OptionNumber::ETAG, file.etag.to_vec()));
     if asked.is_some() || more {
         if let Some(b) = BlockValue::new(num, more, size) {
             reply.add_option(CoapOption::new(OptionNumber::BLOCK2, b.encode()));
@@ -231,7 +364,7 @@ mod tests {
     #[test]
     fn a_small_file_is_answered_whole_with_its_etag() {
         let root = root_with(&[("a.txt", b"hello".to_vec())]);
-        let r = respond(&root, &get("/a.txt", None)).unwrap();
+        let r = respond(&root, &mut FileCache::default(), &get("/a.txt", None)).unwrap();
         assert_eq!(
             (r.code, r.mtype, r.message_id),
             (Code::CONTENT, Type::Acknowledgement, 7)
@@ -248,40 +381,154 @@ mod tests {
     fn a_large_file_is_served_block_by_block() {
         let data: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
         let root = root_with(&[("big.bin", data.clone())]);
-        let first = respond(&root, &get("/big.bin", None)).unwrap();
+        let first = respond(&root, &mut FileCache::default(), &get("/big.bin", None)).unwrap();
         assert_eq!(first.block2(), BlockValue::new(0, true, 1024));
         assert_eq!(first.uint_option(OptionNumber::SIZE2), Some(2500));
-        let last = respond(&root, &get("/big.bin", BlockValue::new(4, false, 512))).unwrap();
+        let last = respond(
+            &root,
+            &mut FileCache::default(),
+            &get("/big.bin", BlockValue::new(4, false, 512)),
+        )
+        .unwrap();
         assert_eq!(last.block2(), BlockValue::new(4, false, 512));
         assert_eq!(last.payload, &data[2048..]);
-        let past = respond(&root, &get("/big.bin", BlockValue::new(9, false, 512))).unwrap();
+        let past = respond(
+            &root,
+            &mut FileCache::default(),
+            &get("/big.bin", BlockValue::new(9, false, 512)),
+        )
+        .unwrap();
         assert_eq!(past.code, Code::BAD_OPTION);
+    }
+
+    #[test]
+    fn a_block2_with_szx_7_gets_4_00() {
+        // RFC 7959 §2.2: reserved; "MUST lead to a 4.00 Bad Request".
+        let root = root_with(&[("big.bin", vec![1; 3000])]);
+        let mut req = get("/big.bin", None);
+        req.add_option(CoapOption::new(OptionNumber::BLOCK2, vec![0x07]));
+        let r = respond(&root, &mut FileCache::default(), &req).unwrap();
+        assert_eq!(r.code, Code::BAD_REQUEST);
+        assert!(r.payload.is_empty());
+    }
+
+    /// Downloads `path` block by block in 512-byte blocks; returns the
+    /// body and the ETag of each block.
+    fn download(root: &Path, cache: &mut FileCache, path: &str) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut body = Vec::new();
+        let mut etags = Vec::new();
+        for num in 0.. {
+            let r = respond(root, cache, &get(path, BlockValue::new(num, false, 512))).unwrap();
+            assert_eq!(r.code, Code::CONTENT);
+            body.extend_from_slice(&r.payload);
+            etags.push(r.option(OptionNumber::ETAG).unwrap().value.clone());
+            if !r.block2().unwrap().more {
+                break;
+            }
+        }
+        (body, etags)
+    }
+
+    #[test]
+    fn a_file_is_read_once_per_transfer_and_again_when_it_changed() {
+        let v1: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+        let root = root_with(&[("fw.bin", v1.clone())]);
+        let mut cache = FileCache::default();
+        let (body, etags) = download(&root, &mut cache, "/fw.bin");
+        assert_eq!(body, v1);
+        assert_eq!(etags.len(), 5);
+        assert!(
+            etags
+                .iter()
+                .all(|e| *e == crc32fast::hash(&v1).to_be_bytes())
+        );
+        assert_eq!(cache.reads(), 1, "five blocks, one read");
+        download(&root, &mut cache, "/fw.bin");
+        assert_eq!(cache.reads(), 1, "unchanged: not read again");
+
+        let v2 = vec![0xee; 1800];
+        std::fs::write(root.join("fw.bin"), &v2).unwrap();
+        let (body, etags) = download(&root, &mut cache, "/fw.bin");
+        assert_eq!(body, v2);
+        assert_eq!(etags[0], crc32fast::hash(&v2).to_be_bytes());
+        assert_eq!(cache.reads(), 2);
+    }
+
+    #[test]
+    fn a_file_rewritten_with_the_same_length_is_read_again() {
+        let root = root_with(&[("a.bin", vec![1; 100])]);
+        let mut cache = FileCache::default();
+        let first = cache.get(&root.join("a.bin")).unwrap();
+        std::fs::write(root.join("a.bin"), vec![2; 100]).unwrap();
+        let later = SystemTime::now() + Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(root.join("a.bin"))
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let second = cache.get(&root.join("a.bin")).unwrap();
+        assert_ne!(first.etag, second.etag);
+        assert_eq!(second.data, vec![2; 100]);
+        assert_eq!(cache.reads(), 2);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_files_and_bytes() {
+        let root = root_with(&[
+            ("a", vec![1; 40]),
+            ("b", vec![2; 40]),
+            ("c", vec![3; 40]),
+            ("huge", vec![4; 200]),
+        ]);
+        let mut cache = FileCache::new(2, 100);
+        for name in ["a", "b", "c"] {
+            cache.get(&root.join(name)).unwrap();
+        }
+        assert_eq!(cache.usage(), (2, 80), "the oldest file was dropped");
+        cache.get(&root.join("b")).unwrap();
+        assert_eq!(cache.reads(), 3, "b is still cached");
+        cache.get(&root.join("a")).unwrap();
+        assert_eq!(cache.reads(), 4, "a was dropped and is read again");
+        let huge = cache.get(&root.join("huge")).unwrap();
+        assert_eq!(huge.data.len(), 200, "served, but not kept");
+        assert_eq!(cache.usage(), (2, 80));
+        assert!(cache.get(&root.join("missing")).is_err());
     }
 
     #[test]
     fn missing_files_and_escapes_are_refused() {
         let root = root_with(&[]);
         assert_eq!(
-            respond(&root, &get("/nope", None)).unwrap().code,
+            respond(&root, &mut FileCache::default(), &get("/nope", None))
+                .unwrap()
+                .code,
             Code::NOT_FOUND
         );
         assert_eq!(
-            respond(&root, &get("/sub", None)).unwrap().code,
+            respond(&root, &mut FileCache::default(), &get("/sub", None))
+                .unwrap()
+                .code,
             Code::NOT_FOUND
         );
         let mut m = get("/", None);
         m.remove_option(OptionNumber::URI_PATH);
         m.add_option(CoapOption::new(OptionNumber::URI_PATH, b"..".to_vec()));
         m.add_option(CoapOption::new(OptionNumber::URI_PATH, b"etc".to_vec()));
-        assert_eq!(respond(&root, &m).unwrap().code, Code::FORBIDDEN);
+        assert_eq!(
+            respond(&root, &mut FileCache::default(), &m).unwrap().code,
+            Code::FORBIDDEN
+        );
         let mut post = get("/x", None);
         post.code = Code::POST;
         assert_eq!(
-            respond(&root, &post).unwrap().code,
+            respond(&root, &mut FileCache::default(), &post)
+                .unwrap()
+                .code,
             Code::METHOD_NOT_ALLOWED
         );
         let mut ack = get("/x", None);
         ack.mtype = Type::Acknowledgement;
-        assert!(respond(&root, &ack).is_none());
+        assert!(respond(&root, &mut FileCache::default(), &ack).is_none());
     }
 }

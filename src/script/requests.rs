@@ -665,48 +665,43 @@ pub(super) fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
 /// time, following the block size the server asks for, with Size1 on the
 /// first block. Prints progress; returns the final response.
 pub(super) fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
+    use crate::exchange::{Block1Progress, Block1Upload, BlockError};
     let fname = a.str("fname")?.unwrap_or_default();
     let data = std::fs::read(&fname).map_err(|e| format!("cannot read {fname}: {e}"))?;
     let path = path(a)?;
     let format = a.format("format")?.unwrap_or(ContentFormat::OCTET_STREAM);
-    let mut size = a.int_in::<u32>("chunksize")?.unwrap_or(1024);
-    if crate::coap::BlockValue::new(0, false, size).is_none() {
-        return Err(format!(
-            "`chunksize`: {size} is not a block size (16, 32, … 1024)"
-        ));
-    }
+    let size = a.int_in::<u32>("chunksize")?.unwrap_or(1024);
+    // SZX 7 (2048) is reserved over UDP (RFC 7959 §2.2) and BERT over TCP
+    // (RFC 8323 §6), which nsh does not negotiate: refused on both.
+    let mut upload = Block1Upload::new(data, size).map_err(|e| format!("`chunksize`: {e}"))?;
     let timeout = match a.float("timeout_s")? {
         Some(s) if s.is_finite() && s >= 0.0 => std::time::Duration::from_secs_f64(s),
         Some(s) => return Err(format!("`timeout_s`: {s} is not a valid number of seconds")),
         None => ctx.server.default_timeout(),
     };
     let extra = a.options("options")?;
-    let total = data.len();
-    let mut offset = 0usize;
+    let update = a.bool("update")?.unwrap_or(false);
+    let total = upload.total();
     let mut blocks = 0u32;
     let mut next_report = 10;
-    loop {
-        let num = u32::try_from(offset / size as usize).map_err(|_| "file too large for Block1")?;
-        let end = (offset + size as usize).min(total);
-        let more = end < total;
-        let block =
-            crate::coap::BlockValue::new(num, more, size).ok_or("file too large for Block1")?;
+    while let Some(req) = upload.next_request() {
+        let (num, offset) = (req.block.num, req.offset);
         let mut options = extra.clone();
         options.push(crate::coap::CoapOption::new(
             crate::coap::OptionNumber::BLOCK1,
-            block.encode(),
+            req.block.encode(),
         ));
-        if num == 0 {
+        if let Some(size1) = req.size1 {
             options.push(crate::coap::CoapOption::uint(
                 crate::coap::OptionNumber::SIZE1,
-                total as u64,
+                size1,
             ));
         }
         let b = rq::Write {
             path: path.clone(),
-            content: data[offset..end].to_vec(),
+            content: req.payload.to_vec(),
             format: Some(format),
-            update: a.bool("update")?.unwrap_or(false),
+            update,
             msg_id: None,
             token: None,
             options,
@@ -724,38 +719,30 @@ pub(super) fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
         let response = sent.response.ok_or("no response")?;
         let msg = response.message.as_ref().map_err(|e| e.to_string())?;
         blocks += 1;
-        if msg.code.is_error() {
-            return Err(format!(
-                "block {num} answered {}: {}",
-                msg.code,
-                response.summary()
-            ));
-        }
-        if !more {
-            if total > 0 && ctx.interactive {
-                ctx.say(&format!("write_file: {total} bytes in {blocks} blocks"));
+        match upload.on_response(msg) {
+            Ok(Block1Progress::Complete) => {
+                if total > 0 && ctx.interactive {
+                    ctx.say(&format!("write_file: {total} bytes in {blocks} blocks"));
+                }
+                return Ok(Dynamic::from(Msg(response)));
             }
-            return Ok(Dynamic::from(Msg(response)));
+            Ok(Block1Progress::Continue) => {}
+            Err(BlockError::ErrorResponse { code, num }) => {
+                return Err(format!(
+                    "block {num} answered {code}: {}",
+                    response.summary()
+                ));
+            }
+            Err(e) => return Err(format!("{e} ({offset}/{total} bytes sent)")),
         }
-        if msg.code != crate::coap::Code::CONTINUE {
-            return Err(format!(
-                "block {num} answered {} before the last block (expected 2.31 Continue)",
-                msg.code
-            ));
-        }
-        // The server may ask for smaller blocks (RFC 7959 §2.5).
-        if let Some(b1) = msg.block1()
-            && b1.size() < size
-        {
-            size = b1.size();
-        }
-        offset = end;
-        let percent = offset * 100 / total.max(1);
+        let done = upload.acknowledged();
+        let percent = done * 100 / total.max(1);
         if percent >= next_report {
-            ctx.say(&format!("write_file: {offset}/{total} bytes ({percent}%)"));
+            ctx.say(&format!("write_file: {done}/{total} bytes ({percent}%)"));
             next_report = percent / 10 * 10 + 10;
         }
     }
+    Err("the upload ended without a final response".to_string())
 }
 
 /// `bootstrap_pack`: answers the cached Bootstrap-Pack-Request (LwM2M 1.2,

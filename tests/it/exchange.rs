@@ -214,6 +214,65 @@ fn a_block2_read_asks_for_every_block_and_returns_the_whole_body() {
     });
 }
 
+/// RFC 7641 §3.6: the deregistration reuses the observation's token, and a
+/// notification sent before the client saw it may arrive first; it carries
+/// Observe, so it goes to the inbox and the cancel returns its own response.
+#[test]
+fn a_notification_in_flight_is_not_taken_for_the_cancels_response() {
+    lockstep("cancel", |c| {
+        c.send(&c.register(0x900));
+        c.recv();
+        let obs = c.recv();
+        assert_eq!(obs.observe(), Some(0));
+        let mut r = text_response(&obs, Type::Acknowledgement, obs.message_id, "first");
+        r.add_option(CoapOption::uint(OptionNumber::OBSERVE, 1));
+        c.send(&r);
+        let cancel = c.recv();
+        assert_eq!(
+            (cancel.observe(), &cancel.token),
+            (Some(1), &obs.token),
+            "the cancel reuses the token"
+        );
+        let mut n = text_response(&obs, Type::NonConfirmable, 0x901, "in flight");
+        n.add_option(CoapOption::uint(OptionNumber::OBSERVE, 2));
+        c.send(&n);
+        std::thread::sleep(Duration::from_millis(50));
+        c.send(&text_response(
+            &cancel,
+            Type::Acknowledgement,
+            cancel.message_id,
+            "the cancel's response",
+        ));
+    });
+}
+
+/// An error response instead of the second block is reported with its
+/// code and the block asked for.
+#[test]
+fn an_error_in_the_middle_of_a_block2_read_is_reported_as_that_error() {
+    lockstep("block2_error", |c| {
+        c.send(&c.register(0xc00));
+        c.recv();
+        let req = c.recv();
+        let mut r = text_response(
+            &req,
+            Type::Acknowledgement,
+            req.message_id,
+            "0123456789abcdef",
+        );
+        r.add_option(CoapOption::new(
+            OptionNumber::BLOCK2,
+            BlockValue::new(0, true, 16).unwrap().encode(),
+        ));
+        c.send(&r);
+        let next = c.recv();
+        assert_eq!(next.block2(), BlockValue::new(1, false, 16));
+        let mut e = Message::new(Type::Acknowledgement, Code::NOT_FOUND, next.message_id);
+        e.token = next.token.clone();
+        c.send(&e);
+    });
+}
+
 /// The manual's bootstrap command line (7.1.2.7.1), typed as shown, against
 /// a scripted client that answers every request with 2.04.
 #[test]
@@ -317,6 +376,44 @@ fn write_file_follows_a_smaller_block_size_the_client_asks_for() {
             ));
             c.send(&r);
         }
+    });
+    let _ = std::fs::remove_file(&file);
+}
+
+/// RFC 7959 §2.3: a 2.31 Continue acknowledges the block sent by echoing
+/// its number; one that echoes another block stops the upload with an
+/// error naming both.
+#[test]
+fn write_file_stops_at_a_continue_that_echoes_another_block() {
+    let file = std::env::temp_dir().join(format!("nsh-block1-echo-{}.bin", std::process::id()));
+    std::fs::write(&file, vec![0x5a; 40]).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    lockstep_with("block1_echo", &[&path], |c| {
+        c.send(&c.register(0xa00));
+        c.recv();
+        let b0 = c.recv();
+        assert_eq!(b0.block1(), BlockValue::new(0, true, 16));
+        let mut r = Message::new(Type::Acknowledgement, Code::CONTINUE, b0.message_id);
+        r.token = b0.token.clone();
+        r.add_option(CoapOption::new(
+            OptionNumber::BLOCK1,
+            BlockValue::new(1, true, 16).unwrap().encode(),
+        ));
+        c.send(&r);
+    });
+    let _ = std::fs::remove_file(&file);
+}
+
+/// RFC 7959 §2.2: SZX 7 (2048) is reserved; `chunksize: 2048` is refused
+/// before anything is sent.
+#[test]
+fn write_file_refuses_a_2048_byte_chunk_size() {
+    let file = std::env::temp_dir().join(format!("nsh-block1-szx7-{}.bin", std::process::id()));
+    std::fs::write(&file, vec![0x5a; 3000]).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    lockstep_with("block1_szx7", &[&path], |c| {
+        c.send(&c.register(0xb00));
+        c.recv();
     });
     let _ = std::fs::remove_file(&file);
 }

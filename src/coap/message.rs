@@ -128,6 +128,22 @@ impl Message {
         }
     }
 
+    /// The response to `req` with `code` (RFC 7252 §5.2), the one way nsh
+    /// builds responses: piggybacked on the ACK of a CON (same message ID),
+    /// a NON with `own_message_id` for a NON (§4.4: a message ID belongs to
+    /// its sender), no type or message ID over TCP; the request's token.
+    pub fn response_to(req: &Message, code: Code, own_message_id: u16) -> Message {
+        let (mtype, mid) = match req.mtype {
+            _ if req.reliable => (Type::Confirmable, 0),
+            Type::NonConfirmable => (Type::NonConfirmable, own_message_id),
+            _ => (Type::Acknowledgement, req.message_id),
+        };
+        let mut r = Message::new(mtype, code, mid);
+        r.token = req.token.clone();
+        r.reliable = req.reliable;
+        r
+    }
+
     /// The type's name, or `None` for a message over TCP.
     pub fn type_name(&self) -> &'static str {
         if self.reliable {

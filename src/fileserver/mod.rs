@@ -60,6 +60,8 @@ impl FileServer {
             .spawn(move || {
                 let mut buf = vec![0u8; MAX_DATAGRAM];
                 let mut cache = FileCache::default();
+                // NON responses carry message IDs of the server's own.
+                let mut next_message_id: u16 = rand::random();
                 while !flag.load(Ordering::SeqCst) {
                     match transport.recv(&mut buf, Duration::from_millis(100)) {
                         Ok(Some((n, peer))) => serve_one(
@@ -68,6 +70,7 @@ impl FileServer {
                             &mut cache,
                             &buf[..n],
                             peer,
+                            &mut next_message_id,
                             print.as_ref(),
                         ),
                         Ok(None) => {}
@@ -228,6 +231,7 @@ fn serve_one(
     cache: &mut FileCache,
     bytes: &[u8],
     peer: SocketAddr,
+    next_message_id: &mut u16,
     print: &dyn Fn(&str),
 ) {
     let req = match udp::decode(bytes) {
@@ -238,10 +242,13 @@ fn serve_one(
         }
     };
     print(&format!("<- {}", summary(&req, classify(&req, &NoContext))));
-    let Some(reply) = respond(root, cache, &req) else {
+    let Some(reply) = respond(root, cache, &req, *next_message_id) else {
         print("-> ignored (neither CON nor NON)");
         return;
     };
+    if reply.mtype == Type::NonConfirmable {
+        *next_message_id = next_message_id.wrapping_add(1);
+    }
     print(&format!(
         "-> {}",
         summary(&reply, classify(&reply, &NoContext))
@@ -252,18 +259,21 @@ fn serve_one(
 }
 
 /// The answer to one request (`None` for ACK and RST, which get none).
-pub fn respond(root: &Path, cache: &mut FileCache, req: &Message) -> Option<Message> {
-    let mtype = match req.mtype {
-        Type::Confirmable => Type::Acknowledgement,
-        Type::NonConfirmable => Type::NonConfirmable,
-        Type::Acknowledgement | Type::Reset => return None,
-    };
+/// A NON request is answered with `own_message_id`.
+pub fn respond(
+    root: &Path,
+    cache: &mut FileCache,
+    req: &Message,
+    own_message_id: u16,
+) -> Option<Message> {
+    if matches!(req.mtype, Type::Acknowledgement | Type::Reset) {
+        return None;
+    }
     if req.code.is_empty() {
         // CoAP ping (RFC 7252 §4.3).
         return Some(Message::new(Type::Reset, Code::EMPTY, req.message_id));
     }
-    let mut reply = Message::new(mtype, Code::CONTENT, req.message_id);
-    reply.token = req.token.clone();
+    let mut reply = Message::response_to(req, Code::CONTENT, own_message_id);
     if req.code != Code::GET {
         reply.code = Code::METHOD_NOT_ALLOWED;
         return Some(reply);
@@ -362,9 +372,23 @@ mod tests {
     }
 
     #[test]
+    fn a_non_request_is_answered_with_the_servers_own_message_id() {
+        // RFC 7252 §4.4: the message ID of a NON belongs to its sender.
+        let root = root_with(&[("a.txt", b"hello".to_vec())]);
+        let mut req = get("/a.txt", None);
+        req.mtype = Type::NonConfirmable;
+        let r = respond(&root, &mut FileCache::default(), &req, 0x4242).unwrap();
+        assert_eq!(
+            (r.code, r.mtype, r.message_id),
+            (Code::CONTENT, Type::NonConfirmable, 0x4242)
+        );
+        assert_eq!(r.token, req.token);
+    }
+
+    #[test]
     fn a_small_file_is_answered_whole_with_its_etag() {
         let root = root_with(&[("a.txt", b"hello".to_vec())]);
-        let r = respond(&root, &mut FileCache::default(), &get("/a.txt", None)).unwrap();
+        let r = respond(&root, &mut FileCache::default(), &get("/a.txt", None), 0).unwrap();
         assert_eq!(
             (r.code, r.mtype, r.message_id),
             (Code::CONTENT, Type::Acknowledgement, 7)
@@ -381,13 +405,14 @@ mod tests {
     fn a_large_file_is_served_block_by_block() {
         let data: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
         let root = root_with(&[("big.bin", data.clone())]);
-        let first = respond(&root, &mut FileCache::default(), &get("/big.bin", None)).unwrap();
+        let first = respond(&root, &mut FileCache::default(), &get("/big.bin", None), 0).unwrap();
         assert_eq!(first.block2(), BlockValue::new(0, true, 1024));
         assert_eq!(first.uint_option(OptionNumber::SIZE2), Some(2500));
         let last = respond(
             &root,
             &mut FileCache::default(),
             &get("/big.bin", BlockValue::new(4, false, 512)),
+            0,
         )
         .unwrap();
         assert_eq!(last.block2(), BlockValue::new(4, false, 512));
@@ -396,6 +421,7 @@ mod tests {
             &root,
             &mut FileCache::default(),
             &get("/big.bin", BlockValue::new(9, false, 512)),
+            0,
         )
         .unwrap();
         assert_eq!(past.code, Code::BAD_OPTION);
@@ -407,7 +433,7 @@ mod tests {
         let root = root_with(&[("big.bin", vec![1; 3000])]);
         let mut req = get("/big.bin", None);
         req.add_option(CoapOption::new(OptionNumber::BLOCK2, vec![0x07]));
-        let r = respond(&root, &mut FileCache::default(), &req).unwrap();
+        let r = respond(&root, &mut FileCache::default(), &req, 0).unwrap();
         assert_eq!(r.code, Code::BAD_REQUEST);
         assert!(r.payload.is_empty());
     }
@@ -418,7 +444,7 @@ mod tests {
         let mut body = Vec::new();
         let mut etags = Vec::new();
         for num in 0.. {
-            let r = respond(root, cache, &get(path, BlockValue::new(num, false, 512))).unwrap();
+            let r = respond(root, cache, &get(path, BlockValue::new(num, false, 512)), 0).unwrap();
             assert_eq!(r.code, Code::CONTENT);
             body.extend_from_slice(&r.payload);
             etags.push(r.option(OptionNumber::ETAG).unwrap().value.clone());
@@ -500,13 +526,13 @@ mod tests {
     fn missing_files_and_escapes_are_refused() {
         let root = root_with(&[]);
         assert_eq!(
-            respond(&root, &mut FileCache::default(), &get("/nope", None))
+            respond(&root, &mut FileCache::default(), &get("/nope", None), 0)
                 .unwrap()
                 .code,
             Code::NOT_FOUND
         );
         assert_eq!(
-            respond(&root, &mut FileCache::default(), &get("/sub", None))
+            respond(&root, &mut FileCache::default(), &get("/sub", None), 0)
                 .unwrap()
                 .code,
             Code::NOT_FOUND
@@ -516,19 +542,21 @@ mod tests {
         m.add_option(CoapOption::new(OptionNumber::URI_PATH, b"..".to_vec()));
         m.add_option(CoapOption::new(OptionNumber::URI_PATH, b"etc".to_vec()));
         assert_eq!(
-            respond(&root, &mut FileCache::default(), &m).unwrap().code,
+            respond(&root, &mut FileCache::default(), &m, 0)
+                .unwrap()
+                .code,
             Code::FORBIDDEN
         );
         let mut post = get("/x", None);
         post.code = Code::POST;
         assert_eq!(
-            respond(&root, &mut FileCache::default(), &post)
+            respond(&root, &mut FileCache::default(), &post, 0)
                 .unwrap()
                 .code,
             Code::METHOD_NOT_ALLOWED
         );
         let mut ack = get("/x", None);
         ack.mtype = Type::Acknowledgement;
-        assert!(respond(&root, &mut FileCache::default(), &ack).is_none());
+        assert!(respond(&root, &mut FileCache::default(), &ack, 0).is_none());
     }
 }

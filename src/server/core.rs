@@ -24,7 +24,9 @@ use super::registrar::{self, Reply, Target};
 use super::registry::Registry;
 use super::session::Session;
 use crate::coap::{CoapOption, Code, Message, OptionNumber, Type, tcp, udp};
-use crate::exchange::{Block2Assembly, BlockProgress, Event, Exchanges, Incoming, RequestId};
+use crate::exchange::{
+    Block2Assembly, BlockProgress, Event, Exchanges, Incoming, ObservationId, RequestId, check_szx,
+};
 use crate::lwm2m::kind;
 use crate::transport::Transport;
 
@@ -155,15 +157,12 @@ impl Core {
     /// own for a NON (§4.4: message IDs belong to their sender), no type or
     /// message ID over TCP; always the request's token.
     pub(crate) fn response(&mut self, peer: SocketAddr, req: &Message, code: Code) -> Message {
-        let (mtype, mid) = match req.mtype {
-            _ if req.reliable => (Type::Confirmable, 0),
-            Type::NonConfirmable => (Type::NonConfirmable, self.exchanges.next_message_id(&peer)),
-            _ => (Type::Acknowledgement, req.message_id),
+        let own = if req.mtype == Type::NonConfirmable && !req.reliable {
+            self.exchanges.next_message_id(&peer)
+        } else {
+            0
         };
-        let mut r = Message::new(mtype, code, mid);
-        r.token = req.token.clone();
-        r.reliable = req.reliable;
-        r
+        Message::response_to(req, code, own)
     }
 
     /// Queues `msg` (a request of ours, a response, a notification…) for
@@ -402,9 +401,12 @@ impl Core {
         if record.role != Role::Duplicate {
             self.session.buffer_payload(&msg.payload);
         }
+        let szx = check_szx(&msg)
+            .err()
+            .map(|e| format!("protocol error: {e}"));
         let decision = matches!(incoming, Incoming::New)
             .then(|| registrar::answer(&msg, kind, peer, &self.flags, &mut self.registry, wall));
-        record.note = decision.as_ref().and_then(|d| d.note.clone());
+        record.note = szx.or_else(|| decision.as_ref().and_then(|d| d.note.clone()));
         record.message = Ok(msg);
         let record = self.session.push(record);
         self.show(&record, None);
@@ -425,13 +427,15 @@ impl Core {
                 self.notification_blocks.remove(&id);
                 self.park(id, &record);
             }
-            Incoming::Notification { ack, .. } => {
+            Incoming::Notification {
+                ack, observation, ..
+            } => {
                 if let Some(ack) = ack {
                     self.reply(peer, ack, now);
                 }
                 let more = msg.block2().is_some_and(|b| b.more) && msg.code.class() == 2;
                 if more {
-                    self.start_notification(peer, &record, now);
+                    self.start_notification(observation, &record, now);
                 } else {
                     self.deliver(record.clone());
                 }
@@ -633,37 +637,51 @@ impl Core {
     }
 
     /// A notification whose Block2 says more follows: ask for the next
-    /// block with a GET without Observe (RFC 7959 §2.6).
-    fn start_notification(&mut self, peer: SocketAddr, first: &RecordRef, now: Instant) {
+    /// block with a copy of the observation's request without Observe, on
+    /// a new token (RFC 7959 §2.6).
+    fn start_notification(&mut self, observation: ObservationId, first: &RecordRef, now: Instant) {
         let Ok(msg) = &first.message else { return };
         let mut assembly = Block2Assembly::new();
-        if assembly.push(msg).is_err() || self.notification_blocks.len() >= NOTIFICATION_ASSEMBLIES
-        {
-            self.deliver(first.clone());
-            return;
-        }
-        let path = first.observed_path.clone().unwrap_or_default();
-        let mut request = Message::new(Type::Confirmable, Code::GET, 0);
-        request.set_uri(&path);
-        if let Some(cf) = msg.content_format() {
-            request.add_option(CoapOption::uint(OptionNumber::ACCEPT, u64::from(cf.0)));
-        }
-        if let Some(mut next) = crate::exchange::next_block2_request(&request, msg) {
-            next.message_id = self.exchanges.next_message_id(&peer);
-            next.token = self.exchanges.new_token();
-            let id = self.exchanges.send_request(peer, next.clone(), now);
-            self.remember_request_path(id, path);
-            self.notification_blocks.insert(
-                id,
-                NotificationAssembly {
-                    first: first.clone(),
-                    assembly,
-                    request,
-                    blocks: 1,
-                },
-            );
-        } else {
-            self.deliver(first.clone());
+        let request = self
+            .exchanges
+            .observation(observation)
+            .map(|o| o.request_message().clone());
+        let started = match (assembly.push(msg), request) {
+            (Ok(_), Some(request)) if self.notification_blocks.len() < NOTIFICATION_ASSEMBLIES => {
+                match self
+                    .exchanges
+                    .send_next_notification_block2(observation, msg, now)
+                {
+                    Ok(Some(id)) => Ok((id, request)),
+                    Ok(None) => Err(None),
+                    Err(e) => Err(Some(e.to_string())),
+                }
+            }
+            (Err(e), _) => Err(Some(e.to_string())),
+            _ => Err(None),
+        };
+        match started {
+            Ok((id, request)) => {
+                self.remember_request_path(id, request.path_string());
+                self.notification_blocks.insert(
+                    id,
+                    NotificationAssembly {
+                        first: first.clone(),
+                        assembly,
+                        request,
+                        blocks: 1,
+                    },
+                );
+            }
+            Err(why) => {
+                if let Some(why) = why {
+                    self.print(format!(
+                        "block-wise notification of {}: {why}; keeping the first block",
+                        first.observed_path.as_deref().unwrap_or("?")
+                    ));
+                }
+                self.deliver(first.clone());
+            }
         }
     }
 

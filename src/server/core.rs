@@ -697,11 +697,7 @@ impl Core {
         };
         let Ok(msg) = &block.message else { return };
         a.blocks += 1;
-        let step = if msg.code.class() == 2 {
-            a.assembly.push(msg).map_err(|e| e.to_string())
-        } else {
-            Err(format!("{} {}", msg.code, msg.code.name().unwrap_or("")))
-        };
+        let step = a.assembly.push(msg).map_err(|e| e.to_string());
         match step {
             Ok(BlockProgress::Complete) => {
                 let record = self.assembled(peer, &a.first, a.assembly.into_body(), block.at);

@@ -358,16 +358,6 @@ impl Server {
         let mut blocks = 0;
         while let Ok(m) = &last.message {
             blocks += 1;
-            if m.code.class() != 2 {
-                // An error in the middle of the transfer is the answer.
-                return Err(ServerError::Block(format!(
-                    "block {} of `{}` was answered {} {}",
-                    blocks - 1,
-                    summary(),
-                    m.code,
-                    m.code.name().unwrap_or("")
-                )));
-            }
             match assembly.push(m) {
                 Ok(BlockProgress::Complete) => break,
                 Ok(BlockProgress::Next(_)) => {}

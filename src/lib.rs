@@ -1,8 +1,20 @@
 //! nsh: an LwM2M server shell for testing LwM2M clients, scriptable in Rhai.
 //!
-//! Layers (dependencies point one way):
-//! `repl -> script -> server -> exchange -> lwm2m -> coap`, with `transport`
-//! beside `exchange`. See the README for the support matrix.
+//! Layers (dependencies point one way; `tests/it/layers.rs` checks them and
+//! that no two files import each other):
+//!
+//! ```text
+//! main ─> repl ─> script ─┬─> server ─┬─> exchange ──> coap
+//!                         │           ├─> transport ─> coap
+//!                         │           └─> lwm2m ─────> coap
+//!                         └─> fileserver ─> transport, lwm2m
+//! ```
+//!
+//! `coap` is the message model and codecs; `lwm2m` classifies messages and
+//! owns the payload formats; `exchange` the CoAP exchange rules (sans-IO);
+//! `transport` the sockets (UDP, DTLS, TCP, in-memory); `server` the core
+//! state machine, the receive thread and the session; `script` the Rhai
+//! commands; `repl` the prompt. See the README for the support matrix.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 

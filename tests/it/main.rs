@@ -9,6 +9,7 @@ mod examples;
 mod exchange;
 mod formats;
 mod harness;
+mod layers;
 mod libcoap;
 mod peers_coapnode;
 mod peers_waka;

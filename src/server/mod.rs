@@ -565,7 +565,10 @@ impl Server {
     /// The report of the last checked expectation (`None` if it matched or
     /// none was checked), taken.
     pub fn take_expectation_report(&self) -> Option<String> {
-        self.lock().session.take_expectation_report()
+        let taken = self.lock().session.take_expectation_report();
+        taken.map(|(problems, expected, got)| {
+            session::expectation_report(&problems, &expected, &got)
+        })
     }
 
     /// Active observations: (token, path).

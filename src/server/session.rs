@@ -45,7 +45,9 @@ pub(crate) struct Session {
     inbox_dropped: u64,
     payload_buffer: Vec<u8>,
     expectation: Option<Expectation>,
-    expectation_report: Option<String>,
+    /// What differed, what was expected, and the message: worded when
+    /// taken (outside the lock; `details` decodes payloads).
+    expectation_report: Option<(Vec<String>, String, RecordRef)>,
     bootstrap_pack_request: Option<RecordRef>,
 }
 
@@ -181,12 +183,14 @@ impl Session {
         self.expectation_report = None;
     }
 
-    pub(crate) fn take_expectation_report(&mut self) -> Option<String> {
+    /// The mismatch found by the last check, to be worded with
+    /// [`expectation_report`].
+    pub(crate) fn take_expectation_report(&mut self) -> Option<(Vec<String>, String, RecordRef)> {
         self.expectation_report.take()
     }
 
     /// Checks the armed expectation (if any) against a received record.
-    pub(crate) fn check_expectation(&mut self, record: &Record) {
+    pub(crate) fn check_expectation(&mut self, record: &RecordRef) {
         let Some(expectation) = self.expectation.take() else {
             return;
         };
@@ -202,11 +206,7 @@ impl Session {
             Expectation::Nothing => "None".to_string(),
             Expectation::Matching(text, _) => text.clone(),
         };
-        self.expectation_report = Some(format!(
-            "*** unexpected message ***\n{}\n\n--- GOT ---\n{}\n--- EXPECTED ---\n{expected}\n------",
-            problems.join("\n"),
-            record.details()
-        ));
+        self.expectation_report = Some((problems, expected, record.clone()));
     }
 
     pub(crate) fn keep_bootstrap_pack_request(&mut self, r: RecordRef) {
@@ -228,6 +228,15 @@ impl Session {
             })
             .cloned()
     }
+}
+
+/// The report of a failed expectation (reference §7.1.2.4's shape).
+pub(crate) fn expectation_report(problems: &[String], expected: &str, got: &Record) -> String {
+    format!(
+        "*** unexpected message ***\n{}\n\n--- GOT ---\n{}\n--- EXPECTED ---\n{expected}\n------",
+        problems.join("\n"),
+        got.details()
+    )
 }
 
 #[cfg(test)]

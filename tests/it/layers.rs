@@ -20,7 +20,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("fileserver", &["coap", "lwm2m", "transport"]),
     (
         "script",
-        &["coap", "lwm2m", "exchange", "transport", "server", "fileserver"],
+        &[
+            "coap",
+            "lwm2m",
+            "exchange",
+            "transport",
+            "server",
+            "fileserver",
+        ],
     ),
     (
         "repl",
@@ -56,7 +63,10 @@ impl Tree {
             .split('/')
             .map(str::to_string)
             .collect();
-        if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+        if matches!(
+            parts.last().map(String::as_str),
+            Some("mod" | "lib" | "main")
+        ) {
             parts.pop();
         }
         parts
@@ -127,7 +137,11 @@ fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
         if p.is_dir() {
             walk(root, &p, files);
         } else if p.extension().is_some_and(|x| x == "rs") {
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             let text = std::fs::read_to_string(&p).unwrap();
             files.insert(rel, strip(&text));
         }
@@ -260,5 +274,8 @@ fn the_checker_sees_a_cycle_and_a_layer_violation() {
     let tree = Tree { files };
     assert!(tree.deps("a/x.rs").contains("a/y.rs"));
     assert!(tree.deps("a/y.rs").contains("a/x.rs"));
-    assert_eq!(paths("let v = crate::coap::udp::decode(b);"), ["crate::coap::udp::decode"]);
+    assert_eq!(
+        paths("let v = crate::coap::udp::decode(b);"),
+        ["crate::coap::udp::decode"]
+    );
 }

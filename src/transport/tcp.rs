@@ -4,7 +4,8 @@
 //!
 //! Reader threads reassemble frames that arrive split or coalesced (with
 //! [`decode_frame`]) and deliver them whole, in arrival order, through one
-//! channel. What is left over when a connection ends — a partial frame, or a
+//! bounded channel: while it is full they stop reading, and TCP flow
+//! control holds their peers back. What is left over when a connection ends — a partial frame, or a
 //! frame over [`MAX_FRAME`] — is still delivered, as bytes that do not
 //! decode, before the connection is reported closed.
 //!
@@ -24,7 +25,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -45,14 +46,22 @@ pub struct Limits {
     /// How long one write may make no progress before the connection is
     /// closed.
     pub write_timeout: Duration,
+    /// Connections open at once; more are refused (closed at once).
+    pub max_connections: usize,
+    /// Frames received and not yet taken by `recv`, all connections
+    /// together. While this many wait, readers stop reading, and TCP holds
+    /// the peers back.
+    pub received_frames: usize,
 }
 
 impl Default for Limits {
-    /// 128 frames, 5 s.
+    /// 128 frames, 5 s, 1024 connections, 1024 received frames.
     fn default() -> Self {
         Limits {
             queue_frames: 128,
             write_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+            received_frames: 1024,
         }
     }
 }
@@ -156,7 +165,7 @@ impl TcpTransport {
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(limits.received_frames);
         let shared = Arc::new(Shared::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (sh, s) = (shared.clone(), stop.clone());
@@ -283,7 +292,7 @@ fn accept_loop(
     listener: TcpListener,
     limits: Limits,
     shared: Arc<Shared>,
-    tx: Sender<Event>,
+    tx: SyncSender<Event>,
     stop: Arc<AtomicBool>,
 ) {
     let mut next_id: u64 = 0;
@@ -300,6 +309,14 @@ fn accept_loop(
             }
         };
         let peer = canonical(peer);
+        let open = lock(&shared.connections).len();
+        if open >= limits.max_connections {
+            let _ = stream.shutdown(Shutdown::Both);
+            lock(&shared.notices).push(format!(
+                "TCP connection from {peer} refused: {open} connections are open (the limit)"
+            ));
+            continue;
+        }
         next_id = next_id.wrapping_add(1);
         let id = next_id;
         let setup = stream
@@ -320,7 +337,8 @@ fn accept_loop(
         );
         lock(&shared.notices).push(format!("TCP connection from {peer}"));
         lock(&shared.accepted).push(peer);
-        if tx.send(Event::Accepted).is_err() {
+        // Only a wake-up for `recv`: when frames are waiting, it is awake.
+        if let Err(TrySendError::Disconnected(_)) = tx.try_send(Event::Accepted) {
             return;
         }
         let w = (Running::new(&shared), shared.clone());
@@ -371,7 +389,7 @@ fn read_loop(
     mut stream: TcpStream,
     peer: SocketAddr,
     id: u64,
-    tx: Sender<Event>,
+    tx: SyncSender<Event>,
     stop: Arc<AtomicBool>,
     _running: Running,
 ) {
@@ -615,6 +633,7 @@ mod tests {
             Limits {
                 queue_frames: 1000,
                 write_timeout: Duration::from_secs(60),
+                ..Limits::default()
             },
         )
         .unwrap();
@@ -658,6 +677,7 @@ mod tests {
             Limits {
                 queue_frames: 4,
                 write_timeout: Duration::from_secs(60),
+                ..Limits::default()
             },
         )
         .unwrap();
@@ -699,6 +719,7 @@ mod tests {
             Limits {
                 queue_frames: 1000,
                 write_timeout: Duration::from_millis(200),
+                ..Limits::default()
             },
         )
         .unwrap();
@@ -736,6 +757,64 @@ mod tests {
         assert_eq!(closed.len(), 1, "{notices:?}");
         assert!(closed[0].contains(&me.to_string()), "{}", closed[0]);
         assert!(closed[0].contains("write failed"), "{}", closed[0]);
+    }
+
+    #[test]
+    fn connections_over_the_limit_are_refused_with_a_notice() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                max_connections: 2,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let (a, b) = (connect(&t), connect(&t));
+        assert!(wait_until(|| t.peers().len() == 2));
+        let mut third = connect(&t);
+        let me = canonical(third.local_addr().unwrap());
+        third
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        match third.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            other => panic!("the third connection is not closed: {other:?}"),
+        }
+        assert_eq!(t.peers().len(), 2);
+        let notices = t.take_notices();
+        assert!(
+            notices.contains(&format!(
+                "TCP connection from {me} refused: 2 connections are open (the limit)"
+            )),
+            "{notices:?}"
+        );
+        assert!(!t.take_accepted().contains(&me));
+        drop((a, b));
+    }
+
+    #[test]
+    fn a_peer_that_floods_while_nothing_is_received_is_held_back_by_tcp() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                received_frames: 8,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let mut c = connect(&t);
+        c.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+        let f = frame(Code::POST, b"f", &[0x33; 1000]);
+        // Nothing calls recv: the reader stops reading once its frames are
+        // waiting, and the peer's writes stop going through.
+        let written = (0..65_536).take_while(|_| c.write_all(&f).is_ok()).count();
+        assert!(written < 65_536, "all {written} frames were taken in");
+        // Then every whole frame written is received, in order.
+        let got = recv_frames(&t, written);
+        assert_eq!(got.len(), written);
+        assert!(got.iter().all(|(bytes, _)| *bytes == f));
     }
 
     #[test]

@@ -35,6 +35,51 @@ pub fn listening_port(text: &str) -> Option<u16> {
     })
 }
 
+/// The UDP port process `pid` bound, read from Linux's /proc: the inodes of
+/// its sockets (`/proc/PID/fd`) looked up in `/proc/PID/net/udp` and
+/// `udp6`. Waits (up to 20 s) until it has bound one. For nsh started as
+/// `-l 0 SCRIPT`, which names its port only at the prompt.
+pub fn udp_port_of(pid: u32) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(port) = bound_udp_port(pid) {
+            return port;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} bound no UDP port within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn bound_udp_port(pid: u32) -> Option<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(
+                link.strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    ["udp", "udp6"].iter().find_map(|table| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let inode = fields.get(9)?;
+            if !inodes.iter().any(|i| i == inode) {
+                return None;
+            }
+            let (_, port) = fields.get(1)?.rsplit_once(':')?;
+            u16::from_str_radix(port, 16).ok()
+        })
+    })
+}
+
 /// A UDP socket bound on loopback that never answers, and its port: a
 /// destination where nobody responds, held for as long as it lives.
 pub fn silent_udp_port() -> (UdpSocket, u16) {
@@ -45,8 +90,8 @@ pub fn silent_udp_port() -> (UdpSocket, u16) {
 
 /// A UDP port that was free a moment ago. Racy when tests run in
 /// parallel (another may take it before nsh binds it): prefer nsh on port
-/// 0 and [`listening_port`]. Kept for the tests that drive nsh as a bare
-/// `-l PORT` server.
+/// 0 and [`listening_port`] or [`udp_port_of`]. Kept for exchange.rs and
+/// repl.rs.
 pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -141,7 +186,18 @@ impl Run {
 
 /// Runs `nsh ARGS…`, calling `on_line` for each stdout line as it comes (to
 /// drive peers from markers the script prints). Kills nsh after `limit`.
-pub fn run_nsh(args: &[&str], limit: Duration, mut on_line: impl FnMut(&str)) -> Run {
+pub fn run_nsh(args: &[&str], limit: Duration, on_line: impl FnMut(&str)) -> Run {
+    run_nsh_started(args, limit, |_| {}, on_line)
+}
+
+/// [`run_nsh`], calling `started` with nsh's process ID once it runs (its
+/// output is being read), before any line is handled.
+pub fn run_nsh_started(
+    args: &[&str],
+    limit: Duration,
+    started: impl FnOnce(u32),
+    mut on_line: impl FnMut(&str),
+) -> Run {
     let mut child = Command::new(nsh_bin())
         .args(args)
         .current_dir(repo())
@@ -166,6 +222,7 @@ pub fn run_nsh(args: &[&str], limit: Duration, mut on_line: impl FnMut(&str)) ->
         }
         s
     });
+    started(child.id());
     let deadline = Instant::now() + limit;
     let mut stdout = String::new();
     loop {

@@ -161,7 +161,15 @@ impl TcpTransport {
     }
 
     /// Listens on an exact address, with these limits for each connection.
+    /// Zero frames or a zero timeout are taken as the smallest that work
+    /// (one frame, one millisecond).
     pub fn bind_with(addr: SocketAddr, limits: Limits) -> io::Result<Self> {
+        let limits = Limits {
+            queue_frames: limits.queue_frames.max(1),
+            write_timeout: limits.write_timeout.max(Duration::from_millis(1)),
+            max_connections: limits.max_connections,
+            received_frames: limits.received_frames.max(1),
+        };
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
@@ -325,7 +333,16 @@ fn accept_loop(
             .and_then(|()| stream.set_read_timeout(Some(POLL)))
             .and_then(|()| stream.set_write_timeout(Some(limits.write_timeout)))
             .and_then(|()| Ok((stream.try_clone()?, stream.try_clone()?)));
-        let Ok((writer, kept)) = setup else { continue };
+        let (writer, kept) = match setup {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = stream.shutdown(Shutdown::Both);
+                lock(&shared.notices).push(format!(
+                    "TCP connection from {peer} dropped: cannot set up its socket: {e}"
+                ));
+                continue;
+            }
+        };
         let (queue, frames) = mpsc::sync_channel(limits.queue_frames);
         lock(&shared.connections).insert(
             peer,
@@ -815,6 +832,32 @@ mod tests {
         let got = recv_frames(&t, written);
         assert_eq!(got.len(), written);
         assert!(got.iter().all(|(bytes, _)| *bytes == f));
+    }
+
+    #[test]
+    fn zero_limits_are_taken_as_the_smallest_that_work() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                queue_frames: 0,
+                write_timeout: Duration::ZERO,
+                max_connections: 1,
+                received_frames: 0,
+            },
+        )
+        .unwrap();
+        let mut c = connect(&t);
+        let me = canonical(c.local_addr().unwrap());
+        c.write_all(&frame(Code::POST, b"z", b"zero")).unwrap();
+        assert_eq!(
+            recv_frames(&t, 1),
+            vec![(frame(Code::POST, b"z", b"zero"), me)]
+        );
+        t.send_to(&frame(Code::CHANGED, b"z", b"ok"), me).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = vec![0u8; 64];
+        let n = c.read(&mut buf).unwrap();
+        assert_eq!(decode(&buf[..n]).unwrap().payload, b"ok");
     }
 
     #[test]

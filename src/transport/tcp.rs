@@ -82,7 +82,8 @@ struct Conn {
     queue: SyncSender<Vec<u8>>,
 }
 
-/// What the transport shares with its threads.
+/// What the transport shares with its threads. Lock order: `connections`
+/// before any of the lists.
 #[derive(Debug, Default)]
 struct Shared {
     connections: Mutex<HashMap<SocketAddr, Conn>>,
@@ -99,16 +100,19 @@ impl Shared {
     /// closed.
     fn close(&self, peer: SocketAddr, id: u64, why: &str) -> bool {
         let conn = {
+            // Forgotten, said and listed at once: whoever sees it gone from
+            // `connections` also finds its notice and its `closed` entry.
             let mut connections = lock(&self.connections);
-            match connections.get(&peer) {
+            let conn = match connections.get(&peer) {
                 Some(c) if c.id == id => connections.remove(&peer),
                 _ => None,
-            }
+            };
+            let Some(conn) = conn else { return false };
+            lock(&self.notices).push(format!("TCP connection with {peer} closed: {why}"));
+            lock(&self.closed).push(peer);
+            conn
         };
-        let Some(conn) = conn else { return false };
         let _ = conn.stream.shutdown(Shutdown::Both);
-        lock(&self.notices).push(format!("TCP connection with {peer} closed: {why}"));
-        lock(&self.closed).push(peer);
         true
     }
 }
@@ -319,10 +323,10 @@ fn accept_loop(
         let peer = canonical(peer);
         let open = lock(&shared.connections).len();
         if open >= limits.max_connections {
-            let _ = stream.shutdown(Shutdown::Both);
             lock(&shared.notices).push(format!(
                 "TCP connection from {peer} refused: {open} connections are open (the limit)"
             ));
+            let _ = stream.shutdown(Shutdown::Both);
             continue;
         }
         next_id = next_id.wrapping_add(1);
@@ -336,24 +340,28 @@ fn accept_loop(
         let (writer, kept) = match setup {
             Ok(x) => x,
             Err(e) => {
-                let _ = stream.shutdown(Shutdown::Both);
                 lock(&shared.notices).push(format!(
                     "TCP connection from {peer} dropped: cannot set up its socket: {e}"
                 ));
+                let _ = stream.shutdown(Shutdown::Both);
                 continue;
             }
         };
         let (queue, frames) = mpsc::sync_channel(limits.queue_frames);
-        lock(&shared.connections).insert(
-            peer,
-            Conn {
-                id,
-                stream: kept,
-                queue,
-            },
-        );
-        lock(&shared.notices).push(format!("TCP connection from {peer}"));
-        lock(&shared.accepted).push(peer);
+        {
+            // Listed and said at once (before any close can be).
+            let mut connections = lock(&shared.connections);
+            connections.insert(
+                peer,
+                Conn {
+                    id,
+                    stream: kept,
+                    queue,
+                },
+            );
+            lock(&shared.notices).push(format!("TCP connection from {peer}"));
+            lock(&shared.accepted).push(peer);
+        }
         // Only a wake-up for `recv`: when frames are waiting, it is awake.
         if let Err(TrySendError::Disconnected(_)) = tx.try_send(Event::Accepted) {
             return;

@@ -5,9 +5,10 @@
 //! Reader threads reassemble frames that arrive split or coalesced (with
 //! [`decode_frame`]) and deliver them whole, in arrival order, through one
 //! bounded channel: while it is full they stop reading, and TCP flow
-//! control holds their peers back. What is left over when a connection ends — a partial frame, or a
-//! frame over [`MAX_FRAME`] — is still delivered, as bytes that do not
-//! decode, before the connection is reported closed.
+//! control holds their peers back. What is left over when a connection
+//! ends — a partial frame, or a frame over [`MAX_FRAME`] — is still
+//! delivered, as bytes that do not decode, before the connection is
+//! reported closed.
 //!
 //! Sending never blocks on a peer: [`TcpTransport::send_to`] puts the frame
 //! on the connection's bounded queue and returns; the writer thread writes
@@ -19,7 +20,8 @@
 //! reported by [`TcpTransport::take_closed`].
 //!
 //! Per-connection state (the map entry, both threads, the queue) ends with
-//! the connection; nothing is kept for a closed peer.
+//! the connection; nothing is kept for a closed peer, and connections over
+//! [`Limits::max_connections`] are refused. Every limit is in [`Limits`].
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};

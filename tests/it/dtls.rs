@@ -254,9 +254,8 @@ fn wakatiwai_registers_and_is_read_over_dtls() {
 /// The manual's bootstrap example (7.1.2.7.1) end to end: one nsh as a
 /// plain bootstrap server fed the manual's command line through stdin, a
 /// second started as `--psk-identity user --psk-key password` (both listen
-/// on a free port and name it), and
-/// wakatiwai bootstrapping from the first, then registering over DTLS with
-/// the written PSK to the second.
+/// on a free port and name it), and wakatiwai bootstrapping from the
+/// first, then registering over DTLS with the written PSK to the second.
 #[test]
 fn the_manuals_bootstrap_example_moves_a_client_to_a_dtls_server() {
     use std::io::BufRead;

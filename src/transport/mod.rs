@@ -67,7 +67,9 @@ impl Transport {
         matches!(self, Transport::Tcp(_))
     }
 
-    /// Sends one application datagram to `peer`.
+    /// Sends one application datagram to `peer`. Over TCP the frame is
+    /// queued for the connection's writer and this returns at once (see
+    /// [`TcpTransport::send_to`]); an error means it will not be sent.
     pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
         match self {
             Transport::Udp(t) => t.send_to(bytes, peer),
@@ -99,6 +101,17 @@ impl Transport {
             Transport::Udp(_) | Transport::Memory(_) => Vec::new(),
             Transport::Dtls(t) => t.take_notices(),
             Transport::Tcp(t) => t.take_notices(),
+        }
+    }
+
+    /// Peers whose TCP connection closed since the last call (the peer
+    /// left, a write failed or timed out, its send queue was full), each
+    /// once per connection, after everything it delivered; empty for UDP
+    /// and DTLS. Per-peer state kept for the connection can go.
+    pub fn take_closed(&self) -> Vec<SocketAddr> {
+        match self {
+            Transport::Tcp(t) => t.take_closed(),
+            _ => Vec::new(),
         }
     }
 

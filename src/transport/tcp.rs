@@ -1,17 +1,33 @@
-//! CoAP over TCP (RFC 8323), plain: a listening socket, one reader thread
-//! per accepted connection, frames delivered whole in arrival order through
-//! one channel. A peer is its connection's remote address.
+//! CoAP over TCP (RFC 8323), plain: a listening socket, and per accepted
+//! connection one reader thread and one writer thread. A peer is its
+//! connection's remote address.
 //!
 //! Reader threads reassemble frames that arrive split or coalesced (with
-//! [`decode_frame`]). What is left over when a connection ends — a partial
-//! frame, or a frame over [`MAX_FRAME`] — is still delivered, as bytes that
-//! do not decode, before the connection is reported closed.
+//! [`decode_frame`]) and deliver them whole, in arrival order, through one
+//! bounded channel: while it is full they stop reading, and TCP flow
+//! control holds their peers back. What is left over when a connection
+//! ends — a partial frame, or a frame over [`MAX_FRAME`] — is still
+//! delivered, as bytes that do not decode, before the connection is
+//! reported closed.
+//!
+//! Sending never blocks on a peer: [`TcpTransport::send_to`] puts the frame
+//! on the connection's bounded queue and returns; the writer thread writes
+//! frames whole, one after the other. A peer that does not keep up loses its
+//! connection, never the others their traffic: when its queue is full, or a
+//! write fails or makes no progress for [`Limits::write_timeout`], the
+//! connection is shut down (so a frame cut short is never followed by more
+//! bytes), with one notice naming the peer and the cause, and the peer is
+//! reported by [`TcpTransport::take_closed`].
+//!
+//! Per-connection state (the map entry, both threads, the queue) ends with
+//! the connection; nothing is kept for a closed peer, and connections over
+//! [`Limits::max_connections`] are refused. Every limit is in [`Limits`].
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -24,20 +40,108 @@ pub const MAX_FRAME: usize = MAX_DATAGRAM;
 /// How often blocked threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
 
+/// How much a connection may hold back, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Frames waiting for the writer; one more closes the connection.
+    pub queue_frames: usize,
+    /// How long one write may make no progress before the connection is
+    /// closed.
+    pub write_timeout: Duration,
+    /// Connections open at once; more are refused (closed at once).
+    pub max_connections: usize,
+    /// Frames received and not yet taken by `recv`, all connections
+    /// together. While this many wait, readers stop reading, and TCP holds
+    /// the peers back.
+    pub received_frames: usize,
+}
+
+impl Default for Limits {
+    /// 128 frames, 5 s, 1024 connections, 1024 received frames.
+    fn default() -> Self {
+        Limits {
+            queue_frames: 128,
+            write_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+            received_frames: 1024,
+        }
+    }
+}
+
 enum Event {
-    Accepted(SocketAddr),
+    /// A connection was accepted (wakes `recv`; the notice is already out).
+    Accepted,
     Frame(Vec<u8>, SocketAddr),
-    Closed(SocketAddr, String),
+    /// The reader of connection `id` ended, after delivering its frames.
+    Closed(SocketAddr, u64, String),
+}
+
+/// One open connection: its socket (to shut it down) and its writer's queue.
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    stream: TcpStream,
+    queue: SyncSender<Vec<u8>>,
+}
+
+/// What the transport shares with its threads. Lock order: `connections`
+/// before any of the lists.
+#[derive(Debug, Default)]
+struct Shared {
+    connections: Mutex<HashMap<SocketAddr, Conn>>,
+    accepted: Mutex<Vec<SocketAddr>>,
+    closed: Mutex<Vec<SocketAddr>>,
+    notices: Mutex<Vec<String>>,
+    /// Reader and writer threads still running.
+    threads: AtomicUsize,
+}
+
+impl Shared {
+    /// Ends connection `id` with `peer` if it is still open: forgets it,
+    /// shuts its socket down and says why, once. False when it was already
+    /// closed.
+    fn close(&self, peer: SocketAddr, id: u64, why: &str) -> bool {
+        let conn = {
+            // Forgotten, said and listed at once: whoever sees it gone from
+            // `connections` also finds its notice and its `closed` entry.
+            let mut connections = lock(&self.connections);
+            let conn = match connections.get(&peer) {
+                Some(c) if c.id == id => connections.remove(&peer),
+                _ => None,
+            };
+            let Some(conn) = conn else { return false };
+            lock(&self.notices).push(format!("TCP connection with {peer} closed: {why}"));
+            lock(&self.closed).push(peer);
+            conn
+        };
+        let _ = conn.stream.shutdown(Shutdown::Both);
+        true
+    }
+}
+
+/// Counts a connection thread while it runs.
+struct Running(Arc<Shared>);
+
+impl Running {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.threads.fetch_add(1, Ordering::SeqCst);
+        Running(shared.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.threads.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A listening TCP socket and its connections.
 #[derive(Debug)]
 pub struct TcpTransport {
     local: SocketAddr,
-    connections: Arc<Mutex<HashMap<SocketAddr, TcpStream>>>,
+    limits: Limits,
+    shared: Arc<Shared>,
     events: Mutex<Receiver<Event>>,
-    accepted: Mutex<Vec<SocketAddr>>,
-    notices: Mutex<Vec<String>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -59,22 +163,34 @@ impl TcpTransport {
 
     /// Listens on an exact address.
     pub fn bind_addr(addr: SocketAddr) -> io::Result<Self> {
+        Self::bind_with(addr, Limits::default())
+    }
+
+    /// Listens on an exact address, with these limits for each connection.
+    /// Zero frames or a zero timeout are taken as the smallest that work
+    /// (one frame, one millisecond).
+    pub fn bind_with(addr: SocketAddr, limits: Limits) -> io::Result<Self> {
+        let limits = Limits {
+            queue_frames: limits.queue_frames.max(1),
+            write_timeout: limits.write_timeout.max(Duration::from_millis(1)),
+            max_connections: limits.max_connections,
+            received_frames: limits.received_frames.max(1),
+        };
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
-        let (tx, rx) = mpsc::channel();
-        let connections = Arc::new(Mutex::new(HashMap::new()));
+        let (tx, rx) = mpsc::sync_channel(limits.received_frames);
+        let shared = Arc::new(Shared::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, s) = (connections.clone(), stop.clone());
+        let (sh, s) = (shared.clone(), stop.clone());
         std::thread::Builder::new()
             .name("nsh-tcp-accept".into())
-            .spawn(move || accept_loop(listener, c, tx, s))?;
+            .spawn(move || accept_loop(listener, limits, sh, tx, s))?;
         Ok(TcpTransport {
             local,
-            connections,
+            limits,
+            shared,
             events: Mutex::new(rx),
-            accepted: Mutex::new(Vec::new()),
-            notices: Mutex::new(Vec::new()),
             stop,
         })
     }
@@ -84,24 +200,41 @@ impl TcpTransport {
         Ok(self.local)
     }
 
-    /// Writes one frame to the connection with `peer`.
+    /// Queues one whole frame for the connection with `peer` and returns at
+    /// once; the connection's writer sends it after the frames queued
+    /// before it. An error when there is no open connection with `peer`, or
+    /// when its queue is full — which closes that connection (see
+    /// [`TcpTransport::take_closed`]).
     pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
-        let stream = lock(&self.connections)
-            .get(&canonical(peer))
-            .map(TcpStream::try_clone)
-            .transpose()?;
-        match stream {
-            Some(mut s) => s.write_all(bytes),
-            None => Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                format!("no TCP connection with {peer}"),
-            )),
-        }
+        let peer = canonical(peer);
+        let (id, queued) = match lock(&self.shared.connections).get(&peer) {
+            Some(c) => (c.id, c.queue.try_send(bytes.to_vec())),
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    format!("no TCP connection with {peer}"),
+                ));
+            }
+        };
+        let why = match queued {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(_)) => format!(
+                "send queue full ({} frames waiting; the peer is not reading)",
+                self.limits.queue_frames
+            ),
+            Err(TrySendError::Disconnected(_)) => "its writer stopped".to_string(),
+        };
+        self.shared.close(peer, id, &why);
+        Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            format!("TCP connection with {peer} closed: {why}"),
+        ))
     }
 
     /// Waits up to `timeout` for one whole frame. `Ok(None)` on timeout, and
     /// when a connection was accepted or closed (see
-    /// [`TcpTransport::take_accepted`], [`TcpTransport::take_notices`]).
+    /// [`TcpTransport::take_accepted`], [`TcpTransport::take_closed`],
+    /// [`TcpTransport::take_notices`]).
     pub fn recv(
         &self,
         buf: &mut [u8],
@@ -114,14 +247,9 @@ impl TcpTransport {
                 buf[..n].copy_from_slice(&bytes[..n]);
                 Ok(Some((n, peer)))
             }
-            Ok(Event::Accepted(peer)) => {
-                lock(&self.notices).push(format!("TCP connection from {peer}"));
-                lock(&self.accepted).push(peer);
-                Ok(None)
-            }
-            Ok(Event::Closed(peer, why)) => {
-                lock(&self.connections).remove(&peer);
-                lock(&self.notices).push(format!("TCP connection with {peer} closed: {why}"));
+            Ok(Event::Accepted) => Ok(None),
+            Ok(Event::Closed(peer, id, why)) => {
+                self.shared.close(peer, id, &why);
                 Ok(None)
             }
             Err(RecvTimeoutError::Timeout) => Ok(None),
@@ -134,35 +262,54 @@ impl TcpTransport {
 
     /// Peers whose connection was accepted since the last call.
     pub fn take_accepted(&self) -> Vec<SocketAddr> {
-        std::mem::take(&mut *lock(&self.accepted))
+        std::mem::take(&mut *lock(&self.shared.accepted))
+    }
+
+    /// Peers whose connection closed since the last call, for whatever
+    /// reason (the peer left, a write failed, the queue was full), each
+    /// once per connection. Whatever the connection delivered was
+    /// delivered before.
+    pub fn take_closed(&self) -> Vec<SocketAddr> {
+        std::mem::take(&mut *lock(&self.shared.closed))
     }
 
     /// Connections opened and closed since the last call, one line each.
     pub fn take_notices(&self) -> Vec<String> {
-        std::mem::take(&mut *lock(&self.notices))
+        std::mem::take(&mut *lock(&self.shared.notices))
     }
 
     /// Open connections.
     pub fn peers(&self) -> Vec<SocketAddr> {
-        lock(&self.connections).keys().copied().collect()
+        lock(&self.shared.connections).keys().copied().collect()
+    }
+
+    /// Reader and writer threads still running.
+    #[cfg(test)]
+    fn live_threads(&self) -> usize {
+        self.shared.threads.load(Ordering::SeqCst)
     }
 }
 
 impl Drop for TcpTransport {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        for s in lock(&self.connections).values() {
-            let _ = s.shutdown(Shutdown::Both);
+        // Dropping the queues ends the writers; the shutdown ends the
+        // readers and any write in progress.
+        let connections = std::mem::take(&mut *lock(&self.shared.connections));
+        for c in connections.values() {
+            let _ = c.stream.shutdown(Shutdown::Both);
         }
     }
 }
 
 fn accept_loop(
     listener: TcpListener,
-    connections: Arc<Mutex<HashMap<SocketAddr, TcpStream>>>,
-    tx: Sender<Event>,
+    limits: Limits,
+    shared: Arc<Shared>,
+    tx: SyncSender<Event>,
     stop: Arc<AtomicBool>,
 ) {
+    let mut next_id: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
         let (stream, peer) = match listener.accept() {
             Ok(x) => x,
@@ -176,29 +323,103 @@ fn accept_loop(
             }
         };
         let peer = canonical(peer);
+        let open = lock(&shared.connections).len();
+        if open >= limits.max_connections {
+            lock(&shared.notices).push(format!(
+                "TCP connection from {peer} refused: {open} connections are open (the limit)"
+            ));
+            let _ = stream.shutdown(Shutdown::Both);
+            continue;
+        }
+        next_id = next_id.wrapping_add(1);
+        let id = next_id;
         let setup = stream
             .set_nonblocking(false)
             .and_then(|()| stream.set_nodelay(true))
             .and_then(|()| stream.set_read_timeout(Some(POLL)))
-            .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(5))))
-            .and_then(|()| stream.try_clone());
-        let Ok(writer) = setup else { continue };
-        lock(&connections).insert(peer, writer);
-        if tx.send(Event::Accepted(peer)).is_err() {
+            .and_then(|()| stream.set_write_timeout(Some(limits.write_timeout)))
+            .and_then(|()| Ok((stream.try_clone()?, stream.try_clone()?)));
+        let (writer, kept) = match setup {
+            Ok(x) => x,
+            Err(e) => {
+                lock(&shared.notices).push(format!(
+                    "TCP connection from {peer} dropped: cannot set up its socket: {e}"
+                ));
+                let _ = stream.shutdown(Shutdown::Both);
+                continue;
+            }
+        };
+        let (queue, frames) = mpsc::sync_channel(limits.queue_frames);
+        {
+            // Listed and said at once (before any close can be).
+            let mut connections = lock(&shared.connections);
+            connections.insert(
+                peer,
+                Conn {
+                    id,
+                    stream: kept,
+                    queue,
+                },
+            );
+            lock(&shared.notices).push(format!("TCP connection from {peer}"));
+            lock(&shared.accepted).push(peer);
+        }
+        // Only a wake-up for `recv`: when frames are waiting, it is awake.
+        if let Err(TrySendError::Disconnected(_)) = tx.try_send(Event::Accepted) {
             return;
         }
-        let (tx, stop) = (tx.clone(), stop.clone());
+        let w = (Running::new(&shared), shared.clone());
         let spawned = std::thread::Builder::new()
-            .name("nsh-tcp-conn".into())
-            .spawn(move || read_loop(stream, peer, tx, stop));
-        if spawned.is_err() {
-            lock(&connections).remove(&peer);
+            .name("nsh-tcp-write".into())
+            .spawn(move || write_loop(writer, peer, id, frames, limits, w));
+        if let Err(e) = spawned {
+            shared.close(peer, id, &format!("cannot start its writer: {e}"));
+            continue;
+        }
+        let (r, tx, stop) = (Running::new(&shared), tx.clone(), stop.clone());
+        let spawned = std::thread::Builder::new()
+            .name("nsh-tcp-read".into())
+            .spawn(move || read_loop(stream, peer, id, tx, stop, r));
+        if let Err(e) = spawned {
+            shared.close(peer, id, &format!("cannot start its reader: {e}"));
+        }
+    }
+}
+
+/// Writes the queued frames of one connection, each whole, until the queue
+/// is dropped (the connection closed) or a write fails, which closes it.
+fn write_loop(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    frames: Receiver<Vec<u8>>,
+    limits: Limits,
+    (_running, shared): (Running, Arc<Shared>),
+) {
+    for frame in frames {
+        if let Err(e) = stream.write_all(&frame) {
+            let why = match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
+                    "write timed out: the peer read nothing for {} s",
+                    limits.write_timeout.as_secs_f64()
+                ),
+                _ => format!("write failed: {e}"),
+            };
+            shared.close(peer, id, &why);
+            return;
         }
     }
 }
 
 /// Reads one connection until it ends, sending each whole frame.
-fn read_loop(mut stream: TcpStream, peer: SocketAddr, tx: Sender<Event>, stop: Arc<AtomicBool>) {
+fn read_loop(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    tx: SyncSender<Event>,
+    stop: Arc<AtomicBool>,
+    _running: Running,
+) {
     let mut pending: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
     let why = loop {
@@ -239,7 +460,7 @@ fn read_loop(mut stream: TcpStream, peer: SocketAddr, tx: Sender<Event>, stop: A
         // Nothing received is lost: a partial frame is delivered as is.
         let _ = tx.send(Event::Frame(std::mem::take(&mut pending), peer));
     }
-    let _ = tx.send(Event::Closed(peer, why));
+    let _ = tx.send(Event::Closed(peer, id, why));
 }
 
 /// Takes every whole frame off the front of `pending`. `Err` (with the
@@ -397,5 +618,285 @@ mod tests {
         let err = split_frames(&mut pending).unwrap_err();
         assert!(err.0.is_empty());
         assert!(err.1.contains("over the limit"), "{}", err.1);
+    }
+
+    fn loopback() -> SocketAddr {
+        SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)
+    }
+
+    /// Waits (up to 10 s) until `done` holds, without touching `recv`.
+    fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        done()
+    }
+
+    /// Handles every event still queued once the connection threads ended.
+    fn drain(t: &TcpTransport) -> Vec<String> {
+        assert!(
+            wait_until(|| t.live_threads() == 0),
+            "threads still running"
+        );
+        let mut buf = vec![0u8; MAX_FRAME];
+        for _ in 0..10 {
+            let _ = t.recv(&mut buf, Duration::from_millis(5));
+        }
+        t.take_notices()
+    }
+
+    fn closing_notices(notices: &[String]) -> Vec<&String> {
+        notices.iter().filter(|n| n.contains("closed")).collect()
+    }
+
+    #[test]
+    fn a_peer_that_stops_reading_blocks_neither_send_to_nor_another_peer() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                queue_frames: 1000,
+                write_timeout: Duration::from_secs(60),
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let stalled = connect(&t);
+        let mut other = connect(&t);
+        let stalled_addr = canonical(stalled.local_addr().unwrap());
+        let other_addr = canonical(other.local_addr().unwrap());
+        assert!(wait_until(|| t.peers().len() == 2));
+        // Far more than the socket buffers hold: the stalled peer's writer
+        // blocks, and its queue takes the rest.
+        let big = frame(Code::POST, b"s", &[0x55; 60_000]);
+        for i in 0..300 {
+            if let Err(e) = t.send_to(&big, stalled_addr) {
+                panic!("send_to the stalled peer failed at frame {i}: {e}");
+            }
+        }
+        other.write_all(&frame(Code::POST, b"o", b"ping")).unwrap();
+        let got = recv_frames(&t, 1);
+        assert_eq!(got, vec![(frame(Code::POST, b"o", b"ping"), other_addr)]);
+        t.send_to(&frame(Code::CHANGED, b"o", b"pong"), other_addr)
+            .unwrap();
+        other
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = vec![0u8; 64];
+        let n = other.read(&mut buf).unwrap();
+        assert_eq!(decode(&buf[..n]).unwrap().payload, b"pong");
+        let mut peers = t.peers();
+        peers.sort();
+        let mut both = vec![stalled_addr, other_addr];
+        both.sort();
+        assert_eq!(peers, both, "the stalled peer is still connected");
+        assert!(t.take_closed().is_empty());
+        drop(stalled);
+    }
+
+    #[test]
+    fn a_full_send_queue_closes_the_connection_with_one_notice() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                queue_frames: 4,
+                write_timeout: Duration::from_secs(60),
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let mut stalled = connect(&t);
+        let me = canonical(stalled.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        let big = frame(Code::POST, b"s", &[0x55; 60_000]);
+        let refused = (0..2000).find(|_| t.send_to(&big, me).is_err());
+        assert!(refused.is_some(), "send_to never reported the full queue");
+        assert!(t.peers().is_empty(), "{:?}", t.peers());
+        assert_eq!(t.take_closed(), vec![me]);
+        assert!(t.send_to(&big, me).is_err(), "send_to a closed peer");
+        let notices = drain(&t);
+        let closed = closing_notices(&notices);
+        assert_eq!(closed.len(), 1, "{notices:?}");
+        assert!(closed[0].contains(&me.to_string()), "{}", closed[0]);
+        assert!(closed[0].contains("queue"), "{}", closed[0]);
+        // What the peer gets is whole frames and then the end of the stream:
+        // at most the last one cut short, never followed by more bytes.
+        stalled
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut all = Vec::new();
+        stalled
+            .read_to_end(&mut all)
+            .expect("the stream ends instead of stalling");
+        let mut rest = &all[..];
+        while let Frame::Complete(len, _) = decode_frame(rest) {
+            assert_eq!(&rest[..len], &big[..]);
+            rest = &rest[len..];
+        }
+        assert!(rest.len() < big.len());
+    }
+
+    #[test]
+    fn a_write_that_makes_no_progress_closes_the_connection_with_one_notice() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                queue_frames: 1000,
+                write_timeout: Duration::from_millis(200),
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let stalled = connect(&t);
+        let me = canonical(stalled.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        let big = frame(Code::POST, b"s", &[0x55; 60_000]);
+        let _ = (0..300).find(|_| t.send_to(&big, me).is_err());
+        assert!(wait_until(|| t.peers().is_empty()), "{:?}", t.peers());
+        assert_eq!(t.take_closed(), vec![me]);
+        let notices = drain(&t);
+        let closed = closing_notices(&notices);
+        assert_eq!(closed.len(), 1, "{notices:?}");
+        assert!(closed[0].contains(&me.to_string()), "{}", closed[0]);
+        assert!(closed[0].contains("timed out"), "{}", closed[0]);
+        drop(stalled);
+    }
+
+    #[test]
+    fn a_failed_write_closes_the_connection_with_one_notice() {
+        let t = TcpTransport::bind(0, false).unwrap();
+        let c = connect(&t);
+        let me = canonical(c.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        drop(c);
+        // The first write after the peer left is answered with a reset; a
+        // later one fails.
+        let small = frame(Code::PING, b"", b"");
+        let gone = wait_until(|| t.send_to(&small, me).is_err());
+        assert!(gone, "send_to kept succeeding");
+        assert!(t.peers().is_empty(), "{:?}", t.peers());
+        assert_eq!(t.take_closed(), vec![me]);
+        let notices = drain(&t);
+        let closed = closing_notices(&notices);
+        assert_eq!(closed.len(), 1, "{notices:?}");
+        assert!(closed[0].contains(&me.to_string()), "{}", closed[0]);
+        assert!(closed[0].contains("write failed"), "{}", closed[0]);
+    }
+
+    #[test]
+    fn connections_over_the_limit_are_refused_with_a_notice() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                max_connections: 2,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let (a, b) = (connect(&t), connect(&t));
+        assert!(wait_until(|| t.peers().len() == 2));
+        let mut third = connect(&t);
+        let me = canonical(third.local_addr().unwrap());
+        third
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        match third.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            other => panic!("the third connection is not closed: {other:?}"),
+        }
+        assert_eq!(t.peers().len(), 2);
+        let notices = t.take_notices();
+        assert!(
+            notices.contains(&format!(
+                "TCP connection from {me} refused: 2 connections are open (the limit)"
+            )),
+            "{notices:?}"
+        );
+        assert!(!t.take_accepted().contains(&me));
+        drop((a, b));
+    }
+
+    #[test]
+    fn a_peer_that_floods_while_nothing_is_received_is_held_back_by_tcp() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                received_frames: 8,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let mut c = connect(&t);
+        c.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+        let f = frame(Code::POST, b"f", &[0x33; 1000]);
+        // Nothing calls recv: the reader stops reading once its frames are
+        // waiting, and the peer's writes stop going through.
+        let written = (0..65_536).take_while(|_| c.write_all(&f).is_ok()).count();
+        assert!(written < 65_536, "all {written} frames were taken in");
+        // Then every whole frame written is received, in order.
+        let got = recv_frames(&t, written);
+        assert_eq!(got.len(), written);
+        assert!(got.iter().all(|(bytes, _)| *bytes == f));
+    }
+
+    #[test]
+    fn zero_limits_are_taken_as_the_smallest_that_work() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                queue_frames: 0,
+                write_timeout: Duration::ZERO,
+                max_connections: 1,
+                received_frames: 0,
+            },
+        )
+        .unwrap();
+        let mut c = connect(&t);
+        let me = canonical(c.local_addr().unwrap());
+        c.write_all(&frame(Code::POST, b"z", b"zero")).unwrap();
+        assert_eq!(
+            recv_frames(&t, 1),
+            vec![(frame(Code::POST, b"z", b"zero"), me)]
+        );
+        t.send_to(&frame(Code::CHANGED, b"z", b"ok"), me).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = vec![0u8; 64];
+        let n = c.read(&mut buf).unwrap();
+        assert_eq!(decode(&buf[..n]).unwrap().payload, b"ok");
+    }
+
+    #[test]
+    fn two_hundred_connections_leave_no_state_behind() {
+        let t = TcpTransport::bind(0, false).unwrap();
+        let mut addrs = Vec::new();
+        for _ in 0..200 {
+            let mut c = connect(&t);
+            addrs.push(canonical(c.local_addr().unwrap()));
+            c.write_all(&frame(Code::PING, b"", b"")).unwrap();
+        }
+        let mut closed = Vec::new();
+        let mut frames = 0;
+        let mut buf = vec![0u8; MAX_FRAME];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while closed.len() < 200 && Instant::now() < deadline {
+            if let Ok(Some(_)) = t.recv(&mut buf, Duration::from_millis(10)) {
+                frames += 1;
+            }
+            closed.extend(t.take_closed());
+        }
+        assert_eq!(frames, 200);
+        closed.sort();
+        addrs.sort();
+        assert_eq!(closed, addrs);
+        assert!(t.peers().is_empty(), "{:?}", t.peers());
+        let notices = drain(&t);
+        assert_eq!(closing_notices(&notices).len(), 200);
+        assert_eq!(t.take_accepted().len(), 200);
+        assert!(t.take_closed().is_empty());
     }
 }

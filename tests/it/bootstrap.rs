@@ -10,7 +10,7 @@ fn wakatiwai_bootstraps_from_nsh_and_registers_to_the_server_it_wrote() {
         "waka-bs",
         &[("BOOTSTRAP", "1")],
         "bootstrap_e2e.rhai",
-        &["waka-bs", "{port}"],
+        &["waka-bs"],
     );
     assert!(
         run.stdout.contains("-> Write /0: APPLICATION_LWM2M_TLV"),

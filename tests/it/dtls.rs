@@ -1,15 +1,17 @@
 //! CoAP over DTLS 1.2 with a pre-shared key, against libcoap's
 //! `coap-client-openssl` (Debian libcoap3-bin) and `openssl s_client`: nsh
-//! started with `-l PORT --psk-identity user --psk-key password`.
+//! started with `--psk-identity user --psk-key password`, its script
+//! listening on a free port (`listen(0)`).
 
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::harness::{free_udp_port, run_nsh};
+use crate::harness::{listening_port, run_nsh};
 
 /// The script nsh runs; markers tell the test when to start each peer.
 const SCRIPT: &str = r#"
+listen(0);
 print("@@register");
 let a = wait_for("Register", 20);
 let b = wait_for("Register", 20);
@@ -20,13 +22,20 @@ assert_eq(a.lifetime, 300);
 assert_eq(a.links.map(|l| l.path), ["/1/0", "/3/0"]);
 assert_eq(clients().len(), 2);
 assert(a.peer != b.peer, "two peers");
-sleep(0.3);
-let created = history(6).filter(|m| m.kind == "Created" && m.direction == "sent");
+// The auto-responder answers as each Register arrives.
+let created = [];
+for i in 0..100 {
+    created = history(6).filter(|m| m.kind == "Created" && m.direction == "sent");
+    if created.len() >= 2 {
+        break;
+    }
+    sleep(0.05);
+}
 assert_eq(created.len(), 2, "Created sent to each");
+// The test runs a client with the wrong key, then openssl, then registers
+// `dtls-end` with the right key once both are done.
 print("@@wrongkey");
-sleep(3.0);
-print("@@openssl");
-sleep(3.0);
+wait_for(#{kind: "Register", endpoint: "dtls-end"}, 60);
 print("@@done");
 "#;
 
@@ -52,9 +61,8 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn registers_over_dtls_psk_are_answered_and_a_wrong_key_is_reported() {
-    let port = free_udp_port();
-    let p = port.to_string();
-    let dir = std::env::temp_dir().join(format!("nsh-dtls-{}-{port}", std::process::id()));
+    let mut port = 0;
+    let dir = std::env::temp_dir().join(format!("nsh-dtls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("dtls.rhai");
     std::fs::write(&script, SCRIPT).unwrap();
@@ -62,8 +70,6 @@ fn registers_over_dtls_psk_are_answered_and_a_wrong_key_is_reported() {
     let mut threads = Vec::new();
     let run = run_nsh(
         &[
-            "-l",
-            &p,
             "--psk-identity",
             "user",
             "--psk-key",
@@ -72,9 +78,14 @@ fn registers_over_dtls_psk_are_answered_and_a_wrong_key_is_reported() {
         ],
         Duration::from_secs(60),
         |line| {
+            if let Some(p) = listening_port(line) {
+                port = p;
+                return;
+            }
             let base = format!("coaps://127.0.0.1:{port}");
+            let uri = move |ep: &str| format!("{base}/rd?ep={ep}&lt=300&lwm2m=1.1&b=U");
             let mut spawn = |name: &'static str, user: &'static str, key: &'static str, ep| {
-                let uri = format!("{base}/rd?ep={ep}&lt=300&lwm2m=1.1&b=U");
+                let uri = uri(ep);
                 let outputs = outputs.clone();
                 threads.push(std::thread::spawn(move || {
                     let o = coap_client(user, key, &uri);
@@ -86,10 +97,13 @@ fn registers_over_dtls_psk_are_answered_and_a_wrong_key_is_reported() {
                 spawn("a", "user", "password", "dtls-a");
                 spawn("b", "user", "password", "dtls-b");
             } else if line.contains("@@wrongkey") {
-                spawn("wrong", "user", "not-the-key", "dtls-wrong");
-            } else if line.contains("@@openssl") {
+                // One after the other; the last Register tells the script
+                // the others are done.
                 let outputs = outputs.clone();
+                let (wrong, end) = (uri("dtls-wrong"), uri("dtls-end"));
                 threads.push(std::thread::spawn(move || {
+                    let o = coap_client("user", "not-the-key", &wrong);
+                    outputs.lock().unwrap().push(("wrong".into(), o));
                     let o = Command::new("openssl")
                         .args([
                             "s_client",
@@ -107,6 +121,8 @@ fn registers_over_dtls_psk_are_answered_and_a_wrong_key_is_reported() {
                         .output()
                         .expect("openssl is missing: run `bash tests/setup.sh`");
                     outputs.lock().unwrap().push(("openssl".into(), o));
+                    let o = coap_client("user", "password", &end);
+                    outputs.lock().unwrap().push(("end".into(), o));
                 }));
             }
         },
@@ -136,8 +152,8 @@ fn registers_over_dtls_psk_are_answered_and_a_wrong_key_is_reported() {
         run.stdout
             .matches("established (TLS_PSK_WITH_AES_128_CCM_8)")
             .count(),
-        3,
-        "two coap-clients and openssl:\n{}",
+        4,
+        "three coap-clients with the right key and openssl:\n{}",
         run.stdout
     );
     for ep in ["dtls-a", "dtls-b"] {
@@ -172,17 +188,33 @@ fn registers_over_dtls_psk_are_answered_and_a_wrong_key_is_reported() {
 
 #[test]
 fn listen_with_a_psk_defaults_to_port_5684_and_names_the_identity() {
+    // Port 5684 is held (by this test, or by whoever already has it), so
+    // the default can only show as a refusal naming it.
+    let _held = std::net::UdpSocket::bind("0.0.0.0:5684");
     let out = Command::new(crate::harness::nsh_bin())
         .args(["-c", "listen psk_identity=user psk_key=password"])
         .output()
         .expect("run nsh");
-    // 5684 may be taken on a shared machine: either outcome names it.
     let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("could not listen on port 5684 ("), "{all}");
+    assert!(!all.contains("listening on"), "{all}");
+    // On a free port it listens and names the identity.
+    let out = Command::new(crate::harness::nsh_bin())
+        .args(["-c", "listen 0 psk_identity=user psk_key=password"])
+        .output()
+        .expect("run nsh");
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let port =
+        crate::harness::listening_port(&all).unwrap_or_else(|| panic!("no listening line:\n{all}"));
     assert!(
-        all.contains("listening on DTLS (PSK identity `user`) port 5684")
-            || all.contains("could not listen on port 5684"),
+        all.contains(&format!(
+            "listening on DTLS (PSK identity `user`) port {port}"
+        )),
         "{all}"
     );
+    assert_ne!(port, 0, "{all}");
 }
 
 #[test]
@@ -221,19 +253,17 @@ fn wakatiwai_registers_and_is_read_over_dtls() {
 
 /// The manual's bootstrap example (7.1.2.7.1) end to end: one nsh as a
 /// plain bootstrap server fed the manual's command line through stdin, a
-/// second started as `-l PORT --psk-identity user --psk-key password`, and
-/// wakatiwai bootstrapping from the first, then registering over DTLS with
-/// the written PSK to the second.
+/// second started as `--psk-identity user --psk-key password` (both listen
+/// on a free port and name it), and wakatiwai bootstrapping from the
+/// first, then registering over DTLS with the written PSK to the second.
 #[test]
 fn the_manuals_bootstrap_example_moves_a_client_to_a_dtls_server() {
+    use std::io::BufRead;
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let bs_port = crate::harness::free_udp_port();
-    let dm_port = crate::harness::free_udp_port();
+    // The DTLS server listens on a free port and names it.
     let dm_script = crate::harness::repo().join("tests/scripts/dm_register.rhai");
-    let dm_args: [String; 8] = [
-        "-l".to_string(),
-        dm_port.to_string(),
+    let dm_args: [String; 6] = [
         "--psk-identity".into(),
         "user".into(),
         "--psk-key".into(),
@@ -241,29 +271,42 @@ fn the_manuals_bootstrap_example_moves_a_client_to_a_dtls_server() {
         dm_script.display().to_string(),
         "waka-manual".into(),
     ];
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
     let dm = std::thread::spawn(move || {
         let argv: Vec<&str> = dm_args.iter().map(String::as_str).collect();
-        crate::harness::run_nsh(&argv, std::time::Duration::from_secs(60), |_| {})
+        crate::harness::run_nsh(&argv, std::time::Duration::from_secs(60), |line| {
+            if let Some(p) = crate::harness::listening_port(line) {
+                let _ = port_tx.send(p);
+            }
+        })
     });
-    let _peer =
-        crate::harness::Peer::node("waka.js", bs_port, "waka-manual", &[("BOOTSTRAP", "1")]);
+    let dm_port = port_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the DTLS server names its port");
+    // The bootstrap server: `listen 0` first, the client once it listens.
     let mut bs = Command::new(crate::harness::nsh_bin())
-        .args(["-l", &bs_port.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut bs_in = bs.stdin.take().unwrap();
+    let mut bs_lines = std::io::BufReader::new(bs.stdout.take().unwrap());
+    bs_in.write_all(b"listen 0\n").unwrap();
+    let mut first = String::new();
+    bs_lines.read_line(&mut first).unwrap();
+    let bs_port = crate::harness::listening_port(&first)
+        .unwrap_or_else(|| panic!("the bootstrap server names its port: {first}"));
+    let _peer =
+        crate::harness::Peer::node("waka.js", bs_port, "waka-manual", &[("BOOTSTRAP", "1")]);
     let session = format!(
         "wait_for(\"RequestBootstrap\", 30);\n\
          bootstrap finish=True ssid=1 uri=coaps://127.0.0.1:{dm_port} security_mode=PreSharedKey psk_identity=user psk_key=password\n"
     );
-    bs.stdin
-        .take()
-        .unwrap()
-        .write_all(session.as_bytes())
-        .unwrap();
-    let bs_out = bs.wait_with_output().unwrap();
-    let bs_text = String::from_utf8_lossy(&bs_out.stdout);
+    bs_in.write_all(session.as_bytes()).unwrap();
+    drop(bs_in);
+    let mut bs_text = String::new();
+    std::io::Read::read_to_string(&mut bs_lines, &mut bs_text).unwrap();
+    let _ = bs.wait();
     // wakatiwai's stray 5.00 after each answer may land between lines, so
     // the lines are checked one by one.
     assert!(

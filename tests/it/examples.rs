@@ -2,18 +2,29 @@
 
 use std::time::Duration;
 
-use crate::harness::{Peer, free_udp_port, repo, run_nsh};
+use crate::harness::{Peer, repo, run_nsh_started, udp_port_of};
 
 fn run_example(name: &str, args: &[&str], expect: &[&str]) {
-    let port = free_udp_port();
-    let p = port.to_string();
     let script = repo().join("scripts").join(name).display().to_string();
-    let mut argv = vec!["-l", p.as_str(), script.as_str()];
+    let mut argv = vec!["-l", "0", script.as_str()];
     argv.extend_from_slice(args);
-    // nsh prints nothing before the client registers, so the client starts
-    // first; it retransmits its Register until nsh is up and answers.
-    let peer = Peer::node("waka.js", port, "example-ep", &[("TEMP_MS", "300")]);
-    let run = run_nsh(&argv, Duration::from_secs(90), |_| {});
+    // nsh names its port only at the prompt: the client starts on the port
+    // nsh bound, as soon as it has bound it.
+    let mut peer = None;
+    let run = run_nsh_started(
+        &argv,
+        Duration::from_secs(90),
+        |pid| {
+            let port = udp_port_of(pid);
+            peer = Some(Peer::node(
+                "waka.js",
+                port,
+                "example-ep",
+                &[("TEMP_MS", "300")],
+            ));
+        },
+        |_| {},
+    );
     drop(peer);
     run.assert_ok();
     for e in expect {

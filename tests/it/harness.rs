@@ -1,5 +1,10 @@
-//! Helpers: the nsh binary, free ports, real peers as child processes, and
+//! Helpers: the nsh binary, ports, real peers as child processes, and
 //! running an nsh script while watching its output.
+//!
+//! Ports are real, never picked by binding and releasing one: nsh listens
+//! on port 0 (`listen(0)` in the script, `listen 0` on a command line) and
+//! the test reads the bound port from its `listening on … port N` line
+//! before it starts a peer.
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
@@ -16,7 +21,77 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A UDP port that was free a moment ago.
+/// The port on nsh's `listening on UDP port N` line (printed by `listen`,
+/// whatever the transport), if `text` has one.
+pub fn listening_port(text: &str) -> Option<u16> {
+    text.lines().find_map(|line| {
+        let (_, rest) = line.split_once("listening on ")?;
+        let (_, after) = rest.split_once(" port ")?;
+        after
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// The UDP port process `pid` bound, read from Linux's /proc: the inodes of
+/// its sockets (`/proc/PID/fd`) looked up in `/proc/PID/net/udp` and
+/// `udp6`. Waits (up to 20 s) until it has bound one. For nsh started as
+/// `-l 0 SCRIPT`, which names its port only at the prompt.
+pub fn udp_port_of(pid: u32) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(port) = bound_udp_port(pid) {
+            return port;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} bound no UDP port within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn bound_udp_port(pid: u32) -> Option<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(
+                link.strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    ["udp", "udp6"].iter().find_map(|table| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let inode = fields.get(9)?;
+            if !inodes.iter().any(|i| i == inode) {
+                return None;
+            }
+            let (_, port) = fields.get(1)?.rsplit_once(':')?;
+            u16::from_str_radix(port, 16).ok()
+        })
+    })
+}
+
+/// A UDP socket bound on loopback that never answers, and its port: a
+/// destination where nobody responds, held for as long as it lives.
+pub fn silent_udp_port() -> (UdpSocket, u16) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = socket.local_addr().expect("bound address").port();
+    (socket, port)
+}
+
+/// A UDP port that was free a moment ago. Racy when tests run in
+/// parallel (another may take it before nsh binds it): prefer nsh on port
+/// 0 and [`listening_port`] or [`udp_port_of`]. Kept for exchange.rs and
+/// repl.rs.
 pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -111,7 +186,18 @@ impl Run {
 
 /// Runs `nsh ARGS…`, calling `on_line` for each stdout line as it comes (to
 /// drive peers from markers the script prints). Kills nsh after `limit`.
-pub fn run_nsh(args: &[&str], limit: Duration, mut on_line: impl FnMut(&str)) -> Run {
+pub fn run_nsh(args: &[&str], limit: Duration, on_line: impl FnMut(&str)) -> Run {
+    run_nsh_started(args, limit, |_| {}, on_line)
+}
+
+/// [`run_nsh`], calling `started` with nsh's process ID once it runs (its
+/// output is being read), before any line is handled.
+pub fn run_nsh_started(
+    args: &[&str],
+    limit: Duration,
+    started: impl FnOnce(u32),
+    mut on_line: impl FnMut(&str),
+) -> Run {
     let mut child = Command::new(nsh_bin())
         .args(args)
         .current_dir(repo())
@@ -136,6 +222,7 @@ pub fn run_nsh(args: &[&str], limit: Duration, mut on_line: impl FnMut(&str)) ->
         }
         s
     });
+    started(child.id());
     let deadline = Instant::now() + limit;
     let mut stdout = String::new();
     loop {
@@ -173,10 +260,11 @@ pub fn script(name: &str) -> String {
         .to_string()
 }
 
-/// Runs `nsh -l PORT tests/scripts/SCRIPT ARGS…` with a real client: the
-/// client starts when the script prints `@@start-peer` and is asked to stop
-/// (so it de-registers) at `@@stop-peer`. `args` may use `{port}`. The run
-/// must succeed and reach `@@done`.
+/// Runs `nsh tests/scripts/SCRIPT ARGS…` with a real client. The script
+/// listens on port 0 (`listen(0)`); the client starts, on the port nsh
+/// printed, when the script prints `@@start-peer`, and is asked to stop (so
+/// it de-registers) at `@@stop-peer`. The run must succeed and reach
+/// `@@done`.
 pub fn run_with_peer(
     driver: &str,
     endpoint: &str,
@@ -196,17 +284,17 @@ pub fn run_with_peer_flags(
     script_name: &str,
     args: &[&str],
 ) -> Run {
-    let port = free_udp_port();
-    let p = port.to_string();
     let script = script(script_name);
-    let args: Vec<String> = args.iter().map(|a| a.replace("{port}", &p)).collect();
-    let mut argv = vec!["-l", p.as_str()];
-    argv.extend_from_slice(flags);
+    let mut argv = flags.to_vec();
     argv.push(script.as_str());
-    argv.extend(args.iter().map(String::as_str));
+    argv.extend_from_slice(args);
     let peer: std::cell::RefCell<Option<Peer>> = std::cell::RefCell::new(None);
+    let mut port = None;
     let run = run_nsh(&argv, Duration::from_secs(120), |line| {
-        if line.contains("@@start-peer") {
+        if let Some(p) = listening_port(line) {
+            port = Some(p);
+        } else if line.contains("@@start-peer") {
+            let port = port.expect("the script listens (`listen(0)`) before @@start-peer");
             *peer.borrow_mut() = Some(Peer::node(driver, port, endpoint, env));
         } else if line.contains("@@stop-peer")
             && let Some(p) = peer.borrow().as_ref()

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{free_udp_port, run_nsh, script};
+use crate::harness::{listening_port, run_nsh, script};
 
 fn coap_client(args: &[&str]) {
     let out = Command::new("coap-client-notls")
@@ -21,14 +21,15 @@ fn coap_client(args: &[&str]) {
 
 #[test]
 fn crafted_register_and_send_are_classified_and_answered() {
-    let port = free_udp_port();
-    let p = port.to_string();
+    let mut port = 0;
     let run = run_nsh(
-        &["-l", &p, &script("libcoap.rhai")],
+        &[&script("libcoap.rhai")],
         Duration::from_secs(60),
         |line| {
             let base = format!("coap://127.0.0.1:{port}");
-            if line.contains("@@register") {
+            if let Some(p) = listening_port(line) {
+                port = p;
+            } else if line.contains("@@register") {
                 let uri = format!("{base}/rd?ep=cc&lt=300&lwm2m=1.1&b=U");
                 std::thread::spawn(move || {
                     coap_client(&["-U", "-m", "post", "-t", "40", "-e", "</1/0>,</3/0>", &uri])
@@ -69,23 +70,20 @@ fn crafted_register_and_send_are_classified_and_answered() {
 
 #[test]
 fn a_register_over_ipv6_is_answered_on_a_dual_stack_socket() {
-    let port = free_udp_port();
-    let p = port.to_string();
+    let mut port = 0;
     let script = script("ipv6.rhai");
-    let run = run_nsh(
-        &["-6", "-l", &p, &script],
-        Duration::from_secs(60),
-        |line| {
-            if line.contains("@@register") {
-                let uri6 = format!("coap://[::1]:{port}/rd?ep=v6&lt=60");
-                let uri4 = format!("coap://127.0.0.1:{port}/rd?ep=v4&lt=60");
-                std::thread::spawn(move || {
-                    coap_client(&["-U", "-m", "post", "-t", "40", "-e", "</3/0>", &uri6]);
-                    coap_client(&["-U", "-m", "post", "-t", "40", "-e", "</3/0>", &uri4]);
-                });
-            }
-        },
-    );
+    let run = run_nsh(&["-6", &script], Duration::from_secs(60), |line| {
+        if let Some(p) = listening_port(line) {
+            port = p;
+        } else if line.contains("@@register") {
+            let uri6 = format!("coap://[::1]:{port}/rd?ep=v6&lt=60");
+            let uri4 = format!("coap://127.0.0.1:{port}/rd?ep=v4&lt=60");
+            std::thread::spawn(move || {
+                coap_client(&["-U", "-m", "post", "-t", "40", "-e", "</3/0>", &uri6]);
+                coap_client(&["-U", "-m", "post", "-t", "40", "-e", "</3/0>", &uri4]);
+            });
+        }
+    });
     run.assert_ok();
     assert!(run.stdout.contains("@@done"), "{}", run.stdout);
 }
@@ -94,16 +92,32 @@ fn a_register_over_ipv6_is_answered_on_a_dual_stack_socket() {
 /// `coap-server-notls` (Debian libcoap3-bin).
 #[test]
 fn write_file_uploads_block_by_block_and_a_read_gets_it_back_whole() {
-    let port = free_udp_port();
-    let mut server = Command::new("coap-server-notls")
-        .args(["-A", "127.0.0.1", "-p", &port.to_string(), "-d", "10"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect(
-            "coap-server-notls is missing: run `bash tests/setup.sh` (Debian package libcoap3-bin)",
-        );
-    std::thread::sleep(Duration::from_millis(300));
+    // On port 0; its debug log names the bound port once it is listening.
+    let mut server = KillOnDrop(
+        Command::new("coap-server-notls")
+            .args(["-A", "127.0.0.1", "-p", "0", "-d", "10", "-v", "7"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect(
+                "coap-server-notls is missing: run `bash tests/setup.sh` (Debian package libcoap3-bin)",
+            ),
+    );
+    let log = server.0.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(log)).map_while(Result::ok) {
+            if let Some((_, addr)) = line.split_once("created UDP  endpoint ")
+                && let Some(port) = addr.trim().rsplit(':').next()
+            {
+                let _ = tx.send(port.parse::<u16>());
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("coap-server-notls names its UDP endpoint")
+        .expect("a port number");
     let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
     let file = std::env::temp_dir().join(format!("nsh-block-{}.bin", std::process::id()));
     std::fs::write(&file, &data).unwrap();
@@ -118,8 +132,7 @@ fn write_file_uploads_block_by_block_and_a_read_gets_it_back_whole() {
         Duration::from_secs(60),
         |_| {},
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let _ = std::fs::remove_file(&file);
     run.assert_ok();
     assert!(run.stdout.contains("@@done"), "{}", run.stdout);
@@ -130,12 +143,12 @@ fn write_file_uploads_block_by_block_and_a_read_gets_it_back_whole() {
 /// (SIGINT) stops the server.
 #[test]
 fn file_server_serves_a_download_until_ctrl_c() {
-    let port = free_udp_port();
     let dir = std::env::temp_dir().join(format!("nsh-files-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let data: Vec<u8> = (0..3000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(dir.join("Makefile"), &data).unwrap();
-    let line = format!("file_server {} {port}", dir.display());
+    // Port 0: the server names the port it bound.
+    let line = format!("file_server {} 0", dir.display());
     let mut nsh = KillOnDrop(
         Command::new(crate::harness::nsh_bin())
             .args(["-c", &line])
@@ -152,6 +165,12 @@ fn file_server_serves_a_download_until_ctrl_c() {
         }
         text.push_str(&l);
     }
+    let port: u16 = text
+        .split_once(" on port ")
+        .and_then(|(_, rest)| rest.split_once("..."))
+        .and_then(|(port, _)| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in the file server's first line:\n{text}"));
+    assert_ne!(port, 0, "{text}");
     let copy = dir.join("Makefile_copy");
     coap_client(&[
         "-o",
@@ -195,16 +214,17 @@ impl Drop for KillOnDrop {
 /// auto_bspack_error is off, and answered by `bootstrap_pack`.
 #[test]
 fn bootstrap_pack_answers_a_kept_request_with_senml_cbor() {
-    let port = free_udp_port();
-    let p = port.to_string();
+    let mut port = 0;
     let out = std::env::temp_dir().join(format!("nsh-bspack-{}.cbor", std::process::id()));
     let out_s = out.display().to_string();
     let client = std::sync::Mutex::new(None);
     let run = run_nsh(
-        &["-l", &p, &script("bootstrap_pack.rhai")],
+        &[&script("bootstrap_pack.rhai")],
         Duration::from_secs(60),
         |line| {
-            if line.contains("@@ask") {
+            if let Some(p) = listening_port(line) {
+                port = p;
+            } else if line.contains("@@ask") {
                 let uri = format!("coap://127.0.0.1:{port}/bspack?ep=packer");
                 let o = out_s.clone();
                 *client.lock().unwrap() = Some(std::thread::spawn(move || {

@@ -2,7 +2,7 @@
 //! and with a hand-written client over `std::net::TcpStream`.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -10,16 +10,9 @@ use std::time::Duration;
 use nsh::coap::tcp::{Frame, decode_frame, encode};
 use nsh::coap::{CoapOption, Code, Message, OptionNumber, Type};
 
-use crate::harness::{run_nsh, script};
+use crate::harness::{listening_port, run_nsh, script};
 
 /// A TCP port that was free a moment ago.
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
-}
-
 fn message(code: Code, token: &[u8]) -> Message {
     let mut m = Message::new(Type::Confirmable, code, 0);
     m.reliable = true;
@@ -107,15 +100,17 @@ fn raw_session(port: u16) -> Result<Vec<String>, String> {
 
 #[test]
 fn tcp_clients_register_ping_and_answer_reads() {
-    let port = free_tcp_port();
+    let mut port = 0;
     let (tx, rx) = mpsc::channel();
     let libcoap = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let libcoap_out = libcoap.clone();
     let run = run_nsh(
-        &["--tcp", "-l", &port.to_string(), &script("tcp.rhai")],
+        &["--tcp", &script("tcp.rhai")],
         Duration::from_secs(60),
         |line| {
-            if line.contains("@@libcoap") {
+            if let Some(p) = listening_port(line) {
+                port = p;
+            } else if line.contains("@@libcoap") {
                 let uri = format!("coap+tcp://127.0.0.1:{port}/rd?ep=tcp-ep&lt=60&b=T");
                 let out = libcoap_out.clone();
                 std::thread::spawn(move || {

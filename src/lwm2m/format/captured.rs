@@ -1,8 +1,8 @@
 //! Decoding payloads captured from real LwM2M clients (coap-node 0.2.5 +
 //! smartobject 1.5.3, and wakatiwai via node-red-contrib-lwm2m 2.12.3).
-//! A few payloads are inline with exact expectations; when the capture
-//! directory `tests/fixtures/captured/` is present, every payload in it
-//! must decode without error.
+//! A few payloads are inline with exact expectations, and every payload in
+//! the capture directory `tests/fixtures/captured/` must decode without
+//! error (the test fails, saying so, when the captures are missing).
 
 use super::{Payload, cf, decode};
 use crate::lwm2m::node::{Path, Value};
@@ -131,41 +131,79 @@ fn first_hex_line(file: &std::path::Path) -> Option<Vec<u8>> {
     hex::decode(line.trim()).ok()
 }
 
+/// The captures, their README aside: (file name, datagram). Panics with
+/// a clear message when the directory or a capture cannot be read, so a
+/// checkout without them fails instead of passing with nothing checked.
+fn captured_datagrams() -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captured");
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "the captured fixtures are missing: cannot read {} ({e}); they are part of the \
+             repository (restore them with `git checkout -- tests/fixtures/captured`)",
+            dir.display()
+        )
+    });
+    let mut out: Vec<(String, Vec<u8>)> = entries
+        .map(|entry| entry.unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())))
+        .map(|entry| entry.path())
+        .filter(|file| file.extension().is_some_and(|x| x == "hex"))
+        .map(|file| {
+            let name = file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let bytes = first_hex_line(&file)
+                .unwrap_or_else(|| panic!("{}: no line of hex in it", file.display()));
+            (name, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[test]
 fn decodes_every_captured_payload() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captured");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return; // captures not in this checkout
-    };
+    let captures = captured_datagrams();
+    assert!(
+        captures.len() >= 167,
+        "only {} captured datagrams in tests/fixtures/captured (167 expected)",
+        captures.len()
+    );
+    let by_name: std::collections::HashMap<&str, &[u8]> = captures
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
     let reg = Registry::builtin();
     let mut checked = 0;
-    for entry in entries.flatten() {
-        let file = entry.path();
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let Some((uri, Some(content_format), payload)) =
-            first_hex_line(&file).as_deref().and_then(coap_parts)
-        else {
-            continue;
+    for (name, bytes) in &captures {
+        let (uri, content_format, payload) = coap_parts(bytes)
+            .unwrap_or_else(|| panic!("{name}: not a CoAP message: {}", hex::encode(bytes)));
+        let Some(content_format) = content_format else {
+            continue; // no payload format to check
         };
         if payload.is_empty() {
             continue;
         }
         // Responses take the base path from their request.
-        let request = file.with_file_name(name.replace(".hex", "-request.hex"));
-        let base = match first_hex_line(&request).as_deref().and_then(coap_parts) {
+        let request = name.replace(".hex", "-request.hex");
+        let base = match by_name.get(request.as_str()).and_then(|b| coap_parts(b)) {
             Some((req_uri, ..)) => req_uri,
             None => uri,
         };
         let base: Path = base.parse().unwrap_or(Path::ROOT);
         match decode(content_format, &payload, Some(&base), &reg) {
             Ok(d) => {
-                assert!(!d.render(&reg).is_empty() || payload.is_empty(), "{name}");
+                assert!(!d.render(&reg).is_empty(), "{name}: renders as nothing");
                 checked += 1;
             }
             Err(e) => panic!("{name}: {e}"),
         }
     }
-    assert!(checked > 0);
+    assert!(
+        checked >= 58,
+        "only {checked} captured payloads had a content format to decode (58 expected)"
+    );
 }
 
 #[test]

@@ -123,10 +123,4 @@ impl Transport {
             _ => Vec::new(),
         }
     }
-
-    /// Peers whose TCP connection closed since the last call; empty for
-    /// UDP and DTLS.
-    pub fn take_closed(&self) -> Vec<SocketAddr> {
-        Vec::new()
-    }
 }

@@ -199,3 +199,92 @@ fn tcp_clients_register_ping_and_answer_reads() {
     );
     assert!(out.contains("closed: closed by the peer"), "{out}");
 }
+
+/// Registers `ep` over a new connection: CSM, Register, and nsh's CSM and
+/// Created read back.
+fn registered(port: u16, ep: &str) -> RawClient {
+    let mut c = RawClient::connect(port).expect("connect");
+    let mut csm = message(Code::CSM, b"");
+    csm.add_option(CoapOption::uint(OptionNumber(2), 1152));
+    c.send(&csm).unwrap();
+    let mut reg = message(Code::POST, ep.as_bytes());
+    reg.set_uri(&format!("/rd?ep={ep}&lt=300&b=T"));
+    c.send(&reg).unwrap();
+    let mut seen = Vec::new();
+    while !seen.contains(&Code::CREATED) {
+        seen.push(c.next().expect("nsh's CSM and Created").code);
+    }
+    c
+}
+
+#[test]
+fn a_client_that_stops_reading_does_not_hold_up_another() {
+    let mut port = 0;
+    let slow = std::sync::Mutex::new(None);
+    let (tx, rx) = mpsc::channel::<Result<Duration, String>>();
+    let run = run_nsh(
+        &["--tcp", &script("tcp_stall.rhai")],
+        Duration::from_secs(90),
+        |line| {
+            if let Some(p) = listening_port(line) {
+                port = p;
+            } else if line.contains("@@slow") {
+                // Registers, then never reads again.
+                *slow.lock().unwrap() = Some(registered(port, "slow"));
+            } else if line.contains("@@fast") {
+                let fast = registered(port, "fast");
+                FAST.with(|f| *f.borrow_mut() = Some(fast));
+            } else if line.contains("@@blasting") {
+                let fast = FAST.with(|f| f.borrow_mut().take());
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let Some(mut fast) = fast else {
+                        let _ = tx.send(Err("no fast client".into()));
+                        return;
+                    };
+                    // Each Ping must get its Pong while the other
+                    // connection is stuck; the read timeout is far above
+                    // the round trip of an unblocked server (sub-ms) and
+                    // below the 5 s a blocked write used to take.
+                    fast.stream
+                        .set_read_timeout(Some(Duration::from_secs(3)))
+                        .unwrap();
+                    let mut worst = Duration::ZERO;
+                    for i in 0..50u8 {
+                        let t = std::time::Instant::now();
+                        if let Err(e) = fast.send(&message(Code::PING, &[i])) {
+                            let _ = tx.send(Err(e.to_string()));
+                            return;
+                        }
+                        match fast.next() {
+                            Ok(m) if m.code == Code::PONG && m.token == [i] => {
+                                worst = worst.max(t.elapsed());
+                            }
+                            other => {
+                                let _ = tx.send(Err(format!("ping {i}: {other:?}")));
+                                return;
+                            }
+                        }
+                    }
+                    let mut update = message(Code::POST, b"up");
+                    update.set_uri("/rd/2");
+                    let _ = fast.send(&update);
+                    let _ = fast.next();
+                    let _ = tx.send(Ok(worst));
+                });
+            }
+        },
+    );
+    drop(slow);
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+    let worst = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the pinging client finished")
+        .unwrap_or_else(|e| panic!("{e}\n{}", run.stdout));
+    eprintln!("worst Ping→Pong while the other client was stalled: {worst:?}");
+}
+
+thread_local! {
+    static FAST: std::cell::RefCell<Option<RawClient>> = const { std::cell::RefCell::new(None) };
+}

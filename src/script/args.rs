@@ -3,6 +3,7 @@
 //! values or from words of the original's command-line form.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use rhai::{Array, Blob, Dynamic, ImmutableString, Map};
 
@@ -81,6 +82,23 @@ pub const fn opt(name: &'static str, kind: Kind, default: &'static str) -> Param
         kind,
         default: Some(default),
     }
+}
+
+/// The longest wait nsh keeps: 30 years, longer than any test runs. A
+/// larger number of seconds (infinity included) waits this long, since a
+/// `Duration` or an `Instant` cannot hold more; Ctrl-C ends any wait.
+pub const MAX_WAIT: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// An argument in seconds, as a `Duration`: 0 or more, capped at
+/// [`MAX_WAIT`]. NaN and negative numbers are errors naming the argument
+/// and the value. The one conversion every wait of every command uses.
+pub fn seconds(name: &str, s: f64) -> Result<Duration, ArgError> {
+    if s.is_nan() || s < 0.0 {
+        return Err(format!(
+            "`{name}`: {s} is not a valid number of seconds (0 or more)"
+        ));
+    }
+    Ok(Duration::try_from_secs_f64(s).map_or(MAX_WAIT, |d| d.min(MAX_WAIT)))
 }
 
 /// Arguments of one call, by parameter name, as given (unconverted).
@@ -217,6 +235,16 @@ impl Args {
             .parse::<f64>()
             .map(Some)
             .map_err(|_| self.err(name, format!("`{text}` is not a number")))
+    }
+
+    /// A number of seconds (see [`seconds`]).
+    pub fn seconds(&self, name: &str) -> Result<Option<Duration>, ArgError> {
+        let Some(s) = self.float(name)? else {
+            return Ok(None);
+        };
+        seconds(name, s)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", self.command))
     }
 
     /// Boolean value.

@@ -892,11 +892,9 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 fn timeout_arg(ctx: &Ctx, args: &Args, name: &str) -> Result<Duration, String> {
-    match args.float(name)? {
-        Some(s) if s >= 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
-        Some(s) => Err(format!("`{name}`: {s} is not a valid number of seconds")),
-        None => Ok(ctx.server.default_timeout()),
-    }
+    Ok(args
+        .seconds(name)?
+        .unwrap_or_else(|| ctx.server.default_timeout()))
 }
 
 fn msg(r: crate::server::RecordRef) -> Dynamic {
@@ -1465,14 +1463,9 @@ fn cmd_set(ctx: &Ctx, args: &Args) -> CmdResult {
         }
     }
     ctx.server.set_flags(f);
-    if let Some(t) = args.float("timeout")? {
-        if !(t.is_finite() && t >= 0.0) {
-            return Err(format!(
-                "set: `timeout`: {t} is not a valid number of seconds"
-            ));
-        }
-        ctx.server.set_default_timeout(Duration::from_secs_f64(t));
-        announce.push(format!("Request timeout {t} s"));
+    if let Some(t) = args.seconds("timeout")? {
+        ctx.server.set_default_timeout(t);
+        announce.push(format!("Request timeout {} s", t.as_secs_f64()));
         any = true;
     }
     if let Some(n) = args.int("history_limit")? {
@@ -1490,13 +1483,11 @@ fn cmd_set(ctx: &Ctx, args: &Args) -> CmdResult {
         tp.retransmit = r;
         tp_changed = true;
     }
-    if let Some(a) = args.float("ack_timeout")? {
-        if !(a.is_finite() && a > 0.0) {
-            return Err(format!(
-                "set: `ack_timeout`: {a} must be a positive number of seconds"
-            ));
+    if let Some(a) = args.seconds("ack_timeout")? {
+        if a.is_zero() {
+            return Err("set: `ack_timeout`: 0 must be a positive number of seconds".into());
         }
-        tp.ack_timeout = Duration::from_secs_f64(a);
+        tp.ack_timeout = a;
         tp_changed = true;
     }
     if let Some(m) = args.int_in::<u32>("max_retransmit")? {

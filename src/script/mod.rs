@@ -376,44 +376,71 @@ fn clean_error(e: &str) -> String {
         .to_string()
 }
 
+/// Rhai's own functions that share a name with a command, and the argument
+/// types of theirs: a call with exactly these types would reach Rhai's
+/// function (typed signatures win over the `Dynamic` ones of commands), so
+/// the command is registered with them too. Rhai's `sleep` blocks without
+/// Ctrl-C and panics on `sleep(1e300)`.
+fn shadowed(name: &str) -> Vec<Vec<TypeId>> {
+    match name {
+        "sleep" => vec![
+            vec![TypeId::of::<rhai::FLOAT>()],
+            vec![TypeId::of::<rhai::INT>()],
+        ],
+        _ => Vec::new(),
+    }
+}
+
 fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
     for cmd in COMMANDS {
         let required = cmd.params.iter().filter(|p| p.default.is_none()).count();
-        for arity in required..=cmd.params.len() + 1 {
+        let mut signatures: Vec<Vec<TypeId>> = (required..=cmd.params.len() + 1)
+            .map(|arity| vec![TypeId::of::<Dynamic>(); arity])
+            .collect();
+        signatures.extend(shadowed(cmd.rhai_name()));
+        for types in signatures {
             let ctx = ctx.clone();
-            let types = vec![TypeId::of::<Dynamic>(); arity];
             engine.register_raw_fn(cmd.rhai_name(), types, move |_nc, call_args| {
-                let mut values: Vec<Dynamic> = call_args.iter().map(|a| (**a).clone()).collect();
-                let mut named = Vec::new();
-                // A trailing map holds the optional arguments, unless the
-                // parameter in that position takes a map (a pattern), or the
-                // map is payload data keyed by LwM2M paths.
-                let takes_map_last = values.len() <= cmd.params.len()
-                    && cmd
-                        .params
-                        .get(values.len().wrapping_sub(1))
-                        .is_some_and(|p| {
-                            p.kind == args::Kind::Any
-                                || (p.kind == args::Kind::Bytes && is_path_map(values.last()))
-                        });
-                if values.last().is_some_and(Dynamic::is_map) && !takes_map_last {
-                    let map = values
-                        .pop()
-                        .and_then(|m| m.try_cast::<Map>())
-                        .unwrap_or_default();
-                    named = map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-                }
-                let bound = Args::bind(cmd.name, cmd.params, values, named)
-                    .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.into(), Position::NONE)))?;
-                (cmd.run)(&ctx, &bound).map_err(|e| {
-                    Box::new(EvalAltResult::ErrorRuntime(
-                        prefixed(cmd.name, e).into(),
-                        Position::NONE,
-                    ))
-                })
+                let values: Vec<Dynamic> = call_args.iter().map(|a| (**a).clone()).collect();
+                call_command(&ctx, cmd, values)
             });
         }
     }
+}
+
+/// Calls `cmd` with the values of a Rhai call.
+fn call_command(
+    ctx: &Ctx,
+    cmd: &'static Command,
+    mut values: Vec<Dynamic>,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let mut named = Vec::new();
+    // A trailing map holds the optional arguments, unless the parameter in
+    // that position takes a map (a pattern), or the map is payload data
+    // keyed by LwM2M paths.
+    let takes_map_last = values.len() <= cmd.params.len()
+        && cmd
+            .params
+            .get(values.len().wrapping_sub(1))
+            .is_some_and(|p| {
+                p.kind == args::Kind::Any
+                    || (p.kind == args::Kind::Bytes && is_path_map(values.last()))
+            });
+    if values.last().is_some_and(Dynamic::is_map) && !takes_map_last {
+        let map = values
+            .pop()
+            .and_then(|m| m.try_cast::<Map>())
+            .unwrap_or_default();
+        named = map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    }
+    let bound = Args::bind(cmd.name, cmd.params, values, named)
+        .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.into(), Position::NONE)))?;
+    (cmd.run)(ctx, &bound).map_err(|e| {
+        Box::new(EvalAltResult::ErrorRuntime(
+            prefixed(cmd.name, e).into(),
+            Position::NONE,
+        ))
+    })
 }
 
 /// A non-empty map whose keys are all LwM2M paths (`"/3/0/1"`): payload data.

@@ -68,20 +68,18 @@ fn path(a: &Args) -> Result<String, String> {
     Ok(a.str("path")?.unwrap_or_default())
 }
 
+/// How long a request waits for its response: `timeout_s`, or `set timeout`.
+fn wait(ctx: &Ctx, a: &Args) -> Result<std::time::Duration, String> {
+    Ok(a.seconds("timeout_s")?
+        .unwrap_or_else(|| ctx.server.default_timeout()))
+}
+
 /// Sends a built message; waits for the response of requests and CON messages.
 fn go(ctx: &Ctx, a: &Args, built: Result<Built, RequestError>) -> CmdResult {
     let built = built.map_err(err)?;
     let msg = built.message;
     let waits = msg.code.is_request() || msg.mtype == Type::Confirmable;
-    let wait = if waits {
-        Some(match a.float("timeout_s").ok().flatten() {
-            Some(s) if s.is_finite() && s >= 0.0 => std::time::Duration::from_secs_f64(s),
-            Some(s) => return Err(format!("`timeout_s`: {s} is not a valid number of seconds")),
-            None => ctx.server.default_timeout(),
-        })
-    } else {
-        None
-    };
+    let wait = if waits { Some(wait(ctx, a)?) } else { None };
     let opts = SendOptions {
         fill_message_id: built.needs_msg_id,
         fill_token: built.needs_token,
@@ -675,11 +673,7 @@ pub(super) fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
             "`chunksize`: {size} is not a block size (16, 32, … 1024)"
         ));
     }
-    let timeout = match a.float("timeout_s")? {
-        Some(s) if s.is_finite() && s >= 0.0 => std::time::Duration::from_secs_f64(s),
-        Some(s) => return Err(format!("`timeout_s`: {s} is not a valid number of seconds")),
-        None => ctx.server.default_timeout(),
-    };
+    let timeout = wait(ctx, a)?;
     let extra = a.options("options")?;
     let total = data.len();
     let mut offset = 0usize;

@@ -13,4 +13,5 @@ mod libcoap;
 mod peers_coapnode;
 mod peers_waka;
 mod repl;
+mod script_args;
 mod tcp;

@@ -148,3 +148,210 @@ fn wrong_seconds_are_errors_naming_the_argument_and_the_value() {
         other => panic!("recv(0): {other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------------
+// Every command with extreme and wrong arguments
+
+use nsh::script::args::{Kind, Param};
+use nsh::script::commands::{COMMANDS, Command};
+
+/// Commands whose call with no arguments is left out, and why. Every other
+/// call of the matrix runs for every command.
+const NO_BARE_CALL: &[(&str, &str)] = &[
+    (
+        "listen",
+        "binds the fixed port 5683 (every other call gets port 0)",
+    ),
+    (
+        "file_server",
+        "binds the fixed port 5683 (every other call gets port 0)",
+    ),
+];
+
+/// Extreme and wrong values, as Rhai expressions (`HUGE_TEXT`, `BLOB` and
+/// `HUGE_ARRAY` are variables of the scope).
+const WRONG: &[&str] = &[
+    "1e300",
+    "-1",
+    "0.0/0.0",
+    "9223372036854775807",
+    "-9223372036854775807 - 1",
+    "HUGE_TEXT",
+    "\"\"",
+    "BLOB",
+    "true",
+    "()",
+    "[1, \"a\", #{}]",
+    "HUGE_ARRAY",
+    "#{}",
+    "#{bogus: 1}",
+    "|| 1",
+    "\"\\x00\\xff[(#{\"",
+];
+
+/// The same for the command-line form.
+const WRONG_WORDS: &[&str] = &[
+    "1e300",
+    "-1",
+    "nan",
+    "inf",
+    "-inf",
+    "''",
+    "\\xff\\x00",
+    "[",
+    "a(",
+    "x=",
+    "x=y=z",
+];
+
+/// A value of the right type for a parameter.
+fn plausible(p: &Param, file: &str) -> String {
+    match p.name {
+        "fname" => format!("{file:?}"),
+        "uri" => "\"coap://127.0.0.1:5683\"".into(),
+        "endpoint_name" | "endpoint" => "\"ep\"".into(),
+        _ => match p.kind {
+            Kind::Str => "\"/3/0\"".into(),
+            Kind::Int => "1".into(),
+            Kind::Float => "0.001".into(),
+            Kind::Bool => "false".into(),
+            Kind::Bytes => "\"ab\"".into(),
+            Kind::Format => "\"tlv\"".into(),
+            Kind::Code => "\"2.05\"".into(),
+            Kind::Type => "\"ACK\"".into(),
+            Kind::List => "[\"/3/0\"]".into(),
+            Kind::Options => "[]".into(),
+            Kind::Any => "\"Notify\"".into(),
+        },
+    }
+}
+
+/// Named arguments every call gets unless the parameter under test is one
+/// of them: no wait, no fixed port, no file server in the foreground.
+fn calm(cmd: &Command, except: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, value) in [("timeout_s", "0"), ("port", "0"), ("background", "true")] {
+        if name != except && cmd.params.iter().any(|p| p.name == name) {
+            out.push((name.to_string(), value.to_string()));
+        }
+    }
+    out
+}
+
+fn call(cmd: &Command, positional: &[String], named: &[(String, String)]) -> String {
+    let mut args: Vec<String> = positional.to_vec();
+    if !named.is_empty() {
+        let fields: Vec<String> = named.iter().map(|(k, v)| format!("{k:?}: {v}")).collect();
+        args.push(format!("#{{{}}}", fields.join(", ")));
+    }
+    format!("{}({})", cmd.rhai_name(), args.join(", "))
+}
+
+/// Every call of the matrix for one command.
+fn calls_of(cmd: &Command, file: &str) -> Vec<String> {
+    let required: Vec<&Param> = cmd.params.iter().filter(|p| p.default.is_none()).collect();
+    let good: Vec<String> = required.iter().map(|p| plausible(p, file)).collect();
+    let mut calls = Vec::new();
+    if !NO_BARE_CALL.iter().any(|(n, _)| *n == cmd.name) {
+        calls.push(format!("{}()", cmd.rhai_name()));
+    }
+    calls.push(call(cmd, &good, &calm(cmd, "")));
+    calls.push(call(cmd, &good, &[("bogus".into(), "1".into())]));
+    let too_many: Vec<String> = (0..=cmd.params.len()).map(|_| "1".to_string()).collect();
+    calls.push(call(cmd, &too_many, &[]));
+    for p in cmd.params {
+        for wrong in WRONG {
+            let named = calm(cmd, p.name);
+            if p.default.is_none() {
+                let mut positional = good.clone();
+                if let Some(i) = required.iter().position(|r| r.name == p.name) {
+                    positional[i] = (*wrong).to_string();
+                }
+                calls.push(call(cmd, &positional, &named));
+            } else {
+                let mut named = named;
+                named.push((p.name.to_string(), (*wrong).to_string()));
+                calls.push(call(cmd, &good, &named));
+            }
+        }
+    }
+    // The command-line form, as typed at the prompt.
+    for word in WRONG_WORDS {
+        calls.push(format!("{} {word} {word}", cmd.name));
+    }
+    calls
+}
+
+/// The shell's settings and target, as the matrix expects them.
+fn settle(b: &mut Bench, port: u16) {
+    b.shell
+        .ctx
+        .exit
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    for line in [
+        "file_server_stop".to_string(),
+        "set timeout=0 ack_timeout=2 retransmit=1 max_retransmit=4 history_limit=1000".to_string(),
+        format!("connect 127.0.0.1 {port}"),
+    ] {
+        match b.shell.eval_line(&line) {
+            LineResult::Value(_) => {}
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_command_survives_extreme_and_wrong_arguments() {
+    let mut b = Bench::new();
+    let port = b._silent.local_addr().expect("silent port").port();
+    let dir = std::env::temp_dir().join(format!("nsh-args-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("small.bin");
+    std::fs::write(&file, [7u8; 100]).expect("temp file");
+    let file = file.display().to_string();
+    b.shell.scope.push("HUGE_TEXT", "x".repeat(100_000));
+    b.shell.scope.push(
+        "BLOB",
+        rhai::Blob::from_iter((0..=255u8).cycle().take(4096)),
+    );
+    b.shell.scope.push(
+        "HUGE_ARRAY",
+        (0..5_000i64)
+            .map(rhai::Dynamic::from_int)
+            .collect::<rhai::Array>(),
+    );
+    settle(&mut b, port);
+    let started = std::time::Instant::now();
+    let mut count = 0;
+    for cmd in COMMANDS {
+        // Commands that change the settings, the target or the socket.
+        let unsettling = matches!(
+            cmd.name,
+            "set" | "connect" | "unconnect" | "listen" | "file_server" | "exit" | "use_client"
+        );
+        for line in calls_of(cmd, &file) {
+            if unsettling {
+                settle(&mut b, port);
+            }
+            count += 1;
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                b.eval(&line, Duration::from_millis(30))
+            }));
+            match outcome {
+                Err(_) => panic!("`{line}` panicked"),
+                Ok(LineResult::Error(e)) => {
+                    assert!(
+                        !e.trim().is_empty()
+                            && (e.contains(cmd.name)
+                                || e.contains(cmd.rhai_name())
+                                || e.contains("interrupted")),
+                        "`{line}`: the error does not name the command: {e}"
+                    );
+                }
+                Ok(LineResult::Value(_) | LineResult::Exit) => {}
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("{count} calls in {:?}", started.elapsed());
+}

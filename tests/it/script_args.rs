@@ -355,3 +355,29 @@ fn every_command_survives_extreme_and_wrong_arguments() {
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("{count} calls in {:?}", started.elapsed());
 }
+
+// ---------------------------------------------------------------------------
+// Exact comparison
+
+#[test]
+fn assert_eq_tells_64_bit_integers_apart() {
+    let mut b = Bench::new();
+    for (line, fails) in [
+        ("assert_eq(9007199254740993, 9007199254740992)", true),
+        ("assert_ne(9007199254740993, 9007199254740992)", false),
+        ("assert_eq(9007199254740993, 9007199254740992.0)", true),
+        (
+            "assert_eq(9223372036854775807, 9223372036854775807.0)",
+            true,
+        ),
+        ("assert_eq(3, 3.0)", false),
+        ("assert_eq([9007199254740993], [9007199254740992])", true),
+        ("assert_eq(0.5, 0.5)", false),
+    ] {
+        match (b.eval(line, Duration::from_secs(5)), fails) {
+            (LineResult::Error(e), true) => assert!(e.contains("assert_eq failed"), "{line}: {e}"),
+            (LineResult::Value(_), false) => {}
+            (other, _) => panic!("{line}: {other:?}"),
+        }
+    }
+}

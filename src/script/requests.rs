@@ -49,15 +49,9 @@ fn err(e: RequestError) -> String {
     e.to_string()
 }
 
-/// Common tail: message ID, token and extra options.
-struct Tail {
-    msg_id: Option<u16>,
-    token: Option<Vec<u8>>,
-    options: Vec<crate::coap::CoapOption>,
-}
-
-fn tail(a: &Args) -> Result<Tail, String> {
-    Ok(Tail {
+/// The shared header: message ID, token and extra options.
+fn tail(a: &Args) -> Result<rq::Header, String> {
+    Ok(rq::Header {
         msg_id: a.int_in::<u16>("msg_id")?,
         token: a.bytes("token")?,
         options: a.options("options")?,
@@ -97,9 +91,7 @@ pub(super) fn read(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::Read {
         path: path(a)?,
         accept: a.format("accept")?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
@@ -118,27 +110,22 @@ fn observe_params(a: &Args, observe: Option<u32>) -> Result<rq::Observe, String>
         epmin: a.int("epmin")?,
         epmax: a.int("epmax")?,
         hqmax: a.int("hqmax")?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: with_attrs_12(a, t.options)?,
+        header: with_attrs_12(a, t)?,
     })
 }
 
 /// LwM2M 1.2 attributes the builders do not type (`edge`, `con`, `dim`),
-/// appended as Uri-Query.
-fn with_attrs_12(
-    a: &Args,
-    mut options: Vec<crate::coap::CoapOption>,
-) -> Result<Vec<crate::coap::CoapOption>, String> {
+/// appended to the extra options as Uri-Query.
+fn with_attrs_12(a: &Args, mut header: rq::Header) -> Result<rq::Header, String> {
     for name in ["edge", "con", "dim"] {
         if let Some(v) = a.int(name)? {
-            options.push(crate::coap::CoapOption::new(
+            header.options.push(crate::coap::CoapOption::new(
                 crate::coap::OptionNumber::URI_QUERY,
                 format!("{name}={v}").into_bytes(),
             ));
         }
     }
-    Ok(options)
+    Ok(header)
 }
 
 pub(super) fn observe(ctx: &Ctx, a: &Args) -> CmdResult {
@@ -175,7 +162,7 @@ pub(super) fn cancel_observe(ctx: &Ctx, a: &Args) -> CmdResult {
         })?,
     };
     let mut b = observe_params(a, Some(1))?;
-    b.token = Some(token.clone());
+    b.header.token = Some(token.clone());
     let r = go(ctx, a, b.build());
     ctx.server.forget_observation(&token);
     r
@@ -186,9 +173,7 @@ pub(super) fn discover(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::Discover {
         path: path(a)?,
         depth: a.int("depth")?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
@@ -201,18 +186,15 @@ pub(super) fn write(ctx: &Ctx, a: &Args) -> CmdResult {
         content,
         format,
         update: a.bool("update")?.unwrap_or(false),
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
 
 pub(super) fn write_attributes(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
-    let mut options = t.options;
+    let mut t = tail(a)?;
     if let Some(v) = a.int("dim")? {
-        options.push(crate::coap::CoapOption::new(
+        t.options.push(crate::coap::CoapOption::new(
             crate::coap::OptionNumber::URI_QUERY,
             format!("dim={v}").into_bytes(),
         ));
@@ -230,9 +212,7 @@ pub(super) fn write_attributes(ctx: &Ctx, a: &Args) -> CmdResult {
         edge: a.int("edge")?,
         con: a.int("con")?,
         query: a.list("query")?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
@@ -242,9 +222,7 @@ pub(super) fn execute(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::Execute {
         path: path(a)?,
         content: a.bytes("content")?.unwrap_or_default(),
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
@@ -256,9 +234,7 @@ pub(super) fn create(ctx: &Ctx, a: &Args) -> CmdResult {
         path: path(a)?,
         content,
         format,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
@@ -267,9 +243,7 @@ pub(super) fn delete(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Delete {
         path: path(a)?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
@@ -279,9 +253,7 @@ pub(super) fn read_composite(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::ReadComposite {
         paths: a.list("paths")?.unwrap_or_default(),
         accept: a.format("accept")?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
@@ -300,9 +272,7 @@ pub(super) fn observe_composite(ctx: &Ctx, a: &Args) -> CmdResult {
         epmin: a.int("epmin")?,
         epmax: a.int("epmax")?,
         hqmax: a.int("hqmax")?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: with_attrs_12(a, t.options)?,
+        header: with_attrs_12(a, t)?,
     };
     go(ctx, a, b.build())
 }
@@ -314,9 +284,7 @@ pub(super) fn write_composite(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::WriteComposite {
         content,
         format,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
@@ -326,9 +294,7 @@ pub(super) fn coap_get(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::CoapGet {
         path: path(a)?,
         accept: a.format("accept")?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
@@ -336,9 +302,7 @@ pub(super) fn coap_get(ctx: &Ctx, a: &Args) -> CmdResult {
 pub(super) fn bootstrap_finish(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::BootstrapFinish {
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
         content: a.bytes("content")?.unwrap_or_default(),
     };
     go(ctx, a, b.build())
@@ -349,9 +313,7 @@ pub(super) fn register(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::Register {
         path: path(a)?,
         query: a.list("query")?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
         content: a.bytes("content")?.unwrap_or_default(),
     };
     go(ctx, a, b.build())
@@ -362,9 +324,7 @@ pub(super) fn update(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::Update {
         path: path(a)?,
         query: a.list("query")?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
         content: a.bytes("content")?.unwrap_or_default(),
     };
     go(ctx, a, b.build())
@@ -374,9 +334,7 @@ pub(super) fn deregister(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Deregister {
         path: path(a)?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
     };
     go(ctx, a, b.build())
 }
@@ -386,11 +344,9 @@ pub(super) fn request_bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::RequestBootstrap {
         endpoint_name: a.str("endpoint_name")?.unwrap_or_default(),
         preferred_content_format: a.int("preferred_content_format")?,
-        msg_id: t.msg_id,
-        token: t.token,
+        header: t,
         uri_path: a.str("uri_path")?.unwrap_or_default(),
         uri_query: a.list("uri_query")?,
-        options: t.options,
         content: a.bytes("content")?.unwrap_or_default(),
     };
     go(ctx, a, b.build())
@@ -401,11 +357,9 @@ pub(super) fn bootstrap_pack_request(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::BootstrapPackRequest {
         endpoint_name: a.str("endpoint_name")?.unwrap_or_default(),
         accept: a.format("accept")?,
-        msg_id: t.msg_id,
-        token: t.token,
+        header: t,
         uri_path: a.str("uri_path")?.unwrap_or_default(),
         uri_query: a.list("uri_query")?,
-        options: t.options,
     };
     go(ctx, a, b.build())
 }
@@ -415,10 +369,8 @@ pub(super) fn send(ctx: &Ctx, a: &Args) -> CmdResult {
     let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::SENML_CBOR)?;
     let b = rq::Send {
         path: a.str("path")?,
-        msg_id: t.msg_id,
-        token: t.token,
+        header: t,
         format,
-        options: t.options,
         content,
     };
     go(ctx, a, b.build())
@@ -427,11 +379,9 @@ pub(super) fn send(ctx: &Ctx, a: &Args) -> CmdResult {
 fn est(a: &Args) -> Result<rq::Est, String> {
     let t = tail(a)?;
     Ok(rq::Est {
-        msg_id: t.msg_id,
-        token: t.token,
+        header: t,
         uri_path: a.str("uri_path")?.unwrap_or_default(),
         uri_query: a.list("uri_query")?,
-        options: t.options,
         content: a.bytes("content")?.unwrap_or_default(),
     })
 }
@@ -452,12 +402,10 @@ pub(super) fn content(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
     let b = rq::Content {
-        msg_id: t.msg_id,
-        token: t.token,
+        header: t,
         content,
         format,
         r#type: a.mtype("type")?,
-        options: t.options,
     };
     go(ctx, a, b.build())
 }
@@ -465,12 +413,15 @@ pub(super) fn content(ctx: &Ctx, a: &Args) -> CmdResult {
 pub(super) fn notify(ctx: &Ctx, a: &Args) -> CmdResult {
     let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
     let b = rq::Notify {
-        token: a.bytes("token")?,
+        header: rq::Header {
+            msg_id: None,
+            token: a.bytes("token")?,
+            options: a.options("options")?,
+        },
         content,
         format,
         confirmable: a.bool("confirmable")?.unwrap_or(false),
         observe: None,
-        options: a.options("options")?,
     };
     go(ctx, a, b.build())
 }
@@ -478,10 +429,8 @@ pub(super) fn notify(ctx: &Ctx, a: &Args) -> CmdResult {
 fn location_response(a: &Args) -> Result<rq::LocationResponse, String> {
     let t = tail(a)?;
     Ok(rq::LocationResponse {
-        msg_id: t.msg_id,
-        token: t.token,
+        header: t,
         location: a.str("location")?,
-        options: t.options,
         content: a.bytes("content").ok().flatten().unwrap_or_default(),
     })
 }
@@ -502,9 +451,7 @@ pub(super) fn error_response(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::ErrorResponse {
         code: a.code("code")?.unwrap_or_default(),
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
         content: Vec::new(),
     };
     go(ctx, a, b.build())
@@ -513,10 +460,8 @@ pub(super) fn error_response(ctx: &Ctx, a: &Args) -> CmdResult {
 pub(super) fn continue_(ctx: &Ctx, a: &Args) -> CmdResult {
     let t = tail(a)?;
     let b = rq::Continue {
-        msg_id: t.msg_id,
-        token: t.token,
+        header: t,
         r#type: a.mtype("type")?,
-        options: t.options,
     };
     go(ctx, a, b.build())
 }
@@ -541,9 +486,7 @@ pub(super) fn coap(ctx: &Ctx, a: &Args) -> CmdResult {
     let b = rq::Coap {
         r#type: a.mtype("type")?,
         code: a.code("code")?,
-        msg_id: t.msg_id,
-        token: t.token,
-        options: t.options,
+        header: t,
         content: a.bytes("content")?.unwrap_or_default(),
         respond: a.bool("respond")?,
     };
@@ -637,9 +580,7 @@ pub(super) fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
             content,
             format: Some(ContentFormat::LWM2M_TLV),
             update: false,
-            msg_id: None,
-            token: None,
-            options: Vec::new(),
+            header: rq::Header::default(),
         };
         go(ctx, a, b.build())
     };
@@ -649,9 +590,7 @@ pub(super) fn bootstrap(ctx: &Ctx, a: &Args) -> CmdResult {
     }
     if a.bool("finish")?.unwrap_or(true) {
         let b = rq::BootstrapFinish {
-            msg_id: None,
-            token: None,
-            options: Vec::new(),
+            header: rq::Header::default(),
             content: Vec::new(),
         };
         responses.push(go(ctx, a, b.build())?);
@@ -701,9 +640,10 @@ pub(super) fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
             content: data[offset..end].to_vec(),
             format: Some(format),
             update: a.bool("update")?.unwrap_or(false),
-            msg_id: None,
-            token: None,
-            options,
+            header: rq::Header {
+                options,
+                ..rq::Header::default()
+            },
         };
         let built = b.build().map_err(err)?;
         let opts = SendOptions {

@@ -8,11 +8,12 @@
 pub mod args;
 pub mod builders;
 pub mod cmdline;
+pub mod command;
 pub mod commands;
 pub mod junit;
 pub mod message;
 pub mod pattern;
-mod requests;
+mod send;
 pub mod stdlib;
 pub mod values;
 

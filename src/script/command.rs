@@ -1,0 +1,174 @@
+//! What a command is: its name, parameter table, help, example and
+//! implementation ([`Command`]), the parameter groups several commands
+//! share (the message header, notification attributes, a server account),
+//! and `params!`, which joins parameter lists at compile time. Knows no
+//! particular command: those live in `commands/`, one file per LwM2M
+//! interface.
+
+use rhai::Dynamic;
+
+use super::Ctx;
+use super::args::{Args, Kind as K, Param, opt, req};
+
+/// What a command returns to Rhai, or its error text.
+pub type CmdResult = Result<Dynamic, String>;
+
+/// One command.
+pub struct Command {
+    /// Name at the prompt and in Rhai (`continue` is `continue_` in Rhai).
+    pub name: &'static str,
+    /// Parameters in order.
+    pub params: &'static [Param],
+    /// One line of help.
+    pub help: &'static str,
+    /// An example (command-line form or Rhai).
+    pub example: &'static str,
+    /// Implementation.
+    pub run: fn(&Ctx, &Args) -> CmdResult,
+}
+
+impl Command {
+    /// The name Rhai knows it by.
+    pub fn rhai_name(&self) -> &'static str {
+        if self.name == "continue" {
+            "continue_"
+        } else {
+            self.name
+        }
+    }
+
+    /// `read PATH [ACCEPT] [MSG_ID] …`
+    pub fn signature(&self) -> String {
+        let mut s = self.name.to_string();
+        for p in self.params {
+            let n = p.name.to_ascii_uppercase();
+            if p.default.is_some() {
+                s.push_str(&format!(" [{n}]"));
+            } else {
+                s.push_str(&format!(" {n}"));
+            }
+        }
+        s
+    }
+
+    /// The full `help CMD` text.
+    pub fn help_text(&self) -> String {
+        let mut s = format!("{}\n\n{}\n", self.signature(), self.help);
+        if !self.params.is_empty() {
+            s.push_str("\narguments (optional ones marked ?):\n");
+            for p in self.params {
+                let d = p
+                    .default
+                    .map(|d| format!(", default {d}"))
+                    .unwrap_or_default();
+                let q = if p.default.is_some() { "?" } else { "" };
+                s.push_str(&format!("  {}{q}  {}{d}\n", p.name, p.kind.name()));
+            }
+        }
+        s.push_str(&format!("\nexample:\n  {}\n", self.example));
+        if self.name != self.rhai_name() {
+            s.push_str(&format!(
+                "\n(in Rhai this command is `{}`)\n",
+                self.rhai_name()
+            ));
+        }
+        s
+    }
+}
+
+/// The shared header: message ID, token and extra options.
+macro_rules! tail {
+    () => {
+        [
+            $crate::script::args::opt("msg_id", $crate::script::args::Kind::Int, "auto"),
+            $crate::script::args::opt("token", $crate::script::args::Kind::Bytes, "8 random bytes"),
+            $crate::script::args::opt("options", $crate::script::args::Kind::Options, "[]"),
+        ]
+    };
+}
+pub(crate) use tail;
+
+/// The notification attributes of `observe`, `observe_composite` and
+/// `write_attributes`, in the original's order.
+pub(crate) const ATTRS: [Param; 11] = [
+    opt("lt", K::Float, "none"),
+    opt("gt", K::Float, "none"),
+    opt("st", K::Float, "none"),
+    opt("pmin", K::Int, "none"),
+    opt("pmax", K::Int, "none"),
+    opt("epmin", K::Int, "none"),
+    opt("epmax", K::Int, "none"),
+    opt("hqmax", K::Int, "none"),
+    opt("edge", K::Int, "none"),
+    opt("con", K::Int, "none"),
+    opt("dim", K::Int, "none"),
+];
+
+/// The server-account arguments of `bootstrap` and `bootstrap_pack`, in the
+/// original's order (reference §14.1); `bootstrap` has `finish` before the
+/// last one, [`CIPHERSUITES`].
+pub(crate) const ACCOUNT: [Param; 13] = [
+    req("uri", K::Str),
+    opt(
+        "security_mode",
+        K::Str,
+        "from the URI: coap → NoSec, coaps → PreSharedKey",
+    ),
+    opt("psk_identity", K::Bytes, "none"),
+    opt("psk_key", K::Bytes, "none"),
+    opt("client_cert_path", K::Str, "none"),
+    opt("client_private_key_path", K::Str, "none"),
+    opt("server_cert_path", K::Str, "none"),
+    opt("ssid", K::Int, "1"),
+    opt("is_bootstrap", K::Bool, "0"),
+    opt("lifetime", K::Int, "86400"),
+    opt("notification_storing", K::Bool, "0"),
+    opt("binding", K::Str, "U"),
+    opt("iid", K::Int, "1"),
+];
+
+/// The last account argument.
+pub(crate) const CIPHERSUITES: Param = opt("tls_ciphersuites", K::List, "[]");
+
+/// The arguments of the Created, Deleted and Changed responses.
+pub(crate) const LOCATION_REPLY: [Param; 4] = [
+    req("msg_id", K::Int),
+    req("token", K::Bytes),
+    opt("location", K::Str, "none"),
+    opt("options", K::Options, "[]"),
+];
+
+/// The leading arguments of the three EST-coaps commands.
+pub(crate) const EST_HEAD: [Param; 4] = [
+    opt("msg_id", K::Int, "auto"),
+    opt("token", K::Bytes, "8 random bytes"),
+    opt("uri_path", K::Str, "''"),
+    opt("uri_query", K::List, "none"),
+];
+
+/// How long a request waits for its response.
+pub(crate) const TIMEOUT: Param = opt("timeout_s", K::Float, "set timeout (5)");
+
+/// Concatenates parameter lists at compile time.
+macro_rules! params {
+    ($($part:expr),* $(,)?) => {{
+        const N: usize = 0 $(+ $part.len())*;
+        const P: [$crate::script::args::Param; N] = {
+            let mut out = [$crate::script::args::req("", $crate::script::args::Kind::Any); N];
+            let mut i = 0;
+            $(
+                let part = $part;
+                let mut j = 0;
+                while j < part.len() {
+                    out[i] = part[j];
+                    i += 1;
+                    j += 1;
+                }
+            )*
+            let _ = i;
+            out
+        };
+        &P
+    }};
+}
+pub(crate) use params;

@@ -1,0 +1,361 @@
+//! Device Management and Service Enablement (LwM2M TS Core §6.3): `read`,
+//! `discover`, `write`, `write_file` (Block1), `write_attributes`,
+//! `execute`, `create`, `delete`, `read_composite`, `write_composite`.
+
+use rhai::Dynamic;
+
+use crate::coap::ContentFormat;
+use crate::lwm2m::request::{self as rq, Build};
+use crate::script::Ctx;
+use crate::script::args::{Args, Kind as K, opt, req};
+use crate::script::command::{ATTRS, CmdResult, Command, TIMEOUT, params, tail};
+use crate::script::message::Msg;
+use crate::script::send::{err, go, path, payload, tail, wait};
+use crate::server::SendOptions;
+
+/// `read`.
+pub(super) const READ: Command = Command {
+    name: "read",
+    params: params!(
+        [req("path", K::Str), opt("accept", K::Format, "none")],
+        tail!(),
+        [TIMEOUT]
+    ),
+    help: "Sends a Read (GET) and returns the response.",
+    example: "read /3/0 APPLICATION_LWM2M_TLV      |  let r = read(\"/3/0\", #{accept: \"tlv\"});",
+    run: read,
+};
+
+/// `discover`.
+pub(super) const DISCOVER: Command = Command {
+    name: "discover",
+    params: params!(
+        [req("path", K::Str), opt("depth", K::Int, "none")],
+        tail!(),
+        [TIMEOUT]
+    ),
+    help: "Sends a Discover (GET, Accept link-format) and returns the response.",
+    example: "discover /3",
+    run: discover,
+};
+
+/// `write`.
+pub(super) const WRITE: Command = Command {
+    name: "write",
+    params: params!(
+        [
+            req("path", K::Str),
+            req("content", K::Bytes),
+            opt("format", K::Format, "TEXT_PLAIN"),
+            opt("update", K::Bool, "0 (replace: PUT)")
+        ],
+        tail!(),
+        [TIMEOUT]
+    ),
+    help: "Sends a Write: PUT (replace), or POST with update=1 (partial update).",
+    example: "write /3/0/14 +02:00  |  write(\"/1/0/1\", \"60\")",
+    run: write,
+};
+
+/// `write_file`.
+pub(super) const WRITE_FILE: Command = Command {
+    name: "write_file",
+    params: params!(
+        [
+            req("fname", K::Str),
+            req("path", K::Str),
+            opt("format", K::Format, "APPLICATION_OCTET_STREAM"),
+            opt("chunksize", K::Int, "1024")
+        ],
+        [
+            opt("timeout_s", K::Float, "set timeout (5)"),
+            opt("update", K::Bool, "0"),
+            opt("options", K::Options, "[]")
+        ]
+    ),
+    help: "Pushes a file with Block1 (a Write per block, following the block size the client asks for, Size1 on the first), printing progress; returns the final response.",
+    example: "write_file firmware.bin /5/0/0",
+    run: write_file,
+};
+
+/// `write_attributes`.
+pub(super) const WRITE_ATTRIBUTES: Command = Command {
+    name: "write_attributes",
+    params: params!(
+        [req("path", K::Str)],
+        ATTRS,
+        [opt("query", K::List, "none")],
+        tail!(),
+        [TIMEOUT]
+    ),
+    help: "Sends a Write-Attributes (PUT with the attributes as Uri-Query); LwM2M 1.2 edge, con, hqmax included.",
+    example: "write_attributes /3/0/13 pmin=1 pmax=5",
+    run: write_attributes,
+};
+
+/// `execute`.
+pub(super) const EXECUTE: Command = Command {
+    name: "execute",
+    params: params!(
+        [req("path", K::Str), opt("content", K::Bytes, "empty")],
+        tail!(),
+        [TIMEOUT]
+    ),
+    help: "Sends an Execute (POST, arguments as payload).",
+    example: "execute /3/0/4",
+    run: execute,
+};
+
+/// `create`.
+pub(super) const CREATE: Command = Command {
+    name: "create",
+    params: params!(
+        [req("path", K::Str), opt("content", K::Bytes, "empty")],
+        tail!(),
+        [opt("format", K::Format, "APPLICATION_LWM2M_TLV"), TIMEOUT]
+    ),
+    help: "Sends a Create (POST to an Object path).",
+    example: "create /1 \\x08\\x02\\x03\\xc1\\x00\\x02",
+    run: create,
+};
+
+/// `delete`.
+pub(super) const DELETE: Command = Command {
+    name: "delete",
+    params: params!([req("path", K::Str)], tail!(), [TIMEOUT]),
+    help: "Sends a Delete.",
+    example: "delete /1/2",
+    run: delete,
+};
+
+/// `read_composite`.
+pub(super) const READ_COMPOSITE: Command = Command {
+    name: "read_composite",
+    params: params!(
+        [req("paths", K::List), opt("accept", K::Format, "none")],
+        tail!(),
+        [TIMEOUT]
+    ),
+    help: "Sends a Read-Composite (FETCH with a SenML CBOR path list).",
+    example: "read_composite [/3/0/0,/1/1]",
+    run: read_composite,
+};
+
+/// `write_composite`.
+pub(super) const WRITE_COMPOSITE: Command = Command {
+    name: "write_composite",
+    params: params!(
+        [req("content", K::Bytes), req("format", K::Format)],
+        tail!(),
+        [TIMEOUT]
+    ),
+    help: "Sends a Write-Composite (iPATCH).",
+    example: "write_composite \\x81\\xa2\\x00\\x66/1/1/1\\x02\\x18\\x3c senml+cbor",
+    run: write_composite,
+};
+
+fn read(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Read {
+        path: path(a)?,
+        accept: a.format("accept")?,
+        header: t,
+    };
+    go(ctx, a, b.build())
+}
+
+fn discover(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Discover {
+        path: path(a)?,
+        depth: a.int("depth")?,
+        header: t,
+    };
+    go(ctx, a, b.build())
+}
+
+fn write(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
+    let b = rq::Write {
+        path: path(a)?,
+        content,
+        format,
+        update: a.bool("update")?.unwrap_or(false),
+        header: t,
+    };
+    go(ctx, a, b.build())
+}
+
+/// `write_file`: pushes a file with Block1 (RFC 7959 §2.5), one block at a
+/// time, following the block size the server asks for, with Size1 on the
+/// first block. Prints progress; returns the final response.
+fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
+    let fname = a.str("fname")?.unwrap_or_default();
+    let data = std::fs::read(&fname).map_err(|e| format!("cannot read {fname}: {e}"))?;
+    let path = path(a)?;
+    let format = a.format("format")?.unwrap_or(ContentFormat::OCTET_STREAM);
+    let mut size = a.int_in::<u32>("chunksize")?.unwrap_or(1024);
+    if crate::coap::BlockValue::new(0, false, size).is_none() {
+        return Err(format!(
+            "`chunksize`: {size} is not a block size (16, 32, … 1024)"
+        ));
+    }
+    let timeout = wait(ctx, a)?;
+    let extra = a.options("options")?;
+    let total = data.len();
+    let mut offset = 0usize;
+    let mut blocks = 0u32;
+    let mut next_report = 10;
+    loop {
+        let num = u32::try_from(offset / size as usize).map_err(|_| "file too large for Block1")?;
+        let end = (offset + size as usize).min(total);
+        let more = end < total;
+        let block =
+            crate::coap::BlockValue::new(num, more, size).ok_or("file too large for Block1")?;
+        let mut options = extra.clone();
+        options.push(crate::coap::CoapOption::new(
+            crate::coap::OptionNumber::BLOCK1,
+            block.encode(),
+        ));
+        if num == 0 {
+            options.push(crate::coap::CoapOption::uint(
+                crate::coap::OptionNumber::SIZE1,
+                total as u64,
+            ));
+        }
+        let b = rq::Write {
+            path: path.clone(),
+            content: data[offset..end].to_vec(),
+            format: Some(format),
+            update: a.bool("update")?.unwrap_or(false),
+            header: rq::Header {
+                options,
+                ..rq::Header::default()
+            },
+        };
+        let built = b.build().map_err(err)?;
+        let opts = SendOptions {
+            fill_message_id: true,
+            fill_token: true,
+            wait: Some(timeout),
+        };
+        let sent = ctx
+            .server
+            .send(built.message, opts)
+            .map_err(|e| format!("block {num} ({offset}/{total} bytes sent): {e}"))?;
+        let response = sent.response.ok_or("no response")?;
+        let msg = response.message.as_ref().map_err(|e| e.to_string())?;
+        blocks += 1;
+        if msg.code.is_error() {
+            return Err(format!(
+                "block {num} answered {}: {}",
+                msg.code,
+                response.summary()
+            ));
+        }
+        if !more {
+            if total > 0 && ctx.interactive {
+                ctx.say(&format!("write_file: {total} bytes in {blocks} blocks"));
+            }
+            return Ok(Dynamic::from(Msg(response)));
+        }
+        if msg.code != crate::coap::Code::CONTINUE {
+            return Err(format!(
+                "block {num} answered {} before the last block (expected 2.31 Continue)",
+                msg.code
+            ));
+        }
+        // The server may ask for smaller blocks (RFC 7959 §2.5).
+        if let Some(b1) = msg.block1()
+            && b1.size() < size
+        {
+            size = b1.size();
+        }
+        offset = end;
+        let percent = offset * 100 / total.max(1);
+        if percent >= next_report {
+            ctx.say(&format!("write_file: {offset}/{total} bytes ({percent}%)"));
+            next_report = percent / 10 * 10 + 10;
+        }
+    }
+}
+
+fn write_attributes(ctx: &Ctx, a: &Args) -> CmdResult {
+    let mut t = tail(a)?;
+    if let Some(v) = a.int("dim")? {
+        t.options.push(crate::coap::CoapOption::new(
+            crate::coap::OptionNumber::URI_QUERY,
+            format!("dim={v}").into_bytes(),
+        ));
+    }
+    let b = rq::WriteAttributes {
+        path: path(a)?,
+        lt: a.float("lt")?,
+        gt: a.float("gt")?,
+        st: a.float("st")?,
+        pmin: a.int("pmin")?,
+        pmax: a.int("pmax")?,
+        epmin: a.int("epmin")?,
+        epmax: a.int("epmax")?,
+        hqmax: a.int("hqmax")?,
+        edge: a.int("edge")?,
+        con: a.int("con")?,
+        query: a.list("query")?,
+        header: t,
+    };
+    go(ctx, a, b.build())
+}
+
+fn execute(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Execute {
+        path: path(a)?,
+        content: a.bytes("content")?.unwrap_or_default(),
+        header: t,
+    };
+    go(ctx, a, b.build())
+}
+
+fn create(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
+    let b = rq::Create {
+        path: path(a)?,
+        content,
+        format,
+        header: t,
+    };
+    go(ctx, a, b.build())
+}
+
+fn delete(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::Delete {
+        path: path(a)?,
+        header: t,
+    };
+    go(ctx, a, b.build())
+}
+
+fn read_composite(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let b = rq::ReadComposite {
+        paths: a.list("paths")?.unwrap_or_default(),
+        accept: a.format("accept")?,
+        header: t,
+    };
+    go(ctx, a, b.build())
+}
+
+fn write_composite(ctx: &Ctx, a: &Args) -> CmdResult {
+    let t = tail(a)?;
+    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::SENML_CBOR)?;
+    let format = format.ok_or("missing value for `format`")?;
+    let b = rq::WriteComposite {
+        content,
+        format,
+        header: t,
+    };
+    go(ctx, a, b.build())
+}

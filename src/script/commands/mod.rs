@@ -1,0 +1,169 @@
+//! Every nsh command, one file per LwM2M interface ([`registration`],
+//! [`device`], [`reporting`], [`bootstrap`], [`raw`] CoAP) and two for the
+//! rest ([`session`]: receiving, history, payload buffer; [`shell`]:
+//! connections and settings). This file holds the table, in the order
+//! `help` lists it, and `help` itself. The same table drives the Rhai
+//! functions, the command-line form, `help` and completion.
+
+mod bootstrap;
+mod device;
+mod raw;
+mod registration;
+mod reporting;
+mod session;
+mod shell;
+
+use rhai::Dynamic;
+
+use super::Ctx;
+use super::args::{Args, Kind as K, opt};
+pub use super::command::{CmdResult, Command};
+
+/// The command table.
+pub static COMMANDS: &[Command] = &[
+    device::READ,
+    reporting::OBSERVE,
+    reporting::CANCEL_OBSERVE,
+    device::DISCOVER,
+    device::WRITE,
+    device::WRITE_FILE,
+    device::WRITE_ATTRIBUTES,
+    device::EXECUTE,
+    device::CREATE,
+    device::DELETE,
+    device::READ_COMPOSITE,
+    reporting::OBSERVE_COMPOSITE,
+    device::WRITE_COMPOSITE,
+    raw::COAP_GET,
+    bootstrap::BOOTSTRAP,
+    bootstrap::BOOTSTRAP_PACK,
+    bootstrap::BOOTSTRAP_FINISH,
+    registration::REGISTER,
+    registration::UPDATE,
+    registration::DEREGISTER,
+    bootstrap::REQUEST_BOOTSTRAP,
+    bootstrap::BOOTSTRAP_PACK_REQUEST,
+    reporting::SEND,
+    bootstrap::EST_COAPS_SIMPLE_ENROLL,
+    bootstrap::EST_COAPS_SIMPLE_REENROLL,
+    bootstrap::EST_COAPS_CA_CERTS,
+    raw::CONTENT,
+    reporting::NOTIFY,
+    raw::CREATED,
+    raw::DELETED,
+    raw::CHANGED,
+    raw::ERROR_RESPONSE,
+    raw::CONTINUE,
+    raw::EMPTY,
+    raw::RESET,
+    raw::COAP,
+    raw::UDP,
+    session::RECV,
+    session::WAIT_FOR,
+    session::EXPECT,
+    session::SLEEP,
+    session::DETAILS,
+    session::HISTORY,
+    session::RESET_HISTORY,
+    session::PAYLOAD_BUFFER_CLEAR,
+    session::PAYLOAD_BUFFER_SHOW,
+    session::PAYLOAD_BUFFER_SHOW_HEX,
+    session::PAYLOAD_BUFFER_SHOW_TLV,
+    session::PAYLOAD_BUFFER_SHOW_AS,
+    session::PAYLOAD_BUFFER_SHOW_SENML,
+    session::PAYLOAD_BUFFER_SHOW_JSON,
+    session::LOAD_OBJECTS,
+    session::COAP_DECODE,
+    session::LWM2M_DECODE,
+    shell::LISTEN,
+    shell::FILE_SERVER,
+    shell::FILE_SERVER_STOP,
+    shell::CONNECT,
+    shell::UNCONNECT,
+    shell::CLIENTS,
+    shell::USE_CLIENT,
+    shell::OBSERVATIONS,
+    shell::SET,
+    shell::GET_ERROR,
+    HELP,
+    shell::EXIT,
+];
+
+/// Finds a command by exact name (or its Rhai name).
+pub fn find(name: &str) -> Option<&'static Command> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name == name || c.rhai_name() == name)
+}
+
+/// `help`.
+const HELP: Command = Command {
+    name: "help",
+    params: &[opt("topic", K::Str, "none: list commands")],
+    help: "Lists commands, or shows one command's arguments, defaults and an example.",
+    example: "help read",
+    run: cmd_help,
+};
+
+fn cmd_help(ctx: &Ctx, args: &Args) -> CmdResult {
+    match args.str("topic")? {
+        None => ctx.say(&general_help()),
+        Some(t) if t == "tlv" || t == "cbor" => ctx.say(&subshell_help(&t)),
+        Some(t) => match find(&t) {
+            Some(c) => ctx.say(&c.help_text()),
+            None => {
+                let close: Vec<&str> = COMMANDS
+                    .iter()
+                    .map(|c| c.name)
+                    .filter(|n| n.contains(t.as_str()))
+                    .collect();
+                let hint = if close.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (did you mean: {})", close.join(", "))
+                };
+                return Err(format!("no such command: {t}{hint}"));
+            }
+        },
+    }
+    Ok(Dynamic::UNIT)
+}
+
+fn subshell_help(which: &str) -> String {
+    let (cmds, what, ctor) = if which == "tlv" {
+        (
+            crate::script::builders::TLV_COMMANDS,
+            "TLV (application/vnd.oma.lwm2m+tlv)",
+            "tlv",
+        )
+    } else {
+        (
+            crate::script::builders::CBOR_COMMANDS,
+            "SenML CBOR",
+            "senml_cbor",
+        )
+    };
+    let mut s = format!(
+        "{which}\n\nEnters a subshell that builds a {what} payload; `exit` prints it as escaped bytes\n\
+         and keeps it in the variable `{which}_data`. In Rhai: `let t = {ctor}();` with the same methods.\n\ncommands:\n"
+    );
+    for c in cmds {
+        s.push_str(&format!("  {:<24} {}\n", c.name, c.help));
+    }
+    s
+}
+
+/// `help` with no topic.
+pub fn general_help() -> String {
+    let mut s = String::from("nsh commands (`help CMD` for arguments and an example):\n");
+    for c in COMMANDS {
+        s.push_str(&format!("  {:<26} {}\n", c.name, c.help));
+    }
+    s.push_str(
+        "\nAt the prompt type commands as in the original nsh (`read /3/0 tlv`) or Rhai (`let r = read(\"/3/0\"); print(r.value)`).\n\
+         Message fields in Rhai: kind type code code_name msg_id token options path query location content_format accept\n\
+         observe block1 block2 payload text value peer; methods summary() details(). Assertions: assert(c, msg) assert_eq(a, b)\n\
+         assert_ne(a, b) assert_match(msg, pattern). `tlv` and `cbor` open payload builders.",
+    );
+    s
+}

@@ -1,0 +1,518 @@
+//! The shell and its connections: `listen`, `file_server`,
+//! `file_server_stop`, `connect`, `unconnect`, `clients`, `use_client`,
+//! `observations`, `set`, `get_error`, `exit`.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rhai::{Dynamic, Map};
+
+use crate::coap::escaped;
+use crate::script::Ctx;
+use crate::script::args::{Args, Kind as K, opt, req};
+use crate::script::command::{CmdResult, Command};
+
+/// `listen`.
+pub(super) const LISTEN: Command = Command {
+    name: "listen",
+    params: &[
+        opt("port", K::Int, "5683, or 5684 with a PSK"),
+        opt("psk_identity", K::Str, "command line -i"),
+        opt("psk_key", K::Str, "command line -k"),
+        opt("ca_path", K::Str, "none"),
+        opt("ca_file", K::Str, "none"),
+        opt("crt_file", K::Str, "none"),
+        opt("key_file", K::Str, "none"),
+        opt("ipv6", K::Bool, "command line -6"),
+        opt("tcp", K::Bool, "0"),
+        opt("debug", K::Bool, "0"),
+        opt("connection_id", K::Str, "''"),
+    ],
+    help: "Listens on PORT for any number of clients: plain UDP, or DTLS 1.2 with a pre-shared key when PSK_IDENTITY and PSK_KEY (literal text) are given. Certificates, Connection ID and TCP are not available yet.",
+    example: "listen 9000",
+    run: cmd_listen,
+};
+
+/// `file_server`.
+pub(super) const FILE_SERVER: Command = Command {
+    name: "file_server",
+    params: &[
+        opt("root_directory", K::Str, "."),
+        opt("port", K::Int, "5683, or 5684 with a PSK"),
+        opt("psk_identity", K::Str, "command line -i"),
+        opt("psk_key", K::Str, "command line -k"),
+        opt("ca_path", K::Str, "none"),
+        opt("ca_file", K::Str, "none"),
+        opt("crt_file", K::Str, "none"),
+        opt("key_file", K::Str, "none"),
+        opt("ipv6", K::Bool, "command line -6"),
+        opt("debug", K::Bool, "0"),
+        opt("background", K::Bool, "0: serve until Ctrl-C"),
+    ],
+    help: "Serves the files below ROOT_DIRECTORY over CoAP with Block2, until Ctrl-C; with background=1 it serves while the shell goes on (file_server_stop ends it). DTLS arguments are not available yet.",
+    example: "file_server . 9000  |  file_server(\"fw\", #{port: 5700, background: true})",
+    run: cmd_file_server,
+};
+
+/// `file_server_stop`.
+pub(super) const FILE_SERVER_STOP: Command = Command {
+    name: "file_server_stop",
+    params: &[],
+    help: "Stops file servers started with background=1.",
+    example: "file_server_stop",
+    run: cmd_file_server_stop,
+};
+
+/// `connect`.
+pub(super) const CONNECT: Command = Command {
+    name: "connect",
+    params: &[
+        opt("host", K::Str, "127.0.0.1"),
+        opt("port", K::Int, "5683"),
+        opt("bind", K::Int, "0 (any)"),
+    ],
+    help: "Sends future messages to HOST:PORT (e.g. a client that never registered).",
+    example: "connect 127.0.0.1 56830",
+    run: cmd_connect,
+};
+
+/// `unconnect`.
+pub(super) const UNCONNECT: Command = Command {
+    name: "unconnect",
+    params: &[],
+    help: "Forgets the current target; the next command needs a registration or `connect`.",
+    example: "unconnect",
+    run: cmd_unconnect,
+};
+
+/// `clients`.
+pub(super) const CLIENTS: Command = Command {
+    name: "clients",
+    params: &[],
+    help: "Lists registered clients (endpoint, address, location, lifetime, binding, version, seconds since last heard); returns them as maps.",
+    example: "clients  |  for c in clients() { print(c.endpoint) }",
+    run: cmd_clients,
+};
+
+/// `use_client`.
+pub(super) const USE_CLIENT: Command = Command {
+    name: "use_client",
+    params: &[req("endpoint", K::Str)],
+    help: "Makes ENDPOINT the client that commands go to.",
+    example: "use_client sensor-2",
+    run: cmd_use_client,
+};
+
+/// `observations`.
+pub(super) const OBSERVATIONS: Command = Command {
+    name: "observations",
+    params: &[],
+    help: "Lists active observations (token, path).",
+    example: "observations",
+    run: cmd_observations,
+};
+
+/// `set`.
+pub(super) const SET: Command = Command {
+    name: "set",
+    params: &[
+        opt("auto_update", K::Bool, "unchanged"),
+        opt("auto_reregister", K::Bool, "unchanged"),
+        opt("auto_bspack_error", K::Bool, "unchanged"),
+        opt("auto_ack", K::Bool, "unchanged"),
+        opt("auto_deregister", K::Bool, "unchanged"),
+        opt("auto_send", K::Bool, "unchanged"),
+        opt("print_messages", K::Bool, "unchanged"),
+        opt("history_limit", K::Int, "unchanged (100000)"),
+        opt("timeout", K::Float, "unchanged (5 s)"),
+        opt("retransmit", K::Bool, "unchanged (1)"),
+        opt("ack_timeout", K::Float, "unchanged (2 s)"),
+        opt("max_retransmit", K::Int, "unchanged (4)"),
+    ],
+    help: "Switches auto-responses and settings; with no arguments shows the current values.",
+    example: "set auto_ack=0  |  set(#{auto_update: false})",
+    run: cmd_set,
+};
+
+/// `get_error`.
+pub(super) const GET_ERROR: Command = Command {
+    name: "get_error",
+    params: &[],
+    help: "Shows the last error in full.",
+    example: "get_error",
+    run: cmd_get_error,
+};
+
+/// `exit`.
+pub(super) const EXIT: Command = Command {
+    name: "exit",
+    params: &[],
+    help: "Leaves nsh (Ctrl-D too).",
+    example: "exit",
+    run: cmd_exit,
+};
+
+fn cmd_listen(ctx: &Ctx, args: &Args) -> CmdResult {
+    for p in ["ca_path", "ca_file", "crt_file", "key_file"] {
+        if args.str(p)?.is_some_and(|s| !s.is_empty()) {
+            return Err(format!(
+                "listen: `{p}`: DTLS with certificates is not available in this version of nsh (PSK is)"
+            ));
+        }
+    }
+    if args.str("connection_id")?.is_some_and(|s| !s.is_empty()) {
+        return Err(
+            "listen: `connection_id`: DTLS Connection ID is not available in this version of nsh"
+                .into(),
+        );
+    }
+    // Like the original: each falls back to the command line's value.
+    let default = ctx.server.default_psk();
+    let identity = args
+        .str("psk_identity")?
+        .filter(|s| !s.is_empty())
+        .or_else(|| default.as_ref().map(|p| p.identity.clone()));
+    let key = args
+        .str("psk_key")?
+        .filter(|s| !s.is_empty())
+        .map(String::into_bytes)
+        .or_else(|| default.as_ref().map(|p| p.key.clone()));
+    let psk = match (identity, key) {
+        (Some(identity), Some(key)) => Some(crate::transport::Psk { identity, key }),
+        (None, None) => None,
+        (Some(_), None) => return Err("listen: `psk_identity` needs `psk_key` too".into()),
+        (None, Some(_)) => return Err("listen: `psk_key` needs `psk_identity` too".into()),
+    };
+    // Like the original, the command line's --tcp cannot be turned off.
+    let tcp = args.bool("tcp")? == Some(true) || ctx.server.default_tcp();
+    if tcp && psk.is_some() {
+        return Err(
+            "listen: `tcp` cannot be used with a PSK: CoAP over TLS is not available in this version of nsh"
+                .into(),
+        );
+    }
+    if args.bool("debug")? == Some(true) {
+        return Err("listen: `debug`: there is no DTLS debug output without DTLS".into());
+    }
+    let port = args
+        .int_in::<u16>("port")?
+        .unwrap_or(if psk.is_some() { 5684 } else { 5683 });
+    let ipv6 = args.bool("ipv6")?.unwrap_or(ctx.ipv6);
+    let bound = if tcp {
+        ctx.server.listen_tcp(port, ipv6)
+    } else {
+        ctx.server.listen_secure(port, ipv6, psk.as_ref())
+    }
+    .map_err(|e| format!("could not listen on port {port} ({e})"))?;
+    ctx.say(&format!(
+        "listening on {} port {bound}{}",
+        match &psk {
+            Some(p) => format!("DTLS (PSK identity `{}`)", p.identity),
+            None if tcp => "TCP".into(),
+            None => "UDP".into(),
+        },
+        if ipv6 { " (IPv6 and IPv4)" } else { "" }
+    ));
+    Ok(Dynamic::from_int(i64::from(bound)))
+}
+
+fn cmd_file_server(ctx: &Ctx, args: &Args) -> CmdResult {
+    for p in [
+        "psk_identity",
+        "psk_key",
+        "ca_path",
+        "ca_file",
+        "crt_file",
+        "key_file",
+    ] {
+        if args.str(p)?.is_some_and(|s| !s.is_empty()) {
+            return Err(format!(
+                "`{p}`: DTLS is not available in this version of nsh"
+            ));
+        }
+    }
+    if args.bool("debug")? == Some(true) {
+        return Err("`debug`: there is no DTLS debug output without DTLS".into());
+    }
+    let root = args.str("root_directory")?.unwrap_or_else(|| ".".into());
+    let port = args.int_in::<u16>("port")?.unwrap_or(5683);
+    let ipv6 = args.bool("ipv6")?.unwrap_or(ctx.ipv6);
+    let server = ctx.server.clone();
+    let print: std::sync::Arc<dyn Fn(&str) + Send + Sync> =
+        std::sync::Arc::new(move |l: &str| server.print(l));
+    let fs = crate::fileserver::FileServer::start(std::path::Path::new(&root), port, ipv6, print)
+        .map_err(|e| format!("cannot serve {root} on port {port}: {e}"))?;
+    let shown = std::fs::canonicalize(&root).map_or(root.clone(), |p| p.display().to_string());
+    ctx.say(&format!(
+        "Serving directory {shown} on port {}...",
+        fs.port()
+    ));
+    let bound = i64::from(fs.port());
+    if args.bool("background")?.unwrap_or(false) {
+        ctx.file_servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(fs);
+        return Ok(Dynamic::from_int(bound));
+    }
+    ctx.say("Press CTRL-C to stop");
+    let flag = ctx.server.interrupt_flag();
+    while !flag.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    flag.store(false, Ordering::SeqCst);
+    fs.stop();
+    ctx.say("file server stopped");
+    Ok(Dynamic::from_int(bound))
+}
+
+fn cmd_file_server_stop(ctx: &Ctx, _: &Args) -> CmdResult {
+    let servers: Vec<_> = ctx
+        .file_servers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain(..)
+        .collect();
+    let n = servers.len();
+    for s in servers {
+        s.stop();
+    }
+    ctx.say(&format!("stopped {n} file server(s)"));
+    Ok(Dynamic::UNIT)
+}
+
+fn cmd_connect(ctx: &Ctx, args: &Args) -> CmdResult {
+    let host = args.str("host")?.unwrap_or_else(|| {
+        if ctx.ipv6 {
+            "::1".into()
+        } else {
+            "127.0.0.1".into()
+        }
+    });
+    let port = args.int_in::<u16>("port")?.unwrap_or(5683);
+    let bind = args.int_in::<u16>("bind")?.unwrap_or(0);
+    let addr = ctx
+        .server
+        .connect(&host, port, bind)
+        .map_err(|e| e.to_string())?;
+    ctx.say(&format!("new remote endpoint: {addr}"));
+    Ok(Dynamic::UNIT)
+}
+
+fn cmd_unconnect(ctx: &Ctx, _: &Args) -> CmdResult {
+    ctx.server.unconnect();
+    Ok(Dynamic::UNIT)
+}
+
+fn cmd_clients(ctx: &Ctx, _: &Args) -> CmdResult {
+    let current = ctx.server.current_client();
+    let clients = ctx.server.clients();
+    if ctx.interactive {
+        if clients.is_empty() {
+            ctx.say("no registered clients");
+        }
+        for c in &clients {
+            let mark = if current.as_deref() == Some(c.endpoint.as_str()) {
+                "*"
+            } else {
+                " "
+            };
+            let r = &c.registration;
+            ctx.say(&format!(
+                "{mark} {}  {}  {}  lt={} b={} lwm2m={}  {} object links, last heard {:.0} s ago",
+                c.endpoint,
+                c.peer,
+                c.location,
+                r.lifetime_or_default(),
+                r.binding_or_default(),
+                r.version_or_default(),
+                r.links().len(),
+                c.last_seen.elapsed().map_or(0.0, |d| d.as_secs_f64())
+            ));
+        }
+    }
+    Ok(Dynamic::from_array(
+        clients
+            .iter()
+            .map(|c| client_map(c, current.as_deref() == Some(c.endpoint.as_str())))
+            .collect(),
+    ))
+}
+
+fn cmd_use_client(ctx: &Ctx, args: &Args) -> CmdResult {
+    let ep = args.str("endpoint")?.unwrap_or_default();
+    let c = ctx.server.use_client(&ep).map_err(|e| e.to_string())?;
+    ctx.say(&format!("current client: {} ({})", c.endpoint, c.peer));
+    Ok(client_map(&c, true))
+}
+
+fn cmd_observations(ctx: &Ctx, _: &Args) -> CmdResult {
+    let obs = ctx.server.observations();
+    if ctx.interactive {
+        if obs.is_empty() {
+            ctx.say("no active observations");
+        }
+        for (token, path) in &obs {
+            ctx.say(&format!("{path}  token {}", escaped::format_hex(token)));
+        }
+    }
+    Ok(Dynamic::from_array(
+        obs.into_iter()
+            .map(|(t, p)| {
+                let mut m = Map::new();
+                m.insert("token".into(), Dynamic::from_blob(t));
+                m.insert("path".into(), p.into());
+                Dynamic::from_map(m)
+            })
+            .collect(),
+    ))
+}
+
+fn cmd_set(ctx: &Ctx, args: &Args) -> CmdResult {
+    let mut f = ctx.server.flags();
+    let mut any = false;
+    let mut announce = Vec::new();
+    for (name, slot, label) in [
+        (
+            "auto_reregister",
+            &mut f.auto_reregister as &mut bool,
+            "Auto register responses",
+        ),
+        ("auto_update", &mut f.auto_update, "Auto update responses"),
+        (
+            "auto_bspack_error",
+            &mut f.auto_bspack_error,
+            "Auto Bootstrap Pack error responses",
+        ),
+        ("auto_ack", &mut f.auto_ack, "Auto 0.00 ACK responses"),
+        (
+            "auto_deregister",
+            &mut f.auto_deregister,
+            "Auto de-register responses",
+        ),
+        ("auto_send", &mut f.auto_send, "Auto send responses"),
+        (
+            "print_messages",
+            &mut f.print_messages,
+            "Printing of messages",
+        ),
+    ] {
+        if let Some(v) = args.bool(name)? {
+            *slot = v;
+            any = true;
+            announce.push(format!(
+                "{label} {}",
+                if v { "enabled" } else { "disabled" }
+            ));
+        }
+    }
+    ctx.server.set_flags(f);
+    if let Some(t) = args.seconds("timeout")? {
+        ctx.server.set_default_timeout(t);
+        announce.push(format!("Request timeout {} s", t.as_secs_f64()));
+        any = true;
+    }
+    if let Some(n) = args.int("history_limit")? {
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("set: `history_limit`: {n} must be at least 1"))?;
+        ctx.server.set_history_limit(n);
+        announce.push(format!("History keeps the last {n} messages"));
+        any = true;
+    }
+    let mut tp = ctx.server.transmission();
+    let mut tp_changed = false;
+    if let Some(r) = args.bool("retransmit")? {
+        tp.retransmit = r;
+        tp_changed = true;
+    }
+    if let Some(a) = args.seconds("ack_timeout")? {
+        if a.is_zero() {
+            return Err("set: `ack_timeout`: 0 must be a positive number of seconds".into());
+        }
+        tp.ack_timeout = a;
+        tp_changed = true;
+    }
+    if let Some(m) = args.int_in::<u32>("max_retransmit")? {
+        tp.max_retransmit = m;
+        tp_changed = true;
+    }
+    if tp_changed {
+        ctx.server.set_transmission(tp.clone());
+        announce.push(format!(
+            "Retransmission {} (ACK_TIMEOUT {} s, MAX_RETRANSMIT {})",
+            if tp.retransmit { "enabled" } else { "disabled" },
+            tp.ack_timeout.as_secs_f64(),
+            tp.max_retransmit
+        ));
+        any = true;
+    }
+    if !any {
+        let f = ctx.server.flags();
+        let tp = ctx.server.transmission();
+        let on = |b: bool| if b { 1 } else { 0 };
+        ctx.say(&format!(
+            "auto_update={} auto_reregister={} auto_bspack_error={} auto_ack={} auto_deregister={} auto_send={} print_messages={}\ntimeout={} retransmit={} ack_timeout={} max_retransmit={} history_limit={}",
+            on(f.auto_update),
+            on(f.auto_reregister),
+            on(f.auto_bspack_error),
+            on(f.auto_ack),
+            on(f.auto_deregister),
+            on(f.auto_send),
+            on(f.print_messages),
+            ctx.server.default_timeout().as_secs_f64(),
+            on(tp.retransmit),
+            tp.ack_timeout.as_secs_f64(),
+            tp.max_retransmit,
+            ctx.server.history_limit()
+        ));
+    }
+    for line in announce {
+        ctx.say(&line);
+    }
+    Ok(Dynamic::UNIT)
+}
+
+fn cmd_get_error(ctx: &Ctx, _: &Args) -> CmdResult {
+    let e = ctx.last_error();
+    ctx.say(e.as_deref().unwrap_or("no errors"));
+    Ok(e.map_or(Dynamic::UNIT, Into::into))
+}
+
+fn cmd_exit(ctx: &Ctx, _: &Args) -> CmdResult {
+    ctx.exit.store(true, Ordering::SeqCst);
+    ctx.say("exiting");
+    Ok(Dynamic::UNIT)
+}
+
+fn client_map(c: &crate::server::Client, current: bool) -> Dynamic {
+    let mut m = Map::new();
+    let r = &c.registration;
+    m.insert("endpoint".into(), c.endpoint.clone().into());
+    m.insert("peer".into(), c.peer.to_string().into());
+    m.insert("location".into(), c.location.clone().into());
+    m.insert(
+        "lifetime".into(),
+        Dynamic::from_int(i64::from(r.lifetime_or_default())),
+    );
+    m.insert("binding".into(), r.binding_or_default().to_string().into());
+    m.insert("version".into(), r.version_or_default().to_string().into());
+    m.insert("current".into(), Dynamic::from_bool(current));
+    let ago = |t: std::time::SystemTime| t.elapsed().map_or(0.0, |d| d.as_secs_f64());
+    m.insert("last_seen_s".into(), Dynamic::from_float(ago(c.last_seen)));
+    m.insert(
+        "registered_s".into(),
+        Dynamic::from_float(ago(c.registered_at)),
+    );
+    m.insert(
+        "links".into(),
+        Dynamic::from_array(
+            r.links()
+                .iter()
+                .map(crate::script::values::link_map)
+                .collect(),
+        ),
+    );
+    Dynamic::from_map(m)
+}

@@ -15,6 +15,7 @@ pub mod message;
 pub mod pattern;
 mod send;
 pub mod stdlib;
+pub mod typed;
 pub mod values;
 
 use std::any::TypeId;

@@ -50,6 +50,26 @@ pub(super) fn err(e: RequestError) -> String {
     e.to_string()
 }
 
+crate::arguments! {
+    /// The shared header of typed arguments: message ID, token and extra
+    /// options (`..header: Header,`).
+    pub(super) struct Header {
+        msg_id: Option<u16> = opt(Int, "auto"),
+        token: Option<Vec<u8>> = opt(Bytes, "8 random bytes"),
+        options: Vec<crate::coap::CoapOption> = opt(Options, "[]"),
+    }
+}
+
+impl From<Header> for rq::Header {
+    fn from(h: Header) -> rq::Header {
+        rq::Header {
+            msg_id: h.msg_id,
+            token: h.token,
+            options: h.options,
+        }
+    }
+}
+
 /// The shared header: message ID, token and extra options.
 pub(super) fn tail(a: &Args) -> Result<rq::Header, String> {
     Ok(rq::Header {
@@ -69,12 +89,22 @@ pub(super) fn wait(ctx: &Ctx, a: &Args) -> Result<std::time::Duration, String> {
         .unwrap_or_else(|| ctx.server.default_timeout()))
 }
 
-/// Sends a built message; waits for the response of requests and CON messages.
+/// Sends a built message; waits for the response of requests and CON
+/// messages, up to `timeout_s` of the arguments (or `set timeout`).
 pub(super) fn go(ctx: &Ctx, a: &Args, built: Result<Built, RequestError>) -> CmdResult {
     let built = built.map_err(err)?;
+    let msg = &built.message;
+    let waits = msg.code.is_request() || msg.mtype == Type::Confirmable;
+    let timeout = if waits { a.seconds("timeout_s")? } else { None };
+    send(ctx, timeout, built)
+}
+
+/// Sends a built message; waits for the response of requests and CON
+/// messages, up to `timeout` (`None`: `set timeout`).
+pub(super) fn send(ctx: &Ctx, timeout: Option<std::time::Duration>, built: Built) -> CmdResult {
     let msg = built.message;
     let waits = msg.code.is_request() || msg.mtype == Type::Confirmable;
-    let wait = if waits { Some(wait(ctx, a)?) } else { None };
+    let wait = waits.then(|| timeout.unwrap_or_else(|| ctx.server.default_timeout()));
     let opts = SendOptions {
         fill_message_id: built.needs_msg_id,
         fill_token: built.needs_token,

@@ -1,74 +1,80 @@
 //! Client Registration, client-role (LwM2M TS Core §6.2): `register`,
 //! `update`, `deregister` — for testing servers, or as templates.
+//!
+//! Written in the single-definition form ([`command!`]): each command's
+//! parameter table, typed arguments and parse come from one declaration.
+
+use std::time::Duration;
 
 use crate::lwm2m::request::{self as rq, Build};
 use crate::script::Ctx;
-use crate::script::args::{Args, Kind as K, opt, req};
-use crate::script::command::{CmdResult, Command, TIMEOUT, params, tail};
-use crate::script::send::{go, path, tail};
+use crate::script::command::CmdResult;
+use crate::script::send::{Header, send};
+use crate::script::typed::command;
 
-/// `register`.
-pub(super) const REGISTER: Command = Command {
-    name: "register",
-    params: params!(
-        [req("path", K::Str), opt("query", K::List, "from PATH")],
-        tail!(),
-        [opt("content", K::Bytes, "empty"), TIMEOUT]
-    ),
+command! {
+    /// `register`.
+    pub(super) const REGISTER = "register";
+    /// The arguments of `register` and `update`.
+    struct Registration {
+        path: String = req(Str),
+        query: Option<Vec<String>> = opt(List, "from PATH"),
+        ..header: Header,
+        content: Vec<u8> = opt(Bytes, "empty"),
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends a Register (POST, link-format) — for testing servers or as a template.",
     example: "register /rd?ep=test&lt=60 content=</1/0>,</3/0>",
     run: register,
-};
+}
 
-/// `update`.
-pub(super) const UPDATE: Command = Command {
-    name: "update",
-    params: params!(
-        [req("path", K::Str), opt("query", K::List, "from PATH")],
-        tail!(),
-        [opt("content", K::Bytes, "empty"), TIMEOUT]
-    ),
+command! {
+    /// `update`.
+    pub(super) const UPDATE = "update";
+    args: Registration,
     help: "Sends an Update (POST to the registration location).",
     example: "update /rd/1?lt=60",
     run: update,
-};
+}
 
-/// `deregister`.
-pub(super) const DEREGISTER: Command = Command {
-    name: "deregister",
-    params: params!([req("path", K::Str)], tail!(), [TIMEOUT]),
+command! {
+    /// `deregister`.
+    pub(super) const DEREGISTER = "deregister";
+    /// The arguments of `deregister`.
+    struct Deregistration {
+        path: String = req(Str),
+        ..header: Header,
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends a De-register (DELETE of the registration location).",
     example: "deregister /rd/1",
     run: deregister,
-};
+}
 
-fn register(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
+fn register(ctx: &Ctx, a: Registration) -> CmdResult {
     let b = rq::Register {
-        path: path(a)?,
-        query: a.list("query")?,
-        header: t,
-        content: a.bytes("content")?.unwrap_or_default(),
+        path: a.path,
+        query: a.query,
+        header: a.header.into(),
+        content: a.content,
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(|e| e.to_string())?)
 }
 
-fn update(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
+fn update(ctx: &Ctx, a: Registration) -> CmdResult {
     let b = rq::Update {
-        path: path(a)?,
-        query: a.list("query")?,
-        header: t,
-        content: a.bytes("content")?.unwrap_or_default(),
+        path: a.path,
+        query: a.query,
+        header: a.header.into(),
+        content: a.content,
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(|e| e.to_string())?)
 }
 
-fn deregister(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
+fn deregister(ctx: &Ctx, a: Deregistration) -> CmdResult {
     let b = rq::Deregister {
-        path: path(a)?,
-        header: t,
+        path: a.path,
+        header: a.header.into(),
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(|e| e.to_string())?)
 }

@@ -88,22 +88,6 @@ macro_rules! tail {
 }
 pub(crate) use tail;
 
-/// The notification attributes of `observe`, `observe_composite` and
-/// `write_attributes`, in the original's order.
-pub(crate) const ATTRS: [Param; 11] = [
-    opt("lt", K::Float, "none"),
-    opt("gt", K::Float, "none"),
-    opt("st", K::Float, "none"),
-    opt("pmin", K::Int, "none"),
-    opt("pmax", K::Int, "none"),
-    opt("epmin", K::Int, "none"),
-    opt("epmax", K::Int, "none"),
-    opt("hqmax", K::Int, "none"),
-    opt("edge", K::Int, "none"),
-    opt("con", K::Int, "none"),
-    opt("dim", K::Int, "none"),
-];
-
 /// The server-account arguments of `bootstrap` and `bootstrap_pack`, in the
 /// original's order (reference §14.1); `bootstrap` has `finish` before the
 /// last one, [`CIPHERSUITES`].

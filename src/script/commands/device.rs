@@ -1,6 +1,11 @@
 //! Device Management and Service Enablement (LwM2M TS Core §6.3): `read`,
 //! `discover`, `write`, `write_file` (Block1), `write_attributes`,
 //! `execute`, `create`, `delete`, `read_composite`, `write_composite`.
+//!
+//! In the single-definition form ([`command!`]) except `write_file`, whose
+//! body is being reworked separately and still reads its arguments by name.
+
+use std::time::Duration;
 
 use rhai::Dynamic;
 
@@ -8,54 +13,58 @@ use crate::coap::ContentFormat;
 use crate::lwm2m::request::{self as rq, Build};
 use crate::script::Ctx;
 use crate::script::args::{Args, Kind as K, opt, req};
-use crate::script::command::{ATTRS, CmdResult, Command, TIMEOUT, params, tail};
+use crate::script::command::{CmdResult, Command, params};
 use crate::script::message::Msg;
-use crate::script::send::{err, go, path, payload, tail, wait};
+use crate::script::send::{Attributes, Header, Payload, err, path, send, wait};
+use crate::script::typed::command;
 use crate::server::SendOptions;
 
-/// `read`.
-pub(super) const READ: Command = Command {
-    name: "read",
-    params: params!(
-        [req("path", K::Str), opt("accept", K::Format, "none")],
-        tail!(),
-        [TIMEOUT]
-    ),
+command! {
+    /// `read`.
+    pub(super) const READ = "read";
+    /// The arguments of `read`.
+    struct ReadArgs {
+        path: String = req(Str),
+        accept: Option<ContentFormat> = opt(Format, "none"),
+        ..header: Header,
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends a Read (GET) and returns the response.",
     example: "read /3/0 APPLICATION_LWM2M_TLV      |  let r = read(\"/3/0\", #{accept: \"tlv\"});",
     run: read,
-};
+}
 
-/// `discover`.
-pub(super) const DISCOVER: Command = Command {
-    name: "discover",
-    params: params!(
-        [req("path", K::Str), opt("depth", K::Int, "none")],
-        tail!(),
-        [TIMEOUT]
-    ),
+command! {
+    /// `discover`.
+    pub(super) const DISCOVER = "discover";
+    /// The arguments of `discover`.
+    struct DiscoverArgs {
+        path: String = req(Str),
+        depth: Option<i64> = opt(Int, "none"),
+        ..header: Header,
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends a Discover (GET, Accept link-format) and returns the response.",
     example: "discover /3",
     run: discover,
-};
+}
 
-/// `write`.
-pub(super) const WRITE: Command = Command {
-    name: "write",
-    params: params!(
-        [
-            req("path", K::Str),
-            req("content", K::Bytes),
-            opt("format", K::Format, "TEXT_PLAIN"),
-            opt("update", K::Bool, "0 (replace: PUT)")
-        ],
-        tail!(),
-        [TIMEOUT]
-    ),
+command! {
+    /// `write`.
+    pub(super) const WRITE = "write";
+    /// The arguments of `write`.
+    struct WriteArgs {
+        path: String = req(Str),
+        content: Payload = req(Bytes),
+        format: Option<ContentFormat> = opt(Format, "TEXT_PLAIN"),
+        update: Option<bool> = opt(Bool, "0 (replace: PUT)"),
+        ..header: Header,
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends a Write: PUT (replace), or POST with update=1 (partial update).",
     example: "write /3/0/14 +02:00  |  write(\"/1/0/1\", \"60\")",
     run: write,
-};
+}
 
 /// `write_file`.
 pub(super) const WRITE_FILE: Command = Command {
@@ -78,113 +87,125 @@ pub(super) const WRITE_FILE: Command = Command {
     run: write_file,
 };
 
-/// `write_attributes`.
-pub(super) const WRITE_ATTRIBUTES: Command = Command {
-    name: "write_attributes",
-    params: params!(
-        [req("path", K::Str)],
-        ATTRS,
-        [opt("query", K::List, "none")],
-        tail!(),
-        [TIMEOUT]
-    ),
+command! {
+    /// `write_attributes`.
+    pub(super) const WRITE_ATTRIBUTES = "write_attributes";
+    /// The arguments of `write_attributes`.
+    struct WriteAttributesArgs {
+        path: String = req(Str),
+        ..attributes: Attributes,
+        query: Option<Vec<String>> = opt(List, "none"),
+        ..header: Header,
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends a Write-Attributes (PUT with the attributes as Uri-Query); LwM2M 1.2 edge, con, hqmax included.",
     example: "write_attributes /3/0/13 pmin=1 pmax=5",
     run: write_attributes,
-};
+}
 
-/// `execute`.
-pub(super) const EXECUTE: Command = Command {
-    name: "execute",
-    params: params!(
-        [req("path", K::Str), opt("content", K::Bytes, "empty")],
-        tail!(),
-        [TIMEOUT]
-    ),
+command! {
+    /// `execute`.
+    pub(super) const EXECUTE = "execute";
+    /// The arguments of `execute`.
+    struct ExecuteArgs {
+        path: String = req(Str),
+        content: Vec<u8> = opt(Bytes, "empty"),
+        ..header: Header,
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends an Execute (POST, arguments as payload).",
     example: "execute /3/0/4",
     run: execute,
-};
+}
 
-/// `create`.
-pub(super) const CREATE: Command = Command {
-    name: "create",
-    params: params!(
-        [req("path", K::Str), opt("content", K::Bytes, "empty")],
-        tail!(),
-        [opt("format", K::Format, "APPLICATION_LWM2M_TLV"), TIMEOUT]
-    ),
+command! {
+    /// `create`.
+    pub(super) const CREATE = "create";
+    /// The arguments of `create`.
+    struct CreateArgs {
+        path: String = req(Str),
+        content: Payload = opt(Bytes, "empty"),
+        ..header: Header,
+        format: Option<ContentFormat> = opt(Format, "APPLICATION_LWM2M_TLV"),
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends a Create (POST to an Object path).",
     example: "create /1 \\x08\\x02\\x03\\xc1\\x00\\x02",
     run: create,
-};
+}
 
-/// `delete`.
-pub(super) const DELETE: Command = Command {
-    name: "delete",
-    params: params!([req("path", K::Str)], tail!(), [TIMEOUT]),
+command! {
+    /// `delete`.
+    pub(super) const DELETE = "delete";
+    /// The arguments of `delete`.
+    struct DeleteArgs {
+        path: String = req(Str),
+        ..header: Header,
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends a Delete.",
     example: "delete /1/2",
     run: delete,
-};
+}
 
-/// `read_composite`.
-pub(super) const READ_COMPOSITE: Command = Command {
-    name: "read_composite",
-    params: params!(
-        [req("paths", K::List), opt("accept", K::Format, "none")],
-        tail!(),
-        [TIMEOUT]
-    ),
+command! {
+    /// `read_composite`.
+    pub(super) const READ_COMPOSITE = "read_composite";
+    /// The arguments of `read_composite`.
+    struct ReadCompositeArgs {
+        paths: Option<Vec<String>> = req(List),
+        accept: Option<ContentFormat> = opt(Format, "none"),
+        ..header: Header,
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends a Read-Composite (FETCH with a SenML CBOR path list).",
     example: "read_composite [/3/0/0,/1/1]",
     run: read_composite,
-};
+}
 
-/// `write_composite`.
-pub(super) const WRITE_COMPOSITE: Command = Command {
-    name: "write_composite",
-    params: params!(
-        [req("content", K::Bytes), req("format", K::Format)],
-        tail!(),
-        [TIMEOUT]
-    ),
+command! {
+    /// `write_composite`.
+    pub(super) const WRITE_COMPOSITE = "write_composite";
+    /// The arguments of `write_composite`.
+    struct WriteCompositeArgs {
+        content: Payload = req(Bytes),
+        format: Option<ContentFormat> = req(Format),
+        ..header: Header,
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Sends a Write-Composite (iPATCH).",
     example: "write_composite \\x81\\xa2\\x00\\x66/1/1/1\\x02\\x18\\x3c senml+cbor",
     run: write_composite,
-};
+}
 
-fn read(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
+fn read(ctx: &Ctx, a: ReadArgs) -> CmdResult {
     let b = rq::Read {
-        path: path(a)?,
-        accept: a.format("accept")?,
-        header: t,
+        path: a.path,
+        accept: a.accept,
+        header: a.header.into(),
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(err)?)
 }
 
-fn discover(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
+fn discover(ctx: &Ctx, a: DiscoverArgs) -> CmdResult {
     let b = rq::Discover {
-        path: path(a)?,
-        depth: a.int("depth")?,
-        header: t,
+        path: a.path,
+        depth: a.depth,
+        header: a.header.into(),
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(err)?)
 }
 
-fn write(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
-    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
+fn write(ctx: &Ctx, a: WriteArgs) -> CmdResult {
+    let (content, format) = a.content.encode(a.format, ContentFormat::LWM2M_TLV)?;
     let b = rq::Write {
-        path: path(a)?,
+        path: a.path,
         content,
         format,
-        update: a.bool("update")?.unwrap_or(false),
-        header: t,
+        update: a.update.unwrap_or(false),
+        header: a.header.into(),
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(err)?)
 }
 
 /// `write_file`: pushes a file with Block1 (RFC 7959 §2.5), one block at a
@@ -281,81 +302,55 @@ fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
     }
 }
 
-fn write_attributes(ctx: &Ctx, a: &Args) -> CmdResult {
-    let mut t = tail(a)?;
-    if let Some(v) = a.int("dim")? {
-        t.options.push(crate::coap::CoapOption::new(
-            crate::coap::OptionNumber::URI_QUERY,
-            format!("dim={v}").into_bytes(),
-        ));
-    }
-    let b = rq::WriteAttributes {
-        path: path(a)?,
-        lt: a.float("lt")?,
-        gt: a.float("gt")?,
-        st: a.float("st")?,
-        pmin: a.int("pmin")?,
-        pmax: a.int("pmax")?,
-        epmin: a.int("epmin")?,
-        epmax: a.int("epmax")?,
-        hqmax: a.int("hqmax")?,
-        edge: a.int("edge")?,
-        con: a.int("con")?,
-        query: a.list("query")?,
-        header: t,
-    };
-    go(ctx, a, b.build())
+fn write_attributes(ctx: &Ctx, a: WriteAttributesArgs) -> CmdResult {
+    let b = a.attributes.write_attributes(a.path, a.query, a.header);
+    send(ctx, a.timeout_s, b.build().map_err(err)?)
 }
 
-fn execute(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
+fn execute(ctx: &Ctx, a: ExecuteArgs) -> CmdResult {
     let b = rq::Execute {
-        path: path(a)?,
-        content: a.bytes("content")?.unwrap_or_default(),
-        header: t,
+        path: a.path,
+        content: a.content,
+        header: a.header.into(),
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(err)?)
 }
 
-fn create(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
-    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::LWM2M_TLV)?;
+fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
+    let (content, format) = a.content.encode(a.format, ContentFormat::LWM2M_TLV)?;
     let b = rq::Create {
-        path: path(a)?,
+        path: a.path,
         content,
         format,
-        header: t,
+        header: a.header.into(),
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(err)?)
 }
 
-fn delete(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
+fn delete(ctx: &Ctx, a: DeleteArgs) -> CmdResult {
     let b = rq::Delete {
-        path: path(a)?,
-        header: t,
+        path: a.path,
+        header: a.header.into(),
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(err)?)
 }
 
-fn read_composite(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
+fn read_composite(ctx: &Ctx, a: ReadCompositeArgs) -> CmdResult {
     let b = rq::ReadComposite {
-        paths: a.list("paths")?.unwrap_or_default(),
-        accept: a.format("accept")?,
-        header: t,
+        paths: a.paths.unwrap_or_default(),
+        accept: a.accept,
+        header: a.header.into(),
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(err)?)
 }
 
-fn write_composite(ctx: &Ctx, a: &Args) -> CmdResult {
-    let t = tail(a)?;
-    let (content, format) = payload(a, "content", a.format("format")?, ContentFormat::SENML_CBOR)?;
+fn write_composite(ctx: &Ctx, a: WriteCompositeArgs) -> CmdResult {
+    let (content, format) = a.content.encode(a.format, ContentFormat::SENML_CBOR)?;
     let format = format.ok_or("missing value for `format`")?;
     let b = rq::WriteComposite {
         content,
         format,
-        header: t,
+        header: a.header.into(),
     };
-    go(ctx, a, b.build())
+    send(ctx, a.timeout_s, b.build().map_err(err)?)
 }

@@ -88,46 +88,12 @@ macro_rules! tail {
 }
 pub(crate) use tail;
 
-/// The server-account arguments of `bootstrap` and `bootstrap_pack`, in the
-/// original's order (reference §14.1); `bootstrap` has `finish` before the
-/// last one, [`CIPHERSUITES`].
-pub(crate) const ACCOUNT: [Param; 13] = [
-    req("uri", K::Str),
-    opt(
-        "security_mode",
-        K::Str,
-        "from the URI: coap → NoSec, coaps → PreSharedKey",
-    ),
-    opt("psk_identity", K::Bytes, "none"),
-    opt("psk_key", K::Bytes, "none"),
-    opt("client_cert_path", K::Str, "none"),
-    opt("client_private_key_path", K::Str, "none"),
-    opt("server_cert_path", K::Str, "none"),
-    opt("ssid", K::Int, "1"),
-    opt("is_bootstrap", K::Bool, "0"),
-    opt("lifetime", K::Int, "86400"),
-    opt("notification_storing", K::Bool, "0"),
-    opt("binding", K::Str, "U"),
-    opt("iid", K::Int, "1"),
-];
-
-/// The last account argument.
-pub(crate) const CIPHERSUITES: Param = opt("tls_ciphersuites", K::List, "[]");
-
 /// The arguments of the Created, Deleted and Changed responses.
 pub(crate) const LOCATION_REPLY: [Param; 4] = [
     req("msg_id", K::Int),
     req("token", K::Bytes),
     opt("location", K::Str, "none"),
     opt("options", K::Options, "[]"),
-];
-
-/// The leading arguments of the three EST-coaps commands.
-pub(crate) const EST_HEAD: [Param; 4] = [
-    opt("msg_id", K::Int, "auto"),
-    opt("token", K::Bytes, "8 random bytes"),
-    opt("uri_path", K::Str, "''"),
-    opt("uri_query", K::List, "none"),
 ];
 
 /// How long a request waits for its response.

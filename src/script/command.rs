@@ -1,14 +1,14 @@
 //! What a command is: its name, parameter table, help, example and
-//! implementation ([`Command`]), the parameter groups several commands
-//! share (the message header, notification attributes, a server account),
-//! and `params!`, which joins parameter lists at compile time. Knows no
+//! implementation ([`Command`]), and `params!`, which joins parameter lists
+//! at compile time for the commands whose table is written by hand (the
+//! message commands derive theirs with `typed::command!`). Knows no
 //! particular command: those live in `commands/`, one file per LwM2M
 //! interface.
 
 use rhai::Dynamic;
 
 use super::Ctx;
-use super::args::{Args, Kind as K, Param, opt, req};
+use super::args::{Args, Param};
 
 /// What a command returns to Rhai, or its error text.
 pub type CmdResult = Result<Dynamic, String>;
@@ -75,29 +75,6 @@ impl Command {
         s
     }
 }
-
-/// The shared header: message ID, token and extra options.
-macro_rules! tail {
-    () => {
-        [
-            $crate::script::args::opt("msg_id", $crate::script::args::Kind::Int, "auto"),
-            $crate::script::args::opt("token", $crate::script::args::Kind::Bytes, "8 random bytes"),
-            $crate::script::args::opt("options", $crate::script::args::Kind::Options, "[]"),
-        ]
-    };
-}
-pub(crate) use tail;
-
-/// The arguments of the Created, Deleted and Changed responses.
-pub(crate) const LOCATION_REPLY: [Param; 4] = [
-    req("msg_id", K::Int),
-    req("token", K::Bytes),
-    opt("location", K::Str, "none"),
-    opt("options", K::Options, "[]"),
-];
-
-/// How long a request waits for its response.
-pub(crate) const TIMEOUT: Param = opt("timeout_s", K::Float, "set timeout (5)");
 
 /// Concatenates parameter lists at compile time.
 macro_rules! params {

@@ -186,6 +186,7 @@ macro_rules! arguments {
                 &P
             };
 
+            #[allow(unused_variables)] // a struct without fields reads nothing
             fn parse(
                 $a: &$crate::script::args::Args,
             ) -> ::std::result::Result<Self, $crate::script::args::ArgError> {
@@ -250,6 +251,11 @@ macro_rules! command {
     };
 }
 pub(crate) use command;
+
+crate::arguments! {
+    /// The arguments of a command that takes none.
+    pub struct NoArgs {}
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! Receiving and looking back: `recv`, `wait_for`, `expect`, `sleep`, the
 //! history (`details`, `history`, `reset_history`), the payload buffer, and
 //! decoding datagrams given as bytes (`coap_decode`, `lwm2m_decode`), and
-//! `load_objects`.
+//! `load_objects`. In the single-definition form ([`command!`]).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -11,185 +11,205 @@ use rhai::Dynamic;
 use crate::coap::{escaped, udp};
 use crate::lwm2m::kind;
 use crate::script::Ctx;
-use crate::script::args::{Args, Kind as K, opt, req};
-use crate::script::command::{CmdResult, Command};
+use crate::coap::ContentFormat;
+use crate::script::command::CmdResult;
+use crate::script::typed::{NoArgs, command};
 use crate::script::send::msg;
 
-/// `recv`.
-pub(super) const RECV: Command = Command {
-    name: "recv",
-    params: &[opt("timeout_s", K::Float, "set timeout (5)")],
+command! {
+    /// `recv`.
+    pub(super) const RECV = "recv";
+    /// The arguments of `recv`.
+    struct RecvArgs {
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Returns the next incoming message not yet taken (or () after the timeout).",
     example: "recv 10  |  let m = recv(10);",
     run: cmd_recv,
-};
+}
 
-/// `wait_for`.
-pub(super) const WAIT_FOR: Command = Command {
-    name: "wait_for",
-    params: &[
-        req("pattern", K::Any),
-        opt("timeout_s", K::Float, "set timeout (5)"),
-    ],
+command! {
+    /// `wait_for`.
+    pub(super) const WAIT_FOR = "wait_for";
+    /// The arguments of `wait_for`.
+    struct WaitForArgs {
+        pattern: Option<Dynamic> = req(Any),
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+    }
     help: "Returns the first incoming message matching PATTERN (a kind name, or a map of fields); others stay queued. Throws, listing what arrived instead, on timeout.",
     example: "let n = wait_for(\"Notify\", 10);  |  wait_for(#{kind: \"Update\", path: \"/rd/1\"}, 30)",
     run: cmd_wait_for,
-};
+}
 
-/// `expect`.
-pub(super) const EXPECT: Command = Command {
-    name: "expect",
-    params: &[
-        req("msg_code", K::Any),
-        opt(
-            "timeout_s",
-            K::Float,
-            "none: check the next message as it arrives",
-        ),
-    ],
+command! {
+    /// `expect`.
+    pub(super) const EXPECT = "expect";
+    /// The arguments of `expect`.
+    struct ExpectArgs {
+        msg_code: Option<Dynamic> = req(Any),
+        timeout_s: Option<Duration> = opt(Float, "none: check the next message as it arrives"),
+    }
     help: "Arms a check of the next received message: a kind name (Update), a map of fields, None (nothing may arrive) or ANY. With TIMEOUT_S it waits and fails at once.",
     example: "expect Update  |  expect(#{kind: \"Notify\"}, 5)",
     run: cmd_expect,
-};
+}
 
-/// `sleep`.
-pub(super) const SLEEP: Command = Command {
-    name: "sleep",
-    params: &[req("timeout_s", K::Float)],
+command! {
+    /// `sleep`.
+    pub(super) const SLEEP = "sleep";
+    /// The arguments of `sleep`.
+    struct SleepArgs {
+        timeout_s: Option<Duration> = req(Float),
+    }
     help: "Waits; messages keep being received and auto-answered meanwhile.",
     example: "sleep 2.5",
     run: cmd_sleep,
-};
+}
 
-/// `details`.
-pub(super) const DETAILS: Command = Command {
-    name: "details",
-    params: &[opt("idx", K::Int, "1 (the last message)")],
+command! {
+    /// `details`.
+    pub(super) const DETAILS = "details";
+    /// The arguments of `details`.
+    struct DetailsArgs {
+        idx: Option<i64> = opt(Int, "1 (the last message)"),
+    }
     help: "Shows the N-th last message sent or received in full.",
     example: "details 4",
     run: cmd_details,
-};
+}
 
-/// `history`.
-pub(super) const HISTORY: Command = Command {
-    name: "history",
-    params: &[opt("count", K::Int, "20")],
+command! {
+    /// `history`.
+    pub(super) const HISTORY = "history";
+    /// The arguments of `history`.
+    struct HistoryArgs {
+        count: Option<i64> = opt(Int, "20"),
+    }
     help: "Lists the last COUNT messages sent and received (numbered for `details`); returns them, oldest first.",
     example: "history 10",
     run: cmd_history,
-};
+}
 
-/// `reset_history`.
-pub(super) const RESET_HISTORY: Command = Command {
-    name: "reset_history",
-    params: &[],
+command! {
+    /// `reset_history`.
+    pub(super) const RESET_HISTORY = "reset_history";
+    args: NoArgs,
     help: "Clears the message history and the queue of unread messages.",
     example: "reset_history",
     run: cmd_reset_history,
-};
+}
 
-/// `payload_buffer_clear`.
-pub(super) const PAYLOAD_BUFFER_CLEAR: Command = Command {
-    name: "payload_buffer_clear",
-    params: &[],
+command! {
+    /// `payload_buffer_clear`.
+    pub(super) const PAYLOAD_BUFFER_CLEAR = "payload_buffer_clear";
+    args: NoArgs,
     help: "Clears the payload buffer.",
     example: "payload_buffer_clear",
     run: cmd_pb_clear,
-};
+}
 
-/// `payload_buffer_show`.
-pub(super) const PAYLOAD_BUFFER_SHOW: Command = Command {
-    name: "payload_buffer_show",
-    params: &[],
+command! {
+    /// `payload_buffer_show`.
+    pub(super) const PAYLOAD_BUFFER_SHOW = "payload_buffer_show";
+    args: NoArgs,
     help: "Shows the payload buffer (payloads received since the last clear) as a bytes literal.",
     example: "payload_buffer_show",
     run: cmd_pb_show,
-};
+}
 
-/// `payload_buffer_show_hex`.
-pub(super) const PAYLOAD_BUFFER_SHOW_HEX: Command = Command {
-    name: "payload_buffer_show_hex",
-    params: &[],
+command! {
+    /// `payload_buffer_show_hex`.
+    pub(super) const PAYLOAD_BUFFER_SHOW_HEX = "payload_buffer_show_hex";
+    args: NoArgs,
     help: "Shows the payload buffer as \\x-escaped hex.",
     example: "payload_buffer_show_hex",
     run: cmd_pb_show_hex,
-};
+}
 
-/// `payload_buffer_show_tlv`.
-pub(super) const PAYLOAD_BUFFER_SHOW_TLV: Command = Command {
-    name: "payload_buffer_show_tlv",
-    params: &[],
+command! {
+    /// `payload_buffer_show_tlv`.
+    pub(super) const PAYLOAD_BUFFER_SHOW_TLV = "payload_buffer_show_tlv";
+    args: NoArgs,
     help: "Shows the payload buffer decoded as TLV (the original's layout, integers signed).",
     example: "payload_buffer_clear\nread /1/1 APPLICATION_LWM2M_TLV\npayload_buffer_show_tlv",
     run: cmd_pb_show_tlv,
-};
+}
 
-/// `payload_buffer_show_as`.
-pub(super) const PAYLOAD_BUFFER_SHOW_AS: Command = Command {
-    name: "payload_buffer_show_as",
-    params: &[req("format", K::Format)],
+command! {
+    /// `payload_buffer_show_as`.
+    pub(super) const PAYLOAD_BUFFER_SHOW_AS = "payload_buffer_show_as";
+    /// The arguments of `payload_buffer_show_as`.
+    struct ShowAsArgs {
+        format: Option<ContentFormat> = req(Format),
+    }
     help: "Shows the payload buffer decoded as FORMAT, one value a line with object and resource names.",
     example: "payload_buffer_show_as senml+cbor",
     run: cmd_pb_show_as,
-};
+}
 
-/// `payload_buffer_show_senml`.
-pub(super) const PAYLOAD_BUFFER_SHOW_SENML: Command = Command {
-    name: "payload_buffer_show_senml",
-    params: &[],
+command! {
+    /// `payload_buffer_show_senml`.
+    pub(super) const PAYLOAD_BUFFER_SHOW_SENML = "payload_buffer_show_senml";
+    args: NoArgs,
     help: "Shows the payload buffer decoded as SenML (CBOR, or JSON when it starts with `[`).",
     example: "payload_buffer_show_senml",
     run: cmd_pb_show_senml,
-};
+}
 
-/// `payload_buffer_show_json`.
-pub(super) const PAYLOAD_BUFFER_SHOW_JSON: Command = Command {
-    name: "payload_buffer_show_json",
-    params: &[],
+command! {
+    /// `payload_buffer_show_json`.
+    pub(super) const PAYLOAD_BUFFER_SHOW_JSON = "payload_buffer_show_json";
+    args: NoArgs,
     help: "Shows the payload buffer decoded as LwM2M JSON (or SenML JSON when it is an array).",
     example: "payload_buffer_show_json",
     run: cmd_pb_show_json,
-};
+}
 
-/// `load_objects`.
-pub(super) const LOAD_OBJECTS: Command = Command {
-    name: "load_objects",
-    params: &[req("path", K::Str)],
+command! {
+    /// `load_objects`.
+    pub(super) const LOAD_OBJECTS = "load_objects";
+    /// The arguments of `load_objects`.
+    struct LoadObjectsArgs {
+        path: String = req(Str),
+    }
     help: "Loads OMA object definitions (LwM2M XML/DDF) from a directory or one file, so values decode with names and types.",
     example: "load_objects ./objects",
     run: cmd_load_objects,
-};
+}
 
-/// `coap_decode`.
-pub(super) const COAP_DECODE: Command = Command {
-    name: "coap_decode",
-    params: &[req("data", K::Bytes)],
+command! {
+    /// `coap_decode`.
+    pub(super) const COAP_DECODE = "coap_decode";
+    /// The arguments of `coap_decode`.
+    struct DecodeArgs {
+        data: Vec<u8> = req(Bytes),
+    }
     help: "Decodes a CoAP datagram and shows its fields.",
     example: "coap_decode \\x60\\x00\\x13\\x38",
     run: cmd_coap_decode,
-};
+}
 
-/// `lwm2m_decode`.
-pub(super) const LWM2M_DECODE: Command = Command {
-    name: "lwm2m_decode",
-    params: &[req("data", K::Bytes)],
+command! {
+    /// `lwm2m_decode`.
+    pub(super) const LWM2M_DECODE = "lwm2m_decode";
+    args: DecodeArgs,
     help: "Decodes a CoAP datagram as an LwM2M message and shows it in full.",
     example: "lwm2m_decode \\x40\\x01\\x12\\x34\\xb1\\x33\\x01\\x30",
     run: cmd_lwm2m_decode,
-};
+}
 
-fn cmd_recv(ctx: &Ctx, args: &Args) -> CmdResult {
-    let timeout = timeout_arg(ctx, args, "timeout_s")?;
+fn cmd_recv(ctx: &Ctx, args: RecvArgs) -> CmdResult {
+    let timeout = or_default(ctx, args.timeout_s);
     match ctx.server.recv(timeout).map_err(|e| e.to_string())? {
         Some(r) => Ok(msg(r)),
         None => Ok(Dynamic::UNIT),
     }
 }
 
-fn cmd_wait_for(ctx: &Ctx, args: &Args) -> CmdResult {
-    let pattern = args.raw("pattern").cloned().unwrap_or_default();
+fn cmd_wait_for(ctx: &Ctx, args: WaitForArgs) -> CmdResult {
+    let pattern = args.pattern.unwrap_or_default();
     let (text, p) = pattern_matcher(&pattern)?;
-    let timeout = timeout_arg(ctx, args, "timeout_s")?;
+    let timeout = or_default(ctx, args.timeout_s);
     match ctx
         .server
         .wait_inbox(timeout, |r| p.matches(r).is_ok())
@@ -217,18 +237,16 @@ fn cmd_wait_for(ctx: &Ctx, args: &Args) -> CmdResult {
     }
 }
 
-fn cmd_expect(ctx: &Ctx, args: &Args) -> CmdResult {
-    let pattern = args.raw("msg_code").cloned().unwrap_or_default();
+fn cmd_expect(ctx: &Ctx, args: ExpectArgs) -> CmdResult {
+    let pattern = args.msg_code.unwrap_or_default();
     let text = crate::script::args::dyn_text(&pattern);
-    if args.has("timeout_s") {
+    if let Some(timeout) = args.timeout_s {
         return cmd_wait_for(
             ctx,
-            &Args::bind(
-                "wait_for",
-                WAIT_FOR.params,
-                vec![pattern, args.raw("timeout_s").cloned().unwrap_or_default()],
-                vec![],
-            )?,
+            WaitForArgs {
+                pattern: Some(pattern),
+                timeout_s: Some(timeout),
+            },
         );
     }
     match text.trim() {
@@ -253,8 +271,8 @@ fn cmd_expect(ctx: &Ctx, args: &Args) -> CmdResult {
     Ok(Dynamic::UNIT)
 }
 
-fn cmd_sleep(ctx: &Ctx, args: &Args) -> CmdResult {
-    let d = timeout_arg(ctx, args, "timeout_s")?;
+fn cmd_sleep(ctx: &Ctx, args: SleepArgs) -> CmdResult {
+    let d = or_default(ctx, args.timeout_s);
     let end = std::time::Instant::now() + d;
     let flag = ctx.server.interrupt_flag();
     while std::time::Instant::now() < end {
@@ -266,8 +284,8 @@ fn cmd_sleep(ctx: &Ctx, args: &Args) -> CmdResult {
     Ok(Dynamic::UNIT)
 }
 
-fn cmd_details(ctx: &Ctx, args: &Args) -> CmdResult {
-    let n = args.int("idx")?.unwrap_or(1);
+fn cmd_details(ctx: &Ctx, args: DetailsArgs) -> CmdResult {
+    let n = args.idx.unwrap_or(1);
     match usize::try_from(n)
         .ok()
         .and_then(|n| ctx.server.history_entry(n))
@@ -280,8 +298,8 @@ fn cmd_details(ctx: &Ctx, args: &Args) -> CmdResult {
     }
 }
 
-fn cmd_history(ctx: &Ctx, args: &Args) -> CmdResult {
-    let count = args.int("count")?.unwrap_or(20).max(0) as usize;
+fn cmd_history(ctx: &Ctx, args: HistoryArgs) -> CmdResult {
+    let count = args.count.unwrap_or(20).max(0) as usize;
     let all = ctx.server.history();
     let total = all.len();
     let recent = &all[total.saturating_sub(count)..];
@@ -300,29 +318,29 @@ fn cmd_history(ctx: &Ctx, args: &Args) -> CmdResult {
     ))
 }
 
-fn cmd_reset_history(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_reset_history(ctx: &Ctx, _: NoArgs) -> CmdResult {
     ctx.server.reset_history();
     Ok(Dynamic::UNIT)
 }
 
-fn cmd_pb_clear(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_pb_clear(ctx: &Ctx, _: NoArgs) -> CmdResult {
     ctx.server.payload_buffer_clear();
     Ok(Dynamic::UNIT)
 }
 
-fn cmd_pb_show(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_pb_show(ctx: &Ctx, _: NoArgs) -> CmdResult {
     let b = ctx.server.payload_buffer();
     ctx.say(&escaped::format_python_bytes(&b));
     Ok(Dynamic::from_blob(b))
 }
 
-fn cmd_pb_show_hex(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_pb_show_hex(ctx: &Ctx, _: NoArgs) -> CmdResult {
     let b = ctx.server.payload_buffer();
     ctx.say(&escaped::format_hex(&b));
     Ok(Dynamic::from_blob(b))
 }
 
-fn cmd_pb_show_tlv(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_pb_show_tlv(ctx: &Ctx, _: NoArgs) -> CmdResult {
     let b = ctx.server.payload_buffer();
     match crate::lwm2m::format::tlv::decode_elements(&b) {
         Ok(elements) => {
@@ -335,12 +353,12 @@ fn cmd_pb_show_tlv(ctx: &Ctx, _: &Args) -> CmdResult {
     }
 }
 
-fn cmd_pb_show_as(ctx: &Ctx, args: &Args) -> CmdResult {
-    let f = args.format("format")?.unwrap_or_default();
+fn cmd_pb_show_as(ctx: &Ctx, args: ShowAsArgs) -> CmdResult {
+    let f = args.format.unwrap_or_default();
     show_buffer_as(ctx, f)
 }
 
-fn cmd_pb_show_senml(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_pb_show_senml(ctx: &Ctx, _: NoArgs) -> CmdResult {
     use crate::coap::ContentFormat as F;
     show_buffer_as(
         ctx,
@@ -352,7 +370,7 @@ fn cmd_pb_show_senml(ctx: &Ctx, _: &Args) -> CmdResult {
     )
 }
 
-fn cmd_pb_show_json(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_pb_show_json(ctx: &Ctx, _: NoArgs) -> CmdResult {
     use crate::coap::ContentFormat as F;
     show_buffer_as(
         ctx,
@@ -364,8 +382,8 @@ fn cmd_pb_show_json(ctx: &Ctx, _: &Args) -> CmdResult {
     )
 }
 
-fn cmd_load_objects(ctx: &Ctx, args: &Args) -> CmdResult {
-    let path = args.str("path")?.unwrap_or_default();
+fn cmd_load_objects(ctx: &Ctx, args: LoadObjectsArgs) -> CmdResult {
+    let path = args.path;
     let p = std::path::Path::new(&path);
     let mut registry = crate::lwm2m::registry_mut();
     let loaded = if p.is_dir() {
@@ -388,15 +406,15 @@ fn cmd_load_objects(ctx: &Ctx, args: &Args) -> CmdResult {
     ))
 }
 
-fn cmd_coap_decode(ctx: &Ctx, args: &Args) -> CmdResult {
-    let data = args.bytes("data")?.unwrap_or_default();
+fn cmd_coap_decode(ctx: &Ctx, args: DecodeArgs) -> CmdResult {
+    let data = args.data;
     let m = udp::decode(&data).map_err(|e| format!("invalid CoAP message: {e}"))?;
     ctx.say(&m.render_packet());
     Ok(Dynamic::UNIT)
 }
 
-fn cmd_lwm2m_decode(ctx: &Ctx, args: &Args) -> CmdResult {
-    let data = args.bytes("data")?.unwrap_or_default();
+fn cmd_lwm2m_decode(ctx: &Ctx, args: DecodeArgs) -> CmdResult {
+    let data = args.data;
     match udp::decode(&data) {
         Ok(m) => {
             let k = kind::classify(&m, &kind::NoContext);
@@ -411,10 +429,9 @@ fn cmd_lwm2m_decode(ctx: &Ctx, args: &Args) -> CmdResult {
     }
 }
 
-fn timeout_arg(ctx: &Ctx, args: &Args, name: &str) -> Result<Duration, String> {
-    Ok(args
-        .seconds(name)?
-        .unwrap_or_else(|| ctx.server.default_timeout()))
+/// A wait: as given, or `set timeout`.
+fn or_default(ctx: &Ctx, timeout: Option<Duration>) -> Duration {
+    timeout.unwrap_or_else(|| ctx.server.default_timeout())
 }
 
 /// A pattern for `wait_for`/`expect`: a kind name, or a map of fields.

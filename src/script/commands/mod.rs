@@ -4,6 +4,11 @@
 //! connections and settings). This file holds the table, in the order
 //! `help` lists it, and `help` itself. The same table drives the Rhai
 //! functions, the command-line form, `help` and completion.
+//!
+//! Every command but `write_file` is declared with `typed::command!`: its
+//! parameter table, typed arguments and their parse come from one
+//! definition. Adding a command is one declaration and one function in the
+//! file of its interface, and one line in [`COMMANDS`].
 
 mod bootstrap;
 mod device;
@@ -16,8 +21,8 @@ mod shell;
 use rhai::Dynamic;
 
 use super::Ctx;
-use super::args::{Args, Kind as K, opt};
 pub use super::command::{CmdResult, Command};
+use super::typed::command;
 
 /// The command table.
 pub static COMMANDS: &[Command] = &[
@@ -96,17 +101,20 @@ pub fn find(name: &str) -> Option<&'static Command> {
         .find(|c| c.name == name || c.rhai_name() == name)
 }
 
-/// `help`.
-const HELP: Command = Command {
-    name: "help",
-    params: &[opt("topic", K::Str, "none: list commands")],
+command! {
+    /// `help`.
+    const HELP = "help";
+    /// The arguments of `help`.
+    struct HelpArgs {
+        topic: Option<String> = opt(Str, "none: list commands"),
+    }
     help: "Lists commands, or shows one command's arguments, defaults and an example.",
     example: "help read",
     run: cmd_help,
-};
+}
 
-fn cmd_help(ctx: &Ctx, args: &Args) -> CmdResult {
-    match args.str("topic")? {
+fn cmd_help(ctx: &Ctx, args: HelpArgs) -> CmdResult {
+    match args.topic {
         None => ctx.say(&general_help()),
         Some(t) if t == "tlv" || t == "cbor" => ctx.say(&subshell_help(&t)),
         Some(t) => match find(&t) {

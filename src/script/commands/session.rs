@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use rhai::Dynamic;
 
+use crate::coap::ContentFormat;
 use crate::coap::{escaped, udp};
 use crate::lwm2m::kind;
 use crate::script::Ctx;
-use crate::coap::ContentFormat;
 use crate::script::command::CmdResult;
-use crate::script::typed::{NoArgs, command};
 use crate::script::send::msg;
+use crate::script::typed::{NoArgs, command};
 
 command! {
     /// `recv`.

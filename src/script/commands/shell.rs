@@ -1,6 +1,7 @@
 //! The shell and its connections: `listen`, `file_server`,
 //! `file_server_stop`, `connect`, `unconnect`, `clients`, `use_client`,
-//! `observations`, `set`, `get_error`, `exit`.
+//! `observations`, `set`, `get_error`, `exit`. In the single-definition
+//! form ([`command!`]).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -9,158 +10,170 @@ use rhai::{Dynamic, Map};
 
 use crate::coap::escaped;
 use crate::script::Ctx;
-use crate::script::args::{Args, Kind as K, opt, req};
-use crate::script::command::{CmdResult, Command};
+use crate::script::command::CmdResult;
+use crate::script::typed::{NoArgs, command};
 
-/// `listen`.
-pub(super) const LISTEN: Command = Command {
-    name: "listen",
-    params: &[
-        opt("port", K::Int, "5683, or 5684 with a PSK"),
-        opt("psk_identity", K::Str, "command line -i"),
-        opt("psk_key", K::Str, "command line -k"),
-        opt("ca_path", K::Str, "none"),
-        opt("ca_file", K::Str, "none"),
-        opt("crt_file", K::Str, "none"),
-        opt("key_file", K::Str, "none"),
-        opt("ipv6", K::Bool, "command line -6"),
-        opt("tcp", K::Bool, "0"),
-        opt("debug", K::Bool, "0"),
-        opt("connection_id", K::Str, "''"),
-    ],
+command! {
+    /// `listen`.
+    pub(super) const LISTEN = "listen";
+    /// The arguments of `listen`.
+    struct ListenArgs {
+        port: Option<u16> = opt(Int, "5683, or 5684 with a PSK"),
+        psk_identity: Option<String> = opt(Str, "command line -i"),
+        psk_key: Option<String> = opt(Str, "command line -k"),
+        ca_path: Option<String> = opt(Str, "none"),
+        ca_file: Option<String> = opt(Str, "none"),
+        crt_file: Option<String> = opt(Str, "none"),
+        key_file: Option<String> = opt(Str, "none"),
+        ipv6: Option<bool> = opt(Bool, "command line -6"),
+        tcp: Option<bool> = opt(Bool, "0"),
+        debug: Option<bool> = opt(Bool, "0"),
+        connection_id: Option<String> = opt(Str, "''"),
+    }
     help: "Listens on PORT for any number of clients: plain UDP, or DTLS 1.2 with a pre-shared key when PSK_IDENTITY and PSK_KEY (literal text) are given. Certificates, Connection ID and TCP are not available yet.",
     example: "listen 9000",
     run: cmd_listen,
-};
+}
 
-/// `file_server`.
-pub(super) const FILE_SERVER: Command = Command {
-    name: "file_server",
-    params: &[
-        opt("root_directory", K::Str, "."),
-        opt("port", K::Int, "5683, or 5684 with a PSK"),
-        opt("psk_identity", K::Str, "command line -i"),
-        opt("psk_key", K::Str, "command line -k"),
-        opt("ca_path", K::Str, "none"),
-        opt("ca_file", K::Str, "none"),
-        opt("crt_file", K::Str, "none"),
-        opt("key_file", K::Str, "none"),
-        opt("ipv6", K::Bool, "command line -6"),
-        opt("debug", K::Bool, "0"),
-        opt("background", K::Bool, "0: serve until Ctrl-C"),
-    ],
+command! {
+    /// `file_server`.
+    pub(super) const FILE_SERVER = "file_server";
+    /// The arguments of `file_server`.
+    struct FileServerArgs {
+        root_directory: Option<String> = opt(Str, "."),
+        port: Option<u16> = opt(Int, "5683, or 5684 with a PSK"),
+        psk_identity: Option<String> = opt(Str, "command line -i"),
+        psk_key: Option<String> = opt(Str, "command line -k"),
+        ca_path: Option<String> = opt(Str, "none"),
+        ca_file: Option<String> = opt(Str, "none"),
+        crt_file: Option<String> = opt(Str, "none"),
+        key_file: Option<String> = opt(Str, "none"),
+        ipv6: Option<bool> = opt(Bool, "command line -6"),
+        debug: Option<bool> = opt(Bool, "0"),
+        background: Option<bool> = opt(Bool, "0: serve until Ctrl-C"),
+    }
     help: "Serves the files below ROOT_DIRECTORY over CoAP with Block2, until Ctrl-C; with background=1 it serves while the shell goes on (file_server_stop ends it). DTLS arguments are not available yet.",
     example: "file_server . 9000  |  file_server(\"fw\", #{port: 5700, background: true})",
     run: cmd_file_server,
-};
+}
 
-/// `file_server_stop`.
-pub(super) const FILE_SERVER_STOP: Command = Command {
-    name: "file_server_stop",
-    params: &[],
+command! {
+    /// `file_server_stop`.
+    pub(super) const FILE_SERVER_STOP = "file_server_stop";
+    args: NoArgs,
     help: "Stops file servers started with background=1.",
     example: "file_server_stop",
     run: cmd_file_server_stop,
-};
+}
 
-/// `connect`.
-pub(super) const CONNECT: Command = Command {
-    name: "connect",
-    params: &[
-        opt("host", K::Str, "127.0.0.1"),
-        opt("port", K::Int, "5683"),
-        opt("bind", K::Int, "0 (any)"),
-    ],
+command! {
+    /// `connect`.
+    pub(super) const CONNECT = "connect";
+    /// The arguments of `connect`.
+    struct ConnectArgs {
+        host: Option<String> = opt(Str, "127.0.0.1"),
+        port: Option<u16> = opt(Int, "5683"),
+        bind: Option<u16> = opt(Int, "0 (any)"),
+    }
     help: "Sends future messages to HOST:PORT (e.g. a client that never registered).",
     example: "connect 127.0.0.1 56830",
     run: cmd_connect,
-};
+}
 
-/// `unconnect`.
-pub(super) const UNCONNECT: Command = Command {
-    name: "unconnect",
-    params: &[],
+command! {
+    /// `unconnect`.
+    pub(super) const UNCONNECT = "unconnect";
+    args: NoArgs,
     help: "Forgets the current target; the next command needs a registration or `connect`.",
     example: "unconnect",
     run: cmd_unconnect,
-};
+}
 
-/// `clients`.
-pub(super) const CLIENTS: Command = Command {
-    name: "clients",
-    params: &[],
+command! {
+    /// `clients`.
+    pub(super) const CLIENTS = "clients";
+    args: NoArgs,
     help: "Lists registered clients (endpoint, address, location, lifetime, binding, version, seconds since last heard); returns them as maps.",
     example: "clients  |  for c in clients() { print(c.endpoint) }",
     run: cmd_clients,
-};
+}
 
-/// `use_client`.
-pub(super) const USE_CLIENT: Command = Command {
-    name: "use_client",
-    params: &[req("endpoint", K::Str)],
+command! {
+    /// `use_client`.
+    pub(super) const USE_CLIENT = "use_client";
+    /// The arguments of `use_client`.
+    struct UseClientArgs {
+        endpoint: String = req(Str),
+    }
     help: "Makes ENDPOINT the client that commands go to.",
     example: "use_client sensor-2",
     run: cmd_use_client,
-};
+}
 
-/// `observations`.
-pub(super) const OBSERVATIONS: Command = Command {
-    name: "observations",
-    params: &[],
+command! {
+    /// `observations`.
+    pub(super) const OBSERVATIONS = "observations";
+    args: NoArgs,
     help: "Lists active observations (token, path).",
     example: "observations",
     run: cmd_observations,
-};
+}
 
-/// `set`.
-pub(super) const SET: Command = Command {
-    name: "set",
-    params: &[
-        opt("auto_update", K::Bool, "unchanged"),
-        opt("auto_reregister", K::Bool, "unchanged"),
-        opt("auto_bspack_error", K::Bool, "unchanged"),
-        opt("auto_ack", K::Bool, "unchanged"),
-        opt("auto_deregister", K::Bool, "unchanged"),
-        opt("auto_send", K::Bool, "unchanged"),
-        opt("print_messages", K::Bool, "unchanged"),
-        opt("history_limit", K::Int, "unchanged (100000)"),
-        opt("timeout", K::Float, "unchanged (5 s)"),
-        opt("retransmit", K::Bool, "unchanged (1)"),
-        opt("ack_timeout", K::Float, "unchanged (2 s)"),
-        opt("max_retransmit", K::Int, "unchanged (4)"),
-    ],
+command! {
+    /// `set`.
+    pub(super) const SET = "set";
+    /// The arguments of `set`.
+    struct SetArgs {
+        auto_update: Option<bool> = opt(Bool, "unchanged"),
+        auto_reregister: Option<bool> = opt(Bool, "unchanged"),
+        auto_bspack_error: Option<bool> = opt(Bool, "unchanged"),
+        auto_ack: Option<bool> = opt(Bool, "unchanged"),
+        auto_deregister: Option<bool> = opt(Bool, "unchanged"),
+        auto_send: Option<bool> = opt(Bool, "unchanged"),
+        print_messages: Option<bool> = opt(Bool, "unchanged"),
+        history_limit: Option<i64> = opt(Int, "unchanged (100000)"),
+        timeout: Option<Duration> = opt(Float, "unchanged (5 s)"),
+        retransmit: Option<bool> = opt(Bool, "unchanged (1)"),
+        ack_timeout: Option<Duration> = opt(Float, "unchanged (2 s)"),
+        max_retransmit: Option<u32> = opt(Int, "unchanged (4)"),
+    }
     help: "Switches auto-responses and settings; with no arguments shows the current values.",
     example: "set auto_ack=0  |  set(#{auto_update: false})",
     run: cmd_set,
-};
+}
 
-/// `get_error`.
-pub(super) const GET_ERROR: Command = Command {
-    name: "get_error",
-    params: &[],
+command! {
+    /// `get_error`.
+    pub(super) const GET_ERROR = "get_error";
+    args: NoArgs,
     help: "Shows the last error in full.",
     example: "get_error",
     run: cmd_get_error,
-};
+}
 
-/// `exit`.
-pub(super) const EXIT: Command = Command {
-    name: "exit",
-    params: &[],
+command! {
+    /// `exit`.
+    pub(super) const EXIT = "exit";
+    args: NoArgs,
     help: "Leaves nsh (Ctrl-D too).",
     example: "exit",
     run: cmd_exit,
-};
+}
 
-fn cmd_listen(ctx: &Ctx, args: &Args) -> CmdResult {
-    for p in ["ca_path", "ca_file", "crt_file", "key_file"] {
-        if args.str(p)?.is_some_and(|s| !s.is_empty()) {
+fn cmd_listen(ctx: &Ctx, args: ListenArgs) -> CmdResult {
+    for (p, v) in [
+        ("ca_path", &args.ca_path),
+        ("ca_file", &args.ca_file),
+        ("crt_file", &args.crt_file),
+        ("key_file", &args.key_file),
+    ] {
+        if v.as_ref().is_some_and(|s| !s.is_empty()) {
             return Err(format!(
                 "listen: `{p}`: DTLS with certificates is not available in this version of nsh (PSK is)"
             ));
         }
     }
-    if args.str("connection_id")?.is_some_and(|s| !s.is_empty()) {
+    if args.connection_id.is_some_and(|s| !s.is_empty()) {
         return Err(
             "listen: `connection_id`: DTLS Connection ID is not available in this version of nsh"
                 .into(),
@@ -169,11 +182,11 @@ fn cmd_listen(ctx: &Ctx, args: &Args) -> CmdResult {
     // Like the original: each falls back to the command line's value.
     let default = ctx.server.default_psk();
     let identity = args
-        .str("psk_identity")?
+        .psk_identity
         .filter(|s| !s.is_empty())
         .or_else(|| default.as_ref().map(|p| p.identity.clone()));
     let key = args
-        .str("psk_key")?
+        .psk_key
         .filter(|s| !s.is_empty())
         .map(String::into_bytes)
         .or_else(|| default.as_ref().map(|p| p.key.clone()));
@@ -184,20 +197,18 @@ fn cmd_listen(ctx: &Ctx, args: &Args) -> CmdResult {
         (None, Some(_)) => return Err("listen: `psk_key` needs `psk_identity` too".into()),
     };
     // Like the original, the command line's --tcp cannot be turned off.
-    let tcp = args.bool("tcp")? == Some(true) || ctx.server.default_tcp();
+    let tcp = args.tcp == Some(true) || ctx.server.default_tcp();
     if tcp && psk.is_some() {
         return Err(
             "listen: `tcp` cannot be used with a PSK: CoAP over TLS is not available in this version of nsh"
                 .into(),
         );
     }
-    if args.bool("debug")? == Some(true) {
+    if args.debug == Some(true) {
         return Err("listen: `debug`: there is no DTLS debug output without DTLS".into());
     }
-    let port = args
-        .int_in::<u16>("port")?
-        .unwrap_or(if psk.is_some() { 5684 } else { 5683 });
-    let ipv6 = args.bool("ipv6")?.unwrap_or(ctx.ipv6);
+    let port = args.port.unwrap_or(if psk.is_some() { 5684 } else { 5683 });
+    let ipv6 = args.ipv6.unwrap_or(ctx.ipv6);
     let bound = if tcp {
         ctx.server.listen_tcp(port, ipv6)
     } else {
@@ -216,27 +227,27 @@ fn cmd_listen(ctx: &Ctx, args: &Args) -> CmdResult {
     Ok(Dynamic::from_int(i64::from(bound)))
 }
 
-fn cmd_file_server(ctx: &Ctx, args: &Args) -> CmdResult {
-    for p in [
-        "psk_identity",
-        "psk_key",
-        "ca_path",
-        "ca_file",
-        "crt_file",
-        "key_file",
+fn cmd_file_server(ctx: &Ctx, args: FileServerArgs) -> CmdResult {
+    for (p, v) in [
+        ("psk_identity", &args.psk_identity),
+        ("psk_key", &args.psk_key),
+        ("ca_path", &args.ca_path),
+        ("ca_file", &args.ca_file),
+        ("crt_file", &args.crt_file),
+        ("key_file", &args.key_file),
     ] {
-        if args.str(p)?.is_some_and(|s| !s.is_empty()) {
+        if v.as_ref().is_some_and(|s| !s.is_empty()) {
             return Err(format!(
                 "`{p}`: DTLS is not available in this version of nsh"
             ));
         }
     }
-    if args.bool("debug")? == Some(true) {
+    if args.debug == Some(true) {
         return Err("`debug`: there is no DTLS debug output without DTLS".into());
     }
-    let root = args.str("root_directory")?.unwrap_or_else(|| ".".into());
-    let port = args.int_in::<u16>("port")?.unwrap_or(5683);
-    let ipv6 = args.bool("ipv6")?.unwrap_or(ctx.ipv6);
+    let root = args.root_directory.unwrap_or_else(|| ".".into());
+    let port = args.port.unwrap_or(5683);
+    let ipv6 = args.ipv6.unwrap_or(ctx.ipv6);
     let server = ctx.server.clone();
     let print: std::sync::Arc<dyn Fn(&str) + Send + Sync> =
         std::sync::Arc::new(move |l: &str| server.print(l));
@@ -248,7 +259,7 @@ fn cmd_file_server(ctx: &Ctx, args: &Args) -> CmdResult {
         fs.port()
     ));
     let bound = i64::from(fs.port());
-    if args.bool("background")?.unwrap_or(false) {
+    if args.background.unwrap_or(false) {
         ctx.file_servers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -266,7 +277,7 @@ fn cmd_file_server(ctx: &Ctx, args: &Args) -> CmdResult {
     Ok(Dynamic::from_int(bound))
 }
 
-fn cmd_file_server_stop(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_file_server_stop(ctx: &Ctx, _: NoArgs) -> CmdResult {
     let servers: Vec<_> = ctx
         .file_servers
         .lock()
@@ -281,16 +292,16 @@ fn cmd_file_server_stop(ctx: &Ctx, _: &Args) -> CmdResult {
     Ok(Dynamic::UNIT)
 }
 
-fn cmd_connect(ctx: &Ctx, args: &Args) -> CmdResult {
-    let host = args.str("host")?.unwrap_or_else(|| {
+fn cmd_connect(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
+    let host = args.host.unwrap_or_else(|| {
         if ctx.ipv6 {
             "::1".into()
         } else {
             "127.0.0.1".into()
         }
     });
-    let port = args.int_in::<u16>("port")?.unwrap_or(5683);
-    let bind = args.int_in::<u16>("bind")?.unwrap_or(0);
+    let port = args.port.unwrap_or(5683);
+    let bind = args.bind.unwrap_or(0);
     let addr = ctx
         .server
         .connect(&host, port, bind)
@@ -299,12 +310,12 @@ fn cmd_connect(ctx: &Ctx, args: &Args) -> CmdResult {
     Ok(Dynamic::UNIT)
 }
 
-fn cmd_unconnect(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_unconnect(ctx: &Ctx, _: NoArgs) -> CmdResult {
     ctx.server.unconnect();
     Ok(Dynamic::UNIT)
 }
 
-fn cmd_clients(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_clients(ctx: &Ctx, _: NoArgs) -> CmdResult {
     let current = ctx.server.current_client();
     let clients = ctx.server.clients();
     if ctx.interactive {
@@ -339,14 +350,14 @@ fn cmd_clients(ctx: &Ctx, _: &Args) -> CmdResult {
     ))
 }
 
-fn cmd_use_client(ctx: &Ctx, args: &Args) -> CmdResult {
-    let ep = args.str("endpoint")?.unwrap_or_default();
+fn cmd_use_client(ctx: &Ctx, args: UseClientArgs) -> CmdResult {
+    let ep = args.endpoint;
     let c = ctx.server.use_client(&ep).map_err(|e| e.to_string())?;
     ctx.say(&format!("current client: {} ({})", c.endpoint, c.peer));
     Ok(client_map(&c, true))
 }
 
-fn cmd_observations(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_observations(ctx: &Ctx, _: NoArgs) -> CmdResult {
     let obs = ctx.server.observations();
     if ctx.interactive {
         if obs.is_empty() {
@@ -368,36 +379,40 @@ fn cmd_observations(ctx: &Ctx, _: &Args) -> CmdResult {
     ))
 }
 
-fn cmd_set(ctx: &Ctx, args: &Args) -> CmdResult {
+fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
     let mut f = ctx.server.flags();
     let mut any = false;
     let mut announce = Vec::new();
-    for (name, slot, label) in [
+    for (given, slot, label) in [
         (
-            "auto_reregister",
+            args.auto_reregister,
             &mut f.auto_reregister as &mut bool,
             "Auto register responses",
         ),
-        ("auto_update", &mut f.auto_update, "Auto update responses"),
         (
-            "auto_bspack_error",
+            args.auto_update,
+            &mut f.auto_update,
+            "Auto update responses",
+        ),
+        (
+            args.auto_bspack_error,
             &mut f.auto_bspack_error,
             "Auto Bootstrap Pack error responses",
         ),
-        ("auto_ack", &mut f.auto_ack, "Auto 0.00 ACK responses"),
+        (args.auto_ack, &mut f.auto_ack, "Auto 0.00 ACK responses"),
         (
-            "auto_deregister",
+            args.auto_deregister,
             &mut f.auto_deregister,
             "Auto de-register responses",
         ),
-        ("auto_send", &mut f.auto_send, "Auto send responses"),
+        (args.auto_send, &mut f.auto_send, "Auto send responses"),
         (
-            "print_messages",
+            args.print_messages,
             &mut f.print_messages,
             "Printing of messages",
         ),
     ] {
-        if let Some(v) = args.bool(name)? {
+        if let Some(v) = given {
             *slot = v;
             any = true;
             announce.push(format!(
@@ -407,12 +422,12 @@ fn cmd_set(ctx: &Ctx, args: &Args) -> CmdResult {
         }
     }
     ctx.server.set_flags(f);
-    if let Some(t) = args.seconds("timeout")? {
+    if let Some(t) = args.timeout {
         ctx.server.set_default_timeout(t);
         announce.push(format!("Request timeout {} s", t.as_secs_f64()));
         any = true;
     }
-    if let Some(n) = args.int("history_limit")? {
+    if let Some(n) = args.history_limit {
         let n = usize::try_from(n)
             .ok()
             .filter(|n| *n > 0)
@@ -423,18 +438,18 @@ fn cmd_set(ctx: &Ctx, args: &Args) -> CmdResult {
     }
     let mut tp = ctx.server.transmission();
     let mut tp_changed = false;
-    if let Some(r) = args.bool("retransmit")? {
+    if let Some(r) = args.retransmit {
         tp.retransmit = r;
         tp_changed = true;
     }
-    if let Some(a) = args.seconds("ack_timeout")? {
+    if let Some(a) = args.ack_timeout {
         if a.is_zero() {
             return Err("set: `ack_timeout`: 0 must be a positive number of seconds".into());
         }
         tp.ack_timeout = a;
         tp_changed = true;
     }
-    if let Some(m) = args.int_in::<u32>("max_retransmit")? {
+    if let Some(m) = args.max_retransmit {
         tp.max_retransmit = m;
         tp_changed = true;
     }
@@ -474,13 +489,13 @@ fn cmd_set(ctx: &Ctx, args: &Args) -> CmdResult {
     Ok(Dynamic::UNIT)
 }
 
-fn cmd_get_error(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_get_error(ctx: &Ctx, _: NoArgs) -> CmdResult {
     let e = ctx.last_error();
     ctx.say(e.as_deref().unwrap_or("no errors"));
     Ok(e.map_or(Dynamic::UNIT, Into::into))
 }
 
-fn cmd_exit(ctx: &Ctx, _: &Args) -> CmdResult {
+fn cmd_exit(ctx: &Ctx, _: NoArgs) -> CmdResult {
     ctx.exit.store(true, Ordering::SeqCst);
     ctx.say("exiting");
     Ok(Dynamic::UNIT)

@@ -7,8 +7,8 @@
 
 use rhai::Dynamic;
 
-use super::Ctx;
 use super::args::{Args, Param};
+use super::ctx::Ctx;
 
 /// What a command returns to Rhai, or its error text.
 pub type CmdResult = Result<Dynamic, String>;

@@ -10,6 +10,7 @@ pub mod builders;
 pub mod cmdline;
 pub mod command;
 pub mod commands;
+mod ctx;
 pub mod junit;
 pub mod message;
 pub mod pattern;
@@ -20,53 +21,15 @@ pub mod values;
 
 use std::any::TypeId;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 
 use crate::server::Server;
 use args::Args;
 use commands::{COMMANDS, Command};
-
-/// What every command sees.
-pub struct Ctx {
-    /// The server.
-    pub server: Server,
-    /// Prints lines of output.
-    pub out: Box<dyn Fn(&str) + Send + Sync>,
-    /// IPv6 default from the command line.
-    pub ipv6: bool,
-    /// At a prompt (tables are printed) rather than in a script.
-    pub interactive: bool,
-    /// `exit` was called.
-    pub exit: AtomicBool,
-    /// File servers running in the background.
-    pub file_servers: Mutex<Vec<crate::fileserver::FileServer>>,
-    /// Outcomes of `test(name, || …)` blocks, in order.
-    pub tests: Mutex<Vec<TestOutcome>>,
-    last_error: Mutex<Option<String>>,
-}
-
-impl Ctx {
-    /// Prints one block of output.
-    pub fn say(&self, text: &str) {
-        (self.out)(text);
-    }
-
-    /// The last error (for `get_error`).
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Remembers an error for `get_error`.
-    pub fn set_last_error(&self, e: Option<String>) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
-    }
-}
+pub use ctx::{Ctx, TestOutcome};
 
 /// Why a script run failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,17 +60,6 @@ impl std::fmt::Display for RunError {
     }
 }
 
-/// The outcome of one `test(name, || …)` block.
-#[derive(Clone, Debug)]
-pub struct TestOutcome {
-    /// The test's name.
-    pub name: String,
-    /// `None` when it passed, else the error.
-    pub failure: Option<String>,
-    /// How long it ran.
-    pub duration: std::time::Duration,
-}
-
 /// The Rhai engine with nsh's functions, and the variables of a session.
 pub struct Shell {
     /// The engine.
@@ -134,16 +86,7 @@ pub enum LineResult {
 impl Shell {
     /// A shell over `server`.
     pub fn new(server: Server, ipv6: bool, interactive: bool) -> Shell {
-        let ctx = Arc::new(Ctx {
-            server,
-            out: Box::new(|s| println!("{s}")),
-            ipv6,
-            interactive,
-            exit: AtomicBool::new(false),
-            file_servers: Mutex::new(Vec::new()),
-            tests: Mutex::new(Vec::new()),
-            last_error: Mutex::new(None),
-        });
+        let ctx = Arc::new(Ctx::new(server, ipv6, interactive));
         let mut engine = Engine::new();
         engine.set_max_expr_depths(256, 256);
         message::register(&mut engine);

@@ -6,9 +6,9 @@
 
 use rhai::Dynamic;
 
-use super::Ctx;
 use super::args::Args;
 use super::command::CmdResult;
+use super::ctx::Ctx;
 use super::message::Msg;
 use crate::coap::{ContentFormat, Type};
 use crate::lwm2m::request::{self as rq, Built, RequestError};

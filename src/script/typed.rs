@@ -240,7 +240,7 @@ macro_rules! command {
             example: $example,
             run: {
                 fn run(
-                    ctx: &$crate::script::Ctx,
+                    ctx: &$crate::script::ctx::Ctx,
                     a: &$crate::script::args::Args,
                 ) -> $crate::script::command::CmdResult {
                     $run(ctx, <$args as $crate::script::typed::ArgGroup>::parse(a)?)

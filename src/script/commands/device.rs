@@ -11,9 +11,9 @@ use rhai::Dynamic;
 
 use crate::coap::ContentFormat;
 use crate::lwm2m::request::{self as rq, Build};
-use crate::script::Ctx;
 use crate::script::args::{Args, Kind as K, opt, req};
 use crate::script::command::{CmdResult, Command, params};
+use crate::script::ctx::Ctx;
 use crate::script::message::Msg;
 use crate::script::send::{Attributes, Header, Payload, err, path, send, wait};
 use crate::script::typed::command;

@@ -20,8 +20,8 @@ mod shell;
 
 use rhai::Dynamic;
 
-use super::Ctx;
 pub use super::command::{CmdResult, Command};
+use super::ctx::Ctx;
 use super::typed::command;
 
 /// The command table.

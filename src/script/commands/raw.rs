@@ -9,8 +9,8 @@ use rhai::Dynamic;
 
 use crate::coap::{CoapOption, Code, ContentFormat, Type};
 use crate::lwm2m::request::{self as rq, Build};
-use crate::script::Ctx;
 use crate::script::command::CmdResult;
+use crate::script::ctx::Ctx;
 use crate::script::message::Msg;
 use crate::script::send::{Header, Payload, err, msg, send};
 use crate::script::typed::command;

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use crate::lwm2m::request::{self as rq, Build};
-use crate::script::Ctx;
 use crate::script::command::CmdResult;
+use crate::script::ctx::Ctx;
 use crate::script::send::{Header, send};
 use crate::script::typed::command;
 

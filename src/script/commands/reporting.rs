@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::coap::{CoapOption, ContentFormat};
 use crate::lwm2m::request::{self as rq, Build};
-use crate::script::Ctx;
 use crate::script::command::CmdResult;
+use crate::script::ctx::Ctx;
 use crate::script::send::{Attributes, Header, Payload, err, send as send_built};
 use crate::script::typed::command;
 

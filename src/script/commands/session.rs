@@ -11,8 +11,8 @@ use rhai::Dynamic;
 use crate::coap::ContentFormat;
 use crate::coap::{escaped, udp};
 use crate::lwm2m::kind;
-use crate::script::Ctx;
 use crate::script::command::CmdResult;
+use crate::script::ctx::Ctx;
 use crate::script::send::msg;
 use crate::script::typed::{NoArgs, command};
 

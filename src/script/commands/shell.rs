@@ -9,8 +9,8 @@ use std::time::Duration;
 use rhai::{Dynamic, Map};
 
 use crate::coap::escaped;
-use crate::script::Ctx;
 use crate::script::command::CmdResult;
+use crate::script::ctx::Ctx;
 use crate::script::typed::{NoArgs, command};
 
 command! {

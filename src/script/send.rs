@@ -14,6 +14,9 @@ use crate::coap::{ContentFormat, Type};
 use crate::lwm2m::request::{self as rq, Built, RequestError};
 use crate::server::SendOptions;
 
+/// The default shown in help for `timeout_s`.
+pub(super) const SET_TIMEOUT: &str = "set timeout (5)";
+
 pub(super) fn err(e: RequestError) -> String {
     e.to_string()
 }

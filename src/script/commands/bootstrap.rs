@@ -14,7 +14,7 @@ use crate::lwm2m::request::{self as rq, Build};
 use crate::script::command::CmdResult;
 use crate::script::ctx::Ctx;
 use crate::script::message::Msg;
-use crate::script::send::{Header, err, send};
+use crate::script::send::{Header, SET_TIMEOUT, err, send};
 use crate::script::typed::command;
 use crate::server::SendOptions;
 
@@ -47,7 +47,7 @@ command! {
         ..account: Account,
         finish: Option<bool> = opt(Bool, "1"),
         tls_ciphersuites: Option<Vec<String>> = opt(List, "[]"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Bootstrap-Writes a Security (/0) and a Server (/1) instance for an LwM2M server, then sends Bootstrap-Finish; returns the responses. PSK identity and key are literal text (or \\x bytes); certificate paths are DER files.",
     example: "bootstrap finish=True ssid=1 uri=coaps://127.0.0.1:9500 security_mode=PreSharedKey psk_identity=user psk_key=password",
@@ -74,7 +74,7 @@ command! {
     struct BootstrapFinishArgs {
         ..header: Header,
         content: Vec<u8> = opt(Bytes, "empty"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Bootstrap-Finish (POST /bs).",
     example: "bootstrap_finish",
@@ -94,7 +94,7 @@ command! {
         uri_query: Option<Vec<String>> = opt(List, "none"),
         options: Vec<CoapOption> = opt(Options, "[]"),
         content: Vec<u8> = opt(Bytes, "empty"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Bootstrap-Request (POST /bs?ep=…).",
     example: "request_bootstrap my_endpoint",
@@ -113,7 +113,7 @@ command! {
         uri_path: String = opt(Str, "''"),
         uri_query: Option<Vec<String>> = opt(List, "none"),
         options: Vec<CoapOption> = opt(Options, "[]"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Bootstrap-Pack-Request (GET /bspack?ep=…).",
     example: "bootstrap_pack_request my_endpoint accept=senml+cbor",
@@ -131,7 +131,7 @@ command! {
         uri_query: Option<Vec<String>> = opt(List, "none"),
         options: Vec<CoapOption> = opt(Options, "[]"),
         content: Vec<u8> = opt(Bytes, "empty"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends an EST-coaps Simple Enroll (POST /est/sen).",
     example: "est_coaps_simple_enroll content=\\x30\\x82",
@@ -157,7 +157,7 @@ command! {
         uri_path: String = opt(Str, "''"),
         uri_query: Option<Vec<String>> = opt(List, "none"),
         options: Vec<CoapOption> = opt(Options, "[]"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends an EST-coaps CA certs request (GET /est/crts).",
     example: "est_coaps_ca_certs",

@@ -15,7 +15,7 @@ use crate::script::args::{Args, Kind as K, opt, req};
 use crate::script::command::{CmdResult, Command, params};
 use crate::script::ctx::Ctx;
 use crate::script::message::Msg;
-use crate::script::send::{Attributes, Header, Payload, err, path, send, wait};
+use crate::script::send::{Attributes, Header, Payload, SET_TIMEOUT, err, path, send, wait};
 use crate::script::typed::command;
 use crate::server::SendOptions;
 
@@ -27,7 +27,7 @@ command! {
         path: String = req(Str),
         accept: Option<ContentFormat> = opt(Format, "none"),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Read (GET) and returns the response.",
     example: "read /3/0 APPLICATION_LWM2M_TLV      |  let r = read(\"/3/0\", #{accept: \"tlv\"});",
@@ -42,7 +42,7 @@ command! {
         path: String = req(Str),
         depth: Option<i64> = opt(Int, "none"),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Discover (GET, Accept link-format) and returns the response.",
     example: "discover /3",
@@ -59,7 +59,7 @@ command! {
         format: Option<ContentFormat> = opt(Format, "TEXT_PLAIN"),
         update: Option<bool> = opt(Bool, "0 (replace: PUT)"),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Write: PUT (replace), or POST with update=1 (partial update).",
     example: "write /3/0/14 +02:00  |  write(\"/1/0/1\", \"60\")",
@@ -96,7 +96,7 @@ command! {
         ..attributes: Attributes,
         query: Option<Vec<String>> = opt(List, "none"),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Write-Attributes (PUT with the attributes as Uri-Query); LwM2M 1.2 edge, con, hqmax included.",
     example: "write_attributes /3/0/13 pmin=1 pmax=5",
@@ -111,7 +111,7 @@ command! {
         path: String = req(Str),
         content: Vec<u8> = opt(Bytes, "empty"),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends an Execute (POST, arguments as payload).",
     example: "execute /3/0/4",
@@ -127,7 +127,7 @@ command! {
         content: Payload = opt(Bytes, "empty"),
         ..header: Header,
         format: Option<ContentFormat> = opt(Format, "APPLICATION_LWM2M_TLV"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Create (POST to an Object path).",
     example: "create /1 \\x08\\x02\\x03\\xc1\\x00\\x02",
@@ -141,7 +141,7 @@ command! {
     struct DeleteArgs {
         path: String = req(Str),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Delete.",
     example: "delete /1/2",
@@ -156,7 +156,7 @@ command! {
         paths: Option<Vec<String>> = req(List),
         accept: Option<ContentFormat> = opt(Format, "none"),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Read-Composite (FETCH with a SenML CBOR path list).",
     example: "read_composite [/3/0/0,/1/1]",
@@ -171,7 +171,7 @@ command! {
         content: Payload = req(Bytes),
         format: Option<ContentFormat> = req(Format),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Write-Composite (iPATCH).",
     example: "write_composite \\x81\\xa2\\x00\\x66/1/1/1\\x02\\x18\\x3c senml+cbor",

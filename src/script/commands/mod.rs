@@ -175,3 +175,50 @@ pub fn general_help() -> String {
     );
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_is_found_by_its_names() {
+        for c in COMMANDS {
+            assert!(std::ptr::eq(find(c.name).unwrap(), c), "{}", c.name);
+            assert!(std::ptr::eq(find(c.rhai_name()).unwrap(), c), "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn no_two_commands_or_parameters_share_a_name() {
+        let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), COMMANDS.len());
+        for c in COMMANDS {
+            let mut params: Vec<&str> = c.params.iter().map(|p| p.name).collect();
+            params.sort_unstable();
+            params.dedup();
+            assert_eq!(params.len(), c.params.len(), "{}", c.name);
+            assert!(c.params.iter().all(|p| !p.name.is_empty()), "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn message_commands_share_the_header_and_timeout_texts() {
+        // The typed groups keep the texts the hand-written lists had.
+        let read = find("read").unwrap();
+        let shown: Vec<(&str, Option<&str>)> =
+            read.params.iter().map(|p| (p.name, p.default)).collect();
+        assert_eq!(
+            shown,
+            [
+                ("path", None),
+                ("accept", Some("none")),
+                ("msg_id", Some("auto")),
+                ("token", Some("8 random bytes")),
+                ("options", Some("[]")),
+                ("timeout_s", Some("set timeout (5)")),
+            ]
+        );
+    }
+}

@@ -12,7 +12,7 @@ use crate::lwm2m::request::{self as rq, Build};
 use crate::script::command::CmdResult;
 use crate::script::ctx::Ctx;
 use crate::script::message::Msg;
-use crate::script::send::{Header, Payload, err, msg, send};
+use crate::script::send::{Header, Payload, SET_TIMEOUT, err, msg, send};
 use crate::script::typed::command;
 use crate::server::SendOptions;
 
@@ -24,7 +24,7 @@ command! {
         path: String = req(Str),
         accept: Option<ContentFormat> = opt(Format, "none"),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a plain CoAP GET to any path.",
     example: "coap_get /.well-known/core",
@@ -122,7 +122,7 @@ command! {
     struct EmptyArgs {
         r#type: Option<Type> = opt(Type, "ACKNOWLEDGEMENT"),
         msg_id: Option<u16> = opt(Int, "auto"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends an Empty message; type=CONFIRMABLE is a CoAP ping and waits for the RST.",
     example: "empty type=CONFIRMABLE",
@@ -153,7 +153,7 @@ command! {
         options: Vec<CoapOption> = opt(Options, "[]"),
         content: Vec<u8> = opt(Bytes, "''"),
         respond: Option<bool> = opt(Bool, "1"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a custom CoAP message. With a response code and no msg_id/token it answers the last request received (respond=0 to prevent).",
     example: "coap code=2.05 content=hello  |  coap type=NON_CONFIRMABLE code=GET options=[URI_PATH('3'),URI_PATH('0')] token=\\x01",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::lwm2m::request::{self as rq, Build};
 use crate::script::command::CmdResult;
 use crate::script::ctx::Ctx;
-use crate::script::send::{Header, send};
+use crate::script::send::{Header, SET_TIMEOUT, send};
 use crate::script::typed::command;
 
 command! {
@@ -21,7 +21,7 @@ command! {
         query: Option<Vec<String>> = opt(List, "from PATH"),
         ..header: Header,
         content: Vec<u8> = opt(Bytes, "empty"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Register (POST, link-format) — for testing servers or as a template.",
     example: "register /rd?ep=test&lt=60 content=</1/0>,</3/0>",
@@ -44,7 +44,7 @@ command! {
     struct Deregistration {
         path: String = req(Str),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a De-register (DELETE of the registration location).",
     example: "deregister /rd/1",

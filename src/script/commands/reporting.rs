@@ -8,7 +8,7 @@ use crate::coap::{CoapOption, ContentFormat};
 use crate::lwm2m::request::{self as rq, Build};
 use crate::script::command::CmdResult;
 use crate::script::ctx::Ctx;
-use crate::script::send::{Attributes, Header, Payload, err, send as send_built};
+use crate::script::send::{Attributes, Header, Payload, SET_TIMEOUT, err, send as send_built};
 use crate::script::typed::command;
 
 command! {
@@ -21,7 +21,7 @@ command! {
         accept: Option<ContentFormat> = opt(Format, "none"),
         ..attributes: Attributes,
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends an Observe (GET with Observe 0) and returns the first response; observe=1 with the same token cancels.",
     example: "observe /3303/0/5700 pmin=1 pmax=5  |  let first = observe(\"/3/0/13\", #{pmax: 5});",
@@ -36,7 +36,7 @@ command! {
         path: String = req(Str),
         accept: Option<ContentFormat> = opt(Format, "none"),
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Cancels the observation of PATH (GET with Observe 1 and the observation's token) and returns the response.",
     example: "cancel_observe /3303/0/5700",
@@ -53,7 +53,7 @@ command! {
         accept: Option<ContentFormat> = opt(Format, "none"),
         ..attributes: Attributes,
         ..header: Header,
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends an Observe-Composite (FETCH with Observe).",
     example: "observe_composite [/3/0/13,/3303/0/5700]",
@@ -72,7 +72,7 @@ command! {
         format: Option<ContentFormat> = opt(Format, "APPLICATION_LWM2M_SENML_CBOR"),
         options: Vec<CoapOption> = opt(Options, "[]"),
         content: Payload = opt(Bytes, "empty"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
     help: "Sends a Send (POST /dp) — LwM2M 1.1 client-role message.",
     example: "send content=\\x81\\xa2\\x00\\x66/3/0/0\\x03\\x61x",

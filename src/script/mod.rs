@@ -4,6 +4,14 @@
 //!
 //! Knows nothing of the line editor: the prompt hands lines to
 //! [`Shell::eval_line`], scripts go through [`Shell::run_file`].
+//!
+//! Where things are: the commands in `commands/`, one file per LwM2M
+//! interface, each declared once with [`typed`]'s `command!` (table, typed
+//! arguments, parse); what a command is in [`command`]; argument
+//! conversion, and the one conversion of seconds, in [`args`]; the glue
+//! from a built message to the server in `send`; what commands see in
+//! [`Ctx`]. This file registers the table with Rhai and runs lines and
+//! files.
 
 pub mod args;
 pub mod builders;

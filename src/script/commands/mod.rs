@@ -1,6 +1,6 @@
-//! Every nsh command, one file per LwM2M interface ([`registration`],
-//! [`device`], [`reporting`], [`bootstrap`], [`raw`] CoAP) and two for the
-//! rest ([`session`]: receiving, history, payload buffer; [`shell`]:
+//! Every nsh command, one file per LwM2M interface (`registration`,
+//! `device`, `reporting`, `bootstrap`, `raw` CoAP) and two for the
+//! rest (`session`: receiving, history, payload buffer; `shell`:
 //! connections and settings). This file holds the table, in the order
 //! `help` lists it, and `help` itself. The same table drives the Rhai
 //! functions, the command-line form, `help` and completion.

@@ -203,7 +203,7 @@ impl Args {
             {
                 Ok(Some(f as i64))
             } else {
-                Err(self.err(name, format!("{f} is not an integer")))
+                Err(self.err(name, format!("{f:?} is not an integer")))
             };
         }
         let text = v.to_string();

@@ -3,6 +3,7 @@
 //! values or from words of the original's command-line form.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use rhai::{Array, Blob, Dynamic, ImmutableString, Map};
 
@@ -81,6 +82,23 @@ pub const fn opt(name: &'static str, kind: Kind, default: &'static str) -> Param
         kind,
         default: Some(default),
     }
+}
+
+/// The longest wait nsh keeps: 30 years, longer than any test runs. A
+/// larger number of seconds (infinity included) waits this long, since a
+/// `Duration` or an `Instant` cannot hold more; Ctrl-C ends any wait.
+pub const MAX_WAIT: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// An argument in seconds, as a `Duration`: 0 or more, capped at
+/// [`MAX_WAIT`]. NaN and negative numbers are errors naming the argument
+/// and the value. The one conversion every wait of every command uses.
+pub fn seconds(name: &str, s: f64) -> Result<Duration, ArgError> {
+    if s.is_nan() || s < 0.0 {
+        return Err(format!(
+            "`{name}`: {s} is not a valid number of seconds (0 or more)"
+        ));
+    }
+    Ok(Duration::try_from_secs_f64(s).map_or(MAX_WAIT, |d| d.min(MAX_WAIT)))
 }
 
 /// Arguments of one call, by parameter name, as given (unconverted).
@@ -178,10 +196,15 @@ impl Args {
         if let Ok(i) = v.as_int() {
             return Ok(Some(i));
         }
-        if let Ok(f) = v.as_float()
-            && f.fract() == 0.0
-        {
-            return Ok(Some(f as i64));
+        if let Ok(f) = v.as_float() {
+            // -2^63 ≤ f < 2^63: exactly an i64, no saturating cast.
+            return if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
+            {
+                Ok(Some(f as i64))
+            } else {
+                Err(self.err(name, format!("{f:?} is not an integer")))
+            };
         }
         let text = v.to_string();
         text.trim()
@@ -217,6 +240,16 @@ impl Args {
             .parse::<f64>()
             .map(Some)
             .map_err(|_| self.err(name, format!("`{text}` is not a number")))
+    }
+
+    /// A number of seconds (see [`seconds`]).
+    pub fn seconds(&self, name: &str) -> Result<Option<Duration>, ArgError> {
+        let Some(s) = self.float(name)? else {
+            return Ok(None);
+        };
+        seconds(name, s)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", self.command))
     }
 
     /// Boolean value.
@@ -560,6 +593,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.int("msg_id").unwrap(), Some(7));
+    }
+
+    #[test]
+    fn integral_floats_outside_64_bits_are_not_integers() {
+        const N: &[Param] = &[opt("n", Kind::Int, "0")];
+        let int = |v: Dynamic| Args::bind("cmd", N, vec![v], vec![]).unwrap().int("n");
+        assert_eq!(
+            int(Dynamic::from_float(-9.223372036854776e18)),
+            Ok(Some(i64::MIN))
+        );
+        assert_eq!(int(Dynamic::from_float(4096.0)), Ok(Some(4096)));
+        for f in [1e300, 9.223372036854776e18, -1e19, f64::INFINITY] {
+            let e = int(Dynamic::from_float(f)).unwrap_err();
+            assert!(e.contains("`n`") && e.contains("not an integer"), "{e}");
+        }
+    }
+
+    #[test]
+    fn seconds_cap_at_max_wait_and_refuse_nan_and_negatives() {
+        assert_eq!(seconds("t", 1.5), Ok(Duration::from_millis(1500)));
+        assert_eq!(seconds("t", 0.0), Ok(Duration::ZERO));
+        for big in [1e10, 1e20, 1e300, f64::INFINITY] {
+            assert_eq!(seconds("t", big), Ok(MAX_WAIT));
+        }
+        for bad in [-1.0, -0.001, f64::NEG_INFINITY, f64::NAN] {
+            let e = seconds("t", bad).unwrap_err();
+            assert!(e.contains("`t`") && e.contains(&bad.to_string()), "{e}");
+        }
     }
 
     #[test]

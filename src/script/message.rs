@@ -97,6 +97,9 @@ impl View<'_> {
                 .err()
                 .map_or(Dynamic::UNIT, |e| e.to_string().into()),
             "observed_path" => r.observed_path.clone().map_or(Dynamic::UNIT, Into::into),
+            // RFC 7641 §3.4: false for a notification older than one seen.
+            "fresh" => r.fresh.map_or(Dynamic::UNIT, Into::into),
+            "note" => r.note.clone().map_or(Dynamic::UNIT, Into::into),
             "value" | "decoded" => crate::script::values::decoded_value(r).unwrap_or(Dynamic::UNIT),
             "endpoint" | "lifetime" | "binding" | "version" | "links" | "queue_mode" => {
                 self.opt(|m| crate::script::values::registration_field(m, name))
@@ -140,6 +143,8 @@ pub const FIELDS: &[&str] = &[
     "role",
     "error",
     "observed_path",
+    "fresh",
+    "note",
     "value",
     "endpoint",
     "lifetime",

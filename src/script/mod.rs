@@ -4,67 +4,40 @@
 //!
 //! Knows nothing of the line editor: the prompt hands lines to
 //! [`Shell::eval_line`], scripts go through [`Shell::run_file`].
+//!
+//! Where things are: the commands in `commands/`, one file per LwM2M
+//! interface, each declared once with [`typed`]'s `command!` (table, typed
+//! arguments, parse); what a command is in [`command`]; argument
+//! conversion, and the one conversion of seconds, in [`args`]; the glue
+//! from a built message to the server in `send`; what commands see in
+//! [`Ctx`]. This file registers the table with Rhai and runs lines and
+//! files.
 
 pub mod args;
 pub mod builders;
 pub mod cmdline;
+pub mod command;
 pub mod commands;
+mod ctx;
 pub mod junit;
 pub mod message;
 pub mod pattern;
-mod requests;
+mod send;
 pub mod stdlib;
+pub mod typed;
 pub mod values;
 
 use std::any::TypeId;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 
 use crate::server::Server;
 use args::Args;
 use commands::{COMMANDS, Command};
-
-/// What every command sees.
-pub struct Ctx {
-    /// The server.
-    pub server: Server,
-    /// Prints lines of output.
-    pub out: Box<dyn Fn(&str) + Send + Sync>,
-    /// IPv6 default from the command line.
-    pub ipv6: bool,
-    /// At a prompt (tables are printed) rather than in a script.
-    pub interactive: bool,
-    /// `exit` was called.
-    pub exit: AtomicBool,
-    /// File servers running in the background.
-    pub file_servers: Mutex<Vec<crate::fileserver::FileServer>>,
-    /// Outcomes of `test(name, || …)` blocks, in order.
-    pub tests: Mutex<Vec<TestOutcome>>,
-    last_error: Mutex<Option<String>>,
-}
-
-impl Ctx {
-    /// Prints one block of output.
-    pub fn say(&self, text: &str) {
-        (self.out)(text);
-    }
-
-    /// The last error (for `get_error`).
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Remembers an error for `get_error`.
-    pub fn set_last_error(&self, e: Option<String>) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
-    }
-}
+pub use ctx::{Ctx, TestOutcome};
 
 /// Why a script run failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,17 +68,6 @@ impl std::fmt::Display for RunError {
     }
 }
 
-/// The outcome of one `test(name, || …)` block.
-#[derive(Clone, Debug)]
-pub struct TestOutcome {
-    /// The test's name.
-    pub name: String,
-    /// `None` when it passed, else the error.
-    pub failure: Option<String>,
-    /// How long it ran.
-    pub duration: std::time::Duration,
-}
-
 /// The Rhai engine with nsh's functions, and the variables of a session.
 pub struct Shell {
     /// The engine.
@@ -132,16 +94,7 @@ pub enum LineResult {
 impl Shell {
     /// A shell over `server`.
     pub fn new(server: Server, ipv6: bool, interactive: bool) -> Shell {
-        let ctx = Arc::new(Ctx {
-            server,
-            out: Box::new(|s| println!("{s}")),
-            ipv6,
-            interactive,
-            exit: AtomicBool::new(false),
-            file_servers: Mutex::new(Vec::new()),
-            tests: Mutex::new(Vec::new()),
-            last_error: Mutex::new(None),
-        });
+        let ctx = Arc::new(Ctx::new(server, ipv6, interactive));
         let mut engine = Engine::new();
         engine.set_max_expr_depths(256, 256);
         message::register(&mut engine);
@@ -376,44 +329,71 @@ fn clean_error(e: &str) -> String {
         .to_string()
 }
 
+/// Rhai's own functions that share a name with a command, and the argument
+/// types of theirs: a call with exactly these types would reach Rhai's
+/// function (typed signatures win over the `Dynamic` ones of commands), so
+/// the command is registered with them too. Rhai's `sleep` blocks without
+/// Ctrl-C and panics on `sleep(1e300)`.
+fn shadowed(name: &str) -> Vec<Vec<TypeId>> {
+    match name {
+        "sleep" => vec![
+            vec![TypeId::of::<rhai::FLOAT>()],
+            vec![TypeId::of::<rhai::INT>()],
+        ],
+        _ => Vec::new(),
+    }
+}
+
 fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
     for cmd in COMMANDS {
         let required = cmd.params.iter().filter(|p| p.default.is_none()).count();
-        for arity in required..=cmd.params.len() + 1 {
+        let mut signatures: Vec<Vec<TypeId>> = (required..=cmd.params.len() + 1)
+            .map(|arity| vec![TypeId::of::<Dynamic>(); arity])
+            .collect();
+        signatures.extend(shadowed(cmd.rhai_name()));
+        for types in signatures {
             let ctx = ctx.clone();
-            let types = vec![TypeId::of::<Dynamic>(); arity];
             engine.register_raw_fn(cmd.rhai_name(), types, move |_nc, call_args| {
-                let mut values: Vec<Dynamic> = call_args.iter().map(|a| (**a).clone()).collect();
-                let mut named = Vec::new();
-                // A trailing map holds the optional arguments, unless the
-                // parameter in that position takes a map (a pattern), or the
-                // map is payload data keyed by LwM2M paths.
-                let takes_map_last = values.len() <= cmd.params.len()
-                    && cmd
-                        .params
-                        .get(values.len().wrapping_sub(1))
-                        .is_some_and(|p| {
-                            p.kind == args::Kind::Any
-                                || (p.kind == args::Kind::Bytes && is_path_map(values.last()))
-                        });
-                if values.last().is_some_and(Dynamic::is_map) && !takes_map_last {
-                    let map = values
-                        .pop()
-                        .and_then(|m| m.try_cast::<Map>())
-                        .unwrap_or_default();
-                    named = map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-                }
-                let bound = Args::bind(cmd.name, cmd.params, values, named)
-                    .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.into(), Position::NONE)))?;
-                (cmd.run)(&ctx, &bound).map_err(|e| {
-                    Box::new(EvalAltResult::ErrorRuntime(
-                        prefixed(cmd.name, e).into(),
-                        Position::NONE,
-                    ))
-                })
+                let values: Vec<Dynamic> = call_args.iter().map(|a| (**a).clone()).collect();
+                call_command(&ctx, cmd, values)
             });
         }
     }
+}
+
+/// Calls `cmd` with the values of a Rhai call.
+fn call_command(
+    ctx: &Ctx,
+    cmd: &'static Command,
+    mut values: Vec<Dynamic>,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let mut named = Vec::new();
+    // A trailing map holds the optional arguments, unless the parameter in
+    // that position takes a map (a pattern), or the map is payload data
+    // keyed by LwM2M paths.
+    let takes_map_last = values.len() <= cmd.params.len()
+        && cmd
+            .params
+            .get(values.len().wrapping_sub(1))
+            .is_some_and(|p| {
+                p.kind == args::Kind::Any
+                    || (p.kind == args::Kind::Bytes && is_path_map(values.last()))
+            });
+    if values.last().is_some_and(Dynamic::is_map) && !takes_map_last {
+        let map = values
+            .pop()
+            .and_then(|m| m.try_cast::<Map>())
+            .unwrap_or_default();
+        named = map.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    }
+    let bound = Args::bind(cmd.name, cmd.params, values, named)
+        .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.into(), Position::NONE)))?;
+    (cmd.run)(ctx, &bound).map_err(|e| {
+        Box::new(EvalAltResult::ErrorRuntime(
+            prefixed(cmd.name, e).into(),
+            Position::NONE,
+        ))
+    })
 }
 
 /// A non-empty map whose keys are all LwM2M paths (`"/3/0/1"`): payload data.

@@ -142,9 +142,16 @@ pub fn field_eq(field: &str, got: &Dynamic, want: &Dynamic) -> bool {
 }
 
 /// Deep equality of Rhai values, lenient across int/float and blob/string.
+/// Numbers compare exactly: integers as 64-bit integers, an integer and a
+/// float only when the float is integral and exactly that integer, floats
+/// as floats.
 pub fn values_eq(a: &Dynamic, b: &Dynamic) -> bool {
-    if let (Ok(x), Ok(y)) = (as_num(a), as_num(b)) {
-        return x == y;
+    if let (Some(x), Some(y)) = (as_num(a), as_num(b)) {
+        return match (x, y) {
+            (Num::Int(x), Num::Int(y)) => x == y,
+            (Num::Int(i), Num::Float(f)) | (Num::Float(f), Num::Int(i)) => int_is_float(i, f),
+            (Num::Float(x), Num::Float(y)) => x == y,
+        };
     }
     if a.is_blob() && b.is_string() {
         return crate::coap::escaped::parse(&dyn_text(b)).ok()
@@ -167,9 +174,98 @@ pub fn values_eq(a: &Dynamic, b: &Dynamic) -> bool {
     false
 }
 
-fn as_num(v: &Dynamic) -> Result<f64, ()> {
+/// A Rhai number, kept as it is.
+#[derive(Clone, Copy)]
+enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+fn as_num(v: &Dynamic) -> Option<Num> {
     if let Ok(i) = v.as_int() {
-        return Ok(i as f64);
+        return Some(Num::Int(i));
     }
-    v.as_float().map_err(|_| ())
+    v.as_float().ok().map(Num::Float)
+}
+
+/// True when `f` is exactly the integer `i` (no rounding either way).
+fn int_is_float(i: i64, f: f64) -> bool {
+    // -2^63 ≤ f < 2^63 holds every integral float that converts to an i64
+    // without saturating; inside it the cast is exact.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f) && f as i64 == i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(i: i64) -> Dynamic {
+        Dynamic::from_int(i)
+    }
+
+    fn float(f: f64) -> Dynamic {
+        Dynamic::from_float(f)
+    }
+
+    #[test]
+    fn integers_compare_exactly_over_64_bits() {
+        assert!(!values_eq(
+            &int(9_007_199_254_740_993),
+            &int(9_007_199_254_740_992)
+        ));
+        assert!(!values_eq(&int(i64::MAX), &int(i64::MAX - 1)));
+        assert!(values_eq(&int(i64::MIN), &int(i64::MIN)));
+    }
+
+    #[test]
+    fn an_integer_equals_a_float_only_when_the_float_is_that_integer() {
+        assert!(values_eq(&int(3), &float(3.0)));
+        assert!(values_eq(&float(-3.0), &int(-3)));
+        assert!(!values_eq(&int(3), &float(3.5)));
+        // 2^53 + 1 has no f64; the nearest float is 2^53.
+        assert!(!values_eq(
+            &int(9_007_199_254_740_993),
+            &float(9_007_199_254_740_992.0)
+        ));
+        assert!(values_eq(
+            &int(9_007_199_254_740_992),
+            &float(9_007_199_254_740_992.0)
+        ));
+        // i64::MAX as f64 rounds up to 2^63, which no i64 holds.
+        assert!(!values_eq(&int(i64::MAX), &float(9.223_372_036_854_776e18)));
+        assert!(values_eq(&int(i64::MIN), &float(-9.223_372_036_854_776e18)));
+        assert!(!values_eq(&int(0), &float(f64::NAN)));
+        assert!(!values_eq(&int(i64::MAX), &float(f64::INFINITY)));
+    }
+
+    #[test]
+    fn floats_compare_as_floats() {
+        assert!(values_eq(&float(0.5), &float(0.5)));
+        assert!(!values_eq(&float(0.1 + 0.2), &float(0.3)));
+    }
+
+    #[test]
+    fn nested_values_compare_integers_exactly() {
+        let a = Dynamic::from_array(vec![int(9_007_199_254_740_993)]);
+        let b = Dynamic::from_array(vec![int(9_007_199_254_740_992)]);
+        assert!(!values_eq(&a, &b));
+        let mut m = Map::new();
+        m.insert("/3/0/1".into(), int(9_007_199_254_740_993));
+        let mut n = Map::new();
+        n.insert("/3/0/1".into(), float(9_007_199_254_740_992.0));
+        assert!(!values_eq(&Dynamic::from_map(m), &Dynamic::from_map(n)));
+    }
+
+    #[test]
+    fn a_pattern_field_compares_integers_exactly() {
+        let mut m = Map::new();
+        m.insert("msg_id".into(), int(9_007_199_254_740_993));
+        assert!(Pattern::from_dynamic(&Dynamic::from_map(m)).is_ok());
+        assert!(!field_eq(
+            "observe",
+            &int(9_007_199_254_740_992),
+            &int(9_007_199_254_740_993)
+        ));
+    }
 }

@@ -15,4 +15,5 @@ mod peers_coapnode;
 mod peers_waka;
 mod repl;
 mod restart;
+mod script_args;
 mod tcp;

@@ -81,6 +81,8 @@ fn run(weak: Weak<Shared>, transport: Arc<Transport>, stop: Arc<AtomicBool>) {
                 server
                     .lock()
                     .on_datagram(peer, bytes, Instant::now(), SystemTime::now());
+                // Wake a command waiting for this response at once.
+                server.notify_all();
             }
             Ok(None) => {}
             Err(e) => {

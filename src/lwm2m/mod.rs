@@ -15,6 +15,7 @@ pub mod summary;
 
 pub use details::{details, details_of_undecodable};
 pub use kind::{ClassifyContext, Kind, NoContext, classify};
-pub use payload::{decode_payload, registry, registry_mut, render_payload, render_payload_at};
+pub use objects::Objects;
+pub use payload::{decode_payload, render_payload, render_payload_at};
 pub use request::{Build, Built, RequestError};
 pub use summary::summary;

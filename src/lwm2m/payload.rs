@@ -3,25 +3,11 @@
 //! per value with object and resource names. A malformed payload shows what
 //! decoded, where it stopped and why.
 
-use std::sync::{LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
-
 use super::details::{binary_block, text_block};
 use super::format::{self, Decoded, FormatError, senml, tlv};
 use super::node::Path;
 use super::objects::Registry;
 use crate::coap::{ContentFormat, Message};
-
-static REGISTRY: LazyLock<RwLock<Registry>> = LazyLock::new(|| RwLock::new(Registry::builtin()));
-
-/// The object definitions in use (built-in ones plus `load_objects`).
-pub fn registry() -> RwLockReadGuard<'static, Registry> {
-    REGISTRY.read().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Mutable access to the object definitions.
-pub fn registry_mut() -> RwLockWriteGuard<'static, Registry> {
-    REGISTRY.write().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The Content-Format a payload is read as: the option, else text/plain.
 fn format_of(msg: &Message) -> ContentFormat {
@@ -30,7 +16,11 @@ fn format_of(msg: &Message) -> ContentFormat {
 
 /// Decodes the payload of `msg`; `base` is the path of the request it
 /// answers (TLV, text and opaque carry no paths). `None` when empty.
-pub fn decode_payload(msg: &Message, base: Option<&str>) -> Option<Result<Decoded, FormatError>> {
+pub fn decode_payload(
+    msg: &Message,
+    base: Option<&str>,
+    registry: &Registry,
+) -> Option<Result<Decoded, FormatError>> {
     if msg.payload.is_empty() {
         return None;
     }
@@ -39,18 +29,18 @@ pub fn decode_payload(msg: &Message, base: Option<&str>) -> Option<Result<Decode
         format_of(msg).0,
         &msg.payload,
         base.as_ref(),
-        &registry(),
+        registry,
     ))
 }
 
 /// The decoded-payload blocks of `details` without a known request path.
-pub fn render_payload(msg: &Message) -> Option<String> {
-    render_payload_at(msg, None)
+pub fn render_payload(msg: &Message, registry: &Registry) -> Option<String> {
+    render_payload_at(msg, None, registry)
 }
 
 /// The decoded-payload blocks of `details`, for a message answering a
 /// request on `base`.
-pub fn render_payload_at(msg: &Message, base: Option<&str>) -> Option<String> {
+pub fn render_payload_at(msg: &Message, base: Option<&str>, registry: &Registry) -> Option<String> {
     if msg.payload.is_empty() {
         return None;
     }
@@ -85,11 +75,10 @@ pub fn render_payload_at(msg: &Message, base: Option<&str>) -> Option<String> {
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
-    let registry = registry();
     let base_path = base.and_then(|b| b.parse::<Path>().ok());
-    match format::decode(cf.0, &msg.payload, base_path.as_ref(), &registry) {
+    match format::decode(cf.0, &msg.payload, base_path.as_ref(), registry) {
         Ok(decoded) => {
-            let text = decoded.render(&registry);
+            let text = decoded.render(registry);
             if !text.is_empty() {
                 out.push_str(&format!("decoded ({}):\n", cf.summary_name()));
                 out.push_str(&text);
@@ -104,7 +93,7 @@ pub fn render_payload_at(msg: &Message, base: Option<&str>) -> Option<String> {
             out.push_str(&format!("(malformed {}: {e})\n", cf.summary_name()));
             if let Some(partial) = &e.partial {
                 out.push_str("decoded before the error:\n");
-                out.push_str(&partial.render(&registry));
+                out.push_str(&partial.render(registry));
             }
             out.push_str(&binary_block(&msg.payload));
         }
@@ -131,7 +120,7 @@ mod tests {
     fn shows_tlv_in_the_originals_layout_and_with_names() {
         // Resource 0 "nsh" and resource 9 = 87 of /3/0 (captured shape, wakatiwai).
         let m = content(ContentFormat::LWM2M_TLV, b"\xc3\x00nsh\xc1\x09\x57");
-        let text = render_payload_at(&m, Some("/3/0")).unwrap();
+        let text = render_payload_at(&m, Some("/3/0"), &Registry::builtin()).unwrap();
         assert!(text.starts_with("TLV (2 elements):"), "{text}");
         assert!(text.contains("/3/0/0 Manufacturer = \"nsh\""), "{text}");
         assert!(text.contains("/3/0/9 Battery Level = 87"), "{text}");
@@ -141,7 +130,7 @@ mod tests {
     fn malformed_payloads_show_what_decoded_where_it_stopped_and_the_bytes() {
         // The second TLV announces 5 bytes but has 1.
         let m = content(ContentFormat::LWM2M_TLV, b"\xc1\x09\x57\xc5\x00\x01");
-        let text = render_payload_at(&m, Some("/3/0")).unwrap();
+        let text = render_payload_at(&m, Some("/3/0"), &Registry::builtin()).unwrap();
         assert!(text.contains("(malformed TLV:"), "{text}");
         assert!(text.contains("decoded before the error:"), "{text}");
         assert!(text.contains("resource 9 = b'W' (int: 87)"), "{text}");
@@ -154,7 +143,7 @@ mod tests {
             ContentFormat::SENML_JSON,
             b"[{\"n\":\"/3/0/0\",\"vs\":\"a\"},{\"n\":",
         );
-        let text = render_payload_at(&m, None).unwrap();
+        let text = render_payload_at(&m, None, &Registry::builtin()).unwrap();
         assert!(
             text.contains("(malformed APPLICATION_LWM2M_SENML_JSON:"),
             "{text}"
@@ -165,7 +154,7 @@ mod tests {
     fn formats_without_a_decoder_show_their_bytes() {
         let m = content(ContentFormat::PKCS7_CERTS_ONLY, b"\x30\x82");
         assert_eq!(
-            render_payload_at(&m, None).unwrap(),
+            render_payload_at(&m, None, &Registry::builtin()).unwrap(),
             "binary:\n\\x30\\x82\n"
         );
     }

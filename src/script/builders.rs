@@ -8,9 +8,11 @@ use rhai::{Blob, Dynamic, Engine, EvalAltResult, Map, Position};
 
 use super::args::{Args, Kind as K, Param, dyn_text, opt, req};
 use crate::coap::{ContentFormat, escaped};
+use crate::lwm2m::Objects;
 use crate::lwm2m::format::builder::{SenmlCborBuilder, TlvBuilder};
 use crate::lwm2m::format::{self, Payload};
 use crate::lwm2m::node::{Path, Record, ResourceType, Value};
+use crate::lwm2m::objects::Registry;
 
 /// A TLV builder shared between Rhai values.
 #[derive(Clone, Default)]
@@ -51,16 +53,15 @@ pub fn builder_bytes(v: &Dynamic) -> Option<Result<Vec<u8>, String>> {
 }
 
 /// Encodes a map of path → value in a content format.
-pub fn encode_map(format: ContentFormat, map: &Map) -> Result<Vec<u8>, String> {
-    let records = map_to_records(map)?;
+pub fn encode_map(format: ContentFormat, map: &Map, objects: &Registry) -> Result<Vec<u8>, String> {
+    let records = map_to_records(map, objects)?;
     format::encode(format.0, &Payload::Records(records)).map_err(|e| e.to_string())
 }
 
 /// `#{"/3/0/1": "model", "/1/1/1": 300}` → typed records. A value takes the
 /// type of its resource where the definition is known (`"3:0"` for an
 /// object link, an integer for a Time), else the Rhai value's own type.
-pub fn map_to_records(map: &Map) -> Result<Vec<Record>, String> {
-    let registry = crate::lwm2m::registry();
+pub fn map_to_records(map: &Map, registry: &Registry) -> Result<Vec<Record>, String> {
     let mut out = Vec::with_capacity(map.len());
     for (key, v) in map {
         let path: Path = key.parse().map_err(|e| format!("`{key}`: {e}"))?;
@@ -123,6 +124,7 @@ fn decode_blob(
     format: &str,
     data: &[u8],
     base: Option<&str>,
+    objects: &Registry,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let cf = ContentFormat::parse(format)
         .ok_or_else(|| fail(format!("decode: unknown content format `{format}`")))?;
@@ -133,7 +135,7 @@ fn decode_blob(
         ),
         None => None,
     };
-    let d = format::decode(cf.0, data, base.as_ref(), &crate::lwm2m::registry())
+    let d = format::decode(cf.0, data, base.as_ref(), objects)
         .map_err(|e| fail(format!("decode: {e}")))?;
     if let Payload::Links(links) = &d.payload {
         return Ok(Dynamic::from_array(
@@ -165,29 +167,34 @@ fn id(i: i64) -> Result<u16, Box<EvalAltResult>> {
 }
 
 /// Registers `encode`, `tlv()`, `senml_cbor()` and their methods.
-pub fn register(engine: &mut Engine) {
+/// `objects` are the server's object definitions.
+pub fn register(engine: &mut Engine, objects: Objects) {
+    let o = objects.clone();
     engine.register_fn(
         "encode",
-        |format: &str, map: Map| -> Result<Blob, Box<EvalAltResult>> {
+        move |format: &str, map: Map| -> Result<Blob, Box<EvalAltResult>> {
             let cf = ContentFormat::parse(format)
                 .ok_or_else(|| fail(format!("encode: unknown content format `{format}`")))?;
-            encode_map(cf, &map).map_err(|e| fail(format!("encode: {e}")))
+            encode_map(cf, &map, &o.read()).map_err(|e| fail(format!("encode: {e}")))
         },
     );
+    let o = objects.clone();
     engine.register_fn(
         "encode",
-        |format: i64, map: Map| -> Result<Blob, Box<EvalAltResult>> {
+        move |format: i64, map: Map| -> Result<Blob, Box<EvalAltResult>> {
             let cf = u16::try_from(format)
                 .map(ContentFormat)
                 .map_err(|_| fail("encode: bad content format"))?;
-            encode_map(cf, &map).map_err(|e| fail(format!("encode: {e}")))
+            encode_map(cf, &map, &o.read()).map_err(|e| fail(format!("encode: {e}")))
         },
     );
-    engine.register_fn("decode", |format: &str, data: Blob| {
-        decode_blob(format, &data, None)
+    let o = objects.clone();
+    engine.register_fn("decode", move |format: &str, data: Blob| {
+        decode_blob(format, &data, None, &o.read())
     });
-    engine.register_fn("decode", |format: &str, data: Blob, base: &str| {
-        decode_blob(format, &data, Some(base))
+    let o = objects;
+    engine.register_fn("decode", move |format: &str, data: Blob, base: &str| {
+        decode_blob(format, &data, Some(base), &o.read())
     });
 
     engine.register_type_with_name::<Tlv>("TlvBuilder");

@@ -110,7 +110,7 @@ impl Shell {
                 None
             }
         });
-        builders::register(&mut engine);
+        builders::register(&mut engine, ctx.server.objects());
         Shell {
             engine,
             scope: Scope::new(),

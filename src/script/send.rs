@@ -121,6 +121,7 @@ impl Payload {
         self,
         format: Option<ContentFormat>,
         map_default: ContentFormat,
+        objects: &crate::lwm2m::objects::Registry,
     ) -> Result<(Vec<u8>, Option<ContentFormat>), String> {
         let name = self.name;
         let Some(v) = self.value else {
@@ -129,7 +130,7 @@ impl Payload {
         if let Some(map) = v.read_lock::<rhai::Map>() {
             let cf = format.unwrap_or(map_default);
             return Ok((
-                crate::script::builders::encode_map(cf, &map)
+                crate::script::builders::encode_map(cf, &map, objects)
                     .map_err(|e| format!("`{name}`: {e}"))?,
                 Some(cf),
             ));

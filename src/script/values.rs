@@ -14,7 +14,7 @@ use crate::server::Record;
 pub fn decoded_value(r: &Record) -> Option<Dynamic> {
     let m = r.message.as_ref().ok()?;
     let base = r.payload_base();
-    let decoded = crate::lwm2m::decode_payload(m, base.as_deref())?.ok()?;
+    let decoded = crate::lwm2m::decode_payload(m, base.as_deref(), &r.objects.read())?.ok()?;
     use crate::lwm2m::format::Payload;
     if let Payload::Links(links) = &decoded.payload {
         return Some(Dynamic::from_array(links.iter().map(link_map).collect()));

@@ -27,7 +27,7 @@ use crate::coap::{CoapOption, Code, Message, OptionNumber, Type, tcp, udp};
 use crate::exchange::{
     Block2Assembly, BlockProgress, Event, Exchanges, Incoming, ObservationId, RequestId, check_szx,
 };
-use crate::lwm2m::kind;
+use crate::lwm2m::{Objects, kind};
 use crate::transport::Transport;
 
 /// How many request paths, parked responses and ended requests are kept at
@@ -100,6 +100,8 @@ pub(crate) struct Core {
     pub(crate) current: Option<String>,
     pub(crate) default_timeout: Duration,
     pub(crate) transport: Option<Arc<Transport>>,
+    /// This server's object definitions (built-in plus `load_objects`).
+    pub(crate) objects: Objects,
     /// Responses parked for the requests someone waits for.
     responses: HashMap<RequestId, RecordRef>,
     awaited: HashSet<RequestId>,
@@ -123,6 +125,7 @@ impl Core {
             current: None,
             default_timeout: Duration::from_secs(5),
             transport: None,
+            objects: Objects::default(),
             responses: HashMap::new(),
             awaited: HashSet::new(),
             ended: HashMap::new(),
@@ -303,6 +306,7 @@ impl Core {
                     request_path: None,
                     fresh: None,
                     note: None,
+                    objects: self.objects.clone(),
                 });
                 self.show(&record, None);
                 if let Some(done) = out.done {
@@ -344,6 +348,7 @@ impl Core {
         } else {
             udp::decode(bytes)
         };
+        let objects = self.objects.clone();
         let blank = |message| Record {
             seq: 0,
             direction: Direction::Received,
@@ -357,6 +362,7 @@ impl Core {
             request_path: None,
             fresh: None,
             note: None,
+            objects,
         };
         let msg = match decoded {
             Ok(msg) => msg,
@@ -761,6 +767,7 @@ impl Core {
             request_path: first.request_path.clone(),
             fresh: first.fresh,
             note: None,
+            objects: first.objects.clone(),
         })
     }
 }

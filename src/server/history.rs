@@ -86,6 +86,9 @@ pub struct Record {
     /// What nsh made of it beyond its role, shown after its line
     /// (`unknown registration location: answered 4.04`).
     pub note: Option<String>,
+    /// The object definitions of the server that recorded it (payloads are
+    /// decoded with them).
+    pub objects: crate::lwm2m::Objects,
 }
 
 /// Shared handle to a record; cheap to clone.
@@ -149,7 +152,9 @@ impl Record {
         let body = match (&self.message, self.kind) {
             (Ok(m), k) => {
                 let base = self.payload_base();
-                let render = |m: &Message| crate::lwm2m::render_payload_at(m, base.as_deref());
+                let objects = self.objects.read();
+                let render =
+                    |m: &Message| crate::lwm2m::render_payload_at(m, base.as_deref(), &objects);
                 crate::lwm2m::details::details(m, k.unwrap_or(Kind::Coap), &render)
             }
             (Err(e), _) => crate::lwm2m::details::details_of_undecodable(&self.raw, e),

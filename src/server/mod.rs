@@ -197,6 +197,12 @@ impl Server {
         self.lock_raw().current.clone()
     }
 
+    /// This server's object definitions (built-in ones plus what
+    /// `load_objects` added); records decode their payloads with them.
+    pub fn objects(&self) -> crate::lwm2m::Objects {
+        self.lock_raw().objects.clone()
+    }
+
     /// Registered clients.
     pub fn clients(&self) -> Vec<Client> {
         self.lock_raw().registry.clients().to_vec()
@@ -435,6 +441,7 @@ impl Server {
             .as_ref()
             .ok()
             .map(|m| kind::classify(m, &RegistryContext(&core.registry)));
+        let objects = core.objects.clone();
         Ok(core.session.push(Record {
             seq: 0,
             direction: Direction::Sent,
@@ -448,6 +455,7 @@ impl Server {
             request_path: None,
             fresh: None,
             note: None,
+            objects,
         }))
     }
 

@@ -259,6 +259,7 @@ mod tests {
             request_path: None,
             fresh: None,
             note: None,
+            objects: crate::lwm2m::Objects::default(),
         }
     }
 

@@ -411,3 +411,46 @@ impl Net {
         assert!(self.server.clients().is_empty());
     }
 }
+
+#[test]
+fn object_definitions_belong_to_the_server_instance() {
+    // `load_objects` on one shell must not change what another decodes.
+    const XML: &str = r#"<LWM2M><Object ObjectType="MODefinition"><Name>Probe</Name>
+        <ObjectID>32770</ObjectID><ObjectURN>urn:oma:lwm2m:x:32770</ObjectURN>
+        <MultipleInstances>Multiple</MultipleInstances><Mandatory>Optional</Mandatory>
+        <Resources><Item ID="7"><Name>Depth</Name><Operations>R</Operations>
+        <MultipleInstances>Single</MultipleInstances><Mandatory>Mandatory</Mandatory>
+        <Type>Integer</Type></Item></Resources></Object></LWM2M>"#;
+    let a = Net::new();
+    let b = Net::new();
+    a.server
+        .objects()
+        .write()
+        .load_xml(XML, "probe.xml")
+        .unwrap();
+    assert!(a.server.objects().read().object(32770).is_some());
+    assert!(b.server.objects().read().object(32770).is_none());
+    // A record of server a names the resource; one of server b does not.
+    for n in [&a, &b] {
+        n.register();
+        n.server.recv(WAIT).unwrap();
+        let read = n.command(|s| s.send(get("/32770/0/7"), waiting(WAIT)));
+        let req = n.recv();
+        let mut r = content(&req, Type::Acknowledgement, req.message_id, b"42");
+        r.options.clear();
+        r.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, 0));
+        n.send(&r);
+        read.join().unwrap().unwrap();
+    }
+    let details = |n: &Net| {
+        n.server
+            .history()
+            .iter()
+            .rev()
+            .find(|r| r.role == Role::Response)
+            .map(|r| r.details())
+            .unwrap()
+    };
+    assert!(details(&a).contains("Depth"), "{}", details(&a));
+    assert!(!details(&b).contains("Depth"), "{}", details(&b));
+}

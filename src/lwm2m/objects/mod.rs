@@ -12,6 +12,7 @@ mod builtin;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::lwm2m::node::ResourceType;
 
@@ -96,6 +97,35 @@ pub struct LoadError {
     pub source_name: String,
     /// What is wrong, naming the element.
     pub reason: String,
+}
+
+/// The object definitions of one server, shared by its records and its
+/// scripts (`load_objects` adds to them): two servers in one process each
+/// have their own.
+#[derive(Clone, Debug)]
+pub struct Objects(Arc<RwLock<Registry>>);
+
+impl Default for Objects {
+    fn default() -> Self {
+        Objects::new(Registry::builtin())
+    }
+}
+
+impl Objects {
+    /// A handle on `registry`.
+    pub fn new(registry: Registry) -> Self {
+        Objects(Arc::new(RwLock::new(registry)))
+    }
+
+    /// The definitions, for reading.
+    pub fn read(&self) -> RwLockReadGuard<'_, Registry> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The definitions, for `load_objects`.
+    pub fn write(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// A set of object definitions, looked up by Object ID.

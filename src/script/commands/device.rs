@@ -197,7 +197,11 @@ fn discover(ctx: &Ctx, a: DiscoverArgs) -> CmdResult {
 }
 
 fn write(ctx: &Ctx, a: WriteArgs) -> CmdResult {
-    let (content, format) = a.content.encode(a.format, ContentFormat::LWM2M_TLV)?;
+    let (content, format) = a.content.encode(
+        a.format,
+        ContentFormat::LWM2M_TLV,
+        &ctx.server.objects().read(),
+    )?;
     let b = rq::Write {
         path: a.path,
         content,
@@ -304,7 +308,11 @@ fn execute(ctx: &Ctx, a: ExecuteArgs) -> CmdResult {
 }
 
 fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
-    let (content, format) = a.content.encode(a.format, ContentFormat::LWM2M_TLV)?;
+    let (content, format) = a.content.encode(
+        a.format,
+        ContentFormat::LWM2M_TLV,
+        &ctx.server.objects().read(),
+    )?;
     let b = rq::Create {
         path: a.path,
         content,
@@ -332,7 +340,11 @@ fn read_composite(ctx: &Ctx, a: ReadCompositeArgs) -> CmdResult {
 }
 
 fn write_composite(ctx: &Ctx, a: WriteCompositeArgs) -> CmdResult {
-    let (content, format) = a.content.encode(a.format, ContentFormat::SENML_CBOR)?;
+    let (content, format) = a.content.encode(
+        a.format,
+        ContentFormat::SENML_CBOR,
+        &ctx.server.objects().read(),
+    )?;
     let format = format.ok_or("missing value for `format`")?;
     let b = rq::WriteComposite {
         content,

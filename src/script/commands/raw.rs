@@ -182,7 +182,11 @@ fn coap_get(ctx: &Ctx, a: CoapGetArgs) -> CmdResult {
 }
 
 fn content(ctx: &Ctx, a: ContentArgs) -> CmdResult {
-    let (content, format) = a.content.encode(a.format, ContentFormat::LWM2M_TLV)?;
+    let (content, format) = a.content.encode(
+        a.format,
+        ContentFormat::LWM2M_TLV,
+        &ctx.server.objects().read(),
+    )?;
     let b = rq::Content {
         header: rq::Header {
             msg_id: a.msg_id,

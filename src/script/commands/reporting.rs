@@ -154,7 +154,11 @@ fn observe_composite(ctx: &Ctx, a: ObserveCompositeArgs) -> CmdResult {
 }
 
 fn send(ctx: &Ctx, a: SendArgs) -> CmdResult {
-    let (content, format) = a.content.encode(a.format, ContentFormat::SENML_CBOR)?;
+    let (content, format) = a.content.encode(
+        a.format,
+        ContentFormat::SENML_CBOR,
+        &ctx.server.objects().read(),
+    )?;
     let b = rq::Send {
         path: a.path,
         header: rq::Header {
@@ -169,7 +173,11 @@ fn send(ctx: &Ctx, a: SendArgs) -> CmdResult {
 }
 
 fn notify(ctx: &Ctx, a: NotifyArgs) -> CmdResult {
-    let (content, format) = a.content.encode(a.format, ContentFormat::LWM2M_TLV)?;
+    let (content, format) = a.content.encode(
+        a.format,
+        ContentFormat::LWM2M_TLV,
+        &ctx.server.objects().read(),
+    )?;
     let b = rq::Notify {
         header: rq::Header {
             msg_id: None,

@@ -385,7 +385,8 @@ fn cmd_pb_show_json(ctx: &Ctx, _: NoArgs) -> CmdResult {
 fn cmd_load_objects(ctx: &Ctx, args: LoadObjectsArgs) -> CmdResult {
     let path = args.path;
     let p = std::path::Path::new(&path);
-    let mut registry = crate::lwm2m::registry_mut();
+    let objects = ctx.server.objects();
+    let mut registry = objects.write();
     let loaded = if p.is_dir() {
         registry.load_dir(p)
     } else {
@@ -418,11 +419,11 @@ fn cmd_lwm2m_decode(ctx: &Ctx, args: DecodeArgs) -> CmdResult {
     match udp::decode(&data) {
         Ok(m) => {
             let k = kind::classify(&m, &kind::NoContext);
-            ctx.say(&crate::lwm2m::details::details(
-                &m,
-                k,
-                &crate::lwm2m::render_payload,
-            ));
+            let objects = ctx.server.objects();
+            let registry = objects.read();
+            ctx.say(&crate::lwm2m::details::details(&m, k, &|m| {
+                crate::lwm2m::render_payload(m, &registry)
+            }));
             Ok(Dynamic::UNIT)
         }
         Err(e) => Err(crate::lwm2m::details::details_of_undecodable(&data, &e)),
@@ -441,7 +442,8 @@ fn pattern_matcher(pattern: &Dynamic) -> Result<(String, crate::script::pattern:
 
 fn show_buffer_as(ctx: &Ctx, format: crate::coap::ContentFormat) -> CmdResult {
     let b = ctx.server.payload_buffer();
-    let registry = crate::lwm2m::registry();
+    let objects = ctx.server.objects();
+    let registry = objects.read();
     match crate::lwm2m::format::decode(format.0, &b, None, &registry) {
         Ok(d) => {
             let text = d.render(&registry);

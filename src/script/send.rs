@@ -177,6 +177,22 @@ fn query(name: &str, value: i64) -> crate::coap::CoapOption {
 }
 
 impl Attributes {
+    /// The attributes the request builders type (all but `dim`).
+    fn typed(&self) -> rq::Attributes {
+        rq::Attributes {
+            lt: self.lt,
+            gt: self.gt,
+            st: self.st,
+            pmin: self.pmin,
+            pmax: self.pmax,
+            epmin: self.epmin,
+            epmax: self.epmax,
+            hqmax: self.hqmax,
+            edge: self.edge,
+            con: self.con,
+        }
+    }
+
     /// `write_attributes`: the attributes its builder types, with the
     /// header; `dim` (which it does not type) joins the extra options.
     pub(super) fn write_attributes(
@@ -191,29 +207,18 @@ impl Attributes {
         }
         rq::WriteAttributes {
             path,
-            lt: self.lt,
-            gt: self.gt,
-            st: self.st,
-            pmin: self.pmin,
-            pmax: self.pmax,
-            epmin: self.epmin,
-            epmax: self.epmax,
-            hqmax: self.hqmax,
-            edge: self.edge,
-            con: self.con,
+            attributes: self.typed(),
             query: query_items,
             header,
         }
     }
 
-    /// The header with the LwM2M 1.2 attributes the observe builders do
-    /// not type (`edge`, `con`, `dim`) appended as Uri-Query.
-    fn header_12(&self, header: Header) -> rq::Header {
+    /// The header with `dim`, which the builders do not type, appended as
+    /// Uri-Query.
+    fn header_dim(&self, header: Header) -> rq::Header {
         let mut header = rq::Header::from(header);
-        for (name, v) in [("edge", self.edge), ("con", self.con), ("dim", self.dim)] {
-            if let Some(v) = v {
-                header.options.push(query(name, v));
-            }
+        if let Some(v) = self.dim {
+            header.options.push(query("dim", v));
         }
         header
     }
@@ -230,15 +235,8 @@ impl Attributes {
             path,
             observe,
             accept,
-            header: self.header_12(header),
-            lt: self.lt,
-            gt: self.gt,
-            st: self.st,
-            pmin: self.pmin,
-            pmax: self.pmax,
-            epmin: self.epmin,
-            epmax: self.epmax,
-            hqmax: self.hqmax,
+            attributes: self.typed(),
+            header: self.header_dim(header),
         }
     }
 
@@ -254,15 +252,8 @@ impl Attributes {
             paths,
             observe,
             accept,
-            header: self.header_12(header),
-            lt: self.lt,
-            gt: self.gt,
-            st: self.st,
-            pmin: self.pmin,
-            pmax: self.pmax,
-            epmin: self.epmin,
-            epmax: self.epmax,
-            hqmax: self.hqmax,
+            attributes: self.typed(),
+            header: self.header_dim(header),
         }
     }
 }

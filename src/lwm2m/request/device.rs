@@ -98,26 +98,8 @@ impl Build for Write {
 pub struct WriteAttributes {
     /// LwM2M path, at least an Object ID; may carry `?a=b&c`.
     pub path: String,
-    /// Less-than attribute.
-    pub lt: Option<f64>,
-    /// Greater-than attribute.
-    pub gt: Option<f64>,
-    /// Step attribute.
-    pub st: Option<f64>,
-    /// Minimum period.
-    pub pmin: Option<i64>,
-    /// Maximum period.
-    pub pmax: Option<i64>,
-    /// Minimum evaluation period.
-    pub epmin: Option<i64>,
-    /// Maximum evaluation period.
-    pub epmax: Option<i64>,
-    /// Maximum historical queue (LwM2M 1.2).
-    pub hqmax: Option<i64>,
-    /// Edge attribute (LwM2M 1.2), 0 or 1.
-    pub edge: Option<i64>,
-    /// Confirmable-notification attribute (LwM2M 1.2), 0 or 1.
-    pub con: Option<i64>,
+    /// Notification attributes, sent as Uri-Query.
+    pub attributes: Attributes,
     /// Raw query items (`pmin`, `dim=2`, …); replaces a query in `path`.
     pub query: Option<Vec<String>>,
     /// Message ID, token and extra options.
@@ -130,19 +112,7 @@ impl Build for WriteAttributes {
         let mut m = self.header.message(Type::Confirmable, Code::PUT);
         add_path(&mut m, OptionNumber::URI_PATH, &uri.segments);
         add_queries(&mut m, self.query.as_deref().unwrap_or(&uri.query));
-        let attrs = Attributes {
-            lt: self.lt,
-            gt: self.gt,
-            st: self.st,
-            pmin: self.pmin,
-            pmax: self.pmax,
-            epmin: self.epmin,
-            epmax: self.epmax,
-            hqmax: self.hqmax,
-            edge: self.edge,
-            con: self.con,
-        };
-        add_queries(&mut m, &attrs.queries());
+        add_queries(&mut m, &self.attributes.queries());
         Ok(self.header.finish(m, Kind::WriteAttributes))
     }
 }

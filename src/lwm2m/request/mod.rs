@@ -225,23 +225,35 @@ fn finish(
     }
 }
 
-/// Observe/Write-Attributes notification attributes, in the original's order.
+/// The notification attributes of Observe, Observe-Composite and
+/// Write-Attributes (LwM2M Core §5.1.2), in the original's order.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct Attributes {
-    lt: Option<f64>,
-    gt: Option<f64>,
-    st: Option<f64>,
-    pmin: Option<i64>,
-    pmax: Option<i64>,
-    epmin: Option<i64>,
-    epmax: Option<i64>,
-    hqmax: Option<i64>,
-    edge: Option<i64>,
-    con: Option<i64>,
+pub struct Attributes {
+    /// Less-than.
+    pub lt: Option<f64>,
+    /// Greater-than.
+    pub gt: Option<f64>,
+    /// Step.
+    pub st: Option<f64>,
+    /// Minimum period.
+    pub pmin: Option<i64>,
+    /// Maximum period.
+    pub pmax: Option<i64>,
+    /// Minimum evaluation period.
+    pub epmin: Option<i64>,
+    /// Maximum evaluation period.
+    pub epmax: Option<i64>,
+    /// Maximum historical queue (LwM2M 1.2).
+    pub hqmax: Option<i64>,
+    /// Edge (LwM2M 1.2), 0 or 1.
+    pub edge: Option<i64>,
+    /// Confirmable notification (LwM2M 1.2), 0 or 1.
+    pub con: Option<i64>,
 }
 
 impl Attributes {
-    fn queries(&self) -> Vec<String> {
+    /// `name=value` Uri-Query items, in the original's order.
+    pub fn queries(&self) -> Vec<String> {
         let mut q = Vec::new();
         for (name, v) in [("lt", self.lt), ("gt", self.gt), ("st", self.st)] {
             if let Some(v) = v {

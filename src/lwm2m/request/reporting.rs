@@ -20,40 +20,10 @@ pub struct Observe {
     pub observe: Option<u32>,
     /// Accept option.
     pub accept: Option<ContentFormat>,
-    /// Less-than attribute.
-    pub lt: Option<f64>,
-    /// Greater-than attribute.
-    pub gt: Option<f64>,
-    /// Step attribute.
-    pub st: Option<f64>,
-    /// Minimum period.
-    pub pmin: Option<i64>,
-    /// Maximum period.
-    pub pmax: Option<i64>,
-    /// Minimum evaluation period.
-    pub epmin: Option<i64>,
-    /// Maximum evaluation period.
-    pub epmax: Option<i64>,
-    /// Maximum historical queue (LwM2M 1.2).
-    pub hqmax: Option<i64>,
+    /// Notification attributes, sent as Uri-Query.
+    pub attributes: Attributes,
     /// Message ID, token and extra options.
     pub header: Header,
-}
-
-impl Observe {
-    fn attributes(&self) -> Attributes {
-        Attributes {
-            lt: self.lt,
-            gt: self.gt,
-            st: self.st,
-            pmin: self.pmin,
-            pmax: self.pmax,
-            epmin: self.epmin,
-            epmax: self.epmax,
-            hqmax: self.hqmax,
-            ..Attributes::default()
-        }
-    }
 }
 
 impl Build for Observe {
@@ -62,7 +32,7 @@ impl Build for Observe {
         let mut m = self.header.message(Type::Confirmable, Code::GET);
         add_path(&mut m, OptionNumber::URI_PATH, &uri.segments);
         add_queries(&mut m, &uri.query);
-        add_queries(&mut m, &self.attributes().queries());
+        add_queries(&mut m, &self.attributes.queries());
         m.add_option(CoapOption::uint(
             OptionNumber::OBSERVE,
             u64::from(self.observe.unwrap_or(0)),
@@ -84,22 +54,8 @@ pub struct ObserveComposite {
     pub observe: Option<u32>,
     /// Accept option.
     pub accept: Option<ContentFormat>,
-    /// Less-than attribute.
-    pub lt: Option<f64>,
-    /// Greater-than attribute.
-    pub gt: Option<f64>,
-    /// Step attribute.
-    pub st: Option<f64>,
-    /// Minimum period.
-    pub pmin: Option<i64>,
-    /// Maximum period.
-    pub pmax: Option<i64>,
-    /// Minimum evaluation period.
-    pub epmin: Option<i64>,
-    /// Maximum evaluation period.
-    pub epmax: Option<i64>,
-    /// Maximum historical queue (LwM2M 1.2).
-    pub hqmax: Option<i64>,
+    /// Notification attributes, sent as Uri-Query.
+    pub attributes: Attributes,
     /// Message ID, token and extra options.
     pub header: Header,
 }
@@ -111,18 +67,7 @@ impl Build for ObserveComposite {
             OptionNumber::OBSERVE,
             u64::from(self.observe.unwrap_or(0)),
         ));
-        let attrs = Attributes {
-            lt: self.lt,
-            gt: self.gt,
-            st: self.st,
-            pmin: self.pmin,
-            pmax: self.pmax,
-            epmin: self.epmin,
-            epmax: self.epmax,
-            hqmax: self.hqmax,
-            ..Attributes::default()
-        };
-        add_queries(&mut m, &attrs.queries());
+        add_queries(&mut m, &self.attributes.queries());
         Ok(self.header.finish(m, Kind::ObserveComposite))
     }
 }

@@ -117,11 +117,14 @@ fn observe_sends_minimal_observe_and_attributes_in_order() {
     let b = built(&Observe {
         path: "/3/0/13".into(),
         accept: Some(ContentFormat::LWM2M_TLV),
-        pmax: Some(5),
-        lt: Some(1.5),
-        pmin: Some(1),
-        st: Some(2.0),
-        hqmax: Some(3),
+        attributes: Attributes {
+            pmax: Some(5),
+            lt: Some(1.5),
+            pmin: Some(1),
+            st: Some(2.0),
+            hqmax: Some(3),
+            ..Default::default()
+        },
         ..Default::default()
     });
     consistent(&b);
@@ -209,11 +212,14 @@ fn write_defaults_to_text_plain_put_and_update_posts() {
 fn write_attributes_orders_path_query_then_typed_attributes() {
     let b = built(&WriteAttributes {
         path: "/3/0/13?dim=2".into(),
-        pmin: Some(1),
-        pmax: Some(5),
-        edge: Some(1),
-        con: Some(0),
-        hqmax: Some(4),
+        attributes: Attributes {
+            pmin: Some(1),
+            pmax: Some(5),
+            edge: Some(1),
+            con: Some(0),
+            hqmax: Some(4),
+            ..Default::default()
+        },
         ..Default::default()
     });
     consistent(&b);
@@ -288,7 +294,10 @@ fn read_composite_encodes_a_senml_cbor_path_list() {
     );
     let b = built(&ObserveComposite {
         paths: vec!["/3/0".into()],
-        pmin: Some(2),
+        attributes: Attributes {
+            pmin: Some(2),
+            ..Default::default()
+        },
         ..Default::default()
     });
     consistent(&b);
@@ -558,7 +567,7 @@ proptest::proptest! {
         let _ = Execute { path: path.clone(), ..Default::default() }.build();
         let _ = Create { path: path.clone(), ..Default::default() }.build();
         let _ = Discover { path: path.clone(), depth: Some(n), ..Default::default() }.build();
-        let _ = WriteAttributes { path: path.clone(), pmin: Some(n), lt: Some(n as f64), ..Default::default() }.build();
+        let _ = WriteAttributes { path: path.clone(), attributes: Attributes { pmin: Some(n), lt: Some(n as f64), ..Default::default() }, ..Default::default() }.build();
         let _ = Register { path: path.clone(), ..Default::default() }.build();
         let _ = RequestBootstrap { endpoint_name: path.clone(), uri_path: path.clone(), ..Default::default() }.build();
         let _ = Created(LocationResponse { location: Some(path.clone()), ..Default::default() }).build();

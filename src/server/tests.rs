@@ -454,3 +454,161 @@ fn object_definitions_belong_to_the_server_instance() {
     assert!(details(&a).contains("Depth"), "{}", details(&a));
     assert!(!details(&b).contains("Depth"), "{}", details(&b));
 }
+
+/// The core alone, with a fake clock: no thread, no transport I/O — the
+/// test carries out the effects itself, as the driver would.
+mod fake_clock {
+    use super::*;
+    use crate::server::core::{Core, Effect, Outbound};
+    use std::time::SystemTime;
+
+    struct Bench {
+        core: Core,
+        now: Instant,
+        wall: SystemTime,
+    }
+
+    impl Bench {
+        fn new() -> Bench {
+            let mut core = Core::new(crate::exchange::Exchanges::new(
+                TransmissionParams::default(),
+                7,
+            ));
+            let (t, _net) = memory::pair(([127, 0, 0, 1], 5683).into());
+            core.transport = Some(Arc::new(Transport::Memory(t)));
+            Bench {
+                core,
+                now: Instant::now(),
+                wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
+            }
+        }
+
+        fn advance(&mut self, d: Duration) {
+            self.now += d;
+            self.wall += d;
+            self.core.on_timeout(self.now, self.wall);
+        }
+
+        fn receive(&mut self, m: &Message) {
+            self.core
+                .on_datagram(device(), &udp::encode(m), self.now, self.wall);
+        }
+
+        /// The datagrams the core wants sent now, in order.
+        fn transmits(&mut self) -> Vec<Outbound> {
+            self.core
+                .take_effects()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Effect::Transmit(o) => Some(o),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        /// Reports each transmission as done (or failed).
+        fn sent(&mut self, outs: Vec<Outbound>, ok: bool) {
+            for o in outs {
+                let result = if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other("refused"))
+                };
+                self.core.on_sent(o, result, self.wall);
+            }
+        }
+
+        fn read(&mut self, path: &str) -> RequestId {
+            let mut m = get(path);
+            m.message_id = 0;
+            self.core
+                .submit(device(), m, true, true, true, self.now)
+                .unwrap()
+                .id
+                .unwrap()
+        }
+    }
+
+    fn register(lifetime: u32) -> Message {
+        let mut m = Message::new(Type::Confirmable, Code::POST, 1);
+        m.set_uri(&format!("/rd?ep=dev&lt={lifetime}"));
+        m.payload = b"</3/0>".to_vec();
+        m
+    }
+
+    #[test]
+    fn a_register_is_answered_and_recorded_only_once_sent() {
+        let mut b = Bench::new();
+        b.receive(&register(60));
+        let outs = b.transmits();
+        assert_eq!(outs.len(), 1);
+        assert_eq!(outs[0].msg.code, Code::CREATED);
+        let before = b.core.session.history().count();
+        b.sent(outs, true);
+        assert_eq!(b.core.session.history().count(), before + 1);
+        assert_eq!(b.core.registry.clients().len(), 1);
+    }
+
+    #[test]
+    fn a_failed_transmission_releases_the_request_queued_behind_it() {
+        // NSTART = 1: the second CON waits for the first.
+        let mut b = Bench::new();
+        let first = b.read("/3/0/0");
+        let second = b.read("/3/0/1");
+        let outs = b.transmits();
+        assert_eq!(outs.len(), 1, "the second is held back by NSTART");
+        assert_eq!(outs[0].id, Some(first));
+        b.sent(outs, false);
+        assert!(matches!(b.core.take_outcome(first), Some(Err(_))));
+        let outs = b.transmits();
+        assert_eq!(outs.len(), 1);
+        assert_eq!(outs[0].id, Some(second));
+        assert_eq!(outs[0].msg.path_string(), "/3/0/1");
+    }
+
+    #[test]
+    fn an_unacknowledged_request_is_retransmitted_on_the_fake_clock() {
+        let mut b = Bench::new();
+        let id = b.read("/3/0/0");
+        let first = b.transmits();
+        let mid = first[0].msg.message_id;
+        b.sent(first, true);
+        b.advance(Duration::from_millis(100));
+        assert!(b.transmits().is_empty(), "not before ACK_TIMEOUT");
+        b.advance(Duration::from_secs(3));
+        let again = b.transmits();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].msg.message_id, mid, "same message ID");
+        assert_eq!(again[0].id, Some(id));
+        // 1 + MAX_RETRANSMIT transmissions, then the request has ended.
+        b.sent(again, true);
+        for _ in 0..10 {
+            b.advance(Duration::from_secs(60));
+            let outs = b.transmits();
+            b.sent(outs, true);
+        }
+        assert!(matches!(b.core.take_outcome(id), Some(Err(_))));
+    }
+
+    #[test]
+    fn a_registration_expires_on_the_wall_clock() {
+        let mut b = Bench::new();
+        b.receive(&register(60));
+        let outs = b.transmits();
+        b.sent(outs, true);
+        b.advance(Duration::from_secs(59));
+        assert_eq!(b.core.registry.clients().len(), 1);
+        b.advance(Duration::from_secs(2));
+        assert!(b.core.registry.clients().is_empty());
+        let printed: Vec<String> = b
+            .core
+            .take_effects()
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Print(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        assert!(printed.iter().any(|l| l.contains("expired")), "{printed:?}");
+    }
+}

@@ -30,7 +30,7 @@ command! {
         debug: Option<bool> = opt(Bool, "0"),
         connection_id: Option<String> = opt(Str, "''"),
     }
-    help: "Listens on PORT for any number of clients: plain UDP, or DTLS 1.2 with a pre-shared key when PSK_IDENTITY and PSK_KEY (literal text) are given. Certificates, Connection ID and TCP are not available yet.",
+    help: "Listens on PORT for any number of clients: plain UDP, DTLS 1.2 with a pre-shared key when PSK_IDENTITY and PSK_KEY (literal text) are given, or CoAP over TCP with tcp=1. Certificates and Connection ID are not available yet.",
     example: "listen 9000",
     run: cmd_listen,
 }

@@ -227,12 +227,11 @@ impl Coap {
     /// caller allocates). A payload gets Content-Format 42 unless the options
     /// already hold a Content-Format.
     pub fn respond_to(&self, request: &Message) -> Built {
-        let (ty, msg_id) = match request.mtype {
-            Type::NonConfirmable => (Type::NonConfirmable, None),
-            _ => (Type::Acknowledgement, Some(request.message_id)),
-        };
+        // The one shape of a response (Message::response_to); a NON's
+        // message ID is the sender's own, filled in when it is sent.
         let code = self.code.unwrap_or(Code::CONTENT);
-        let mut m = message(ty, code, msg_id, &Some(request.token.clone()));
+        let mut m = Message::response_to(request, code, 0);
+        let needs_msg_id = m.mtype == Type::NonConfirmable && !m.reliable;
         for o in &self.header.options {
             m.add_option(o.clone());
         }
@@ -248,7 +247,7 @@ impl Coap {
         Built {
             message: m,
             kind,
-            needs_msg_id: msg_id.is_none(),
+            needs_msg_id,
             needs_token: false,
         }
     }

@@ -11,7 +11,7 @@
 //! ([`Exchanges::poll_timeout`]) out, calling [`Exchanges::handle_timeout`]
 //! when that deadline passes — the shape of `quinn-proto`.
 //!
-//! Contracts (each backed by tests in `tests.rs`):
+//! Contracts (each backed by tests in `tests/`):
 //! - never panics, whatever the peer sends or the parameters say;
 //! - a response is only ever matched to the request with the same peer and
 //!   token (and, for a piggybacked ACK, the same message ID);

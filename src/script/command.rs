@@ -1,8 +1,7 @@
 //! What a command is: its name, parameter table, help, example and
-//! implementation ([`Command`]), and `params!`, which joins parameter lists
-//! at compile time for the commands whose table is written by hand (the
-//! message commands derive theirs with `typed::command!`). Knows no
-//! particular command: those live in `commands/`, one file per LwM2M
+//! implementation ([`Command`]); each command derives its table and the
+//! parse of its arguments from one definition (`typed::command!`). Knows
+//! no particular command: those live in `commands/`, one file per LwM2M
 //! interface.
 
 use rhai::Dynamic;
@@ -75,27 +74,3 @@ impl Command {
         s
     }
 }
-
-/// Concatenates parameter lists at compile time.
-macro_rules! params {
-    ($($part:expr),* $(,)?) => {{
-        const N: usize = 0 $(+ $part.len())*;
-        const P: [$crate::script::args::Param; N] = {
-            let mut out = [$crate::script::args::req("", $crate::script::args::Kind::Any); N];
-            let mut i = 0;
-            $(
-                let part = $part;
-                let mut j = 0;
-                while j < part.len() {
-                    out[i] = part[j];
-                    i += 1;
-                    j += 1;
-                }
-            )*
-            let _ = i;
-            out
-        };
-        &P
-    }};
-}
-pub(crate) use params;

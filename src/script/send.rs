@@ -48,16 +48,6 @@ impl From<Header> for rq::Header {
     }
 }
 
-pub(super) fn path(a: &Args) -> Result<String, String> {
-    Ok(a.str("path")?.unwrap_or_default())
-}
-
-/// How long a request waits for its response: `timeout_s`, or `set timeout`.
-pub(super) fn wait(ctx: &Ctx, a: &Args) -> Result<std::time::Duration, String> {
-    Ok(a.seconds("timeout_s")?
-        .unwrap_or_else(|| ctx.server.default_timeout()))
-}
-
 /// Sends a built message; waits for the response of requests and CON
 /// messages, up to `timeout` (`None`: `set timeout`).
 pub(super) fn send(ctx: &Ctx, timeout: Option<std::time::Duration>, built: Built) -> CmdResult {

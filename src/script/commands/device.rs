@@ -2,20 +2,19 @@
 //! `discover`, `write`, `write_file` (Block1), `write_attributes`,
 //! `execute`, `create`, `delete`, `read_composite`, `write_composite`.
 //!
-//! In the single-definition form ([`command!`]) except `write_file`, whose
-//! body is being reworked separately and still reads its arguments by name.
+//! Each in the single-definition form ([`command!`]).
 
 use std::time::Duration;
 
 use rhai::Dynamic;
 
-use crate::coap::ContentFormat;
+use crate::coap::{CoapOption, ContentFormat, OptionNumber};
+use crate::exchange::{Block1Progress, Block1Upload, BlockError};
 use crate::lwm2m::request::{self as rq, Build};
-use crate::script::args::{Args, Kind as K, opt, req};
-use crate::script::command::{CmdResult, Command, params};
+use crate::script::command::CmdResult;
 use crate::script::ctx::Ctx;
 use crate::script::message::Msg;
-use crate::script::send::{Attributes, Header, Payload, SET_TIMEOUT, err, path, send, wait};
+use crate::script::send::{Attributes, Header, Payload, SET_TIMEOUT, err, send};
 use crate::script::typed::command;
 use crate::server::SendOptions;
 
@@ -66,26 +65,23 @@ command! {
     run: write,
 }
 
-/// `write_file`.
-pub(super) const WRITE_FILE: Command = Command {
-    name: "write_file",
-    params: params!(
-        [
-            req("fname", K::Str),
-            req("path", K::Str),
-            opt("format", K::Format, "APPLICATION_OCTET_STREAM"),
-            opt("chunksize", K::Int, "1024")
-        ],
-        [
-            opt("timeout_s", K::Float, "set timeout (5)"),
-            opt("update", K::Bool, "0"),
-            opt("options", K::Options, "[]")
-        ]
-    ),
+command! {
+    /// `write_file`.
+    pub(super) const WRITE_FILE = "write_file";
+    /// The arguments of `write_file`.
+    struct WriteFileArgs {
+        fname: String = req(Str),
+        path: String = req(Str),
+        format: Option<ContentFormat> = opt(Format, "APPLICATION_OCTET_STREAM"),
+        chunksize: Option<u32> = opt(Int, "1024"),
+        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
+        update: Option<bool> = opt(Bool, "0"),
+        options: Vec<CoapOption> = opt(Options, "[]"),
+    }
     help: "Pushes a file with Block1 (a Write per block, following the block size the client asks for, Size1 on the first), printing progress; returns the final response.",
     example: "write_file firmware.bin /5/0/0",
     run: write_file,
-};
+}
 
 command! {
     /// `write_attributes`.
@@ -215,34 +211,27 @@ fn write(ctx: &Ctx, a: WriteArgs) -> CmdResult {
 /// `write_file`: pushes a file with Block1 (RFC 7959 §2.5), one block at a
 /// time, following the block size the server asks for, with Size1 on the
 /// first block. Prints progress; returns the final response.
-fn write_file(ctx: &Ctx, a: &Args) -> CmdResult {
-    use crate::exchange::{Block1Progress, Block1Upload, BlockError};
-    let fname = a.str("fname")?.unwrap_or_default();
+fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
+    let fname = a.fname;
     let data = std::fs::read(&fname).map_err(|e| format!("cannot read {fname}: {e}"))?;
-    let path = path(a)?;
-    let format = a.format("format")?.unwrap_or(ContentFormat::OCTET_STREAM);
-    let size = a.int_in::<u32>("chunksize")?.unwrap_or(1024);
+    let path = a.path;
+    let format = a.format.unwrap_or(ContentFormat::OCTET_STREAM);
+    let size = a.chunksize.unwrap_or(1024);
     // SZX 7 (2048) is reserved over UDP (RFC 7959 §2.2) and BERT over TCP
     // (RFC 8323 §6), which nsh does not negotiate: refused on both.
     let mut upload = Block1Upload::new(data, size).map_err(|e| format!("`chunksize`: {e}"))?;
-    let timeout = wait(ctx, a)?;
-    let extra = a.options("options")?;
-    let update = a.bool("update")?.unwrap_or(false);
+    let timeout = a.timeout_s.unwrap_or_else(|| ctx.server.default_timeout());
+    let extra = a.options;
+    let update = a.update.unwrap_or(false);
     let total = upload.total();
     let mut blocks = 0u32;
     let mut next_report = 10;
     while let Some(req) = upload.next_request() {
         let (num, offset) = (req.block.num, req.offset);
         let mut options = extra.clone();
-        options.push(crate::coap::CoapOption::new(
-            crate::coap::OptionNumber::BLOCK1,
-            req.block.encode(),
-        ));
+        options.push(CoapOption::new(OptionNumber::BLOCK1, req.block.encode()));
         if let Some(size1) = req.size1 {
-            options.push(crate::coap::CoapOption::uint(
-                crate::coap::OptionNumber::SIZE1,
-                size1,
-            ));
+            options.push(CoapOption::uint(OptionNumber::SIZE1, size1));
         }
         let b = rq::Write {
             path: path.clone(),
@@ -352,4 +341,31 @@ fn write_composite(ctx: &Ctx, a: WriteCompositeArgs) -> CmdResult {
         header: a.header.into(),
     };
     send(ctx, a.timeout_s, b.build().map_err(err)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::args::Kind;
+
+    #[test]
+    fn write_file_keeps_its_table() {
+        let table: Vec<(&str, Kind, Option<&str>)> = WRITE_FILE
+            .params
+            .iter()
+            .map(|p| (p.name, p.kind, p.default))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                ("fname", Kind::Str, None),
+                ("path", Kind::Str, None),
+                ("format", Kind::Format, Some("APPLICATION_OCTET_STREAM")),
+                ("chunksize", Kind::Int, Some("1024")),
+                ("timeout_s", Kind::Float, Some("set timeout (5)")),
+                ("update", Kind::Bool, Some("0")),
+                ("options", Kind::Options, Some("[]")),
+            ]
+        );
+    }
 }

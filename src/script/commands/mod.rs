@@ -5,9 +5,8 @@
 //! `help` lists it, and `help` itself. The same table drives the Rhai
 //! functions, the command-line form, `help` and completion.
 //!
-//! Every command but `write_file` is declared with `typed::command!`: its
-//! parameter table, typed arguments and their parse come from one
-//! definition. Adding a command is one declaration and one function in the
+//! Every command is declared with `typed::command!`: its parameter table,
+//! typed arguments and their parse come from one definition. Adding a command is one declaration and one function in the
 //! file of its interface, and one line in [`COMMANDS`].
 
 mod bootstrap;

@@ -15,7 +15,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::base::{Flags, RegistryContext, ServerError, encode};
@@ -58,8 +57,9 @@ pub(crate) struct Outbound {
     pub(crate) raw: Vec<u8>,
     pub(crate) msg: Message,
     pub(crate) id: Option<RequestId>,
-    /// Told the outcome (the record, or why the send failed).
-    pub(crate) done: Option<SyncSender<Result<RecordRef, String>>>,
+    /// Someone waits for the outcome (the record, or why the send
+    /// failed): kept for [`Core::take_sent`].
+    pub(crate) awaited: bool,
 }
 
 /// Why a request someone waits for ended without a response.
@@ -75,9 +75,10 @@ pub(crate) enum Ended {
 pub(crate) struct Submitted {
     /// The tracked exchange, for requests and CON/NON messages.
     pub(crate) id: Option<RequestId>,
-    /// The outcome of the first transmission, when it went out at once
-    /// (not held back by NSTART).
-    pub(crate) done: Option<std::sync::mpsc::Receiver<Result<RecordRef, String>>>,
+    /// The sequence number of the first transmission, whose outcome
+    /// [`Core::take_sent`] gives, when it went out at once (not held back
+    /// by NSTART).
+    pub(crate) transmission: Option<u64>,
 }
 
 /// A notification whose body comes in blocks (RFC 7959 §2.6), being
@@ -111,6 +112,9 @@ pub(crate) struct Core {
     /// The last CSM each TCP peer sent (RFC 8323 §5.3), until it closes.
     peer_csm: HashMap<SocketAddr, RecordRef>,
     notification_blocks: HashMap<RequestId, NotificationAssembly>,
+    /// Outcomes of awaited transmissions, by sequence number, until taken
+    /// (at once, by the sender).
+    sent: HashMap<u64, Result<RecordRef, String>>,
     effects: Vec<Effect>,
 }
 
@@ -132,6 +136,7 @@ impl Core {
             request_paths: BTreeMap::new(),
             peer_csm: HashMap::new(),
             notification_blocks: HashMap::new(),
+            sent: HashMap::new(),
             effects: Vec::new(),
         }
     }
@@ -202,20 +207,19 @@ impl Core {
         }
         let before = self.effects.len();
         self.flush();
-        let mut done = None;
+        let mut transmission = None;
         for effect in &mut self.effects[before..] {
             if let Effect::Transmit(out) = effect
                 && out.peer == peer
                 && out.msg.message_id == mid
                 && out.msg.token == token
             {
-                let (tx, rx) = std::sync::mpsc::sync_channel(1);
-                out.done = Some(tx);
-                done = Some(rx);
+                out.awaited = true;
+                transmission = Some(out.seq);
                 break;
             }
         }
-        Ok(Submitted { id, done })
+        Ok(Submitted { id, transmission })
     }
 
     /// Queues the request for the block after `response` of a Block2
@@ -255,7 +259,7 @@ impl Core {
                 raw,
                 msg,
                 id,
-                done: None,
+                awaited: false,
             }));
         }
         self.take_events();
@@ -309,8 +313,8 @@ impl Core {
                     objects: self.objects.clone(),
                 });
                 self.show(&record, None);
-                if let Some(done) = out.done {
-                    let _ = done.try_send(Ok(record.clone()));
+                if out.awaited {
+                    self.keep_sent(out.seq, Ok(record.clone()));
                 }
                 Some(record)
             }
@@ -326,8 +330,8 @@ impl Core {
                     }
                     self.flush();
                 }
-                if let Some(done) = out.done {
-                    let _ = done.try_send(Err(error));
+                if out.awaited {
+                    self.keep_sent(out.seq, Err(error));
                 }
                 None
             }
@@ -615,6 +619,23 @@ impl Core {
         }
         self.exchanges.handle_timeout(now);
         self.flush();
+    }
+
+    fn keep_sent(&mut self, seq: u64, outcome: Result<RecordRef, String>) {
+        // Taken at once by the sender; bounded for senders that were
+        // interrupted before they took theirs.
+        if self.sent.len() >= TABLE_LIMIT
+            && let Some(oldest) = self.sent.keys().min().copied()
+        {
+            self.sent.remove(&oldest);
+        }
+        self.sent.insert(seq, outcome);
+    }
+
+    /// Takes the outcome of the awaited transmission `seq`, once the
+    /// transport took it or refused it.
+    pub(crate) fn take_sent(&mut self, seq: u64) -> Option<Result<RecordRef, String>> {
+        self.sent.remove(&seq)
     }
 
     /// Takes the response to `id`, or why it will not come.

@@ -309,11 +309,14 @@ impl Server {
             Instant::now(),
         )?;
         // The guard above carried out the transmission, or the thread that
-        // was at it does: its outcome comes back on `done`.
-        let sent = match submitted.done.map(|rx| rx.recv()) {
-            Some(Ok(Ok(record))) => Some(record),
-            Some(Ok(Err(e))) => return Err(ServerError::SendFailed(e)),
-            Some(Err(_)) | None => None,
+        // was at it does (it wakes the waiters when done).
+        let sent = match submitted.transmission {
+            Some(seq) => match self.wait_until(None, |core| core.take_sent(seq))? {
+                Some(Ok(record)) => Some(record),
+                Some(Err(e)) => return Err(ServerError::SendFailed(e)),
+                None => None,
+            },
+            None => None,
         };
         let (Some(id), Some(wait)) = (submitted.id, opts.wait) else {
             return Ok(Sent {

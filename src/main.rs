@@ -148,7 +148,19 @@ fn main() -> ExitCode {
         };
         match listening {
             Ok(bound) => {
-                if interactive {
+                if !interactive {
+                    // The line `listen` prints, so whoever runs the script
+                    // (a test, CI) learns the port, also when it was 0.
+                    println!(
+                        "listening on {} port {bound}{}",
+                        match &psk {
+                            Some(p) => format!("DTLS (PSK identity `{}`)", p.identity),
+                            None if opts.tcp => "TCP".into(),
+                            None => "UDP".into(),
+                        },
+                        if opts.ipv6 { " (IPv6 and IPv4)" } else { "" }
+                    );
+                } else {
                     println!("waiting for a client on port {bound} ... (Ctrl-C to stop waiting)");
                     match server.wait_first_client() {
                         Ok(_) => {}

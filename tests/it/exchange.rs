@@ -1,28 +1,41 @@
 //! Lock-step exchanges with a scripted client on a raw UDP socket: the
 //! RFC 7252 behaviours no real peer shows on demand (duplicates, separate
 //! responses, RST, retransmission, an Update arriving while a read waits).
+//!
+//! nsh listens on port 0 (`listen(0)` in the script); the client learns
+//! the port from nsh's `listening on UDP port N` line. The client waits
+//! for what nsh shows (a datagram, a line it prints), never for a fixed
+//! time, except where time passing is what is tested (a retransmission
+//! timer, a registration lifetime): there the assertion holds however
+//! late the threads run.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use nsh::coap::{BlockValue, CoapOption, Code, ContentFormat, Message, OptionNumber, Type, udp};
 
-use crate::harness::{free_udp_port, run_nsh, script};
+use crate::harness::{listening_port, run_nsh, script};
+
+/// How long the client waits for nsh (a datagram, a line), however loaded
+/// the machine.
+const PATIENCE: Duration = Duration::from_secs(10);
 
 struct Client {
     socket: UdpSocket,
     server: SocketAddr,
+    /// nsh's output, line by line.
+    lines: mpsc::Receiver<String>,
 }
 
 impl Client {
-    fn new(port: u16) -> Client {
+    fn new(port: u16, lines: mpsc::Receiver<String>) -> Client {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
         Client {
             socket,
             server: ([127, 0, 0, 1], port).into(),
+            lines,
         }
     }
 
@@ -37,6 +50,29 @@ impl Client {
             .recv_from(&mut buf)
             .expect("a datagram from nsh");
         udp::decode(&buf[..n]).unwrap()
+    }
+
+    /// Asserts that nsh sends nothing for `quiet`.
+    fn expect_silence(&self, quiet: Duration, why: &str) {
+        self.socket.set_read_timeout(Some(quiet)).unwrap();
+        let mut buf = [0u8; 1500];
+        if let Ok((n, _)) = self.socket.recv_from(&mut buf) {
+            panic!("{why}: got {:?}", udp::decode(&buf[..n]));
+        }
+        self.socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    }
+
+    /// Waits until nsh prints a line containing `text`; returns it.
+    fn wait_line(&self, text: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("nsh printed no line with {text:?} ({e})"),
+            }
+        }
     }
 
     fn register(&self, mid: u16) -> Message {
@@ -71,21 +107,28 @@ fn lockstep(case: &str, client_side: impl FnOnce(Client) + Send + 'static) {
 }
 
 fn lockstep_with(case: &str, extra: &[&str], client_side: impl FnOnce(Client) + Send + 'static) {
-    let port = free_udp_port();
-    let p = port.to_string();
     let mut side = Some(client_side);
-    let handle = std::sync::Mutex::new(None);
+    let mut port = None;
+    let (to_client, lines) = mpsc::channel();
+    let mut lines = Some(lines);
+    let mut handle = None;
     let script = script("lockstep.rhai");
-    let mut argv = vec!["-l", p.as_str(), script.as_str(), case];
+    let mut argv = vec![script.as_str(), case];
     argv.extend_from_slice(extra);
     let run = run_nsh(&argv, Duration::from_secs(60), |line| {
-        if line.contains("@@go")
-            && let Some(f) = side.take()
+        // The client may stop reading (it has ended or failed).
+        let _ = to_client.send(line.to_string());
+        if let Some(p) = listening_port(line) {
+            port = Some(p);
+        } else if line.contains("@@go")
+            && let (Some(f), Some(lines)) = (side.take(), lines.take())
         {
-            *handle.lock().unwrap() = Some(std::thread::spawn(move || f(Client::new(port))));
+            let port = port.expect("the script listens (`listen(0)`) before @@go");
+            handle = Some(std::thread::spawn(move || f(Client::new(port, lines))));
         }
     });
-    let client = handle.into_inner().unwrap().map(|h| h.join());
+    drop(to_client);
+    let client = handle.map(|h| h.join());
     run.assert_ok();
     if let Some(result) = client {
         result.expect("the client side passed");
@@ -118,7 +161,14 @@ fn a_separate_response_after_an_empty_ack_is_returned_and_acknowledged() {
             Code::EMPTY,
             req.message_id,
         ));
-        std::thread::sleep(Duration::from_millis(400));
+        // Time passing is the point here: the separate response comes after
+        // the GET's first retransmission was due (ACK_TIMEOUT 0.3 s at most
+        // 1.5 times, lockstep.rhai). Nothing may come meanwhile, however
+        // late this thread runs: the empty ACK stopped retransmission.
+        c.expect_silence(
+            Duration::from_secs(1),
+            "the GET is not retransmitted after its empty ACK",
+        );
         c.send(&text_response(&req, Type::Confirmable, 0x2001, "separate"));
         let ack = c.recv();
         assert_eq!(
@@ -236,7 +286,10 @@ fn a_notification_in_flight_is_not_taken_for_the_cancels_response() {
         let mut n = text_response(&obs, Type::NonConfirmable, 0x901, "in flight");
         n.add_option(CoapOption::uint(OptionNumber::OBSERVE, 2));
         c.send(&n);
-        std::thread::sleep(Duration::from_millis(50));
+        // nsh has handled the notification (while the cancel waits) once
+        // it shows it; only then does the cancel's response leave.
+        let shown = c.wait_line("in flight");
+        assert!(shown.starts_with("<- Notify"), "{shown}");
         c.send(&text_response(
             &cancel,
             Type::Acknowledgement,
@@ -421,44 +474,68 @@ fn write_file_refuses_a_2048_byte_chunk_size() {
 #[test]
 fn a_registration_without_update_expires_after_its_lifetime() {
     lockstep("expiry", |c| {
+        let sent = Instant::now();
         c.send(&c.register_for(0x800, 1));
         assert_eq!(c.recv().code, Code::CREATED);
+        // Not before the lifetime has passed: the registration began after
+        // `sent`, so this holds however late either side runs.
+        c.wait_line("registration of lockstep");
+        let after = sent.elapsed();
+        assert!(
+            after >= Duration::from_secs(1),
+            "expired {after:?} after the Register, within its 1 s lifetime"
+        );
     });
 }
 
 /// A thousand random datagrams, then a valid Register: every datagram is
 /// recorded, the malformed ones with their error, and the server still
-/// answers.
+/// answers. nsh listens from its command line (`-l 0`) and names the port
+/// before the script runs.
 #[test]
 fn random_datagrams_are_recorded_and_the_server_keeps_answering() {
-    let port = free_udp_port();
-    let p = port.to_string();
-    let run = run_nsh(
-        &["-l", &p, &script("garbage.rhai")],
-        Duration::from_secs(60),
-        |line| {
-            if line.contains("@@send") {
-                let c = Client::new(port);
-                let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-                for i in 0..1000 {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    let len = (seed % 60) as usize;
-                    let bytes: Vec<u8> = (0..len)
-                        .map(|k| (seed >> (k % 8 * 8)) as u8 ^ (k as u8).wrapping_mul(31))
-                        .collect();
-                    c.socket.send_to(&bytes, c.server).unwrap();
-                    if i % 100 == 0 {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                }
-                let mut reg = c.register(0x900);
-                reg.set_uri("/rd?ep=after-garbage&lt=60");
-                c.send(&reg);
-            }
-        },
-    );
+    let mut port = None;
+    let garbage = script("garbage.rhai");
+    let run = run_nsh(&["-l", "0", &garbage], Duration::from_secs(60), |line| {
+        if let Some(p) = listening_port(line) {
+            port = Some(p);
+        } else if line.contains("@@send") {
+            send_garbage(port.expect("`nsh -l 0 SCRIPT` names its port before the script runs"));
+        }
+    });
     run.assert_ok();
     assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+}
+
+/// Sends the datagrams of the test above. Every 50, a CoAP ping from
+/// another socket, answered once nsh has read everything sent before it:
+/// the socket's receive buffer never holds more than 50 (no drop), however
+/// slowly nsh runs.
+fn send_garbage(port: u16) {
+    let c = Client::new(port, mpsc::channel().1);
+    let pacer = Client::new(port, mpsc::channel().1);
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in 0..1000u16 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = (seed % 60) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|k| (seed >> (k % 8 * 8)) as u8 ^ (k as u8).wrapping_mul(31))
+            .collect();
+        c.socket.send_to(&bytes, c.server).unwrap();
+        if i % 50 == 49 {
+            let ping = Message::new(Type::Confirmable, Code::EMPTY, 0xf000 + i);
+            pacer.send(&ping);
+            let answer = pacer.recv();
+            assert_eq!(
+                (answer.mtype, answer.message_id),
+                (Type::Reset, ping.message_id),
+                "a ping is answered with RST"
+            );
+        }
+    }
+    let mut reg = c.register(0x900);
+    reg.set_uri("/rd?ep=after-garbage&lt=60");
+    c.send(&reg);
 }

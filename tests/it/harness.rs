@@ -37,8 +37,9 @@ pub fn listening_port(text: &str) -> Option<u16> {
 
 /// The UDP port process `pid` bound, read from Linux's /proc: the inodes of
 /// its sockets (`/proc/PID/fd`) looked up in `/proc/PID/net/udp` and
-/// `udp6`. Waits (up to 20 s) until it has bound one. For nsh started as
-/// `-l 0 SCRIPT`, which names its port only at the prompt.
+/// `udp6`. Waits (up to 20 s) until it has bound one. Kept for
+/// examples.rs; nsh started as `-l 0 SCRIPT` now prints its `listening on`
+/// line before the script runs, so [`listening_port`] can replace this.
 pub fn udp_port_of(pid: u32) -> u16 {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -90,8 +91,9 @@ pub fn silent_udp_port() -> (UdpSocket, u16) {
 
 /// A UDP port that was free a moment ago. Racy when tests run in
 /// parallel (another may take it before nsh binds it): prefer nsh on port
-/// 0 and [`listening_port`] or [`udp_port_of`]. Kept for exchange.rs and
-/// repl.rs.
+/// 0 and [`listening_port`] or [`udp_port_of`]. Kept for restart.rs only,
+/// where a second nsh must take the port the first one held; that test can
+/// take the first nsh's port from its listening line instead.
 pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())

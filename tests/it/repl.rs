@@ -1,12 +1,19 @@
 //! The prompt under a pseudo-terminal: completion, multi-line blocks,
 //! messages printed while a line is half typed, Ctrl-C during `recv`.
+//!
+//! No fixed sleeps: each keystroke waits for what nsh shows once it is
+//! ready for it (the prompt, a completed word, a marker printed by the
+//! command); the editor drops what is typed before it shows its prompt.
+//! nsh listens on port 0 and the test reads the port from its `listening
+//! on UDP port N` line.
 
 use std::net::UdpSocket;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rexpect::session::{PtySession, spawn_command};
 
-use crate::harness::{free_udp_port, nsh_bin};
+use crate::harness::nsh_bin;
 
 /// Types text without Enter.
 fn send(p: &mut PtySession, text: &str) {
@@ -15,15 +22,43 @@ fn send(p: &mut PtySession, text: &str) {
 }
 
 fn start() -> PtySession {
+    // A history file per session: the tests run in parallel.
+    static SESSIONS: AtomicUsize = AtomicUsize::new(0);
+    let n = SESSIONS.fetch_add(1, Ordering::SeqCst);
     let mut cmd = std::process::Command::new(nsh_bin());
     cmd.env(
         "NSH_HISTORY",
-        std::env::temp_dir().join(format!("nsh-hist-{}", std::process::id())),
+        std::env::temp_dir().join(format!("nsh-hist-{}-{n}", std::process::id())),
     );
     cmd.env("TERM", "xterm");
     let mut p = spawn_command(cmd, Some(10_000)).expect("spawn nsh in a pty");
     p.exp_string("[nsh] $ ").expect("first prompt");
     p
+}
+
+/// Waits for the prompt (`[nsh] $ `, or with a status before the `$`).
+fn prompt(p: &mut PtySession) {
+    p.exp_string("$ ").expect("the prompt");
+}
+
+/// At the prompt: types `exit` and waits for nsh to end.
+fn exit(p: &mut PtySession) {
+    prompt(p);
+    p.send_line("exit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// Runs `listen 0` and returns the port nsh bound.
+fn listen_any(p: &mut PtySession) -> u16 {
+    p.send_line("listen 0").unwrap();
+    let (_, line) = p
+        .exp_regex(r"listening on UDP port \d+\r?\n")
+        .expect("the listening line");
+    // Up to the line's end, so the number is not cut short.
+    let port = line.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+    assert_ne!(port, 0, "{line}");
+    prompt(p);
+    port
 }
 
 #[test]
@@ -34,18 +69,22 @@ fn tab_completes_command_names() {
     send(&mut p, "\t");
     p.exp_string("payload_buffer_show_hex")
         .expect("candidates listed");
+    // The list is followed by the prompt redrawn with the common prefix;
+    // take it, so the prompt waited for next is the one after Ctrl-C.
+    p.exp_string("[nsh] $ payload_buffer_show")
+        .expect("line redrawn below the candidates");
     p.send_control('c').unwrap();
-    p.exp_string("$ ").unwrap();
-    // The editor drops type-ahead while it resets after Ctrl-C.
-    std::thread::sleep(Duration::from_millis(300));
+    // The editor drops type-ahead until it shows the new prompt.
+    p.exp_string("[nsh] $ ")
+        .expect("a fresh prompt after Ctrl-C");
     // A unique prefix completes: running the line proves the word was completed.
     send(&mut p, "discov\t");
-    std::thread::sleep(Duration::from_millis(200));
+    p.exp_string("[nsh] $ discover")
+        .expect("the word completed");
     send(&mut p, "\r");
     p.exp_string("discover: missing value for `path`")
         .expect("unique completion");
-    p.send_line("exit").unwrap();
-    p.exp_eof().unwrap();
+    exit(&mut p);
 }
 
 #[test]
@@ -56,18 +95,13 @@ fn a_multi_line_block_runs_when_closed() {
     p.send_line("}").unwrap();
     p.exp_string("line 0").unwrap();
     p.exp_string("line 2").unwrap();
-    p.send_line("exit").unwrap();
-    p.exp_eof().unwrap();
+    exit(&mut p);
 }
 
 #[test]
 fn a_message_arriving_while_typing_prints_above_the_line() {
     let mut p = start();
-    let port = free_udp_port();
-    p.send_line(&format!("listen {port}")).unwrap();
-    p.exp_string(&format!("listening on UDP port {port}"))
-        .unwrap();
-    p.exp_string("$ ").unwrap();
+    let port = listen_any(&mut p);
     send(&mut p, "discov");
     p.exp_string("discov").unwrap();
     // A CoAP ping from a "client": printed, answered with RST.
@@ -88,22 +122,37 @@ fn a_message_arriving_while_typing_prints_above_the_line() {
         .unwrap();
     let (n, _) = client.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], &[0x70, 0x00, 0x12, 0x34]);
-    p.send_line("exit").unwrap();
-    p.exp_eof().unwrap();
+    exit(&mut p);
 }
 
 #[test]
 fn ctrl_c_interrupts_a_waiting_recv_and_returns_to_the_prompt() {
     let mut p = start();
-    let port = free_udp_port();
-    p.send_line(&format!("listen {port}")).unwrap();
-    p.exp_string("listening").unwrap();
-    p.send_line("recv 60").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    p.send_control('c').unwrap();
-    p.exp_string("interrupted").expect("recv interrupted");
+    listen_any(&mut p);
+    // Ctrl-C must come once the line runs: the editor has then left raw
+    // mode (the terminal turns Ctrl-C into SIGINT), and the interrupt flag,
+    // cleared when a line starts, stays set until it is seen. The marker
+    // is split so that the echo of the typed line does not match. No
+    // output says `recv` has begun to wait: a Ctrl-C that lands between
+    // the marker and `recv` stops the script there instead ("Script
+    // terminated"), and the line is tried again.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        p.send_line("print(\"@@recv \" + \"started\"); recv(60)")
+            .unwrap();
+        p.exp_string("@@recv started").expect("the line runs");
+        p.send_control('c').unwrap();
+        let (_, seen) = p
+            .exp_regex("interrupted|Script terminated")
+            .expect("the line interrupted");
+        prompt(&mut p);
+        if seen == "interrupted" {
+            break;
+        }
+        assert!(attempts < 20, "Ctrl-C never reached a waiting recv");
+    }
     p.send_line("print(\"still here\")").unwrap();
     p.exp_string("still here").unwrap();
-    p.send_line("exit").unwrap();
-    p.exp_eof().unwrap();
+    exit(&mut p);
 }

@@ -2,29 +2,25 @@
 
 use std::time::Duration;
 
-use crate::harness::{Peer, repo, run_nsh_started, udp_port_of};
+use crate::harness::{Peer, listening_port, repo, run_nsh};
 
 fn run_example(name: &str, args: &[&str], expect: &[&str]) {
     let script = repo().join("scripts").join(name).display().to_string();
     let mut argv = vec!["-l", "0", script.as_str()];
     argv.extend_from_slice(args);
-    // nsh names its port only at the prompt: the client starts on the port
-    // nsh bound, as soon as it has bound it.
+    // nsh prints the port it bound before the script runs: the client
+    // starts on it.
     let mut peer = None;
-    let run = run_nsh_started(
-        &argv,
-        Duration::from_secs(90),
-        |pid| {
-            let port = udp_port_of(pid);
+    let run = run_nsh(&argv, Duration::from_secs(90), |line| {
+        if let (None, Some(port)) = (&peer, listening_port(line)) {
             peer = Some(Peer::node(
                 "waka.js",
                 port,
                 "example-ep",
                 &[("TEMP_MS", "300")],
             ));
-        },
-        |_| {},
-    );
+        }
+    });
     drop(peer);
     run.assert_ok();
     for e in expect {

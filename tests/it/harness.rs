@@ -35,70 +35,12 @@ pub fn listening_port(text: &str) -> Option<u16> {
     })
 }
 
-/// The UDP port process `pid` bound, read from Linux's /proc: the inodes of
-/// its sockets (`/proc/PID/fd`) looked up in `/proc/PID/net/udp` and
-/// `udp6`. Waits (up to 20 s) until it has bound one. Kept for
-/// examples.rs; nsh started as `-l 0 SCRIPT` now prints its `listening on`
-/// line before the script runs, so [`listening_port`] can replace this.
-pub fn udp_port_of(pid: u32) -> u16 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(port) = bound_udp_port(pid) {
-            return port;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "process {pid} bound no UDP port within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn bound_udp_port(pid: u32) -> Option<u16> {
-    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|link| {
-            let link = link.to_string_lossy().into_owned();
-            Some(
-                link.strip_prefix("socket:[")?
-                    .strip_suffix(']')?
-                    .to_string(),
-            )
-        })
-        .collect();
-    ["udp", "udp6"].iter().find_map(|table| {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok()?;
-        text.lines().skip(1).find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let inode = fields.get(9)?;
-            if !inodes.iter().any(|i| i == inode) {
-                return None;
-            }
-            let (_, port) = fields.get(1)?.rsplit_once(':')?;
-            u16::from_str_radix(port, 16).ok()
-        })
-    })
-}
-
 /// A UDP socket bound on loopback that never answers, and its port: a
 /// destination where nobody responds, held for as long as it lives.
 pub fn silent_udp_port() -> (UdpSocket, u16) {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
     let port = socket.local_addr().expect("bound address").port();
     (socket, port)
-}
-
-/// A UDP port that was free a moment ago. Racy when tests run in
-/// parallel (another may take it before nsh binds it): prefer nsh on port
-/// 0 and [`listening_port`] or [`udp_port_of`]. Kept for restart.rs only,
-/// where a second nsh must take the port the first one held; that test can
-/// take the first nsh's port from its listening line instead.
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
 }
 
 /// The peers folder, checked to be installed.

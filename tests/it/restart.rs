@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use crate::harness::{Peer, free_udp_port, run_nsh, script};
+use crate::harness::{Peer, listening_port, run_nsh, script};
 
 #[test]
 fn wakatiwai_registers_again_after_nsh_restarts() {
-    let port = free_udp_port();
-    let p = port.to_string();
+    let mut port = 0;
     let endpoint = "waka-restart";
     let peer = std::cell::RefCell::new(None);
     // A short lifetime, so the client's first Update comes within seconds.
@@ -22,10 +21,12 @@ fn wakatiwai_registers_again_after_nsh_restarts() {
         ("RECONNECT_S", "1"),
     ];
     let first = run_nsh(
-        &["-l", &p, &script("restart.rhai"), "first"],
+        &["-l", "0", &script("restart.rhai"), "first"],
         Duration::from_secs(60),
         |line| {
-            if line.contains("@@listening") && peer.borrow().is_none() {
+            if let Some(p) = listening_port(line) {
+                port = p;
+            } else if line.contains("@@listening") && peer.borrow().is_none() {
                 *peer.borrow_mut() = Some(Peer::node("waka.js", port, endpoint, &env));
             }
         },
@@ -37,6 +38,7 @@ fn wakatiwai_registers_again_after_nsh_restarts() {
         first.stdout
     );
     // The client lives on; a new nsh takes the port.
+    let p = port.to_string();
     let second = run_nsh(
         &["-l", &p, &script("restart.rhai"), "second", endpoint],
         Duration::from_secs(90),

@@ -24,9 +24,11 @@ say() { printf 'setup: %s\n' "$*"; }
 #   python-is-python3   a plain `python` for wakatiwai's gyp files
 #   gcc g++ make        node-gyp build of the wakatiwai client (C + C++ addon)
 #   tmux                drives the interactive shell in terminal tests
-#   cmake clang libclang-dev   build of the mbedtls crate (DTLS), see DESIGN.md
 #   openssl             `openssl s_client -dtls1_2`: a bare DTLS PSK handshake
-apt_pkgs=(libcoap3-bin python-is-python3 gcc g++ make tmux cmake clang libclang-dev openssl)
+# and, through scripts/install-build-deps.sh, what building nsh itself needs
+# (cmake clang libclang-dev, for the mbedtls crate).
+bash "$root/scripts/install-build-deps.sh"
+apt_pkgs=(libcoap3-bin python-is-python3 gcc g++ make tmux openssl)
 
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -13,6 +13,7 @@ mod layers;
 mod libcoap;
 mod peers_coapnode;
 mod peers_waka;
+mod readme;
 mod repl;
 mod restart;
 mod script_args;

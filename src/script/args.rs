@@ -304,8 +304,10 @@ impl Args {
         let Some(v) = self.raw(name) else {
             return Ok(None);
         };
-        let text = v.to_string();
-        ContentFormat::parse(&text).map(Some).ok_or_else(|| self.err(name, format!("unknown content format `{text}` (a number, or a name such as tlv, senml+cbor, APPLICATION_LWM2M_JSON)")))
+        let text = dyn_text(v);
+        ContentFormat::parse_or_explain(&text)
+            .map(Some)
+            .map_err(|e| self.err(name, e))
     }
 
     /// Code value.
@@ -473,11 +475,14 @@ pub fn option_from(v: &Dynamic) -> Result<CoapOption, String> {
         ValueFormat::Uint | ValueFormat::ContentFormat => {
             let p = parts.first().map(String::as_str).unwrap_or("");
             let value = if number.format() == ValueFormat::ContentFormat {
-                ContentFormat::parse(p).map(|f| u64::from(f.0))
+                ContentFormat::parse_or_explain(p)
+                    .map(|f| u64::from(f.0))
+                    .map_err(|e| format!("{name}: {e}"))?
             } else {
-                p.trim().parse::<u64>().ok()
-            }
-            .ok_or_else(|| format!("{name}: `{p}` is not a number"))?;
+                p.trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("{name}: `{p}` is not a number"))?
+            };
             Ok(CoapOption::uint(number, value))
         }
         _ => {

@@ -126,8 +126,7 @@ fn decode_blob(
     base: Option<&str>,
     objects: &Registry,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let cf = ContentFormat::parse(format)
-        .ok_or_else(|| fail(format!("decode: unknown content format `{format}`")))?;
+    let cf = ContentFormat::parse_or_explain(format).map_err(|e| fail(format!("decode: {e}")))?;
     let base = match base {
         Some(b) => Some(
             b.parse::<Path>()
@@ -173,8 +172,8 @@ pub fn register(engine: &mut Engine, objects: Objects) {
     engine.register_fn(
         "encode",
         move |format: &str, map: Map| -> Result<Blob, Box<EvalAltResult>> {
-            let cf = ContentFormat::parse(format)
-                .ok_or_else(|| fail(format!("encode: unknown content format `{format}`")))?;
+            let cf = ContentFormat::parse_or_explain(format)
+                .map_err(|e| fail(format!("encode: {e}")))?;
             encode_map(cf, &map, &o.read()).map_err(|e| fail(format!("encode: {e}")))
         },
     );

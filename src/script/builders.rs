@@ -217,9 +217,17 @@ pub fn register(engine: &mut Engine, objects: Objects) {
     engine.register_fn("decode", move |format: &str, data: Blob| {
         decode_blob(format, &data, None, &o.read())
     });
-    let o = objects;
+    let o = objects.clone();
     engine.register_fn("decode", move |format: &str, data: Blob, base: &str| {
         decode_blob(format, &data, Some(base), &o.read())
+    });
+    let o = objects.clone();
+    engine.register_fn("decode", move |format: i64, data: Blob| {
+        decode_blob(&format.to_string(), &data, None, &o.read())
+    });
+    let o = objects;
+    engine.register_fn("decode", move |format: i64, data: Blob, base: &str| {
+        decode_blob(&format.to_string(), &data, Some(base), &o.read())
     });
 
     engine.register_type_with_name::<Tlv>("TlvBuilder");

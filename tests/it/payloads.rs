@@ -262,6 +262,8 @@ fn encode_and_decode_accept_every_spelling_and_list_the_names_when_unknown() {
             assert_eq(decode(f, encode(f, m)), m, f);
         }
         assert_eq(decode("tlv", encode("lwm2m_tlv", m), "/3/0"), m);
+        assert_eq(decode(11542, encode(11542, m), "/3/0"), m);
+        assert_eq(decode(112, encode("senml_cbor", m)), m);
         "done"
     "#;
     match b.eval(script, Duration::from_secs(5)) {

@@ -137,10 +137,24 @@ impl Args {
                 return Err(format!("{command}: `{}` given twice", p.name));
             }
         }
-        let mut free = params.iter().filter(|p| !values.contains_key(p.name));
+        let mut free: std::collections::VecDeque<&Param> = params
+            .iter()
+            .filter(|p| !values.contains_key(p.name))
+            .collect();
         let mut bound = Vec::new();
         for value in positional {
-            let Some(p) = free.next() else {
+            // A map of path → value is payload data: where the next free
+            // parameter does not take bytes (`send(#{"/3/0/0": 1})`), it
+            // goes to the command's payload.
+            if is_path_map(&value)
+                && free.front().is_some_and(|p| p.kind != Kind::Bytes)
+                && let Some(i) = free.iter().position(|p| is_payload(p))
+                && let Some(p) = free.remove(i)
+            {
+                bound.push((p.name, value));
+                continue;
+            }
+            let Some(p) = free.pop_front() else {
                 return Err(format!(
                     "{command}: too many arguments (takes {}: {})",
                     params.len(),
@@ -293,6 +307,12 @@ impl Args {
             }
             return Ok(Some(out));
         }
+        if v.is_map() {
+            return Err(self.err(
+                name,
+                "a map is not bytes here (give a blob or escaped text)",
+            ));
+        }
         let text = v.to_string();
         escaped::parse(&text)
             .map(Some)
@@ -304,8 +324,10 @@ impl Args {
         let Some(v) = self.raw(name) else {
             return Ok(None);
         };
-        let text = v.to_string();
-        ContentFormat::parse(&text).map(Some).ok_or_else(|| self.err(name, format!("unknown content format `{text}` (a number, or a name such as tlv, senml+cbor, APPLICATION_LWM2M_JSON)")))
+        let text = dyn_text(v);
+        ContentFormat::parse_or_explain(&text)
+            .map(Some)
+            .map_err(|e| self.err(name, e))
     }
 
     /// Code value.
@@ -370,6 +392,18 @@ impl Args {
             .map(|i| option_from(i).map_err(|e| self.err(name, e)))
             .collect()
     }
+}
+
+/// A non-empty map whose keys are all LwM2M paths (`"/3/0/1"`): payload
+/// data, not a map of named arguments.
+pub fn is_path_map(v: &Dynamic) -> bool {
+    v.read_lock::<Map>()
+        .is_some_and(|m| !m.is_empty() && m.keys().all(|k| k.starts_with('/')))
+}
+
+/// The parameter that takes a command's payload: `content`, as bytes.
+pub fn is_payload(p: &Param) -> bool {
+    p.name == "content" && p.kind == Kind::Bytes
 }
 
 /// Text of a Rhai value without quotes.
@@ -473,11 +507,14 @@ pub fn option_from(v: &Dynamic) -> Result<CoapOption, String> {
         ValueFormat::Uint | ValueFormat::ContentFormat => {
             let p = parts.first().map(String::as_str).unwrap_or("");
             let value = if number.format() == ValueFormat::ContentFormat {
-                ContentFormat::parse(p).map(|f| u64::from(f.0))
+                ContentFormat::parse_or_explain(p)
+                    .map(|f| u64::from(f.0))
+                    .map_err(|e| format!("{name}: {e}"))?
             } else {
-                p.trim().parse::<u64>().ok()
-            }
-            .ok_or_else(|| format!("{name}: `{p}` is not a number"))?;
+                p.trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("{name}: `{p}` is not a number"))?
+            };
             Ok(CoapOption::uint(number, value))
         }
         _ => {
@@ -593,6 +630,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.int("msg_id").unwrap(), Some(7));
+    }
+
+    #[test]
+    fn a_path_map_goes_to_the_payload_wherever_it_stands() {
+        const SEND: &[Param] = &[
+            opt("path", Kind::Str, "/dp"),
+            opt("format", Kind::Format, "112"),
+            opt("content", Kind::Bytes, "empty"),
+        ];
+        let mut data = Map::new();
+        data.insert("/3/0/0".into(), "x".into());
+        let a = Args::bind("send", SEND, vec![Dynamic::from_map(data.clone())], vec![]).unwrap();
+        assert!(a.raw("content").is_some_and(Dynamic::is_map));
+        assert!(!a.has("path"));
+        // Other positional values keep their places.
+        let a = Args::bind(
+            "send",
+            SEND,
+            vec!["/dp2".into(), Dynamic::from_map(data)],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(a.str("path").unwrap().as_deref(), Some("/dp2"));
+        assert!(a.raw("content").is_some_and(Dynamic::is_map));
+        // A map of names is not payload data.
+        assert!(!is_path_map(&Dynamic::from_map(Map::new())));
     }
 
     #[test]

@@ -54,8 +54,34 @@ pub fn builder_bytes(v: &Dynamic) -> Option<Result<Vec<u8>, String>> {
 
 /// Encodes a map of path → value in a content format.
 pub fn encode_map(format: ContentFormat, map: &Map, objects: &Registry) -> Result<Vec<u8>, String> {
-    let records = map_to_records(map, objects)?;
-    format::encode(format.0, &Payload::Records(records)).map_err(|e| e.to_string())
+    encode_map_at(format, map, objects, None)
+}
+
+/// Encodes a map of path → value for a request to `target`: in TLV the
+/// values are arranged below `target` (a Create on `/1` of
+/// `#{"/1/2/0": …}` carries the Object Instance 2 wrapper, a Write on
+/// `/3/0` bare Resources); other formats carry absolute paths.
+pub fn encode_map_at(
+    format: ContentFormat,
+    map: &Map,
+    objects: &Registry,
+    target: Option<&str>,
+) -> Result<Vec<u8>, String> {
+    let records = Payload::Records(map_to_records(map, objects)?);
+    let tlv = matches!(
+        format,
+        ContentFormat::LWM2M_TLV | ContentFormat::LWM2M_TLV_LEGACY
+    );
+    let below = target
+        .filter(|_| tlv)
+        .and_then(|t| t.parse::<Path>().ok())
+        .and_then(|parent| {
+            records.nodes_under(&parent).map(|nodes| Payload::Nodes {
+                parent: Some(parent),
+                nodes,
+            })
+        });
+    format::encode(format.0, below.as_ref().unwrap_or(&records)).map_err(|e| e.to_string())
 }
 
 /// `#{"/3/0/1": "model", "/1/1/1": 300}` → typed records. A value takes the
@@ -126,8 +152,7 @@ fn decode_blob(
     base: Option<&str>,
     objects: &Registry,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let cf = ContentFormat::parse(format)
-        .ok_or_else(|| fail(format!("decode: unknown content format `{format}`")))?;
+    let cf = ContentFormat::parse_or_explain(format).map_err(|e| fail(format!("decode: {e}")))?;
     let base = match base {
         Some(b) => Some(
             b.parse::<Path>()
@@ -173,8 +198,8 @@ pub fn register(engine: &mut Engine, objects: Objects) {
     engine.register_fn(
         "encode",
         move |format: &str, map: Map| -> Result<Blob, Box<EvalAltResult>> {
-            let cf = ContentFormat::parse(format)
-                .ok_or_else(|| fail(format!("encode: unknown content format `{format}`")))?;
+            let cf = ContentFormat::parse_or_explain(format)
+                .map_err(|e| fail(format!("encode: {e}")))?;
             encode_map(cf, &map, &o.read()).map_err(|e| fail(format!("encode: {e}")))
         },
     );
@@ -192,9 +217,17 @@ pub fn register(engine: &mut Engine, objects: Objects) {
     engine.register_fn("decode", move |format: &str, data: Blob| {
         decode_blob(format, &data, None, &o.read())
     });
-    let o = objects;
+    let o = objects.clone();
     engine.register_fn("decode", move |format: &str, data: Blob, base: &str| {
         decode_blob(format, &data, Some(base), &o.read())
+    });
+    let o = objects.clone();
+    engine.register_fn("decode", move |format: i64, data: Blob| {
+        decode_blob(&format.to_string(), &data, None, &o.read())
+    });
+    let o = objects;
+    engine.register_fn("decode", move |format: i64, data: Blob, base: &str| {
+        decode_blob(&format.to_string(), &data, Some(base), &o.read())
     });
 
     engine.register_type_with_name::<Tlv>("TlvBuilder");

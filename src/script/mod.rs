@@ -370,15 +370,16 @@ fn call_command(
     let mut named = Vec::new();
     // A trailing map holds the optional arguments, unless the parameter in
     // that position takes a map (a pattern), or the map is payload data
-    // keyed by LwM2M paths.
+    // keyed by LwM2M paths (bound to the payload by `Args::bind`).
+    let path_map = values.last().is_some_and(args::is_path_map);
     let takes_map_last = values.len() <= cmd.params.len()
-        && cmd
+        && (cmd
             .params
             .get(values.len().wrapping_sub(1))
             .is_some_and(|p| {
-                p.kind == args::Kind::Any
-                    || (p.kind == args::Kind::Bytes && is_path_map(values.last()))
-            });
+                p.kind == args::Kind::Any || (p.kind == args::Kind::Bytes && path_map)
+            })
+            || (path_map && cmd.params.iter().any(args::is_payload)));
     if values.last().is_some_and(Dynamic::is_map) && !takes_map_last {
         let map = values
             .pop()
@@ -394,12 +395,6 @@ fn call_command(
             Position::NONE,
         ))
     })
-}
-
-/// A non-empty map whose keys are all LwM2M paths (`"/3/0/1"`): payload data.
-fn is_path_map(v: Option<&Dynamic>) -> bool {
-    v.and_then(|v| v.read_lock::<Map>())
-        .is_some_and(|m| !m.is_empty() && m.keys().all(|k| k.starts_with('/')))
 }
 
 /// `cmd: error`, unless the error already names the command.

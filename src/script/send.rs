@@ -113,6 +113,18 @@ impl Payload {
         map_default: ContentFormat,
         objects: &crate::lwm2m::objects::Registry,
     ) -> Result<(Vec<u8>, Option<ContentFormat>), String> {
+        self.encode_for(None, format, map_default, objects)
+    }
+
+    /// [`encode`](Self::encode) for a request to `target`: a map in TLV is
+    /// arranged below it (see [`encode_map_at`](crate::script::builders::encode_map_at)).
+    pub(super) fn encode_for(
+        self,
+        target: Option<&str>,
+        format: Option<ContentFormat>,
+        map_default: ContentFormat,
+        objects: &crate::lwm2m::objects::Registry,
+    ) -> Result<(Vec<u8>, Option<ContentFormat>), String> {
         let name = self.name;
         let Some(v) = self.value else {
             return Ok((self.bytes, format));
@@ -120,7 +132,7 @@ impl Payload {
         if let Some(map) = v.read_lock::<rhai::Map>() {
             let cf = format.unwrap_or(map_default);
             return Ok((
-                crate::script::builders::encode_map(cf, &map, objects)
+                crate::script::builders::encode_map_at(cf, &map, objects, target)
                     .map_err(|e| format!("`{name}`: {e}"))?,
                 Some(cf),
             ));

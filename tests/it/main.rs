@@ -11,6 +11,7 @@ mod formats;
 mod harness;
 mod layers;
 mod libcoap;
+mod payloads;
 mod peers_coapnode;
 mod peers_waka;
 mod readme;

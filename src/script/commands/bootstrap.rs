@@ -87,7 +87,7 @@ command! {
     /// The arguments of `request_bootstrap`.
     struct RequestBootstrapArgs {
         endpoint_name: String = req(Str),
-        preferred_content_format: Option<i64> = opt(Int, "none"),
+        preferred_content_format: Option<ContentFormat> = opt(Format, "none"),
         msg_id: Option<u16> = opt(Int, "auto"),
         token: Option<Vec<u8>> = opt(Bytes, "8 random bytes"),
         uri_path: String = opt(Str, "''"),
@@ -251,7 +251,7 @@ fn bootstrap_finish(ctx: &Ctx, a: BootstrapFinishArgs) -> CmdResult {
 fn request_bootstrap(ctx: &Ctx, a: RequestBootstrapArgs) -> CmdResult {
     let b = rq::RequestBootstrap {
         endpoint_name: a.endpoint_name,
-        preferred_content_format: a.preferred_content_format,
+        preferred_content_format: a.preferred_content_format.map(|f| i64::from(f.0)),
         header: rq::Header {
             msg_id: a.msg_id,
             token: a.token,

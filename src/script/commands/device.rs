@@ -165,12 +165,12 @@ command! {
     /// The arguments of `write_composite`.
     struct WriteCompositeArgs {
         content: Payload = req(Bytes),
-        format: Option<ContentFormat> = req(Format),
+        format: Option<ContentFormat> = opt(Format, "APPLICATION_LWM2M_SENML_CBOR"),
         ..header: Header,
         timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
-    help: "Sends a Write-Composite (iPATCH).",
-    example: "write_composite \\x81\\xa2\\x00\\x66/1/1/1\\x02\\x18\\x3c senml+cbor",
+    help: "Sends a Write-Composite (iPATCH); CONTENT is bytes or a map of path → value (SenML CBOR unless `format` says otherwise).",
+    example: "write_composite \\x81\\xa2\\x00\\x66/1/1/1\\x02\\x18\\x3c senml+cbor  |  write_composite(#{\"/1/1/1\": 250, \"/3/0/14\": \"+02:00\"})",
     run: write_composite,
 }
 
@@ -193,7 +193,8 @@ fn discover(ctx: &Ctx, a: DiscoverArgs) -> CmdResult {
 }
 
 fn write(ctx: &Ctx, a: WriteArgs) -> CmdResult {
-    let (content, format) = a.content.encode(
+    let (content, format) = a.content.encode_for(
+        Some(&a.path),
         a.format,
         ContentFormat::LWM2M_TLV,
         &ctx.server.objects().read(),
@@ -297,7 +298,8 @@ fn execute(ctx: &Ctx, a: ExecuteArgs) -> CmdResult {
 }
 
 fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
-    let (content, format) = a.content.encode(
+    let (content, format) = a.content.encode_for(
+        Some(&a.path),
         a.format,
         ContentFormat::LWM2M_TLV,
         &ctx.server.objects().read(),
@@ -334,7 +336,7 @@ fn write_composite(ctx: &Ctx, a: WriteCompositeArgs) -> CmdResult {
         ContentFormat::SENML_CBOR,
         &ctx.server.objects().read(),
     )?;
-    let format = format.ok_or("missing value for `format`")?;
+    let format = format.unwrap_or(ContentFormat::SENML_CBOR);
     let b = rq::WriteComposite {
         content,
         format,

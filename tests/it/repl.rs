@@ -156,3 +156,16 @@ fn ctrl_c_interrupts_a_waiting_recv_and_returns_to_the_prompt() {
     p.exp_string("still here").unwrap();
     exit(&mut p);
 }
+
+#[test]
+fn a_unique_prefix_runs_its_command_and_an_ambiguous_one_lists_them() {
+    let mut p = start();
+    p.send_line("payload_buffer_show_h").unwrap();
+    p.exp_string("* prefix: payload_buffer_show_hex")
+        .expect("the prefix resolved");
+    prompt(&mut p);
+    p.send_line("ex").unwrap();
+    p.exp_string("ambiguous command: ex (possible: execute exit expect)")
+        .expect("the candidates listed");
+    exit(&mut p);
+}

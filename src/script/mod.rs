@@ -83,7 +83,8 @@ pub struct Shell {
 /// Outcome of one prompt line.
 #[derive(Debug)]
 pub enum LineResult {
-    /// A value to show (unit and messages are not shown).
+    /// The line's value (`()` for a command line, which printed its own
+    /// output); [`value_text`] is how the prompt shows it.
     Value(Dynamic),
     /// An error, already worded.
     Error(String),
@@ -342,6 +343,29 @@ enum LineForm {
     Ambiguous(String, Vec<&'static str>),
     /// Rhai.
     Rhai,
+}
+
+/// The text shown at the prompt for the value of a line, if any: nothing
+/// for `()`, a Message as its summary line and its decoded values, an array
+/// of Messages as one summary line each, anything else as Rhai prints it.
+pub fn value_text(v: &Dynamic) -> Option<String> {
+    if v.is_unit() {
+        return None;
+    }
+    if let Some(m) = v.read_lock::<message::Msg>() {
+        return Some(m.at_prompt());
+    }
+    if let Some(items) = v.read_lock::<rhai::Array>()
+        && !items.is_empty()
+        && items.iter().all(|i| i.is::<message::Msg>())
+    {
+        let lines: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.read_lock::<message::Msg>().map(|m| m.0.line()))
+            .collect();
+        return Some(lines.join("\n"));
+    }
+    Some(v.to_string())
 }
 
 fn pos(p: Position) -> String {
@@ -623,6 +647,16 @@ mod tests {
         shell.scope.push("discov", 7_i64);
         assert_eq!(form(&shell, "discov"), "rhai");
         assert_eq!(form(&shell, "disc"), "prefix discover");
+    }
+
+    #[test]
+    fn plain_values_show_as_rhai_prints_them() {
+        assert_eq!(value_text(&Dynamic::UNIT), None);
+        assert_eq!(value_text(&Dynamic::from_int(42)).as_deref(), Some("42"));
+        assert_eq!(
+            value_text(&Dynamic::from_array(Vec::new())).as_deref(),
+            Some("[]")
+        );
     }
 
     #[test]

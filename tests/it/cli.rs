@@ -452,3 +452,55 @@ fn piped_command_lines_accept_unique_prefixes_and_list_ambiguous_ones() {
     assert!(!text.contains("* prefix: discover"), "{text}");
     assert!(text.contains("end\n"), "{text}");
 }
+
+/// A Message as the value of a line shows its summary line and its decoded
+/// values; an array of them, one summary line each.
+#[test]
+fn piped_lines_show_a_message_value_with_its_decoded_values() {
+    let (_silent, port) = crate::harness::silent_udp_port();
+    let text = piped(&format!(
+        "connect 127.0.0.1 {port}\n\
+         set retransmit=0\n\
+         try {{ write(\"/3/0/14\", \"+02:00\", #{{timeout_s: 0.05}}) }} catch {{ print(\"@@timed out\") }}\n\
+         print(\"@@one\")\n\
+         let m = history(1)[0]; m\n\
+         print(\"@@two\")\n\
+         [m, m]\n\
+         print(\"@@end\")\n"
+    ));
+    assert!(text.contains("@@timed out\n"), "{text}");
+    // `history` prints its table row, then the value shows.
+    assert!(
+        text.contains(
+            "  -> Write /3/0/14: TEXT_PLAIN, 6 bytes\n-> Write /3/0/14: TEXT_PLAIN, 6 bytes\n  /3/0/14 UTC Offset = \"+02:00\"\n@@two\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "@@two\n-> Write /3/0/14: TEXT_PLAIN, 6 bytes\n-> Write /3/0/14: TEXT_PLAIN, 6 bytes\n@@end\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_script_file_prints_no_message_values() {
+    let dir = tempdir();
+    let path = dir.join("values.rhai");
+    let (_silent, port) = crate::harness::silent_udp_port();
+    std::fs::write(
+        &path,
+        format!(
+            "connect(\"127.0.0.1\", {port});\n\
+             set(#{{retransmit: false}});\n\
+             try {{ write(\"/3/0/14\", \"+02:00\", #{{timeout_s: 0.05}}) }} catch {{}}\n\
+             history(1)[0]\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = nsh(&[path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("-> Write /3/0/14"), "{out}");
+    assert!(!out.contains("UTC Offset"), "{out}");
+}

@@ -146,11 +146,8 @@ fn handle_line(shell: &mut Shell, line: &str) -> Option<i32> {
     match shell.eval_line(line) {
         LineResult::Exit => Some(0),
         LineResult::Value(v) => {
-            if !v.is_unit()
-                && !v.is::<crate::script::message::Msg>()
-                && crate::script::command_form(line).is_none()
-            {
-                println!("{v}");
+            if let Some(text) = crate::script::value_text(&v) {
+                println!("{text}");
             }
             if let Some(report) = shell.ctx.server.take_expectation_report() {
                 println!("{report}");

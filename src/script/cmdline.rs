@@ -83,6 +83,17 @@ pub fn parse(line: &str) -> Result<Option<CommandLine>, String> {
     }))
 }
 
+/// Rhai's own words (standard-library functions and keywords) that are
+/// also the start of a command name: such a word is Rhai, never a prefix
+/// (`exp 1` is Rhai's `exp`, not `expect`).
+const RHAI_WORDS: &[&str] = &["exp", "get", "use"];
+
+/// True when `word` is one of Rhai's own functions or keywords that a
+/// command's name starts with.
+pub fn is_rhai_word(word: &str) -> bool {
+    RHAI_WORDS.contains(&word)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

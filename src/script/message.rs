@@ -33,6 +33,36 @@ impl Msg {
     pub fn to_map(&self) -> Map {
         View(&self.0).to_map()
     }
+
+    /// How the prompt shows a Message value: its line (`<- Content (…)`)
+    /// and, when the payload decodes, one indented line per value with its
+    /// object and resource names (`  /3/0/0 Manufacturer = "ACME"`), as
+    /// `details` ends; a payload that does not decode gets one line saying
+    /// why.
+    pub fn at_prompt(&self) -> String {
+        let r = &self.0;
+        let mut s = r.line();
+        let Some(m) = self.m() else {
+            return s;
+        };
+        let base = r.payload_base();
+        let objects = r.objects.read();
+        match crate::lwm2m::decode_payload(m, base.as_deref(), &objects) {
+            Some(Ok(decoded)) => {
+                for l in decoded.render(&objects).lines() {
+                    s.push_str("\n  ");
+                    s.push_str(l);
+                }
+            }
+            Some(Err(e)) if !matches!(e.kind, crate::lwm2m::format::ErrorKind::Unsupported(_)) => {
+                s.push_str(&format!(
+                    "\n  (payload does not decode: {e}; see details())"
+                ));
+            }
+            _ => {}
+        }
+        s
+    }
 }
 
 impl View<'_> {

@@ -83,7 +83,8 @@ pub struct Shell {
 /// Outcome of one prompt line.
 #[derive(Debug)]
 pub enum LineResult {
-    /// A value to show (unit and messages are not shown).
+    /// The line's value (`()` for a command line, which printed its own
+    /// output); [`value_text`] is how the prompt shows it.
     Value(Dynamic),
     /// An error, already worded.
     Error(String),
@@ -194,13 +195,22 @@ impl Shell {
             }
             _ => {}
         }
-        let result = if let Some(cmd) = command_form(line) {
-            self.run_command_line(cmd, line)
-        } else {
-            self.engine
+        let result = match self.line_form(line) {
+            // A command prints its own output: its value is not shown again.
+            LineForm::Command(cmd) => self.run_command_line(cmd, line).map(|_| Dynamic::UNIT),
+            LineForm::Prefix(cmd) => {
+                self.ctx.say(&format!("* prefix: {}", cmd.name));
+                self.run_command_line(cmd, line).map(|_| Dynamic::UNIT)
+            }
+            LineForm::Ambiguous(word, names) => Err(format!(
+                "ambiguous command: {word} (possible: {})",
+                names.join(" ")
+            )),
+            LineForm::Rhai => self
+                .engine
                 .eval_with_scope::<Dynamic>(&mut self.scope, line)
                 .map_err(|e| describe_error(&e).trim_start_matches("1:").to_string())
-                .map_err(|e| clean_error(&e))
+                .map_err(|e| clean_error(&e)),
         };
         if self.ctx.exit.load(Ordering::SeqCst) {
             return LineResult::Exit;
@@ -253,6 +263,43 @@ impl Shell {
         }
     }
 
+    /// How a prompt line is taken: the command-line form of a command
+    /// named in full or by a unique prefix of its name (as the original's
+    /// powercmd allowed), or Rhai. A prefix counts only when it is a whole
+    /// word, not a Rhai variable, function or keyword, and the line is not a
+    /// Rhai call, assignment or method call of it.
+    fn line_form(&self, line: &str) -> LineForm {
+        if let Some(cmd) = command_form(line) {
+            return LineForm::Command(cmd);
+        }
+        let t = line.trim_start();
+        let word: String = t
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let after = &t[word.len()..];
+        if word.is_empty()
+            || !(after.is_empty() || after.starts_with(char::is_whitespace))
+            || !takes_command_form(after.trim_start())
+            || self.scope.contains(&word)
+            || cmdline::is_rhai_word(&word)
+        {
+            return LineForm::Rhai;
+        }
+        let mut names: Vec<&'static str> = COMMANDS
+            .iter()
+            .map(|c| c.name)
+            .filter(|n| n.starts_with(word.as_str()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        match names.as_slice() {
+            [] => LineForm::Rhai,
+            [one] => commands::find(one).map_or(LineForm::Rhai, LineForm::Prefix),
+            _ => LineForm::Ambiguous(word, names),
+        }
+    }
+
     fn run_command_line(&mut self, cmd: &'static Command, line: &str) -> Result<Dynamic, String> {
         let parsed = cmdline::parse(line)?.ok_or("empty line")?;
         let positional = parsed.positional.into_iter().map(Dynamic::from).collect();
@@ -275,14 +322,50 @@ pub fn command_form(line: &str) -> Option<&'static Command> {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
     let cmd = commands::find(&word)?;
-    let rest = t[word.len()..].trim_start();
-    if rest.starts_with('(')
+    takes_command_form(t[word.len()..].trim_start()).then_some(cmd)
+}
+
+/// Whether what follows a command word leaves the line in the command-line
+/// form: not a Rhai call, assignment or method call of the word.
+fn takes_command_form(rest: &str) -> bool {
+    !(rest.starts_with('(')
         || rest.starts_with('=') && !rest.starts_with("==")
-        || rest.starts_with('.')
-    {
+        || rest.starts_with('.'))
+}
+
+/// How a prompt line is taken.
+enum LineForm {
+    /// A command named in full.
+    Command(&'static Command),
+    /// A command named by a unique prefix.
+    Prefix(&'static Command),
+    /// A prefix of several commands: the word and their names, sorted.
+    Ambiguous(String, Vec<&'static str>),
+    /// Rhai.
+    Rhai,
+}
+
+/// The text shown at the prompt for the value of a line, if any: nothing
+/// for `()`, a Message as its summary line and its decoded values, an array
+/// of Messages as one summary line each, anything else as Rhai prints it.
+pub fn value_text(v: &Dynamic) -> Option<String> {
+    if v.is_unit() {
         return None;
     }
-    Some(cmd)
+    if let Some(m) = v.read_lock::<message::Msg>() {
+        return Some(m.at_prompt());
+    }
+    if let Some(items) = v.read_lock::<rhai::Array>()
+        && !items.is_empty()
+        && items.iter().all(|i| i.is::<message::Msg>())
+    {
+        let lines: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.read_lock::<message::Msg>().map(|m| m.0.line()))
+            .collect();
+        return Some(lines.join("\n"));
+    }
+    Some(v.to_string())
 }
 
 fn pos(p: Position) -> String {
@@ -516,4 +599,71 @@ fn register_assertions(engine: &mut Engine) {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(shell: &Shell, line: &str) -> String {
+        match shell.line_form(line) {
+            LineForm::Command(c) => format!("command {}", c.name),
+            LineForm::Prefix(c) => format!("prefix {}", c.name),
+            LineForm::Ambiguous(w, names) => format!("ambiguous {w}: {}", names.join(" ")),
+            LineForm::Rhai => "rhai".into(),
+        }
+    }
+
+    #[test]
+    fn prefixes_are_taken_only_where_the_line_is_not_rhai() {
+        let mut shell = Shell::new(Server::new(), false, false);
+        assert_eq!(form(&shell, "read /3/0"), "command read");
+        assert_eq!(form(&shell, "reset"), "command reset");
+        assert_eq!(
+            form(&shell, "read_c /3/0/0 /1/1/1"),
+            "prefix read_composite"
+        );
+        assert_eq!(form(&shell, "  coap_d \\x60"), "prefix coap_decode");
+        assert_eq!(form(&shell, "rese"), "ambiguous rese: reset reset_history");
+        // Rhai calls, assignments, method calls, operators glued to the word.
+        for line in [
+            "read_c(\"/3\")",
+            "read_c = 1",
+            "read_c.len()",
+            "read_c+1",
+            "bs::x()",
+        ] {
+            assert_eq!(form(&shell, line), "rhai", "{line}");
+        }
+        // Rhai's own functions and keywords, and variables.
+        for line in ["exp 1", "get", "use x", "let x = 1", "x"] {
+            assert_eq!(form(&shell, line), "rhai", "{line}");
+        }
+        shell.scope.push("discov", 7_i64);
+        assert_eq!(form(&shell, "discov"), "rhai");
+        assert_eq!(form(&shell, "disc"), "prefix discover");
+    }
+
+    #[test]
+    fn plain_values_show_as_rhai_prints_them() {
+        assert_eq!(value_text(&Dynamic::UNIT), None);
+        assert_eq!(value_text(&Dynamic::from_int(42)).as_deref(), Some("42"));
+        assert_eq!(
+            value_text(&Dynamic::from_array(Vec::new())).as_deref(),
+            Some("[]")
+        );
+    }
+
+    #[test]
+    fn rhai_words_are_prefixes_of_commands() {
+        for w in ["exp", "get", "use"] {
+            assert!(cmdline::is_rhai_word(w));
+            assert!(
+                COMMANDS
+                    .iter()
+                    .any(|c| c.name.starts_with(w) && c.name != w),
+                "{w}"
+            );
+        }
+    }
 }

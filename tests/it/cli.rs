@@ -395,3 +395,112 @@ fn the_history_keeps_only_the_last_history_limit_messages() {
     assert!(out.contains("History keeps the last 3 messages"), "{out}");
     assert!(out.contains("kept"), "{out}");
 }
+
+/// Runs `session` through nsh's piped standard input; returns its output.
+fn piped(session: &str) -> String {
+    let mut child = Command::new(nsh_bin())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(session.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The original (powercmd) ran a command from any unique prefix of its
+/// name and listed the candidates of an ambiguous one; a word that is a
+/// Rhai variable or function stays Rhai.
+#[test]
+fn piped_command_lines_accept_unique_prefixes_and_list_ambiguous_ones() {
+    let text = piped(
+        "coap_d \\x60\\x00\\x13\\x38\n\
+         payload_buffer_show_h\n\
+         ex /3/0\n\
+         let discov = 7\n\
+         discov\n\
+         exp 1\n\
+         get\n\
+         print(\"end\")\n",
+    );
+    assert!(
+        text.contains("* prefix: coap_decode\nversion: 1\ntype: ACKNOWLEDGEMENT\ncode: 0.00 (EMPTY)\nmsg_id: 4920\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("* prefix: payload_buffer_show_hex\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "ambiguous command: ex (possible: execute exit expect) (try \"get_error\" for details)\n"
+        ),
+        "{text}"
+    );
+    // A variable and Rhai's own `exp` and `get` are never taken for a
+    // command (`discover`, `expect`, `get_error`).
+    assert!(text.contains("\n7\n"), "{text}");
+    assert!(!text.contains("* prefix: expect"), "{text}");
+    assert!(!text.contains("* prefix: get_error"), "{text}");
+    assert!(!text.contains("* prefix: discover"), "{text}");
+    assert!(text.contains("end\n"), "{text}");
+}
+
+/// A Message as the value of a line shows its summary line and its decoded
+/// values; an array of them, one summary line each.
+#[test]
+fn piped_lines_show_a_message_value_with_its_decoded_values() {
+    let (_silent, port) = crate::harness::silent_udp_port();
+    let text = piped(&format!(
+        "connect 127.0.0.1 {port}\n\
+         set retransmit=0\n\
+         try {{ write(\"/3/0/14\", \"+02:00\", #{{timeout_s: 0.05}}) }} catch {{ print(\"@@timed out\") }}\n\
+         print(\"@@one\")\n\
+         let m = history(1)[0]; m\n\
+         print(\"@@two\")\n\
+         [m, m]\n\
+         print(\"@@end\")\n"
+    ));
+    assert!(text.contains("@@timed out\n"), "{text}");
+    // `history` prints its table row, then the value shows.
+    assert!(
+        text.contains(
+            "  -> Write /3/0/14: TEXT_PLAIN, 6 bytes\n-> Write /3/0/14: TEXT_PLAIN, 6 bytes\n  /3/0/14 UTC Offset = \"+02:00\"\n@@two\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "@@two\n-> Write /3/0/14: TEXT_PLAIN, 6 bytes\n-> Write /3/0/14: TEXT_PLAIN, 6 bytes\n@@end\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_script_file_prints_no_message_values() {
+    let dir = tempdir();
+    let path = dir.join("values.rhai");
+    let (_silent, port) = crate::harness::silent_udp_port();
+    std::fs::write(
+        &path,
+        format!(
+            "connect(\"127.0.0.1\", {port});\n\
+             set(#{{retransmit: false}});\n\
+             try {{ write(\"/3/0/14\", \"+02:00\", #{{timeout_s: 0.05}}) }} catch {{}}\n\
+             history(1)[0]\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = nsh(&[path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("-> Write /3/0/14"), "{out}");
+    assert!(!out.contains("UTC Offset"), "{out}");
+}

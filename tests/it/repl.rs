@@ -156,3 +156,62 @@ fn ctrl_c_interrupts_a_waiting_recv_and_returns_to_the_prompt() {
     p.exp_string("still here").unwrap();
     exit(&mut p);
 }
+
+#[test]
+fn a_unique_prefix_runs_its_command_and_an_ambiguous_one_lists_them() {
+    let mut p = start();
+    p.send_line("payload_buffer_show_h").unwrap();
+    p.exp_string("* prefix: payload_buffer_show_hex")
+        .expect("the prefix resolved");
+    prompt(&mut p);
+    p.send_line("ex").unwrap();
+    p.exp_string("ambiguous command: ex (possible: execute exit expect)")
+        .expect("the candidates listed");
+    exit(&mut p);
+}
+
+/// A client that answers one request with a SenML CBOR Content
+/// (`/3/0/0` "ACME", `/1/1/1` 300), as a Read-Composite expects.
+fn answer_one_composite_read(client: UdpSocket) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        let Ok((n, from)) = client.recv_from(&mut buf) else {
+            return;
+        };
+        let req = nsh::coap::udp::decode(&buf[..n]).unwrap();
+        let tkl = req.token.len() as u8;
+        let mut resp = vec![0x60 | tkl, 0x45];
+        resp.extend_from_slice(&req.message_id.to_be_bytes());
+        resp.extend_from_slice(&req.token);
+        resp.extend_from_slice(&[0xc1, 112, 0xff]);
+        resp.extend_from_slice(&[0x82, 0xa2, 0x00, 0x66]);
+        resp.extend_from_slice(b"/3/0/0");
+        resp.extend_from_slice(&[0x03, 0x64]);
+        resp.extend_from_slice(b"ACME");
+        resp.extend_from_slice(&[0xa2, 0x00, 0x66]);
+        resp.extend_from_slice(b"/1/1/1");
+        resp.extend_from_slice(&[0x02, 0x19, 0x01, 0x2c]);
+        client.send_to(&resp, from).unwrap();
+    })
+}
+
+#[test]
+fn a_message_value_shows_its_summary_and_decoded_values() {
+    let mut p = start();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = client.local_addr().unwrap().port();
+    let responder = answer_one_composite_read(client);
+    p.send_line(&format!("connect 127.0.0.1 {port}")).unwrap();
+    prompt(&mut p);
+    p.send_line("read_composite([\"/3/0/0\", \"/1/1/1\"])")
+        .unwrap();
+    p.exp_string("  /3/0/0 Manufacturer = \"ACME\"")
+        .expect("the first value, named");
+    p.exp_string("  /1/1/1 Lifetime = 300")
+        .expect("the second value, named");
+    responder.join().unwrap();
+    exit(&mut p);
+}

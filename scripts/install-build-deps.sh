@@ -6,18 +6,20 @@
 #                              with bindgen, which needs libclang
 #
 # The Rust toolchain (cargo) and a C compiler are expected to be there.
-# Idempotent and non-interactive: when every package is present it changes
-# nothing and says so. Uses sudo when not run as root.
+# Packages named as arguments are installed too (tests/setup.sh adds what
+# the tests need). Idempotent and non-interactive: when every package is
+# present it changes nothing and says so. Uses sudo when not run as root.
 #
 #   bash scripts/install-build-deps.sh && cargo run --release -- -l
+#   bash scripts/install-build-deps.sh tmux openssl
 #
 # Environment:
 #   NSH_SETUP_SKIP_APT=1   only report what is missing; install nothing
 set -euo pipefail
 
-say() { printf 'build deps: %s\n' "$*"; }
+say() { printf 'packages: %s\n' "$*"; }
 
-pkgs=(cmake clang libclang-dev)
+pkgs=(cmake clang libclang-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -25,36 +25,10 @@ say() { printf 'setup: %s\n' "$*"; }
 #   gcc g++ make        node-gyp build of the wakatiwai client (C + C++ addon)
 #   tmux                drives the interactive shell in terminal tests
 #   openssl             `openssl s_client -dtls1_2`: a bare DTLS PSK handshake
-# and, through scripts/install-build-deps.sh, what building nsh itself needs
-# (cmake clang libclang-dev, for the mbedtls crate).
-bash "$root/scripts/install-build-deps.sh"
-apt_pkgs=(libcoap3-bin python-is-python3 gcc g++ make tmux openssl)
-
-missing=()
-for p in "${apt_pkgs[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$p")
-    fi
-done
-
-if [ "${#missing[@]}" -eq 0 ]; then
-    say "Debian packages present: ${apt_pkgs[*]}"
-elif [ "${NSH_SETUP_SKIP_APT:-}" = 1 ]; then
-    say "NSH_SETUP_SKIP_APT=1: not installing missing Debian packages: ${missing[*]}"
-else
-    sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        sudo=(sudo)
-    fi
-    say "installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # Refresh the package lists only when the install fails on stale/missing ones.
-    if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"; then
-        say "apt-get install failed; running apt-get update and trying again"
-        "${sudo[@]}" apt-get update -q
-        "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-    fi
-fi
+# installed with what building nsh itself needs (cmake clang libclang-dev,
+# for the mbedtls crate) by scripts/install-build-deps.sh.
+bash "$root/scripts/install-build-deps.sh" \
+    libcoap3-bin python-is-python3 gcc g++ make tmux openssl
 
 # ------------------------------------------------------------------ Rust ----
 if command -v cargo >/dev/null 2>&1; then

@@ -89,7 +89,7 @@ fn the_readmes_first_command_opens_a_listening_shell() {
     let _ = child.wait();
     assert!(listening, "no listening line:\n{}", seen.join("\n"));
     assert!(
-        seen.iter().any(|l| l.contains("build deps: present")),
+        seen.iter().any(|l| l.contains("packages: present")),
         "the install step was skipped (packages present):\n{}",
         seen.join("\n")
     );

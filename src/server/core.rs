@@ -378,11 +378,9 @@ impl Core {
                 return;
             }
         };
-        let mut record = blank(Ok(Message::new(Type::Reset, Code::EMPTY, 0)));
         let incoming = self.exchanges.handle_incoming(&peer, &msg, now);
         let kind = kind::classify(&msg, &RegistryContext(&self.registry));
-        record.kind = Some(kind);
-        record.role = match &incoming {
+        let role = match &incoming {
             Incoming::Response { .. } | Incoming::Reset { .. } => Role::Response,
             Incoming::EmptyAck { .. } => Role::EmptyAck,
             Incoming::Notification { .. } => Role::Notification,
@@ -390,25 +388,28 @@ impl Core {
             Incoming::Stray { .. } => Role::Stray,
             Incoming::New => Role::New,
         };
+        let (mut fresh, mut observed_path, mut request_path) = (None, None, None);
         match &incoming {
             Incoming::Notification {
-                observation, fresh, ..
+                observation,
+                fresh: f,
+                ..
             } => {
-                record.fresh = Some(*fresh);
-                record.observed_path = self
+                fresh = Some(*f);
+                observed_path = self
                     .exchanges
                     .observation(*observation)
                     .map(|o| o.path.clone());
             }
             Incoming::Response { id, .. } | Incoming::Reset { id } => {
-                record.request_path = self.request_paths.remove(id);
+                request_path = self.request_paths.remove(id);
             }
             Incoming::EmptyAck { id } => {
-                record.request_path = self.request_paths.get(id).cloned();
+                request_path = self.request_paths.get(id).cloned();
             }
             _ => {}
         }
-        if record.role != Role::Duplicate {
+        if role != Role::Duplicate {
             self.session.buffer_payload(&msg.payload);
         }
         let szx = check_szx(&msg)
@@ -416,8 +417,16 @@ impl Core {
             .map(|e| format!("protocol error: {e}"));
         let decision = matches!(incoming, Incoming::New)
             .then(|| registrar::answer(&msg, kind, peer, &self.flags, &mut self.registry, wall));
-        record.note = szx.or_else(|| decision.as_ref().and_then(|d| d.note.clone()));
-        record.message = Ok(msg);
+        let note = szx.or_else(|| decision.as_ref().and_then(|d| d.note.clone()));
+        let record = Record {
+            kind: Some(kind),
+            role,
+            observed_path,
+            request_path,
+            fresh,
+            note,
+            ..blank(Ok(msg))
+        };
         let record = self.session.push(record);
         self.show(&record, None);
         self.session.check_expectation(&record);
@@ -673,22 +682,20 @@ impl Core {
             .exchanges
             .observation(observation)
             .map(|o| o.request_message().clone());
+        // Ok(None): nothing to complete (or too many at once): deliver the
+        // first block as it is; Err: say why, then do the same.
         let started = match (assembly.push(msg), request) {
+            (Err(e), _) => Err(e.to_string()),
             (Ok(_), Some(request)) if self.notification_blocks.len() < NOTIFICATION_ASSEMBLIES => {
-                match self
-                    .exchanges
+                self.exchanges
                     .send_next_notification_block2(observation, msg, now)
-                {
-                    Ok(Some(id)) => Ok((id, request)),
-                    Ok(None) => Err(None),
-                    Err(e) => Err(Some(e.to_string())),
-                }
+                    .map(|id| id.map(|id| (id, request)))
+                    .map_err(|e| e.to_string())
             }
-            (Err(e), _) => Err(Some(e.to_string())),
-            _ => Err(None),
+            _ => Ok(None),
         };
         match started {
-            Ok((id, request)) => {
+            Ok(Some((id, request))) => {
                 self.remember_request_path(id, request.path_string());
                 self.notification_blocks.insert(
                     id,
@@ -700,13 +707,12 @@ impl Core {
                     },
                 );
             }
+            Ok(None) => self.deliver(first.clone()),
             Err(why) => {
-                if let Some(why) = why {
-                    self.print(format!(
-                        "block-wise notification of {}: {why}; keeping the first block",
-                        first.observed_path.as_deref().unwrap_or("?")
-                    ));
-                }
+                self.print(format!(
+                    "block-wise notification of {}: {why}; keeping the first block",
+                    first.observed_path.as_deref().unwrap_or("?")
+                ));
                 self.deliver(first.clone());
             }
         }

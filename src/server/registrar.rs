@@ -138,7 +138,11 @@ pub(crate) fn answer(
         Kind::Send if flags.auto_send => Decision::reply(respond(Code::CHANGED)),
         Kind::RequestBootstrap => Decision {
             // A client asking to be bootstrapped is the one to talk to.
-            reply: flags.auto_ack.then_some(()).and(respond(Code::CHANGED)),
+            reply: if flags.auto_ack {
+                respond(Code::CHANGED)
+            } else {
+                None
+            },
             target: Target::Peer(peer),
             note: None,
             keep_bootstrap_pack: false,

@@ -130,18 +130,7 @@ impl Run {
 
 /// Runs `nsh ARGS…`, calling `on_line` for each stdout line as it comes (to
 /// drive peers from markers the script prints). Kills nsh after `limit`.
-pub fn run_nsh(args: &[&str], limit: Duration, on_line: impl FnMut(&str)) -> Run {
-    run_nsh_started(args, limit, |_| {}, on_line)
-}
-
-/// [`run_nsh`], calling `started` with nsh's process ID once it runs (its
-/// output is being read), before any line is handled.
-pub fn run_nsh_started(
-    args: &[&str],
-    limit: Duration,
-    started: impl FnOnce(u32),
-    mut on_line: impl FnMut(&str),
-) -> Run {
+pub fn run_nsh(args: &[&str], limit: Duration, mut on_line: impl FnMut(&str)) -> Run {
     let mut child = Command::new(nsh_bin())
         .args(args)
         .current_dir(repo())
@@ -166,7 +155,6 @@ pub fn run_nsh_started(
         }
         s
     });
-    started(child.id());
     let deadline = Instant::now() + limit;
     let mut stdout = String::new();
     loop {

@@ -14,20 +14,34 @@ usage: nsh [OPTIONS] [SCRIPT.rhai [ARGS...]]
 An LwM2M server shell for testing LwM2M clients.
 
 options:
-  -l, --listen [PORT]   listen on UDP PORT (default 5683, or 5684 with a
-                        PSK); at the prompt, wait for the first client
-  -i, --psk-identity ID DTLS 1.2 PSK identity (literal text)
-  -k, --psk-key KEY     DTLS 1.2 PSK key (literal text, not hex); with -i,
-                        `-l` and `listen` serve CoAP over DTLS
+  -l, --listen [PORT]   listen on UDP PORT (default 5683, or 5684 with
+                        DTLS); at the prompt, wait for the first client
   -t, --tcp             with -l (and for `listen`): CoAP over TCP (RFC 8323)
-                        instead of UDP; not with a PSK (no TLS)
+                        instead of UDP; not with DTLS credentials (no TLS)
+
+DTLS 1.2 (with any credentials, `-l` and `listen` serve CoAP over DTLS; the
+values are also `listen`'s defaults):
+  -i, --psk-identity ID PSK identity (literal text)
+  -k, --psk-key KEY     PSK key (literal text)
+  --psk-key-hex HEX     PSK key in hex (70617373776f7264)
+  --psk-file FILE       PSK table: one `identity,hexkey` per line
+  --crt-file FILE       certificate (PEM or DER), with --key-file
+  --key-file FILE       its private key (PEM or DER, unencrypted)
+  --ca-file FILE        client certificates must chain to these CAs
+  --ca-path DIR         the same, from every *.pem/*.crt/*.der in DIR
+  --ciphersuites LIST   cipher suites in order of preference (IANA names or
+                        numbers, comma-separated)
+  --connection-id BYTES nsh's DTLS Connection ID (text, or 0x… hex)
+  --dtls-idle-timeout S end DTLS sessions idle for S seconds (86400)
+  --debug [LEVEL]       mbed TLS debug lines on stderr: 1 handshake steps
+                        (default), 2 records, 3 everything
+
   -6, --ipv6            use IPv6 (dual-stack) sockets
   -c CODE               run one line (Rhai or a command line) and exit
   --junit FILE          with SCRIPT: write its test(...) results (or the
                         script's own outcome) as a JUnit XML report
   -h, --help            show this help
   -V, --version         show the version
-  --debug               DTLS debug output: not available in this version
 
 With SCRIPT, nsh runs it and exits 0 when it completes, 1 on any uncaught
 error (printed as FILE:LINE:COL: message). ARGS reach the script as the
@@ -36,8 +50,7 @@ array ARGS. Without SCRIPT, nsh opens the prompt; `help` lists commands.";
 struct Options {
     /// `Some(None)`: `-l` without a port.
     listen: Option<Option<u16>>,
-    psk_identity: Option<String>,
-    psk_key: Option<String>,
+    security: nsh::transport::dtls::settings::SecurityArgs,
     ipv6: bool,
     tcp: bool,
     code: Option<String>,
@@ -49,8 +62,7 @@ struct Options {
 fn parse_args(args: Vec<String>) -> Result<Options, String> {
     let mut o = Options {
         listen: None,
-        psk_identity: None,
-        psk_key: None,
+        security: Default::default(),
         ipv6: false,
         tcp: false,
         code: None,
@@ -82,12 +94,40 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             "--junit" => o.junit = Some(PathBuf::from(it.next().ok_or("--junit needs FILE")?)),
             "-t" | "--tcp" => o.tcp = true,
             "-i" | "--psk-identity" => {
-                o.psk_identity = Some(it.next().ok_or(format!("{a} needs an identity"))?);
+                o.security.psk_identity = Some(it.next().ok_or(format!("{a} needs an identity"))?);
             }
             "-k" | "--psk-key" => {
-                o.psk_key = Some(it.next().ok_or(format!("{a} needs a key"))?);
+                o.security.psk_key = Some(it.next().ok_or(format!("{a} needs a key"))?);
             }
-            "--debug" => return Err("--debug: there is no DTLS debug output without DTLS".into()),
+            "--psk-key-hex" => o.security.psk_key_hex = Some(value(&a, &mut it)?),
+            "--psk-file" => o.security.psk_file = Some(value(&a, &mut it)?),
+            "--crt-file" => o.security.crt_file = Some(value(&a, &mut it)?),
+            "--key-file" => o.security.key_file = Some(value(&a, &mut it)?),
+            "--ca-file" => o.security.ca_file = Some(value(&a, &mut it)?),
+            "--ca-path" => o.security.ca_path = Some(value(&a, &mut it)?),
+            "--ciphersuites" => o.security.ciphersuites = Some(value(&a, &mut it)?),
+            "--connection-id" => o.security.connection_id = Some(value(&a, &mut it)?),
+            "--dtls-idle-timeout" => {
+                let v = value(&a, &mut it)?;
+                let s: f64 = v
+                    .parse()
+                    .map_err(|_| format!("{a}: `{v}` is not a number of seconds"))?;
+                o.security.idle_timeout =
+                    Some(nsh::script::args::seconds("--dtls-idle-timeout", s)?);
+            }
+            "--debug" => {
+                let mut level = 1;
+                if let Some(l) = it.peek().and_then(|p| p.parse::<u8>().ok()) {
+                    level = l;
+                    it.next();
+                }
+                if !(1..=3).contains(&level) {
+                    return Err(format!(
+                        "--debug: {level} is not a level (1 handshake steps, 2 records, 3 everything)"
+                    ));
+                }
+                o.security.debug = Some(level + 1);
+            }
             s if s.starts_with("--listen=") => {
                 let p = &s["--listen=".len()..];
                 o.listen =
@@ -101,16 +141,12 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             _ => o.script = Some(PathBuf::from(a)),
         }
     }
-    if o.psk_identity.is_some() != o.psk_key.is_some() {
-        return Err("DTLS needs both --psk-identity and --psk-key".into());
-    }
-    if o.tcp && o.psk_identity.is_some() {
-        return Err(
-            "--tcp cannot be used with a PSK: CoAP over TLS is not available in this version of nsh"
-                .into(),
-        );
-    }
     Ok(o)
+}
+
+/// The value after an option.
+fn value(option: &str, it: &mut impl Iterator<Item = String>) -> Result<String, String> {
+    it.next().ok_or_else(|| format!("{option} needs a value"))
 }
 
 fn main() -> ExitCode {
@@ -130,21 +166,27 @@ fn main() -> ExitCode {
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let interactive = opts.script.is_none() && opts.code.is_none();
     let mut shell = Shell::new(server.clone(), opts.ipv6, interactive);
-    let psk = match (opts.psk_identity, opts.psk_key) {
-        (Some(identity), Some(key)) => Some(nsh::transport::Psk {
-            identity,
-            key: key.into_bytes(),
-        }),
-        _ => None,
+    let security = match opts.security.resolve(None) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nsh: {}", cli_wording(&e));
+            return ExitCode::from(2);
+        }
     };
-    server.set_default_psk(psk.clone());
+    if opts.tcp && security.is_some() {
+        eprintln!(
+            "nsh: --tcp cannot be used with DTLS credentials: CoAP over TLS is not available in this version of nsh"
+        );
+        return ExitCode::from(2);
+    }
+    server.set_default_security(security.clone());
     server.set_default_tcp(opts.tcp);
     if let Some(port) = opts.listen {
-        let port = port.unwrap_or(if psk.is_some() { 5684 } else { 5683 });
+        let port = port.unwrap_or(if security.is_some() { 5684 } else { 5683 });
         let listening = if opts.tcp {
             server.listen_tcp(port, opts.ipv6)
         } else {
-            server.listen_secure(port, opts.ipv6, psk.as_ref())
+            server.listen_secure(port, opts.ipv6, security.as_ref())
         };
         match listening {
             Ok(bound) => {
@@ -152,13 +194,13 @@ fn main() -> ExitCode {
                     // The line `listen` prints, so whoever runs the script
                     // (a test, CI) learns the port, also when it was 0.
                     println!(
-                        "listening on {} port {bound}{}",
-                        match &psk {
-                            Some(p) => format!("DTLS (PSK identity `{}`)", p.identity),
-                            None if opts.tcp => "TCP".into(),
-                            None => "UDP".into(),
-                        },
-                        if opts.ipv6 { " (IPv6 and IPv4)" } else { "" }
+                        "{}",
+                        nsh::transport::listening_line(
+                            security.as_ref(),
+                            opts.tcp,
+                            bound,
+                            opts.ipv6
+                        )
                     );
                 } else {
                     println!("waiting for a client on port {bound} ... (Ctrl-C to stop waiting)");
@@ -226,4 +268,28 @@ fn main() -> ExitCode {
         };
     }
     ExitCode::from(nsh::repl::run(shell) as u8)
+}
+
+/// An argument error in command-line words (`--psk-key`, not `psk_key`).
+fn cli_wording(e: &str) -> String {
+    let mut out = e.to_string();
+    for name in [
+        "psk_identity",
+        "psk_key_hex",
+        "psk_key",
+        "psk_file",
+        "crt_file",
+        "key_file",
+        "ca_file",
+        "ca_path",
+        "connection_id",
+        "ciphersuites",
+        "dtls_idle_timeout",
+    ] {
+        out = out.replace(
+            &format!("`{name}`"),
+            &format!("--{}", name.replace('_', "-")),
+        );
+    }
+    out
 }

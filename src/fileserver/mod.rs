@@ -1,6 +1,7 @@
 //! The CoAP file server (`file_server`, reference §14.4): serves the files
 //! below a root directory with Block2 (RFC 7959), for clients that download
-//! firmware or other files over CoAP.
+//! firmware or other files over CoAP, or over DTLS (`coaps://`) with the
+//! same security settings as `listen`.
 //!
 //! Unlike the original: a file of one block or less is answered with its
 //! content (not 4.05); a missing file gets 4.04 and the server goes on;
@@ -23,8 +24,8 @@ use std::time::{Duration, SystemTime};
 use crate::coap::{BlockValue, CoapOption, Code, ContentFormat, Message, OptionNumber, Type, udp};
 use crate::lwm2m::kind::{NoContext, classify};
 use crate::lwm2m::summary;
-use crate::transport::UdpTransport;
 use crate::transport::udp::MAX_DATAGRAM;
+use crate::transport::{Security, Transport};
 
 /// Default block size when the request has no Block2.
 pub const DEFAULT_BLOCK: u32 = 1024;
@@ -37,11 +38,13 @@ pub struct FileServer {
 }
 
 impl FileServer {
-    /// Serves `root` on UDP `port` (0: any), printing each exchange.
+    /// Serves `root` on UDP `port` (0: any), over DTLS when `security` is
+    /// given, printing each exchange (and DTLS session lines).
     pub fn start(
         root: &Path,
         port: u16,
         ipv6: bool,
+        security: Option<&Security>,
         print: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> std::io::Result<FileServer> {
         let root = root.canonicalize()?;
@@ -51,7 +54,7 @@ impl FileServer {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        let transport = UdpTransport::bind(port, ipv6)?;
+        let transport = Transport::bind(port, ipv6, security)?;
         let port = transport.local_addr()?.port();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -63,7 +66,11 @@ impl FileServer {
                 // NON responses carry message IDs of the server's own.
                 let mut next_message_id: u16 = rand::random();
                 while !flag.load(Ordering::SeqCst) {
-                    match transport.recv(&mut buf, Duration::from_millis(100)) {
+                    let received = transport.recv(&mut buf, Duration::from_millis(100));
+                    for line in transport.take_notices() {
+                        print(&format!("file server: {line}"));
+                    }
+                    match received {
                         Ok(Some((n, peer))) => serve_one(
                             &transport,
                             &root,
@@ -226,7 +233,7 @@ impl FileCache {
 }
 
 fn serve_one(
-    transport: &UdpTransport,
+    transport: &Transport,
     root: &Path,
     cache: &mut FileCache,
     bytes: &[u8],

@@ -311,6 +311,7 @@ impl Core {
                     fresh: None,
                     note: None,
                     objects: self.objects.clone(),
+                    identity: None,
                 });
                 self.show(&record, None);
                 if out.awaited {
@@ -347,6 +348,8 @@ impl Core {
         wall: SystemTime,
     ) {
         self.registry.touch(peer, wall);
+        let identity = self.transport.as_ref().and_then(|t| t.identity(peer));
+        let session_identity = identity.clone();
         let decoded = if self.reliable() {
             tcp::decode(bytes)
         } else {
@@ -367,6 +370,7 @@ impl Core {
             fresh: None,
             note: None,
             objects,
+            identity,
         };
         let msg = match decoded {
             Ok(msg) => msg,
@@ -417,6 +421,10 @@ impl Core {
             .map(|e| format!("protocol error: {e}"));
         let decision = matches!(incoming, Incoming::New)
             .then(|| registrar::answer(&msg, kind, peer, &self.flags, &mut self.registry, wall));
+        if let Some(id) = &session_identity {
+            // After the registrar: a Register has just made its entry.
+            self.registry.set_identity(peer, id);
+        }
         let note = szx.or_else(|| decision.as_ref().and_then(|d| d.note.clone()));
         let record = Record {
             kind: Some(kind),
@@ -613,6 +621,19 @@ impl Core {
         self.peer_csm.remove(&peer);
     }
 
+    /// A DTLS session moved to a new address (Connection ID): its
+    /// registrations and the command target follow it.
+    pub(crate) fn on_moved(&mut self, old: SocketAddr, new: SocketAddr) {
+        for endpoint in self.registry.moved(old, new) {
+            self.print(format!(
+                "registration of {endpoint} follows its DTLS session from {old} to {new}"
+            ));
+        }
+        if self.target == Some(old) {
+            self.target = Some(new);
+        }
+    }
+
     /// Timers: registration lifetimes, retransmissions, exchange lifetimes.
     pub(crate) fn on_timeout(&mut self, now: Instant, wall: SystemTime) {
         for gone in self.registry.expire(wall) {
@@ -795,6 +816,7 @@ impl Core {
             fresh: first.fresh,
             note: None,
             objects: first.objects.clone(),
+            identity: first.identity.clone(),
         })
     }
 }

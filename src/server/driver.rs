@@ -66,8 +66,12 @@ fn run(weak: Weak<Shared>, transport: Arc<Transport>, stop: Arc<AtomicBool>) {
         }
         let accepted = transport.take_accepted();
         let closed = transport.take_closed();
-        if !accepted.is_empty() || !closed.is_empty() {
+        let moved = transport.take_moved();
+        if !accepted.is_empty() || !closed.is_empty() || !moved.is_empty() {
             let mut core = server.lock();
+            for (old, new) in moved {
+                core.on_moved(old, new);
+            }
             for peer in closed {
                 core.on_closed(peer);
             }

@@ -14,13 +14,13 @@ use std::time::SystemTime;
 use super::base::Printer;
 use super::core::{Core, Effect};
 use crate::exchange::{Exchanges, TransmissionParams};
-use crate::transport::Psk;
+use crate::transport::Security;
 
 /// Listening settings that are not protocol state.
 #[derive(Default)]
 pub(super) struct Config {
-    /// The PSK `listen` uses when it is given none (from the command line).
-    pub(super) default_psk: Option<Psk>,
+    /// The DTLS security `listen` falls back to (from the command line).
+    pub(super) default_security: Option<Security>,
     /// Whether `listen` serves TCP when not told (the command line's `--tcp`).
     pub(super) default_tcp: bool,
     pub(super) listen_port: Option<u16>,

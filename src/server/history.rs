@@ -89,6 +89,9 @@ pub struct Record {
     /// The object definitions of the server that recorded it (payloads are
     /// decoded with them).
     pub objects: crate::lwm2m::Objects,
+    /// For messages received over DTLS: the identity the peer's session
+    /// authenticated with (PSK identity or certificate subject).
+    pub identity: Option<String>,
 }
 
 /// Shared handle to a record; cheap to clone.

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::coap::{Message, tcp, udp};
 use crate::exchange::{Block2Assembly, BlockProgress, RequestId, TransmissionParams};
 use crate::lwm2m::kind;
-use crate::transport::{Psk, Transport};
+use crate::transport::{Security, Transport};
 
 use self::core::{Core, Ended};
 use handle::lock;
@@ -80,14 +80,14 @@ impl Server {
         self.listen_secure(port, ipv6, None)
     }
 
-    /// Like [`Server::listen`], serving DTLS 1.2 when `psk` is given.
+    /// Like [`Server::listen`], serving DTLS 1.2 when `security` is given.
     pub fn listen_secure(
         &self,
         port: u16,
         ipv6: bool,
-        psk: Option<&Psk>,
+        security: Option<&Security>,
     ) -> Result<u16, ServerError> {
-        self.attach(Transport::bind(port, ipv6, psk)?)
+        self.attach(Transport::bind(port, ipv6, security)?)
     }
 
     /// Starts listening for CoAP over TCP (RFC 8323) on `port` (0 = any
@@ -124,14 +124,23 @@ impl Server {
         self.notify_all();
     }
 
-    /// The PSK `listen` falls back to (the command line's `-i`/`-k`).
-    pub fn set_default_psk(&self, psk: Option<Psk>) {
-        lock(&self.shared.config).default_psk = psk;
+    /// The DTLS security `listen` falls back to (the command line's
+    /// `-i`/`-k`, certificate and other DTLS flags).
+    pub fn set_default_security(&self, security: Option<Security>) {
+        lock(&self.shared.config).default_security = security;
     }
 
-    /// See [`Server::set_default_psk`].
-    pub fn default_psk(&self) -> Option<Psk> {
-        lock(&self.shared.config).default_psk.clone()
+    /// See [`Server::set_default_security`].
+    pub fn default_security(&self) -> Option<Security> {
+        lock(&self.shared.config).default_security.clone()
+    }
+
+    /// The DTLS settings of the listening socket, when it serves DTLS.
+    pub fn security(&self) -> Option<Security> {
+        self.lock_raw()
+            .transport
+            .as_ref()
+            .and_then(|t| t.security().cloned())
     }
 
     /// Whether `listen` serves TCP when not told (the command line's `--tcp`).
@@ -168,6 +177,63 @@ impl Server {
         let listening = self.lock_raw().transport.is_some();
         if !listening || bind != 0 {
             self.listen(bind, addr.is_ipv6())?;
+        }
+        let mut core = self.lock();
+        core.target = Some(addr);
+        core.current = None;
+        Ok(addr)
+    }
+
+    /// Like [`Server::connect`], then opens a DTLS session to the peer as
+    /// the client and waits up to `timeout` for the handshake. The socket
+    /// is replaced by a DTLS one on `bind` unless it already serves DTLS
+    /// with `security`.
+    pub fn connect_secure(
+        &self,
+        host: &str,
+        port: u16,
+        bind: u16,
+        security: &Security,
+        timeout: Duration,
+    ) -> Result<SocketAddr, ServerError> {
+        let addr = (host, port)
+            .to_socket_addrs()
+            .map_err(|_| ServerError::Resolve(format!("{host}:{port}")))?
+            .next()
+            .ok_or_else(|| ServerError::Resolve(format!("{host}:{port}")))?;
+        let current = self.lock_raw().transport.clone();
+        let reuse = bind == 0
+            && current
+                .as_ref()
+                .and_then(|t| t.security())
+                .is_some_and(|s| s == security);
+        if !reuse {
+            self.listen_secure(bind, addr.is_ipv6(), Some(security))?;
+        }
+        let transport = self
+            .lock_raw()
+            .transport
+            .clone()
+            .ok_or(ServerError::NotListening)?;
+        transport.open_dtls(addr)?;
+        let deadline = Instant::now() + timeout;
+        while !transport.dtls_established(addr) {
+            if Instant::now() >= deadline {
+                return Err(ServerError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the DTLS handshake with {addr} did not complete within {:.1} s",
+                        timeout.as_secs_f64()
+                    ),
+                )));
+            }
+            if self
+                .interrupt_flag()
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(ServerError::Interrupted);
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
         let mut core = self.lock();
         core.target = Some(addr);
@@ -459,6 +525,7 @@ impl Server {
             fresh: None,
             note: None,
             objects,
+            identity: None,
         }))
     }
 

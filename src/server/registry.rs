@@ -24,6 +24,9 @@ pub struct Client {
     pub last_seen: SystemTime,
     /// When it last registered or updated its registration.
     pub last_update: SystemTime,
+    /// The identity its DTLS session authenticated with (PSK identity or
+    /// certificate subject); `None` without DTLS.
+    pub identity: Option<String>,
 }
 
 /// All registered clients.
@@ -64,6 +67,7 @@ impl Registry {
             registered_at: now,
             last_seen: now,
             last_update: now,
+            identity: None,
         });
         location
     }
@@ -92,6 +96,28 @@ impl Registry {
     pub fn deregister(&mut self, location: &str) -> Option<Client> {
         let at = self.clients.iter().position(|c| c.location == location)?;
         Some(self.clients.remove(at))
+    }
+
+    /// Notes the identity `peer`'s DTLS session authenticated with.
+    pub fn set_identity(&mut self, peer: SocketAddr, identity: &str) {
+        for c in self.clients.iter_mut().filter(|c| c.peer == peer) {
+            if c.identity.as_deref() != Some(identity) {
+                c.identity = Some(identity.to_owned());
+            }
+        }
+    }
+
+    /// A client's address changed (DTLS Connection ID): its registrations
+    /// follow it. Returns the endpoints that moved.
+    pub fn moved(&mut self, old: SocketAddr, new: SocketAddr) -> Vec<String> {
+        self.clients
+            .iter_mut()
+            .filter(|c| c.peer == old)
+            .map(|c| {
+                c.peer = new;
+                c.endpoint.clone()
+            })
+            .collect()
     }
 
     /// Marks traffic from `peer`.

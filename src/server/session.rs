@@ -260,6 +260,7 @@ mod tests {
             fresh: None,
             note: None,
             objects: crate::lwm2m::Objects::default(),
+            identity: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Transports: how datagrams reach peers. UDP over IPv4 and IPv6, DTLS 1.2
-//! with pre-shared keys, and plain TCP (RFC 8323). Knows nothing of LwM2M.
+//! (pre-shared keys or certificates, Connection ID), and plain TCP (RFC
+//! 8323). Knows nothing of LwM2M.
 //!
 //! The server uses [`Transport`]: whatever the security, it sends and
 //! receives plain CoAP datagrams (over TCP: whole frames) per peer address.
@@ -13,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use dtls::{DtlsTransport, Psk};
+pub use dtls::{DtlsTransport, Psk, Security};
 pub use memory::{MemoryNetwork, MemoryTransport};
 pub use tcp::TcpTransport;
 pub use udp::UdpTransport;
@@ -23,8 +24,8 @@ pub use udp::UdpTransport;
 pub enum Transport {
     /// Plain CoAP over UDP.
     Udp(UdpTransport),
-    /// CoAP over DTLS 1.2 (PSK), one session per peer address.
-    Dtls(DtlsTransport),
+    /// CoAP over DTLS 1.2, one session per peer address.
+    Dtls(Box<DtlsTransport>),
     /// CoAP over TCP (RFC 8323), one connection per peer address.
     Tcp(TcpTransport),
     /// Datagrams through channels, for in-process tests of the server.
@@ -32,12 +33,12 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// Binds `port` (0 = any free one) on all addresses; DTLS when `psk`
-    /// is given.
-    pub fn bind(port: u16, ipv6: bool, psk: Option<&Psk>) -> io::Result<Self> {
-        Ok(match psk {
+    /// Binds `port` (0 = any free one) on all addresses; DTLS when
+    /// `security` is given.
+    pub fn bind(port: u16, ipv6: bool, security: Option<&Security>) -> io::Result<Self> {
+        Ok(match security {
             None => Transport::Udp(UdpTransport::bind(port, ipv6)?),
-            Some(psk) => Transport::Dtls(DtlsTransport::bind(port, ipv6, psk)?),
+            Some(s) => Transport::Dtls(Box::new(DtlsTransport::bind(port, ipv6, s)?)),
         })
     }
 
@@ -76,6 +77,59 @@ impl Transport {
             Transport::Dtls(t) => t.send_to(bytes, peer),
             Transport::Tcp(t) => t.send_to(bytes, peer),
             Transport::Memory(t) => t.send_to(bytes, peer),
+        }
+    }
+
+    /// Sends `bytes` as they are: for DTLS on the socket beneath, without
+    /// encryption (`udp`); otherwise like [`Transport::send_to`].
+    pub fn send_raw(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
+        match self {
+            Transport::Dtls(t) => t.send_raw(bytes, peer),
+            _ => self.send_to(bytes, peer),
+        }
+    }
+
+    /// The identity a DTLS peer authenticated with (PSK identity or
+    /// certificate subject); `None` for other transports.
+    pub fn identity(&self, peer: SocketAddr) -> Option<String> {
+        match self {
+            Transport::Dtls(t) => t.identity(peer),
+            _ => None,
+        }
+    }
+
+    /// The DTLS settings the socket serves with; `None` for other
+    /// transports.
+    pub fn security(&self) -> Option<&Security> {
+        match self {
+            Transport::Dtls(t) => Some(t.security()),
+            _ => None,
+        }
+    }
+
+    /// Starts a DTLS handshake as the client with `peer` (`connect`).
+    pub fn open_dtls(&self, peer: SocketAddr) -> io::Result<()> {
+        match self {
+            Transport::Dtls(t) => t.open(peer),
+            _ => Err(io::Error::other("not a DTLS socket")),
+        }
+    }
+
+    /// Whether `peer` has an established DTLS session (always false for
+    /// other transports).
+    pub fn dtls_established(&self, peer: SocketAddr) -> bool {
+        match self {
+            Transport::Dtls(t) => t.is_established(peer),
+            _ => false,
+        }
+    }
+
+    /// DTLS sessions that moved to a new address (Connection ID) since the
+    /// last call, as (old, new); empty for other transports.
+    pub fn take_moved(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        match self {
+            Transport::Dtls(t) => t.take_moved(),
+            _ => Vec::new(),
         }
     }
 
@@ -123,4 +177,21 @@ impl Transport {
             _ => Vec::new(),
         }
     }
+}
+
+/// `listening on DTLS (PSK identity `user`) port 5684`: the line `listen`
+/// and `nsh -l` print (tests read the port from it).
+pub fn listening_line(security: Option<&Security>, tcp: bool, port: u16, ipv6: bool) -> String {
+    let mut what = match security {
+        Some(s) => format!("DTLS ({})", s.describe()),
+        None if tcp => "TCP".into(),
+        None => "UDP".into(),
+    };
+    if let Some(cid) = security.and_then(|s| s.connection_id.as_ref()) {
+        what.push_str(&format!(" with Connection ID {}", hex::encode(cid)));
+    }
+    format!(
+        "listening on {what} port {port}{}",
+        if ipv6 { " (IPv6 and IPv4)" } else { "" }
+    )
 }

@@ -14,6 +14,7 @@ mod device;
 mod raw;
 mod registration;
 mod reporting;
+mod security;
 mod session;
 mod shell;
 

@@ -13,24 +13,23 @@ use crate::script::command::CmdResult;
 use crate::script::ctx::Ctx;
 use crate::script::typed::{NoArgs, command};
 
+use super::security::{Credentials, MoreSecurity, security_args};
+
 command! {
     /// `listen`.
     pub(super) const LISTEN = "listen";
     /// The arguments of `listen`.
     struct ListenArgs {
-        port: Option<u16> = opt(Int, "5683, or 5684 with a PSK"),
-        psk_identity: Option<String> = opt(Str, "command line -i"),
-        psk_key: Option<String> = opt(Str, "command line -k"),
-        ca_path: Option<String> = opt(Str, "none"),
-        ca_file: Option<String> = opt(Str, "none"),
-        crt_file: Option<String> = opt(Str, "none"),
-        key_file: Option<String> = opt(Str, "none"),
+        port: Option<u16> = opt(Int, "5683, or 5684 with DTLS"),
+        ..credentials: Credentials,
         ipv6: Option<bool> = opt(Bool, "command line -6"),
         tcp: Option<bool> = opt(Bool, "0"),
-        debug: Option<bool> = opt(Bool, "0"),
-        connection_id: Option<String> = opt(Str, "''"),
+        debug: Option<i64> = opt(Int, "command line --debug, else 0"),
+        connection_id: Option<String> = opt(Str, "none"),
+        ..more: MoreSecurity,
+        dtls_idle_timeout: Option<Duration> = opt(Float, "86400 (a day)"),
     }
-    help: "Listens on PORT for any number of clients: plain UDP, DTLS 1.2 with a pre-shared key when PSK_IDENTITY and PSK_KEY (literal text) are given, or CoAP over TCP with tcp=1. Certificates and Connection ID are not available yet.",
+    help: "Listens on PORT for any number of clients: plain UDP; DTLS 1.2 with a pre-shared key (PSK_IDENTITY and PSK_KEY as literal text, psk_key_hex=, or a psk_file= of `identity,hexkey` lines) or with certificates (CRT_FILE and KEY_FILE, PEM or DER; with CA_FILE or CA_PATH client certificates must chain to it, without, any is accepted); or CoAP over TCP with tcp=1. connection_id=BYTES (text, or 0x… hex) offers nsh's DTLS Connection ID, so a client whose address changes keeps its session and registration. ciphersuites= narrows and orders the cipher suites (IANA names or numbers); debug=1..3 prints mbed TLS's debug lines to stderr; dtls_idle_timeout= ends idle sessions.",
     example: "listen 9000",
     run: cmd_listen,
 }
@@ -41,18 +40,14 @@ command! {
     /// The arguments of `file_server`.
     struct FileServerArgs {
         root_directory: Option<String> = opt(Str, "."),
-        port: Option<u16> = opt(Int, "5683, or 5684 with a PSK"),
-        psk_identity: Option<String> = opt(Str, "command line -i"),
-        psk_key: Option<String> = opt(Str, "command line -k"),
-        ca_path: Option<String> = opt(Str, "none"),
-        ca_file: Option<String> = opt(Str, "none"),
-        crt_file: Option<String> = opt(Str, "none"),
-        key_file: Option<String> = opt(Str, "none"),
+        port: Option<u16> = opt(Int, "5683, or 5684 with DTLS"),
+        ..credentials: Credentials,
         ipv6: Option<bool> = opt(Bool, "command line -6"),
-        debug: Option<bool> = opt(Bool, "0"),
+        debug: Option<i64> = opt(Int, "command line --debug, else 0"),
         background: Option<bool> = opt(Bool, "0: serve until Ctrl-C"),
+        ..more: MoreSecurity,
     }
-    help: "Serves the files below ROOT_DIRECTORY over CoAP with Block2, until Ctrl-C; with background=1 it serves while the shell goes on (file_server_stop ends it). DTLS arguments are not available yet.",
+    help: "Serves the files below ROOT_DIRECTORY over CoAP with Block2 (coap://, or coaps:// with the DTLS arguments of `listen`), until Ctrl-C; with background=1 it serves while the shell goes on (file_server_stop ends it).",
     example: "file_server . 9000  |  file_server(\"fw\", #{port: 5700, background: true})",
     run: cmd_file_server,
 }
@@ -72,10 +67,15 @@ command! {
     /// The arguments of `connect`.
     struct ConnectArgs {
         host: Option<String> = opt(Str, "127.0.0.1"),
-        port: Option<u16> = opt(Int, "5683"),
+        port: Option<u16> = opt(Int, "5683, or 5684 with DTLS"),
         bind: Option<u16> = opt(Int, "0 (any)"),
+        ..credentials: Credentials,
+        ..more: MoreSecurity,
+        connection_id: Option<String> = opt(Str, "none"),
+        debug: Option<i64> = opt(Int, "command line --debug, else 0"),
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
     }
-    help: "Sends future messages to HOST:PORT (e.g. a client that never registered).",
+    help: "Sends future messages to HOST:PORT (e.g. a client that never registered). With DTLS arguments (as for `listen`) nsh opens a DTLS session to HOST:PORT as the client, for server-initiated flows, and waits up to TIMEOUT_S for the handshake.",
     example: "connect 127.0.0.1 56830",
     run: cmd_connect,
 }
@@ -161,98 +161,64 @@ command! {
 }
 
 fn cmd_listen(ctx: &Ctx, args: ListenArgs) -> CmdResult {
-    for (p, v) in [
-        ("ca_path", &args.ca_path),
-        ("ca_file", &args.ca_file),
-        ("crt_file", &args.crt_file),
-        ("key_file", &args.key_file),
-    ] {
-        if v.as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(format!(
-                "listen: `{p}`: DTLS with certificates is not available in this version of nsh (PSK is)"
-            ));
-        }
-    }
-    if args.connection_id.is_some_and(|s| !s.is_empty()) {
-        return Err(
-            "listen: `connection_id`: DTLS Connection ID is not available in this version of nsh"
-                .into(),
-        );
-    }
-    // Like the original: each falls back to the command line's value.
-    let default = ctx.server.default_psk();
-    let identity = args
-        .psk_identity
-        .filter(|s| !s.is_empty())
-        .or_else(|| default.as_ref().map(|p| p.identity.clone()));
-    let key = args
-        .psk_key
-        .filter(|s| !s.is_empty())
-        .map(String::into_bytes)
-        .or_else(|| default.as_ref().map(|p| p.key.clone()));
-    let psk = match (identity, key) {
-        (Some(identity), Some(key)) => Some(crate::transport::Psk { identity, key }),
-        (None, None) => None,
-        (Some(_), None) => return Err("listen: `psk_identity` needs `psk_key` too".into()),
-        (None, Some(_)) => return Err("listen: `psk_key` needs `psk_identity` too".into()),
-    };
+    let given = security_args(
+        args.credentials,
+        args.more,
+        args.debug,
+        args.connection_id,
+        args.dtls_idle_timeout,
+    )
+    .map_err(|e| format!("listen: {e}"))?;
+    let security = given
+        .resolve(ctx.server.default_security().as_ref())
+        .map_err(|e| format!("listen: {e}"))?;
     // Like the original, the command line's --tcp cannot be turned off.
     let tcp = args.tcp == Some(true) || ctx.server.default_tcp();
-    if tcp && psk.is_some() {
+    if tcp && security.is_some() {
         return Err(
-            "listen: `tcp` cannot be used with a PSK: CoAP over TLS is not available in this version of nsh"
+            "listen: `tcp` with DTLS credentials: CoAP over TLS is not available in this version of nsh (mbed TLS 2.28 serves TLS over TCP, but nsh's TCP transport does not use it yet)"
                 .into(),
         );
     }
-    if args.debug == Some(true) {
-        return Err("listen: `debug`: there is no DTLS debug output without DTLS".into());
-    }
-    let port = args.port.unwrap_or(if psk.is_some() { 5684 } else { 5683 });
+    let port = args
+        .port
+        .unwrap_or(if security.is_some() { 5684 } else { 5683 });
     let ipv6 = args.ipv6.unwrap_or(ctx.ipv6);
     let bound = if tcp {
         ctx.server.listen_tcp(port, ipv6)
     } else {
-        ctx.server.listen_secure(port, ipv6, psk.as_ref())
+        ctx.server.listen_secure(port, ipv6, security.as_ref())
     }
     .map_err(|e| format!("could not listen on port {port} ({e})"))?;
-    ctx.say(&format!(
-        "listening on {} port {bound}{}",
-        match &psk {
-            Some(p) => format!("DTLS (PSK identity `{}`)", p.identity),
-            None if tcp => "TCP".into(),
-            None => "UDP".into(),
-        },
-        if ipv6 { " (IPv6 and IPv4)" } else { "" }
+    ctx.say(&crate::transport::listening_line(
+        security.as_ref(),
+        tcp,
+        bound,
+        ipv6,
     ));
     Ok(Dynamic::from_int(i64::from(bound)))
 }
 
 fn cmd_file_server(ctx: &Ctx, args: FileServerArgs) -> CmdResult {
-    for (p, v) in [
-        ("psk_identity", &args.psk_identity),
-        ("psk_key", &args.psk_key),
-        ("ca_path", &args.ca_path),
-        ("ca_file", &args.ca_file),
-        ("crt_file", &args.crt_file),
-        ("key_file", &args.key_file),
-    ] {
-        if v.as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(format!(
-                "`{p}`: DTLS is not available in this version of nsh"
-            ));
-        }
-    }
-    if args.debug == Some(true) {
-        return Err("`debug`: there is no DTLS debug output without DTLS".into());
-    }
+    let security = security_args(args.credentials, args.more, args.debug, None, None)
+        .and_then(|g| g.resolve(ctx.server.default_security().as_ref()))
+        .map_err(|e| format!("file_server: {e}"))?;
     let root = args.root_directory.unwrap_or_else(|| ".".into());
-    let port = args.port.unwrap_or(5683);
+    let port = args
+        .port
+        .unwrap_or(if security.is_some() { 5684 } else { 5683 });
     let ipv6 = args.ipv6.unwrap_or(ctx.ipv6);
     let server = ctx.server.clone();
     let print: std::sync::Arc<dyn Fn(&str) + Send + Sync> =
         std::sync::Arc::new(move |l: &str| server.print(l));
-    let fs = crate::fileserver::FileServer::start(std::path::Path::new(&root), port, ipv6, print)
-        .map_err(|e| format!("cannot serve {root} on port {port}: {e}"))?;
+    let fs = crate::fileserver::FileServer::start(
+        std::path::Path::new(&root),
+        port,
+        ipv6,
+        security.as_ref(),
+        print,
+    )
+    .map_err(|e| format!("cannot serve {root} on port {port}: {e}"))?;
     let shown = std::fs::canonicalize(&root).map_or(root.clone(), |p| p.display().to_string());
     ctx.say(&format!(
         "Serving directory {shown} on port {}...",
@@ -300,12 +266,37 @@ fn cmd_connect(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
             "127.0.0.1".into()
         }
     });
-    let port = args.port.unwrap_or(5683);
     let bind = args.bind.unwrap_or(0);
-    let addr = ctx
-        .server
-        .connect(&host, port, bind)
-        .map_err(|e| e.to_string())?;
+    let given = security_args(
+        args.credentials,
+        args.more,
+        args.debug,
+        args.connection_id,
+        None,
+    )
+    .map_err(|e| format!("connect: {e}"))?;
+    // DTLS when credentials are given (completed from the command line's),
+    // or when the shell already serves DTLS.
+    let security = if given.is_empty() {
+        ctx.server.security()
+    } else {
+        given
+            .resolve(ctx.server.default_security().as_ref())
+            .map_err(|e| format!("connect: {e}"))?
+    };
+    let port = args
+        .port
+        .unwrap_or(if security.is_some() { 5684 } else { 5683 });
+    let addr = match &security {
+        None => ctx.server.connect(&host, port, bind),
+        Some(s) => {
+            let timeout = args
+                .timeout_s
+                .unwrap_or_else(|| ctx.server.default_timeout());
+            ctx.server.connect_secure(&host, port, bind, s, timeout)
+        }
+    }
+    .map_err(|e| format!("connect: {e}"))?;
     ctx.say(&format!("new remote endpoint: {addr}"));
     Ok(Dynamic::UNIT)
 }

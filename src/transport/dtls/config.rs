@@ -1,0 +1,322 @@
+//! Turns [`Security`] into an mbed TLS configuration for either end of a
+//! DTLS 1.2 session: certificates and keys read (PEM or DER, detected) and
+//! checked against each other, the PSK table installed, cipher suites,
+//! Connection ID, cookies on the server, debug output. Also words for what
+//! went wrong in a handshake and for a rejected certificate.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use mbedtls::alloc::List as MbedtlsList;
+use mbedtls::error::codes;
+use mbedtls::pk::Pk;
+use mbedtls::rng::{CtrDrbg, OsEntropy};
+use mbedtls::ssl::config::{AuthMode, Endpoint, Preset, Transport as TransportKind};
+use mbedtls::ssl::{Config, CookieContext, Version};
+use mbedtls::x509::{Certificate, VerifyError};
+
+use super::ffi;
+use super::settings::{
+    CaSource, CertificateFiles, Credentials, Security, is_pem, read_file, suite_name,
+};
+
+/// An mbed TLS configuration and what it points into: contexts made from
+/// `config` must be dropped before this (each session keeps an `Arc`).
+pub(super) struct Tls {
+    /// The configuration contexts are made from.
+    pub(super) config: Arc<Config>,
+    /// The PSK table the configuration's callback reads.
+    _keys: Option<Box<ffi::PskKeys>>,
+    /// This end's Connection ID, when offered.
+    pub(super) own_cid: Option<Vec<u8>>,
+}
+
+/// Which end of the handshake.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Side {
+    /// Answers ClientHellos (`listen`, `file_server`).
+    Server,
+    /// Sends the ClientHello (`connect`).
+    Client,
+}
+
+fn tls(what: &str) -> impl Fn(mbedtls::Error) -> String + '_ {
+    move |e| format!("{what}: {}", describe_error(&e))
+}
+
+/// Builds the configuration; errors are one line naming the file or value
+/// at fault.
+pub(super) fn build(security: &Security, side: Side) -> Result<Tls, String> {
+    let entropy = Arc::new(OsEntropy::new());
+    let rng = Arc::new(CtrDrbg::new(entropy, None).map_err(tls("random generator"))?);
+    let endpoint = match side {
+        Side::Server => Endpoint::Server,
+        Side::Client => Endpoint::Client,
+    };
+    let mut config = Config::new(endpoint, TransportKind::Datagram, Preset::Default);
+    config.set_rng(rng.clone());
+    // DTLS 1.2 is mbed TLS's "TLS 1.2" on a datagram transport.
+    config
+        .set_min_version(Version::Tls1_2)
+        .map_err(tls("DTLS version"))?;
+    let mut keys = None;
+    match &security.credentials {
+        Credentials::Psk(table) => {
+            if side == Side::Client {
+                let psk = &table[0];
+                config
+                    .set_psk(&psk.key, &psk.identity)
+                    .map_err(tls("PSK"))?;
+            } else {
+                let boxed = Box::new(ffi::PskKeys(table.clone()));
+                // SAFETY: the box lives in the returned `Tls`, which outlives
+                // every context made from this configuration (see `Tls`).
+                #[allow(unsafe_code)]
+                unsafe {
+                    ffi::install_psk_table(&mut config, &boxed)
+                };
+                keys = Some(boxed);
+            }
+        }
+        Credentials::Certificate(files) => {
+            let (chain, key) = load_own(files)?;
+            config
+                .push_cert(Arc::new(chain), Arc::new(key))
+                .map_err(tls("certificate"))?;
+            match &files.ca {
+                Some(ca) => {
+                    config.set_ca_list(Arc::new(load_ca(ca)?), None);
+                    config.set_authmode(AuthMode::Required);
+                }
+                // Any certificate, or none: it is still asked for, so the
+                // session knows who the client claims to be.
+                None => config.set_authmode(AuthMode::Optional),
+            }
+        }
+    }
+    let mut suites: Vec<i32> = security.suites().into_iter().map(i32::from).collect();
+    suites.push(0);
+    config.set_ciphersuites(Arc::new(suites));
+    if let Some(cid) = &security.connection_id {
+        ffi::configure_cid(&mut config, cid.len()).map_err(|e| {
+            format!(
+                "connection_id: mbed TLS refused a {}-byte CID ({e})",
+                cid.len()
+            )
+        })?;
+    }
+    if side == Side::Server {
+        let cookies = CookieContext::new(rng).map_err(tls("cookies"))?;
+        config.set_dtls_cookies(Arc::new(cookies));
+    }
+    if let Some(level) = security.debug {
+        ffi::set_debug_threshold(level);
+        config.set_dbg_callback(|level, file, line, message| {
+            let who = ffi::current_peer().map_or_else(|| "DTLS".into(), |p| p.to_string());
+            let file = file.rsplit('/').next().unwrap_or(&file);
+            eprintln!("{who} [{level}] {file}:{line}: {}", message.trim_end());
+        });
+    }
+    Ok(Tls {
+        config: Arc::new(config),
+        _keys: keys,
+        own_cid: security.connection_id.clone(),
+    })
+}
+
+/// Parses certificates: PEM (any number) or one DER certificate.
+fn parse_certificates(
+    what: &str,
+    path: &Path,
+    bytes: Vec<u8>,
+) -> Result<MbedtlsList<Certificate>, String> {
+    let failed = |e: mbedtls::Error| {
+        format!(
+            "{what} {}: not a certificate in PEM or DER ({})",
+            path.display(),
+            describe_error(&e)
+        )
+    };
+    if is_pem(&bytes) {
+        let mut pem = bytes;
+        pem.push(0);
+        Certificate::from_pem_multiple(&pem).map_err(failed)
+    } else {
+        let mut list = MbedtlsList::new();
+        list.push(Certificate::from_der(&bytes).map_err(failed)?);
+        Ok(list)
+    }
+}
+
+/// This end's certificate chain and private key, checked to belong
+/// together.
+fn load_own(files: &CertificateFiles) -> Result<(MbedtlsList<Certificate>, Pk), String> {
+    let chain = parse_certificates(
+        "crt_file",
+        &files.crt_file,
+        read_file("crt_file", &files.crt_file)?,
+    )?;
+    let mut key_bytes = read_file("key_file", &files.key_file)?;
+    if is_pem(&key_bytes) {
+        key_bytes.push(0);
+    }
+    let key = Pk::from_private_key(&key_bytes, None).map_err(|e| {
+        format!(
+            "key_file {}: not an unencrypted private key in PEM or DER ({})",
+            files.key_file.display(),
+            describe_error(&e)
+        )
+    })?;
+    let first = chain.iter().next().ok_or_else(|| {
+        format!(
+            "crt_file {}: no certificate in it",
+            files.crt_file.display()
+        )
+    })?;
+    if !Pk::check_pair(first.public_key(), &key) {
+        return Err(format!(
+            "key_file {} does not match the certificate in crt_file {}",
+            files.key_file.display(),
+            files.crt_file.display()
+        ));
+    }
+    Ok((chain, key))
+}
+
+/// The certificate authorities of `ca_file` or every certificate file of
+/// `ca_path`.
+fn load_ca(ca: &CaSource) -> Result<MbedtlsList<Certificate>, String> {
+    match ca {
+        CaSource::File(path) => parse_certificates("ca_file", path, read_file("ca_file", path)?),
+        CaSource::Path(dir) => {
+            let entries =
+                std::fs::read_dir(dir).map_err(|e| format!("ca_path {}: {e}", dir.display()))?;
+            let mut paths: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| ["pem", "crt", "cer", "der"].contains(&x))
+                })
+                .collect();
+            paths.sort();
+            let mut all = MbedtlsList::new();
+            for p in &paths {
+                for c in parse_certificates("ca_path", p, read_file("ca_path", p)?)?.iter() {
+                    all.push(Certificate::from_der(c.as_der()).map_err(tls("ca_path"))?);
+                }
+            }
+            if all.is_empty() {
+                return Err(format!(
+                    "ca_path {}: no *.pem, *.crt, *.cer or *.der file in it",
+                    dir.display()
+                ));
+            }
+            Ok(all)
+        }
+    }
+}
+
+/// Why a certificate was rejected, in words.
+pub(super) fn describe_verify_error(flags: VerifyError) -> String {
+    let words = [
+        (VerifyError::CERT_EXPIRED, "certificate expired"),
+        (VerifyError::CERT_FUTURE, "certificate not valid yet"),
+        (VerifyError::CERT_NOT_TRUSTED, "issued by an unknown CA"),
+        (VerifyError::CERT_REVOKED, "certificate revoked"),
+        (VerifyError::CERT_MISSING, "no certificate sent"),
+        (VerifyError::CERT_CN_MISMATCH, "name mismatch"),
+        (VerifyError::CERT_KEY_USAGE, "key usage does not allow it"),
+        (
+            VerifyError::CERT_EXT_KEY_USAGE,
+            "extended key usage does not allow it",
+        ),
+        (VerifyError::CERT_BAD_KEY, "unacceptable key"),
+        (VerifyError::CERT_BAD_MD, "unacceptable signature hash"),
+        (
+            VerifyError::CERT_BAD_PK,
+            "unacceptable public key algorithm",
+        ),
+        (VerifyError::CERT_OTHER, "rejected"),
+    ];
+    let found: Vec<&str> = words
+        .iter()
+        .filter(|(f, _)| flags.contains(*f))
+        .map(|(_, w)| *w)
+        .collect();
+    if found.is_empty() {
+        format!("verification flags 0x{:x}", flags.bits())
+    } else {
+        found.join(", ")
+    }
+}
+
+/// mbed TLS's name for an error.
+pub(super) fn error_code(e: &mbedtls::Error) -> String {
+    match (e.high_level(), e.low_level()) {
+        (Some(h), _) => format!("{h:?}"),
+        (None, Some(l)) => format!("{l:?}"),
+        (None, None) => format!("{e}"),
+    }
+}
+
+fn describe_error(e: &mbedtls::Error) -> String {
+    error_code(e)
+}
+
+/// How a failed handshake reads in the shell: what happened in words,
+/// then mbed TLS's own name for it.
+pub(super) fn handshake_failure(e: &mbedtls::Error) -> String {
+    let what = match e.high_level() {
+        Some(codes::SslUnknownIdentity) => "unknown PSK identity",
+        Some(codes::SslBadHsFinished | codes::SslInvalidMac) => {
+            "the client's Finished did not decrypt (wrong PSK key?)"
+        }
+        Some(codes::SslNoCipherChosen) => "no cipher suite in common",
+        Some(codes::SslBadHsProtocolVersion) => "the client does not speak DTLS 1.2",
+        Some(codes::SslTimeout) => "the client stopped answering",
+        Some(codes::SslFatalAlertMessage) => "the client sent a fatal alert",
+        Some(codes::SslNoClientCertificate) => "the client sent no certificate",
+        Some(codes::SslCaChainRequired) => "no CA to verify the certificate with",
+        Some(codes::SslPkTypeMismatch) => "the certificate's key does not fit the cipher suite",
+        _ => "",
+    };
+    let code = error_code(e);
+    if what.is_empty() {
+        format!("mbed TLS error {code}")
+    } else {
+        format!("{what} (mbed TLS: {code})")
+    }
+}
+
+/// The line for an established session: who, how, with which identity and
+/// Connection IDs.
+pub(super) fn established_line(
+    peer: SocketAddr,
+    suite: Option<u16>,
+    identity: Option<&str>,
+    own_cid: Option<&[u8]>,
+    peer_cid: Option<&[u8]>,
+) -> String {
+    let suite = suite.map_or_else(|| "unknown cipher suite".into(), suite_name);
+    let mut line = format!("DTLS session with {peer} established ({suite}");
+    if let Some(id) = identity {
+        line.push_str(&format!(", identity `{id}`"));
+    }
+    if own_cid.is_some() || peer_cid.is_some() {
+        let show = |c: Option<&[u8]>| match c {
+            Some([]) => "empty".to_string(),
+            Some(c) => hex::encode(c),
+            None => "none".into(),
+        };
+        line.push_str(&format!(
+            ", Connection ID: nsh's {}, the peer's {}",
+            show(own_cid),
+            show(peer_cid)
+        ));
+    }
+    line.push(')');
+    line
+}

@@ -1,0 +1,145 @@
+//! The few mbed TLS calls the `mbedtls` crate does not wrap, in one place:
+//! the PSK callback (an identity → key table), DTLS Connection ID (own CID,
+//! the peer's CID), and the debug threshold. Also the per-thread note of
+//! which peer mbed TLS is working for, so that the PSK callback can tell
+//! which identity a session used and debug lines can name their peer.
+//!
+//! Connection ID exists only because `.cargo/config.toml` defines
+//! MBEDTLS_SSL_DTLS_CONNECTION_ID for the C library and the bindings alike;
+//! without it `ssl_set_cid` would be missing here and the build would fail.
+
+#![allow(unsafe_code)]
+
+use std::cell::RefCell;
+use std::ffi::{c_int, c_void};
+use std::net::SocketAddr;
+
+use mbedtls::ssl::{Config, Context};
+use mbedtls_sys as sys;
+
+use super::settings::Psk;
+
+/// What the thread is doing inside mbed TLS.
+#[derive(Default)]
+struct Step {
+    peer: Option<SocketAddr>,
+    psk_identity: Option<String>,
+}
+
+thread_local! {
+    static STEP: RefCell<Step> = RefCell::new(Step::default());
+}
+
+/// Runs `f` (one mbed TLS call on `peer`'s session) noting the peer for the
+/// debug callback; returns `f`'s result and the PSK identity the PSK
+/// callback accepted meanwhile, if it ran.
+pub(super) fn stepping<R>(peer: SocketAddr, f: impl FnOnce() -> R) -> (R, Option<String>) {
+    let outer = STEP.with(|s| {
+        std::mem::replace(
+            &mut *s.borrow_mut(),
+            Step {
+                peer: Some(peer),
+                psk_identity: None,
+            },
+        )
+    });
+    let r = f();
+    let step = STEP.with(|s| std::mem::replace(&mut *s.borrow_mut(), outer));
+    (r, step.psk_identity)
+}
+
+/// The peer mbed TLS is working for on this thread, if known.
+pub(super) fn current_peer() -> Option<SocketAddr> {
+    STEP.with(|s| s.borrow().peer)
+}
+
+/// A PSK table the callback looks identities up in. Must outlive every
+/// context made from the configuration it is installed in.
+pub(super) struct PskKeys(pub(super) Vec<Psk>);
+
+unsafe extern "C" fn psk_callback(
+    table: *mut c_void,
+    ssl: *mut sys::ssl_context,
+    identity: *const u8,
+    len: usize,
+) -> c_int {
+    if table.is_null() || ssl.is_null() || (identity.is_null() && len > 0) {
+        return sys::ERR_SSL_BAD_INPUT_DATA;
+    }
+    // SAFETY: `table` is the `PskKeys` given to `install_psk_table`, kept
+    // alive by the caller; mbed TLS passes the identity's bytes.
+    let (keys, identity) = unsafe {
+        (
+            &*(table as *const PskKeys),
+            if len == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(identity, len)
+            },
+        )
+    };
+    let Some(psk) = keys.0.iter().find(|k| k.identity.as_bytes() == identity) else {
+        return sys::ERR_SSL_UNKNOWN_IDENTITY;
+    };
+    // SAFETY: `ssl` is the context in handshake; the key is copied.
+    let r = unsafe { sys::ssl_set_hs_psk(ssl, psk.key.as_ptr(), psk.key.len()) };
+    if r == 0 {
+        STEP.with(|s| s.borrow_mut().psk_identity = Some(psk.identity.clone()));
+    }
+    r
+}
+
+/// Makes `config` pick the key by the identity the client presents.
+///
+/// # Safety
+/// `keys` must outlive `config` and every context made from it.
+pub(super) unsafe fn install_psk_table(config: &mut Config, keys: &PskKeys) {
+    let conf: *mut sys::ssl_config = config.into();
+    // SAFETY: as the caller promised.
+    unsafe {
+        sys::ssl_conf_psk_cb(
+            conf,
+            Some(psk_callback),
+            keys as *const PskKeys as *mut c_void,
+        );
+    }
+}
+
+/// Accepts Connection IDs of `len` bytes in incoming records; records with
+/// another CID are dropped.
+pub(super) fn configure_cid(config: &mut Config, len: usize) -> Result<(), c_int> {
+    let conf: *mut sys::ssl_config = config.into();
+    // SAFETY: `conf` is a live configuration.
+    match unsafe { sys::ssl_conf_cid(conf, len, sys::SSL_UNEXPECTED_CID_IGNORE) } {
+        0 => Ok(()),
+        e => Err(e),
+    }
+}
+
+/// Offers `own` as this end's Connection ID in the next handshake.
+pub(super) fn offer_cid<T>(ctx: &mut Context<T>, own: &[u8]) -> Result<(), c_int> {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    // SAFETY: `ssl` is live; mbed TLS copies the CID.
+    match unsafe { sys::ssl_set_cid(ssl, sys::SSL_CID_ENABLED, own.as_ptr(), own.len()) } {
+        0 => Ok(()),
+        e => Err(e),
+    }
+}
+
+/// The Connection ID the peer asked this end to put in its records, when
+/// one was negotiated.
+pub(super) fn peer_cid<T>(ctx: &mut Context<T>) -> Option<Vec<u8>> {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    let mut enabled: c_int = 0;
+    let mut buf = [0u8; 32];
+    let mut len = 0usize;
+    // SAFETY: `ssl` is live; `buf` has room for the largest CID.
+    let r = unsafe { sys::ssl_get_peer_cid(ssl, &mut enabled, buf.as_mut_ptr(), &mut len) };
+    (r == 0 && enabled == sys::SSL_CID_ENABLED).then(|| buf[..len.min(32)].to_vec())
+}
+
+/// Sets mbed TLS's process-wide debug threshold (0: quiet, 4: everything).
+pub(super) fn set_debug_threshold(level: u8) {
+    // SAFETY: a plain store of an int inside mbed TLS.
+    unsafe { sys::debug_set_threshold(c_int::from(level.min(4))) }
+}

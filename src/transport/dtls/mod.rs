@@ -1,0 +1,788 @@
+//! DTLS 1.2 on one UDP socket shared by every peer: each source address
+//! gets its own session, as server (clients that send a ClientHello) or as
+//! client (`connect`: nsh sends the ClientHello). mbed TLS (the `mbedtls`
+//! crate) does the record layer and handshakes; everything it needs from
+//! outside — datagrams in, datagrams out, timers — goes through the small
+//! [`PeerIo`] shim below, so another backend could replace it behind
+//! [`DtlsTransport`]'s methods.
+//!
+//! The socket is read by one thread (the server's receiver). A datagram from
+//! an unknown address that looks like a ClientHello starts a session; the
+//! first ClientHello gets a HelloVerifyRequest and the session is dropped
+//! again (cookies are stateless), so spoofed sources cost nothing. A record
+//! carrying nsh's Connection ID from an unknown address is tried on the
+//! sessions with that CID; the one it decrypts for moves to the new address
+//! (NAT rebinding). Sessions end on close_notify, on a new handshake from
+//! their address, on a fatal error, or after the idle timeout. Outcomes are
+//! one-line notices for the shell to print; a flood of failures becomes a
+//! summary.
+
+mod config;
+mod ffi;
+pub mod settings;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mbedtls::error::codes;
+use mbedtls::ssl::context::Timer;
+use mbedtls::ssl::{Context, Io};
+
+pub use config::Side;
+use config::Tls;
+pub use settings::{CaSource, CertificateFiles, Credentials, Psk, Security};
+
+use super::udp::{MAX_DATAGRAM, UdpTransport, canonical};
+
+/// DTLS record content type of a record carrying a Connection ID (mbed TLS
+/// 2.28, draft-ietf-tls-dtls-connection-id-05; RFC 9146 uses the same 25).
+const CONTENT_TYPE_TLS12_CID: u8 = 25;
+/// DTLS record content type of a handshake record.
+const CONTENT_TYPE_HANDSHAKE: u8 = 22;
+/// Bytes before the CID in a CID record: type, version, epoch, sequence.
+const CID_OFFSET: usize = 1 + 2 + 2 + 6;
+
+/// At most this many failure lines a second; the rest are counted and
+/// summed up in one line.
+const FAILURE_LINES_PER_SECOND: u32 = 5;
+
+/// What mbed TLS sees as its network: datagrams queued by the receiver,
+/// and the shared socket to answer on.
+struct PeerIo {
+    socket: Arc<UdpSocket>,
+    /// Where to send: the peer's address as the socket wants it
+    /// (IPv4-mapped on a dual-stack socket).
+    addr: SocketAddr,
+    inbox: VecDeque<Vec<u8>>,
+}
+
+impl Io for PeerIo {
+    fn recv(&mut self, buf: &mut [u8]) -> mbedtls::Result<usize> {
+        match self.inbox.pop_front() {
+            Some(d) => {
+                let n = d.len().min(buf.len());
+                buf[..n].copy_from_slice(&d[..n]);
+                Ok(n)
+            }
+            None => Err(codes::SslWantRead.into()),
+        }
+    }
+
+    fn send(&mut self, buf: &[u8]) -> mbedtls::Result<usize> {
+        self.socket
+            .send_to(buf, self.addr)
+            .map_err(|_| codes::NetSendFailed.into())
+    }
+}
+
+struct Session {
+    ctx: Context<PeerIo>,
+    side: Side,
+    established: bool,
+    /// The PSK identity or the certificate subject the peer authenticated
+    /// with.
+    identity: Option<String>,
+    /// nsh's CID in this session's records, when one was negotiated.
+    own_cid: Option<Vec<u8>>,
+    last_active: Instant,
+}
+
+/// Failure lines beyond [`FAILURE_LINES_PER_SECOND`].
+#[derive(Default)]
+struct Flood {
+    window: Option<Instant>,
+    shown: u32,
+    hidden: u32,
+    last: String,
+}
+
+/// A DTLS socket: see the module documentation.
+pub struct DtlsTransport {
+    udp: UdpTransport,
+    socket: Arc<UdpSocket>,
+    // `sessions` comes before `server_tls`/`client_tls`: contexts are
+    // dropped before the configurations (and PSK tables) they point into.
+    sessions: Mutex<HashMap<SocketAddr, Session>>,
+    server_tls: Tls,
+    client_tls: Mutex<Option<Arc<Tls>>>,
+    security: Security,
+    /// Decrypted application datagrams not yet handed out.
+    pending: Mutex<VecDeque<(Vec<u8>, SocketAddr)>>,
+    notices: Mutex<Vec<String>>,
+    flood: Mutex<Flood>,
+    /// (old, new) addresses of sessions that moved, not yet taken.
+    moved: Mutex<Vec<(SocketAddr, SocketAddr)>>,
+    /// Peers whose session ended, not yet taken.
+    ended: Mutex<Vec<SocketAddr>>,
+    read_timeout_us: AtomicU64,
+    last_sweep: Mutex<Instant>,
+}
+
+impl std::fmt::Debug for DtlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DtlsTransport")
+            .field("local", &self.socket.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The address to hand the socket: IPv4 peers are mapped on a dual-stack
+/// socket.
+fn socket_addr(socket: &UdpSocket, peer: SocketAddr) -> SocketAddr {
+    match (peer, socket.local_addr()) {
+        (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        _ => peer,
+    }
+}
+
+/// The CID a record from an unknown address carries, when it is a CID
+/// record and long enough.
+fn record_cid(datagram: &[u8], len: usize) -> Option<&[u8]> {
+    if datagram.first() != Some(&CONTENT_TYPE_TLS12_CID) {
+        return None;
+    }
+    datagram.get(CID_OFFSET..CID_OFFSET + len)
+}
+
+impl DtlsTransport {
+    /// Binds like [`UdpTransport::bind`] and serves DTLS 1.2 with `security`.
+    /// Errors name the file or value at fault.
+    pub fn bind(port: u16, ipv6: bool, security: &Security) -> io::Result<Self> {
+        let server_tls = config::build(security, Side::Server).map_err(io::Error::other)?;
+        let udp = UdpTransport::bind(port, ipv6)?;
+        let socket = Arc::new(udp.socket().try_clone()?);
+        Ok(DtlsTransport {
+            udp,
+            socket,
+            sessions: Mutex::new(HashMap::new()),
+            server_tls,
+            client_tls: Mutex::new(None),
+            security: security.clone(),
+            pending: Mutex::new(VecDeque::new()),
+            notices: Mutex::new(Vec::new()),
+            flood: Mutex::new(Flood::default()),
+            moved: Mutex::new(Vec::new()),
+            ended: Mutex::new(Vec::new()),
+            read_timeout_us: AtomicU64::new(0),
+            last_sweep: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.udp.local_addr()
+    }
+
+    /// What the socket was configured with.
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
+    /// Encrypts and sends one datagram to a peer with an established
+    /// session.
+    pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
+        let peer = canonical(peer);
+        let mut sessions = lock(&self.sessions);
+        let session = sessions
+            .get_mut(&peer)
+            .filter(|s| s.established)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    format!("no DTLS session with {peer}"),
+                )
+            })?;
+        session.last_active = Instant::now();
+        let (sent, _) = ffi::stepping(peer, || Io::send(&mut session.ctx, bytes));
+        sent.map(|_| ()).map_err(|e| {
+            io::Error::other(format!("DTLS send to {peer}: {}", config::error_code(&e)))
+        })
+    }
+
+    /// Sends `bytes` as they are, unencrypted, on the socket (`udp`, for
+    /// malformed-record tests).
+    pub fn send_raw(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
+        self.socket
+            .send_to(bytes, socket_addr(&self.socket, peer))
+            .map(|_| ())
+    }
+
+    /// The identity `peer` authenticated with (PSK identity or certificate
+    /// subject), once its session is established.
+    pub fn identity(&self, peer: SocketAddr) -> Option<String> {
+        lock(&self.sessions)
+            .get(&canonical(peer))
+            .filter(|s| s.established)
+            .and_then(|s| s.identity.clone())
+    }
+
+    /// Whether `peer` has an established session.
+    pub fn is_established(&self, peer: SocketAddr) -> bool {
+        lock(&self.sessions)
+            .get(&canonical(peer))
+            .is_some_and(|s| s.established)
+    }
+
+    /// Starts a handshake as the client with `peer` (`connect`); the
+    /// receiving thread completes it. A session already there is replaced.
+    pub fn open(&self, peer: SocketAddr) -> io::Result<()> {
+        let peer = canonical(peer);
+        let tls = {
+            let mut client = lock(&self.client_tls);
+            if client.is_none() {
+                *client = Some(Arc::new(
+                    config::build(&self.security, Side::Client).map_err(io::Error::other)?,
+                ));
+            }
+            client.clone().unwrap_or_else(|| unreachable!("set above"))
+        };
+        let mut ctx = Context::new(tls.config.clone());
+        ctx.set_timer_callback(Box::new(Timer::new()));
+        if let Some(cid) = &tls.own_cid {
+            ffi::offer_cid(&mut ctx, cid)
+                .map_err(|e| io::Error::other(format!("connection_id: mbed TLS error {e}")))?;
+        }
+        let io = PeerIo {
+            socket: self.socket.clone(),
+            addr: socket_addr(&self.socket, peer),
+            inbox: VecDeque::new(),
+        };
+        let mut sessions = lock(&self.sessions);
+        sessions.remove(&peer);
+        let (outcome, identity) = ffi::stepping(peer, || ctx.establish(io, None));
+        let mut session = Session {
+            ctx,
+            side: Side::Client,
+            established: false,
+            identity,
+            own_cid: None,
+            last_active: Instant::now(),
+        };
+        if self.after_handshake(peer, &mut session, outcome) {
+            sessions.insert(peer, session);
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "DTLS handshake with {peer} failed at once"
+            )))
+        }
+    }
+
+    /// Waits up to `timeout` for one decrypted application datagram;
+    /// handshakes progress meanwhile. `Ok(None)` when none arrived.
+    pub fn recv(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, SocketAddr)>> {
+        if let Some(got) = self.pop_pending(buf) {
+            return Ok(Some(got));
+        }
+        let ms = timeout.as_millis().clamp(1, u128::from(u32::MAX)) as u64;
+        if self.read_timeout_us.swap(ms * 1000, Ordering::Relaxed) != ms * 1000 {
+            self.socket
+                .set_read_timeout(Some(Duration::from_millis(ms)))?;
+        }
+        let mut raw = vec![0u8; MAX_DATAGRAM];
+        let received = match self.socket.recv_from(&mut raw) {
+            Ok((n, from)) => Some((n, from)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some((n, from)) = received {
+            raw.truncate(n);
+            self.feed(raw, from);
+        }
+        self.drive_handshakes();
+        self.sweep_idle();
+        self.flush_flood(false);
+        Ok(self.pop_pending(buf))
+    }
+
+    /// Handshake outcomes and session ends since the last call, one line
+    /// each.
+    pub fn take_notices(&self) -> Vec<String> {
+        self.flush_flood(false);
+        std::mem::take(&mut *lock(&self.notices))
+    }
+
+    /// Sessions that moved to a new address (Connection ID) since the last
+    /// call, as (old, new).
+    pub fn take_moved(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        std::mem::take(&mut *lock(&self.moved))
+    }
+
+    /// Peers whose session ended since the last call.
+    pub fn take_ended(&self) -> Vec<SocketAddr> {
+        std::mem::take(&mut *lock(&self.ended))
+    }
+
+    fn notice(&self, line: String) {
+        lock(&self.notices).push(line);
+    }
+
+    /// A failure line, unless failures flood in: then they are counted and
+    /// summed up once a second.
+    fn failure(&self, line: String) {
+        let mut flood = lock(&self.flood);
+        let now = Instant::now();
+        if flood
+            .window
+            .is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1))
+        {
+            drop(flood);
+            self.flush_flood(true);
+            flood = lock(&self.flood);
+            flood.window = Some(now);
+            flood.shown = 0;
+        }
+        if flood.shown < FAILURE_LINES_PER_SECOND {
+            flood.shown += 1;
+            drop(flood);
+            self.notice(line);
+        } else {
+            flood.hidden += 1;
+            flood.last = line;
+        }
+    }
+
+    /// Prints the summary of hidden failures once their second is over
+    /// (or now, with `force`).
+    fn flush_flood(&self, force: bool) {
+        let mut flood = lock(&self.flood);
+        let over = flood
+            .window
+            .is_some_and(|w| w.elapsed() >= Duration::from_secs(1));
+        if flood.hidden > 0 && (force || over) {
+            let line = format!(
+                "DTLS: {} more failed handshakes or ended sessions not shown (the last: {})",
+                flood.hidden, flood.last
+            );
+            flood.hidden = 0;
+            drop(flood);
+            self.notice(line);
+        }
+    }
+
+    fn ended(&self, peer: SocketAddr) {
+        lock(&self.ended).push(peer);
+    }
+
+    fn pop_pending(&self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        let (d, peer) = lock(&self.pending).pop_front()?;
+        let n = d.len().min(buf.len());
+        buf[..n].copy_from_slice(&d[..n]);
+        Some((n, peer))
+    }
+
+    fn feed(&self, datagram: Vec<u8>, from: SocketAddr) {
+        let peer = canonical(from);
+        let mut sessions = lock(&self.sessions);
+        if !sessions.contains_key(&peer) {
+            if let Some(old) = self.moved_session(&mut sessions, &datagram, peer) {
+                let session = sessions.remove(&old);
+                if let Some(mut session) = session {
+                    if let Some(io) = session.ctx.io_mut() {
+                        io.addr = from;
+                    }
+                    sessions.insert(peer, session);
+                    lock(&self.moved).push((old, peer));
+                    self.notice(format!(
+                        "DTLS peer {old} moved to {peer} (same session, by its Connection ID)"
+                    ));
+                }
+                return;
+            }
+            drop(sessions);
+            self.start(datagram, from);
+            return;
+        }
+        let Some(session) = sessions.get_mut(&peer) else {
+            return;
+        };
+        session.last_active = Instant::now();
+        if let Some(io) = session.ctx.io_mut() {
+            io.inbox.push_back(datagram.clone());
+        }
+        if !session.established {
+            let (outcome, identity) = ffi::stepping(peer, || session.ctx.handshake());
+            if identity.is_some() {
+                session.identity = identity;
+            }
+            let keep = self.after_handshake(peer, session, outcome);
+            if !keep {
+                sessions.remove(&peer);
+                return;
+            }
+        }
+        if session.established {
+            match self.read_records(peer, session) {
+                Ok(_) => {}
+                Err(e)
+                    if e.high_level() == Some(codes::SslClientReconnect)
+                        && session.side == Side::Server =>
+                {
+                    // A new handshake from the same address with a valid
+                    // cookie: a rebooted client. Start afresh with that
+                    // ClientHello.
+                    sessions.remove(&peer);
+                    drop(sessions);
+                    self.ended(peer);
+                    self.notice(format!(
+                        "DTLS peer {peer} starts a new session (the old one ends)"
+                    ));
+                    self.start(datagram, from);
+                }
+                Err(e) if e.high_level() == Some(codes::SslPeerCloseNotify) => {
+                    sessions.remove(&peer);
+                    self.ended(peer);
+                    self.notice(format!("DTLS peer {peer} closed its session"));
+                }
+                Err(e) => {
+                    sessions.remove(&peer);
+                    self.ended(peer);
+                    self.failure(format!(
+                        "DTLS session with {peer} ended: {}",
+                        config::handshake_failure(&e)
+                    ));
+                }
+            }
+        }
+    }
+
+    /// For a CID record from an address without a session: the address of
+    /// the session it decrypts for, which has consumed it.
+    fn moved_session(
+        &self,
+        sessions: &mut HashMap<SocketAddr, Session>,
+        datagram: &[u8],
+        peer: SocketAddr,
+    ) -> Option<SocketAddr> {
+        let own = self.server_tls.own_cid.as_ref()?;
+        let cid = record_cid(datagram, own.len())?;
+        let candidates: Vec<SocketAddr> = sessions
+            .iter()
+            .filter(|(_, s)| s.established && s.own_cid.as_deref() == Some(cid))
+            .map(|(a, _)| *a)
+            .collect();
+        for old in candidates {
+            let Some(session) = sessions.get_mut(&old) else {
+                continue;
+            };
+            if let Some(io) = session.ctx.io_mut() {
+                io.inbox.push_back(datagram.to_vec());
+            }
+            // A record that does not decrypt for this session is dropped
+            // by mbed TLS without harm; one that does yields its data.
+            if let Ok(n) = self.read_records(peer, session)
+                && n > 0
+            {
+                session.last_active = Instant::now();
+                return Some(old);
+            }
+        }
+        None
+    }
+
+    /// Moves every decrypted record of a session to `pending` (as from
+    /// `peer`); how many.
+    fn read_records(&self, peer: SocketAddr, session: &mut Session) -> mbedtls::Result<usize> {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut count = 0;
+        loop {
+            let (r, _) = ffi::stepping(peer, || Io::recv(&mut session.ctx, &mut buf));
+            match r {
+                Ok(n) => {
+                    count += 1;
+                    lock(&self.pending).push_back((buf[..n].to_vec(), peer));
+                }
+                Err(e) if e.high_level() == Some(codes::SslWantRead) => return Ok(count),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A datagram from an address without a session: only a handshake
+    /// record may start one.
+    fn start(&self, datagram: Vec<u8>, from: SocketAddr) {
+        let peer = canonical(from);
+        if datagram.first() != Some(&CONTENT_TYPE_HANDSHAKE) {
+            self.failure(format!(
+                "DTLS: dropped a {}-byte datagram from {peer}: no session and not a handshake",
+                datagram.len()
+            ));
+            return;
+        }
+        let tls = &self.server_tls;
+        let mut ctx = Context::new(tls.config.clone());
+        ctx.set_timer_callback(Box::new(Timer::new()));
+        ctx.set_client_transport_id_once(peer.to_string().as_bytes());
+        if let Some(cid) = &tls.own_cid
+            && let Err(e) = ffi::offer_cid(&mut ctx, cid)
+        {
+            self.failure(format!("DTLS: Connection ID refused by mbed TLS ({e})"));
+        }
+        let io = PeerIo {
+            socket: self.socket.clone(),
+            addr: from,
+            inbox: VecDeque::from([datagram]),
+        };
+        let (outcome, identity) = ffi::stepping(peer, || ctx.establish(io, None));
+        let mut session = Session {
+            ctx,
+            side: Side::Server,
+            established: false,
+            identity,
+            own_cid: None,
+            last_active: Instant::now(),
+        };
+        if self.after_handshake(peer, &mut session, outcome) {
+            if session.established && self.read_records(peer, &mut session).is_err() {
+                return;
+            }
+            lock(&self.sessions).insert(peer, session);
+        }
+    }
+
+    /// Interprets a handshake step; false when the session is to be
+    /// dropped.
+    fn after_handshake(
+        &self,
+        peer: SocketAddr,
+        session: &mut Session,
+        outcome: mbedtls::Result<()>,
+    ) -> bool {
+        match outcome {
+            Ok(()) => {
+                session.established = true;
+                session.last_active = Instant::now();
+                if let Ok(Some(chain)) = session.ctx.peer_cert()
+                    && let Some(cert) = chain.iter().next()
+                    && let Ok(subject) = cert.subject()
+                {
+                    session.identity = Some(subject);
+                }
+                let peer_cid = ffi::peer_cid(&mut session.ctx);
+                if peer_cid.is_some() {
+                    session.own_cid = self.server_tls.own_cid.clone();
+                }
+                let suite = session.ctx.ciphersuite().ok();
+                self.notice(config::established_line(
+                    peer,
+                    suite,
+                    session.identity.as_deref(),
+                    session.own_cid.as_deref(),
+                    peer_cid.as_deref(),
+                ));
+                true
+            }
+            Err(e) if e.high_level() == Some(codes::SslWantRead) => true,
+            Err(e) if e.high_level() == Some(codes::SslWantWrite) => true,
+            // The HelloVerifyRequest went out; the ClientHello with the
+            // cookie starts a new session.
+            Err(e) if e.high_level() == Some(codes::SslHelloVerifyRequired) => false,
+            Err(e) => {
+                let mut why = config::handshake_failure(&e);
+                if let Err(flags) = session.ctx.verify_result()
+                    && e.high_level() != Some(codes::SslUnknownIdentity)
+                    && session.ctx.peer_cert().is_ok_and(|c| c.is_some())
+                {
+                    why = format!(
+                        "the certificate was rejected: {} ({why})",
+                        config::describe_verify_error(flags)
+                    );
+                }
+                self.failure(format!("DTLS handshake with {peer} failed: {why}"));
+                false
+            }
+        }
+    }
+
+    /// Lets unfinished handshakes retransmit or time out.
+    fn drive_handshakes(&self) {
+        let mut sessions = lock(&self.sessions);
+        let mut failed = Vec::new();
+        for (peer, session) in sessions.iter_mut().filter(|(_, s)| !s.established) {
+            let (outcome, identity) = ffi::stepping(*peer, || session.ctx.handshake());
+            if identity.is_some() {
+                session.identity = identity;
+            }
+            if !self.after_handshake(*peer, session, outcome) {
+                failed.push(*peer);
+            }
+        }
+        for peer in failed {
+            sessions.remove(&peer);
+        }
+    }
+
+    /// Ends sessions idle for longer than the idle timeout (checked once a
+    /// second).
+    fn sweep_idle(&self) {
+        {
+            let mut last = lock(&self.last_sweep);
+            if last.elapsed() < Duration::from_secs(1) {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let limit = self.security.idle_timeout;
+        let mut sessions = lock(&self.sessions);
+        let idle: Vec<SocketAddr> = sessions
+            .iter()
+            .filter(|(_, s)| s.established && s.last_active.elapsed() >= limit)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in idle {
+            sessions.remove(&peer);
+            self.ended(peer);
+            self.notice(format!(
+                "DTLS session with {peer} ended: idle for {} s",
+                limit.as_secs()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mbedtls::rng::{CtrDrbg, OsEntropy};
+    use mbedtls::ssl::Config;
+    use mbedtls::ssl::config::{Endpoint, Preset, Transport as TransportKind};
+    use mbedtls::ssl::io::ConnectedUdpSocket;
+    use std::sync::atomic::AtomicBool;
+
+    fn psk() -> Security {
+        Security::psk(Psk {
+            identity: "user".into(),
+            key: b"password".to_vec(),
+        })
+    }
+
+    /// An echo server on the transport, until the flag is set.
+    fn echo_server() -> (
+        Arc<DtlsTransport>,
+        Arc<AtomicBool>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let server = Arc::new(DtlsTransport::bind(0, false, &psk()).unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (srv, flag) = (server.clone(), stop.clone());
+        let t = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 2048];
+            while !flag.load(Ordering::SeqCst) {
+                if let Ok(Some((n, peer))) = srv.recv(&mut buf, Duration::from_millis(20)) {
+                    let reply = [b"echo:", &buf[..n]].concat();
+                    srv.send_to(&reply, peer).unwrap();
+                }
+            }
+        });
+        (server, stop, t)
+    }
+
+    fn client(port: u16, key: &[u8]) -> mbedtls::Result<Context<ConnectedUdpSocket>> {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let sock = ConnectedUdpSocket::connect(sock, ("127.0.0.1", port))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let rng = CtrDrbg::new(Arc::new(OsEntropy::new()), None)?;
+        let mut config = Config::new(Endpoint::Client, TransportKind::Datagram, Preset::Default);
+        config.set_rng(Arc::new(rng));
+        config.set_psk(key, "user")?;
+        let mut ctx = Context::new(Arc::new(config));
+        ctx.set_timer_callback(Box::new(Timer::new()));
+        ctx.establish(sock, None)?;
+        Ok(ctx)
+    }
+
+    fn exchange(ctx: &mut Context<ConnectedUdpSocket>, text: &str) -> String {
+        Io::send(ctx, text.as_bytes()).unwrap();
+        let mut buf = [0u8; 256];
+        let n = Io::recv(ctx, &mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[test]
+    fn two_peers_keep_their_own_sessions_on_one_socket() {
+        let (server, stop, t) = echo_server();
+        let port = server.local_addr().unwrap().port();
+        let mut one = client(port, b"password").unwrap();
+        let mut two = client(port, b"password").unwrap();
+        assert_eq!(one.ciphersuite().unwrap(), 0xC0A8);
+        assert_eq!(exchange(&mut one, "one"), "echo:one");
+        assert_eq!(exchange(&mut two, "two"), "echo:two");
+        assert_eq!(exchange(&mut one, "again"), "echo:again");
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        let notices = server.take_notices();
+        assert_eq!(
+            notices.iter().filter(|n| n.contains("established")).count(),
+            2,
+            "{notices:?}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_key_fails_the_handshake_with_a_notice_naming_the_peer() {
+        let (server, stop, t) = echo_server();
+        let port = server.local_addr().unwrap().port();
+        assert!(client(port, b"wrong").is_err());
+        std::thread::sleep(Duration::from_millis(100));
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        let notices = server.take_notices();
+        assert!(
+            notices
+                .iter()
+                .any(|n| n.starts_with("DTLS handshake with 127.0.0.1:")
+                    && n.contains("wrong PSK key?")),
+            "{notices:?}"
+        );
+    }
+
+    #[test]
+    fn sending_to_a_peer_without_a_session_is_an_error() {
+        let server = DtlsTransport::bind(0, false, &psk()).unwrap();
+        let e = server
+            .send_to(b"x", "127.0.0.1:9".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "no DTLS session with 127.0.0.1:9");
+    }
+
+    #[test]
+    fn a_stray_non_handshake_datagram_is_dropped_with_a_notice() {
+        let server = DtlsTransport::bind(0, false, &psk()).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.send_to(&[0x40, 0x01, 0x00, 0x01], ("127.0.0.1", port))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        assert!(
+            server
+                .recv(&mut buf, Duration::from_secs(2))
+                .unwrap()
+                .is_none()
+        );
+        let notices = server.take_notices();
+        assert!(notices[0].contains("not a handshake"), "{notices:?}");
+    }
+}

@@ -286,10 +286,11 @@ fn cli_wording(e: &str) -> String {
         "ciphersuites",
         "dtls_idle_timeout",
     ] {
-        out = out.replace(
-            &format!("`{name}`"),
-            &format!("--{}", name.replace('_', "-")),
-        );
+        let flag = format!("--{}", name.replace('_', "-"));
+        out = out.replace(&format!("`{name}`"), &flag);
+        if let Some(rest) = out.strip_prefix(&format!("{name}:")) {
+            out = format!("{flag}:{rest}");
+        }
     }
     out
 }

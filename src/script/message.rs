@@ -130,6 +130,8 @@ impl View<'_> {
             // RFC 7641 §3.4: false for a notification older than one seen.
             "fresh" => r.fresh.map_or(Dynamic::UNIT, Into::into),
             "note" => r.note.clone().map_or(Dynamic::UNIT, Into::into),
+            // DTLS: the PSK identity or certificate subject of the session.
+            "identity" => r.identity.clone().map_or(Dynamic::UNIT, Into::into),
             "value" | "decoded" => crate::script::values::decoded_value(r).unwrap_or(Dynamic::UNIT),
             "endpoint" | "lifetime" | "binding" | "version" | "links" | "queue_mode" => {
                 self.opt(|m| crate::script::values::registration_field(m, name))
@@ -175,6 +177,7 @@ pub const FIELDS: &[&str] = &[
     "observed_path",
     "fresh",
     "note",
+    "identity",
     "value",
     "endpoint",
     "lifetime",

@@ -321,9 +321,12 @@ fn cmd_clients(ctx: &Ctx, _: NoArgs) -> CmdResult {
             };
             let r = &c.registration;
             ctx.say(&format!(
-                "{mark} {}  {}  {}  lt={} b={} lwm2m={}  {} object links, last heard {:.0} s ago",
+                "{mark} {}  {}{}  {}  lt={} b={} lwm2m={}  {} object links, last heard {:.0} s ago",
                 c.endpoint,
                 c.peer,
+                c.identity
+                    .as_ref()
+                    .map_or_else(String::new, |i| format!(" (DTLS identity `{i}`)")),
                 c.location,
                 r.lifetime_or_default(),
                 r.binding_or_default(),
@@ -505,6 +508,10 @@ fn client_map(c: &crate::server::Client, current: bool) -> Dynamic {
     m.insert("binding".into(), r.binding_or_default().to_string().into());
     m.insert("version".into(), r.version_or_default().to_string().into());
     m.insert("current".into(), Dynamic::from_bool(current));
+    m.insert(
+        "identity".into(),
+        c.identity.clone().map_or(Dynamic::UNIT, Into::into),
+    );
     let ago = |t: std::time::SystemTime| t.elapsed().map_or(0.0, |d| d.as_secs_f64());
     m.insert("last_seen_s".into(), Dynamic::from_float(ago(c.last_seen)));
     m.insert(

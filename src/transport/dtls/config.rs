@@ -115,7 +115,13 @@ pub(super) fn build(security: &Security, side: Side) -> Result<Tls, String> {
         config.set_dbg_callback(|level, file, line, message| {
             let who = ffi::current_peer().map_or_else(|| "DTLS".into(), |p| p.to_string());
             let file = file.rsplit('/').next().unwrap_or(&file);
-            eprintln!("{who} [{level}] {file}:{line}: {}", message.trim_end());
+            // mbed TLS starts each line with the context's address.
+            let message = message.trim_end();
+            let message = match message.split_once(": ") {
+                Some((ptr, rest)) if ptr.starts_with("0x") && ptr.len() <= 18 => rest,
+                _ => message,
+            };
+            eprintln!("{who} [{level}] {file}:{line}: {message}");
         });
     }
     Ok(Tls {
@@ -202,15 +208,23 @@ fn load_ca(ca: &CaSource) -> Result<MbedtlsList<Certificate>, String> {
                 })
                 .collect();
             paths.sort();
+            // Like mbed TLS's own x509_crt_parse_path: files that are not
+            // certificates (keys kept beside them) are passed over.
             let mut all = MbedtlsList::new();
             for p in &paths {
-                for c in parse_certificates("ca_path", p, read_file("ca_path", p)?)?.iter() {
+                let Ok(bytes) = read_file("ca_path", p) else {
+                    continue;
+                };
+                let Ok(list) = parse_certificates("ca_path", p, bytes) else {
+                    continue;
+                };
+                for c in list.iter() {
                     all.push(Certificate::from_der(c.as_der()).map_err(tls("ca_path"))?);
                 }
             }
             if all.is_empty() {
                 return Err(format!(
-                    "ca_path {}: no *.pem, *.crt, *.cer or *.der file in it",
+                    "ca_path {}: no certificate in its *.pem, *.crt, *.cer or *.der files",
                     dir.display()
                 ));
             }

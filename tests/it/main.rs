@@ -15,6 +15,7 @@ mod payloads;
 mod peers_coapnode;
 mod peers_waka;
 mod readme;
+mod relay;
 mod repl;
 mod restart;
 mod script_args;

@@ -5,6 +5,7 @@
 mod bootstrap;
 mod cli;
 mod dtls;
+mod dtls_cid;
 mod examples;
 mod exchange;
 mod formats;

@@ -1,0 +1,185 @@
+//! DTLS Connection ID (mbed TLS 2.28: draft-ietf-tls-dtls-connection-id-05,
+//! extension 254). A client that negotiated a CID with nsh keeps its session
+//! and its registration when its address changes (NAT rebinding): the
+//! client here is a second nsh opening a DTLS session with `connect …
+//! connection_id=…` through a UDP relay (tests/it/relay.rs) that switches
+//! its source port between the Register and the Update. And mbed TLS's own
+//! test client, `ssl_client2` built from the sources the `mbedtls-sys-auto`
+//! crate ships (tests/peers/build-ssl-client2.sh), negotiates a CID with
+//! nsh and shows nsh's.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::harness::{listening_port, nsh_bin, repo, run_nsh};
+use crate::relay::Relay;
+
+/// The server: waits for the Register, then for the Update that arrives
+/// from the relay's new port, and checks the registration followed it.
+const SERVER: &str = r#"
+let reg = wait_for(#{kind: "Register", endpoint: "cid-dev"}, 30);
+assert_eq(reg.identity, "user");
+print("@@registered " + reg.peer);
+let upd = wait_for("Update", 30);
+assert(upd.peer != reg.peer, "the Update comes from the new address");
+let cs = clients();
+assert_eq(cs.len(), 1);
+assert_eq(cs[0].endpoint, "cid-dev");
+assert_eq(cs[0].peer, upd.peer);
+assert_eq(cs[0].location, "/rd/1");
+assert_eq(cs[0].identity, "user");
+// The answer goes back on the same session, to the new address.
+let changed = [];
+for i in 0..100 {
+    changed = history(4).filter(|m| m.kind == "Changed" && m.direction == "sent");
+    if changed.len() > 0 { break; }
+    sleep(0.05);
+}
+assert_eq(changed[0].peer, upd.peer);
+print("@@moved-ok");
+"#;
+
+/// A line-at-a-time nsh (piped input) acting as the client.
+struct Client {
+    stdin: std::process::ChildStdin,
+    lines: mpsc::Receiver<String>,
+    child: std::process::Child,
+    seen: String,
+}
+
+impl Client {
+    fn start() -> Client {
+        let mut child = Command::new(nsh_bin())
+            .current_dir(repo())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the client nsh");
+        let stdin = child.stdin.take().expect("stdin");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Client {
+            stdin,
+            lines,
+            child,
+            seen: String::new(),
+        }
+    }
+
+    /// Sends one line and waits for a line containing `marker`.
+    fn run(&mut self, line: &str, marker: &str) -> String {
+        writeln!(self.stdin, "{line}").expect("write to the client nsh");
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(l) => {
+                    self.seen.push_str(&l);
+                    self.seen.push('\n');
+                    if l.contains(marker) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "the client nsh never printed `{marker}` after `{line}`; it printed:\n{}",
+                    self.seen
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_client_whose_address_changes_keeps_its_dtls_session_and_registration() {
+    let dir = std::env::temp_dir().join(format!("nsh-cid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("server.rhai");
+    std::fs::write(&script, SERVER).unwrap();
+    let mut relay: Option<Relay> = None;
+    let mut client: Option<Client> = None;
+    let mut first_port = 0;
+    let run = run_nsh(
+        &[
+            "-l",
+            "0",
+            "--psk-identity",
+            "user",
+            "--psk-key",
+            "password",
+            "--connection-id",
+            "nsh-cid",
+            &script.display().to_string(),
+        ],
+        Duration::from_secs(90),
+        |line| {
+            if let Some(port) = listening_port(line) {
+                assert!(line.contains("Connection ID 6e73682d636964"), "{line}");
+                let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+                let r = Relay::start(target);
+                let mut c = Client::start();
+                c.run(
+                    &format!(
+                        "connect(\"127.0.0.1\", {}, #{{psk_identity: \"user\", psk_key: \"password\", connection_id: \"0xc1d0\"}}); print(\"@@connected\");",
+                        r.port()
+                    ),
+                    "@@connected",
+                );
+                c.run(
+                    "let c = register(\"/rd?ep=cid-dev&lt=300\", #{content: \"</3/0>\"}); print(\"@@created \" + c.code_name);",
+                    "@@created",
+                );
+                first_port = r.upstream_port();
+                relay = Some(r);
+                client = Some(c);
+            } else if line.starts_with("@@registered") {
+                assert!(line.ends_with(&format!(":{first_port}")), "{line}");
+                let r = relay.as_ref().expect("relay");
+                let new_port = r.rebind();
+                assert_ne!(new_port, first_port);
+                let c = client.as_mut().expect("client");
+                let done = c.run(
+                    "let u = update(\"/rd/1\"); print(\"@@updated \" + u.code_name);",
+                    "@@updated",
+                );
+                assert!(done.contains("RES_CHANGED"), "{done}\n{}", c.seen);
+            }
+        },
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("@@moved-ok"), "{}", run.stdout);
+    // One session, negotiated once, that moved: with the line saying so.
+    assert_eq!(
+        run.stdout.matches("established").count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Connection ID: nsh's 6e73682d636964, the peer's c1d0"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("moved to 127.0.0.1:")
+            && run
+                .stdout
+                .contains("registration of cid-dev follows its DTLS session from"),
+        "{}",
+        run.stdout
+    );
+}

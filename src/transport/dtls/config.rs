@@ -23,9 +23,9 @@ use super::settings::{
 
 /// An mbed TLS configuration and what it points into: contexts made from
 /// `config` must be dropped before this (each session keeps an `Arc`).
-pub(super) struct Tls {
+pub(crate) struct Tls {
     /// The configuration contexts are made from.
-    pub(super) config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// The PSK table the configuration's callback reads.
     _keys: Option<Box<ffi::PskKeys>>,
     /// This end's Connection ID, when offered.
@@ -45,16 +45,27 @@ fn tls(what: &str) -> impl Fn(mbedtls::Error) -> String + '_ {
     move |e| format!("{what}: {}", describe_error(&e))
 }
 
-/// Builds the configuration; errors are one line naming the file or value
-/// at fault.
+/// Builds the configuration for DTLS; errors are one line naming the file
+/// or value at fault.
 pub(super) fn build(security: &Security, side: Side) -> Result<Tls, String> {
+    build_for(security, side, TransportKind::Datagram)
+}
+
+/// Builds the configuration for DTLS (`Datagram`) or TLS over TCP
+/// (`Stream`: no cookies, no Connection ID).
+pub(crate) fn build_for(
+    security: &Security,
+    side: Side,
+    kind: TransportKind,
+) -> Result<Tls, String> {
+    let datagram = kind == TransportKind::Datagram;
     let entropy = Arc::new(OsEntropy::new());
     let rng = Arc::new(CtrDrbg::new(entropy, None).map_err(tls("random generator"))?);
     let endpoint = match side {
         Side::Server => Endpoint::Server,
         Side::Client => Endpoint::Client,
     };
-    let mut config = Config::new(endpoint, TransportKind::Datagram, Preset::Default);
+    let mut config = Config::new(endpoint, kind, Preset::Default);
     config.set_rng(rng.clone());
     // DTLS 1.2 is mbed TLS's "TLS 1.2" on a datagram transport.
     config
@@ -98,7 +109,7 @@ pub(super) fn build(security: &Security, side: Side) -> Result<Tls, String> {
     let mut suites: Vec<i32> = security.suites().into_iter().map(i32::from).collect();
     suites.push(0);
     config.set_ciphersuites(Arc::new(suites));
-    if let Some(cid) = &security.connection_id {
+    if let Some(cid) = security.connection_id.as_ref().filter(|_| datagram) {
         ffi::configure_cid(&mut config, cid.len()).map_err(|e| {
             format!(
                 "connection_id: mbed TLS refused a {}-byte CID ({e})",
@@ -106,7 +117,7 @@ pub(super) fn build(security: &Security, side: Side) -> Result<Tls, String> {
             )
         })?;
     }
-    if side == Side::Server {
+    if side == Side::Server && datagram {
         let cookies = CookieContext::new(rng).map_err(tls("cookies"))?;
         config.set_dtls_cookies(Arc::new(cookies));
     }
@@ -127,7 +138,7 @@ pub(super) fn build(security: &Security, side: Side) -> Result<Tls, String> {
     Ok(Tls {
         config: Arc::new(config),
         _keys: keys,
-        own_cid: security.connection_id.clone(),
+        own_cid: security.connection_id.clone().filter(|_| datagram),
     })
 }
 

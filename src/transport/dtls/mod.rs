@@ -17,7 +17,7 @@
 //! one-line notices for the shell to print; a flood of failures becomes a
 //! summary.
 
-mod config;
+pub(crate) mod config;
 mod ffi;
 pub mod settings;
 
@@ -224,6 +224,13 @@ impl DtlsTransport {
             .get(&canonical(peer))
             .filter(|s| s.established)
             .and_then(|s| s.identity.clone())
+    }
+
+    /// Sessions kept now: (established, handshakes in progress).
+    pub fn session_count(&self) -> (usize, usize) {
+        let sessions = lock(&self.sessions);
+        let established = sessions.values().filter(|s| s.established).count();
+        (established, sessions.len() - established)
     }
 
     /// Whether `peer` has an established session.

@@ -183,3 +183,122 @@ fn a_client_whose_address_changes_keeps_its_dtls_session_and_registration() {
         run.stdout
     );
 }
+
+/// Builds mbed TLS's ssl_client2 with Connection ID (once per test run,
+/// whichever test asks first; the script itself skips an up-to-date build).
+fn ssl_client2() -> String {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_ssl_client2).clone()
+}
+
+fn build_ssl_client2() -> String {
+    let out = Command::new("bash")
+        .arg("tests/peers/build-ssl-client2.sh")
+        .current_dir(repo())
+        .output()
+        .expect("run tests/peers/build-ssl-client2.sh");
+    assert!(
+        out.status.success(),
+        "building ssl_client2 failed (needs cmake, make, cc: bash tests/setup.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs nsh with `flags` until ssl_client2 (with `client_args`) has done
+/// its handshake and sent its one (non-CoAP) request; returns nsh's and
+/// the client's output.
+fn ssl_client2_against_nsh(flags: &[&str], client_args: &[&str]) -> (String, String) {
+    let client = ssl_client2();
+    let mut args: Vec<&str> = vec!["-l", "0"];
+    args.extend_from_slice(flags);
+    // ssl_client2 sends `GET / HTTP/1.0`: a malformed CoAP datagram.
+    args.extend_from_slice(&["-c", "wait_for(#{role: \"malformed\"}, 20);"]);
+    let mut client_out = String::new();
+    let run = run_nsh(&args, Duration::from_secs(60), |line| {
+        if let Some(port) = listening_port(line) {
+            let out = Command::new(&client)
+                .args(["dtls=1", "cid=1", "server_addr=127.0.0.1"])
+                .arg(format!("server_port={port}"))
+                // One request, no answer awaited for long.
+                .args(["read_timeout=300", "max_resend=0"])
+                .args(client_args)
+                .current_dir(repo())
+                .output()
+                .expect("run ssl_client2");
+            client_out = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+    run.assert_ok();
+    (run.stdout, client_out)
+}
+
+#[test]
+fn ssl_client2_negotiates_a_connection_id_with_nsh_over_psk() {
+    let (nsh, client) = ssl_client2_against_nsh(
+        &[
+            "--psk-identity",
+            "user",
+            "--psk-key",
+            "password",
+            "--connection-id",
+            "nsh-cid",
+        ],
+        &[
+            "psk=70617373776f7264",
+            "psk_identity=user",
+            "force_ciphersuite=TLS-PSK-WITH-AES-128-CCM-8",
+            "crt_file=none",
+            "key_file=none",
+        ],
+    );
+    // The client shows the CID nsh asked for: "nsh-cid".
+    assert!(
+        client.contains("(initial handshake) Use of Connection ID has been negotiated.")
+            && client.contains("Peer CID (length 7 Bytes): 6e 73 68 2d 63 69 64"),
+        "{client}"
+    );
+    assert!(
+        nsh.contains("Connection ID: nsh's 6e73682d636964, the peer's empty"),
+        "{nsh}"
+    );
+}
+
+#[test]
+fn ssl_client2_negotiates_a_connection_id_with_nsh_over_certificates() {
+    let certs = "tests/fixtures/certs";
+    let (nsh, client) = ssl_client2_against_nsh(
+        &[
+            "--crt-file",
+            &format!("{certs}/server.crt"),
+            "--key-file",
+            &format!("{certs}/server.key"),
+            "--ca-file",
+            &format!("{certs}/ca.crt"),
+            "--connection-id",
+            "0xbeef",
+        ],
+        &[
+            "server_name=localhost",
+            &format!("crt_file={certs}/client.crt"),
+            &format!("key_file={certs}/client.key"),
+            &format!("ca_file={certs}/ca.crt"),
+            "auth_mode=required",
+            "cid_val=c1",
+        ],
+    );
+    assert!(
+        client.contains("Peer CID (length 2 Bytes): be ef"),
+        "{client}"
+    );
+    assert!(
+        nsh.contains(
+            "(TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, identity `CN=urn:nsh:client-1`, Connection ID: nsh's beef, the peer's c1)"
+        ),
+        "{nsh}"
+    );
+}

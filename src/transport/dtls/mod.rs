@@ -690,7 +690,17 @@ mod tests {
         Arc<AtomicBool>,
         std::thread::JoinHandle<()>,
     ) {
-        let server = Arc::new(DtlsTransport::bind(0, false, &psk()).unwrap());
+        echo_server_with(&psk())
+    }
+
+    fn echo_server_with(
+        security: &Security,
+    ) -> (
+        Arc<DtlsTransport>,
+        Arc<AtomicBool>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let server = Arc::new(DtlsTransport::bind(0, false, security).unwrap());
         let stop = Arc::new(AtomicBool::new(false));
         let (srv, flag) = (server.clone(), stop.clone());
         let t = std::thread::spawn(move || {
@@ -706,7 +716,14 @@ mod tests {
     }
 
     fn client(port: u16, key: &[u8]) -> mbedtls::Result<Context<ConnectedUdpSocket>> {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client_from(UdpSocket::bind("127.0.0.1:0").unwrap(), port, key)
+    }
+
+    fn client_from(
+        sock: UdpSocket,
+        port: u16,
+        key: &[u8],
+    ) -> mbedtls::Result<Context<ConnectedUdpSocket>> {
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let sock = ConnectedUdpSocket::connect(sock, ("127.0.0.1", port))
             .map_err(|(e, _)| e)
@@ -791,5 +808,151 @@ mod tests {
         );
         let notices = server.take_notices();
         assert!(notices[0].contains("not a handshake"), "{notices:?}");
+    }
+
+    /// Waits up to 5 s (while the server runs) for a notice containing
+    /// `what`; all notices seen.
+    fn wait_notice(server: &DtlsTransport, what: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            seen.extend(server.take_notices());
+            if seen.iter().any(|n| n.contains(what)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        seen
+    }
+
+    #[test]
+    fn a_rebooted_client_on_the_same_port_starts_a_new_session() {
+        let (server, stop, t) = echo_server();
+        let port = server.local_addr().unwrap().port();
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        let same_port = sock.try_clone().unwrap();
+        let mut first = client_from(sock, port, b"password").unwrap();
+        assert_eq!(exchange(&mut first, "before"), "echo:before");
+        // Gone without close_notify (dropping the context would send one);
+        // the same address handshakes again.
+        std::mem::forget(first);
+        let mut second = client_from(same_port, port, b"password").unwrap();
+        assert_eq!(exchange(&mut second, "after"), "echo:after");
+        let notices = wait_notice(&server, "starts a new session");
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        assert!(
+            notices
+                .iter()
+                .any(|n| n == &format!("DTLS peer {addr} starts a new session (the old one ends)")),
+            "{notices:?}"
+        );
+        assert_eq!(server.take_ended(), vec![addr]);
+        assert_eq!(server.session_count(), (1, 0));
+    }
+
+    #[test]
+    fn an_idle_session_ends_after_the_idle_timeout() {
+        let mut security = psk();
+        security.idle_timeout = Duration::from_secs(1);
+        let (server, stop, t) = echo_server_with(&security);
+        let port = server.local_addr().unwrap().port();
+        let mut one = client(port, b"password").unwrap();
+        assert_eq!(exchange(&mut one, "hi"), "echo:hi");
+        let notices = wait_notice(&server, "idle for 1 s");
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        assert!(
+            notices.iter().any(|n| n.ends_with("ended: idle for 1 s")),
+            "{notices:?}"
+        );
+        assert_eq!(server.session_count(), (0, 0));
+    }
+
+    /// The first flight of a real client: its ClientHello.
+    fn client_hello() -> Vec<u8> {
+        struct Capture(Vec<Vec<u8>>);
+        impl Io for Capture {
+            fn recv(&mut self, _: &mut [u8]) -> mbedtls::Result<usize> {
+                Err(codes::SslWantRead.into())
+            }
+            fn send(&mut self, buf: &[u8]) -> mbedtls::Result<usize> {
+                self.0.push(buf.to_vec());
+                Ok(buf.len())
+            }
+        }
+        let rng = CtrDrbg::new(Arc::new(OsEntropy::new()), None).unwrap();
+        let mut config = Config::new(Endpoint::Client, TransportKind::Datagram, Preset::Default);
+        config.set_rng(Arc::new(rng));
+        config.set_psk(b"password", "user").unwrap();
+        let mut ctx = Context::new(Arc::new(config));
+        ctx.set_timer_callback(Box::new(Timer::new()));
+        assert!(ctx.establish(Capture(Vec::new()), None).is_err());
+        ctx.io_mut().unwrap().0[0].clone()
+    }
+
+    #[test]
+    fn a_thousand_abandoned_client_hellos_leave_no_state() {
+        let (server, stop, t) = echo_server();
+        let port = server.local_addr().unwrap().port();
+        let hello = client_hello();
+        assert_eq!(hello[0], CONTENT_TYPE_HANDSHAKE);
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut answered = 0;
+        for _ in 0..1000 {
+            // From new source ports: 1,000 would-be clients, each answered
+            // with a HelloVerifyRequest and forgotten.
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            s.send_to(&hello, ("127.0.0.1", port)).unwrap();
+            let mut buf = [0u8; 512];
+            if s.recv(&mut buf).is_ok_and(|n| n > 13 && buf[13] == 3) {
+                answered += 1; // handshake type 3: HelloVerifyRequest
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        assert_eq!(answered, 1000);
+        assert_eq!(server.session_count(), (0, 0));
+        assert!(server.take_notices().is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_failures_is_summed_up_not_printed_line_by_line() {
+        let (server, stop, t) = echo_server();
+        let port = server.local_addr().unwrap().port();
+        let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..200u8 {
+            junk.send_to(&[0x40, 0x01, 0x00, i], ("127.0.0.1", port))
+                .unwrap();
+        }
+        let notices = wait_notice(&server, "more failed handshakes");
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        let shown = notices
+            .iter()
+            .filter(|n| n.contains("not a handshake"))
+            .count();
+        assert_eq!(shown as u32, FAILURE_LINES_PER_SECOND + 1, "{notices:?}");
+        let summary = notices.last().unwrap();
+        assert!(
+            summary.starts_with("DTLS: 195 more failed handshakes or ended sessions not shown (the last: DTLS: dropped a 4-byte datagram"),
+            "{notices:?}"
+        );
+    }
+
+    #[test]
+    fn raw_datagrams_go_out_unencrypted() {
+        let server = DtlsTransport::bind(0, false, &psk()).unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        server
+            .send_raw(&[0x17, 0xfe, 0xfd, 0xde, 0xad], peer.local_addr().unwrap())
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let n = peer.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[0x17, 0xfe, 0xfd, 0xde, 0xad]);
     }
 }

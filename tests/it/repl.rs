@@ -48,9 +48,9 @@ fn exit(p: &mut PtySession) {
     p.exp_eof().unwrap();
 }
 
-/// Runs `listen 0` and returns the port nsh bound.
+/// Runs `listen 0 wait=0` and returns the port nsh bound.
 fn listen_any(p: &mut PtySession) -> u16 {
-    p.send_line("listen 0").unwrap();
+    p.send_line("listen 0 wait=0").unwrap();
     let (_, line) = p
         .exp_regex(r"listening on UDP port \d+\r?\n")
         .expect("the listening line");
@@ -213,5 +213,51 @@ fn a_message_value_shows_its_summary_and_decoded_values() {
     p.exp_string("  /1/1/1 Lifetime = 300")
         .expect("the second value, named");
     responder.join().unwrap();
+    exit(&mut p);
+}
+
+#[test]
+fn listen_at_the_prompt_waits_for_the_first_client_like_the_original() {
+    let mut p = start();
+    p.send_line("listen 0").unwrap();
+    let (_, line) = p
+        .exp_regex(r"listening on UDP port \d+\r?\n")
+        .expect("the listening line");
+    let port: u16 = line.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+    p.exp_string("waiting for a client on port").unwrap();
+    // No prompt until a client talks: its Register is shown and answered,
+    // and the next command goes to it.
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let register = [
+        &[
+            0x44, 0x02, 0x12, 0x34, 0xaa, 0xbb, 0xcc, 0xdd, 0xb2, b'r', b'd',
+        ][..],
+        &[0x47, b'e', b'p', b'=', b'w', b'a', b'i', b't'][..],
+        &[0xff][..],
+        b"</3/0>",
+    ]
+    .concat();
+    client.send_to(&register, ("127.0.0.1", port)).unwrap();
+    p.exp_string("<- Register /rd?ep=wait").unwrap();
+    p.exp_string("-> Created /rd/1").unwrap();
+    prompt(&mut p);
+    p.send_line("print(clients()[0].endpoint + \"@@\")")
+        .unwrap();
+    p.exp_string("wait@@").unwrap();
+    // Ctrl-C stops a wait; nsh keeps listening.
+    prompt(&mut p);
+    p.send_line("listen 0").unwrap();
+    p.exp_string("waiting for a client on port").unwrap();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        p.send_control('c').unwrap();
+        if p.exp_string("stopped waiting; still listening on port")
+            .is_ok()
+        {
+            break;
+        }
+        assert!(attempts < 20, "Ctrl-C never stopped the wait");
+    }
     exit(&mut p);
 }

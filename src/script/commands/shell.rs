@@ -28,8 +28,9 @@ command! {
         connection_id: Option<String> = opt(Str, "none"),
         ..more: MoreSecurity,
         dtls_idle_timeout: Option<Duration> = opt(Float, "86400 (a day)"),
+        wait: Option<bool> = opt(Bool, "1 at the prompt and from piped input, 0 in scripts"),
     }
-    help: "Listens on PORT for any number of clients: plain UDP; DTLS 1.2 with a pre-shared key (PSK_IDENTITY and PSK_KEY as literal text, psk_key_hex=, or a psk_file= of `identity,hexkey` lines) or with certificates (CRT_FILE and KEY_FILE, PEM or DER; with CA_FILE or CA_PATH client certificates must chain to it, without, any is accepted); or CoAP over TCP with tcp=1. connection_id=BYTES (text, or 0x… hex) offers nsh's DTLS Connection ID, so a client whose address changes keeps its session and registration. ciphersuites= narrows and orders the cipher suites (IANA names or numbers); debug=1..3 prints mbed TLS's debug lines to stderr; dtls_idle_timeout= ends idle sessions.",
+    help: "Listens on PORT for any number of clients: plain UDP; DTLS 1.2 with a pre-shared key (PSK_IDENTITY and PSK_KEY as literal text, psk_key_hex=, or a psk_file= of `identity,hexkey` lines) or with certificates (CRT_FILE and KEY_FILE, PEM or DER; with CA_FILE or CA_PATH client certificates must chain to it, without, any is accepted); or CoAP over TCP with tcp=1. connection_id=BYTES (text, or 0x… hex) offers nsh's DTLS Connection ID, so a client whose address changes keeps its session and registration. ciphersuites= narrows and orders the cipher suites (IANA names or numbers); debug=1..3 prints mbed TLS's debug lines to stderr; dtls_idle_timeout= ends idle sessions. At the prompt (and from piped input) it then waits for the first client's first message, as the original did (Ctrl-C stops waiting; nsh goes on listening), unless wait=0; any number of clients are served afterwards.",
     example: "listen 9000",
     run: cmd_listen,
 }
@@ -196,6 +197,16 @@ fn cmd_listen(ctx: &Ctx, args: ListenArgs) -> CmdResult {
         bound,
         ipv6,
     ));
+    if args.wait.unwrap_or(ctx.interactive) {
+        ctx.say(&format!(
+            "waiting for a client on port {bound} ... (Ctrl-C to stop waiting)"
+        ));
+        // The first message itself is printed as it arrives.
+        if ctx.server.wait_first_client().is_err() {
+            ctx.server.interrupt_flag().store(false, Ordering::SeqCst);
+            ctx.say(&format!("stopped waiting; still listening on port {bound}"));
+        }
+    }
     Ok(Dynamic::from_int(i64::from(bound)))
 }
 

@@ -285,9 +285,11 @@ fn cli_wording(e: &str) -> String {
         "connection_id",
         "ciphersuites",
         "dtls_idle_timeout",
+        "debug",
     ] {
         let flag = format!("--{}", name.replace('_', "-"));
         out = out.replace(&format!("`{name}`"), &flag);
+        out = out.replace(&format!("use {name} in"), &format!("use {flag} in"));
         if let Some(rest) = out.strip_prefix(&format!("{name}:")) {
             out = format!("{flag}:{rest}");
         }

@@ -150,7 +150,7 @@ fn registers_over_dtls_psk_are_answered_and_a_wrong_key_is_reported() {
     }
     assert_eq!(
         run.stdout
-            .matches("established (TLS_PSK_WITH_AES_128_CCM_8)")
+            .matches("established (TLS_PSK_WITH_AES_128_CCM_8, identity `user`)")
             .count(),
         4,
         "three coap-clients with the right key and openssl:\n{}",
@@ -227,7 +227,7 @@ fn a_psk_identity_without_a_key_is_refused_with_one_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("needs both --psk-identity and --psk-key"),
+        err.contains("--psk-identity needs --psk-key (or --psk-key-hex) too"),
         "{err}"
     );
 }

@@ -539,3 +539,71 @@ fn send_garbage(port: u16) {
     reg.set_uri("/rd?ep=after-garbage&lt=60");
     c.send(&reg);
 }
+
+/// `bootstrap` in Certificate mode with PEM files (as `listen` takes them)
+/// writes DER into the Security object (OMA LwM2M Core, object 0: resources
+/// 3 Public Key or Identity, 4 Server Public Key, 5 Secret Key are opaque
+/// DER), byte-identical to the DER the openssl command line makes of them.
+/// No installable client bootstraps onto a certificate server (wakatiwai's
+/// tinydtls has ECDSA compiled out; coap-node has no DTLS), so the bytes
+/// are checked here.
+#[test]
+fn bootstrap_writes_pem_certificates_and_keys_as_der() {
+    let certs = crate::harness::repo().join("tests/fixtures/certs");
+    let der = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&certs)
+            .output()
+            .expect("openssl (bash tests/setup.sh)");
+        assert!(out.status.success(), "{args:?}");
+        out.stdout
+    };
+    let client_der = der(&["x509", "-in", "client.crt", "-outform", "DER"]);
+    let ca_der = der(&["x509", "-in", "ca.crt", "-outform", "DER"]);
+    let key_der = der(&["ec", "-in", "client.key", "-outform", "DER"]);
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let port = client.local_addr().unwrap().port();
+    let answer = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let (n, from) = client.recv_from(&mut buf).unwrap();
+            let req = udp::decode(&buf[..n]).unwrap();
+            let mut r = Message::new(Type::Acknowledgement, Code::CHANGED, req.message_id);
+            r.token = req.token.clone();
+            client.send_to(&udp::encode(&r), from).unwrap();
+            seen.push(req);
+        }
+        seen
+    });
+    let dir = certs.display();
+    let code = format!(
+        "connect 127.0.0.1 {port}\nbootstrap uri=coaps://127.0.0.1:5684 security_mode=Certificate client_cert_path={dir}/client.crt client_private_key_path={dir}/client.key server_cert_path={dir}/ca.crt\n"
+    );
+    let mut child = std::process::Command::new(crate::harness::nsh_bin())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), code.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let seen = answer.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(seen[0].path_string(), "/0", "{text}");
+    let holds = |what: &str, bytes: &[u8]| {
+        assert!(
+            seen[0].payload.windows(bytes.len()).any(|w| w == bytes),
+            "Write /0 lacks the {what} DER ({} bytes)\n{text}",
+            bytes.len()
+        );
+    };
+    holds("client certificate", &client_der);
+    holds("CA certificate", &ca_der);
+    holds("private key", &key_der);
+    // Nothing of the PEM text went out.
+    assert!(!seen[0].payload.windows(5).any(|w| w == b"-----"), "{text}");
+}

@@ -17,6 +17,7 @@ use crate::script::message::Msg;
 use crate::script::send::{Header, SET_TIMEOUT, err, send};
 use crate::script::typed::command;
 use crate::server::SendOptions;
+use crate::transport::dtls::{CredentialKind, der_of};
 
 crate::arguments! {
     /// The server account `bootstrap` and `bootstrap_pack` write, in the
@@ -49,7 +50,7 @@ command! {
         tls_ciphersuites: Option<Vec<String>> = opt(List, "[]"),
         timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
-    help: "Bootstrap-Writes a Security (/0) and a Server (/1) instance for an LwM2M server, then sends Bootstrap-Finish; returns the responses. PSK identity and key are literal text (or \\x bytes); certificate paths are DER files.",
+    help: "Bootstrap-Writes a Security (/0) and a Server (/1) instance for an LwM2M server, then sends Bootstrap-Finish; returns the responses. PSK identity and key are literal text (or \\x bytes); certificate and key files are PEM or DER, written as DER.",
     example: "bootstrap finish=True ssid=1 uri=coaps://127.0.0.1:9500 security_mode=PreSharedKey psk_identity=user psk_key=password",
     run: bootstrap,
 }
@@ -337,13 +338,15 @@ impl Account {
         self,
         tls_ciphersuites: Option<Vec<String>>,
     ) -> Result<ServerAccount, String> {
+        // PEM or DER files; the Security object holds DER.
         let read_file = |name: &str, path: Option<String>| -> Result<Option<Vec<u8>>, String> {
-            match path {
-                Some(p) => std::fs::read(&p)
-                    .map(Some)
-                    .map_err(|e| format!("`{name}`: cannot read {p}: {e}")),
-                None => Ok(None),
-            }
+            let kind = if name == "client_private_key_path" {
+                CredentialKind::PrivateKey
+            } else {
+                CredentialKind::Certificate
+            };
+            path.map(|p| der_of(&format!("`{name}`:"), std::path::Path::new(&p), kind))
+                .transpose()
         };
         let uri = self.uri;
         let psk_identity = self.psk_identity;

@@ -244,6 +244,51 @@ fn load_ca(ca: &CaSource) -> Result<MbedtlsList<Certificate>, String> {
     }
 }
 
+/// What a credential file holds, for [`der_of`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// An X.509 certificate.
+    Certificate,
+    /// A private key.
+    PrivateKey,
+}
+
+/// The DER form of a certificate or private key file given in PEM or DER
+/// (DER is returned as it is, once it parses), as the LwM2M Security object
+/// wants it; errors name the argument, the path and the problem.
+pub fn der_of(what: &str, path: &Path, kind: CredentialKind) -> Result<Vec<u8>, String> {
+    let bytes = read_file(what, path)?;
+    match kind {
+        CredentialKind::Certificate => {
+            let list = parse_certificates(what, path, bytes)?;
+            let first = list
+                .iter()
+                .next()
+                .ok_or_else(|| format!("{what} {}: no certificate in it", path.display()))?;
+            Ok(first.as_der().to_vec())
+        }
+        CredentialKind::PrivateKey => {
+            let pem = is_pem(&bytes);
+            let mut input = bytes.clone();
+            if pem {
+                input.push(0);
+            }
+            let mut key = Pk::from_private_key(&input, None).map_err(|e| {
+                format!(
+                    "{what} {}: not an unencrypted private key in PEM or DER ({})",
+                    path.display(),
+                    describe_error(&e)
+                )
+            })?;
+            if !pem {
+                return Ok(bytes);
+            }
+            key.write_private_der_vec()
+                .map_err(|e| format!("{what} {}: {}", path.display(), describe_error(&e)))
+        }
+    }
+}
+
 /// Why a certificate was rejected, in words.
 pub(super) fn describe_verify_error(flags: VerifyError) -> String {
     let words = [

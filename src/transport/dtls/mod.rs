@@ -34,6 +34,7 @@ use mbedtls::ssl::{Context, Io};
 
 pub use config::Side;
 use config::Tls;
+pub use config::{CredentialKind, der_of};
 pub use settings::{CaSource, CertificateFiles, Credentials, Psk, Security};
 
 use super::udp::{MAX_DATAGRAM, UdpTransport, canonical};

@@ -8,49 +8,139 @@ use std::sync::atomic::Ordering;
 use nsh::script::{LineResult, Shell};
 use nsh::server::Server;
 
-const USAGE: &str = "\
-usage: nsh [OPTIONS] [SCRIPT.rhai [ARGS...]]
+use clap::{CommandFactory, Parser, Subcommand};
+use nsh::transport::dtls::settings::SecurityArgs;
 
-An LwM2M server shell for testing LwM2M clients.
+/// An LwM2M server shell for testing LwM2M clients.
+///
+/// With SCRIPT, nsh runs it and exits 0 when it completes, 1 on any uncaught
+/// error (printed as FILE:LINE:COL: message); ARGS reach the script as the
+/// array ARGS. Without SCRIPT, nsh opens the prompt; `help` lists commands.
+#[derive(Parser, Debug)]
+#[command(name = "nsh", version, about, long_about, max_term_width = 100)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Listen on UDP PORT (5683, or 5684 with DTLS); at the prompt, wait for
+    /// the first client
+    #[arg(short = 'l', long = "listen", value_name = "PORT", num_args = 0..=1)]
+    listen: Option<Option<ListenPort>>,
 
-options:
-  -l, --listen [PORT]   listen on UDP PORT (default 5683, or 5684 with
-                        DTLS); at the prompt, wait for the first client
-  -t, --tcp             with -l (and for `listen`): CoAP over TCP (RFC 8323)
-                        instead of UDP; not with DTLS credentials (no TLS)
+    /// With -l (and for `listen`): CoAP over TCP (RFC 8323) instead of UDP
+    #[arg(short = 't', long)]
+    tcp: bool,
 
-DTLS 1.2 (with any credentials, `-l` and `listen` serve CoAP over DTLS; the
-values are also `listen`'s defaults):
-  -i, --psk-identity ID PSK identity (literal text)
-  -k, --psk-key KEY     PSK key (literal text)
-  --psk-key-hex HEX     PSK key in hex (70617373776f7264)
-  --psk-file FILE       PSK table: one `identity,hexkey` per line
-  --crt-file FILE       certificate (PEM or DER), with --key-file
-  --key-file FILE       its private key (PEM or DER, unencrypted)
-  --ca-file FILE        client certificates must chain to these CAs
-  --ca-path DIR         the same, from every *.pem/*.crt/*.der in DIR
-  --ciphersuites LIST   cipher suites in order of preference (IANA names or
-                        numbers, comma-separated)
-  --connection-id BYTES nsh's DTLS Connection ID (text, or 0x… hex)
-  --dtls-idle-timeout S end DTLS sessions idle for S seconds (86400)
-  --debug [LEVEL]       mbed TLS debug lines on stderr: 1 handshake steps
-                        (default), 2 records, 3 everything
+    /// Use IPv6 (dual-stack) sockets
+    #[arg(short = '6', long)]
+    ipv6: bool,
 
-  -6, --ipv6            use IPv6 (dual-stack) sockets
-  -c CODE               run one line (Rhai or a command line) and exit
-  --junit FILE          with SCRIPT: write its test(...) results (or the
-                        script's own outcome) as a JUnit XML report
-  -h, --help            show this help
-  -V, --version         show the version
+    /// Run one line (Rhai or a command line) and exit
+    #[arg(short = 'c', value_name = "CODE")]
+    code: Option<String>,
 
-With SCRIPT, nsh runs it and exits 0 when it completes, 1 on any uncaught
-error (printed as FILE:LINE:COL: message). ARGS reach the script as the
-array ARGS. Without SCRIPT, nsh opens the prompt; `help` lists commands.";
+    /// With SCRIPT: write its test(...) results (or the script's own
+    /// outcome) as a JUnit XML report
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+
+    #[command(flatten)]
+    dtls: DtlsFlags,
+
+    /// The script to run
+    #[arg(value_name = "SCRIPT.rhai")]
+    script: Option<PathBuf>,
+
+    /// Arguments for the script (its ARGS array)
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    script_args: Vec<String>,
+
+    #[command(subcommand)]
+    command: Option<Extra>,
+}
+
+/// DTLS 1.2: with any credentials, `-l` and `listen` serve CoAP over DTLS;
+/// the values are also `listen`'s defaults.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "DTLS 1.2")]
+struct DtlsFlags {
+    /// PSK identity (literal text)
+    #[arg(short = 'i', long, value_name = "ID")]
+    psk_identity: Option<String>,
+    /// PSK key (literal text)
+    #[arg(short = 'k', long, value_name = "KEY")]
+    psk_key: Option<String>,
+    /// PSK key in hex (70617373776f7264)
+    #[arg(long, value_name = "HEX")]
+    psk_key_hex: Option<String>,
+    /// PSK table: one `identity,hexkey` per line
+    #[arg(long, value_name = "FILE")]
+    psk_file: Option<String>,
+    /// Certificate (PEM or DER), with --key-file
+    #[arg(long, value_name = "FILE")]
+    crt_file: Option<String>,
+    /// Its private key (PEM or DER, unencrypted)
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<String>,
+    /// Client certificates must chain to these CAs
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<String>,
+    /// The same, from every *.pem/*.crt/*.der in DIR
+    #[arg(long, value_name = "DIR")]
+    ca_path: Option<String>,
+    /// Cipher suites in order of preference (IANA names or numbers,
+    /// comma-separated)
+    #[arg(long, value_name = "LIST")]
+    ciphersuites: Option<String>,
+    /// nsh's DTLS Connection ID (text, or 0x… hex)
+    #[arg(long, value_name = "BYTES")]
+    connection_id: Option<String>,
+    /// End DTLS sessions idle for S seconds [default: 86400]
+    #[arg(long, value_name = "S")]
+    dtls_idle_timeout: Option<f64>,
+    /// mbed TLS debug lines on stderr: 1 handshake steps, 2 records, 3
+    /// everything
+    #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "1",
+          value_parser = clap::value_parser!(u8).range(1..=3))]
+    debug: Option<u8>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Extra {
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print nsh's man page (roff), e.g. `nsh man > nsh.1`
+    Man,
+}
+
+/// `-l`'s optional port.
+#[derive(Clone, Copy, Debug)]
+struct ListenPort(Option<u16>);
+
+impl std::str::FromStr for ListenPort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == DEFAULT_PORT {
+            return Ok(ListenPort(None));
+        }
+        s.parse()
+            .map(|p| ListenPort(Some(p)))
+            .map_err(|_| format!("`{s}` is not a port number"))
+    }
+}
+
+/// What `-l` stands for when a non-number follows it (the script).
+const DEFAULT_PORT: &str = "default";
 
 struct Options {
     /// `Some(None)`: `-l` without a port.
     listen: Option<Option<u16>>,
-    security: nsh::transport::dtls::settings::SecurityArgs,
+    security: SecurityArgs,
     ipv6: bool,
     tcp: bool,
     code: Option<String>,
@@ -59,107 +149,131 @@ struct Options {
     junit: Option<PathBuf>,
 }
 
-fn parse_args(args: Vec<String>) -> Result<Options, String> {
-    let mut o = Options {
-        listen: None,
-        security: Default::default(),
-        ipv6: false,
-        tcp: false,
-        code: None,
-        script: None,
-        script_args: Vec::new(),
-        junit: None,
-    };
+/// `-l` takes a port only when one follows (`nsh -l script.rhai` listens on
+/// the default port and runs the script), as in the original; everything
+/// after the script is the script's (`--` is put after it).
+fn normalise(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
     let mut it = args.into_iter().peekable();
+    let mut script_seen = false;
     while let Some(a) = it.next() {
-        if o.script.is_some() {
-            o.script_args.push(a);
+        if script_seen {
+            out.push(a);
             continue;
         }
-        match a.as_str() {
-            "-h" | "--help" => return Err(String::new()),
-            "-V" | "--version" => {
-                println!("nsh {}", env!("CARGO_PKG_VERSION"));
-                std::process::exit(0);
-            }
-            "-6" | "--ipv6" => o.ipv6 = true,
-            "-l" | "--listen" => {
-                o.listen = Some(None);
-                if let Some(p) = it.peek().and_then(|p| p.parse::<u16>().ok()) {
-                    o.listen = Some(Some(p));
-                    it.next();
-                }
-            }
-            "-c" => o.code = Some(it.next().ok_or("-c needs CODE")?),
-            "--junit" => o.junit = Some(PathBuf::from(it.next().ok_or("--junit needs FILE")?)),
-            "-t" | "--tcp" => o.tcp = true,
-            "-i" | "--psk-identity" => {
-                o.security.psk_identity = Some(it.next().ok_or(format!("{a} needs an identity"))?);
-            }
-            "-k" | "--psk-key" => {
-                o.security.psk_key = Some(it.next().ok_or(format!("{a} needs a key"))?);
-            }
-            "--psk-key-hex" => o.security.psk_key_hex = Some(value(&a, &mut it)?),
-            "--psk-file" => o.security.psk_file = Some(value(&a, &mut it)?),
-            "--crt-file" => o.security.crt_file = Some(value(&a, &mut it)?),
-            "--key-file" => o.security.key_file = Some(value(&a, &mut it)?),
-            "--ca-file" => o.security.ca_file = Some(value(&a, &mut it)?),
-            "--ca-path" => o.security.ca_path = Some(value(&a, &mut it)?),
-            "--ciphersuites" => o.security.ciphersuites = Some(value(&a, &mut it)?),
-            "--connection-id" => o.security.connection_id = Some(value(&a, &mut it)?),
-            "--dtls-idle-timeout" => {
-                let v = value(&a, &mut it)?;
-                let s: f64 = v
-                    .parse()
-                    .map_err(|_| format!("{a}: `{v}` is not a number of seconds"))?;
-                o.security.idle_timeout =
-                    Some(nsh::script::args::seconds("--dtls-idle-timeout", s)?);
-            }
-            "--debug" => {
-                let mut level = 1;
-                if let Some(l) = it.peek().and_then(|p| p.parse::<u8>().ok()) {
-                    level = l;
-                    it.next();
-                }
-                if !(1..=3).contains(&level) {
-                    return Err(format!(
-                        "--debug: {level} is not a level (1 handshake steps, 2 records, 3 everything)"
-                    ));
-                }
-                o.security.debug = Some(level + 1);
-            }
-            s if s.starts_with("--listen=") => {
-                let p = &s["--listen=".len()..];
-                o.listen =
-                    Some(Some(p.parse().map_err(|_| {
-                        format!("--listen: `{p}` is not a port number")
-                    })?));
-            }
-            s if s.starts_with('-') && s.len() > 1 => {
-                return Err(format!("unknown option `{s}` (see --help)"));
-            }
-            _ => o.script = Some(PathBuf::from(a)),
+        let is_listen = a == "-l" || a == "--listen";
+        if !a.starts_with('-') && out.last().is_none_or(|l: &String| !takes_value(l)) {
+            // The script: what follows is its own, flags included.
+            script_seen = true;
+            out.push(a);
+            out.push("--".into());
+            continue;
+        }
+        out.push(a);
+        // A number is `-l`'s (a wrong one is refused as a port).
+        let number = |n: &String| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+        if is_listen && !it.peek().is_some_and(number) {
+            out.pop();
+            out.push(format!("--listen={DEFAULT_PORT}"));
         }
     }
-    Ok(o)
+    out
 }
 
-/// The value after an option.
-fn value(option: &str, it: &mut impl Iterator<Item = String>) -> Result<String, String> {
-    it.next().ok_or_else(|| format!("{option} needs a value"))
+/// Options whose value is the next word.
+fn takes_value(option: &str) -> bool {
+    matches!(
+        option,
+        "-c" | "-i"
+            | "-k"
+            | "--psk-identity"
+            | "--psk-key"
+            | "--psk-key-hex"
+            | "--psk-file"
+            | "--crt-file"
+            | "--key-file"
+            | "--ca-file"
+            | "--ca-path"
+            | "--ciphersuites"
+            | "--connection-id"
+            | "--dtls-idle-timeout"
+            | "--junit"
+            | "-l"
+            | "--listen"
+    )
+}
+
+fn parse_args(args: Vec<String>) -> Result<Options, ExitCode> {
+    let argv = std::iter::once("nsh".to_string()).chain(normalise(args));
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return Err(if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+    };
+    match cli.command {
+        Some(Extra::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "nsh", &mut std::io::stdout());
+            return Err(ExitCode::SUCCESS);
+        }
+        Some(Extra::Man) => {
+            let man = clap_mangen::Man::new(Cli::command());
+            return Err(match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("nsh: man: {e}");
+                    ExitCode::from(1)
+                }
+            });
+        }
+        None => {}
+    }
+    let d = cli.dtls;
+    let idle_timeout = match d.dtls_idle_timeout {
+        Some(s) => match nsh::script::args::seconds("--dtls-idle-timeout", s) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("nsh: {e}");
+                return Err(ExitCode::from(2));
+            }
+        },
+        None => None,
+    };
+    Ok(Options {
+        listen: cli.listen.map(|p| p.and_then(|p| p.0)),
+        security: SecurityArgs {
+            psk_identity: d.psk_identity,
+            psk_key: d.psk_key,
+            psk_key_hex: d.psk_key_hex,
+            psk_file: d.psk_file,
+            crt_file: d.crt_file,
+            key_file: d.key_file,
+            ca_file: d.ca_file,
+            ca_path: d.ca_path,
+            ciphersuites: d.ciphersuites,
+            connection_id: d.connection_id,
+            // nsh's levels 1–3 are mbed TLS's 2–4.
+            debug: d.debug.map(|l| l + 1),
+            idle_timeout,
+        },
+        ipv6: cli.ipv6,
+        tcp: cli.tcp,
+        code: cli.code,
+        script: cli.script,
+        script_args: cli.script_args,
+        junit: cli.junit,
+    })
 }
 
 fn main() -> ExitCode {
     let opts = match parse_args(std::env::args().skip(1).collect()) {
         Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("nsh: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let server = Server::new();
     let flag = server.interrupt_flag();

@@ -24,7 +24,19 @@ fn nsh(args: &[&str]) -> (i32, String, String) {
 fn help_and_version_exit_zero() {
     let (code, out, _) = nsh(&["--help"]);
     assert_eq!(code, 0);
-    assert!(out.contains("usage: nsh"), "{out}");
+    assert!(
+        out.contains("Usage: nsh [OPTIONS] [SCRIPT.rhai] [ARGS]..."),
+        "{out}"
+    );
+    for flag in [
+        "--listen",
+        "--psk-file",
+        "--crt-file",
+        "--connection-id",
+        "--debug",
+    ] {
+        assert!(out.contains(flag), "{flag} in --help:\n{out}");
+    }
     let (code, out, _) = nsh(&["--version"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("nsh "), "{out}");
@@ -48,19 +60,25 @@ fn dtls_flags_without_what_they_need_are_refused_with_one_line() {
             &["-i", "a", "-k", "b", "--crt-file", "c", "--key-file", "d"],
             "Cannot use PSK and Certificates at the same time",
         ),
-        (
-            &["-i", "a", "-k", "b", "--debug", "7"],
-            "--debug: 7 is not a level",
-        ),
     ] {
         let (code, _, err) = nsh(flag);
         assert_eq!(code, 2, "{flag:?}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(says), "{flag:?}: {err}");
     }
+    let (code, _, err) = nsh(&["-i", "a", "-k", "b", "--debug", "7"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("7 is not in 1..=3"), "{err}");
     let (code, _, err) = nsh(&["--bogus"]);
     assert_eq!(code, 2);
-    assert!(err.contains("unknown option `--bogus`"), "{err}");
+    assert!(err.contains("unexpected argument '--bogus' found"), "{err}");
+    // A mistyped flag gets a suggestion.
+    let (code, _, err) = nsh(&["--psk-idenity", "x"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("a similar argument exists: '--psk-identity'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -515,4 +533,42 @@ fn a_script_file_prints_no_message_values() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("-> Write /3/0/14"), "{out}");
     assert!(!out.contains("UTC Offset"), "{out}");
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_same_definition() {
+    for (shell, marker) in [
+        ("bash", "_nsh()"),
+        ("zsh", "#compdef nsh"),
+        ("fish", "complete -c nsh"),
+    ] {
+        let (code, out, err) = nsh(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains(marker), "{shell}:\n{out}");
+        assert!(out.contains("psk-file"), "{shell}:\n{out}");
+    }
+    let (code, out, err) = nsh(&["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(".ie") || out.contains(".TH nsh 1"), "{out}");
+    assert!(out.contains("connection\\-id"), "{out}");
+    let (code, _, err) = nsh(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+}
+
+#[test]
+fn listen_takes_a_port_only_when_one_follows() {
+    let dir = std::env::temp_dir().join(format!("nsh-cli-l-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("args.rhai");
+    std::fs::write(&script, "print(`args ${ARGS}`);").unwrap();
+    let path = script.display().to_string();
+    // `-l 0 SCRIPT`: port 0; the script's own `-l` stays its argument.
+    let (code, out, err) = nsh(&["-l", "0", &path, "-l", "x"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("args [\"-l\", \"x\"]"), "{out}");
+    assert!(!out.contains("port 5683"), "{out}");
+    let (code, _, err) = nsh(&["-l", "99999"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("99999"), "{err}");
 }

@@ -341,11 +341,11 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
             LineResult::Value(v) => {
-                if !v.is_unit()
-                    && !v.is::<nsh::script::message::Msg>()
-                    && nsh::script::command_form(&code).is_none()
+                // As at the prompt: a Message as its summary and values.
+                if nsh::script::command_form(&code).is_none()
+                    && let Some(text) = nsh::script::value_text(&v)
                 {
-                    println!("{v}");
+                    println!("{text}");
                 }
                 ExitCode::SUCCESS
             }

@@ -1,0 +1,324 @@
+//! DTLS security options against real peers: certificates with and without
+//! a CA (libcoap's `coap-client-openssl` and `coap-client-gnutls`, `openssl
+//! s_client`), PEM and DER, errors at start, a PSK table, `--ciphersuites`,
+//! `--debug`, a secure file server and `--dtls-idle-timeout`. nsh listens on
+//! port 0 and the test reads the port from its first line.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::harness::{nsh_bin, repo};
+
+const C: &str = "tests/fixtures/certs";
+
+fn cert(name: &str) -> String {
+    repo().join(C).join(name).display().to_string()
+}
+
+/// The port after the last ` port ` on a line (`listening on … port N`,
+/// `Serving directory … on port N...`).
+fn port_on(line: &str) -> Option<u16> {
+    let (_, after) = line.rsplit_once(" port ")?;
+    after
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A running nsh whose stdout is read line by line.
+struct Nsh {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    seen: String,
+    port: u16,
+}
+
+impl Nsh {
+    /// Starts `nsh ARGS…` and waits for the first line naming a port.
+    fn start(args: &[&str]) -> Nsh {
+        let mut child = Command::new(nsh_bin())
+            .args(args)
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nsh");
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                s.push_str(&line);
+                s.push('\n');
+            }
+            s
+        });
+        let mut nsh = Nsh {
+            child,
+            lines,
+            stderr: Some(stderr),
+            seen: String::new(),
+            port: 0,
+        };
+        let line = nsh.wait_line(|l| port_on(l).is_some(), 10);
+        nsh.port = port_on(&line).unwrap();
+        assert_ne!(nsh.port, 0, "{line}");
+        nsh
+    }
+
+    /// Waits up to `secs` for a stdout line that `pred` accepts.
+    fn wait_line(&mut self, pred: impl Fn(&str) -> bool, secs: u64) -> String {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no such line within {secs} s; nsh printed:\n{}", self.seen),
+            }
+        }
+    }
+
+    /// Waits for a line containing `needle`.
+    fn wait(&mut self, needle: &str, secs: u64) -> String {
+        self.wait_line(|l| l.contains(needle), secs)
+    }
+
+    /// Waits for nsh to exit (killing it after `secs`): its status, all of
+    /// stdout and all of stderr.
+    fn finish(mut self, secs: u64) -> (ExitStatus, String, String) {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait for nsh") {
+                break s;
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                break self.child.wait().expect("wait for nsh");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap_or_default();
+        (status, std::mem::take(&mut self.seen), stderr)
+    }
+}
+
+impl Drop for Nsh {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `coap-client-{flavour} ARGS…` (Debian libcoap3-bin), its output.
+fn coap_client(flavour: &str, args: &[&str]) -> String {
+    let o = Command::new(format!("coap-client-{flavour}"))
+        .args(["-B", "5"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("coap-client-{flavour}: {e} (run `bash tests/setup.sh`, Debian libcoap3-bin)")
+        });
+    text(&o)
+}
+
+/// A Register over coaps:// with a client certificate.
+fn register_with_cert(flavour: &str, port: u16, crt: &str, ep: &str) -> String {
+    let (c, k) = (cert(&format!("{crt}.crt")), cert(&format!("{crt}.key")));
+    let ca = cert("ca.crt");
+    let uri = format!("coaps://127.0.0.1:{port}/rd?ep={ep}&lt=60");
+    coap_client(
+        flavour,
+        &[
+            "-m", "post", "-c", &c, "-j", &k, "-C", &ca, "-e", "</3/0>", &uri,
+        ],
+    )
+}
+
+/// A Register over coaps:// with a PSK (`key` as literal text).
+fn register_with_psk(port: u16, identity: &str, key: &str, ep: &str) -> String {
+    let uri = format!("coaps://127.0.0.1:{port}/rd?ep={ep}&lt=60");
+    coap_client(
+        "openssl",
+        &[
+            "-m", "post", "-u", identity, "-k", key, "-e", "</3/0>", &uri,
+        ],
+    )
+}
+
+/// `openssl s_client -dtls1_2 -connect 127.0.0.1:PORT ARGS… -brief`, stdin
+/// empty (it closes at once after the handshake).
+fn s_client(port: u16, args: &[&str]) -> String {
+    let o = Command::new("openssl")
+        .args(["s_client", "-dtls1_2", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .arg("-brief")
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl is missing: run `bash tests/setup.sh`");
+    text(&o)
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The script for the certificate tests: each Register by endpoint, in the
+/// order the test runs the clients.
+const CA_SCRIPT: &str = r#"
+print("@@go-openssl");
+let r = wait_for(#{kind: "Register", endpoint: "cert-openssl"}, 20);
+assert_eq(r.identity, "CN=urn:nsh:client-1");
+let cs = clients();
+assert_eq(cs.len(), 1);
+assert_eq(cs[0].endpoint, "cert-openssl");
+assert_eq(cs[0].identity, "CN=urn:nsh:client-1");
+print("@@go-gnutls");
+let r = wait_for(#{kind: "Register", endpoint: "cert-gnutls"}, 20);
+assert_eq(r.identity, "CN=urn:nsh:client-1");
+assert_eq(clients().filter(|c| c.identity == "CN=urn:nsh:client-1").len(), 2);
+print("@@done");
+"#;
+
+/// With a CA, coap-client-openssl and coap-client-gnutls register with
+/// client.crt: the Register's identity and clients() give its subject, and
+/// the session is ECDSA with CCM_8 (nsh's first choice).
+#[test]
+fn ca_verified_client_certificates_register_with_their_subject() {
+    let mut nsh = Nsh::start(&[
+        "-l",
+        "0",
+        "--crt-file",
+        &cert("server.crt"),
+        "--key-file",
+        &cert("server.key"),
+        "--ca-file",
+        &cert("ca.crt"),
+        "-c",
+        CA_SCRIPT,
+    ]);
+    let port = nsh.port;
+    nsh.wait("@@go-openssl", 10);
+    let openssl = register_with_cert("openssl", port, "client", "cert-openssl");
+    let est1 = nsh.wait("established", 10);
+    nsh.wait("@@go-gnutls", 10);
+    let gnutls = register_with_cert("gnutls", port, "client", "cert-gnutls");
+    let est2 = nsh.wait("established", 10);
+    nsh.wait("@@done", 10);
+    let (status, out, err) = nsh.finish(10);
+    assert!(status.success(), "{out}\n{err}");
+    for (who, client, line) in [("openssl", &openssl, &est1), ("gnutls", &gnutls, &est2)] {
+        assert!(
+            client.contains("2.01") || !client.contains("cannot send"),
+            "{who}: {client}"
+        );
+        assert!(
+            line.starts_with("DTLS session with 127.0.0.1:")
+                && line.ends_with(
+                    " established (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, identity `CN=urn:nsh:client-1`)"
+                ),
+            "{who}: {line}\n{out}"
+        );
+    }
+    assert!(
+        out.contains("<- Register /rd?ep=cert-openssl&lt=60: </3/0>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("<- Register /rd?ep=cert-gnutls&lt=60: </3/0>"),
+        "{out}"
+    );
+    assert_eq!(out.matches("-> Created /rd/").count(), 2, "{out}");
+}
+
+/// A script that registers whatever comes until `cert-after`.
+const AFTER_SCRIPT: &str = r#"
+print("@@go");
+let r = wait_for(#{kind: "Register", endpoint: "cert-after"}, 30);
+assert_eq(r.identity, "CN=urn:nsh:client-1");
+assert_eq(clients().len(), 1);
+print("@@done");
+"#;
+
+/// Runs a rejected client certificate (`bad`, coap-client-openssl) against
+/// nsh with a CA, checks nsh's one line about it ends with `why (…)`, then
+/// registers a good one.
+fn rejected_then_good(bad: &str, why: &str) {
+    let mut nsh = Nsh::start(&[
+        "-l",
+        "0",
+        "--crt-file",
+        &cert("server.crt"),
+        "--key-file",
+        &cert("server.key"),
+        "--ca-file",
+        &cert("ca.crt"),
+        "-c",
+        AFTER_SCRIPT,
+    ]);
+    let port = nsh.port;
+    nsh.wait("@@go", 10);
+    let client = register_with_cert("openssl", port, bad, "cert-bad");
+    let failed = nsh.wait_line(|l| l.contains("DTLS"), 10);
+    assert!(
+        failed.starts_with("DTLS handshake with 127.0.0.1:")
+            && failed.contains(&format!(" failed: the certificate was rejected: {why} (")),
+        "{failed}\n{}",
+        nsh.seen
+    );
+    let good = register_with_cert("openssl", port, "client", "cert-after");
+    nsh.wait("@@done", 10);
+    let (status, out, err) = nsh.finish(10);
+    assert!(status.success(), "{out}\n{err}");
+    assert!(!client.contains("2.01"), "{client}");
+    assert!(
+        good.contains("2.01") || !good.contains("cannot send"),
+        "{good}"
+    );
+    assert!(!out.contains("cert-bad"), "{out}");
+    assert_eq!(out.matches("DTLS handshake with").count(), 1, "{out}");
+}
+
+/// stranger.crt (signed by another CA) is rejected with one line naming the
+/// peer and "unknown CA"; a good client registers afterwards.
+#[test]
+fn a_client_certificate_from_another_ca_is_rejected_as_unknown_ca() {
+    rejected_then_good("stranger", "issued by an unknown CA");
+}
+
+/// expired.crt (signed by the CA, expired in 2020) is rejected as expired;
+/// a good client registers afterwards.
+#[test]
+fn an_expired_client_certificate_is_rejected() {
+    rejected_then_good("expired", "certificate expired");
+}

@@ -95,6 +95,7 @@ pub(crate) fn build_for(
             config
                 .push_cert(Arc::new(chain), Arc::new(key))
                 .map_err(tls("certificate"))?;
+            config.set_verify_callback(check_certificate);
             match &files.ca {
                 Some(ca) => {
                     config.set_ca_list(Arc::new(load_ca(ca)?), None);
@@ -244,6 +245,76 @@ fn load_ca(ca: &CaSource) -> Result<MbedtlsList<Certificate>, String> {
     }
 }
 
+thread_local! {
+    /// What the last certificate verification on this thread found (the
+    /// handshake and the line about its failure run on the same thread).
+    static LAST_VERIFY: std::cell::Cell<VerifyError> =
+        const { std::cell::Cell::new(VerifyError::empty()) };
+    /// The depth of the certificate last checked on this thread.
+    static LAST_DEPTH: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// `(year, month, day, hour, minute, second)` in UTC, now.
+fn utc_now() -> (u16, u8, u8, u8, u8, u8) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (
+        year as u16,
+        month as u8,
+        day as u8,
+        (rem / 3600) as u8,
+        (rem / 60 % 60) as u8,
+        (rem % 60) as u8,
+    )
+}
+
+/// mbed TLS's verify callback: the validity dates checked against the
+/// clock (the library is built without `MBEDTLS_HAVE_TIME_DATE`, so it
+/// checks none itself), and what was found kept for the failure line.
+fn check_certificate(
+    crt: &Certificate,
+    depth: i32,
+    flags: &mut VerifyError,
+) -> Result<(), mbedtls::Error> {
+    let at = |t: mbedtls::x509::Time| {
+        (
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+        )
+    };
+    let now = utc_now();
+    if crt.not_after().is_ok_and(|t| at(t) < now) {
+        flags.insert(VerifyError::CERT_EXPIRED);
+    }
+    if crt.not_before().is_ok_and(|t| at(t) > now) {
+        flags.insert(VerifyError::CERT_FUTURE);
+    }
+    // A chain is checked from the top down to the peer's own (depth 0): a
+    // depth that does not go down starts a new chain.
+    let fresh = LAST_DEPTH.with(|d| d.replace(depth)) <= depth;
+    LAST_VERIFY.with(|last| {
+        last.set(if fresh { *flags } else { last.get() | *flags });
+    });
+    Ok(())
+}
+
 /// Why a certificate was rejected, in words.
 pub(super) fn describe_verify_error(flags: VerifyError) -> String {
     let words = [
@@ -306,6 +377,14 @@ pub(super) fn handshake_failure(e: &mbedtls::Error) -> String {
         Some(codes::SslNoClientCertificate) => "the client sent no certificate",
         Some(codes::SslCaChainRequired) => "no CA to verify the certificate with",
         Some(codes::SslPkTypeMismatch) => "the certificate's key does not fit the cipher suite",
+        Some(codes::X509CertVerifyFailed) => {
+            let flags = LAST_VERIFY.with(|last| last.replace(VerifyError::empty()));
+            return format!(
+                "the certificate was rejected: {} (mbed TLS: {})",
+                describe_verify_error(flags),
+                error_code(e)
+            );
+        }
         _ => "",
     };
     let code = error_code(e);

@@ -322,3 +322,245 @@ fn a_client_certificate_from_another_ca_is_rejected_as_unknown_ca() {
 fn an_expired_client_certificate_is_rejected() {
     rejected_then_good("expired", "certificate expired");
 }
+
+/// openssl s_client with client.crt and only ECDHE-ECDSA-AES128-CCM8
+/// offered establishes a session with nsh (trusting ca.crt), which names
+/// the client's subject.
+#[test]
+fn openssl_s_client_with_a_client_certificate_establishes_ccm8() {
+    let mut nsh = Nsh::start(&[
+        "-l",
+        "0",
+        "--crt-file",
+        &cert("server.crt"),
+        "--key-file",
+        &cert("server.key"),
+        "--ca-file",
+        &cert("ca.crt"),
+        "-c",
+        r#"wait_for("Register", 30);"#,
+    ]);
+    let out = s_client(
+        nsh.port,
+        &[
+            "-cert",
+            &cert("client.crt"),
+            "-key",
+            &cert("client.key"),
+            "-CAfile",
+            &cert("ca.crt"),
+            "-verify_return_error",
+            "-cipher",
+            "ECDHE-ECDSA-AES128-CCM8",
+        ],
+    );
+    let line = nsh.wait("DTLS", 10);
+    assert!(out.contains("CONNECTION ESTABLISHED"), "{out}");
+    assert!(
+        out.contains("Ciphersuite: ECDHE-ECDSA-AES128-CCM8"),
+        "{out}"
+    );
+    assert!(out.contains("Verification: OK"), "{out}");
+    assert!(
+        line.starts_with("DTLS session with 127.0.0.1:")
+            && line.ends_with(
+                " established (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, identity `CN=urn:nsh:client-1`)"
+            ),
+        "{line}"
+    );
+}
+
+/// Without a CA any client certificate is accepted (stranger.crt, from
+/// another CA, registers as `CN=urn:nsh:stranger`), and so is a client
+/// with no certificate at all (no identity).
+#[test]
+fn without_a_ca_any_client_certificate_or_none_is_accepted() {
+    let mut nsh = Nsh::start(&[
+        "-l",
+        "0",
+        "--crt-file",
+        &cert("server.crt"),
+        "--key-file",
+        &cert("server.key"),
+        "-c",
+        r#"
+print("@@go");
+let r = wait_for(#{kind: "Register", endpoint: "stranger"}, 20);
+assert_eq(r.identity, "CN=urn:nsh:stranger");
+assert_eq(clients()[0].identity, "CN=urn:nsh:stranger");
+print("@@stranger-ok");
+let r = wait_for(#{kind: "Register", endpoint: "nocert"}, 20);
+assert_eq(type_of(r.identity), "()");
+assert_eq(clients().len(), 2);
+print("@@done");
+"#,
+    ]);
+    let port = nsh.port;
+    assert!(
+        nsh.seen.contains("(certificate ") && nsh.seen.contains(", any client certificate) port "),
+        "{}",
+        nsh.seen
+    );
+    nsh.wait("@@go", 10);
+    let stranger = register_with_cert("openssl", port, "stranger", "stranger");
+    let line1 = nsh.wait("DTLS", 10);
+    nsh.wait("@@stranger-ok", 10);
+    let nocert = coap_client(
+        "openssl",
+        &[
+            "-m",
+            "post",
+            "-e",
+            "</3/0>",
+            &format!("coaps://127.0.0.1:{port}/rd?ep=nocert&lt=60"),
+        ],
+    );
+    let line2 = nsh.wait("DTLS", 10);
+    nsh.wait("@@done", 10);
+    let (status, out, err) = nsh.finish(10);
+    assert!(status.success(), "{out}\n{err}\n{stranger}\n{nocert}");
+    assert!(
+        line1.ends_with(
+            " established (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, identity `CN=urn:nsh:stranger`)"
+        ),
+        "{line1}"
+    );
+    assert!(
+        line2.starts_with("DTLS session with 127.0.0.1:")
+            && line2.ends_with(" established (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8)"),
+        "{line2}"
+    );
+    assert!(!out.contains("DTLS handshake with"), "{out}");
+}
+
+/// The server's certificate and key in DER are read as well as PEM: a
+/// client trusting ca.crt registers.
+#[test]
+fn a_der_certificate_and_key_serve_like_pem() {
+    let mut nsh = Nsh::start(&[
+        "-l",
+        "0",
+        "--crt-file",
+        &cert("server.crt.der"),
+        "--key-file",
+        &cert("server.key.der"),
+        "--ca-file",
+        &cert("ca.crt"),
+        "-c",
+        r#"
+print("@@go");
+let r = wait_for(#{kind: "Register", endpoint: "der"}, 20);
+assert_eq(r.identity, "CN=urn:nsh:client-1");
+print("@@done");
+"#,
+    ]);
+    let port = nsh.port;
+    nsh.wait("@@go", 10);
+    // -C ca.crt: the client checks the DER-loaded certificate too.
+    let client = register_with_cert("openssl", port, "client", "der");
+    let line = nsh.wait("DTLS", 10);
+    nsh.wait("@@done", 10);
+    let (status, out, err) = nsh.finish(10);
+    assert!(status.success(), "{out}\n{err}\n{client}");
+    assert!(
+        line.ends_with(
+            " established (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, identity `CN=urn:nsh:client-1`)"
+        ),
+        "{line}"
+    );
+    assert!(!client.contains("cannot send"), "{client}");
+}
+
+fn nsh_output(args: &[&str]) -> (Option<i32>, String) {
+    let o = Command::new(nsh_bin())
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nsh");
+    (o.status.code(), text(&o))
+}
+
+/// Errors at start: a key that does not match the certificate, a missing
+/// certificate file, PSK and certificates together; and `listen` with a
+/// bad key in a script is an error the script can catch, after which it
+/// goes on.
+#[test]
+fn certificate_errors_at_start_name_the_files() {
+    let (crt, bad) = (cert("server.crt"), cert("mismatch.key"));
+    // With a script, nsh stops before running it.
+    let (code, all) = nsh_output(&[
+        "-l",
+        "0",
+        "--crt-file",
+        &crt,
+        "--key-file",
+        &bad,
+        "-c",
+        r#"print("@@ran")"#,
+    ]);
+    assert_eq!(code, Some(1), "{all}");
+    assert!(!all.contains("@@ran"), "{all}");
+    assert!(
+        all.contains(&format!(
+            "key_file {bad} does not match the certificate in crt_file {crt}"
+        )),
+        "{all}"
+    );
+    assert!(!all.contains("listening on"), "{all}");
+
+    let missing = cert("missing.crt");
+    let (code, all) = nsh_output(&[
+        "-l",
+        "0",
+        "--crt-file",
+        &missing,
+        "--key-file",
+        &cert("server.key"),
+        "-c",
+        r#"print("@@ran")"#,
+    ]);
+    assert_eq!(code, Some(1), "{all}");
+    assert!(!all.contains("@@ran"), "{all}");
+    assert!(
+        all.contains(&format!("crt_file {missing}: no such file")),
+        "{all}"
+    );
+
+    let (code, all) = nsh_output(&[
+        "-l",
+        "0",
+        "--crt-file",
+        &crt,
+        "--key-file",
+        &cert("server.key"),
+        "--psk-identity",
+        "user",
+        "--psk-key",
+        "password",
+    ]);
+    assert_eq!(code, Some(2), "{all}");
+    assert!(
+        all.contains("Cannot use PSK and Certificates at the same time"),
+        "{all}"
+    );
+
+    let script = format!(
+        r#"try {{ listen(0, #{{crt_file: "{crt}", key_file: "{bad}"}}); }} catch (e) {{ print("@@caught " + e); }}
+print("@@after");"#
+    );
+    let (code, all) = nsh_output(&["-c", &script]);
+    assert_eq!(code, Some(0), "{all}");
+    let caught = all
+        .lines()
+        .find(|l| l.starts_with("@@caught "))
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(
+        caught.contains(&format!(
+            "key_file {bad} does not match the certificate in crt_file {crt}"
+        )),
+        "{caught}"
+    );
+    assert!(all.contains("@@after"), "{all}");
+    assert!(!all.contains("listening on"), "{all}");
+}

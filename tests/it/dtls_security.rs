@@ -564,3 +564,115 @@ print("@@after");"#
     assert!(all.contains("@@after"), "{all}");
     assert!(!all.contains("listening on"), "{all}");
 }
+
+/// A PSK table (`--psk-file` of `identity,hexkey` lines): two clients with
+/// their own identity and key register as that identity; a wrong key and
+/// an unknown identity each give one line naming the peer and why; the
+/// known identities are still answered afterwards.
+#[test]
+fn a_psk_table_tells_identities_apart_and_names_failures() {
+    let dir = std::env::temp_dir().join(format!("nsh-psk-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = dir.join("keys.csv");
+    std::fs::write(
+        &table,
+        format!("dev-a,{}\ndev-b,{}\n", hex("key-of-a"), hex("key-of-b")),
+    )
+    .unwrap();
+    let mut nsh = Nsh::start(&[
+        "-l",
+        "0",
+        "--psk-file",
+        &table.display().to_string(),
+        "-c",
+        r#"
+print("@@go");
+let a = wait_for(#{kind: "Register", endpoint: "psk-a"}, 20);
+assert_eq(a.identity, "dev-a");
+let b = wait_for(#{kind: "Register", endpoint: "psk-b"}, 20);
+assert_eq(b.identity, "dev-b");
+let a2 = wait_for(#{kind: "Register", endpoint: "psk-a2"}, 30);
+assert_eq(a2.identity, "dev-a");
+let b2 = wait_for(#{kind: "Register", endpoint: "psk-b2"}, 30);
+assert_eq(b2.identity, "dev-b");
+let ids = clients().map(|c| c.endpoint + "=" + c.identity);
+ids.sort();
+assert_eq(ids, ["psk-a2=dev-a", "psk-a=dev-a", "psk-b2=dev-b", "psk-b=dev-b"]);
+print("@@done");
+"#,
+    ]);
+    let port = nsh.port;
+    nsh.wait("@@go", 10);
+    let a = register_with_psk(port, "dev-a", "key-of-a", "psk-a");
+    let b = register_with_psk(port, "dev-b", "key-of-b", "psk-b");
+    let wrong = register_with_psk(port, "dev-a", "key-of-b", "psk-wrong");
+    let wrong_line = nsh.wait("DTLS handshake with", 10);
+    let unknown = register_with_psk(port, "dev-x", "key-of-a", "psk-unknown");
+    let unknown_line = nsh.wait("DTLS handshake with", 10);
+    let a2 = register_with_psk(port, "dev-a", "key-of-a", "psk-a2");
+    let b2 = register_with_psk(port, "dev-b", "key-of-b", "psk-b2");
+    nsh.wait("@@done", 10);
+    let (status, out, err) = nsh.finish(10);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{out}\n{err}");
+    for (name, client) in [("a", &a), ("b", &b), ("a2", &a2), ("b2", &b2)] {
+        assert!(!client.contains("cannot send"), "{name}: {client}");
+    }
+    assert!(!wrong.contains("2.01"), "{wrong}");
+    assert!(!unknown.contains("2.01"), "{unknown}");
+    assert!(
+        wrong_line.starts_with("DTLS handshake with 127.0.0.1:")
+            && wrong_line.contains(" failed: ")
+            && wrong_line.contains("wrong PSK key?"),
+        "{wrong_line}"
+    );
+    assert!(
+        unknown_line.starts_with("DTLS handshake with 127.0.0.1:")
+            && unknown_line.contains(" failed: unknown PSK identity ("),
+        "{unknown_line}"
+    );
+    assert_eq!(out.matches("DTLS handshake with").count(), 2, "{out}");
+    assert!(
+        !out.contains("psk-wrong") && !out.contains("psk-unknown"),
+        "{out}"
+    );
+    for (ep, id) in [("psk-a", "dev-a"), ("psk-b", "dev-b")] {
+        assert!(
+            out.contains(&format!("<- Register /rd?ep={ep}&lt=60: </3/0>")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("identity `{id}`)")), "{out}");
+    }
+}
+
+/// `--psk-key-hex`: the key given in hex, used by a client that has it as
+/// text (`password`).
+#[test]
+fn a_psk_key_given_in_hex_matches_the_same_key_as_text() {
+    let mut nsh = Nsh::start(&[
+        "-l",
+        "0",
+        "--psk-identity",
+        "user",
+        "--psk-key-hex",
+        "70617373776f7264",
+        "-c",
+        r#"
+print("@@go");
+let r = wait_for(#{kind: "Register", endpoint: "hexkey"}, 20);
+assert_eq(r.identity, "user");
+print("@@done");
+"#,
+    ]);
+    let port = nsh.port;
+    nsh.wait("@@go", 10);
+    let client = register_with_psk(port, "user", "password", "hexkey");
+    let line = nsh.wait("DTLS", 10);
+    nsh.wait("@@done", 10);
+    let (status, out, err) = nsh.finish(10);
+    assert!(status.success(), "{out}\n{err}\n{client}");
+    assert!(
+        line.ends_with(" established (TLS_PSK_WITH_AES_128_CCM_8, identity `user`)"),
+        "{line}"
+    );
+}

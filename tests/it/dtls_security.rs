@@ -676,3 +676,193 @@ print("@@done");
         "{line}"
     );
 }
+
+/// `openssl s_client` with a PSK (`user`/`password`) offering `cipher`.
+fn s_client_psk(port: u16, cipher: &str) -> String {
+    s_client(
+        port,
+        &[
+            "-psk_identity",
+            "user",
+            "-psk",
+            "70617373776f7264",
+            "-cipher",
+            cipher,
+        ],
+    )
+}
+
+const PSK_FLAGS: [&str; 4] = ["--psk-identity", "user", "--psk-key", "password"];
+
+/// Starts nsh with a PSK, `extra` flags and a script that waits (the test
+/// ends it).
+fn psk_server(extra: &[&str]) -> Nsh {
+    let mut args = vec!["-l", "0"];
+    args.extend_from_slice(&PSK_FLAGS);
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-c", r#"wait_for("Register", 30);"#]);
+    Nsh::start(&args)
+}
+
+/// `--ciphersuites TLS_PSK_WITH_AES_128_CCM`: a client offering only
+/// CCM_8 finds no suite in common, one offering CCM gets it.
+#[test]
+fn ciphersuites_narrow_what_nsh_accepts() {
+    let mut nsh = psk_server(&["--ciphersuites", "TLS_PSK_WITH_AES_128_CCM"]);
+    let port = nsh.port;
+    let ccm8 = s_client_psk(port, "PSK-AES128-CCM8");
+    let refused = nsh.wait("DTLS", 10);
+    let ccm = s_client_psk(port, "PSK-AES128-CCM");
+    let established = nsh.wait("DTLS session with", 10);
+    assert!(!ccm8.contains("CONNECTION ESTABLISHED"), "{ccm8}");
+    assert!(
+        refused.starts_with("DTLS handshake with 127.0.0.1:")
+            && refused.contains(" failed: no cipher suite in common ("),
+        "{refused}\n{}",
+        nsh.seen
+    );
+    assert!(ccm.contains("CONNECTION ESTABLISHED"), "{ccm}");
+    assert!(ccm.contains("Ciphersuite: PSK-AES128-CCM\n"), "{ccm}");
+    assert!(
+        established.ends_with(" established (TLS_PSK_WITH_AES_128_CCM, identity `user`)"),
+        "{established}"
+    );
+}
+
+/// One PSK handshake with s_client; nsh's stdout and stderr, and the
+/// client's address as nsh names it.
+fn one_handshake(extra: &[&str]) -> (String, String, String) {
+    let mut nsh = psk_server(extra);
+    let port = nsh.port;
+    let client = s_client_psk(port, "PSK-AES128-CCM8");
+    let line = nsh.wait("DTLS session with", 10);
+    nsh.wait("closed its session", 10);
+    let peer = line
+        .strip_prefix("DTLS session with ")
+        .and_then(|r| r.split_once(' '))
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(client.contains("CONNECTION ESTABLISHED"), "{client}");
+    let (_, out, err) = nsh.finish(0);
+    (out, err, peer)
+}
+
+/// `--debug`: mbed TLS's handshake lines on stderr, each starting with the
+/// client's address; without it, none.
+#[test]
+fn debug_prints_mbed_tls_lines_prefixed_with_the_peer() {
+    let (out, err, peer) = one_handshake(&["--debug", "2"]);
+    let states: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            l.starts_with(&format!("{peer} [2] ssl_srv.c:")) && l.contains(": server state: ")
+        })
+        .collect();
+    assert!(states.len() >= 5, "{peer}\n{err}\n{out}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(&format!("{peer} [2] ")) && l.ends_with("<= handshake")),
+        "{err}"
+    );
+    let (out, err, _) = one_handshake(&[]);
+    assert!(!err.contains("ssl_srv.c"), "{err}\n{out}");
+    assert!(!err.contains("server state"), "{err}\n{out}");
+}
+
+/// `file_server` over DTLS with a PSK, in the background while the script
+/// goes on: coap-client-openssl downloads a 5,000-byte file (Block2)
+/// byte for byte.
+#[test]
+fn a_file_server_with_a_psk_serves_a_block2_download() {
+    let dir = std::env::temp_dir().join(format!("nsh-secure-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.join("file.bin"), &data).unwrap();
+    let script = format!(
+        r#"let p = file_server("{}", #{{port: 0, psk_identity: "user", psk_key: "password", background: true}});
+print("@@serving " + p);
+wait_for("Register", 30);"#,
+        dir.display()
+    );
+    let mut nsh = Nsh::start(&["-c", &script]);
+    let port = nsh.port;
+    let marker = nsh.wait("@@serving", 10);
+    assert_eq!(marker, format!("@@serving {port}"));
+    let copy = dir.join("copy.bin");
+    let client = coap_client(
+        "openssl",
+        &[
+            "-u",
+            "user",
+            "-k",
+            "password",
+            "-o",
+            copy.to_str().unwrap(),
+            &format!("coaps://127.0.0.1:{port}/file.bin"),
+        ],
+    );
+    let line = nsh.wait("DTLS session with", 10);
+    nsh.wait("closed its session", 10);
+    let got = std::fs::read(&copy).unwrap_or_default();
+    let (_, out, _) = nsh.finish(0);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        line.starts_with("file server: DTLS session with 127.0.0.1:")
+            && line.ends_with(" established (TLS_PSK_WITH_AES_128_CCM_8, identity `user`)"),
+        "{line}"
+    );
+    assert_eq!(got.len(), 5000, "{client}\n{out}");
+    assert!(got == data, "the download differs from the file");
+    assert_eq!(out.matches("<- GET /file.bin").count(), 5, "{out}");
+    assert!(
+        out.contains("-> Content (42 (APPLICATION_OCTET_STREAM); 904 bytes)"),
+        "{out}"
+    );
+}
+
+/// `--dtls-idle-timeout 1`: a session that stays idle (s_client waiting on
+/// its stdin) ends after a second, with one line.
+#[test]
+fn an_idle_session_ends_after_the_idle_timeout() {
+    let mut nsh = psk_server(&["--dtls-idle-timeout", "1"]);
+    let port = nsh.port;
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-dtls1_2", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args([
+            "-psk_identity",
+            "user",
+            "-psk",
+            "70617373776f7264",
+            "-cipher",
+            "PSK-AES128-CCM8",
+            "-brief",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl is missing: run `bash tests/setup.sh`");
+    let established = nsh.wait("DTLS session with", 10);
+    let start = Instant::now();
+    let ended = nsh.wait("DTLS session with", 5);
+    let took = start.elapsed();
+    let _ = client.kill();
+    let _ = client.wait();
+    let peer = established
+        .strip_prefix("DTLS session with ")
+        .and_then(|r| r.split_once(' '))
+        .map(|(p, _)| p)
+        .unwrap_or_else(|| panic!("{established}"));
+    assert!(established.contains(" established ("), "{established}");
+    assert_eq!(
+        ended,
+        format!("DTLS session with {peer} ended: idle for 1 s")
+    );
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    let (_, out, _) = nsh.finish(0);
+    assert_eq!(out.matches("ended: idle").count(), 1, "{out}");
+}

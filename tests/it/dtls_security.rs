@@ -100,6 +100,14 @@ impl Nsh {
         self.wait_line(|l| l.contains(needle), secs)
     }
 
+    /// Waits for the next `DTLS session with … established (…)` line.
+    fn established(&mut self) -> String {
+        self.wait_line(
+            |l| l.contains("DTLS session with") && l.contains(" established ("),
+            10,
+        )
+    }
+
     /// Waits for nsh to exit (killing it after `secs`): its status, all of
     /// stdout and all of stderr.
     fn finish(mut self, secs: u64) -> (ExitStatus, String, String) {
@@ -230,10 +238,10 @@ fn ca_verified_client_certificates_register_with_their_subject() {
     let port = nsh.port;
     nsh.wait("@@go-openssl", 10);
     let openssl = register_with_cert("openssl", port, "client", "cert-openssl");
-    let est1 = nsh.wait("established", 10);
+    let est1 = nsh.established();
     nsh.wait("@@go-gnutls", 10);
     let gnutls = register_with_cert("gnutls", port, "client", "cert-gnutls");
-    let est2 = nsh.wait("established", 10);
+    let est2 = nsh.established();
     nsh.wait("@@done", 10);
     let (status, out, err) = nsh.finish(10);
     assert!(status.success(), "{out}\n{err}");
@@ -403,7 +411,7 @@ print("@@done");
     );
     nsh.wait("@@go", 10);
     let stranger = register_with_cert("openssl", port, "stranger", "stranger");
-    let line1 = nsh.wait("DTLS", 10);
+    let line1 = nsh.established();
     nsh.wait("@@stranger-ok", 10);
     let nocert = coap_client(
         "openssl",
@@ -415,7 +423,7 @@ print("@@done");
             &format!("coaps://127.0.0.1:{port}/rd?ep=nocert&lt=60"),
         ],
     );
-    let line2 = nsh.wait("DTLS", 10);
+    let line2 = nsh.established();
     nsh.wait("@@done", 10);
     let (status, out, err) = nsh.finish(10);
     assert!(status.success(), "{out}\n{err}\n{stranger}\n{nocert}");
@@ -614,7 +622,7 @@ print("@@done");
     nsh.wait("@@done", 10);
     let (status, out, err) = nsh.finish(10);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(status.success(), "{out}\n{err}");
+    assert!(status.success(), "{out}\n{err}\n{wrong}\n{unknown}");
     for (name, client) in [("a", &a), ("b", &b), ("a2", &a2), ("b2", &b2)] {
         assert!(!client.contains("cannot send"), "{name}: {client}");
     }
@@ -624,12 +632,12 @@ print("@@done");
         wrong_line.starts_with("DTLS handshake with 127.0.0.1:")
             && wrong_line.contains(" failed: ")
             && wrong_line.contains("wrong PSK key?"),
-        "{wrong_line}"
+        "{wrong_line}\n{out}"
     );
     assert!(
         unknown_line.starts_with("DTLS handshake with 127.0.0.1:")
             && unknown_line.contains(" failed: unknown PSK identity ("),
-        "{unknown_line}"
+        "{unknown_line}\n{out}"
     );
     assert_eq!(out.matches("DTLS handshake with").count(), 2, "{out}");
     assert!(

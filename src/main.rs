@@ -156,13 +156,16 @@ fn normalise(args: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut it = args.into_iter().peekable();
     let mut script_seen = false;
+    let number = |n: &String| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
     while let Some(a) = it.next() {
         if script_seen {
             out.push(a);
             continue;
         }
         let is_listen = a == "-l" || a == "--listen";
-        if !a.starts_with('-') && out.last().is_none_or(|l: &String| !takes_value(l)) {
+        // `--debug`'s level is optional too: a number after it is its.
+        let debug_level = out.last().is_some_and(|l| l == "--debug") && number(&a);
+        if !a.starts_with('-') && !debug_level && out.last().is_none_or(|l| !takes_value(l)) {
             // The script: what follows is its own, flags included.
             script_seen = true;
             out.push(a);
@@ -171,7 +174,6 @@ fn normalise(args: Vec<String>) -> Vec<String> {
         }
         out.push(a);
         // A number is `-l`'s (a wrong one is refused as a port).
-        let number = |n: &String| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
         if is_listen && !it.peek().is_some_and(number) {
             out.pop();
             out.push(format!("--listen={DEFAULT_PORT}"));

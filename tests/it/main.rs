@@ -6,6 +6,7 @@ mod bootstrap;
 mod cli;
 mod dtls;
 mod dtls_cid;
+mod dtls_security;
 mod examples;
 mod exchange;
 mod formats;

@@ -95,6 +95,7 @@ pub(crate) fn build_for(
             config
                 .push_cert(Arc::new(chain), Arc::new(key))
                 .map_err(tls("certificate"))?;
+            config.set_verify_callback(check_certificate);
             match &files.ca {
                 Some(ca) => {
                     config.set_ca_list(Arc::new(load_ca(ca)?), None);
@@ -289,6 +290,32 @@ pub fn der_of(what: &str, path: &Path, kind: CredentialKind) -> Result<Vec<u8>, 
     }
 }
 
+thread_local! {
+    /// What the last certificate verification on this thread found (the
+    /// handshake and the line about its failure run on the same thread).
+    static LAST_VERIFY: std::cell::Cell<VerifyError> =
+        const { std::cell::Cell::new(VerifyError::empty()) };
+    /// The depth of the certificate last checked on this thread.
+    static LAST_DEPTH: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// mbed TLS's verify callback: keeps what verification found for the
+/// failure line (mbed TLS drops the peer's certificate, and with it
+/// `verify_result`, when the handshake fails). Changes nothing.
+fn check_certificate(
+    _crt: &Certificate,
+    depth: i32,
+    flags: &mut VerifyError,
+) -> Result<(), mbedtls::Error> {
+    // A chain is checked from the top down to the peer's own (depth 0): a
+    // depth that does not go down starts a new chain.
+    let fresh = LAST_DEPTH.with(|d| d.replace(depth)) <= depth;
+    LAST_VERIFY.with(|last| {
+        last.set(if fresh { *flags } else { last.get() | *flags });
+    });
+    Ok(())
+}
+
 /// Why a certificate was rejected, in words.
 pub(super) fn describe_verify_error(flags: VerifyError) -> String {
     let words = [
@@ -351,6 +378,14 @@ pub(super) fn handshake_failure(e: &mbedtls::Error) -> String {
         Some(codes::SslNoClientCertificate) => "the client sent no certificate",
         Some(codes::SslCaChainRequired) => "no CA to verify the certificate with",
         Some(codes::SslPkTypeMismatch) => "the certificate's key does not fit the cipher suite",
+        Some(codes::X509CertVerifyFailed) => {
+            let flags = LAST_VERIFY.with(|last| last.replace(VerifyError::empty()));
+            return format!(
+                "the certificate was rejected: {} (mbed TLS: {})",
+                describe_verify_error(flags),
+                error_code(e)
+            );
+        }
         _ => "",
     };
     let code = error_code(e);

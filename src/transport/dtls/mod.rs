@@ -607,16 +607,7 @@ impl DtlsTransport {
             // cookie starts a new session.
             Err(e) if e.high_level() == Some(codes::SslHelloVerifyRequired) => false,
             Err(e) => {
-                let mut why = config::handshake_failure(&e);
-                if let Err(flags) = session.ctx.verify_result()
-                    && e.high_level() != Some(codes::SslUnknownIdentity)
-                    && session.ctx.peer_cert().is_ok_and(|c| c.is_some())
-                {
-                    why = format!(
-                        "the certificate was rejected: {} ({why})",
-                        config::describe_verify_error(flags)
-                    );
-                }
+                let why = config::handshake_failure(&e);
                 self.failure(format!("DTLS handshake with {peer} failed: {why}"));
                 false
             }

@@ -17,7 +17,8 @@ options:
   -l, --listen [PORT]   listen on UDP PORT (default 5683, or 5684 with
                         DTLS); at the prompt, wait for the first client
   -t, --tcp             with -l (and for `listen`): CoAP over TCP (RFC 8323)
-                        instead of UDP; not with DTLS credentials (no TLS)
+                        instead of UDP; with the credentials below, over
+                        TLS 1.2 (coaps+tcp) instead of DTLS
 
 DTLS 1.2 (with any credentials, `-l` and `listen` serve CoAP over DTLS; the
 values are also `listen`'s defaults):
@@ -173,18 +174,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if opts.tcp && security.is_some() {
-        eprintln!(
-            "nsh: --tcp cannot be used with DTLS credentials: CoAP over TLS is not available in this version of nsh"
-        );
-        return ExitCode::from(2);
-    }
     server.set_default_security(security.clone());
     server.set_default_tcp(opts.tcp);
     if let Some(port) = opts.listen {
         let port = port.unwrap_or(if security.is_some() { 5684 } else { 5683 });
         let listening = if opts.tcp {
-            server.listen_tcp(port, opts.ipv6)
+            server.listen_tcp(port, opts.ipv6, security.as_ref())
         } else {
             server.listen_secure(port, opts.ipv6, security.as_ref())
         };

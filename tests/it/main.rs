@@ -21,3 +21,4 @@ mod repl;
 mod restart;
 mod script_args;
 mod tcp;
+mod tls_tcp;

@@ -211,3 +211,40 @@ pub fn listening_line(security: Option<&Security>, tcp: bool, port: u16, ipv6: b
         if ipv6 { " (IPv6 and IPv4)" } else { "" }
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listening_line_names_tls_over_tcp() {
+        let psk = Security::psk(Psk {
+            identity: "user".into(),
+            key: b"password".to_vec(),
+        });
+        assert_eq!(
+            listening_line(Some(&psk), true, 5684, false),
+            "listening on TLS over TCP (PSK identity `user`) port 5684"
+        );
+        assert_eq!(
+            listening_line(Some(&psk), false, 5684, true),
+            "listening on DTLS (PSK identity `user`) port 5684 (IPv6 and IPv4)"
+        );
+        assert_eq!(
+            listening_line(None, true, 5683, false),
+            "listening on TCP port 5683"
+        );
+    }
+
+    #[test]
+    fn tls_over_tcp_is_secure_and_reliable() {
+        let psk = Security::psk(Psk {
+            identity: "user".into(),
+            key: b"password".to_vec(),
+        });
+        let t = Transport::bind_tcp(0, false, Some(&psk)).unwrap();
+        assert!(t.is_secure() && t.is_reliable());
+        let plain = Transport::bind_tcp(0, false, None).unwrap();
+        assert!(!plain.is_secure() && plain.is_reliable());
+    }
+}

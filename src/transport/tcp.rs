@@ -1214,4 +1214,141 @@ mod tests {
         assert_eq!(t.take_accepted().len(), 200);
         assert!(t.take_closed().is_empty());
     }
+
+    fn psk_security() -> Security {
+        Security::psk(super::super::Psk {
+            identity: "user".into(),
+            key: b"password".to_vec(),
+        })
+    }
+
+    /// A TLS client with PSK `user`/`key`, handshaken (or not) with `t`;
+    /// its address either way. (A client's configuration has no PSK table:
+    /// the context's own reference keeps it alive.)
+    fn tls_client(
+        t: &TcpTransport,
+        key: &[u8],
+    ) -> (SocketAddr, mbedtls::Result<Context<TcpStream>>) {
+        let stream = connect(t);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let me = canonical(stream.local_addr().unwrap());
+        let security = Security::psk(super::super::Psk {
+            identity: "user".into(),
+            key: key.to_vec(),
+        });
+        let tls = config::build_for(&security, Side::Client, TransportKind::Stream).unwrap();
+        let mut ctx = Context::new(tls.config.clone());
+        let r = ctx.establish(stream, None).map(|()| ctx);
+        (me, r)
+    }
+
+    /// Reads one whole frame from a TLS client.
+    fn tls_next(ctx: &mut Context<TcpStream>) -> Message {
+        let mut pending = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Frame::Complete(len, _) = decode_frame(&pending) {
+                return decode(&pending[..len]).unwrap();
+            }
+            let n = ctx.read(&mut chunk).expect("a frame from nsh");
+            assert!(n > 0, "the connection ended");
+            pending.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn tls_transport(limits: Limits) -> TcpTransport {
+        TcpTransport::bind_tls(loopback(), limits, Some(&psk_security())).unwrap()
+    }
+
+    #[test]
+    fn a_tls_client_is_accepted_after_its_handshake_with_its_identity() {
+        let t = tls_transport(Limits::default());
+        let (me, ctx) = tls_client(&t, b"password");
+        let mut ctx = ctx.expect("the handshake");
+        let mut accepted = Vec::new();
+        assert!(wait_until(|| {
+            accepted.extend(t.take_accepted());
+            !accepted.is_empty()
+        }));
+        assert_eq!(accepted, vec![me]);
+        assert_eq!(t.identity(me).as_deref(), Some("user"));
+        let notices = t.take_notices();
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(
+            notices[0].starts_with(&format!("TLS session with {me} established (TLS_PSK_")),
+            "{notices:?}"
+        );
+        assert!(notices[0].ends_with(", identity `user`)"), "{notices:?}");
+        // Frames both ways, through the session.
+        let hi = frame(Code::POST, b"t", b"hi");
+        ctx.write_all(&hi).unwrap();
+        assert_eq!(recv_frames(&t, 1), vec![(hi, me)]);
+        t.send_to(&frame(Code::CHANGED, b"t", b"ok"), me).unwrap();
+        let reply = tls_next(&mut ctx);
+        assert_eq!(
+            (reply.token, reply.payload),
+            (b"t".to_vec(), b"ok".to_vec())
+        );
+        // Leaving: one closing line, and the peer reported closed.
+        drop(ctx);
+        let notices = drain(&t);
+        assert_eq!(
+            notices,
+            vec![format!(
+                "TLS connection with {me} closed: closed by the peer"
+            )]
+        );
+        assert_eq!(t.take_closed(), vec![me]);
+        assert_eq!(t.identity(me), None);
+    }
+
+    #[test]
+    fn a_wrong_key_is_one_notice_and_nothing_else() {
+        let t = tls_transport(Limits::default());
+        let (me, ctx) = tls_client(&t, b"wrong");
+        assert!(ctx.is_err(), "the handshake succeeded with a wrong key");
+        let notices = drain(&t);
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(
+            notices[0].starts_with(&format!("TLS handshake with {me} failed: ")),
+            "{notices:?}"
+        );
+        assert!(notices[0].contains("wrong PSK key?"), "{notices:?}");
+        assert!(t.take_accepted().is_empty());
+        assert!(t.take_closed().is_empty());
+        assert!(t.peers().is_empty(), "{:?}", t.peers());
+        // And the next client is served.
+        let (_, ctx) = tls_client(&t, b"password");
+        assert!(ctx.is_ok());
+    }
+
+    #[test]
+    fn a_tls_peer_that_stops_reading_does_not_hold_up_another() {
+        let t = tls_transport(Limits {
+            queue_frames: 1000,
+            write_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        });
+        let (stalled_addr, stalled) = tls_client(&t, b"password");
+        let (other_addr, other) = tls_client(&t, b"password");
+        let (stalled, mut other) = (stalled.unwrap(), other.unwrap());
+        assert!(wait_until(|| t.peers().len() == 2));
+        let big = frame(Code::POST, b"s", &[0x55; 60_000]);
+        for i in 0..300 {
+            if let Err(e) = t.send_to(&big, stalled_addr) {
+                panic!("send_to the stalled peer failed at frame {i}: {e}");
+            }
+        }
+        other.write_all(&frame(Code::POST, b"o", b"ping")).unwrap();
+        let got = recv_frames(&t, 1);
+        assert_eq!(got, vec![(frame(Code::POST, b"o", b"ping"), other_addr)]);
+        t.send_to(&frame(Code::CHANGED, b"o", b"pong"), other_addr)
+            .unwrap();
+        assert_eq!(tls_next(&mut other).payload, b"pong");
+        assert_eq!(t.peers().len(), 2, "the stalled peer is still connected");
+        assert!(t.take_closed().is_empty());
+        drop(stalled);
+    }
 }

@@ -159,7 +159,7 @@ impl Transport {
         }
     }
 
-    /// Lines worth showing the user about sessions (DTLS handshakes
+    /// Lines worth showing the user about sessions (DTLS and TLS handshakes
     /// done or failed, TCP connections opened or closed); empty for UDP.
     pub fn take_notices(&self) -> Vec<String> {
         match self {
@@ -181,7 +181,8 @@ impl Transport {
     }
 
     /// Peers that opened a TCP connection since the last call (they are
-    /// owed a CSM); empty for UDP and DTLS.
+    /// owed a CSM), over TLS once the handshake succeeded; empty for UDP
+    /// and DTLS.
     pub fn take_accepted(&self) -> Vec<SocketAddr> {
         match self {
             Transport::Tcp(t) => t.take_accepted(),

@@ -32,12 +32,7 @@ fn help_and_version_exit_zero() {
 
 #[test]
 fn transport_flags_of_later_versions_are_refused_with_one_line() {
-    for flag in [
-        &["--tcp", "-i", "id", "-k", "key"][..],
-        &["--psk-identity", "x"],
-        &["-k", "y"],
-        &["--debug"],
-    ] {
+    for flag in [&["--psk-identity", "x"][..], &["-k", "y"], &["--debug"]] {
         let (code, _, err) = nsh(flag);
         assert_eq!(code, 2, "{flag:?}");
         assert_eq!(err.lines().count(), 1, "{err}");
@@ -46,9 +41,6 @@ fn transport_flags_of_later_versions_are_refused_with_one_line() {
             "{err}"
         );
     }
-    let (code, _, err) = nsh(&["-t", "-k", "y", "-i", "x"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("--tcp cannot be used with a PSK"), "{err}");
     let (code, _, err) = nsh(&["--bogus"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown option `--bogus`"), "{err}");

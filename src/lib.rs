@@ -12,9 +12,10 @@
 //!
 //! `coap` is the message model and codecs; `lwm2m` classifies messages and
 //! owns the payload formats; `exchange` the CoAP exchange rules (sans-IO);
-//! `transport` the sockets (UDP, DTLS, TCP, in-memory); `server` the core
-//! state machine, the receive thread and the session; `script` the Rhai
-//! commands; `repl` the prompt. See the README for the support matrix.
+//! `transport` the sockets (UDP, DTLS, TCP plain or over TLS, in-memory);
+//! `server` the core state machine, the receive thread and the session;
+//! `script` the Rhai commands; `repl` the prompt. See the README for the
+//! support matrix.
 // Unsafe code lives only in `transport::dtls::ffi` (mbed TLS calls the
 // `mbedtls` crate does not wrap) and at its one `unsafe fn`'s call site.
 #![deny(unsafe_code)]

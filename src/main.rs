@@ -25,7 +25,8 @@ struct Cli {
     #[arg(short = 'l', long = "listen", value_name = "PORT", num_args = 0..=1)]
     listen: Option<Option<ListenPort>>,
 
-    /// With -l (and for `listen`): CoAP over TCP (RFC 8323) instead of UDP
+    /// With -l (and for `listen`): CoAP over TCP (RFC 8323) instead of UDP;
+    /// with DTLS credentials, over TLS 1.2 (coaps+tcp) instead of DTLS
     #[arg(short = 't', long)]
     tcp: bool,
 
@@ -289,18 +290,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if opts.tcp && security.is_some() {
-        eprintln!(
-            "nsh: --tcp cannot be used with DTLS credentials: CoAP over TLS is not available in this version of nsh"
-        );
-        return ExitCode::from(2);
-    }
     server.set_default_security(security.clone());
     server.set_default_tcp(opts.tcp);
     if let Some(port) = opts.listen {
         let port = port.unwrap_or(if security.is_some() { 5684 } else { 5683 });
         let listening = if opts.tcp {
-            server.listen_tcp(port, opts.ipv6)
+            server.listen_tcp(port, opts.ipv6, security.as_ref())
         } else {
             server.listen_secure(port, opts.ipv6, security.as_ref())
         };

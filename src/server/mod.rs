@@ -91,9 +91,15 @@ impl Server {
     }
 
     /// Starts listening for CoAP over TCP (RFC 8323) on `port` (0 = any
-    /// free port); replaces any earlier socket. Returns the bound port.
-    pub fn listen_tcp(&self, port: u16, ipv6: bool) -> Result<u16, ServerError> {
-        self.attach(Transport::bind_tcp(port, ipv6)?)
+    /// free port), over TLS 1.2 when `security` is given; replaces any
+    /// earlier socket. Returns the bound port.
+    pub fn listen_tcp(
+        &self,
+        port: u16,
+        ipv6: bool,
+        security: Option<&Security>,
+    ) -> Result<u16, ServerError> {
+        self.attach(Transport::bind_tcp(port, ipv6, security)?)
     }
 
     /// Serves on `transport` (a bound socket, or an in-memory one in

@@ -1,6 +1,7 @@
 //! Transports: how datagrams reach peers. UDP over IPv4 and IPv6, DTLS 1.2
-//! (pre-shared keys or certificates, Connection ID), and plain TCP (RFC
-//! 8323). Knows nothing of LwM2M.
+//! (pre-shared keys or certificates, Connection ID), and TCP (RFC 8323),
+//! plain or over TLS 1.2 with the same settings as DTLS. Knows nothing of
+//! LwM2M.
 //!
 //! The server uses [`Transport`]: whatever the security, it sends and
 //! receives plain CoAP datagrams (over TCP: whole frames) per peer address.
@@ -26,7 +27,8 @@ pub enum Transport {
     Udp(UdpTransport),
     /// CoAP over DTLS 1.2, one session per peer address.
     Dtls(Box<DtlsTransport>),
-    /// CoAP over TCP (RFC 8323), one connection per peer address.
+    /// CoAP over TCP (RFC 8323), plain or over TLS, one connection per peer
+    /// address.
     Tcp(TcpTransport),
     /// Datagrams through channels, for in-process tests of the server.
     Memory(MemoryTransport),
@@ -42,9 +44,13 @@ impl Transport {
         })
     }
 
-    /// Listens for CoAP over TCP on `port` (0 = any free one).
-    pub fn bind_tcp(port: u16, ipv6: bool) -> io::Result<Self> {
-        Ok(Transport::Tcp(TcpTransport::bind(port, ipv6)?))
+    /// Listens for CoAP over TCP on `port` (0 = any free one); over TLS
+    /// 1.2 (`coaps+tcp`) when `security` is given.
+    pub fn bind_tcp(port: u16, ipv6: bool, security: Option<&Security>) -> io::Result<Self> {
+        Ok(Transport::Tcp(match security {
+            None => TcpTransport::bind(port, ipv6)?,
+            Some(s) => TcpTransport::bind_secure(port, ipv6, s)?,
+        }))
     }
 
     /// The bound address.
@@ -57,9 +63,13 @@ impl Transport {
         }
     }
 
-    /// True for DTLS.
+    /// True for DTLS and for TCP over TLS.
     pub fn is_secure(&self) -> bool {
-        matches!(self, Transport::Dtls(_))
+        match self {
+            Transport::Dtls(_) => true,
+            Transport::Tcp(t) => t.security().is_some(),
+            _ => false,
+        }
     }
 
     /// True for TCP: messages are RFC 8323 frames without type or message
@@ -89,17 +99,18 @@ impl Transport {
         }
     }
 
-    /// The identity a DTLS peer authenticated with (PSK identity or
+    /// The identity a DTLS or TLS peer authenticated with (PSK identity or
     /// certificate subject); `None` for other transports.
     pub fn identity(&self, peer: SocketAddr) -> Option<String> {
         match self {
             Transport::Dtls(t) => t.identity(peer),
+            Transport::Tcp(t) => t.identity(peer),
             _ => None,
         }
     }
 
     /// The DTLS settings the socket serves with; `None` for other
-    /// transports.
+    /// transports (also TLS over TCP: nothing can `connect` over TCP).
     pub fn security(&self) -> Option<&Security> {
         match self {
             Transport::Dtls(t) => Some(t.security()),
@@ -148,7 +159,7 @@ impl Transport {
         }
     }
 
-    /// Lines worth showing the user about sessions (DTLS handshakes
+    /// Lines worth showing the user about sessions (DTLS and TLS handshakes
     /// done or failed, TCP connections opened or closed); empty for UDP.
     pub fn take_notices(&self) -> Vec<String> {
         match self {
@@ -170,7 +181,8 @@ impl Transport {
     }
 
     /// Peers that opened a TCP connection since the last call (they are
-    /// owed a CSM); empty for UDP and DTLS.
+    /// owed a CSM), over TLS once the handshake succeeded; empty for UDP
+    /// and DTLS.
     pub fn take_accepted(&self) -> Vec<SocketAddr> {
         match self {
             Transport::Tcp(t) => t.take_accepted(),
@@ -179,19 +191,61 @@ impl Transport {
     }
 }
 
-/// `listening on DTLS (PSK identity `user`) port 5684`: the line `listen`
-/// and `nsh -l` print (tests read the port from it).
+/// `listening on DTLS (PSK identity `user`) port 5684`, or `listening on
+/// TLS over TCP (PSK identity `user`) port 5684`: the line `listen` and
+/// `nsh -l` print (tests read the port from it).
 pub fn listening_line(security: Option<&Security>, tcp: bool, port: u16, ipv6: bool) -> String {
     let mut what = match security {
+        Some(s) if tcp => format!("TLS over TCP ({})", s.describe()),
         Some(s) => format!("DTLS ({})", s.describe()),
         None if tcp => "TCP".into(),
         None => "UDP".into(),
     };
-    if let Some(cid) = security.and_then(|s| s.connection_id.as_ref()) {
+    if let Some(cid) = security
+        .and_then(|s| s.connection_id.as_ref())
+        .filter(|_| !tcp)
+    {
         what.push_str(&format!(" with Connection ID {}", hex::encode(cid)));
     }
     format!(
         "listening on {what} port {port}{}",
         if ipv6 { " (IPv6 and IPv4)" } else { "" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listening_line_names_tls_over_tcp() {
+        let psk = Security::psk(Psk {
+            identity: "user".into(),
+            key: b"password".to_vec(),
+        });
+        assert_eq!(
+            listening_line(Some(&psk), true, 5684, false),
+            "listening on TLS over TCP (PSK identity `user`) port 5684"
+        );
+        assert_eq!(
+            listening_line(Some(&psk), false, 5684, true),
+            "listening on DTLS (PSK identity `user`) port 5684 (IPv6 and IPv4)"
+        );
+        assert_eq!(
+            listening_line(None, true, 5683, false),
+            "listening on TCP port 5683"
+        );
+    }
+
+    #[test]
+    fn tls_over_tcp_is_secure_and_reliable() {
+        let psk = Security::psk(Psk {
+            identity: "user".into(),
+            key: b"password".to_vec(),
+        });
+        let t = Transport::bind_tcp(0, false, Some(&psk)).unwrap();
+        assert!(t.is_secure() && t.is_reliable());
+        let plain = Transport::bind_tcp(0, false, None).unwrap();
+        assert!(!plain.is_secure() && plain.is_reliable());
+    }
 }

@@ -1,6 +1,7 @@
-//! CoAP over TCP (RFC 8323), plain: a listening socket, and per accepted
-//! connection one reader thread and one writer thread. A peer is its
-//! connection's remote address.
+//! CoAP over TCP (RFC 8323), plain or over TLS 1.2 (`coaps+tcp`, RFC 8323
+//! §9): a listening socket, and per accepted connection one reader thread
+//! and one writer thread (plain), or one thread that owns the connection's
+//! TLS session (TLS). A peer is its connection's remote address.
 //!
 //! Reader threads reassemble frames that arrive split or coalesced (with
 //! [`decode_frame`]) and deliver them whole, in arrival order, through one
@@ -19,9 +20,25 @@
 //! bytes), with one notice naming the peer and the cause, and the peer is
 //! reported by [`TcpTransport::take_closed`].
 //!
-//! Per-connection state (the map entry, both threads, the queue) ends with
-//! the connection; nothing is kept for a closed peer, and connections over
-//! [`Limits::max_connections`] are refused. Every limit is in [`Limits`].
+//! Over TLS (with a [`Security`], the same settings as DTLS: PSK table or
+//! certificates, cipher suites), an mbed TLS context cannot be split into a
+//! read half and a write half, so one thread per connection owns it: it
+//! runs the server handshake (up to [`HANDSHAKE_TIMEOUT`]), then in turn
+//! writes every frame waiting on the connection's bounded queue and reads
+//! with a short socket timeout ([`TLS_POLL`]), reassembling frames as the
+//! plain reader does. Sending still never blocks on a peer, and a peer that
+//! does not read still loses only its own connection (queue full, or a
+//! write without progress for [`Limits::write_timeout`]). The connection is
+//! reported to [`TcpTransport::take_accepted`] only once its handshake
+//! succeeded, with one notice naming the cipher suite and the identity (PSK
+//! identity or certificate subject, kept for [`TcpTransport::identity`]);
+//! a failed handshake is one notice naming the peer and the cause, and the
+//! connection is closed without being reported accepted or closed.
+//!
+//! Per-connection state (the map entry, the threads, the queue, the TLS
+//! session) ends with the connection; nothing is kept for a closed peer,
+//! and connections over [`Limits::max_connections`] are refused. Every
+//! limit is in [`Limits`].
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -31,6 +48,12 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use mbedtls::error::codes;
+use mbedtls::ssl::Context;
+use mbedtls::ssl::config::Transport as TransportKind;
+
+use super::dtls::config::{self, Side, Tls};
+use super::dtls::{Security, ffi};
 use super::udp::{MAX_DATAGRAM, canonical};
 use crate::coap::tcp::{Frame, decode_frame};
 
@@ -39,6 +62,13 @@ pub const MAX_FRAME: usize = MAX_DATAGRAM;
 
 /// How often blocked threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
+
+/// How long a TLS connection's thread waits for bytes from its peer before
+/// it looks at its send queue again: the most a queued frame waits.
+pub const TLS_POLL: Duration = Duration::from_millis(5);
+
+/// How long a TLS handshake may take, from the accept to the Finished.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How much a connection may hold back, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,12 +106,14 @@ enum Event {
     Closed(SocketAddr, u64, String),
 }
 
-/// One open connection: its socket (to shut it down) and its writer's queue.
+/// One open connection: its socket (to shut it down), its writer's queue,
+/// and over TLS the identity its peer authenticated with.
 #[derive(Debug)]
 struct Conn {
     id: u64,
     stream: TcpStream,
     queue: SyncSender<Vec<u8>>,
+    identity: Option<String>,
 }
 
 /// What the transport shares with its threads. Lock order: `connections`
@@ -92,8 +124,10 @@ struct Shared {
     accepted: Mutex<Vec<SocketAddr>>,
     closed: Mutex<Vec<SocketAddr>>,
     notices: Mutex<Vec<String>>,
-    /// Reader and writer threads still running.
+    /// Connection threads still running.
     threads: AtomicUsize,
+    /// "TLS" over TLS, else "TCP": how notices name a connection.
+    label: &'static str,
 }
 
 impl Shared {
@@ -101,6 +135,13 @@ impl Shared {
     /// shuts its socket down and says why, once. False when it was already
     /// closed.
     fn close(&self, peer: SocketAddr, id: u64, why: &str) -> bool {
+        let line = format!("{} connection with {peer} closed: {why}", self.label);
+        self.close_saying(peer, id, line, true)
+    }
+
+    /// Like [`Shared::close`] with the whole notice line; `listed`: whether
+    /// the peer goes to `closed` (not when it was never accepted).
+    fn close_saying(&self, peer: SocketAddr, id: u64, line: String, listed: bool) -> bool {
         let conn = {
             // Forgotten, said and listed at once: whoever sees it gone from
             // `connections` also finds its notice and its `closed` entry.
@@ -110,8 +151,10 @@ impl Shared {
                 _ => None,
             };
             let Some(conn) = conn else { return false };
-            lock(&self.notices).push(format!("TCP connection with {peer} closed: {why}"));
-            lock(&self.closed).push(peer);
+            lock(&self.notices).push(line);
+            if listed {
+                lock(&self.closed).push(peer);
+            }
             conn
         };
         let _ = conn.stream.shutdown(Shutdown::Both);
@@ -135,6 +178,22 @@ impl Drop for Running {
     }
 }
 
+/// The TLS configuration connections are served with, and the settings it
+/// was built from. The connection threads hold it (and with it the PSK
+/// table) until their sessions are gone.
+struct TlsServer {
+    tls: Tls,
+    security: Security,
+}
+
+impl std::fmt::Debug for TlsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsServer")
+            .field("security", &self.security.describe())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A listening TCP socket and its connections.
 #[derive(Debug)]
 pub struct TcpTransport {
@@ -143,6 +202,7 @@ pub struct TcpTransport {
     shared: Arc<Shared>,
     events: Mutex<Receiver<Event>>,
     stop: Arc<AtomicBool>,
+    tls: Option<Arc<TlsServer>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -166,10 +226,40 @@ impl TcpTransport {
         Self::bind_with(addr, Limits::default())
     }
 
+    /// Like [`TcpTransport::bind`], serving TLS 1.2 on every connection
+    /// with `security` (CoAP over TLS, `coaps+tcp`). Errors name the file
+    /// or value at fault.
+    pub fn bind_secure(port: u16, ipv6: bool, security: &Security) -> io::Result<Self> {
+        let ip: IpAddr = if ipv6 {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        Self::bind_tls(SocketAddr::new(ip, port), Limits::default(), Some(security))
+    }
+
     /// Listens on an exact address, with these limits for each connection.
     /// Zero frames or a zero timeout are taken as the smallest that work
     /// (one frame, one millisecond).
     pub fn bind_with(addr: SocketAddr, limits: Limits) -> io::Result<Self> {
+        Self::bind_tls(addr, limits, None)
+    }
+
+    /// Listens on an exact address with these limits, over TLS when
+    /// `security` is given.
+    pub fn bind_tls(
+        addr: SocketAddr,
+        limits: Limits,
+        security: Option<&Security>,
+    ) -> io::Result<Self> {
+        let tls = match security {
+            Some(s) => Some(Arc::new(TlsServer {
+                tls: config::build_for(s, Side::Server, TransportKind::Stream)
+                    .map_err(io::Error::other)?,
+                security: s.clone(),
+            })),
+            None => None,
+        };
         let limits = Limits {
             queue_frames: limits.queue_frames.max(1),
             write_timeout: limits.write_timeout.max(Duration::from_millis(1)),
@@ -180,19 +270,36 @@ impl TcpTransport {
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
         let (tx, rx) = mpsc::sync_channel(limits.received_frames);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            label: if tls.is_some() { "TLS" } else { "TCP" },
+            ..Shared::default()
+        });
         let stop = Arc::new(AtomicBool::new(false));
-        let (sh, s) = (shared.clone(), stop.clone());
+        let (sh, s, t) = (shared.clone(), stop.clone(), tls.clone());
         std::thread::Builder::new()
             .name("nsh-tcp-accept".into())
-            .spawn(move || accept_loop(listener, limits, sh, tx, s))?;
+            .spawn(move || accept_loop(listener, limits, sh, tx, s, t))?;
         Ok(TcpTransport {
             local,
             limits,
             shared,
             events: Mutex::new(rx),
             stop,
+            tls,
         })
+    }
+
+    /// The TLS settings connections are served with; `None` for plain TCP.
+    pub fn security(&self) -> Option<&Security> {
+        self.tls.as_ref().map(|t| &t.security)
+    }
+
+    /// The identity the peer of an open TLS connection authenticated with
+    /// (PSK identity or certificate subject); `None` for plain TCP.
+    pub fn identity(&self, peer: SocketAddr) -> Option<String> {
+        lock(&self.shared.connections)
+            .get(&canonical(peer))
+            .and_then(|c| c.identity.clone())
     }
 
     /// The bound address.
@@ -308,6 +415,7 @@ fn accept_loop(
     shared: Arc<Shared>,
     tx: SyncSender<Event>,
     stop: Arc<AtomicBool>,
+    tls: Option<Arc<TlsServer>>,
 ) {
     let mut next_id: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
@@ -359,10 +467,37 @@ fn accept_loop(
                     id,
                     stream: kept,
                     queue,
+                    identity: None,
                 },
             );
-            lock(&shared.notices).push(format!("TCP connection from {peer}"));
-            lock(&shared.accepted).push(peer);
+            if tls.is_none() {
+                lock(&shared.notices).push(format!("TCP connection from {peer}"));
+                lock(&shared.accepted).push(peer);
+            }
+        }
+        if let Some(tls) = &tls {
+            // One thread owns the session; it reports the connection
+            // accepted once the handshake succeeded.
+            drop(writer);
+            let conn = TlsConn {
+                peer,
+                id,
+                limits,
+                tls: tls.clone(),
+                shared: shared.clone(),
+                tx: tx.clone(),
+                stop: stop.clone(),
+            };
+            let running = Running::new(&shared);
+            let spawned = std::thread::Builder::new()
+                .name("nsh-tls-conn".into())
+                .spawn(move || conn.run(stream, frames, running));
+            if let Err(e) = spawned {
+                let line =
+                    format!("TLS connection from {peer} dropped: cannot start its thread: {e}");
+                shared.close_saying(peer, id, line, false);
+            }
+            continue;
         }
         // Only a wake-up for `recv`: when frames are waiting, it is awake.
         if let Err(TrySendError::Disconnected(_)) = tx.try_send(Event::Accepted) {
@@ -461,6 +596,186 @@ fn read_loop(
         let _ = tx.send(Event::Frame(std::mem::take(&mut pending), peer));
     }
     let _ = tx.send(Event::Closed(peer, id, why));
+}
+
+/// What the thread of one TLS connection needs besides its socket and its
+/// queue.
+struct TlsConn {
+    peer: SocketAddr,
+    id: u64,
+    limits: Limits,
+    tls: Arc<TlsServer>,
+    shared: Arc<Shared>,
+    tx: SyncSender<Event>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Whether an mbed TLS error only means "not yet" on a socket with a
+/// timeout.
+fn would_block(e: &mbedtls::Error) -> bool {
+    matches!(
+        e.high_level(),
+        Some(codes::SslWantRead | codes::SslWantWrite)
+    )
+}
+
+impl TlsConn {
+    /// Runs the connection: the handshake, then its frames both ways until
+    /// it ends.
+    fn run(self, stream: TcpStream, frames: Receiver<Vec<u8>>, _running: Running) {
+        // The context (and the session in it) goes before `self.tls`, whose
+        // PSK table the configuration points into.
+        let mut ctx = Context::new(self.tls.tls.config.clone());
+        if stream.set_read_timeout(Some(TLS_POLL)).is_err() || !self.handshake(&mut ctx, stream) {
+            return;
+        }
+        let why = self.serve(&mut ctx, &frames);
+        ctx.close();
+        // A no-op for `recv` when the connection was closed already.
+        let _ = self.tx.send(Event::Closed(self.peer, self.id, why));
+    }
+
+    /// Runs the server handshake; true when established (the connection is
+    /// then said, listed as accepted, and its identity kept). A failure is
+    /// one notice, and the connection is gone.
+    fn handshake(&self, ctx: &mut Context<TcpStream>, stream: TcpStream) -> bool {
+        let peer = self.peer;
+        let deadline = std::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        let (mut outcome, mut identity) = ffi::stepping(peer, || ctx.establish(stream, None));
+        let failure = loop {
+            match outcome {
+                Ok(()) => break None,
+                Err(e) if would_block(&e) => {
+                    if self.stop.load(Ordering::SeqCst) {
+                        break Some("the server stopped listening".to_string());
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        break Some(format!(
+                            "the client stopped answering (no handshake within {} s)",
+                            HANDSHAKE_TIMEOUT.as_secs()
+                        ));
+                    }
+                    let (o, i) = ffi::stepping(peer, || ctx.handshake());
+                    outcome = o;
+                    identity = i.or(identity);
+                }
+                Err(e) => {
+                    let mut why = config::handshake_failure(&e);
+                    // The session being negotiated holds the flags (there
+                    // is no established session to ask for the chain).
+                    if e.high_level() == Some(codes::X509CertVerifyFailed)
+                        && let Err(flags) = ctx.verify_result()
+                    {
+                        why = format!(
+                            "the certificate was rejected: {} ({why})",
+                            config::describe_verify_error(flags)
+                        );
+                    }
+                    break Some(why);
+                }
+            }
+        };
+        if let Some(why) = failure {
+            let line = format!("TLS handshake with {peer} failed: {why}");
+            self.shared.close_saying(peer, self.id, line, false);
+            return false;
+        }
+        if let Ok(Some(chain)) = ctx.peer_cert()
+            && let Some(cert) = chain.iter().next()
+            && let Ok(subject) = cert.subject()
+        {
+            identity = Some(subject);
+        }
+        let suite = ctx.ciphersuite().ok();
+        {
+            // Said and listed at once, unless it was closed meanwhile.
+            let mut connections = lock(&self.shared.connections);
+            let Some(conn) = connections.get_mut(&peer).filter(|c| c.id == self.id) else {
+                return false;
+            };
+            conn.identity = identity.clone();
+            lock(&self.shared.notices).push(config::established_line(
+                "TLS",
+                peer,
+                suite,
+                identity.as_deref(),
+                None,
+                None,
+            ));
+            lock(&self.shared.accepted).push(peer);
+        }
+        // Wakes `recv`; frames waiting wake it anyway.
+        let _ = self.tx.try_send(Event::Accepted);
+        true
+    }
+
+    /// Writes what is queued and reads what arrives, in turn, until the
+    /// connection ends. Returns why.
+    fn serve(&self, ctx: &mut Context<TcpStream>, frames: &Receiver<Vec<u8>>) -> String {
+        let peer = self.peer;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; 16 * 1024];
+        let why = 'conn: loop {
+            if self.stop.load(Ordering::SeqCst) {
+                break "server stopped listening".to_string();
+            }
+            loop {
+                match frames.try_recv() {
+                    Ok(frame) => {
+                        if let Err(e) = ctx.write_all(&frame) {
+                            let why = match e.kind() {
+                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
+                                    "write timed out: the peer read nothing for {} s",
+                                    self.limits.write_timeout.as_secs_f64()
+                                ),
+                                _ => format!("write failed: {e}"),
+                            };
+                            self.shared.close(peer, self.id, &why);
+                            break 'conn why;
+                        }
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    // Closed elsewhere (queue full, the transport dropped).
+                    Err(mpsc::TryRecvError::Disconnected) => break 'conn "closed".to_string(),
+                }
+            }
+            match ctx.read(&mut chunk) {
+                Ok(0) => break "closed by the peer".to_string(),
+                Ok(n) => pending.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => break e.to_string(),
+            }
+            match split_frames(&mut pending) {
+                Ok(frames) => {
+                    for f in frames {
+                        let _ = self.tx.send(Event::Frame(f, peer));
+                    }
+                }
+                Err((frames, too_big)) => {
+                    for f in frames {
+                        let _ = self.tx.send(Event::Frame(f, peer));
+                    }
+                    break too_big;
+                }
+            }
+        };
+        if !pending.is_empty() {
+            // Nothing received is lost: a partial frame is delivered as is.
+            let _ = self
+                .tx
+                .send(Event::Frame(std::mem::take(&mut pending), peer));
+        }
+        why
+    }
 }
 
 /// Takes every whole frame off the front of `pending`. `Err` (with the
@@ -898,5 +1213,142 @@ mod tests {
         assert_eq!(closing_notices(&notices).len(), 200);
         assert_eq!(t.take_accepted().len(), 200);
         assert!(t.take_closed().is_empty());
+    }
+
+    fn psk_security() -> Security {
+        Security::psk(super::super::Psk {
+            identity: "user".into(),
+            key: b"password".to_vec(),
+        })
+    }
+
+    /// A TLS client with PSK `user`/`key`, handshaken (or not) with `t`;
+    /// its address either way. (A client's configuration has no PSK table:
+    /// the context's own reference keeps it alive.)
+    fn tls_client(
+        t: &TcpTransport,
+        key: &[u8],
+    ) -> (SocketAddr, mbedtls::Result<Context<TcpStream>>) {
+        let stream = connect(t);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let me = canonical(stream.local_addr().unwrap());
+        let security = Security::psk(super::super::Psk {
+            identity: "user".into(),
+            key: key.to_vec(),
+        });
+        let tls = config::build_for(&security, Side::Client, TransportKind::Stream).unwrap();
+        let mut ctx = Context::new(tls.config.clone());
+        let r = ctx.establish(stream, None).map(|()| ctx);
+        (me, r)
+    }
+
+    /// Reads one whole frame from a TLS client.
+    fn tls_next(ctx: &mut Context<TcpStream>) -> Message {
+        let mut pending = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Frame::Complete(len, _) = decode_frame(&pending) {
+                return decode(&pending[..len]).unwrap();
+            }
+            let n = ctx.read(&mut chunk).expect("a frame from nsh");
+            assert!(n > 0, "the connection ended");
+            pending.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn tls_transport(limits: Limits) -> TcpTransport {
+        TcpTransport::bind_tls(loopback(), limits, Some(&psk_security())).unwrap()
+    }
+
+    #[test]
+    fn a_tls_client_is_accepted_after_its_handshake_with_its_identity() {
+        let t = tls_transport(Limits::default());
+        let (me, ctx) = tls_client(&t, b"password");
+        let mut ctx = ctx.expect("the handshake");
+        let mut accepted = Vec::new();
+        assert!(wait_until(|| {
+            accepted.extend(t.take_accepted());
+            !accepted.is_empty()
+        }));
+        assert_eq!(accepted, vec![me]);
+        assert_eq!(t.identity(me).as_deref(), Some("user"));
+        let notices = t.take_notices();
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(
+            notices[0].starts_with(&format!("TLS session with {me} established (TLS_PSK_")),
+            "{notices:?}"
+        );
+        assert!(notices[0].ends_with(", identity `user`)"), "{notices:?}");
+        // Frames both ways, through the session.
+        let hi = frame(Code::POST, b"t", b"hi");
+        ctx.write_all(&hi).unwrap();
+        assert_eq!(recv_frames(&t, 1), vec![(hi, me)]);
+        t.send_to(&frame(Code::CHANGED, b"t", b"ok"), me).unwrap();
+        let reply = tls_next(&mut ctx);
+        assert_eq!(
+            (reply.token, reply.payload),
+            (b"t".to_vec(), b"ok".to_vec())
+        );
+        // Leaving: one closing line, and the peer reported closed.
+        drop(ctx);
+        let notices = drain(&t);
+        assert_eq!(
+            notices,
+            vec![format!(
+                "TLS connection with {me} closed: closed by the peer"
+            )]
+        );
+        assert_eq!(t.take_closed(), vec![me]);
+        assert_eq!(t.identity(me), None);
+    }
+
+    #[test]
+    fn a_wrong_key_is_one_notice_and_nothing_else() {
+        let t = tls_transport(Limits::default());
+        let (me, ctx) = tls_client(&t, b"wrong");
+        assert!(ctx.is_err(), "the handshake succeeded with a wrong key");
+        let notices = drain(&t);
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(
+            notices[0].starts_with(&format!("TLS handshake with {me} failed: ")),
+            "{notices:?}"
+        );
+        assert!(notices[0].contains("wrong PSK key?"), "{notices:?}");
+        assert!(t.take_accepted().is_empty());
+        assert!(t.take_closed().is_empty());
+        assert!(t.peers().is_empty(), "{:?}", t.peers());
+        // And the next client is served.
+        let (_, ctx) = tls_client(&t, b"password");
+        assert!(ctx.is_ok());
+    }
+
+    #[test]
+    fn a_tls_peer_that_stops_reading_does_not_hold_up_another() {
+        let t = tls_transport(Limits {
+            queue_frames: 1000,
+            write_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        });
+        let (stalled_addr, stalled) = tls_client(&t, b"password");
+        let (other_addr, other) = tls_client(&t, b"password");
+        let (stalled, mut other) = (stalled.unwrap(), other.unwrap());
+        assert!(wait_until(|| t.peers().len() == 2));
+        let big = frame(Code::POST, b"s", &[0x55; 60_000]);
+        for i in 0..300 {
+            if let Err(e) = t.send_to(&big, stalled_addr) {
+                panic!("send_to the stalled peer failed at frame {i}: {e}");
+            }
+        }
+        other.write_all(&frame(Code::POST, b"o", b"ping")).unwrap();
+        let got = recv_frames(&t, 1);
+        assert_eq!(got, vec![(frame(Code::POST, b"o", b"ping"), other_addr)]);
+        t.send_to(&frame(Code::CHANGED, b"o", b"pong"), other_addr)
+            .unwrap();
+        assert_eq!(tls_next(&mut other).payload, b"pong");
+        assert_eq!(t.peers().len(), 2, "the stalled peer is still connected");
+        assert!(t.take_closed().is_empty());
+        drop(stalled);
     }
 }

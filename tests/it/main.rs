@@ -22,3 +22,4 @@ mod repl;
 mod restart;
 mod script_args;
 mod tcp;
+mod tls_tcp;

@@ -30,7 +30,7 @@ command! {
         dtls_idle_timeout: Option<Duration> = opt(Float, "86400 (a day)"),
         wait: Option<bool> = opt(Bool, "1 at the prompt and from piped input, 0 in scripts"),
     }
-    help: "Listens on PORT for any number of clients: plain UDP; DTLS 1.2 with a pre-shared key (PSK_IDENTITY and PSK_KEY as literal text, psk_key_hex=, or a psk_file= of `identity,hexkey` lines) or with certificates (CRT_FILE and KEY_FILE, PEM or DER; with CA_FILE or CA_PATH client certificates must chain to it, without, any is accepted); or CoAP over TCP with tcp=1. connection_id=BYTES (text, or 0x… hex) offers nsh's DTLS Connection ID, so a client whose address changes keeps its session and registration. ciphersuites= narrows and orders the cipher suites (IANA names or numbers); debug=1..3 prints mbed TLS's debug lines to stderr; dtls_idle_timeout= ends idle sessions. At the prompt (and from piped input) it then waits for the first client's first message, as the original did (Ctrl-C stops waiting; nsh goes on listening), unless wait=0; any number of clients are served afterwards.",
+    help: "Listens on PORT for any number of clients: plain UDP; DTLS 1.2 with a pre-shared key (PSK_IDENTITY and PSK_KEY as literal text, psk_key_hex=, or a psk_file= of `identity,hexkey` lines) or with certificates (CRT_FILE and KEY_FILE, PEM or DER; with CA_FILE or CA_PATH client certificates must chain to it, without, any is accepted); or CoAP over TCP with tcp=1 (over TLS 1.2, coaps+tcp, when credentials are given). connection_id=BYTES (text, or 0x… hex) offers nsh's DTLS Connection ID, so a client whose address changes keeps its session and registration. ciphersuites= narrows and orders the cipher suites (IANA names or numbers); debug=1..3 prints mbed TLS's debug lines to stderr; dtls_idle_timeout= ends idle sessions. At the prompt (and from piped input) it then waits for the first client's first message, as the original did (Ctrl-C stops waiting; nsh goes on listening), unless wait=0; any number of clients are served afterwards.",
     example: "listen 9000",
     run: cmd_listen,
 }
@@ -175,18 +175,12 @@ fn cmd_listen(ctx: &Ctx, args: ListenArgs) -> CmdResult {
         .map_err(|e| format!("listen: {e}"))?;
     // Like the original, the command line's --tcp cannot be turned off.
     let tcp = args.tcp == Some(true) || ctx.server.default_tcp();
-    if tcp && security.is_some() {
-        return Err(
-            "listen: `tcp` with DTLS credentials: CoAP over TLS is not available in this version of nsh (mbed TLS 2.28 serves TLS over TCP, but nsh's TCP transport does not use it yet)"
-                .into(),
-        );
-    }
     let port = args
         .port
         .unwrap_or(if security.is_some() { 5684 } else { 5683 });
     let ipv6 = args.ipv6.unwrap_or(ctx.ipv6);
     let bound = if tcp {
-        ctx.server.listen_tcp(port, ipv6)
+        ctx.server.listen_tcp(port, ipv6, security.as_ref())
     } else {
         ctx.server.listen_secure(port, ipv6, security.as_ref())
     }

@@ -1,8 +1,10 @@
 //! Turns [`Security`] into an mbed TLS configuration for either end of a
-//! DTLS 1.2 session: certificates and keys read (PEM or DER, detected) and
+//! DTLS 1.2 session, or for the server end of TLS 1.2 over TCP (used by
+//! `transport::tcp`): certificates and keys read (PEM or DER, detected) and
 //! checked against each other, the PSK table installed, cipher suites,
-//! Connection ID, cookies on the server, debug output. Also words for what
-//! went wrong in a handshake and for a rejected certificate.
+//! Connection ID, cookies on the DTLS server, debug output. Also words for
+//! what went wrong in a handshake, for a rejected certificate and for an
+//! established session, shared by both transports.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -317,7 +319,7 @@ fn check_certificate(
 }
 
 /// Why a certificate was rejected, in words.
-pub(super) fn describe_verify_error(flags: VerifyError) -> String {
+pub(crate) fn describe_verify_error(flags: VerifyError) -> String {
     let words = [
         (VerifyError::CERT_EXPIRED, "certificate expired"),
         (VerifyError::CERT_FUTURE, "certificate not valid yet"),
@@ -365,14 +367,14 @@ fn describe_error(e: &mbedtls::Error) -> String {
 
 /// How a failed handshake reads in the shell: what happened in words,
 /// then mbed TLS's own name for it.
-pub(super) fn handshake_failure(e: &mbedtls::Error) -> String {
+pub(crate) fn handshake_failure(e: &mbedtls::Error) -> String {
     let what = match e.high_level() {
         Some(codes::SslUnknownIdentity) => "unknown PSK identity",
         Some(codes::SslBadHsFinished | codes::SslInvalidMac) => {
             "the client's Finished did not decrypt (wrong PSK key?)"
         }
         Some(codes::SslNoCipherChosen) => "no cipher suite in common",
-        Some(codes::SslBadHsProtocolVersion) => "the client does not speak DTLS 1.2",
+        Some(codes::SslBadHsProtocolVersion) => "the client does not speak (D)TLS 1.2",
         Some(codes::SslTimeout) => "the client stopped answering",
         Some(codes::SslFatalAlertMessage) => "the client sent a fatal alert",
         Some(codes::SslNoClientCertificate) => "the client sent no certificate",
@@ -396,9 +398,10 @@ pub(super) fn handshake_failure(e: &mbedtls::Error) -> String {
     }
 }
 
-/// The line for an established session: who, how, with which identity and
-/// Connection IDs.
-pub(super) fn established_line(
+/// The line for an established session (`what`: DTLS or TLS): who, how,
+/// with which identity and Connection IDs.
+pub(crate) fn established_line(
+    what: &str,
     peer: SocketAddr,
     suite: Option<u16>,
     identity: Option<&str>,
@@ -406,7 +409,7 @@ pub(super) fn established_line(
     peer_cid: Option<&[u8]>,
 ) -> String {
     let suite = suite.map_or_else(|| "unknown cipher suite".into(), suite_name);
-    let mut line = format!("DTLS session with {peer} established ({suite}");
+    let mut line = format!("{what} session with {peer} established ({suite}");
     if let Some(id) = identity {
         line.push_str(&format!(", identity `{id}`"));
     }

@@ -2,7 +2,8 @@
 //! the PSK callback (an identity → key table), DTLS Connection ID (own CID,
 //! the peer's CID), and the debug threshold. Also the per-thread note of
 //! which peer mbed TLS is working for, so that the PSK callback can tell
-//! which identity a session used and debug lines can name their peer.
+//! which identity a session used and debug lines can name their peer (for
+//! DTLS sessions and for TLS connections over TCP alike).
 //!
 //! Connection ID exists only because `.cargo/config.toml` defines
 //! MBEDTLS_SSL_DTLS_CONNECTION_ID for the C library and the bindings alike;
@@ -33,7 +34,7 @@ thread_local! {
 /// Runs `f` (one mbed TLS call on `peer`'s session) noting the peer for the
 /// debug callback; returns `f`'s result and the PSK identity the PSK
 /// callback accepted meanwhile, if it ran.
-pub(super) fn stepping<R>(peer: SocketAddr, f: impl FnOnce() -> R) -> (R, Option<String>) {
+pub(crate) fn stepping<R>(peer: SocketAddr, f: impl FnOnce() -> R) -> (R, Option<String>) {
     let outer = STEP.with(|s| {
         std::mem::replace(
             &mut *s.borrow_mut(),

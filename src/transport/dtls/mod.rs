@@ -18,7 +18,7 @@
 //! summary.
 
 pub(crate) mod config;
-mod ffi;
+pub(crate) mod ffi;
 pub mod settings;
 
 use std::collections::{HashMap, VecDeque};
@@ -593,6 +593,7 @@ impl DtlsTransport {
                 }
                 let suite = session.ctx.ciphersuite().ok();
                 self.notice(config::established_line(
+                    "DTLS",
                     peer,
                     suite,
                     session.identity.as_deref(),

@@ -1,0 +1,196 @@
+//! CoAP over TLS over TCP (RFC 8323 §9, `coaps+tcp`): `nsh -l 0 --tcp`
+//! with a PSK, and `listen 0 tcp=1` with certificates, against libcoap's
+//! `coap-client-openssl`. A Register gets Created with the identity on the
+//! message, CSMs go both ways, and a client with a wrong key or an
+//! untrusted certificate fails its handshake with one line while the shell
+//! goes on serving the next client.
+
+use std::process::Command;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use crate::harness::{listening_port, repo, run_nsh, script};
+
+/// Runs `coap-client-openssl` with `credentials`, posting a Register for
+/// `ep` to nsh on `port`; returns its output (verbose).
+fn coap_client(credentials: &[String], port: u16, ep: &str) -> String {
+    let uri = format!("coaps+tcp://127.0.0.1:{port}/rd?ep={ep}&lt=60");
+    let o = Command::new("coap-client-openssl")
+        .args(credentials)
+        .args(["-B", "20", "-v", "6", "-m", "post", "-e", "</3/0>", &uri])
+        .output()
+        .expect("coap-client-openssl is missing: run `bash tests/setup.sh`");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn cert(name: &str) -> String {
+    repo()
+        .join("tests/fixtures/certs")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs the `tls_tcp.rhai` script with nsh `flags` and `args`: a good
+/// client registers `ep`; at `@@wrong` a bad one fails, then a good one
+/// registers `ep-2`, and once it has its answer a last one registers
+/// `ep-done`, which ends the script. Returns nsh's output and the outputs
+/// of the clients that registered `ep` and `ep-2`.
+fn session(
+    flags: &[&str],
+    args: &[&str],
+    good: Vec<String>,
+    bad: Vec<String>,
+) -> (String, Vec<String>) {
+    let mut port = 0;
+    let outputs = Arc::new(Mutex::new(Vec::new()));
+    let (wrong_tx, wrong_rx) = mpsc::channel::<()>();
+    let mut wrong_rx = Some(wrong_rx);
+    let script = script("tls_tcp.rhai");
+    let mut argv = flags.to_vec();
+    argv.push(&script);
+    argv.extend_from_slice(args);
+    let ep = args[0].to_string();
+    let run = run_nsh(&argv, Duration::from_secs(90), |line| {
+        if let Some(p) = listening_port(line) {
+            port = p;
+        } else if line.contains("@@register")
+            && let Some(wrong) = wrong_rx.take()
+        {
+            let (good, bad, out, ep) = (good.clone(), bad.clone(), outputs.clone(), ep.clone());
+            // One client after the other, each to its end.
+            std::thread::spawn(move || {
+                let o = coap_client(&good, port, &ep);
+                out.lock().unwrap().push(o);
+                if wrong.recv_timeout(Duration::from_secs(60)).is_err() {
+                    return;
+                }
+                coap_client(&bad, port, "bad");
+                let o = coap_client(&good, port, &format!("{ep}-2"));
+                out.lock().unwrap().push(o);
+                coap_client(&good, port, &format!("{ep}-done"));
+            });
+        } else if line.contains("@@wrong") {
+            let _ = wrong_tx.send(());
+        }
+    });
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+    let outputs = outputs.lock().unwrap().clone();
+    (run.stdout, outputs)
+}
+
+/// Checks what nsh printed: three sessions established with
+/// `identity`, one handshake failure naming the peer and `cause`, and
+/// nothing else about that peer.
+fn check_lines(out: &str, identity: &str, cause: &str) {
+    let established: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("TLS session with 127.0.0.1:"))
+        .collect();
+    assert_eq!(established.len(), 3, "{out}");
+    for l in &established {
+        assert!(l.contains(&format!("identity `{identity}`)")), "{l}");
+    }
+    let failed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("handshake") || l.contains("failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{out}");
+    assert!(
+        failed[0].starts_with("TLS handshake with 127.0.0.1:"),
+        "{}",
+        failed[0]
+    );
+    assert!(failed[0].contains(cause), "{}", failed[0]);
+    let bad_peer = failed[0]
+        .split_whitespace()
+        .nth(3)
+        .expect("the peer on the failure line");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(bad_peer)).count(),
+        1,
+        "only the failure line names {bad_peer}:\n{out}"
+    );
+    assert!(!out.contains("<- Register /rd?ep=bad"), "{out}");
+    // CSMs both ways, and the registrations answered.
+    assert!(
+        out.contains("<- 7.01 (SIGNALING_CSM), None, id=None, token=b''"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-> 7.01 (SIGNALING_CSM), None, id=None, token=b''"),
+        "{out}"
+    );
+    assert!(out.contains("-> Created /rd/1"), "{out}");
+    assert!(out.contains("-> Created /rd/2"), "{out}");
+}
+
+fn check_clients(outputs: &[String]) {
+    assert_eq!(outputs.len(), 2, "{outputs:?}");
+    for o in outputs {
+        let created = o
+            .lines()
+            .find(|l| l.contains("c:2.01"))
+            .unwrap_or_else(|| panic!("no 2.01 in coap-client's output:\n{o}"));
+        assert!(created.contains("Location-Path:rd"), "{o}");
+    }
+}
+
+#[test]
+fn a_psk_client_registers_over_coaps_tcp_and_a_wrong_key_fails_alone() {
+    let (out, clients) = session(
+        &[
+            "-l",
+            "0",
+            "--tcp",
+            "--psk-identity",
+            "user",
+            "--psk-key",
+            "password",
+        ],
+        &["tls-dev", "user"],
+        ["-u", "user", "-k", "password"].map(String::from).to_vec(),
+        ["-u", "user", "-k", "wrong"].map(String::from).to_vec(),
+    );
+    assert!(
+        out.contains("listening on TLS over TCP (PSK identity `user`) port "),
+        "{out}"
+    );
+    check_lines(&out, "user", "wrong PSK key?");
+    check_clients(&clients);
+}
+
+#[test]
+fn a_certificate_client_registers_over_coaps_tcp_and_a_stranger_fails_alone() {
+    let client = |name: &str| {
+        vec![
+            "-c".into(),
+            cert(&format!("{name}.crt")),
+            "-j".into(),
+            cert(&format!("{name}.key")),
+            "-C".into(),
+            cert("ca.crt"),
+        ]
+    };
+    let (out, clients) = session(
+        &[],
+        &["cert-dev", "CN=urn:nsh:client-1", "listen"],
+        client("client"),
+        client("stranger"),
+    );
+    assert!(
+        out.contains("listening on TLS over TCP (certificate "),
+        "{out}"
+    );
+    check_lines(
+        &out,
+        "CN=urn:nsh:client-1",
+        "the certificate was rejected: issued by an unknown CA",
+    );
+    check_clients(&clients);
+}

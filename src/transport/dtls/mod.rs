@@ -121,6 +121,11 @@ pub struct DtlsTransport {
     ended: Mutex<Vec<SocketAddr>>,
     read_timeout_us: AtomicU64,
     last_sweep: Mutex<Instant>,
+    /// The receive buffer (one receiving thread; reused, not zeroed again
+    /// for every datagram).
+    raw: Mutex<Vec<u8>>,
+    /// Where records are decrypted into (under the sessions lock).
+    plain: Mutex<Vec<u8>>,
 }
 
 impl std::fmt::Debug for DtlsTransport {
@@ -176,6 +181,8 @@ impl DtlsTransport {
             ended: Mutex::new(Vec::new()),
             read_timeout_us: AtomicU64::new(0),
             last_sweep: Mutex::new(Instant::now()),
+            raw: Mutex::new(vec![0u8; MAX_DATAGRAM]),
+            plain: Mutex::new(vec![0u8; MAX_DATAGRAM]),
         })
     }
 
@@ -301,9 +308,9 @@ impl DtlsTransport {
             self.socket
                 .set_read_timeout(Some(Duration::from_millis(ms)))?;
         }
-        let mut raw = vec![0u8; MAX_DATAGRAM];
+        let mut raw = lock(&self.raw);
         let received = match self.socket.recv_from(&mut raw) {
-            Ok((n, from)) => Some((n, from)),
+            Ok((n, from)) => Some((raw[..n].to_vec(), from)),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -314,9 +321,9 @@ impl DtlsTransport {
             }
             Err(e) => return Err(e),
         };
-        if let Some((n, from)) = received {
-            raw.truncate(n);
-            self.feed(raw, from);
+        drop(raw);
+        if let Some((datagram, from)) = received {
+            self.feed(datagram, from);
         }
         self.drive_handshakes();
         self.sweep_idle();
@@ -426,8 +433,12 @@ impl DtlsTransport {
             return;
         };
         session.last_active = Instant::now();
+        // A handshake record may have to start a new session below (a
+        // rebooted client): keep it.
+        let handshake =
+            (datagram.first() == Some(&CONTENT_TYPE_HANDSHAKE)).then(|| datagram.clone());
         if let Some(io) = session.ctx.io_mut() {
-            io.inbox.push_back(datagram.clone());
+            io.inbox.push_back(datagram);
         }
         if !session.established {
             let (outcome, identity) = ffi::stepping(peer, || session.ctx.handshake());
@@ -456,7 +467,9 @@ impl DtlsTransport {
                     self.notice(format!(
                         "DTLS peer {peer} starts a new session (the old one ends)"
                     ));
-                    self.start(datagram, from);
+                    if let Some(hello) = handshake {
+                        self.start(hello, from);
+                    }
                 }
                 Err(e) if e.high_level() == Some(codes::SslPeerCloseNotify) => {
                     sessions.remove(&peer);
@@ -512,7 +525,7 @@ impl DtlsTransport {
     /// Moves every decrypted record of a session to `pending` (as from
     /// `peer`); how many.
     fn read_records(&self, peer: SocketAddr, session: &mut Session) -> mbedtls::Result<usize> {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut buf = lock(&self.plain);
         let mut count = 0;
         loop {
             let (r, _) = ffi::stepping(peer, || Io::recv(&mut session.ctx, &mut buf));

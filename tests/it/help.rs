@@ -198,7 +198,9 @@ fn answer(req: &Message) -> Option<Message> {
 
 /// The test client: answers nsh on its socket until `stop`; registers as
 /// `sensor-2` with each port nsh says it listens on, and then sends an
-/// Update every second (so `wait_for` and `expect` of an Update see one).
+/// Update every second (so `wait_for` and `expect` of an Update see one,
+/// and a `listen` wait that began only after the Register arrived still
+/// sees a first message: nsh prints the port before it starts waiting).
 fn test_client(
     socket: UdpSocket,
     listening: mpsc::Receiver<u16>,

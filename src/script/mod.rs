@@ -326,11 +326,15 @@ pub fn command_form(line: &str) -> Option<&'static Command> {
 }
 
 /// Whether what follows a command word leaves the line in the command-line
-/// form: not a Rhai call, assignment or method call of the word.
+/// form: not a Rhai call, assignment or method call of the word. A `.` that
+/// starts a path (`load_objects ./objects`, `file_server . 9000`) is no
+/// method call.
 fn takes_command_form(rest: &str) -> bool {
-    !(rest.starts_with('(')
-        || rest.starts_with('=') && !rest.starts_with("==")
-        || rest.starts_with('.'))
+    let method_call = rest
+        .strip_prefix('.')
+        .and_then(|r| r.chars().next())
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    !(rest.starts_with('(') || rest.starts_with('=') && !rest.starts_with("==") || method_call)
 }
 
 /// How a prompt line is taken.
@@ -638,6 +642,15 @@ mod tests {
         // Rhai's own functions and keywords, and variables.
         for line in ["exp 1", "get", "use x", "let x = 1", "x"] {
             assert_eq!(form(&shell, line), "rhai", "{line}");
+        }
+        // A path after the word is an argument, not a method call.
+        for (line, cmd) in [
+            ("load_objects ./objects", "command load_objects"),
+            ("file_server . 9000", "command file_server"),
+            ("file_server .. 9000", "command file_server"),
+            ("load_o ./objects", "prefix load_objects"),
+        ] {
+            assert_eq!(form(&shell, line), cmd, "{line}");
         }
         shell.scope.push("discov", 7_i64);
         assert_eq!(form(&shell, "discov"), "rhai");

@@ -11,6 +11,7 @@ mod examples;
 mod exchange;
 mod formats;
 mod harness;
+mod help;
 mod layers;
 mod libcoap;
 mod payloads;

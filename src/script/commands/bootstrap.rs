@@ -63,7 +63,7 @@ command! {
         ..account: Account,
         tls_ciphersuites: Option<Vec<String>> = opt(List, "[]"),
     }
-    help: "Answers the Bootstrap-Pack-Request kept while auto_bspack_error=0 (LwM2M 1.2) with a Security and a Server instance as SenML CBOR.",
+    help: "Answers the Bootstrap-Pack-Request kept while `set auto_bspack_error=0` (LwM2M 1.2) with a Security and a Server instance as SenML CBOR.",
     example: "set auto_bspack_error=0  …  bootstrap_pack coap://127.0.0.1:5683 ssid=1",
     run: bootstrap_pack,
 }

@@ -131,7 +131,7 @@ command! {
     pub(super) const PAYLOAD_BUFFER_SHOW_TLV = "payload_buffer_show_tlv";
     args: NoArgs,
     help: "Shows the payload buffer decoded as TLV (the original's layout, integers signed).",
-    example: "payload_buffer_clear\nread /1/1 APPLICATION_LWM2M_TLV\npayload_buffer_show_tlv",
+    example: "payload_buffer_clear  …  read /1/1 APPLICATION_LWM2M_TLV  …  payload_buffer_show_tlv",
     run: cmd_pb_show_tlv,
 }
 
@@ -143,7 +143,7 @@ command! {
         format: Option<ContentFormat> = req(Format),
     }
     help: "Shows the payload buffer decoded as FORMAT, one value a line with object and resource names.",
-    example: "payload_buffer_show_as senml+cbor",
+    example: "payload_buffer_clear  …  read /3/0 senml+cbor  …  payload_buffer_show_as senml+cbor",
     run: cmd_pb_show_as,
 }
 
@@ -152,7 +152,7 @@ command! {
     pub(super) const PAYLOAD_BUFFER_SHOW_SENML = "payload_buffer_show_senml";
     args: NoArgs,
     help: "Shows the payload buffer decoded as SenML (CBOR, or JSON when it starts with `[`).",
-    example: "payload_buffer_show_senml",
+    example: "payload_buffer_clear  …  read /3/0 senml+cbor  …  payload_buffer_show_senml",
     run: cmd_pb_show_senml,
 }
 
@@ -161,7 +161,7 @@ command! {
     pub(super) const PAYLOAD_BUFFER_SHOW_JSON = "payload_buffer_show_json";
     args: NoArgs,
     help: "Shows the payload buffer decoded as LwM2M JSON (or SenML JSON when it is an array).",
-    example: "payload_buffer_show_json",
+    example: "payload_buffer_clear  …  read /3/0 APPLICATION_LWM2M_JSON  …  payload_buffer_show_json",
     run: cmd_pb_show_json,
 }
 

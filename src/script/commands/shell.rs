@@ -49,7 +49,7 @@ command! {
         ..more: MoreSecurity,
     }
     help: "Serves the files below ROOT_DIRECTORY over CoAP with Block2 (coap://, or coaps:// with the DTLS arguments of `listen`), until Ctrl-C; with background=1 it serves while the shell goes on (file_server_stop ends it).",
-    example: "file_server . 9000  |  file_server(\"fw\", #{port: 5700, background: true})",
+    example: "file_server . 9000 background=1  |  file_server(\"fw\", #{port: 5700, background: true})",
     run: cmd_file_server,
 }
 
@@ -57,7 +57,7 @@ command! {
     /// `file_server_stop`.
     pub(super) const FILE_SERVER_STOP = "file_server_stop";
     args: NoArgs,
-    help: "Stops file servers started with background=1.",
+    help: "Stops the file servers that `file_server background=1` started.",
     example: "file_server_stop",
     run: cmd_file_server_stop,
 }

@@ -294,6 +294,7 @@ fn main() -> ExitCode {
     server.set_default_tcp(opts.tcp);
     if let Some(port) = opts.listen {
         let port = port.unwrap_or(if security.is_some() { 5684 } else { 5683 });
+        let mark = server.history_mark();
         let listening = if opts.tcp {
             server.listen_tcp(port, opts.ipv6, security.as_ref())
         } else {
@@ -315,7 +316,7 @@ fn main() -> ExitCode {
                     );
                 } else {
                     println!("waiting for a client on port {bound} ... (Ctrl-C to stop waiting)");
-                    match server.wait_first_client() {
+                    match server.wait_first_client_since(mark) {
                         Ok(_) => {}
                         Err(_) => println!("stopped waiting; use `listen` to change the port"),
                     }

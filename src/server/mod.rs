@@ -691,7 +691,20 @@ impl Server {
     /// Blocks until a client's first message arrives (for `-l` at the
     /// prompt), or Ctrl-C.
     pub fn wait_first_client(&self) -> Result<RecordRef, ServerError> {
-        let from = self.lock_raw().session.next_seq();
+        self.wait_first_client_since(self.history_mark())
+    }
+
+    /// The position the next record will take in the history: take it
+    /// before `listen`, then [`Server::wait_first_client_since`] also sees
+    /// a client that talks at once.
+    pub fn history_mark(&self) -> u64 {
+        self.lock_raw().session.next_seq()
+    }
+
+    /// Like [`Server::wait_first_client`], counting every message received
+    /// since `mark` (from [`Server::history_mark`]).
+    pub fn wait_first_client_since(&self, mark: u64) -> Result<RecordRef, ServerError> {
+        let from = mark;
         let first = self.wait_until(None, |core| {
             core.session
                 .history()

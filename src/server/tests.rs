@@ -612,3 +612,24 @@ mod fake_clock {
         assert!(printed.iter().any(|l| l.contains("expired")), "{printed:?}");
     }
 }
+
+/// A client that registers between `listen` binding and its wait for the
+/// first client still ends the wait: the mark is taken before the socket
+/// opens (it used to be taken after, and such a wait never ended).
+#[test]
+fn a_client_that_talks_before_the_wait_begins_ends_it() {
+    let server = Server::new();
+    server.set_printer(Arc::new(|_: &str| {}));
+    let mark = server.history_mark();
+    let (t, net) = memory::pair(([127, 0, 0, 1], 5683).into());
+    server.attach(Transport::Memory(t)).unwrap();
+    let probe = Net {
+        server: server.clone(),
+        net,
+        lines: Arc::default(),
+    };
+    probe.register();
+    let waiting = probe.command(move |s| s.wait_first_client_since(mark));
+    let first = waiting.join().unwrap().expect("the Register ends the wait");
+    assert_eq!(first.kind, Some(crate::lwm2m::kind::Kind::Register));
+}

@@ -179,6 +179,8 @@ fn cmd_listen(ctx: &Ctx, args: ListenArgs) -> CmdResult {
         .port
         .unwrap_or(if security.is_some() { 5684 } else { 5683 });
     let ipv6 = args.ipv6.unwrap_or(ctx.ipv6);
+    // Before the socket opens: a client that talks at once still counts.
+    let mark = ctx.server.history_mark();
     let bound = if tcp {
         ctx.server.listen_tcp(port, ipv6, security.as_ref())
     } else {
@@ -196,7 +198,7 @@ fn cmd_listen(ctx: &Ctx, args: ListenArgs) -> CmdResult {
             "waiting for a client on port {bound} ... (Ctrl-C to stop waiting)"
         ));
         // The first message itself is printed as it arrives.
-        if ctx.server.wait_first_client().is_err() {
+        if ctx.server.wait_first_client_since(mark).is_err() {
             ctx.server.interrupt_flag().store(false, Ordering::SeqCst);
             ctx.say(&format!("stopped waiting; still listening on port {bound}"));
         }

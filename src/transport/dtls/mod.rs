@@ -51,10 +51,14 @@ const CID_OFFSET: usize = 1 + 2 + 2 + 6;
 /// summed up in one line.
 const FAILURE_LINES_PER_SECOND: u32 = 5;
 
+/// Datagrams mbed TLS has written, sent on the socket once the sessions
+/// lock is released (so no thread waits on another's system call).
+type Outbox = Arc<Mutex<VecDeque<(Vec<u8>, SocketAddr)>>>;
+
 /// What mbed TLS sees as its network: datagrams queued by the receiver,
-/// and the shared socket to answer on.
+/// and the transport's outbox to answer through.
 struct PeerIo {
-    socket: Arc<UdpSocket>,
+    outbox: Outbox,
     /// Where to send: the peer's address as the socket wants it
     /// (IPv4-mapped on a dual-stack socket).
     addr: SocketAddr,
@@ -74,9 +78,8 @@ impl Io for PeerIo {
     }
 
     fn send(&mut self, buf: &[u8]) -> mbedtls::Result<usize> {
-        self.socket
-            .send_to(buf, self.addr)
-            .map_err(|_| codes::NetSendFailed.into())
+        lock(&self.outbox).push_back((buf.to_vec(), self.addr));
+        Ok(buf.len())
     }
 }
 
@@ -126,6 +129,7 @@ pub struct DtlsTransport {
     raw: Mutex<Vec<u8>>,
     /// Where records are decrypted into (under the sessions lock).
     plain: Mutex<Vec<u8>>,
+    outbox: Outbox,
 }
 
 impl std::fmt::Debug for DtlsTransport {
@@ -183,6 +187,7 @@ impl DtlsTransport {
             last_sweep: Mutex::new(Instant::now()),
             raw: Mutex::new(vec![0u8; MAX_DATAGRAM]),
             plain: Mutex::new(vec![0u8; MAX_DATAGRAM]),
+            outbox: Outbox::default(),
         })
     }
 
@@ -212,9 +217,28 @@ impl DtlsTransport {
             })?;
         session.last_active = Instant::now();
         let (sent, _) = ffi::stepping(peer, || Io::send(&mut session.ctx, bytes));
-        sent.map(|_| ()).map_err(|e| {
+        drop(sessions);
+        let flushed = self.flush_outbox();
+        sent.map_err(|e| {
             io::Error::other(format!("DTLS send to {peer}: {}", config::error_code(&e)))
-        })
+        })?;
+        flushed
+    }
+
+    /// Sends what mbed TLS wrote, in order; the first socket error, if any
+    /// (the other datagrams still go).
+    fn flush_outbox(&self) -> io::Result<()> {
+        let mut result = Ok(());
+        loop {
+            let Some((datagram, to)) = lock(&self.outbox).pop_front() else {
+                return result;
+            };
+            if let Err(e) = self.socket.send_to(&datagram, to)
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
     }
 
     /// Sends `bytes` as they are, unencrypted, on the socket (`udp`, for
@@ -268,7 +292,7 @@ impl DtlsTransport {
                 .map_err(|e| io::Error::other(format!("connection_id: mbed TLS error {e}")))?;
         }
         let io = PeerIo {
-            socket: self.socket.clone(),
+            outbox: self.outbox.clone(),
             addr: socket_addr(&self.socket, peer),
             inbox: VecDeque::new(),
         };
@@ -285,7 +309,8 @@ impl DtlsTransport {
         };
         if self.after_handshake(peer, &mut session, outcome) {
             sessions.insert(peer, session);
-            Ok(())
+            drop(sessions);
+            self.flush_outbox()
         } else {
             Err(io::Error::other(format!(
                 "DTLS handshake with {peer} failed at once"
@@ -326,6 +351,9 @@ impl DtlsTransport {
             self.feed(datagram, from);
         }
         self.drive_handshakes();
+        // Handshake flights and alerts; a failure shows as the peer's
+        // silence, as any lost datagram would.
+        let _ = self.flush_outbox();
         self.sweep_idle();
         self.flush_flood(false);
         Ok(self.pop_pending(buf))
@@ -561,7 +589,7 @@ impl DtlsTransport {
             self.failure(format!("DTLS: Connection ID refused by mbed TLS ({e})"));
         }
         let io = PeerIo {
-            socket: self.socket.clone(),
+            outbox: self.outbox.clone(),
             addr: from,
             inbox: VecDeque::from([datagram]),
         };

@@ -47,6 +47,9 @@ pub(crate) enum Effect {
     Show(RecordRef, Option<String>),
     /// Print a line.
     Print(String),
+    /// Hand a record to the running capture, with the transport it went
+    /// through.
+    Capture(RecordRef, Arc<Transport>),
 }
 
 /// A datagram on its way out.
@@ -143,6 +146,12 @@ impl Core {
 
     /// Takes what must be done outside the lock, in order.
     pub(crate) fn take_effects(&mut self) -> Vec<Effect> {
+        let captured = self.session.take_captured();
+        if let Some(t) = &self.transport {
+            for r in captured {
+                self.effects.push(Effect::Capture(r, t.clone()));
+            }
+        }
         std::mem::take(&mut self.effects)
     }
 

@@ -10,7 +10,8 @@
 //!   same addresses and ports, on interface 1 (`nsh-decrypted`): the
 //!   encrypted bytes are not recorded;
 //! - TCP records (RFC 8323 frames) as TCP segments on interface 0, with a
-//!   made-up handshake when a connection is first seen and sequence
+//!   made-up handshake (the peer connects: nsh only accepts TCP
+//!   connections) when a connection is first seen, and sequence
 //!   numbers per direction, so stream reassembly works.
 
 use std::collections::HashMap;
@@ -152,8 +153,8 @@ impl<W: Write> PcapngWriter<W> {
     ) -> io::Result<()> {
         let at = record.at;
         if !self.streams.contains_key(&(local, peer)) {
-            // The handshake, made up: whoever spoke first opened it.
-            let (client, server) = (src, dst);
+            // The handshake, made up: nsh only accepts TCP connections.
+            let (client, server) = (peer, local);
             let syn = |seq, ack, flags| Transport::Tcp { seq, ack, flags };
             self.packet(IF_WIRE, at, client, server, syn(0, 0, TCP_SYN), &[])?;
             self.packet(

@@ -146,13 +146,15 @@ impl Core {
 
     /// Takes what must be done outside the lock, in order.
     pub(crate) fn take_effects(&mut self) -> Vec<Effect> {
+        // Records captured first: they happened already, while every
+        // queued transmission is recorded later.
         let captured = self.session.take_captured();
+        let mut effects = Vec::with_capacity(captured.len() + self.effects.len());
         if let Some(t) = &self.transport {
-            for r in captured {
-                self.effects.push(Effect::Capture(r, t.clone()));
-            }
+            effects.extend(captured.into_iter().map(|r| Effect::Capture(r, t.clone())));
         }
-        std::mem::take(&mut self.effects)
+        effects.append(&mut self.effects);
+        effects
     }
 
     fn print(&mut self, line: String) {

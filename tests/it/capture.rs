@@ -179,3 +179,103 @@ fn a_tcp_exchange_is_captured_as_a_stream() {
     let fields = captured("tcp", &["--tcp"], tcp_client, "tcp");
     assert_known_exchange(&fields);
 }
+
+/// nsh over DTLS (PSK user/password) for one Register of libcoap's
+/// `coap-client-openssl`.
+const DTLS_SCRIPT: &str = r#"
+listen(0);
+print("@@register");
+let r = wait_for("Register", 20);
+assert_eq(r.endpoint, "dtls-capture");
+// The Created is recorded once it was handed to the socket.
+for i in 0..100 {
+    if history(4).filter(|m| m.kind == "Created" && m.direction == "sent").len() > 0 {
+        break;
+    }
+    sleep(0.05);
+}
+print("@@done");
+"#;
+
+#[test]
+fn a_dtls_exchange_is_captured_decrypted_on_its_own_interface() {
+    let dir = std::env::temp_dir().join(format!("nsh-capture-{}-dtls", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("dtls.rhai");
+    std::fs::write(&script, DTLS_SCRIPT).unwrap();
+    let file = dir.join("run.pcapng");
+    let (file_arg, script_arg) = (file.display().to_string(), script.display().to_string());
+    let mut port = 0;
+    let mut client = None;
+    let run = run_nsh(
+        &[
+            "--pcap",
+            &file_arg,
+            "--psk-identity",
+            "user",
+            "--psk-key",
+            "password",
+            &script_arg,
+        ],
+        Duration::from_secs(60),
+        |line| {
+            if let Some(p) = listening_port(line) {
+                port = p;
+            } else if line.contains("@@register") {
+                let uri = format!("coaps://127.0.0.1:{port}/rd?ep=dtls-capture&lt=300&b=U");
+                client = Some(std::thread::spawn(move || {
+                    Command::new("coap-client-openssl")
+                        .args([
+                            "-U", "-u", "user", "-k", "password", "-m", "post", "-t", "40", "-e",
+                            "</3/0>", "-B", "5", &uri,
+                        ])
+                        .output()
+                        .expect("coap-client-openssl (Debian libcoap3-bin; tests/setup.sh)")
+                }));
+            }
+        },
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+    if let Some(c) = client {
+        let _ = c.join();
+    }
+    let decode_as = format!("udp.port=={port},coap");
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args([
+            "-d",
+            &decode_as,
+            "-Y",
+            "coap",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+        ])
+        .args([
+            "-e",
+            "frame.interface_name",
+            "-e",
+            "coap.code",
+            "-e",
+            "coap.opt.uri_path",
+        ])
+        .output()
+        .expect("tshark (Debian package tshark; bash tests/setup.sh installs it)");
+    let fields = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = fields.lines().collect();
+    assert!(
+        lines.contains(&"nsh-decrypted|2|rd"),
+        "the decrypted Register:\n{fields}"
+    );
+    assert!(
+        lines.contains(&"nsh-decrypted|65|"),
+        "the decrypted Created:\n{fields}"
+    );
+    assert!(
+        lines.iter().all(|l| l.starts_with("nsh-decrypted|")),
+        "only decrypted CoAP:\n{fields}"
+    );
+}

@@ -289,6 +289,9 @@ impl Server {
     /// Ends the running capture, writing out what is buffered. Returns
     /// whether one was running.
     pub fn capture_stop(&self) -> Result<bool, ServerError> {
+        // A transmission being carried out now is recorded, and captured,
+        // before the drainer lets go.
+        drop(lock(&self.shared.drain));
         self.lock().session.set_capturing(false);
         // Records already queued for the capture go in first.
         self.drain();

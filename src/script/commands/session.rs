@@ -413,10 +413,10 @@ fn cmd_capture(ctx: &Ctx, args: CaptureArgs) -> CmdResult {
 /// `file` (what `capture` and `--pcap` do).
 pub fn start_capture(server: &crate::server::Server, file: &std::path::Path) -> Result<(), String> {
     let writer = crate::report::pcapng::PcapngFile::create(file)
-        .map_err(|e| format!("capture: cannot write {}: {e}", file.display()))?;
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     server
         .capture_with(Box::new(writer))
-        .map_err(|e| format!("capture: {e}"))
+        .map_err(|e| format!("cannot write the earlier capture: {e}"))
 }
 
 fn cmd_capture_stop(ctx: &Ctx, _: NoArgs) -> CmdResult {

@@ -279,3 +279,44 @@ fn a_dtls_exchange_is_captured_decrypted_on_its_own_interface() {
         "only decrypted CoAP:\n{fields}"
     );
 }
+
+#[test]
+fn ipv6_datagrams_carry_checksums_tshark_accepts() {
+    // A peer on ::1 that never answers; nsh's GET to it is captured.
+    let silent = UdpSocket::bind("[::1]:0").expect("IPv6 loopback");
+    let port = silent.local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("nsh-capture-{}-v6", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("run.pcapng");
+    let file_arg = file.display().to_string();
+    let code = format!(
+        "listen(0); connect(\"::1\", {port}); try {{ coap_get(\"/x\", #{{timeout_s: 0.2}}); }} catch (e) {{}}"
+    );
+    let run = run_nsh(
+        &["-6", "--pcap", &file_arg, "-c", &code],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    run.assert_ok();
+    let decode_as = format!("udp.port=={port},coap");
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args(["-d", &decode_as, "-o", "udp.check_checksum:TRUE"])
+        .args(["-T", "fields", "-E", "separator=|"])
+        .args([
+            "-e",
+            "ipv6.dst",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "udp.checksum.status",
+        ])
+        .args(["-e", "coap.code", "-e", "coap.opt.uri_path"])
+        .output()
+        .expect("tshark (Debian package tshark; bash tests/setup.sh installs it)");
+    let fields = String::from_utf8_lossy(&out.stdout);
+    // Checksum status 1: good.
+    let first = fields.lines().next().unwrap_or_default();
+    assert_eq!(first, format!("::1|{port}|1|1|x"), "{fields}");
+}

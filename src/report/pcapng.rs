@@ -343,7 +343,7 @@ pub fn ip_packet(
     segment.extend_from_slice(payload);
     let checksum_at = if proto == PROTO_UDP { 6 } else { 16 };
     let len = segment.len();
-    let mut pseudo = match (src.ip(), dst.ip()) {
+    let pseudo = match (src.ip(), dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let mut p = s.octets().to_vec();
             p.extend_from_slice(&d.octets());
@@ -364,7 +364,6 @@ pub fn ip_packet(
         checksum = 0xffff; // 0 means "none" in UDP
     }
     segment[checksum_at..checksum_at + 2].copy_from_slice(&checksum.to_be_bytes());
-    pseudo.clear();
     let mut packet = match (src.ip(), dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let mut h = vec![0x45, 0];

@@ -4,7 +4,8 @@
 //! that no two files import each other):
 //!
 //! ```text
-//! main ─> repl ─> script ─┬─> server ─┬─> exchange ──> coap
+//! main ─> repl ─> script ─┬─> report ─> server
+//!                         ├─> server ─┬─> exchange ──> coap
 //!                         │           ├─> transport ─> coap
 //!                         │           └─> lwm2m ─────> coap
 //!                         └─> fileserver ─> transport, lwm2m
@@ -14,8 +15,9 @@
 //! owns the payload formats; `exchange` the CoAP exchange rules (sans-IO);
 //! `transport` the sockets (UDP, DTLS, TCP plain or over TLS, in-memory);
 //! `server` the core state machine, the receive thread and the session;
-//! `script` the Rhai commands; `repl` the prompt. See the README for the
-//! support matrix.
+//! `report` what is made from the records (the pcapng capture); `script`
+//! the Rhai commands; `repl` the prompt. See the README for the support
+//! matrix.
 // Unsafe code lives only in `transport::dtls::ffi` (mbed TLS calls the
 // `mbedtls` crate does not wrap) and at its one `unsafe fn`'s call site.
 #![deny(unsafe_code)]
@@ -26,6 +28,7 @@ pub mod exchange;
 pub mod fileserver;
 pub mod lwm2m;
 pub mod repl;
+pub mod report;
 pub mod script;
 pub mod server;
 pub mod transport;

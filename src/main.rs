@@ -43,6 +43,11 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
 
+    /// Write every datagram sent and received to FILE as pcapng (DTLS as
+    /// the decrypted CoAP on a second interface, TCP as a stream)
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+
     #[command(flatten)]
     dtls: DtlsFlags,
 
@@ -148,6 +153,7 @@ struct Options {
     script: Option<PathBuf>,
     script_args: Vec<String>,
     junit: Option<PathBuf>,
+    pcap: Option<PathBuf>,
 }
 
 /// `-l` takes a port only when one follows (`nsh -l script.rhai` listens on
@@ -201,6 +207,7 @@ fn takes_value(option: &str) -> bool {
             | "--connection-id"
             | "--dtls-idle-timeout"
             | "--junit"
+            | "--pcap"
             | "-l"
             | "--listen"
     )
@@ -270,6 +277,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, ExitCode> {
         script: cli.script,
         script_args: cli.script_args,
         junit: cli.junit,
+        pcap: cli.pcap,
     })
 }
 
@@ -279,6 +287,25 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let server = Server::new();
+    if let Some(file) = &opts.pcap
+        && let Err(e) = nsh::script::commands::start_capture(&server, file)
+    {
+        eprintln!("nsh: --pcap: {e}");
+        return ExitCode::from(2);
+    }
+    let code = run(&server, opts);
+    // Whatever the outcome, the capture is written out.
+    if let Err(e) = server.capture_stop() {
+        eprintln!("nsh: --pcap: cannot write the capture: {e}");
+        return ExitCode::from(1);
+    }
+    code
+}
+
+/// Everything after the command line is parsed: listening, then the
+/// script, `-c` or the prompt.
+fn run(server: &Server, opts: Options) -> ExitCode {
+    let server = server.clone();
     let flag = server.interrupt_flag();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let interactive = opts.script.is_none() && opts.code.is_none();

@@ -25,10 +25,14 @@ say() { printf 'setup: %s\n' "$*"; }
 #   gcc g++ make        node-gyp build of the wakatiwai client (C + C++ addon)
 #   tmux                drives the interactive shell in terminal tests
 #   openssl             `openssl s_client -dtls1_2`: a bare DTLS PSK handshake
+#                       and certificates; DER copies of the test certificates
+#   tshark              reads back the pcapng files `--pcap`/`capture` write
+#   cmake make          build mbed TLS's ssl_client2 (Connection ID) from the
+#                       sources the mbedtls-sys-auto crate ships
 # installed with what building nsh itself needs (cmake clang libclang-dev,
 # for the mbedtls crate) by scripts/install-build-deps.sh.
 bash "$root/scripts/install-build-deps.sh" \
-    libcoap3-bin python-is-python3 gcc g++ make tmux openssl
+    libcoap3-bin python-is-python3 gcc g++ make tmux openssl tshark cmake
 
 # ------------------------------------------------------------------ Rust ----
 if command -v cargo >/dev/null 2>&1; then

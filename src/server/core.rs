@@ -47,6 +47,9 @@ pub(crate) enum Effect {
     Show(RecordRef, Option<String>),
     /// Print a line.
     Print(String),
+    /// Hand a record to the running capture, with the transport it went
+    /// through.
+    Capture(RecordRef, Arc<Transport>),
 }
 
 /// A datagram on its way out.
@@ -143,7 +146,15 @@ impl Core {
 
     /// Takes what must be done outside the lock, in order.
     pub(crate) fn take_effects(&mut self) -> Vec<Effect> {
-        std::mem::take(&mut self.effects)
+        // Records captured first: they happened already, while every
+        // queued transmission is recorded later.
+        let captured = self.session.take_captured();
+        let mut effects = Vec::with_capacity(captured.len() + self.effects.len());
+        if let Some(t) = &self.transport {
+            effects.extend(captured.into_iter().map(|r| Effect::Capture(r, t.clone())));
+        }
+        effects.append(&mut self.effects);
+        effects
     }
 
     fn print(&mut self, line: String) {

@@ -11,7 +11,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
-use super::base::Printer;
+use super::base::{Printer, ServerError};
+use super::capture::{CaptureSink, Wire};
 use super::core::{Core, Effect};
 use crate::exchange::{Exchanges, TransmissionParams};
 use crate::transport::Security;
@@ -40,6 +41,18 @@ pub(crate) struct Shared {
     pub(super) config: Mutex<Config>,
     pub(super) printer: Mutex<Printer>,
     pub(super) interrupt: Arc<AtomicBool>,
+    /// The running capture, fed from the drain.
+    pub(super) capture: Mutex<Option<Box<dyn CaptureSink>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Buffered capture bytes reach the file when the last handle goes.
+        let sink = self.capture.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(mut sink) = sink.take() {
+            let _ = sink.finish();
+        }
+    }
 }
 
 /// The server handle shared by the prompt, scripts and the receiver thread.
@@ -142,6 +155,7 @@ impl Server {
                 config: Mutex::new(Config::default()),
                 printer: Mutex::new(printer),
                 interrupt: Arc::new(AtomicBool::new(false)),
+                capture: Mutex::new(None),
             }),
         }
     }
@@ -227,6 +241,10 @@ impl Server {
                 }
                 Vec::new()
             }
+            Effect::Capture(record, transport) => {
+                self.capture_record(&record, &transport);
+                Vec::new()
+            }
             Effect::Transmit(out) => {
                 let result = out.transport.send_to(&out.raw, out.peer);
                 let mut core = self.lock_raw();
@@ -234,5 +252,61 @@ impl Server {
                 core.take_effects()
             }
         }
+    }
+
+    /// Hands `record` to the running capture; a write error ends the
+    /// capture with one printed line.
+    fn capture_record(
+        &self,
+        record: &super::history::Record,
+        transport: &crate::transport::Transport,
+    ) {
+        let failed = {
+            let mut capture = lock(&self.shared.capture);
+            let Some(sink) = capture.as_mut() else {
+                return;
+            };
+            match sink.write(record, &Wire::of(transport, record.peer)) {
+                Ok(()) => None,
+                Err(e) => capture.take().map(|_| e),
+            }
+        };
+        if let Some(e) = failed {
+            self.lock_raw().session.set_capturing(false);
+            self.print(&format!("capture stopped: cannot write: {e}"));
+        }
+    }
+
+    /// Starts capturing every datagram sent and received into `sink`,
+    /// ending an earlier capture first.
+    pub fn capture_with(&self, sink: Box<dyn CaptureSink>) -> Result<(), ServerError> {
+        self.capture_stop()?;
+        *lock(&self.shared.capture) = Some(sink);
+        self.lock().session.set_capturing(true);
+        Ok(())
+    }
+
+    /// Ends the running capture, writing out what is buffered. Returns
+    /// whether one was running.
+    pub fn capture_stop(&self) -> Result<bool, ServerError> {
+        // A transmission being carried out now is recorded, and captured,
+        // before the drainer lets go.
+        drop(lock(&self.shared.drain));
+        self.lock().session.set_capturing(false);
+        // Records already queued for the capture go in first.
+        self.drain();
+        let sink = lock(&self.shared.capture).take();
+        match sink {
+            Some(mut sink) => {
+                sink.finish()?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether a capture is running.
+    pub fn capturing(&self) -> bool {
+        lock(&self.shared.capture).is_some()
     }
 }

@@ -11,6 +11,8 @@
 //!   variable, and the effect queue that carries out sends and prints
 //!   outside the lock;
 //! - `driver`: the receive thread;
+//! - [`capture`]: the hook a running capture (`report::pcapng`) is fed
+//!   through;
 //! - this file: what the handle offers — listening, sending and waiting.
 //!
 //! Script commands run on their own thread and wait on a condition
@@ -20,6 +22,7 @@ pub mod history;
 pub mod registry;
 
 mod base;
+pub mod capture;
 pub(crate) mod core;
 mod driver;
 mod handle;
@@ -43,6 +46,7 @@ use handle::lock;
 
 pub(crate) use base::RegistryContext;
 pub use base::{Flags, Printer, ServerError, deadline_after};
+pub use capture::{CaptureSink, Link, Wire};
 pub use handle::Server;
 
 pub use history::{Direction, Record, RecordRef, Role};

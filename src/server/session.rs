@@ -49,6 +49,9 @@ pub(crate) struct Session {
     /// taken (outside the lock; `details` decodes payloads).
     expectation_report: Option<(Vec<String>, String, RecordRef)>,
     bootstrap_pack_request: Option<RecordRef>,
+    /// While a capture runs: the records added since the core's effects
+    /// were last taken (datagrams only, not assembled bodies).
+    captured: Option<Vec<RecordRef>>,
 }
 
 impl Default for Session {
@@ -64,6 +67,7 @@ impl Default for Session {
             expectation: None,
             expectation_report: None,
             bootstrap_pack_request: None,
+            captured: None,
         }
     }
 }
@@ -87,6 +91,11 @@ impl Session {
             .rposition(|h| h.seq < r.seq)
             .map_or(0, |i| i + 1);
         self.history.insert(at, r.clone());
+        if let Some(captured) = &mut self.captured
+            && r.role != super::history::Role::Assembled
+        {
+            captured.push(r.clone());
+        }
         let excess = self.history.len().saturating_sub(self.history_limit);
         self.history.drain(..excess);
         r
@@ -96,6 +105,19 @@ impl Session {
     pub(crate) fn push(&mut self, mut record: Record) -> RecordRef {
         record.seq = self.reserve_seq();
         self.record(record)
+    }
+
+    /// Starts or stops collecting records for a capture.
+    pub(crate) fn set_capturing(&mut self, on: bool) {
+        self.captured = on.then(Vec::new);
+    }
+
+    /// The records added since the last call, while capturing.
+    pub(crate) fn take_captured(&mut self) -> Vec<RecordRef> {
+        self.captured
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     pub(crate) fn history_limit(&self) -> usize {

@@ -633,3 +633,73 @@ fn a_client_that_talks_before_the_wait_begins_ends_it() {
     let first = waiting.join().unwrap().expect("the Register ends the wait");
     assert_eq!(first.kind, Some(crate::lwm2m::kind::Kind::Register));
 }
+
+/// A capture sink keeping what it was given, or failing every write.
+struct Collect {
+    seen: Arc<Mutex<Vec<(Direction, String, Wire)>>>,
+    fail: bool,
+}
+
+impl CaptureSink for Collect {
+    fn write(&mut self, record: &Record, wire: &Wire) -> std::io::Result<()> {
+        if self.fail {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .push((record.direction, record.summary(), *wire));
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_capture_gets_every_datagram_in_order_with_its_wire() {
+    let net = Net::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    net.server
+        .capture_with(Box::new(Collect {
+            seen: seen.clone(),
+            fail: false,
+        }))
+        .unwrap();
+    assert!(net.server.capturing());
+    net.register();
+    assert!(net.server.capture_stop().unwrap());
+    assert!(!net.server.capturing());
+    let seen = seen.lock().unwrap();
+    let wire = Wire {
+        local: ([127, 0, 0, 1], 5683).into(),
+        link: Link::Udp,
+    };
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!((seen[0].0, seen[0].2), (Direction::Received, wire));
+    assert!(seen[0].1.starts_with("Register"), "{seen:?}");
+    assert_eq!((seen[1].0, seen[1].2), (Direction::Sent, wire));
+    assert!(seen[1].1.starts_with("Created"), "{seen:?}");
+}
+
+#[test]
+fn a_capture_that_cannot_write_stops_with_one_line() {
+    let net = Net::new();
+    net.server
+        .capture_with(Box::new(Collect {
+            seen: Arc::default(),
+            fail: true,
+        }))
+        .unwrap();
+    net.register();
+    assert!(net.printed("capture stopped: cannot write: disk full"));
+    assert!(!net.server.capturing());
+    assert!(!net.server.capture_stop().unwrap());
+    let lines = net.lines.lock().unwrap();
+    let stops = lines
+        .iter()
+        .filter(|l| l.contains("capture stopped"))
+        .count();
+    assert_eq!(stops, 1, "{lines:?}");
+}

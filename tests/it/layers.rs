@@ -19,6 +19,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("server", &["coap", "lwm2m", "exchange", "transport"]),
     ("fileserver", &["coap", "lwm2m", "transport"]),
     (
+        "report",
+        &["coap", "lwm2m", "exchange", "transport", "server"],
+    ),
+    (
         "script",
         &[
             "coap",
@@ -27,6 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "transport",
             "server",
             "fileserver",
+            "report",
         ],
     ),
     (
@@ -38,6 +43,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "transport",
             "server",
             "fileserver",
+            "report",
             "script",
         ],
     ),

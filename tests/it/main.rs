@@ -3,6 +3,7 @@
 //! clients (tests/peers, installed by `bash tests/setup.sh`).
 
 mod bootstrap;
+mod capture;
 mod cli;
 mod dtls;
 mod dtls_cid;

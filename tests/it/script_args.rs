@@ -170,6 +170,13 @@ const FIXED_PORT: &[(&str, &str)] = &[
     ),
 ];
 
+/// Commands that create the file their `file` argument names, and why
+/// their `file` gets no wrong values: each would become a file name in the
+/// working directory (`-1`, `true`, `NaN`). They are called with a scratch
+/// file instead, and with wrong values for every other parameter.
+const CREATES_FILE: &[(&str, &str)] =
+    &[("capture", "writes a pcapng file wherever its argument says")];
+
 /// Extreme and wrong values, as Rhai expressions (`HUGE_TEXT`, `BLOB` and
 /// `HUGE_ARRAY` are variables of the scope).
 const WRONG: &[&str] = &[
@@ -210,6 +217,7 @@ const WRONG_WORDS: &[&str] = &[
 fn plausible(p: &Param, file: &str) -> String {
     match p.name {
         "fname" => format!("{file:?}"),
+        "file" => format!("{:?}", format!("{file}.pcapng")),
         "uri" => "\"coap://127.0.0.1:5683\"".into(),
         "endpoint_name" | "endpoint" => "\"ep\"".into(),
         _ => match p.kind {
@@ -262,7 +270,11 @@ fn calls_of(cmd: &Command, file: &str) -> Vec<String> {
     calls.push(call(cmd, &good, &[("bogus".into(), "1".into())]));
     let too_many: Vec<String> = (0..=cmd.params.len()).map(|_| "1".to_string()).collect();
     calls.push(call(cmd, &too_many, &[]));
+    let creates_file = CREATES_FILE.iter().any(|(n, _)| *n == cmd.name);
     for p in cmd.params {
+        if creates_file && p.name == "file" {
+            continue;
+        }
         for wrong in WRONG {
             if fixed_port && p.name == "port" && *wrong == "()" {
                 continue;
@@ -282,7 +294,7 @@ fn calls_of(cmd: &Command, file: &str) -> Vec<String> {
         }
     }
     // The command-line form, as typed at the prompt.
-    for word in WRONG_WORDS {
+    for word in WRONG_WORDS.iter().filter(|_| !creates_file) {
         calls.push(format!("{} {word} {word}", cmd.name));
     }
     calls

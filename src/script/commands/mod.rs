@@ -16,6 +16,7 @@ mod registration;
 mod reporting;
 mod security;
 mod session;
+pub use session::start_capture;
 mod shell;
 
 use rhai::Dynamic;
@@ -78,6 +79,8 @@ pub static COMMANDS: &[Command] = &[
     session::PAYLOAD_BUFFER_SHOW_SENML,
     session::PAYLOAD_BUFFER_SHOW_JSON,
     session::LOAD_OBJECTS,
+    session::CAPTURE,
+    session::CAPTURE_STOP,
     session::COAP_DECODE,
     session::LWM2M_DECODE,
     shell::LISTEN,

@@ -1,7 +1,8 @@
 //! Receiving and looking back: `recv`, `wait_for`, `expect`, `sleep`, the
 //! history (`details`, `history`, `reset_history`), the payload buffer, and
 //! decoding datagrams given as bytes (`coap_decode`, `lwm2m_decode`), and
-//! `load_objects`. In the single-definition form ([`command!`]).
+//! `load_objects`, and the pcapng capture (`capture`, `capture_stop`). In
+//! the single-definition form ([`command!`]).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -175,6 +176,27 @@ command! {
     help: "Loads OMA object definitions (LwM2M XML/DDF) from a directory or one file, so values decode with names and types.",
     example: "load_objects ./objects",
     run: cmd_load_objects,
+}
+
+command! {
+    /// `capture`.
+    pub(super) const CAPTURE = "capture";
+    /// The arguments of `capture`.
+    struct CaptureArgs {
+        file: String = req(Str),
+    }
+    help: "Writes every datagram sent and received from now on to FILE as pcapng (for Wireshark/tshark), with real addresses, ports and times; DTLS as the decrypted CoAP in plain UDP on interface nsh-decrypted, TCP as a stream. Ends an earlier capture.",
+    example: "capture /tmp/run.pcapng  |  capture(\"run.pcapng\");",
+    run: cmd_capture,
+}
+
+command! {
+    /// `capture_stop`.
+    pub(super) const CAPTURE_STOP = "capture_stop";
+    args: NoArgs,
+    help: "Ends the capture `capture` (or --pcap) started and writes out the file; returns whether one was running.",
+    example: "capture_stop",
+    run: cmd_capture_stop,
 }
 
 command! {
@@ -380,6 +402,29 @@ fn cmd_pb_show_json(ctx: &Ctx, _: NoArgs) -> CmdResult {
             F::LWM2M_JSON
         },
     )
+}
+
+fn cmd_capture(ctx: &Ctx, args: CaptureArgs) -> CmdResult {
+    start_capture(&ctx.server, std::path::Path::new(&args.file))?;
+    Ok(Dynamic::UNIT)
+}
+
+/// Starts a pcapng capture of everything `server` sends and receives into
+/// `file` (what `capture` and `--pcap` do).
+pub fn start_capture(server: &crate::server::Server, file: &std::path::Path) -> Result<(), String> {
+    let writer = crate::report::pcapng::PcapngFile::create(file)
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    server
+        .capture_with(Box::new(writer))
+        .map_err(|e| format!("cannot write the earlier capture: {e}"))
+}
+
+fn cmd_capture_stop(ctx: &Ctx, _: NoArgs) -> CmdResult {
+    let running = ctx
+        .server
+        .capture_stop()
+        .map_err(|e| format!("capture_stop: cannot write the capture: {e}"))?;
+    Ok(Dynamic::from(running))
 }
 
 fn cmd_load_objects(ctx: &Ctx, args: LoadObjectsArgs) -> CmdResult {

@@ -546,6 +546,61 @@ fn write_loop(
     }
 }
 
+/// What one read of a connection brought.
+enum Absorbed {
+    /// Bytes, now in `pending`.
+    More,
+    /// Nothing yet (a read timeout).
+    Nothing,
+    /// The connection ended, and why.
+    End(String),
+}
+
+/// Adds what a read returned to `pending`.
+fn absorb(read: io::Result<usize>, chunk: &[u8], pending: &mut Vec<u8>) -> Absorbed {
+    match read {
+        Ok(0) => Absorbed::End("closed by the peer".into()),
+        Ok(n) => {
+            pending.extend_from_slice(&chunk[..n]);
+            Absorbed::More
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Absorbed::Nothing
+        }
+        Err(e) => Absorbed::End(e.to_string()),
+    }
+}
+
+/// Sends every whole frame in `pending` on; `Err(why)` when the next one
+/// is too big (the frames before it are sent).
+fn forward_frames(
+    pending: &mut Vec<u8>,
+    tx: &SyncSender<Event>,
+    peer: SocketAddr,
+) -> Result<(), String> {
+    let (frames, too_big) = match split_frames(pending) {
+        Ok(frames) => (frames, None),
+        Err((frames, too_big)) => (frames, Some(too_big)),
+    };
+    for f in frames {
+        let _ = tx.send(Event::Frame(f, peer));
+    }
+    too_big.map_or(Ok(()), Err)
+}
+
+/// At the end of a connection: nothing received is lost, a partial frame
+/// is delivered as it is.
+fn forward_partial(pending: &mut Vec<u8>, tx: &SyncSender<Event>, peer: SocketAddr) {
+    if !pending.is_empty() {
+        let _ = tx.send(Event::Frame(std::mem::take(pending), peer));
+    }
+}
+
 /// Reads one connection until it ends, sending each whole frame.
 fn read_loop(
     mut stream: TcpStream,
@@ -561,40 +616,17 @@ fn read_loop(
         if stop.load(Ordering::SeqCst) {
             break "server stopped listening".to_string();
         }
-        match stream.read(&mut chunk) {
-            Ok(0) => break "closed by the peer".to_string(),
-            Ok(n) => pending.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => break e.to_string(),
+        match absorb(stream.read(&mut chunk), &chunk, &mut pending) {
+            Absorbed::More => {}
+            Absorbed::Nothing => continue,
+            Absorbed::End(why) => break why,
         }
-        match split_frames(&mut pending) {
-            Ok(frames) => {
-                for f in frames {
-                    let _ = tx.send(Event::Frame(f, peer));
-                }
-            }
-            Err((frames, too_big)) => {
-                for f in frames {
-                    let _ = tx.send(Event::Frame(f, peer));
-                }
-                let _ = stream.shutdown(Shutdown::Both);
-                break too_big;
-            }
+        if let Err(too_big) = forward_frames(&mut pending, &tx, peer) {
+            let _ = stream.shutdown(Shutdown::Both);
+            break too_big;
         }
     };
-    if !pending.is_empty() {
-        // Nothing received is lost: a partial frame is delivered as is.
-        let _ = tx.send(Event::Frame(std::mem::take(&mut pending), peer));
-    }
+    forward_partial(&mut pending, &tx, peer);
     let _ = tx.send(Event::Closed(peer, id, why));
 }
 
@@ -739,41 +771,16 @@ impl TlsConn {
                     Err(mpsc::TryRecvError::Disconnected) => break 'conn "closed".to_string(),
                 }
             }
-            match ctx.read(&mut chunk) {
-                Ok(0) => break "closed by the peer".to_string(),
-                Ok(n) => pending.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => break e.to_string(),
+            match absorb(ctx.read(&mut chunk), &chunk, &mut pending) {
+                Absorbed::More => {}
+                Absorbed::Nothing => continue,
+                Absorbed::End(why) => break why,
             }
-            match split_frames(&mut pending) {
-                Ok(frames) => {
-                    for f in frames {
-                        let _ = self.tx.send(Event::Frame(f, peer));
-                    }
-                }
-                Err((frames, too_big)) => {
-                    for f in frames {
-                        let _ = self.tx.send(Event::Frame(f, peer));
-                    }
-                    break too_big;
-                }
+            if let Err(too_big) = forward_frames(&mut pending, &self.tx, peer) {
+                break too_big;
             }
         };
-        if !pending.is_empty() {
-            // Nothing received is lost: a partial frame is delivered as is.
-            let _ = self
-                .tx
-                .send(Event::Frame(std::mem::take(&mut pending), peer));
-        }
+        forward_partial(&mut pending, &self.tx, peer);
         why
     }
 }

@@ -8,13 +8,11 @@
 //! crate ships (tests/peers/build-ssl-client2.sh), negotiates a CID with
 //! nsh and shows nsh's.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{listening_port, nsh_bin, repo, run_nsh};
+use crate::harness::{LiveNsh, listening_port, repo, run_nsh};
 use crate::relay::Relay;
 
 /// The server: waits for the Register, then for the Update that arrives
@@ -43,63 +41,17 @@ print("@@moved-ok");
 "#;
 
 /// A line-at-a-time nsh (piped input) acting as the client.
-struct Client {
-    stdin: std::process::ChildStdin,
-    lines: mpsc::Receiver<String>,
-    child: std::process::Child,
-    seen: String,
-}
+struct Client(LiveNsh);
 
 impl Client {
     fn start() -> Client {
-        let mut child = Command::new(nsh_bin())
-            .current_dir(repo())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the client nsh");
-        let stdin = child.stdin.take().expect("stdin");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Client {
-            stdin,
-            lines,
-            child,
-            seen: String::new(),
-        }
+        Client(LiveNsh::piped(&[]))
     }
 
     /// Sends one line and waits for a line containing `marker`.
     fn run(&mut self, line: &str, marker: &str) -> String {
-        writeln!(self.stdin, "{line}").expect("write to the client nsh");
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(l) => {
-                    self.seen.push_str(&l);
-                    self.seen.push('\n');
-                    if l.contains(marker) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!(
-                    "the client nsh never printed `{marker}` after `{line}`; it printed:\n{}",
-                    self.seen
-                ),
-            }
-        }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.send_line(line);
+        self.0.wait(marker, 30)
     }
 }
 
@@ -155,7 +107,7 @@ fn a_client_whose_address_changes_keeps_its_dtls_session_and_registration() {
                     "let u = update(\"/rd/1\"); print(\"@@updated \" + u.code_name);",
                     "@@updated",
                 );
-                assert!(done.contains("RES_CHANGED"), "{done}\n{}", c.seen);
+                assert!(done.contains("RES_CHANGED"), "{done}\n{}", c.0.seen());
             }
         },
     );

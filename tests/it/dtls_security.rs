@@ -4,138 +4,15 @@
 //! `--debug`, a secure file server and `--dtls-idle-timeout`. nsh listens on
 //! port 0 and the test reads the port from its first line.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{nsh_bin, repo};
+use crate::harness::{LiveNsh, nsh_bin, repo};
 
 const C: &str = "tests/fixtures/certs";
 
 fn cert(name: &str) -> String {
     repo().join(C).join(name).display().to_string()
-}
-
-/// The port after the last ` port ` on a line (`listening on … port N`,
-/// `Serving directory … on port N...`).
-fn port_on(line: &str) -> Option<u16> {
-    let (_, after) = line.rsplit_once(" port ")?;
-    after
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// A running nsh whose stdout is read line by line.
-struct Nsh {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Option<std::thread::JoinHandle<String>>,
-    seen: String,
-    port: u16,
-}
-
-impl Nsh {
-    /// Starts `nsh ARGS…` and waits for the first line naming a port.
-    fn start(args: &[&str]) -> Nsh {
-        let mut child = Command::new(nsh_bin())
-            .args(args)
-            .current_dir(repo())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start nsh");
-        let out = child.stdout.take().expect("piped stdout");
-        let err = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                s.push_str(&line);
-                s.push('\n');
-            }
-            s
-        });
-        let mut nsh = Nsh {
-            child,
-            lines,
-            stderr: Some(stderr),
-            seen: String::new(),
-            port: 0,
-        };
-        let line = nsh.wait_line(|l| port_on(l).is_some(), 10);
-        nsh.port = port_on(&line).unwrap();
-        assert_ne!(nsh.port, 0, "{line}");
-        nsh
-    }
-
-    /// Waits up to `secs` for a stdout line that `pred` accepts.
-    fn wait_line(&mut self, pred: impl Fn(&str) -> bool, secs: u64) -> String {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push_str(&line);
-                    self.seen.push('\n');
-                    if pred(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no such line within {secs} s; nsh printed:\n{}", self.seen),
-            }
-        }
-    }
-
-    /// Waits for a line containing `needle`.
-    fn wait(&mut self, needle: &str, secs: u64) -> String {
-        self.wait_line(|l| l.contains(needle), secs)
-    }
-
-    /// Waits for the next `DTLS session with … established (…)` line.
-    fn established(&mut self) -> String {
-        self.wait_line(
-            |l| l.contains("DTLS session with") && l.contains(" established ("),
-            10,
-        )
-    }
-
-    /// Waits for nsh to exit (killing it after `secs`): its status, all of
-    /// stdout and all of stderr.
-    fn finish(mut self, secs: u64) -> (ExitStatus, String, String) {
-        let end = Instant::now() + Duration::from_secs(secs);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("wait for nsh") {
-                break s;
-            }
-            if Instant::now() > end {
-                let _ = self.child.kill();
-                break self.child.wait().expect("wait for nsh");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
-            self.seen.push_str(&line);
-            self.seen.push('\n');
-        }
-        let stderr = self.stderr.take().unwrap().join().unwrap_or_default();
-        (status, std::mem::take(&mut self.seen), stderr)
-    }
-}
-
-impl Drop for Nsh {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn text(o: &Output) -> String {
@@ -223,7 +100,7 @@ print("@@done");
 /// the session is ECDSA with CCM_8 (nsh's first choice).
 #[test]
 fn ca_verified_client_certificates_register_with_their_subject() {
-    let mut nsh = Nsh::start(&[
+    let mut nsh = LiveNsh::start(&[
         "-l",
         "0",
         "--crt-file",
@@ -279,7 +156,7 @@ print("@@done");
 /// nsh with a CA, checks nsh's one line about it ends with `why (…)`, then
 /// registers a good one.
 fn rejected_then_good(bad: &str, why: &str) {
-    let mut nsh = Nsh::start(&[
+    let mut nsh = LiveNsh::start(&[
         "-l",
         "0",
         "--crt-file",
@@ -299,7 +176,7 @@ fn rejected_then_good(bad: &str, why: &str) {
         failed.starts_with("DTLS handshake with 127.0.0.1:")
             && failed.contains(&format!(" failed: the certificate was rejected: {why} (")),
         "{failed}\n{}",
-        nsh.seen
+        nsh.seen()
     );
     let good = register_with_cert("openssl", port, "client", "cert-after");
     nsh.wait("@@done", 10);
@@ -330,7 +207,7 @@ fn an_expired_client_certificate_is_rejected() {
 /// the client's subject.
 #[test]
 fn openssl_s_client_with_a_client_certificate_establishes_ccm8() {
-    let mut nsh = Nsh::start(&[
+    let mut nsh = LiveNsh::start(&[
         "-l",
         "0",
         "--crt-file",
@@ -377,7 +254,7 @@ fn openssl_s_client_with_a_client_certificate_establishes_ccm8() {
 /// with no certificate at all (no identity).
 #[test]
 fn without_a_ca_any_client_certificate_or_none_is_accepted() {
-    let mut nsh = Nsh::start(&[
+    let mut nsh = LiveNsh::start(&[
         "-l",
         "0",
         "--crt-file",
@@ -399,9 +276,10 @@ print("@@done");
     ]);
     let port = nsh.port;
     assert!(
-        nsh.seen.contains("(certificate ") && nsh.seen.contains(", any client certificate) port "),
+        nsh.seen().contains("(certificate ")
+            && nsh.seen().contains(", any client certificate) port "),
         "{}",
-        nsh.seen
+        nsh.seen()
     );
     nsh.wait("@@go", 10);
     let stranger = register_with_cert("openssl", port, "stranger", "stranger");
@@ -439,7 +317,7 @@ print("@@done");
 /// client trusting ca.crt registers.
 #[test]
 fn a_der_certificate_and_key_serve_like_pem() {
-    let mut nsh = Nsh::start(&[
+    let mut nsh = LiveNsh::start(&[
         "-l",
         "0",
         "--crt-file",
@@ -581,7 +459,7 @@ fn a_psk_table_tells_identities_apart_and_names_failures() {
         format!("dev-a,{}\ndev-b,{}\n", hex("key-of-a"), hex("key-of-b")),
     )
     .unwrap();
-    let mut nsh = Nsh::start(&[
+    let mut nsh = LiveNsh::start(&[
         "-l",
         "0",
         "--psk-file",
@@ -651,7 +529,7 @@ print("@@done");
 /// text (`password`).
 #[test]
 fn a_psk_key_given_in_hex_matches_the_same_key_as_text() {
-    let mut nsh = Nsh::start(&[
+    let mut nsh = LiveNsh::start(&[
         "-l",
         "0",
         "--psk-identity",
@@ -698,12 +576,12 @@ const PSK_FLAGS: [&str; 4] = ["--psk-identity", "user", "--psk-key", "password"]
 
 /// Starts nsh with a PSK, `extra` flags and a script that waits (the test
 /// ends it).
-fn psk_server(extra: &[&str]) -> Nsh {
+fn psk_server(extra: &[&str]) -> LiveNsh {
     let mut args = vec!["-l", "0"];
     args.extend_from_slice(&PSK_FLAGS);
     args.extend_from_slice(extra);
     args.extend_from_slice(&["-c", r#"wait_for("Register", 30);"#]);
-    Nsh::start(&args)
+    LiveNsh::start(&args)
 }
 
 /// `--ciphersuites TLS_PSK_WITH_AES_128_CCM`: a client offering only
@@ -721,7 +599,7 @@ fn ciphersuites_narrow_what_nsh_accepts() {
         refused.starts_with("DTLS handshake with 127.0.0.1:")
             && refused.contains(" failed: no cipher suite in common ("),
         "{refused}\n{}",
-        nsh.seen
+        nsh.seen()
     );
     assert!(ccm.contains("CONNECTION ESTABLISHED"), "{ccm}");
     assert!(ccm.contains("Ciphersuite: PSK-AES128-CCM\n"), "{ccm}");
@@ -786,7 +664,7 @@ print("@@serving " + p);
 wait_for("Register", 30);"#,
         dir.display()
     );
-    let mut nsh = Nsh::start(&["-c", &script]);
+    let mut nsh = LiveNsh::start(&["-c", &script]);
     let port = nsh.port;
     let marker = nsh.wait("@@serving", 10);
     assert_eq!(marker, format!("@@serving {port}"));

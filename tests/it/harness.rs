@@ -6,7 +6,7 @@
 //! the test reads the bound port from its `listening on … port N` line
 //! before it starts a peer.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -238,4 +238,151 @@ pub fn run_with_peer_flags(
     run.assert_ok();
     assert!(run.stdout.contains("@@done"), "{}", run.stdout);
     run
+}
+
+/// The port after the last ` port ` on a line (`listening on … port N`,
+/// `Serving directory … on port N...`).
+pub fn port_on(line: &str) -> Option<u16> {
+    let (_, after) = line.rsplit_once(" port ")?;
+    after
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A running nsh whose stdout is read line by line as it comes, and whose
+/// stdin, when piped, takes lines one at a time.
+pub struct LiveNsh {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    seen: String,
+    /// The port of its listening line (0 when not waited for).
+    pub port: u16,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl LiveNsh {
+    /// Starts `nsh ARGS…` and waits for the first line naming a port.
+    pub fn start(args: &[&str]) -> LiveNsh {
+        let mut nsh = Self::spawn(args, false);
+        let line = nsh.wait_line(|l| port_on(l).is_some(), 10);
+        nsh.port = port_on(&line).unwrap();
+        assert_ne!(nsh.port, 0, "{line}");
+        nsh
+    }
+
+    /// Starts `nsh ARGS…` reading its input from [`LiveNsh::send_line`]
+    /// (the original's command-line form, line by line).
+    pub fn piped(args: &[&str]) -> LiveNsh {
+        Self::spawn(args, true)
+    }
+
+    fn spawn(args: &[&str], piped: bool) -> LiveNsh {
+        let mut child = Command::new(nsh_bin())
+            .args(args)
+            .current_dir(repo())
+            .stdin(if piped { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nsh");
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                s.push_str(&line);
+                s.push('\n');
+            }
+            s
+        });
+        let stdin = child.stdin.take();
+        LiveNsh {
+            child,
+            lines,
+            stderr: Some(stderr),
+            seen: String::new(),
+            port: 0,
+            stdin,
+        }
+    }
+
+    /// Types one line into a [`LiveNsh::piped`] nsh.
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("started with LiveNsh::piped");
+        writeln!(stdin, "{line}").expect("write to nsh");
+    }
+
+    /// Everything it printed on stdout so far.
+    pub fn seen(&self) -> &str {
+        &self.seen
+    }
+
+    /// Waits up to `secs` for a stdout line that `pred` accepts.
+    pub fn wait_line(&mut self, pred: impl Fn(&str) -> bool, secs: u64) -> String {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no such line within {secs} s; nsh printed:\n{}", self.seen),
+            }
+        }
+    }
+
+    /// Waits for a line containing `needle`.
+    pub fn wait(&mut self, needle: &str, secs: u64) -> String {
+        self.wait_line(|l| l.contains(needle), secs)
+    }
+
+    /// Waits for the next `DTLS session with … established (…)` line.
+    pub fn established(&mut self) -> String {
+        self.wait_line(
+            |l| l.contains("DTLS session with") && l.contains(" established ("),
+            10,
+        )
+    }
+
+    /// Waits for nsh to exit (killing it after `secs`): its status, all of
+    /// stdout and all of stderr.
+    pub fn finish(mut self, secs: u64) -> (ExitStatus, String, String) {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait for nsh") {
+                break s;
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                break self.child.wait().expect("wait for nsh");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap_or_default();
+        (status, std::mem::take(&mut self.seen), stderr)
+    }
+}
+
+impl Drop for LiveNsh {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -256,7 +256,8 @@ pub fn run(args: TestArgs) -> ExitCode {
     }
     let not_run = plan.len() - results.len();
     if not_run > 0 {
-        println!("# {not_run} scripts not run (--fail-fast or interrupted)");
+        let noun = if not_run == 1 { "script" } else { "scripts" };
+        println!("# {not_run} {noun} not run (--fail-fast or interrupted)");
     }
     println!("{passed} passed, {failed} failed, {skipped} skipped");
     if let Some(file) = &args.junit {
@@ -468,13 +469,14 @@ fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) 
         let (outcome, timed_out) = watched(&server, args.timeout, stop, || {
             shell.run_file(&plan.path, Vec::new())
         });
+        // A timeout interrupts whatever waits, in a case or not: the script
+        // fails with it whatever became of the case.
         result.error = match outcome {
-            Ok(()) => None,
-            Err(RunError::TestsFailed { .. }) => None,
-            Err(_) if timed_out => Some(RunError::Script(format!(
+            _ if timed_out => Some(RunError::Script(format!(
                 "{file}: timed out after {} s",
                 args.timeout.unwrap_or(0.0)
             ))),
+            Ok(()) | Err(RunError::TestsFailed { .. }) => None,
             Err(e) => Some(e),
         };
         result.tests = shell
@@ -488,7 +490,9 @@ fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) 
     if let Some(c) = running {
         result.client_output = c.stop(Duration::from_secs_f64(args.grace));
     }
-    server.shutdown();
+    // Stopping the receive thread waits up to its tick (100 ms): done in
+    // the background, the next script need not wait (its port is its own).
+    std::thread::spawn(move || server.shutdown());
     result.output = std::mem::take(&mut *output.lock().unwrap_or_else(|p| p.into_inner()));
     result.duration = started.elapsed();
     result

@@ -274,3 +274,48 @@ test("starts with an empty inbox", || {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_script_that_runs_too_long_fails_and_fail_fast_starts_no_other() {
+    let dir = scratch("timeout");
+    let slow = write(&dir, "a_slow.rhai", "test(\"slow\", || { sleep(30); });\n");
+    let skipped = write(
+        &dir,
+        "b_skip.rhai",
+        "skip(\"not today\");\nfail(\"unreached\");\n",
+    );
+    let d = dir.display().to_string();
+    let run = run_nsh(
+        &["test", &d, "--timeout", "0.5"],
+        Duration::from_secs(20),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("  # {slow}: timed out after 0.5 s\n")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("skip - {skipped} # not today\n")),
+        "{}",
+        run.stdout
+    );
+    let run = run_nsh(
+        &["test", &d, "--timeout", "0.5", "--fail-fast"],
+        Duration::from_secs(20),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stdout);
+    assert!(!run.stdout.contains(&skipped), "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with(
+            "# 1 script not run (--fail-fast or interrupted)\n0 passed, 2 failed, 0 skipped\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

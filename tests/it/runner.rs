@@ -83,7 +83,8 @@ fn processes_with(needles: &[String]) -> Vec<String> {
 }
 
 #[test]
-fn a_directory_runs_case_by_case_with_the_real_client_which_is_stopped_after_each_script() {
+fn a_directory_runs_case_by_case_in_parallel_with_the_real_client_which_is_stopped_after_each_script()
+ {
     let dir = scratch("waka");
     let (a, b, c) = three_scripts(&dir);
     let marker = format!("runner-mark-{}", std::process::id());
@@ -96,6 +97,10 @@ fn a_directory_runs_case_by_case_with_the_real_client_which_is_stopped_after_eac
             &waka_client(&marker),
             "--junit",
             &xml.display().to_string(),
+            // In parallel: each script with its own port and client, its
+            // lines printed together.
+            "--jobs",
+            "3",
         ],
         Duration::from_secs(120),
         |_| {},

@@ -122,6 +122,10 @@ enum Extra {
     },
     /// Print nsh's man page (roff), e.g. `nsh man > nsh.1`
     Man,
+    /// Run every *.rhai under PATHS, each in a fresh shell on its own port
+    /// (with the device started for each by --client); exit 0 only when
+    /// nothing failed
+    Test(nsh::runner::TestArgs),
 }
 
 /// `-l`'s optional port.
@@ -160,6 +164,9 @@ struct Options {
 /// the default port and runs the script), as in the original; everything
 /// after the script is the script's (`--` is put after it).
 fn normalise(args: Vec<String>) -> Vec<String> {
+    if args.first().is_some_and(|a| a == "test") {
+        return args;
+    }
     let mut out = Vec::with_capacity(args.len());
     let mut it = args.into_iter().peekable();
     let mut script_seen = false;
@@ -241,6 +248,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, ExitCode> {
                 }
             });
         }
+        Some(Extra::Test(args)) => return Err(nsh::runner::run(args)),
         None => {}
     }
     let d = cli.dtls;

@@ -23,20 +23,47 @@ pub struct Ctx {
     pub file_servers: Mutex<Vec<crate::fileserver::FileServer>>,
     /// Outcomes of `test(name, || …)` blocks, in order.
     pub tests: Mutex<Vec<TestOutcome>>,
+    /// How `test(…)` cases run under `nsh test` (`None`: a plain script run).
+    pub suite: Mutex<Option<SuiteMode>>,
+    /// The reason `skip(reason)` gave, until the case (or the run) takes it.
+    pub skip_request: Mutex<Option<String>>,
     last_error: Mutex<Option<String>>,
+}
+
+/// How `test(…)` cases run under `nsh test`: each starts with an empty inbox
+/// (what was left unread is noted on the case), the runner prints the
+/// results, and failures name the file.
+#[derive(Clone, Debug, Default)]
+pub struct SuiteMode {
+    /// The script, as failures name it (`file:line:col: message`).
+    pub file: String,
+    /// Only cases whose name contains this text run.
+    pub filter: Option<String>,
 }
 
 impl Ctx {
     /// A context over `server` that prints to standard output.
     pub fn new(server: Server, ipv6: bool, interactive: bool) -> Ctx {
+        Ctx::with_output(server, ipv6, interactive, Box::new(|s| println!("{s}")))
+    }
+
+    /// A context over `server` whose output goes to `out`.
+    pub fn with_output(
+        server: Server,
+        ipv6: bool,
+        interactive: bool,
+        out: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> Ctx {
         Ctx {
             server,
-            out: Box::new(|s| println!("{s}")),
+            out,
             ipv6,
             interactive,
             exit: AtomicBool::new(false),
             file_servers: Mutex::new(Vec::new()),
             tests: Mutex::new(Vec::new()),
+            suite: Mutex::new(None),
+            skip_request: Mutex::new(None),
             last_error: Mutex::new(None),
         }
     }
@@ -65,8 +92,13 @@ impl Ctx {
 pub struct TestOutcome {
     /// The test's name.
     pub name: String,
-    /// `None` when it passed, else the error.
+    /// `None` when it passed (or was skipped), else the error.
     pub failure: Option<String>,
+    /// The reason, when `skip(reason)` skipped it.
+    pub skipped: Option<String>,
+    /// Messages left unread before it began (`2 messages unread before
+    /// case 5: Update, Notify`), under `nsh test`.
+    pub note: Option<String>,
     /// How long it ran.
     pub duration: std::time::Duration,
 }

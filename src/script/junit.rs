@@ -1,5 +1,6 @@
-//! JUnit XML reports of a script run (`nsh --junit FILE SCRIPT`), for CI
-//! systems that show test results.
+//! JUnit XML reports of a script run (`nsh --junit FILE SCRIPT`, one
+//! testsuite) or of `nsh test --junit FILE` (one testsuite per script), for
+//! CI systems that show test results.
 
 use std::path::Path;
 use std::time::Duration;
@@ -30,63 +31,92 @@ pub fn report(
     error: Option<&RunError>,
     total: Duration,
 ) -> String {
-    let suite = script
+    document(&[suite(script, tests, error, total, None)])
+}
+
+/// A whole report from testsuites made by [`suite`].
+pub fn document(suites: &[String]) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n{}</testsuites>\n",
+        suites.concat()
+    )
+}
+
+/// One script's testsuite: a test case per `test(…)` block (failed,
+/// skipped, with the note on unread messages as its output), plus one for
+/// the script itself when it failed or was skipped outside them (or had
+/// none); `output` (a client's, the script's) as the suite's system-out.
+pub fn suite(
+    script: &Path,
+    tests: &[TestOutcome],
+    error: Option<&RunError>,
+    total: Duration,
+    output: Option<&str>,
+) -> String {
+    let name = script
         .file_stem()
         .map_or("script".into(), |s| s.to_string_lossy().into_owned());
     let mut cases = String::new();
-    let mut failures = 0;
-    let mut count = 0;
-    for t in tests {
+    let (mut failures, mut skipped, mut count) = (0, 0, 0);
+    let mut case = |title: &str,
+                    time: Duration,
+                    failure: Option<&str>,
+                    skip: Option<&str>,
+                    note: Option<&str>| {
         count += 1;
         cases.push_str(&format!(
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-            escape(&suite),
-            escape(&t.name),
-            t.duration.as_secs_f64()
+            escape(&name),
+            escape(title),
+            time.as_secs_f64()
         ));
-        match &t.failure {
-            None => cases.push_str("/>\n"),
-            Some(f) => {
-                failures += 1;
-                let first = f.lines().next().unwrap_or("");
-                cases.push_str(&format!(
-                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                    escape(first),
-                    escape(f)
-                ));
-            }
+        let mut inner = String::new();
+        if let Some(f) = failure {
+            failures += 1;
+            inner.push_str(&format!(
+                "      <failure message=\"{}\">{}</failure>\n",
+                escape(f.lines().next().unwrap_or("")),
+                escape(f)
+            ));
+        } else if let Some(reason) = skip {
+            skipped += 1;
+            inner.push_str(&format!(
+                "      <skipped message=\"{}\"/>\n",
+                escape(reason)
+            ));
         }
-    }
-    let script_failed = match error {
-        Some(RunError::Script(e)) => Some(e),
-        _ => None,
+        if let Some(n) = note {
+            inner.push_str(&format!("      <system-out>{}</system-out>\n", escape(n)));
+        }
+        if inner.is_empty() {
+            cases.push_str("/>\n");
+        } else {
+            cases.push_str(&format!(">\n{inner}    </testcase>\n"));
+        }
     };
-    if tests.is_empty() || script_failed.is_some() {
-        count += 1;
-        let name = script.display().to_string();
-        match script_failed {
-            None => cases.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"/>\n",
-                escape(&suite),
-                escape(&name),
-                total.as_secs_f64()
-            )),
-            Some(e) => {
-                failures += 1;
-                cases.push_str(&format!(
-                    "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                    escape(&suite),
-                    escape(&name),
-                    total.as_secs_f64(),
-                    escape(e.lines().next().unwrap_or("")),
-                    escape(e)
-                ));
-            }
-        }
+    for t in tests {
+        case(
+            &t.name,
+            t.duration,
+            t.failure.as_deref(),
+            t.skipped.as_deref(),
+            t.note.as_deref(),
+        );
     }
+    let script_name = script.display().to_string();
+    match error {
+        Some(RunError::Script(e)) => case(&script_name, total, Some(e), None, None),
+        Some(RunError::Skipped(reason)) => case(&script_name, total, None, Some(reason), None),
+        _ if tests.is_empty() => case(&script_name, total, None, None, None),
+        _ => {}
+    }
+    let out = output
+        .filter(|o| !o.is_empty())
+        .map(|o| format!("    <system-out>{}</system-out>\n", escape(o)))
+        .unwrap_or_default();
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"{}\" tests=\"{count}\" failures=\"{failures}\" time=\"{:.3}\">\n{cases}  </testsuite>\n</testsuites>\n",
-        escape(&suite),
+        "  <testsuite name=\"{}\" tests=\"{count}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">\n{cases}{out}  </testsuite>\n",
+        escape(&name),
         total.as_secs_f64()
     )
 }

@@ -37,13 +37,16 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 use crate::server::Server;
 use args::Args;
 use commands::{COMMANDS, Command};
-pub use ctx::{Ctx, TestOutcome};
+pub use ctx::{Ctx, SuiteMode, TestOutcome};
 
 /// Why a script run failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunError {
     /// An uncaught error (`file:line:col: message`), or an unreadable file.
     Script(String),
+    /// `skip(reason)` was called outside a `test(…)` block: the script
+    /// stopped there, skipped.
+    Skipped(String),
     /// The script completed but some `test(…)` blocks failed.
     TestsFailed {
         /// The script.
@@ -59,6 +62,7 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Script(e) => f.write_str(e),
+            RunError::Skipped(reason) => write!(f, "skipped: {reason}"),
             RunError::TestsFailed {
                 file,
                 failed,
@@ -95,7 +99,21 @@ pub enum LineResult {
 impl Shell {
     /// A shell over `server`.
     pub fn new(server: Server, ipv6: bool, interactive: bool) -> Shell {
-        let ctx = Arc::new(Ctx::new(server, ipv6, interactive));
+        Shell::with_ctx(Ctx::new(server, ipv6, interactive))
+    }
+
+    /// A shell whose output (commands' lines and Rhai's `print`) goes to
+    /// `out` rather than to standard output.
+    pub fn with_output(server: Server, ipv6: bool, out: Arc<dyn Fn(&str) + Send + Sync>) -> Shell {
+        let said = out.clone();
+        let ctx = Ctx::with_output(server, ipv6, false, Box::new(move |s| said(s)));
+        let mut shell = Shell::with_ctx(ctx);
+        shell.engine.on_print(move |s| out(s));
+        shell
+    }
+
+    fn with_ctx(ctx: Ctx) -> Shell {
+        let ctx = Arc::new(ctx);
         let mut engine = Engine::new();
         engine.set_max_expr_depths(256, 256);
         message::register(&mut engine);
@@ -133,6 +151,23 @@ impl Shell {
         self.scope.push("ARGS", args);
         let file = path.display().to_string();
         let outcome = self.run_source(&file, &source).map_err(RunError::Script);
+        // `skip(reason)` outside a case: the script is skipped.
+        let skipped = self
+            .ctx
+            .skip_request
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let outcome = match (outcome, skipped) {
+            (Err(_), Some(reason)) => Err(RunError::Skipped(reason)),
+            (other, _) => other,
+        };
+        let suite = self
+            .ctx
+            .suite
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
         let tests = self
             .ctx
             .tests
@@ -143,8 +178,14 @@ impl Shell {
             return outcome;
         }
         let failed = tests.iter().filter(|t| t.failure.is_some()).count();
-        self.ctx
-            .say(&format!("{} passed, {failed} failed", tests.len() - failed));
+        let skipped = tests.iter().filter(|t| t.skipped.is_some()).count();
+        if !suite {
+            let mut line = format!("{} passed, {failed} failed", tests.len() - failed - skipped);
+            if skipped > 0 {
+                line.push_str(&format!(", {skipped} skipped"));
+            }
+            self.ctx.say(&line);
+        }
         match outcome {
             Ok(()) if failed > 0 => Err(RunError::TestsFailed {
                 file,
@@ -493,39 +534,122 @@ fn prefixed(name: &str, e: String) -> String {
     }
 }
 
-/// `test(name, || { … })`: runs the block, records pass or fail (with the
-/// error) and goes on; a script with a failed test exits 1 after printing
-/// `N passed, M failed`.
+/// `test(name, || { … })`: runs the block, records pass, fail (with the
+/// error) or skip (`skip(reason)` inside it) and goes on; a script with a
+/// failed test exits 1 after printing `N passed, M failed`. Under `nsh test`
+/// ([`SuiteMode`]) each case starts with an empty inbox, what was left
+/// unread noted on it, and the runner prints the results.
 fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
-    let ctx = ctx.clone();
+    let for_test = ctx.clone();
     engine.register_fn(
         "test",
         move |nc: rhai::NativeCallContext, name: &str, body: rhai::FnPtr| {
+            let ctx = &for_test;
+            let suite = ctx.suite.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(f) = suite.as_ref().and_then(|s| s.filter.as_deref())
+                && !name.contains(f)
+            {
+                return Ok(true);
+            }
+            let n = ctx.tests.lock().unwrap_or_else(|p| p.into_inner()).len() + 1;
+            let note = suite.as_ref().and_then(|_| {
+                let unread = ctx.server.take_inbox();
+                unread_note(&unread, &format!("before case {n}"))
+            });
+            *ctx.skip_request.lock().unwrap_or_else(|p| p.into_inner()) = None;
             let started = std::time::Instant::now();
             let result = body.call_within_context::<Dynamic>(&nc, ());
-            let failure = match result {
-                Ok(_) => None,
-                Err(e) if matches!(*e, EvalAltResult::ErrorTerminated(..)) => return Err(e),
-                Err(e) => Some(describe_error(&e)),
+            let skip = ctx
+                .skip_request
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let (failure, skipped) = match (result, skip) {
+                (Err(e), _) if matches!(*e, EvalAltResult::ErrorTerminated(..)) => return Err(e),
+                (Err(_), Some(reason)) => (None, Some(reason)),
+                (Ok(_), _) => (None, None),
+                (Err(e), None) => {
+                    let at = describe_error(&e);
+                    (
+                        Some(match &suite {
+                            Some(s) => format!("{}:{at}", s.file),
+                            None => at,
+                        }),
+                        None,
+                    )
+                }
             };
-            let mut tests = ctx.tests.lock().unwrap_or_else(|p| p.into_inner());
-            let n = tests.len() + 1;
-            match &failure {
-                None => ctx.say(&format!("ok {n} - {name}")),
-                Some(f) => ctx.say(&format!(
-                    "not ok {n} - {name}\n  # {}",
-                    f.replace('\n', "\n  # ")
-                )),
-            }
-            let passed = failure.is_none();
-            tests.push(TestOutcome {
+            let outcome = TestOutcome {
                 name: name.to_string(),
                 failure,
+                skipped,
+                note,
                 duration: started.elapsed(),
-            });
+            };
+            if suite.is_none() {
+                ctx.say(&case_line(n, &outcome));
+            }
+            let passed = outcome.failure.is_none();
+            ctx.tests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(outcome);
             Ok(passed)
         },
     );
+    let for_skip = ctx.clone();
+    engine.register_fn(
+        "skip",
+        move |reason: &str| -> Result<(), Box<EvalAltResult>> {
+            *for_skip
+                .skip_request
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+            Err(fail(format!("skipped: {reason}")))
+        },
+    );
+}
+
+/// The lines of one case: `ok N - name`, `not ok N - name` with the error
+/// on `  # ` lines, `skip N - name # reason`; a note on unread messages
+/// first, as a `# ` line.
+pub fn case_line(n: usize, t: &TestOutcome) -> String {
+    let mut s = String::new();
+    if let Some(note) = &t.note {
+        s.push_str(&format!("# {note}\n"));
+    }
+    match (&t.failure, &t.skipped) {
+        (Some(f), _) => s.push_str(&format!(
+            "not ok {n} - {}\n  # {}",
+            t.name,
+            f.replace('\n', "\n  # ")
+        )),
+        (None, Some(reason)) => s.push_str(&format!("skip {n} - {} # {reason}", t.name)),
+        (None, None) => s.push_str(&format!("ok {n} - {}", t.name)),
+    }
+    s
+}
+
+/// `2 messages unread before case 5: Update, Notify` (`when` is what
+/// follows "unread"), or `None` when nothing was left.
+pub fn unread_note(unread: &[crate::server::RecordRef], when: &str) -> Option<String> {
+    if unread.is_empty() {
+        return None;
+    }
+    let kinds: Vec<String> = unread
+        .iter()
+        .map(|r| message::View(r).kind_name())
+        .collect();
+    let noun = if unread.len() == 1 {
+        "message"
+    } else {
+        "messages"
+    };
+    Some(format!(
+        "{} {noun} unread {when}: {}",
+        unread.len(),
+        kinds.join(", ")
+    ))
 }
 
 fn fail(text: String) -> Box<EvalAltResult> {

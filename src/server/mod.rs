@@ -617,6 +617,12 @@ impl Server {
         self.lock_raw().session.inbox().iter().cloned().collect()
     }
 
+    /// Takes every incoming message not yet taken by `recv`/`wait_for`,
+    /// oldest first, leaving the inbox empty.
+    pub fn take_inbox(&self) -> Vec<RecordRef> {
+        self.lock().session.inbox_mut().drain(..).collect()
+    }
+
     /// The n-th most recent history entry (1 = last).
     pub fn history_entry(&self, n: usize) -> Option<RecordRef> {
         let core = self.lock_raw();

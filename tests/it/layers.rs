@@ -35,6 +35,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "runner",
+        &[
+            "coap",
+            "lwm2m",
+            "exchange",
+            "transport",
+            "server",
+            "fileserver",
+            "report",
+            "script",
+        ],
+    ),
+    (
         "repl",
         &[
             "coap",

@@ -22,6 +22,7 @@ mod readme;
 mod relay;
 mod repl;
 mod restart;
+mod runner;
 mod script_args;
 mod tcp;
 mod tls_tcp;

@@ -1,0 +1,601 @@
+//! `nsh test [PATHS…]`: runs every `*.rhai` under the paths, each in a
+//! fresh [`Shell`] over a new [`Server`] listening on its own port (port 0,
+//! so scripts can run in parallel with `--jobs`), optionally with the device
+//! started for it (`--client`, see [`client`]). Prints one line per
+//! `test(…)` case and per script, then `N passed, N failed, N skipped`;
+//! writes a JUnit report with one testsuite per script.
+//!
+//! Sits above `script`: `main ─> runner ─> script`.
+
+pub mod client;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, Map};
+
+use crate::script::message::{Msg, View};
+use crate::script::{RunError, Shell, SuiteMode, TestOutcome, case_line, junit, unread_note};
+use crate::server::Server;
+
+/// `nsh test`'s arguments.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TestArgs {
+    /// Scripts, or directories searched (recursively) for *.rhai
+    #[arg(value_name = "PATHS", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// Run only the scripts whose path, and the cases whose name, contain
+    /// TEXT (every case of a script whose path matches)
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+
+    /// List the scripts and their test(…) cases without running them
+    #[arg(long)]
+    pub list: bool,
+
+    /// Start no script after one failed
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Stop a script (failed) after S seconds
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+
+    /// Run N scripts at once, each with its own port and client
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+
+    /// Start the device for each script: a shell command with {port},
+    /// {uri} (coap://127.0.0.1:PORT) and {endpoint} (unique per script)
+    /// substituted; the script starts once it registered
+    #[arg(long, value_name = "COMMAND")]
+    pub client: Option<String>,
+
+    /// How long to wait for --client's registration
+    #[arg(long, value_name = "S", default_value_t = 30.0)]
+    pub register_timeout: f64,
+
+    /// How long a stopped client has between SIGTERM and SIGKILL
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    pub grace: f64,
+
+    /// Write a JUnit XML report, one testsuite per script
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Print each script's output (and its client's), not only a failed
+    /// one's
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+/// A script to run, and the case filter it runs with.
+struct Planned {
+    path: PathBuf,
+    /// Only cases containing this run (`None`: all).
+    cases: Option<String>,
+}
+
+/// What one script did.
+struct ScriptResult {
+    path: PathBuf,
+    tests: Vec<TestOutcome>,
+    error: Option<RunError>,
+    duration: Duration,
+    /// The script's own output (commands, `print`, received messages).
+    output: Vec<String>,
+    /// The client's output.
+    client_output: String,
+    /// Messages left unread at the end.
+    end_note: Option<String>,
+}
+
+impl ScriptResult {
+    fn failed(&self) -> bool {
+        matches!(self.error, Some(RunError::Script(_)))
+            || self.tests.iter().any(|t| t.failure.is_some())
+    }
+
+    /// (passed, failed, skipped): the cases, plus the script itself when it
+    /// failed or was skipped outside them, or had none.
+    fn counts(&self) -> (usize, usize, usize) {
+        let failed = self.tests.iter().filter(|t| t.failure.is_some()).count();
+        let skipped = self.tests.iter().filter(|t| t.skipped.is_some()).count();
+        let passed = self.tests.len() - failed - skipped;
+        match &self.error {
+            Some(RunError::Script(_)) => (passed, failed + 1, skipped),
+            Some(RunError::Skipped(_)) => (passed, failed, skipped + 1),
+            _ if self.tests.is_empty() => (1, 0, 0),
+            _ => (passed, failed, skipped),
+        }
+    }
+
+    /// The lines printed for it: its cases, then its own line.
+    fn render(&self, verbose: bool) -> String {
+        let mut s = String::new();
+        for (i, t) in self.tests.iter().enumerate() {
+            s.push_str(&case_line(i + 1, t));
+            s.push('\n');
+        }
+        if let Some(n) = &self.end_note {
+            s.push_str(&format!("# {n}\n"));
+        }
+        let path = self.path.display();
+        let secs = self.duration.as_secs_f64();
+        let (passed, failed, skipped) = self.counts();
+        let mut tally = format!("{passed} passed");
+        if failed > 0 {
+            tally.push_str(&format!(", {failed} failed"));
+        }
+        if skipped > 0 {
+            tally.push_str(&format!(", {skipped} skipped"));
+        }
+        match &self.error {
+            Some(RunError::Script(e)) => s.push_str(&format!(
+                "not ok - {path} ({tally}, {secs:.2} s)\n  # {}\n",
+                e.replace('\n', "\n  # ")
+            )),
+            Some(RunError::Skipped(reason)) => {
+                s.push_str(&format!("skip - {path} # {reason}\n"));
+            }
+            _ if self.failed() => s.push_str(&format!("not ok - {path} ({tally}, {secs:.2} s)\n")),
+            _ => s.push_str(&format!("ok - {path} ({tally}, {secs:.2} s)\n")),
+        }
+        if verbose || self.failed() {
+            let shown = if verbose { usize::MAX } else { 30 };
+            for (title, text) in [
+                ("output", self.output.join("\n")),
+                ("client output", self.client_output.clone()),
+            ] {
+                let lines: Vec<&str> = text.lines().collect();
+                if lines.is_empty() {
+                    continue;
+                }
+                let from = lines.len().saturating_sub(shown);
+                let cut = if from > 0 {
+                    format!(", last {shown} of {} lines", lines.len())
+                } else {
+                    String::new()
+                };
+                s.push_str(&format!("  --- {title} of {path}{cut} ---\n"));
+                for l in &lines[from..] {
+                    s.push_str(&format!("  | {l}\n"));
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Runs `nsh test`; the exit code is 0 only when nothing failed (2 for a
+/// wrong path or argument).
+pub fn run(args: TestArgs) -> ExitCode {
+    let scripts = match find_scripts(&args.paths) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nsh test: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for (name, v) in [
+        ("--register-timeout", Some(args.register_timeout)),
+        ("--grace", Some(args.grace)),
+        ("--timeout", args.timeout),
+    ] {
+        if let Some(v) = v
+            && let Err(e) = crate::script::args::seconds(name, v)
+        {
+            eprintln!("nsh test: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let plan = select(&scripts, args.filter.as_deref());
+    if args.list {
+        for p in &plan {
+            println!("{}", p.path.display());
+            let source = std::fs::read_to_string(&p.path).unwrap_or_default();
+            for case in static_cases(&source) {
+                if p.cases.as_deref().is_none_or(|f| case.contains(f)) {
+                    println!("  {case}");
+                }
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let results: Mutex<Vec<Option<ScriptResult>>> =
+        Mutex::new((0..plan.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let halt = AtomicBool::new(false);
+    let print = Mutex::new(());
+    let jobs = args.jobs.clamp(1, plan.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    if halt.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(p) = plan.get(i) else {
+                        return;
+                    };
+                    let r = run_script(i, p, &args, &stop);
+                    if r.failed() && args.fail_fast {
+                        halt.store(true, Ordering::SeqCst);
+                    }
+                    {
+                        let _guard = print.lock().unwrap_or_else(|p| p.into_inner());
+                        print!("{}", r.render(args.verbose));
+                    }
+                    results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
+                }
+            });
+        }
+    });
+    let results: Vec<ScriptResult> = results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for r in &results {
+        let (p, f, s) = r.counts();
+        passed += p;
+        failed += f;
+        skipped += s;
+    }
+    let not_run = plan.len() - results.len();
+    if not_run > 0 {
+        let noun = if not_run == 1 { "script" } else { "scripts" };
+        println!("# {not_run} {noun} not run (--fail-fast or interrupted)");
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if let Some(file) = &args.junit {
+        let suites: Vec<String> = results
+            .iter()
+            .map(|r| {
+                let mut out = r.output.join("\n");
+                if !r.client_output.is_empty() {
+                    out.push_str("\n--- client output ---\n");
+                    out.push_str(&r.client_output);
+                }
+                junit::suite(&r.path, &r.tests, r.error.as_ref(), r.duration, Some(&out))
+            })
+            .collect();
+        if let Err(e) = std::fs::write(file, junit::document(&suites)) {
+            eprintln!("nsh test: --junit: cannot write {}: {e}", file.display());
+            return ExitCode::from(1);
+        }
+    }
+    if failed > 0 || stop.load(Ordering::SeqCst) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The scripts under `paths`: a file as given, a directory's `*.rhai`
+/// (recursively), each directory's sorted by path.
+fn find_scripts(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.extension().is_some_and(|x| x == "rhai") {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    Ok(out)
+}
+
+/// The scripts `filter` selects: every one whose path contains it (all its
+/// cases), else those with a case whose name contains it (those cases).
+fn select(scripts: &[PathBuf], filter: Option<&str>) -> Vec<Planned> {
+    scripts
+        .iter()
+        .filter_map(|path| {
+            let Some(f) = filter else {
+                return Some(Planned {
+                    path: path.clone(),
+                    cases: None,
+                });
+            };
+            if path.display().to_string().contains(f) {
+                return Some(Planned {
+                    path: path.clone(),
+                    cases: None,
+                });
+            }
+            let source = std::fs::read_to_string(path).ok()?;
+            static_cases(&source)
+                .iter()
+                .any(|c| c.contains(f))
+                .then(|| Planned {
+                    path: path.clone(),
+                    cases: Some(f.to_string()),
+                })
+        })
+        .collect()
+}
+
+/// The names of the `test("name", …)` cases written in `source` with a
+/// string literal, in order.
+pub fn static_cases(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = source.as_bytes();
+    let mut from = 0;
+    while let Some(at) = source[from..].find("test") {
+        let i = from + at;
+        from = i + 4;
+        let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        if i > 0 && ident(bytes[i - 1]) {
+            continue;
+        }
+        let rest = source[from..].trim_start();
+        let Some(rest) = rest.strip_prefix('(') else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix('"') else {
+            continue;
+        };
+        let mut name = String::new();
+        let mut chars = rest.chars();
+        let mut closed = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => {
+                    closed = true;
+                    break;
+                }
+                '\\' => match chars.next() {
+                    Some('n') => name.push('\n'),
+                    Some('t') => name.push('\t'),
+                    Some(other) => name.push(other),
+                    None => break,
+                },
+                c => name.push(c),
+            }
+        }
+        if closed {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Runs one script in a fresh server and shell, with its client.
+fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) -> ScriptResult {
+    let started = Instant::now();
+    let output = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = {
+        let output = output.clone();
+        Arc::new(move |line: &str| {
+            output
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(line.to_string());
+        })
+    };
+    let server = Server::new();
+    server.set_printer(sink.clone());
+    let mut result = ScriptResult {
+        path: plan.path.clone(),
+        tests: Vec::new(),
+        error: None,
+        duration: Duration::ZERO,
+        output: Vec::new(),
+        client_output: String::new(),
+        end_note: None,
+    };
+    let file = plan.path.display().to_string();
+    let port = match server.listen(0, false) {
+        Ok(p) => p,
+        Err(e) => {
+            result.error = Some(RunError::Script(format!("{file}: cannot listen: {e}")));
+            result.duration = started.elapsed();
+            return result;
+        }
+    };
+    let launch = client::Launch {
+        template: args.client.clone().unwrap_or_default(),
+        port,
+        uri: format!("coap://127.0.0.1:{port}"),
+        endpoint: format!("nsh-{}-{}", std::process::id(), index + 1),
+    };
+    let mut client_map = Map::new();
+    client_map.insert("port".into(), Dynamic::from_int(i64::from(port)));
+    client_map.insert("uri".into(), launch.uri.clone().into());
+    let mut running = None;
+    if args.client.is_some() {
+        let command = launch.command();
+        client_map.insert("endpoint".into(), launch.endpoint.clone().into());
+        client_map.insert("command".into(), command.clone().into());
+        match client::Client::start(&command) {
+            Ok(mut c) => {
+                client_map.insert("pid".into(), Dynamic::from_int(i64::from(c.pid())));
+                match await_registration(&server, &mut c, &launch, args, stop) {
+                    Ok(reg) => {
+                        client_map.insert("registration".into(), Dynamic::from(Msg(reg)));
+                    }
+                    Err(e) => result.error = Some(RunError::Script(format!("{file}: {e}"))),
+                }
+                running = Some(c);
+            }
+            Err(e) => {
+                result.error = Some(RunError::Script(format!(
+                    "{file}: cannot start the client `{command}`: {e}"
+                )));
+            }
+        }
+    } else {
+        client_map.insert("endpoint".into(), Dynamic::UNIT);
+    }
+    if result.error.is_none() {
+        let mut shell = Shell::with_output(server.clone(), false, sink.clone());
+        *shell.ctx.suite.lock().unwrap_or_else(|p| p.into_inner()) = Some(SuiteMode {
+            file: file.clone(),
+            filter: plan.cases.clone(),
+        });
+        shell
+            .scope
+            .push_constant("PORT", Dynamic::from_int(i64::from(port)));
+        shell.scope.push_constant("CLIENT", client_map);
+        let (outcome, timed_out) = watched(&server, args.timeout, stop, || {
+            shell.run_file(&plan.path, Vec::new())
+        });
+        // A timeout interrupts whatever waits, in a case or not: the script
+        // fails with it whatever became of the case.
+        result.error = match outcome {
+            _ if timed_out => Some(RunError::Script(format!(
+                "{file}: timed out after {} s",
+                args.timeout.unwrap_or(0.0)
+            ))),
+            Ok(()) | Err(RunError::TestsFailed { .. }) => None,
+            Err(e) => Some(e),
+        };
+        result.tests = shell
+            .ctx
+            .tests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        result.end_note = unread_note(&server.take_inbox(), "at the end");
+    }
+    if let Some(c) = running {
+        result.client_output = c.stop(Duration::from_secs_f64(args.grace));
+    }
+    // Stopping the receive thread waits up to its tick (100 ms): done in
+    // the background, the next script need not wait (its port is its own).
+    std::thread::spawn(move || server.shutdown());
+    result.output = std::mem::take(&mut *output.lock().unwrap_or_else(|p| p.into_inner()));
+    result.duration = started.elapsed();
+    result
+}
+
+/// Waits for the client's Register (its endpoint's, when the command names
+/// it), failing early when the client exits or Ctrl-C is pressed.
+fn await_registration(
+    server: &Server,
+    client: &mut client::Client,
+    launch: &client::Launch,
+    args: &TestArgs,
+    stop: &AtomicBool,
+) -> Result<crate::server::RecordRef, String> {
+    let deadline = Instant::now() + Duration::from_secs_f64(args.register_timeout);
+    let endpoint = launch.names_endpoint().then(|| launch.endpoint.clone());
+    loop {
+        let found = server
+            .wait_inbox(Duration::from_millis(100), |r| {
+                let v = View(r);
+                v.kind_name() == "Register"
+                    && endpoint.as_ref().is_none_or(|ep| {
+                        v.field("endpoint")
+                            .and_then(|e| e.into_immutable_string().ok())
+                            .is_some_and(|e| e.as_str() == ep)
+                    })
+            })
+            .map_err(|e| e.to_string())?;
+        if let Ok(reg) = found {
+            return Ok(reg);
+        }
+        if let Some(status) = client.exited() {
+            return Err(format!("the client exited ({status}) before it registered"));
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Err("interrupted".into());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the client did not register within {} s",
+                args.register_timeout
+            ));
+        }
+    }
+}
+
+/// Runs `body`, interrupting the server's waits and the script after
+/// `timeout` or on Ctrl-C; returns its value and whether it timed out.
+fn watched<T>(
+    server: &Server,
+    timeout: Option<f64>,
+    stop: &AtomicBool,
+    body: impl FnOnce() -> T,
+) -> (T, bool) {
+    let flag = server.interrupt_flag();
+    let timed_out = AtomicBool::new(false);
+    let (done, finished) = mpsc::channel::<()>();
+    let limit = timeout.map(Duration::from_secs_f64);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let (timed_out, flag) = (&timed_out, &flag);
+        scope.spawn(move || {
+            loop {
+                match finished.recv_timeout(Duration::from_millis(50)) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                if limit.is_some_and(|l| started.elapsed() >= l) {
+                    timed_out.store(true, Ordering::SeqCst);
+                    flag.store(true, Ordering::SeqCst);
+                    return;
+                }
+                if stop.load(Ordering::SeqCst) {
+                    flag.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        });
+        let value = body();
+        drop(done);
+        (value, timed_out.load(Ordering::SeqCst))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_names_are_read_from_string_literals() {
+        let src = "test(\"a \\\"b\\\"\", || {});\nlet contest = 1;\n test ( \"two\", || 1);\ntest(name, || 2);\nmy_test(\"no\", || 3);";
+        assert_eq!(static_cases(src), ["a \"b\"", "two"]);
+    }
+
+    #[test]
+    fn client_commands_get_the_launch_parameters() {
+        let l = client::Launch {
+            template: "node c.js {uri} {port} {endpoint}".into(),
+            port: 5700,
+            uri: "coap://127.0.0.1:5700".into(),
+            endpoint: "ep-1".into(),
+        };
+        assert_eq!(l.command(), "node c.js coap://127.0.0.1:5700 5700 ep-1");
+        assert!(l.names_endpoint());
+    }
+}

@@ -1,0 +1,326 @@
+//! `nsh test DIR`: a directory of scripts, each run in a fresh shell with
+//! its own port and its own client (the real wakatiwai peer, or a raw UDP
+//! client), reported case by case and summed up; the client stopped after
+//! each script.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nsh::coap::{Code, Message, Type, udp};
+
+use crate::harness::{peers_dir, run_nsh};
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nsh-runner-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// Three scripts: two passing cases, a failing one, a skipped one.
+fn three_scripts(dir: &Path) -> (String, String, String) {
+    let a = write(
+        dir,
+        "a_pass.rhai",
+        r#"test("reads the manufacturer", || {
+    assert_eq(read("/3/0/0").value, "nsh-test");
+});
+test("knows its endpoint", || {
+    assert_eq(CLIENT.registration.endpoint, CLIENT.endpoint);
+    assert_eq(CLIENT.port, PORT);
+    assert_eq(CLIENT.uri, "coap://127.0.0.1:" + PORT);
+});
+"#,
+    );
+    let b = write(
+        dir,
+        "b_fail.rhai",
+        r#"test("passes first", || { assert(true); });
+test("reads the wrong serial", || {
+    let r = read("/3/0/2");
+    assert_eq(r.value, "NOPE");
+});
+"#,
+    );
+    let c = write(
+        dir,
+        "c_skip.rhai",
+        r#"test("needs firmware", || { skip("no firmware image here"); });
+test("battery", || { assert_eq(read("/3/0/9").value, 87); });
+"#,
+    );
+    (a, b, c)
+}
+
+/// The wakatiwai peer as a `--client` command, with a marker argument (the
+/// driver ignores it) to find its processes by.
+fn waka_client(marker: &str) -> String {
+    format!(
+        "node {} 127.0.0.1 {{port}} {{endpoint}} {marker}",
+        peers_dir().join("waka.js").display()
+    )
+}
+
+/// Processes whose command line contains any of `needles`.
+fn processes_with(needles: &[String]) -> Vec<String> {
+    let out = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .expect("ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| needles.iter().any(|n| l.contains(n.as_str())))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_directory_runs_case_by_case_in_parallel_with_the_real_client_which_is_stopped_after_each_script()
+ {
+    let dir = scratch("waka");
+    let (a, b, c) = three_scripts(&dir);
+    let marker = format!("runner-mark-{}", std::process::id());
+    let xml = dir.join("report.xml");
+    let run = run_nsh(
+        &[
+            "test",
+            &dir.display().to_string(),
+            "--client",
+            &waka_client(&marker),
+            "--junit",
+            &xml.display().to_string(),
+            // In parallel: each script with its own port and client, its
+            // lines printed together.
+            "--jobs",
+            "3",
+        ],
+        Duration::from_secs(120),
+        |_| {},
+    );
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+    for line in [
+        "ok 1 - reads the manufacturer\nok 2 - knows its endpoint\n".to_string(),
+        format!("ok - {a} (2 passed, "),
+        "ok 1 - passes first\nnot ok 2 - reads the wrong serial\n".to_string(),
+        format!(
+            "  # {b}:4:5: assert_eq failed\n  #   left:  \"WAKA-0001\"\n  #   right: \"NOPE\"\n"
+        ),
+        format!("not ok - {b} (1 passed, 1 failed, "),
+        "skip 1 - needs firmware # no firmware image here\nok 2 - battery\n".to_string(),
+        format!("ok - {c} (1 passed, 1 skipped, "),
+    ] {
+        assert!(out.contains(&line), "missing {line:?} in\n{out}");
+    }
+    assert!(out.ends_with("\n4 passed, 1 failed, 1 skipped\n"), "{out}");
+    // The failed script's client output is shown.
+    assert!(out.contains("  --- client output of "), "{out}");
+    let report = std::fs::read_to_string(&xml).unwrap();
+    assert_eq!(report.matches("<testsuite ").count(), 3, "{report}");
+    assert!(
+        report.contains("<skipped message=\"no firmware image here\"/>"),
+        "{report}"
+    );
+    assert!(
+        report.contains("name=\"b_fail\" tests=\"2\" failures=\"1\""),
+        "{report}"
+    );
+    // Each client had its own endpoint, and none is left running.
+    let endpoints: Vec<String> = report
+        .split("STARTED ep=")
+        .skip(1)
+        .filter_map(|s| s.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert_eq!(endpoints.len(), 3, "{report}");
+    let mut unique = endpoints.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "{endpoints:?}");
+    let mut needles: Vec<String> = endpoints.iter().map(|e| format!("-n {e} ")).collect();
+    needles.push(marker);
+    assert_eq!(processes_with(&needles), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn filter_runs_the_matching_cases_and_list_names_them_without_running() {
+    let dir = scratch("filter");
+    let (a, b, c) = three_scripts(&dir);
+    let d = dir.display().to_string();
+    let list = run_nsh(&["test", &d, "--list"], Duration::from_secs(30), |_| {});
+    list.assert_ok();
+    assert_eq!(
+        list.stdout,
+        format!(
+            "{a}\n  reads the manufacturer\n  knows its endpoint\n{b}\n  passes first\n  reads the wrong serial\n{c}\n  needs firmware\n  battery\n"
+        )
+    );
+    let list = run_nsh(
+        &["test", &d, "--list", "--filter", "serial"],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    assert_eq!(list.stdout, format!("{b}\n  reads the wrong serial\n"));
+    let marker = format!("runner-filter-{}", std::process::id());
+    let run = run_nsh(
+        &[
+            "test",
+            &d,
+            "--filter",
+            "serial",
+            "--client",
+            &waka_client(&marker),
+        ],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("not ok 1 - reads the wrong serial\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("passes first"), "{}", run.stdout);
+    assert!(!run.stdout.contains(&a) && !run.stdout.contains(&c));
+    assert!(
+        run.stdout.ends_with("\n0 passed, 1 failed, 0 skipped\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(processes_with(&[marker]), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn messages_left_unread_before_a_case_are_noted_and_not_taken_by_its_wait_for() {
+    let dir = scratch("unread");
+    let port_file = dir.join("port");
+    let script = write(
+        &dir,
+        "unread.rhai",
+        r#"test("waits while the device talks", || { sleep(2.0); });
+test("starts with an empty inbox", || {
+    let taken = false;
+    try { wait_for("Update", 0.3); taken = true; } catch (e) { }
+    assert(!taken, "an Update from before the case was taken");
+});
+"#,
+    );
+    // The client: writes nsh's port for the raw UDP client below and
+    // stays, reading its stdin (which the runner keeps open).
+    let client = format!("echo {{port}} > {}; cat", port_file.display());
+    let device = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port: u16 = loop {
+            if let Some(p) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "the client was not started");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let server = ("127.0.0.1", port);
+        let exchange = |m: &Message| {
+            socket.send_to(&udp::encode(m), server).unwrap();
+            let mut buf = [0u8; 1500];
+            let (n, _) = socket.recv_from(&mut buf).expect("nsh answers");
+            udp::decode(&buf[..n]).unwrap()
+        };
+        let mut register = Message::new(Type::Confirmable, Code::POST, 0x100);
+        register.token = vec![0x01];
+        register.set_uri("/rd?ep=raw-unread&lt=60");
+        register.payload = b"</3/0>".to_vec();
+        let location = exchange(&register).location_string();
+        // The script starts once the Register is in; the Updates are sent
+        // while its first case sleeps.
+        std::thread::sleep(Duration::from_millis(700));
+        for mid in [0x101u16, 0x102] {
+            let mut update = Message::new(Type::Confirmable, Code::POST, mid);
+            update.token = vec![mid as u8];
+            update.set_uri(&location);
+            assert_eq!(exchange(&update).code, Code::CHANGED);
+        }
+    });
+    let run = run_nsh(
+        &["test", &script, "--client", &client],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    device.join().unwrap();
+    run.assert_ok();
+    assert_eq!(
+        run.stdout,
+        format!(
+            "ok 1 - waits while the device talks\n# 2 messages unread before case 2: Update, Update\nok 2 - starts with an empty inbox\n{}",
+            run.stdout
+                .split_once("ok 2 - starts with an empty inbox\n")
+                .map_or("", |(_, rest)| rest)
+        )
+    );
+    assert!(run.stdout.contains(&format!("ok - {script} (2 passed, ")));
+    assert!(run.stdout.ends_with("\n2 passed, 0 failed, 0 skipped\n"));
+    assert_eq!(
+        processes_with(&[dir.join("port").display().to_string()]),
+        Vec::<String>::new()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_script_that_runs_too_long_fails_and_fail_fast_starts_no_other() {
+    let dir = scratch("timeout");
+    let slow = write(&dir, "a_slow.rhai", "test(\"slow\", || { sleep(30); });\n");
+    let skipped = write(
+        &dir,
+        "b_skip.rhai",
+        "skip(\"not today\");\nfail(\"unreached\");\n",
+    );
+    let d = dir.display().to_string();
+    let run = run_nsh(
+        &["test", &d, "--timeout", "0.5"],
+        Duration::from_secs(20),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("  # {slow}: timed out after 0.5 s\n")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("skip - {skipped} # not today\n")),
+        "{}",
+        run.stdout
+    );
+    let run = run_nsh(
+        &["test", &d, "--timeout", "0.5", "--fail-fast"],
+        Duration::from_secs(20),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stdout);
+    assert!(!run.stdout.contains(&skipped), "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with(
+            "# 1 script not run (--fail-fast or interrupted)\n0 passed, 2 failed, 0 skipped\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -131,51 +131,27 @@ impl Run {
 /// Runs `nsh ARGS…`, calling `on_line` for each stdout line as it comes (to
 /// drive peers from markers the script prints). Kills nsh after `limit`.
 pub fn run_nsh(args: &[&str], limit: Duration, mut on_line: impl FnMut(&str)) -> Run {
-    let mut child = Command::new(nsh_bin())
-        .args(args)
-        .current_dir(repo())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start nsh");
-    let out = child.stdout.take().expect("piped stdout");
-    let err = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            s.push_str(&line);
-            s.push('\n');
-        }
-        s
-    });
+    let mut nsh = LiveNsh::spawn(args, false);
     let deadline = Instant::now() + limit;
-    let mut stdout = String::new();
     loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
+        match nsh.lines.recv_timeout(Duration::from_millis(50)) {
             Ok(line) => {
                 on_line(&line);
-                stdout.push_str(&line);
-                stdout.push('\n');
+                nsh.seen.push_str(&line);
+                nsh.seen.push('\n');
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if Instant::now() > deadline {
-                    let _ = child.kill();
-                    stdout.push_str("\n[killed: the test's time limit passed]\n");
+                    let _ = nsh.child.kill();
+                    nsh.seen
+                        .push_str("\n[killed: the test's time limit passed]\n");
                     break;
                 }
             }
         }
     }
-    let status = child.wait().expect("wait for nsh");
-    let stderr = err_thread.join().unwrap_or_default();
+    let (status, stdout, stderr) = nsh.finish(limit.as_secs().max(1));
     Run {
         status,
         stdout,

@@ -67,6 +67,11 @@ pub struct TestArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
+    /// Capture each script's datagrams as pcapng into DIR (created if
+    /// missing), one file per script named after its path
+    #[arg(long, value_name = "DIR")]
+    pub pcap: Option<PathBuf>,
+
     /// Print each script's output (and its client's), not only a failed
     /// one's
     #[arg(short = 'v', long)]
@@ -422,6 +427,18 @@ fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) 
             return result;
         }
     };
+    if let Some(dir) = &args.pcap {
+        let capture = std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+            .and_then(|()| {
+                crate::script::commands::start_capture(&server, &dir.join(capture_name(&plan.path)))
+            });
+        if let Err(e) = capture {
+            result.error = Some(RunError::Script(format!("{file}: --pcap: {e}")));
+            result.duration = started.elapsed();
+            return result;
+        }
+    }
     let launch = client::Launch {
         template: args.client.clone().unwrap_or_default(),
         port,
@@ -490,12 +507,31 @@ fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) 
     if let Some(c) = running {
         result.client_output = c.stop(Duration::from_secs_f64(args.grace));
     }
+    if let Err(e) = server.capture_stop()
+        && result.error.is_none()
+    {
+        result.error = Some(RunError::Script(format!(
+            "{file}: --pcap: cannot write the capture: {e}"
+        )));
+    }
     // Stopping the receive thread waits up to its tick (100 ms): done in
     // the background, the next script need not wait (its port is its own).
     std::thread::spawn(move || server.shutdown());
     result.output = std::mem::take(&mut *output.lock().unwrap_or_else(|p| p.into_inner()));
     result.duration = started.elapsed();
     result
+}
+
+/// The capture file of a script: its path with separators as `_`, e.g.
+/// `cases_read.rhai.pcapng` for `cases/read.rhai`.
+fn capture_name(script: &Path) -> String {
+    let name: String = script
+        .to_string_lossy()
+        .trim_start_matches("./")
+        .chars()
+        .map(|c| if c == '/' || c == '\\' { '_' } else { c })
+        .collect();
+    format!("{name}.pcapng")
 }
 
 /// Waits for the client's Register (its endpoint's, when the command names

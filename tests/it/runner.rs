@@ -324,3 +324,79 @@ fn a_script_that_runs_too_long_fails_and_fail_fast_starts_no_other() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `nsh test --pcap DIR`: one pcapng per script, which tshark reads back
+/// (the GET each script sent to a raw UDP device, with its path and token).
+#[test]
+fn pcap_writes_one_capture_per_script() {
+    let dir = scratch("pcap");
+    let device = UdpSocket::bind("127.0.0.1:0").unwrap();
+    device
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let port = device.local_addr().unwrap().port();
+    let answer = std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        for _ in 0..2 {
+            let (n, from) = device.recv_from(&mut buf).unwrap();
+            let req = udp::decode(&buf[..n]).unwrap();
+            let mut r = Message::new(Type::Acknowledgement, Code::CONTENT, req.message_id);
+            r.token = req.token.clone();
+            device.send_to(&udp::encode(&r), from).unwrap();
+        }
+    });
+    std::fs::create_dir_all(dir.join("cases")).unwrap();
+    for (name, path, token) in [("a.rhai", "/3/0", "a1"), ("b.rhai", "/5/0", "b2")] {
+        write(
+            &dir.join("cases"),
+            name,
+            &format!(
+                "connect(\"127.0.0.1\", {port});\ntest(\"get\", || {{ coap_get(\"{path}\", #{{token: \"\\\\x{token}\"}}); }});\n"
+            ),
+        );
+    }
+    let out = dir.join("captures");
+    let cases = dir.join("cases");
+    let run = run_nsh(
+        &[
+            "test",
+            &cases.display().to_string(),
+            "--pcap",
+            &out.display().to_string(),
+        ],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    answer.join().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}{}", run.stdout, run.stderr);
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for (file, path, token) in [(&files[0], "3,0", "a1"), (&files[1], "5,0", "b2")] {
+        let shown = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(out.join(file))
+            .args(["-d", &format!("udp.port=={port},coap")])
+            .args(["-Y", "coap", "-T", "fields", "-E", "separator=|"])
+            .args([
+                "-e",
+                "coap.code",
+                "-e",
+                "coap.opt.uri_path",
+                "-e",
+                "coap.token",
+            ])
+            .output()
+            .expect("tshark (bash tests/setup.sh installs it)");
+        let text = String::from_utf8_lossy(&shown.stdout);
+        assert!(
+            text.contains(&format!("1|{path}|{token}")),
+            "{file}:\n{text}"
+        );
+        assert!(text.contains(&format!("69||{token}")), "{file}:\n{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

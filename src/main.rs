@@ -22,7 +22,8 @@ use nsh::transport::dtls::settings::SecurityArgs;
 struct Cli {
     /// Listen on UDP PORT (5683, or 5684 with DTLS); at the prompt, wait for
     /// the first client
-    #[arg(short = 'l', long = "listen", value_name = "PORT", num_args = 0..=1)]
+    #[arg(short = 'l', long = "listen", value_name = "PORT", num_args = 0..=1,
+          default_missing_value = DEFAULT_PORT)]
     listen: Option<Option<ListenPort>>,
 
     /// With -l (and for `listen`): CoAP over TCP (RFC 8323) instead of UDP;
@@ -161,63 +162,51 @@ struct Options {
 }
 
 /// `-l` takes a port only when one follows (`nsh -l script.rhai` listens on
-/// the default port and runs the script), as in the original; everything
-/// after the script is the script's (`--` is put after it).
+/// the default port and runs the script), as in the original, and so does
+/// every option whose value is optional (`--debug`); everything after the
+/// script is the script's. A `--` is put before the script, so clap sees
+/// it and what follows as positional. Which options take a value is read
+/// off the clap definition.
 fn normalise(args: Vec<String>) -> Vec<String> {
-    if args.first().is_some_and(|a| a == "test") {
+    let mut cli = Cli::command();
+    cli.build();
+    // `nsh test …`, `nsh completions …`: clap's own.
+    if args
+        .first()
+        .is_some_and(|a| cli.get_subcommands().any(|c| c.get_name() == a))
+    {
         return args;
     }
-    let mut out = Vec::with_capacity(args.len());
-    let mut it = args.into_iter().peekable();
-    let mut script_seen = false;
     let number = |n: &String| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    let mut out = Vec::with_capacity(args.len() + 1);
+    let mut it = args.into_iter().peekable();
     while let Some(a) = it.next() {
-        if script_seen {
+        if a == "--" || !a.starts_with('-') {
+            // The script: it and what follows are positional.
+            if a != "--" {
+                out.push("--".into());
+            }
             out.push(a);
-            continue;
+            out.extend(it);
+            break;
         }
-        let is_listen = a == "-l" || a == "--listen";
-        // `--debug`'s level is optional too: a number after it is its.
-        let debug_level = out.last().is_some_and(|l| l == "--debug") && number(&a);
-        if !a.starts_with('-') && !debug_level && out.last().is_none_or(|l| !takes_value(l)) {
-            // The script: what follows is its own, flags included.
-            script_seen = true;
-            out.push(a);
-            out.push("--".into());
-            continue;
-        }
+        let option = cli
+            .get_arguments()
+            .find(|arg| {
+                arg.get_long()
+                    .is_some_and(|l| a.strip_prefix("--") == Some(l))
+                    || arg.get_short().is_some_and(|c| a == format!("-{c}"))
+            })
+            .filter(|o| o.get_action().takes_values());
         out.push(a);
-        // A number is `-l`'s (a wrong one is refused as a port).
-        if is_listen && !it.peek().is_some_and(number) {
-            out.pop();
-            out.push(format!("--listen={DEFAULT_PORT}"));
+        match option.and_then(|o| o.get_num_args()) {
+            None => {}
+            // An optional value: only a number is the option's.
+            Some(range) if range.min_values() == 0 => out.extend(it.next_if(number)),
+            Some(_) => out.extend(it.next()),
         }
     }
     out
-}
-
-/// Options whose value is the next word.
-fn takes_value(option: &str) -> bool {
-    matches!(
-        option,
-        "-c" | "-i"
-            | "-k"
-            | "--psk-identity"
-            | "--psk-key"
-            | "--psk-key-hex"
-            | "--psk-file"
-            | "--crt-file"
-            | "--key-file"
-            | "--ca-file"
-            | "--ca-path"
-            | "--ciphersuites"
-            | "--connection-id"
-            | "--dtls-idle-timeout"
-            | "--junit"
-            | "--pcap"
-            | "-l"
-            | "--listen"
-    )
 }
 
 fn parse_args(args: Vec<String>) -> Result<Options, ExitCode> {

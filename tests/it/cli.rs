@@ -567,6 +567,10 @@ fn listen_takes_a_port_only_when_one_follows() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("args [\"-l\", \"x\"]"), "{out}");
     assert!(!out.contains("port 5683"), "{out}");
+    // `--debug`'s level is optional in the same way.
+    let (code, out, err) = nsh(&["-i", "a", "-k", "b", "--debug", &path, "z"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("args [\"z\"]"), "{out}");
     let (code, _, err) = nsh(&["-l", "99999"]);
     assert_eq!(code, 2);
     assert!(err.contains("99999"), "{err}");

@@ -44,7 +44,7 @@ pub enum Side {
 }
 
 fn tls(what: &str) -> impl Fn(mbedtls::Error) -> String + '_ {
-    move |e| format!("{what}: {}", describe_error(&e))
+    move |e| format!("{what}: {}", error_code(&e))
 }
 
 /// Builds the configuration for DTLS; errors are one line naming the file
@@ -155,7 +155,7 @@ fn parse_certificates(
         format!(
             "{what} {}: not a certificate in PEM or DER ({})",
             path.display(),
-            describe_error(&e)
+            error_code(&e)
         )
     };
     if is_pem(&bytes) {
@@ -185,7 +185,7 @@ fn load_own(files: &CertificateFiles) -> Result<(MbedtlsList<Certificate>, Pk), 
         format!(
             "key_file {}: not an unencrypted private key in PEM or DER ({})",
             files.key_file.display(),
-            describe_error(&e)
+            error_code(&e)
         )
     })?;
     let first = chain.iter().next().ok_or_else(|| {
@@ -280,14 +280,14 @@ pub fn der_of(what: &str, path: &Path, kind: CredentialKind) -> Result<Vec<u8>, 
                 format!(
                     "{what} {}: not an unencrypted private key in PEM or DER ({})",
                     path.display(),
-                    describe_error(&e)
+                    error_code(&e)
                 )
             })?;
             if !pem {
                 return Ok(bytes);
             }
             key.write_private_der_vec()
-                .map_err(|e| format!("{what} {}: {}", path.display(), describe_error(&e)))
+                .map_err(|e| format!("{what} {}: {}", path.display(), error_code(&e)))
         }
     }
 }
@@ -359,10 +359,6 @@ pub(super) fn error_code(e: &mbedtls::Error) -> String {
         (None, Some(l)) => format!("{l:?}"),
         (None, None) => format!("{e}"),
     }
-}
-
-fn describe_error(e: &mbedtls::Error) -> String {
-    error_code(e)
 }
 
 /// How a failed handshake reads in the shell: what happened in words,

@@ -1,0 +1,58 @@
+//! The compiled floor for `benches/libcoap_rtt.py --floor`: the same CON
+//! GET /time round trip against the same libcoap server that nsh's
+//! `coap_get` loop is measured against, from a bare blocking-socket loop with
+//! no shell, no exchange layer and no second thread. Prints its figures in
+//! the line format of `benches/libcoap_rtt.rhai`, so the driver treats it as
+//! one more binary in its alternating rounds.
+//!
+//!   cargo bench --bench udp_floor -- PORT [N=2000]
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+/// A CON GET /time with message ID `mid` and a 2-byte token.
+fn get(mid: u16) -> Vec<u8> {
+    let mut m = vec![0x42, 0x01];
+    m.extend_from_slice(&mid.to_be_bytes());
+    m.extend_from_slice(&mid.to_be_bytes());
+    m.push(0xb4);
+    m.extend_from_slice(b"time");
+    m
+}
+
+fn main() {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let Some(&port) = args.first() else {
+        eprintln!("usage: udp_floor PORT [N]");
+        std::process::exit(2);
+    };
+    let n = args.get(1).copied().unwrap_or(2000) as usize;
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.connect(("127.0.0.1", port as u16)).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 1500];
+    let mut times = Vec::with_capacity(n);
+    // One unmeasured warm-up GET, as nsh's `connect` does its own set-up
+    // before the loop.
+    for i in 0..=n {
+        let t = Instant::now();
+        sock.send(&get(i as u16)).expect("send");
+        let got = sock.recv(&mut buf).expect("an answer");
+        assert!(got > 4 && buf[1] == 0x45, "2.05 expected");
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let mean = times.iter().sum::<f64>() / n as f64;
+    println!(
+        "gets: {n}, median {} us, mean {} us, p90 {} us",
+        times[n / 2] * 1e6,
+        mean * 1e6,
+        times[n * 9 / 10] * 1e6
+    );
+}

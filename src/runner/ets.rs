@@ -31,6 +31,14 @@ pub const SCRIPTS: &[(&str, &str)] = &[
         include_str!("../../stdlib/ets/200_device_management.rhai"),
     ),
     (
+        "stdlib/ets/205_writes.rhai",
+        include_str!("../../stdlib/ets/205_writes.rhai"),
+    ),
+    (
+        "stdlib/ets/215_partial_update.rhai",
+        include_str!("../../stdlib/ets/215_partial_update.rhai"),
+    ),
+    (
         "stdlib/ets/227_write_resource.rhai",
         include_str!("../../stdlib/ets/227_write_resource.rhai"),
     ),

@@ -251,6 +251,9 @@ while True:
     if typ == 3:                                        # RST cancels
         observations = {t: o for t, o in observations.items() if o.get("mid") != m}
         continue
+    if typ == 0 and code == 0:                          # CoAP ping
+        sock.sendto(encode(3, 0, m, b"", []), server)
+        continue
     if typ == 2 or code < 1 or code > 31:
         continue
     path = tuple(int(v) for n, v in opts if n == URI_PATH and v.isdigit())

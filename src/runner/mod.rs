@@ -8,6 +8,7 @@
 //! Sits above `script`: `main ─> runner ─> script`.
 
 pub mod client;
+pub mod ets;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -76,11 +77,28 @@ pub struct TestArgs {
     /// one's
     #[arg(short = 'v', long)]
     pub verbose: bool,
+
+    /// Run the OMA LwM2M 1.1 interoperability cases shipped with nsh
+    /// (stdlib/ets/, LightweightM2M-1.1-int-*) instead of PATHS; pick cases
+    /// with --filter int-203
+    #[arg(long, conflicts_with = "paths")]
+    pub ets: bool,
+
+    /// Expected values for the cases, as the constant PROFILE: a JSON object
+    /// or Rhai map, e.g. {"manufacturer": "ACME", "model": "X1", "serial":
+    /// "42", "firmware_version": "1.0", "lifetime": 300, "binding": "U",
+    /// "observe_path": "/3/0/13", "pmin": 2, "pmax": 4, "tolerance_s": 0.5}.
+    /// Without it cases read what they need from the device, and skip with
+    /// a reason where an expected value is needed
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
 }
 
 /// A script to run, and the case filter it runs with.
 struct Planned {
     path: PathBuf,
+    /// The script's text when it ships with nsh (`--ets`).
+    source: Option<&'static str>,
     /// Only cases containing this run (`None`: all).
     cases: Option<String>,
 }
@@ -179,8 +197,22 @@ impl ScriptResult {
 /// Runs `nsh test`; the exit code is 0 only when nothing failed (2 for a
 /// wrong path or argument).
 pub fn run(args: TestArgs) -> ExitCode {
-    let scripts = match find_scripts(&args.paths) {
-        Ok(s) => s,
+    let scripts: Vec<(PathBuf, Option<&'static str>)> = if args.ets {
+        ets::SCRIPTS
+            .iter()
+            .map(|(p, s)| (PathBuf::from(p), Some(*s)))
+            .collect()
+    } else {
+        match find_scripts(&args.paths) {
+            Ok(s) => s.into_iter().map(|p| (p, None)).collect(),
+            Err(e) => {
+                eprintln!("nsh test: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let profile = match args.profile.as_deref().map(ets::load_profile).transpose() {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("nsh test: {e}");
             return ExitCode::from(2);
@@ -202,7 +234,10 @@ pub fn run(args: TestArgs) -> ExitCode {
     if args.list {
         for p in &plan {
             println!("{}", p.path.display());
-            let source = std::fs::read_to_string(&p.path).unwrap_or_default();
+            let source = p
+                .source
+                .map(str::to_string)
+                .unwrap_or_else(|| std::fs::read_to_string(&p.path).unwrap_or_default());
             for case in static_cases(&source) {
                 if p.cases.as_deref().is_none_or(|f| case.contains(f)) {
                     println!("  {case}");
@@ -233,7 +268,7 @@ pub fn run(args: TestArgs) -> ExitCode {
                     let Some(p) = plan.get(i) else {
                         return;
                     };
-                    let r = run_script(i, p, &args, &stop);
+                    let r = run_script(i, p, &args, profile.as_ref(), &stop);
                     if r.failed() && args.fail_fast {
                         halt.store(true, Ordering::SeqCst);
                     }
@@ -321,28 +356,34 @@ fn find_scripts(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 
 /// The scripts `filter` selects: every one whose path contains it (all its
 /// cases), else those with a case whose name contains it (those cases).
-fn select(scripts: &[PathBuf], filter: Option<&str>) -> Vec<Planned> {
+fn select(scripts: &[(PathBuf, Option<&'static str>)], filter: Option<&str>) -> Vec<Planned> {
     scripts
         .iter()
-        .filter_map(|path| {
+        .filter_map(|(path, shipped)| {
             let Some(f) = filter else {
                 return Some(Planned {
                     path: path.clone(),
+                    source: *shipped,
                     cases: None,
                 });
             };
             if path.display().to_string().contains(f) {
                 return Some(Planned {
                     path: path.clone(),
+                    source: *shipped,
                     cases: None,
                 });
             }
-            let source = std::fs::read_to_string(path).ok()?;
+            let source = match shipped {
+                Some(s) => (*s).to_string(),
+                None => std::fs::read_to_string(path).ok()?,
+            };
             static_cases(&source)
                 .iter()
                 .any(|c| c.contains(f))
                 .then(|| Planned {
                     path: path.clone(),
+                    source: *shipped,
                     cases: Some(f.to_string()),
                 })
         })
@@ -395,7 +436,13 @@ pub fn static_cases(source: &str) -> Vec<String> {
 }
 
 /// Runs one script in a fresh server and shell, with its client.
-fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) -> ScriptResult {
+fn run_script(
+    index: usize,
+    plan: &Planned,
+    args: &TestArgs,
+    profile: Option<&Map>,
+    stop: &AtomicBool,
+) -> ScriptResult {
     let started = Instant::now();
     let output = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = {
@@ -483,8 +530,12 @@ fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) 
             .scope
             .push_constant("PORT", Dynamic::from_int(i64::from(port)));
         shell.scope.push_constant("CLIENT", client_map);
-        let (outcome, timed_out) = watched(&server, args.timeout, stop, || {
-            shell.run_file(&plan.path, Vec::new())
+        shell
+            .scope
+            .push_constant("PROFILE", ets::profile_value(profile));
+        let (outcome, timed_out) = watched(&server, args.timeout, stop, || match plan.source {
+            Some(source) => shell.run_named(&file, source, Vec::new()),
+            None => shell.run_file(&plan.path, Vec::new()),
         });
         // A timeout interrupts whatever waits, in a case or not: the script
         // fails with it whatever became of the case.

@@ -133,6 +133,12 @@ impl View<'_> {
             // DTLS: the PSK identity or certificate subject of the session.
             "identity" => r.identity.clone().map_or(Dynamic::UNIT, Into::into),
             "value" | "decoded" => crate::script::values::decoded_value(r).unwrap_or(Dynamic::UNIT),
+            // When it was sent or received: milliseconds since the Unix epoch.
+            "at_ms" => {
+                r.at.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                    .into()
+            }
             "endpoint" | "lifetime" | "binding" | "version" | "links" | "queue_mode" => {
                 self.opt(|m| crate::script::values::registration_field(m, name))
             }
@@ -197,7 +203,10 @@ fn block_map(b: crate::coap::BlockValue) -> Dynamic {
 /// Registers the type, its getters and methods.
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Msg>("Message");
-    for &f in FIELDS.iter().chain(["decoded", "queue_mode"].iter()) {
+    for &f in FIELDS
+        .iter()
+        .chain(["decoded", "queue_mode", "at_ms"].iter())
+    {
         engine.register_get(f, move |m: &mut Msg| m.field(f).unwrap_or(Dynamic::UNIT));
     }
     engine.register_indexer_get(

@@ -143,13 +143,25 @@ impl Shell {
     pub fn run_file(&mut self, path: &Path, script_args: Vec<String>) -> Result<(), RunError> {
         let source = std::fs::read_to_string(path)
             .map_err(|e| RunError::Script(format!("{}: cannot read: {e}", path.display())))?;
+        self.run_named(&path.display().to_string(), &source, script_args)
+    }
+
+    /// Runs `source` as the script named `file` (shown in errors), as
+    /// [`Shell::run_file`] runs a file's text.
+    pub fn run_named(
+        &mut self,
+        file: &str,
+        source: &str,
+        script_args: Vec<String>,
+    ) -> Result<(), RunError> {
+        let source = source.to_string();
         let source = source.strip_prefix("#!").map_or(source.clone(), |rest| {
             // A shebang line is kept as an empty line so positions stay right.
             format!("\n{}", rest.split_once('\n').map_or("", |(_, r)| r))
         });
         let args: rhai::Array = script_args.into_iter().map(Dynamic::from).collect();
         self.scope.push("ARGS", args);
-        let file = path.display().to_string();
+        let file = file.to_string();
         let outcome = self.run_source(&file, &source).map_err(RunError::Script);
         // `skip(reason)` outside a case: the script is skipped.
         let skipped = self

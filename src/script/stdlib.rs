@@ -18,6 +18,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "stdlib/firmware",
         include_str!("../../stdlib/firmware.rhai"),
     ),
+    (
+        "stdlib/ets/common",
+        include_str!("../../stdlib/ets/common.rhai"),
+    ),
 ];
 
 /// Resolves the shipped modules, compiled with the importing engine so they

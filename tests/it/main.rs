@@ -8,6 +8,7 @@ mod cli;
 mod dtls;
 mod dtls_cid;
 mod dtls_security;
+mod ets;
 mod examples;
 mod exchange;
 mod formats;

@@ -15,6 +15,7 @@ mod harness;
 mod help;
 mod layers;
 mod libcoap;
+mod loss;
 mod payloads;
 mod peers_coapnode;
 mod peers_waka;

@@ -56,7 +56,9 @@ impl From<Header> for rq::Header {
 pub(super) fn send(ctx: &Ctx, timeout: Option<std::time::Duration>, built: Built) -> CmdResult {
     let msg = built.message;
     let waits = msg.code.is_request() || msg.mtype == Type::Confirmable;
-    let wait = waits.then(|| timeout.unwrap_or_else(|| ctx.server.request_wait()));
+    let wait = waits.then(|| {
+        timeout.unwrap_or_else(|| ctx.server.request_wait(msg.mtype == Type::Confirmable))
+    });
     let opts = SendOptions {
         fill_message_id: built.needs_msg_id,
         fill_token: built.needs_token,

@@ -58,15 +58,14 @@ pub use session::{
 /// The wait of incoming messages and handshakes when nothing was set.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
-/// The longest a request waits by default: MAX_TRANSMIT_WAIT (RFC 7252
-/// §4.8.2, 93 s with the default parameters) plus one ACK_TIMEOUT. A
-/// response to any of the request's retransmissions arrives within it; a
-/// peer that answers none is reported when the exchange gives up after its
-/// last retransmission's timeout, at most MAX_TRANSMIT_WAIT after the first
-/// transmission. The extra ACK_TIMEOUT covers the round trip of the last
-/// retransmission and is the bound of requests the exchange never gives up
-/// on by itself (NON, `retransmit=0`, a separate response after an empty
-/// ACK).
+/// The longest a CON request over UDP or DTLS waits by default:
+/// MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2, 93 s with the default parameters)
+/// plus one ACK_TIMEOUT. A response to any of the request's retransmissions
+/// arrives within it; a peer that answers none is reported when the
+/// exchange gives up after its last retransmission's timeout, at most
+/// MAX_TRANSMIT_WAIT after the first transmission. The extra ACK_TIMEOUT
+/// covers the round trip of the last retransmission and bounds a separate
+/// response after an empty ACK.
 pub fn auto_request_wait(params: &TransmissionParams) -> Duration {
     params
         .max_transmit_wait()
@@ -415,12 +414,21 @@ impl Server {
     }
 
     /// How long a request waits for its response when its command gives
-    /// no `timeout_s`: `set timeout` when set, else [`auto_request_wait`]
-    /// of the transmission parameters in force.
-    pub fn request_wait(&self) -> Duration {
+    /// no `timeout_s`: `set timeout` when set; else, for a CON that CoAP
+    /// retransmits (UDP or DTLS, `retransmit=1`), [`auto_request_wait`] of
+    /// the transmission parameters in force; else (NON, `retransmit=0`,
+    /// TCP) [`DEFAULT_WAIT`].
+    pub fn request_wait(&self, confirmable: bool) -> Duration {
         let core = self.lock_raw();
-        core.request_timeout
-            .unwrap_or_else(|| auto_request_wait(core.exchanges.params()))
+        let params = core.exchanges.params();
+        let reliable = core.transport.as_ref().is_some_and(|t| t.is_reliable());
+        core.request_timeout.unwrap_or_else(|| {
+            if confirmable && params.retransmit && !reliable {
+                auto_request_wait(params)
+            } else {
+                DEFAULT_WAIT
+            }
+        })
     }
 
     /// How many records the history keeps.

@@ -221,7 +221,7 @@ fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
     // SZX 7 (2048) is reserved over UDP (RFC 7959 §2.2) and BERT over TCP
     // (RFC 8323 §6), which nsh does not negotiate: refused on both.
     let mut upload = Block1Upload::new(data, size).map_err(|e| format!("`chunksize`: {e}"))?;
-    let timeout = a.timeout_s.unwrap_or_else(|| ctx.server.request_wait());
+    let timeout = a.timeout_s.unwrap_or_else(|| ctx.server.request_wait(true));
     let extra = a.options;
     let update = a.update.unwrap_or(false);
     let total = upload.total();

@@ -87,7 +87,11 @@ pub(super) fn apply(ctx: &Ctx, a: FaultArgs) -> Result<Option<Vec<String>>, Stri
         settings.set(peer, spec);
     }
     ctx.server.set_faults(settings.clone());
-    Ok(Some(describe(&settings)))
+    let mut lines = describe(&settings);
+    if ctx.server.is_tcp() && !settings.is_off() {
+        lines.push("(not on this TCP socket: faults apply to UDP and DTLS datagrams)".into());
+    }
+    Ok(Some(lines))
 }
 
 /// The lines `set` lists.
@@ -99,7 +103,7 @@ command! {
     /// `rebind`.
     pub(super) const REBIND = "rebind";
     args: NoArgs,
-    help: "Moves nsh's UDP or DTLS socket to a new free port, as a NAT rebinding would: from now on peers get nsh's datagrams from the new port, and what they send to the old one is lost. Registrations, DTLS sessions and exchanges stay. Returns the new port.",
+    help: "Moves nsh's UDP or DTLS socket to a new free port, as an address translator that forgets its mapping would: from now on peers get nsh's datagrams from the new port, and what they send to the old one is lost. Registrations, DTLS sessions and exchanges stay. Returns the new port.",
     example: "listen 0  |  rebind",
     run: cmd_rebind,
 }

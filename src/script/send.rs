@@ -14,8 +14,11 @@ use crate::coap::{ContentFormat, Type};
 use crate::lwm2m::request::{self as rq, Built, RequestError};
 use crate::server::SendOptions;
 
-/// The default shown in help for `timeout_s`.
-pub(super) const SET_TIMEOUT: &str = "set timeout (5)";
+/// The default shown in help for a request's `timeout_s`.
+pub(super) const SET_TIMEOUT: &str = "set timeout, else until CoAP gives up";
+
+/// The default shown in help for `timeout_s` of a wait for incoming messages.
+pub(super) const WAIT_TIMEOUT: &str = "set timeout (5)";
 
 pub(super) fn err(e: RequestError) -> String {
     e.to_string()
@@ -53,7 +56,9 @@ impl From<Header> for rq::Header {
 pub(super) fn send(ctx: &Ctx, timeout: Option<std::time::Duration>, built: Built) -> CmdResult {
     let msg = built.message;
     let waits = msg.code.is_request() || msg.mtype == Type::Confirmable;
-    let wait = waits.then(|| timeout.unwrap_or_else(|| ctx.server.default_timeout()));
+    let wait = waits.then(|| {
+        timeout.unwrap_or_else(|| ctx.server.request_wait(msg.mtype == Type::Confirmable))
+    });
     let opts = SendOptions {
         fill_message_id: built.needs_msg_id,
         fill_token: built.needs_token,

@@ -103,6 +103,9 @@ pub(crate) struct Core {
     pub(crate) target: Option<SocketAddr>,
     pub(crate) current: Option<String>,
     pub(crate) default_timeout: Duration,
+    /// `set timeout` for requests: `None` waits until the exchange gives up
+    /// (see `Server::request_wait`).
+    pub(crate) request_timeout: Option<Duration>,
     pub(crate) transport: Option<Arc<Transport>>,
     /// This server's object definitions (built-in plus `load_objects`).
     pub(crate) objects: Objects,
@@ -131,6 +134,7 @@ impl Core {
             target: None,
             current: None,
             default_timeout: Duration::from_secs(5),
+            request_timeout: None,
             transport: None,
             objects: Objects::default(),
             responses: HashMap::new(),
@@ -630,6 +634,38 @@ impl Core {
     /// A connection closed: forget what belonged to it.
     pub(crate) fn on_closed(&mut self, peer: SocketAddr) {
         self.peer_csm.remove(&peer);
+    }
+
+    /// A fault the transport injected (`set loss=…`): recorded in the
+    /// history, shown like the datagram's line with what happened to it.
+    /// Over DTLS the datagram is an encrypted record, shown by its size.
+    pub(crate) fn on_fault(&mut self, fault: crate::transport::FaultEvent, wall: SystemTime) {
+        let message = udp::decode(&fault.bytes);
+        let kind = message
+            .as_ref()
+            .ok()
+            .map(|m| kind::classify(m, &RegistryContext(&self.registry)));
+        let record = self.session.push(Record {
+            seq: 0,
+            direction: if fault.outgoing {
+                Direction::Sent
+            } else {
+                Direction::Received
+            },
+            peer: fault.peer,
+            at: wall,
+            raw: fault.bytes,
+            message,
+            kind,
+            role: Role::Injected,
+            observed_path: None,
+            request_path: None,
+            fresh: None,
+            note: Some(fault.what),
+            objects: self.objects.clone(),
+            identity: None,
+        });
+        self.show(&record, None);
     }
 
     /// A DTLS session moved to a new address (Connection ID): its

@@ -64,6 +64,13 @@ fn run(weak: Weak<Shared>, transport: Arc<Transport>, stop: Arc<AtomicBool>) {
         for line in transport.take_notices() {
             server.print(&line);
         }
+        let faults = transport.take_faults();
+        if !faults.is_empty() {
+            let mut core = server.lock();
+            for fault in faults {
+                core.on_fault(fault, SystemTime::now());
+            }
+        }
         let accepted = transport.take_accepted();
         let closed = transport.take_closed();
         let moved = transport.take_moved();

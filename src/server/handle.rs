@@ -25,6 +25,8 @@ pub(super) struct Config {
     /// Whether `listen` serves TCP when not told (the command line's `--tcp`).
     pub(super) default_tcp: bool,
     pub(super) listen_port: Option<u16>,
+    /// Fault injection (`set loss=…`), applied to every socket bound.
+    pub(super) faults: crate::transport::FaultSettings,
 }
 
 pub(crate) struct Shared {

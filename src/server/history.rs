@@ -38,6 +38,9 @@ pub enum Role {
     Malformed,
     /// A whole body put together from Block2 responses (not a datagram).
     Assembled,
+    /// A fault injected by `set loss=…` and the like (its note says which);
+    /// not a datagram the exchange layer saw.
+    Injected,
 }
 
 impl Role {
@@ -53,6 +56,7 @@ impl Role {
             Role::EmptyAck => "empty_ack",
             Role::Malformed => "malformed",
             Role::Assembled => "assembled",
+            Role::Injected => "injected",
         }
     }
 }
@@ -103,6 +107,9 @@ impl Record {
         match (&self.message, self.kind) {
             (Ok(m), Some(k)) => crate::lwm2m::summary::summary(m, k),
             (Ok(m), None) => crate::lwm2m::summary::summary(m, Kind::Coap),
+            (Err(_), _) if self.role == Role::Injected => {
+                format!("datagram ({} bytes)", self.raw.len())
+            }
             (Err(e), _) => format!("malformed datagram ({} bytes): {e}", self.raw.len()),
         }
     }
@@ -162,6 +169,9 @@ impl Record {
             }
             (Err(e), _) => crate::lwm2m::details::details_of_undecodable(&self.raw, e),
         };
-        format!("\n{head}\n{body}")
+        match (&self.note, self.role) {
+            (Some(fault), Role::Injected) => format!("\n{head}\nInjected fault: {fault}\n{body}"),
+            _ => format!("\n{head}\n{body}"),
+        }
     }
 }

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::coap::{Message, tcp, udp};
 use crate::exchange::{Block2Assembly, BlockProgress, RequestId, TransmissionParams};
 use crate::lwm2m::kind;
-use crate::transport::{Security, Transport};
+use crate::transport::{FaultSettings, Security, Transport};
 
 use self::core::{Core, Ended};
 use handle::lock;
@@ -54,6 +54,23 @@ pub use registry::{Client, Registry};
 pub use session::{
     Check, DEFAULT_HISTORY_LIMIT, DEFAULT_INBOX_LIMIT, Expectation, PAYLOAD_BUFFER_LIMIT,
 };
+
+/// The wait of incoming messages and handshakes when nothing was set.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
+
+/// The longest a CON request over UDP or DTLS waits by default:
+/// MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2, 93 s with the default parameters)
+/// plus one ACK_TIMEOUT. A response to any of the request's retransmissions
+/// arrives within it; a peer that answers none is reported when the
+/// exchange gives up after its last retransmission's timeout, at most
+/// MAX_TRANSMIT_WAIT after the first transmission. The extra ACK_TIMEOUT
+/// covers the round trip of the last retransmission and bounds a separate
+/// response after an empty ACK.
+pub fn auto_request_wait(params: &TransmissionParams) -> Duration {
+    params
+        .max_transmit_wait()
+        .saturating_add(params.ack_timeout)
+}
 
 /// What a send produced: the record of the first transmission (absent when
 /// the exchange layer queued it behind an outstanding CON) and the matched
@@ -111,6 +128,9 @@ impl Server {
     pub fn attach(&self, transport: Transport) -> Result<u16, ServerError> {
         let transport = Arc::new(transport);
         let bound = transport.local_addr()?.port();
+        if let Some(f) = transport.faults() {
+            f.configure(lock(&self.shared.config).faults.clone());
+        }
         let driver = driver::spawn(self, transport.clone())?;
         let old = lock(&self.shared.driver).replace(driver);
         if let Some(old) = old {
@@ -119,6 +139,36 @@ impl Server {
         self.lock().transport = Some(transport);
         lock(&self.shared.config).listen_port = Some(bound);
         Ok(bound)
+    }
+
+    /// The fault injection settings (`set loss=…`; off by default).
+    pub fn faults(&self) -> FaultSettings {
+        lock(&self.shared.config).faults.clone()
+    }
+
+    /// Replaces the fault injection settings of this and every later
+    /// socket; the PRNGs start over from the seed.
+    pub fn set_faults(&self, settings: FaultSettings) {
+        lock(&self.shared.config).faults = settings.clone();
+        let transport = self.lock_raw().transport.clone();
+        if let Some(f) = transport.as_ref().and_then(|t| t.faults()) {
+            f.configure(settings);
+        }
+    }
+
+    /// Moves the listening UDP or DTLS socket to a new free port
+    /// (`rebind`): peers see nsh's datagrams come from it, and what they
+    /// send to the old port is no longer read. Sessions, registrations and
+    /// exchanges stay. Returns the new port.
+    pub fn rebind(&self) -> Result<u16, ServerError> {
+        let transport = self
+            .lock_raw()
+            .transport
+            .clone()
+            .ok_or(ServerError::NotListening)?;
+        let port = transport.rebind()?.port();
+        lock(&self.shared.config).listen_port = Some(port);
+        Ok(port)
     }
 
     /// Stops listening: the receive thread ends and the socket closes (TCP
@@ -284,6 +334,23 @@ impl Server {
         self.lock_raw().registry.clients().to_vec()
     }
 
+    /// The address of the client registered as `endpoint`.
+    pub fn client_peer(&self, endpoint: &str) -> Result<SocketAddr, ServerError> {
+        let core = self.lock_raw();
+        match core.registry.by_endpoint(endpoint) {
+            Some(c) => Ok(c.peer),
+            None => Err(ServerError::UnknownClient(
+                endpoint.to_string(),
+                core.registry
+                    .clients()
+                    .iter()
+                    .map(|c| c.endpoint.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
+        }
+    }
+
     /// Makes `endpoint` the current client.
     pub fn use_client(&self, endpoint: &str) -> Result<Client, ServerError> {
         let mut core = self.lock();
@@ -326,14 +393,42 @@ impl Server {
         core.flush();
     }
 
-    /// Default time a request waits for its response.
+    /// Default time a wait for an incoming message (and a DTLS handshake)
+    /// lasts: `set timeout`, else 5 s.
     pub fn default_timeout(&self) -> Duration {
         self.lock_raw().default_timeout
     }
 
-    /// Sets the default request timeout.
-    pub fn set_default_timeout(&self, timeout: Duration) {
-        self.lock().default_timeout = timeout;
+    /// `set timeout`: a hard bound on every wait, requests included; `None`
+    /// goes back to the defaults (requests wait until CoAP gives up, other
+    /// waits 5 s).
+    pub fn set_default_timeout(&self, timeout: Option<Duration>) {
+        let mut core = self.lock();
+        core.default_timeout = timeout.unwrap_or(DEFAULT_WAIT);
+        core.request_timeout = timeout;
+    }
+
+    /// The `set timeout` requests obey, when one was set.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.lock_raw().request_timeout
+    }
+
+    /// How long a request waits for its response when its command gives
+    /// no `timeout_s`: `set timeout` when set; else, for a CON that CoAP
+    /// retransmits (UDP or DTLS, `retransmit=1`), [`auto_request_wait`] of
+    /// the transmission parameters in force; else (NON, `retransmit=0`,
+    /// TCP) [`DEFAULT_WAIT`].
+    pub fn request_wait(&self, confirmable: bool) -> Duration {
+        let core = self.lock_raw();
+        let params = core.exchanges.params();
+        let reliable = core.transport.as_ref().is_some_and(|t| t.is_reliable());
+        core.request_timeout.unwrap_or_else(|| {
+            if confirmable && params.retransmit && !reliable {
+                auto_request_wait(params)
+            } else {
+                DEFAULT_WAIT
+            }
+        })
     }
 
     /// How many records the history keeps.

@@ -93,6 +93,7 @@ impl Session {
         self.history.insert(at, r.clone());
         if let Some(captured) = &mut self.captured
             && r.role != super::history::Role::Assembled
+            && r.role != super::history::Role::Injected
         {
             captured.push(r.clone());
         }

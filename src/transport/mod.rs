@@ -7,6 +7,7 @@
 //! receives plain CoAP datagrams (over TCP: whole frames) per peer address.
 
 pub mod dtls;
+pub mod faults;
 pub mod memory;
 pub mod tcp;
 pub mod udp;
@@ -16,6 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use dtls::{DtlsTransport, Psk, Security};
+pub use faults::{FaultEvent, FaultSettings, Faults};
 pub use memory::{MemoryNetwork, MemoryTransport};
 pub use tcp::TcpTransport;
 pub use udp::UdpTransport;
@@ -156,6 +158,34 @@ impl Transport {
             Transport::Dtls(t) => t.recv(buf, timeout),
             Transport::Tcp(t) => t.recv(buf, timeout),
             Transport::Memory(t) => t.recv(buf, timeout),
+        }
+    }
+
+    /// The fault injector of a UDP or DTLS socket (below DTLS); `None`
+    /// for TCP and in-memory transports, which have no datagrams to lose.
+    pub fn faults(&self) -> Option<&Faults> {
+        match self {
+            Transport::Udp(t) => Some(t.faults()),
+            Transport::Dtls(t) => Some(t.udp().faults()),
+            _ => None,
+        }
+    }
+
+    /// The faults injected since the last call (empty when none or no
+    /// injector).
+    pub fn take_faults(&self) -> Vec<FaultEvent> {
+        self.faults().map(Faults::take_events).unwrap_or_default()
+    }
+
+    /// Moves a UDP or DTLS socket to a new free port of the same address
+    /// (DTLS sessions stay); returns the new address. Refused for TCP.
+    pub fn rebind(&self) -> io::Result<SocketAddr> {
+        match self {
+            Transport::Udp(t) => t.rebind(),
+            Transport::Dtls(t) => t.udp().rebind(),
+            _ => Err(io::Error::other(
+                "rebind moves a UDP or DTLS socket; this one is not",
+            )),
         }
     }
 

@@ -2,18 +2,26 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use super::faults::{Faults, OutgoingHold, REORDER_HOLD};
 
 /// The largest datagram nsh reads; bigger ones are truncated by the kernel.
 pub const MAX_DATAGRAM: usize = 65535;
 
-/// A bound UDP socket shared by the receiving thread and senders.
+/// A bound UDP socket shared by the receiving thread and senders. Every
+/// datagram passes the fault injector ([`Faults`], off by default) on its
+/// way in and out; `rebind` swaps the socket for one on a new port.
 #[derive(Debug)]
 pub struct UdpTransport {
-    socket: UdpSocket,
+    socket: RwLock<Arc<UdpSocket>>,
     /// The read timeout last set, in microseconds (saves a system call per
     /// receive when it does not change).
-    read_timeout_us: std::sync::atomic::AtomicU64,
+    read_timeout_us: AtomicU64,
+    faults: Arc<Faults>,
+    held_out: Arc<OutgoingHold>,
 }
 
 impl UdpTransport {
@@ -32,30 +40,88 @@ impl UdpTransport {
     pub fn bind_addr(addr: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
         Ok(UdpTransport {
-            socket,
-            read_timeout_us: std::sync::atomic::AtomicU64::new(0),
+            socket: RwLock::new(Arc::new(socket)),
+            read_timeout_us: AtomicU64::new(0),
+            faults: Arc::new(Faults::default()),
+            held_out: Arc::new(OutgoingHold::default()),
         })
     }
 
-    /// The socket itself (DTLS shares it).
-    pub(crate) fn socket(&self) -> &UdpSocket {
-        &self.socket
+    /// The socket in use now.
+    fn current(&self) -> Arc<UdpSocket> {
+        self.socket
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The fault injector of this socket.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Replaces the socket by a new one on a free port of the same address
+    /// (same family); returns the new address. Datagrams to the old port
+    /// are no longer read once the receiver's current wait ends.
+    pub fn rebind(&self) -> io::Result<SocketAddr> {
+        let old = self.current().local_addr()?;
+        let fresh = UdpSocket::bind(SocketAddr::new(old.ip(), 0))?;
+        let addr = fresh.local_addr()?;
+        *self.socket.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+        self.read_timeout_us.store(0, Ordering::Relaxed);
+        Ok(addr)
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
+        self.current().local_addr()
     }
 
-    /// Sends one datagram. An IPv4 peer on a dual-stack socket is mapped.
+    /// `peer` as the socket wants it: IPv4 peers are mapped on a
+    /// dual-stack socket.
+    pub fn socket_addr(&self, peer: SocketAddr) -> SocketAddr {
+        map_for(&self.current(), peer)
+    }
+
+    /// Sends one datagram (unless the fault injector decides otherwise).
+    /// An IPv4 peer on a dual-stack socket is mapped.
     pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
-        let peer = match (peer, self.socket.local_addr()) {
-            (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => {
-                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        let socket = self.current();
+        if self.faults.is_off() {
+            return send_on(&socket, bytes, peer);
+        }
+        let fate = self.faults.decide(true, canonical(peer), bytes);
+        let mut result = Ok(());
+        for (i, delay) in fate.copies.iter().enumerate() {
+            if i == 0 && fate.reordered {
+                let (ticket, previous) = self.held_out.hold(bytes.to_vec(), peer);
+                if let Some((b, p)) = previous {
+                    result = result.and(send_on(&socket, &b, p));
+                }
+                let held = self.held_out.clone();
+                let socket = socket.clone();
+                let wait = (*delay).max(REORDER_HOLD);
+                spawn_sender(wait, move || {
+                    held.take_if(ticket)
+                        .map(|(b, p)| send_on(&socket, &b, p))
+                        .unwrap_or(Ok(()))
+                })?;
+            } else if delay.is_zero() {
+                result = result.and(send_on(&socket, bytes, peer));
+            } else {
+                let bytes = bytes.to_vec();
+                let socket = socket.clone();
+                spawn_sender(*delay, move || send_on(&socket, &bytes, peer))?;
             }
-            _ => peer,
-        };
-        self.socket.send_to(bytes, peer).map(|_| ())
+        }
+        if !fate.reordered
+            && !fate.copies.is_empty()
+            && let Some((b, p)) = self.held_out.take()
+        {
+            // A datagram held back for reordering goes after this one.
+            result = result.and(send_on(&socket, &b, p));
+        }
+        result
     }
 
     /// Waits up to `timeout` for one datagram. `Ok(None)` on timeout.
@@ -64,15 +130,49 @@ impl UdpTransport {
         buf: &mut [u8],
         timeout: Duration,
     ) -> io::Result<Option<(usize, SocketAddr)>> {
-        use std::sync::atomic::Ordering;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            if let Some((bytes, peer)) = self.faults.pop_due(now) {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                return Ok(Some((n, peer)));
+            }
+            let wait = self
+                .faults
+                .next_due()
+                .map_or(deadline, |due| due.min(deadline))
+                .saturating_duration_since(now);
+            let Some((n, peer)) = self.recv_once(buf, wait)? else {
+                if Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                continue;
+            };
+            if self.faults.is_off() {
+                return Ok(Some((n, peer)));
+            }
+            let bytes = buf.get(..n).unwrap_or_default();
+            let fate = self.faults.decide(false, peer, bytes);
+            self.faults
+                .hold_incoming(&fate, bytes, peer, Instant::now());
+        }
+    }
+
+    /// One read from the socket, up to `timeout`.
+    fn recv_once(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, SocketAddr)>> {
+        let socket = self.current();
         // Whole milliseconds, at least one: timeouts repeat, and the socket
         // option is set only when it changes.
         let ms = timeout.as_millis().clamp(1, u128::from(u32::MAX)) as u64;
         if self.read_timeout_us.swap(ms * 1000, Ordering::Relaxed) != ms * 1000 {
-            self.socket
-                .set_read_timeout(Some(Duration::from_millis(ms)))?;
+            socket.set_read_timeout(Some(Duration::from_millis(ms)))?;
         }
-        match self.socket.recv_from(buf) {
+        match socket.recv_from(buf) {
             Ok((n, peer)) => Ok(Some((n, canonical(peer)))),
             Err(e)
                 if matches!(
@@ -85,6 +185,35 @@ impl UdpTransport {
             Err(e) => Err(e),
         }
     }
+}
+
+/// `peer` mapped to IPv6 when `socket` is dual-stack.
+fn map_for(socket: &UdpSocket, peer: SocketAddr) -> SocketAddr {
+    match (peer, socket.local_addr()) {
+        (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        _ => peer,
+    }
+}
+
+fn send_on(socket: &UdpSocket, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
+    socket.send_to(bytes, map_for(socket, peer)).map(|_| ())
+}
+
+/// Runs `send` after `delay` on a thread of its own (a delayed datagram);
+/// a failure then is the same as a loss on the way.
+fn spawn_sender(
+    delay: Duration,
+    send: impl FnOnce() -> io::Result<()> + Send + 'static,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("nsh-delayed-send".into())
+        .spawn(move || {
+            std::thread::sleep(delay);
+            let _ = send();
+        })
+        .map(|_| ())
 }
 
 /// IPv4-mapped IPv6 addresses shown as plain IPv4.

@@ -16,6 +16,7 @@ mod harness;
 mod help;
 mod layers;
 mod libcoap;
+mod loss;
 mod payloads;
 mod peers_coapnode;
 mod peers_waka;

@@ -4,14 +4,18 @@
 //! forwards each datagram to the target from its own upstream socket and
 //! each reply from the target back to the client. `rebind()` swaps the
 //! upstream socket for a new one, so the server sees the same client arrive
-//! from a new source port, as after a NAT rebinding.
+//! from a new source port, as after a NAT rebinding. `start_lossy` also
+//! drops a share of the datagrams each way, drawn from a seeded PRNG.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// How often the relay's threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(20);
@@ -32,6 +36,25 @@ struct Shared {
     /// The client's address: the source of the last datagram it sent.
     client: Mutex<Option<SocketAddr>>,
     stop: AtomicBool,
+    /// Probability that a datagram is dropped, each way.
+    loss: Mutex<f64>,
+    /// The draws of each way: to the target, to the client.
+    rng_up: Mutex<StdRng>,
+    rng_down: Mutex<StdRng>,
+    /// Datagrams dropped so far.
+    dropped: AtomicU64,
+}
+
+impl Shared {
+    /// Whether the next datagram of one way is dropped.
+    fn drops(&self, rng: &Mutex<StdRng>) -> bool {
+        let loss = *self.loss.lock().unwrap();
+        let lost = loss > 0.0 && rng.lock().unwrap().random::<f64>() < loss;
+        if lost {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        lost
+    }
 }
 
 /// A socket on an ephemeral loopback port whose reads time out after
@@ -51,6 +74,12 @@ fn is_timeout(e: &std::io::Error) -> bool {
 impl Relay {
     /// Listens on 127.0.0.1 on a free port and relays to `target`.
     pub fn start(target: SocketAddr) -> Relay {
+        Relay::start_lossy(target, 0.0, 0)
+    }
+
+    /// Like [`Relay::start`], dropping each datagram with probability
+    /// `loss` each way; the draws repeat with `seed`.
+    pub fn start_lossy(target: SocketAddr, loss: f64, seed: u64) -> Relay {
         let downstream = Arc::new(bind_loopback());
         let port = downstream.local_addr().expect("relay address").port();
         let shared = Arc::new(Shared {
@@ -58,6 +87,10 @@ impl Relay {
             upstream: Mutex::new(Arc::new(bind_loopback())),
             client: Mutex::new(None),
             stop: AtomicBool::new(false),
+            loss: Mutex::new(loss),
+            rng_up: Mutex::new(StdRng::seed_from_u64(seed)),
+            rng_down: Mutex::new(StdRng::seed_from_u64(seed.wrapping_add(1))),
+            dropped: AtomicU64::new(0),
         });
 
         // Client -> target, through the current upstream socket.
@@ -70,6 +103,9 @@ impl Relay {
                     match downstream.recv_from(&mut buf) {
                         Ok((n, from)) => {
                             *shared.client.lock().unwrap() = Some(from);
+                            if shared.drops(&shared.rng_up) {
+                                continue;
+                            }
                             let upstream = Arc::clone(&shared.upstream.lock().unwrap());
                             // A target that is not there yet (ICMP port
                             // unreachable) is not the relay's error.
@@ -94,6 +130,9 @@ impl Relay {
                     let upstream = Arc::clone(&shared.upstream.lock().unwrap());
                     match upstream.recv_from(&mut buf) {
                         Ok((n, from)) if from == shared.target => {
+                            if shared.drops(&shared.rng_down) {
+                                continue;
+                            }
                             let client = *shared.client.lock().unwrap();
                             if let Some(client) = client {
                                 let _ = downstream.send_to(&buf[..n], client);
@@ -117,6 +156,16 @@ impl Relay {
     /// The port the client sends to, on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Drops each datagram with probability `loss` from now on.
+    pub fn set_loss(&self, loss: f64) {
+        *self.shared.loss.lock().unwrap() = loss;
+    }
+
+    /// Datagrams dropped so far, both ways.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// The source port the target currently sees datagrams come from.

@@ -308,7 +308,8 @@ fn settle(b: &mut Bench, port: u16) {
         .store(false, std::sync::atomic::Ordering::SeqCst);
     for line in [
         "file_server_stop".to_string(),
-        "set timeout=0 ack_timeout=2 retransmit=1 max_retransmit=4 history_limit=1000".to_string(),
+        "set timeout=0.001 ack_timeout=2 retransmit=1 max_retransmit=4 history_limit=1000 faults=0"
+            .to_string(),
         format!("connect 127.0.0.1 {port}"),
     ] {
         match b.shell.eval_line(&line) {

@@ -221,7 +221,7 @@ fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
     // SZX 7 (2048) is reserved over UDP (RFC 7959 §2.2) and BERT over TCP
     // (RFC 8323 §6), which nsh does not negotiate: refused on both.
     let mut upload = Block1Upload::new(data, size).map_err(|e| format!("`chunksize`: {e}"))?;
-    let timeout = a.timeout_s.unwrap_or_else(|| ctx.server.default_timeout());
+    let timeout = a.timeout_s.unwrap_or_else(|| ctx.server.request_wait(true));
     let extra = a.options;
     let update = a.update.unwrap_or(false);
     let total = upload.total();
@@ -364,7 +364,11 @@ mod tests {
                 ("path", Kind::Str, None),
                 ("format", Kind::Format, Some("APPLICATION_OCTET_STREAM")),
                 ("chunksize", Kind::Int, Some("1024")),
-                ("timeout_s", Kind::Float, Some("set timeout (5)")),
+                (
+                    "timeout_s",
+                    Kind::Float,
+                    Some("set timeout, else until CoAP gives up")
+                ),
                 ("update", Kind::Bool, Some("0")),
                 ("options", Kind::Options, Some("[]")),
             ]

@@ -11,6 +11,7 @@
 
 mod bootstrap;
 mod device;
+mod faults;
 mod raw;
 mod registration;
 mod reporting;
@@ -92,6 +93,7 @@ pub static COMMANDS: &[Command] = &[
     shell::USE_CLIENT,
     shell::OBSERVATIONS,
     shell::SET,
+    faults::REBIND,
     shell::GET_ERROR,
     HELP,
     shell::EXIT,
@@ -220,7 +222,7 @@ mod tests {
                 ("msg_id", Some("auto")),
                 ("token", Some("8 random bytes")),
                 ("options", Some("[]")),
-                ("timeout_s", Some("set timeout (5)")),
+                ("timeout_s", Some("set timeout, else until CoAP gives up")),
             ]
         );
     }

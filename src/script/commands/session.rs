@@ -14,7 +14,7 @@ use crate::coap::{escaped, udp};
 use crate::lwm2m::kind;
 use crate::script::command::CmdResult;
 use crate::script::ctx::Ctx;
-use crate::script::send::{SET_TIMEOUT, msg};
+use crate::script::send::{WAIT_TIMEOUT, msg};
 use crate::script::typed::{NoArgs, command};
 
 command! {
@@ -22,7 +22,7 @@ command! {
     pub(super) const RECV = "recv";
     /// The arguments of `recv`.
     struct RecvArgs {
-        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
+        timeout_s: Option<Duration> = opt(Float, WAIT_TIMEOUT),
     }
     help: "Returns the next incoming message not yet taken (or () after the timeout).",
     example: "recv 10  |  let m = recv(10);",
@@ -35,7 +35,7 @@ command! {
     /// The arguments of `wait_for`.
     struct WaitForArgs {
         pattern: Option<Dynamic> = req(Any),
-        timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
+        timeout_s: Option<Duration> = opt(Float, WAIT_TIMEOUT),
     }
     help: "Returns the first incoming message matching PATTERN (a kind name, or a map of fields); others stay queued. Throws, listing what arrived instead, on timeout.",
     example: "let n = wait_for(\"Notify\", 10);  |  wait_for(#{kind: \"Update\", path: \"/rd/1\"}, 30)",

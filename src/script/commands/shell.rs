@@ -13,6 +13,7 @@ use crate::script::command::CmdResult;
 use crate::script::ctx::Ctx;
 use crate::script::typed::{NoArgs, command};
 
+use super::faults::FaultArgs;
 use super::security::{Credentials, MoreSecurity, security_args};
 
 command! {
@@ -133,13 +134,14 @@ command! {
         auto_send: Option<bool> = opt(Bool, "unchanged"),
         print_messages: Option<bool> = opt(Bool, "unchanged"),
         history_limit: Option<i64> = opt(Int, "unchanged (100000)"),
-        timeout: Option<Duration> = opt(Float, "unchanged (5 s)"),
+        timeout: Option<Duration> = opt(Float, "unchanged (0: until CoAP gives up)"),
         retransmit: Option<bool> = opt(Bool, "unchanged (1)"),
         ack_timeout: Option<Duration> = opt(Float, "unchanged (2 s)"),
         max_retransmit: Option<u32> = opt(Int, "unchanged (4)"),
+        ..faults: FaultArgs,
     }
-    help: "Switches auto-responses and settings; with no arguments shows the current values.",
-    example: "set auto_ack=0  |  set(#{auto_update: false})",
+    help: "Switches auto-responses and settings; with no arguments shows the current values. Waits: a CON request (read, write, …) over UDP or DTLS without `timeout_s` waits as long as CoAP retransmits it, so a response to any retransmission is taken; a client that answers none is reported as `no response … after N transmissions` at most ack_timeout × (2^(max_retransmit+1) − 1) × 1.5 after the request was sent (CoAP's max transmit wait: 93 s with the defaults), a separate response after an empty ACK is awaited one ack_timeout longer; NON requests, retransmit=0 and TCP wait 5 s. `timeout=S` is a hard bound on every wait (requests included), `timeout=0` goes back to these defaults (waits for incoming messages: 5 s); a command's own `timeout_s` bounds that command alone. Faults (off by default), injected on the UDP socket below DTLS and recorded in the history (`details` says e.g. `dropped by loss=0.2`): `loss`, `dup`, `reorder` are probabilities per datagram, `delay_ms` a range min..max in ms every datagram is delayed by, `direction` in, out or both, `client=EP` applies them to that client's address only, `seed` makes the draws repeat (each direction has its own stream), `faults=0` turns all off.",
+    example: "set auto_ack=0  |  set(#{auto_update: false})  |  set loss=0.2 dup=0.05 delay_ms=50..300 reorder=0.1 seed=7  |  set loss=0 delay_ms=0 dup=0 reorder=0",
     run: cmd_set,
 }
 
@@ -424,8 +426,13 @@ fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
     }
     ctx.server.set_flags(f);
     if let Some(t) = args.timeout {
-        ctx.server.set_default_timeout(t);
-        announce.push(format!("Request timeout {} s", t.as_secs_f64()));
+        if t.is_zero() {
+            ctx.server.set_default_timeout(None);
+            announce.push("Requests wait until CoAP gives up; other waits 5 s".to_string());
+        } else {
+            ctx.server.set_default_timeout(Some(t));
+            announce.push(format!("Timeout {} s for every wait", t.as_secs_f64()));
+        }
         any = true;
     }
     if let Some(n) = args.history_limit {
@@ -464,6 +471,10 @@ fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
         ));
         any = true;
     }
+    if let Some(lines) = super::faults::apply(ctx, args.faults)? {
+        announce.extend(lines);
+        any = true;
+    }
     if !any {
         let f = ctx.server.flags();
         let tp = ctx.server.transmission();
@@ -477,12 +488,21 @@ fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
             on(f.auto_deregister),
             on(f.auto_send),
             on(f.print_messages),
-            ctx.server.default_timeout().as_secs_f64(),
+            ctx.server.request_timeout().map_or_else(
+                || format!(
+                    "auto ({:.1} s)",
+                    crate::server::auto_request_wait(&tp).as_secs_f64()
+                ),
+                |t| t.as_secs_f64().to_string()
+            ),
             on(tp.retransmit),
             tp.ack_timeout.as_secs_f64(),
             tp.max_retransmit,
             ctx.server.history_limit()
         ));
+        for line in super::faults::listing(ctx) {
+            ctx.say(&line);
+        }
     }
     for line in announce {
         ctx.say(&line);

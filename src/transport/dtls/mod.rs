@@ -23,8 +23,7 @@ pub mod settings;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -107,7 +106,6 @@ struct Flood {
 /// A DTLS socket: see the module documentation.
 pub struct DtlsTransport {
     udp: UdpTransport,
-    socket: Arc<UdpSocket>,
     // `sessions` comes before `server_tls`/`client_tls`: contexts are
     // dropped before the configurations (and PSK tables) they point into.
     sessions: Mutex<HashMap<SocketAddr, Session>>,
@@ -122,7 +120,6 @@ pub struct DtlsTransport {
     moved: Mutex<Vec<(SocketAddr, SocketAddr)>>,
     /// Peers whose session ended, not yet taken.
     ended: Mutex<Vec<SocketAddr>>,
-    read_timeout_us: AtomicU64,
     last_sweep: Mutex<Instant>,
     /// The receive buffer (one receiving thread; reused, not zeroed again
     /// for every datagram).
@@ -135,24 +132,13 @@ pub struct DtlsTransport {
 impl std::fmt::Debug for DtlsTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DtlsTransport")
-            .field("local", &self.socket.local_addr().ok())
+            .field("local", &self.udp.local_addr().ok())
             .finish_non_exhaustive()
     }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The address to hand the socket: IPv4 peers are mapped on a dual-stack
-/// socket.
-fn socket_addr(socket: &UdpSocket, peer: SocketAddr) -> SocketAddr {
-    match (peer, socket.local_addr()) {
-        (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => {
-            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
-        }
-        _ => peer,
-    }
 }
 
 /// The CID a record from an unknown address carries, when it is a CID
@@ -170,10 +156,8 @@ impl DtlsTransport {
     pub fn bind(port: u16, ipv6: bool, security: &Security) -> io::Result<Self> {
         let server_tls = config::build(security, Side::Server).map_err(io::Error::other)?;
         let udp = UdpTransport::bind(port, ipv6)?;
-        let socket = Arc::new(udp.socket().try_clone()?);
         Ok(DtlsTransport {
             udp,
-            socket,
             sessions: Mutex::new(HashMap::new()),
             server_tls,
             client_tls: Mutex::new(None),
@@ -183,7 +167,6 @@ impl DtlsTransport {
             flood: Mutex::new(Flood::default()),
             moved: Mutex::new(Vec::new()),
             ended: Mutex::new(Vec::new()),
-            read_timeout_us: AtomicU64::new(0),
             last_sweep: Mutex::new(Instant::now()),
             raw: Mutex::new(vec![0u8; MAX_DATAGRAM]),
             plain: Mutex::new(vec![0u8; MAX_DATAGRAM]),
@@ -194,6 +177,11 @@ impl DtlsTransport {
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.udp.local_addr()
+    }
+
+    /// The UDP socket beneath, where faults are injected.
+    pub fn udp(&self) -> &UdpTransport {
+        &self.udp
     }
 
     /// What the socket was configured with.
@@ -233,7 +221,7 @@ impl DtlsTransport {
             let Some((datagram, to)) = lock(&self.outbox).pop_front() else {
                 return result;
             };
-            if let Err(e) = self.socket.send_to(&datagram, to)
+            if let Err(e) = self.udp.send_to(&datagram, to)
                 && result.is_ok()
             {
                 result = Err(e);
@@ -244,9 +232,7 @@ impl DtlsTransport {
     /// Sends `bytes` as they are, unencrypted, on the socket (`udp`, for
     /// malformed-record tests).
     pub fn send_raw(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
-        self.socket
-            .send_to(bytes, socket_addr(&self.socket, peer))
-            .map(|_| ())
+        self.udp.send_to(bytes, peer)
     }
 
     /// The identity `peer` authenticated with (PSK identity or certificate
@@ -293,7 +279,7 @@ impl DtlsTransport {
         }
         let io = PeerIo {
             outbox: self.outbox.clone(),
-            addr: socket_addr(&self.socket, peer),
+            addr: self.udp.socket_addr(peer),
             inbox: VecDeque::new(),
         };
         let mut sessions = lock(&self.sessions);
@@ -328,24 +314,11 @@ impl DtlsTransport {
         if let Some(got) = self.pop_pending(buf) {
             return Ok(Some(got));
         }
-        let ms = timeout.as_millis().clamp(1, u128::from(u32::MAX)) as u64;
-        if self.read_timeout_us.swap(ms * 1000, Ordering::Relaxed) != ms * 1000 {
-            self.socket
-                .set_read_timeout(Some(Duration::from_millis(ms)))?;
-        }
         let mut raw = lock(&self.raw);
-        let received = match self.socket.recv_from(&mut raw) {
-            Ok((n, from)) => Some((raw[..n].to_vec(), from)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                None
-            }
-            Err(e) => return Err(e),
-        };
+        let received = self
+            .udp
+            .recv(&mut raw, timeout)?
+            .map(|(n, from)| (raw.get(..n).unwrap_or_default().to_vec(), from));
         drop(raw);
         if let Some((datagram, from)) = received {
             self.feed(datagram, from);
@@ -709,7 +682,9 @@ mod tests {
     use mbedtls::ssl::Config;
     use mbedtls::ssl::config::{Endpoint, Preset, Transport as TransportKind};
     use mbedtls::ssl::io::ConnectedUdpSocket;
+    use std::net::UdpSocket;
     use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::Ordering;
 
     fn psk() -> Security {
         Security::psk(Psk {

@@ -11,6 +11,7 @@ mod dtls_security;
 mod examples;
 mod exchange;
 mod formats;
+mod fuzz_device;
 mod harness;
 mod help;
 mod layers;

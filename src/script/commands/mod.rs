@@ -11,6 +11,7 @@
 
 mod bootstrap;
 mod device;
+mod fuzz;
 mod raw;
 mod registration;
 mod reporting;
@@ -64,6 +65,7 @@ pub static COMMANDS: &[Command] = &[
     raw::RESET,
     raw::COAP,
     raw::UDP,
+    fuzz::FUZZ,
     session::RECV,
     session::WAIT_FOR,
     session::EXPECT,

@@ -205,3 +205,44 @@ fn wakatiwai_survives_a_fuzz_run_of_every_kind() {
     );
     assert!(run.stdout.contains("@@none"), "{}", run.stdout);
 }
+
+#[test]
+fn soak_script_runs_against_two_wakatiwai_clients_with_flat_descriptors_and_a_bounded_history() {
+    let script = repo().join("scripts/soak.rhai").display().to_string();
+    // 20 s of operations, 2 clients, a history of 300 records (reached
+    // within the run, so its bound is exercised).
+    let argv = [
+        "-l",
+        "0",
+        script.as_str(),
+        "20",
+        "2",
+        "/3303/0/5750",
+        "/3303/0/5700",
+        "300",
+    ];
+    let mut peers = Vec::new();
+    let run = run_nsh(&argv, Duration::from_secs(120), |line| {
+        if let (true, Some(port)) = (peers.is_empty(), listening_port(line)) {
+            for ep in ["soak-a", "soak-b"] {
+                let (sock, cport) = crate::harness::silent_udp_port();
+                drop(sock);
+                let cport = cport.to_string();
+                peers.push(crate::harness::Peer::node(
+                    "waka.js",
+                    port,
+                    ep,
+                    &[("TEMP_MS", "200"), ("CPORT", cport.as_str())],
+                ));
+            }
+        }
+    });
+    drop(peers);
+    run.assert_ok();
+    let out = &run.stdout;
+    assert!(out.contains("soak: ok"), "{out}");
+    let samples: Vec<&str> = out.lines().filter(|l| l.contains(" rss_kb=")).collect();
+    assert!(samples.len() >= 5, "{out}");
+    let last = samples.last().unwrap();
+    assert!(last.contains("history=300/300"), "{out}");
+}

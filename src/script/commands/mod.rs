@@ -12,6 +12,7 @@
 mod bootstrap;
 mod device;
 mod fuzz;
+mod process;
 mod raw;
 mod registration;
 mod reporting;
@@ -66,6 +67,7 @@ pub static COMMANDS: &[Command] = &[
     raw::COAP,
     raw::UDP,
     fuzz::FUZZ,
+    process::PROCESS_STATS,
     session::RECV,
     session::WAIT_FOR,
     session::EXPECT,

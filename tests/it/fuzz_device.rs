@@ -171,7 +171,7 @@ fn a_client_without_the_defect_survives_every_kind() {
 }
 
 #[test]
-fn fuzz_rejects_an_unknown_kind_and_a_bad_path() {
+fn fuzz_rejects_an_unknown_kind_a_bad_path_tcp_and_no_client() {
     let run = run_nsh(
         &["-c", "fuzz(\"/3/0\", #{kinds: [\"tlv\"]})"],
         Duration::from_secs(20),

@@ -4,6 +4,9 @@
 //! stops, prints the datagram that broke the device and a line of `udp`
 //! calls that replays the case, and returns the finding.
 //!
+//! Plain UDP only: over DTLS `udp` bypasses the session, over TCP the
+//! framing differs, and `fuzz` says so rather than send.
+//!
 //! The cases go out raw (`Server::send_raw`): their message IDs and tokens
 //! come from the seed, so a run is reproducible; their answers are not
 //! waited for (the liveness read, which goes through the exchange layer,
@@ -74,6 +77,14 @@ fn cmd_fuzz(ctx: &Ctx, a: FuzzArgs) -> CmdResult {
     let generator =
         Generator::new(seed as u64, &kinds, &a.path).map_err(|e| format!("fuzz: `path`: {e}"))?;
     let server = &ctx.server;
+    if server.is_tcp() {
+        return Err("fuzz: the client is over TCP; fuzz sends UDP datagrams".into());
+    }
+    if server.security().is_some() {
+        return Err(
+            "fuzz: the socket serves DTLS; fuzz's datagrams would go unencrypted (`udp`), so the device would only drop them".into(),
+        );
+    }
     let peer = server
         .target()
         .ok_or("fuzz: no current client (wait for a Register, or `connect`)")?;

@@ -246,3 +246,24 @@ fn soak_script_runs_against_two_wakatiwai_clients_with_flat_descriptors_and_a_bo
     let last = samples.last().unwrap();
     assert!(last.contains("history=300/300"), "{out}");
 }
+
+#[test]
+fn fuzz_shows_a_progress_line_on_a_terminal_only() {
+    // On a pseudo-terminal: one line rewritten with \r.
+    let mut cmd = Command::new(crate::harness::nsh_bin());
+    cmd.args([script("fuzz_device.rhai").as_str(), "4", "300", ALL]);
+    cmd.env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawn nsh in a pty");
+    let (_, port) = p
+        .exp_regex(r"listening on UDP port \d+")
+        .expect("listening line");
+    let port: u16 = port.rsplit(' ').next().unwrap().parse().unwrap();
+    p.exp_string("@@start-peer").expect("@@start-peer");
+    let _client = Lockstep::start(port, "fuzz-ep", "none");
+    let before = p.exp_string("@@done").expect("@@done");
+    assert!(before.contains("\rfuzz: case 1/300 ("), "{before:?}");
+    assert!(before.contains("fuzz: 300 cases (seed 4)"), "{before:?}");
+    // Piped: none.
+    let (run, _client) = fuzz("4", "30", ALL, "none");
+    assert!(!run.stdout.contains("fuzz: case 1/"), "{}", run.stdout);
+}

@@ -239,30 +239,29 @@ fn read_device(server: &Server, peer: SocketAddr, timeout: Duration) -> Result<(
         .map_err(|e| e.to_string())
 }
 
-/// A Register received since `mark` from `peer` or for `endpoint`.
+/// A Register received since `mark` from `peer` or for `endpoint`, still
+/// in the inbox.
 fn reregistration(
     server: &Server,
     peer: SocketAddr,
     endpoint: Option<&str>,
     mark: u64,
 ) -> Option<std::sync::Arc<Record>> {
-    server
-        .history()
-        .into_iter()
-        .rev()
-        .take_while(|r| r.seq >= mark)
-        .find(|r| {
-            r.direction == Direction::Received
-                && r.kind == Some(Kind::Register)
-                && (r.peer == peer
-                    || r.message.as_ref().is_ok_and(|m| {
-                        endpoint.is_some_and(|ep| {
-                            m.uri_query()
-                                .iter()
-                                .any(|q| q.strip_prefix("ep=") == Some(ep))
-                        })
-                    }))
-        })
+    // Every Register goes to the inbox (answered or not), which is short
+    // next to the history.
+    server.pending().into_iter().rev().find(|r| {
+        r.seq >= mark
+            && r.direction == Direction::Received
+            && r.kind == Some(Kind::Register)
+            && (r.peer == peer
+                || r.message.as_ref().is_ok_and(|m| {
+                    endpoint.is_some_and(|ep| {
+                        m.uri_query()
+                            .iter()
+                            .any(|q| q.strip_prefix("ep=") == Some(ep))
+                    })
+                }))
+    })
 }
 
 /// Takes the device's answers to the case (responses, empty and

@@ -155,6 +155,7 @@ fn run(
     let server = &ctx.server;
     let progress = std::io::stdout().is_terminal();
     let mut shown = Instant::now();
+    let start = server.history_mark();
     for i in 0..count {
         if server
             .interrupt_flag()
@@ -179,7 +180,7 @@ fn run(
                 .map_err(|e| format!("fuzz: case {i}: {e}"))?;
         }
         let broken = check_alive(server, peer, endpoint, mark, timeout);
-        drain_answers(server, peer, mark);
+        drain_answers(server, peer, start);
         if let Some(b) = broken {
             return Ok((i + 1, Some((case, b))));
         }
@@ -264,8 +265,9 @@ fn reregistration(
     })
 }
 
-/// Takes the device's answers to the case (responses, empty and
-/// malformed datagrams) out of the inbox; its requests stay.
+/// Takes the device's answers to the cases since `mark` (responses,
+/// notifications of the observations a storm left, empty and malformed
+/// datagrams) out of the inbox; its requests stay.
 fn drain_answers(server: &Server, peer: SocketAddr, mark: u64) {
     let answer = |r: &Record| {
         r.seq >= mark && r.peer == peer && r.message.as_ref().map_or(true, |m| !m.code.is_request())

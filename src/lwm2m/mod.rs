@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod details;
 pub mod format;
+pub mod fuzz;
 pub mod kind;
 pub mod node;
 pub mod objects;

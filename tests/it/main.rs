@@ -12,6 +12,7 @@ mod ets;
 mod examples;
 mod exchange;
 mod formats;
+mod fuzz_device;
 mod harness;
 mod help;
 mod layers;

@@ -12,6 +12,8 @@
 mod bootstrap;
 mod device;
 mod faults;
+mod fuzz;
+mod process;
 mod raw;
 mod registration;
 mod reporting;
@@ -65,6 +67,8 @@ pub static COMMANDS: &[Command] = &[
     raw::RESET,
     raw::COAP,
     raw::UDP,
+    fuzz::FUZZ,
+    process::PROCESS_STATS,
     session::RECV,
     session::WAIT_FOR,
     session::EXPECT,

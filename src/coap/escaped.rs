@@ -42,7 +42,10 @@ pub fn parse(text: &str) -> Result<Vec<u8>, EscapeError> {
                     offset: i,
                     what: "\\x needs two hex digits",
                 })?;
-                let s = std::str::from_utf8(hex).ok();
+                // Digits only: `from_str_radix` alone takes a sign (`\x+1`).
+                let s = std::str::from_utf8(hex)
+                    .ok()
+                    .filter(|s| s.bytes().all(|b| b.is_ascii_hexdigit()));
                 let v = s
                     .and_then(|s| u8::from_str_radix(s, 16).ok())
                     .ok_or(EscapeError {
@@ -170,6 +173,20 @@ mod tests {
         assert_eq!(e.offset, 2);
         assert!(parse("\\").is_err());
         assert!(parse(r"\x1").is_err());
+    }
+
+    #[test]
+    fn x_takes_two_hex_digits_and_nothing_else() {
+        // `u8::from_str_radix` alone would take `+1` as a number.
+        for text in [r"\x+1", r"\x+f", r"\x 1", r"\x1 "] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(
+                (e.offset, e.what),
+                (0, "\\x needs two hex digits"),
+                "{text}"
+            );
+        }
+        assert_eq!(parse(r"\xfF\XA0").unwrap(), vec![0xff, 0xa0]);
     }
 
     #[test]

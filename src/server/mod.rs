@@ -11,6 +11,8 @@
 //!   variable, and the effect queue that carries out sends and prints
 //!   outside the lock;
 //! - `driver`: the receive thread;
+//! - `inject`: one datagram handed to the core on the caller's thread
+//!   (the receive path without a socket or a thread);
 //! - [`capture`]: the hook a running capture (`report::pcapng`) is fed
 //!   through;
 //! - this file: what the handle offers — listening, sending and waiting.
@@ -26,6 +28,7 @@ pub mod capture;
 pub(crate) mod core;
 mod driver;
 mod handle;
+mod inject;
 mod registrar;
 pub(crate) mod session;
 #[cfg(test)]

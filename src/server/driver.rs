@@ -155,6 +155,7 @@ fn work(weak: Weak<Shared>, rx: Receiver<Event>, stop: &AtomicBool) {
         handle(&server, &mut batch);
         server.lock().on_timeout(Instant::now(), SystemTime::now());
         server.notify_all();
+        server.print_due_summaries(false);
     }
 }
 

@@ -10,7 +10,8 @@
 //! - `handle`: the handle's parts — the locked core, the condition
 //!   variable, and the effect queue that carries out sends and prints
 //!   outside the lock;
-//! - `driver`: the receive thread;
+//! - `driver`: the receive threads;
+//! - `flood`: repeated lines summed up at the prompt;
 //! - [`capture`]: the hook a running capture (`report::pcapng`) is fed
 //!   through;
 //! - this file: what the handle offers — listening, sending and waiting.
@@ -25,6 +26,7 @@ mod base;
 pub mod capture;
 pub(crate) mod core;
 mod driver;
+mod flood;
 mod handle;
 mod registrar;
 pub(crate) mod session;
@@ -129,6 +131,7 @@ impl Server {
         if let Some(d) = driver {
             d.stop();
         }
+        self.print_due_summaries(true);
         self.lock().transport = None;
         lock(&self.shared.config).listen_port = None;
         self.notify_all();

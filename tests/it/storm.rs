@@ -42,7 +42,9 @@ fn waiting_script(n: usize) -> String {
 for i in 0..1200 {{ n = clients().len(); if n >= {n} {{ break; }} sleep(0.05); }}
 print("@@clients " + n);
 let c = use_client("storm-{last}");
-print("@@current " + c.endpoint);"#,
+print("@@current " + c.endpoint);
+sleep(1.5);
+print("@@history " + history(30000).filter(|m| m.kind == "Register").len());"#,
         last = n - 1
     )
 }
@@ -95,6 +97,7 @@ fn ten_thousand_clients_registering_within_two_seconds_are_all_answered() {
     }
     let count = nsh.wait("@@clients", 90);
     let current = nsh.wait("@@current", 30);
+    let history = nsh.wait("@@history", 60);
     let (status, out, err) = nsh.finish(30);
     assert!(
         sent_in < Duration::from_secs(5),
@@ -108,7 +111,25 @@ fn ten_thousand_clients_registering_within_two_seconds_are_all_answered() {
     );
     assert_eq!(count, format!("@@clients {CLIENTS}"), "{err}");
     assert_eq!(current, format!("@@current storm-{}", CLIENTS - 1));
+    // A few lines are shown, the rest summed up; the history keeps all.
+    assert_eq!(history, format!("@@history {CLIENTS}"));
+    let (shown, summed) = printed("<- Register", &out);
+    assert!(shown < 200, "{shown} Register lines printed");
+    assert_eq!(shown + summed, CLIENTS, "{}", tail(&out));
     assert!(status.success(), "{err}\n{}", tail(&out));
+}
+
+/// How many lines of `kind` were printed, and how many the summaries
+/// (`… and 9,990 more `<- Register` lines …`) say were not.
+fn printed(kind: &str, out: &str) -> (usize, usize) {
+    let shown = out.lines().filter(|l| l.starts_with(kind)).count();
+    let marker = format!(" more `{kind}` lines");
+    let summed = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("… and ")?.split_once(&marker))
+        .map(|(n, _)| n.replace(',', "").parse::<usize>().unwrap())
+        .sum();
+    (shown, summed)
 }
 
 fn tail(out: &str) -> String {

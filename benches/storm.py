@@ -5,7 +5,8 @@ send one Register (CON, never retransmitted) within about SPREAD seconds.
 Prints how many got their 2.01 Created, registrations per second (from the
 first Register sent to the last 2.01 received), nsh's RSS before and after
 (VmRSS from /proc, so RSS per registered client), its thread count, and
-how many clients `clients()` reports, and the receive buffer the kernel
+how many clients `clients()` reports (and how long `clients()` and
+`use_client` take then), and the receive buffer the kernel
 granted nsh's socket (`ss`).
 
 Usage: python3 benches/storm.py [N] [SPREAD_S] [NSH]
@@ -63,7 +64,9 @@ def status(pid, field):
 script = (
     "let n = 0; let t = timestamp();"
     f" while n < {N} && t.elapsed < 120.0 {{ n = clients().len(); sleep(0.05); }}"
-    ' print("@@clients " + n); sleep(3600);'
+    " let t1 = timestamp(); let all = clients(); let ms = t1.elapsed * 1000.0;"
+    f' let t2 = timestamp(); use_client("storm-{N - 1}"); let ms2 = t2.elapsed * 1000.0;'
+    ' print(`@@clients ${n}; clients() took ${ms} ms, use_client ${ms2} ms`); sleep(3600);'
 )
 proc = subprocess.Popen(
     [NSH, "-l", "0", "-c", script],

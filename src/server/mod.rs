@@ -291,16 +291,22 @@ impl Server {
     pub fn use_client(&self, endpoint: &str) -> Result<Client, ServerError> {
         let mut core = self.lock();
         let Some(client) = core.registry.by_endpoint(endpoint).cloned() else {
-            let names: Vec<String> = core
-                .registry
-                .clients()
+            // A few names, not thousands.
+            const NAMED: usize = 10;
+            let clients = core.registry.clients();
+            let mut names: String = clients
                 .iter()
-                .map(|c| c.endpoint.clone())
-                .collect();
-            return Err(ServerError::UnknownClient(
-                endpoint.to_string(),
-                names.join(", "),
-            ));
+                .take(NAMED)
+                .map(|c| c.endpoint.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if clients.len() > NAMED {
+                names.push_str(&format!(
+                    " and {} more",
+                    flood::grouped((clients.len() - NAMED) as u64)
+                ));
+            }
+            return Err(ServerError::UnknownClient(endpoint.to_string(), names));
         };
         core.target = Some(client.peer);
         core.current = Some(client.endpoint.clone());

@@ -13,7 +13,7 @@
 //! server is dropped.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
@@ -29,6 +29,10 @@ const TICK: Duration = Duration::from_millis(100);
 /// How many received events wait at most between the reader and the
 /// worker; beyond that the reader waits (and the kernel's buffer fills).
 const QUEUE: usize = 1 << 16;
+
+/// How many bytes of datagrams wait at most between the reader and the
+/// worker (a flood of large datagrams stops there, not in memory).
+const QUEUE_BYTES: usize = 32 << 20;
 
 /// How many events the worker hands to the core under one lock.
 const BATCH: usize = 256;
@@ -48,15 +52,16 @@ pub(super) fn spawn(server: &Server, transport: Arc<Transport>) -> std::io::Resu
     let stop = Arc::new(AtomicBool::new(false));
     let weak = Arc::downgrade(&server.shared);
     let (tx, rx) = sync_channel(QUEUE);
-    let flag = stop.clone();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let (flag, bytes) = (stop.clone(), queued.clone());
     let reader = std::thread::Builder::new()
         .name("nsh-reader".into())
-        .spawn(move || read(transport, tx, flag))?;
+        .spawn(move || read(transport, tx, flag, bytes))?;
     let flag = stop.clone();
     let handle = std::thread::Builder::new()
         .name("nsh-receiver".into())
         .spawn(move || {
-            work(weak, rx, &flag);
+            work(weak, rx, &flag, &queued);
             flag.store(true, Ordering::SeqCst);
             let _ = reader.join();
         })?;
@@ -67,7 +72,12 @@ pub(super) fn spawn(server: &Server, transport: Arc<Transport>) -> std::io::Resu
 }
 
 /// The reader: receives until stopped or until the worker is gone.
-fn read(transport: Arc<Transport>, tx: SyncSender<Event>, stop: Arc<AtomicBool>) {
+fn read(
+    transport: Arc<Transport>,
+    tx: SyncSender<Event>,
+    stop: Arc<AtomicBool>,
+    queued: Arc<AtomicUsize>,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut events = Vec::new();
     while !stop.load(Ordering::SeqCst) {
@@ -94,8 +104,19 @@ fn read(transport: Arc<Transport>, tx: SyncSender<Event>, stop: Arc<AtomicBool>)
         }
         for event in events.drain(..) {
             let mut event = event;
-            // Blocks only when the worker is that far behind; wakes to
-            // look at the stop flag.
+            let size = match &event {
+                Event::Datagram(_, bytes) => bytes.len(),
+                _ => 0,
+            };
+            // Waits only when the worker is that far behind; wakes to look
+            // at the stop flag.
+            while queued.load(Ordering::Acquire) > QUEUE_BYTES {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            queued.fetch_add(size, Ordering::AcqRel);
             loop {
                 match tx.try_send(event) {
                     Ok(()) => break,
@@ -114,7 +135,7 @@ fn read(transport: Arc<Transport>, tx: SyncSender<Event>, stop: Arc<AtomicBool>)
 }
 
 /// The worker: hands what the reader queued to the core, fires timers.
-fn work(weak: Weak<Shared>, rx: Receiver<Event>, stop: &AtomicBool) {
+fn work(weak: Weak<Shared>, rx: Receiver<Event>, stop: &AtomicBool, queued: &AtomicUsize) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         if stop.load(Ordering::SeqCst) {
@@ -146,6 +167,14 @@ fn work(weak: Weak<Shared>, rx: Receiver<Event>, stop: &AtomicBool) {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
+        let bytes: usize = batch
+            .iter()
+            .map(|e| match e {
+                Event::Datagram(_, b) => b.len(),
+                _ => 0,
+            })
+            .sum();
+        queued.fetch_sub(bytes, Ordering::AcqRel);
         if stop.load(Ordering::SeqCst) {
             return;
         }

@@ -9,7 +9,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use super::base::{Printer, ServerError};
 use super::capture::{CaptureSink, Wire};
@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(super) driver: Mutex<Option<Driver>>,
     pub(super) config: Mutex<Config>,
     pub(super) printer: Mutex<Printer>,
+    /// Repeated lines of the effect queue, summed up.
+    pub(super) flood: Mutex<super::flood::Flood>,
     pub(super) interrupt: Arc<AtomicBool>,
     /// The running capture, fed from the drain.
     pub(super) capture: Mutex<Option<Box<dyn CaptureSink>>>,
@@ -53,6 +55,16 @@ impl Drop for Shared {
         let sink = self.capture.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(mut sink) = sink.take() {
             let _ = sink.finish();
+        }
+        // Lines still counted are summed up before the server goes.
+        let summaries = self
+            .flood
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_all();
+        let printer = self.printer.get_mut().unwrap_or_else(|p| p.into_inner());
+        for line in summaries {
+            printer(&line);
         }
     }
 }
@@ -156,6 +168,7 @@ impl Server {
                 driver: Mutex::new(None),
                 config: Mutex::new(Config::default()),
                 printer: Mutex::new(printer),
+                flood: Mutex::new(super::flood::Flood::default()),
                 interrupt: Arc::new(AtomicBool::new(false)),
                 capture: Mutex::new(None),
             }),
@@ -184,6 +197,33 @@ impl Server {
     pub(crate) fn print(&self, line: &str) {
         let printer = lock(&self.shared.printer).clone();
         printer(line);
+    }
+
+    /// Prints `line` unless lines of its kind flood in (see `super::flood`).
+    fn print_summarised(&self, line: &str) {
+        let admitted = lock(&self.shared.flood).admit(line, Instant::now());
+        if let Some(summary) = admitted.summary {
+            self.print(&summary);
+        }
+        if admitted.show {
+            self.print(line);
+        }
+    }
+
+    /// Prints the summaries of repeated lines whose second is over (all of
+    /// them with `all`).
+    pub(super) fn print_due_summaries(&self, all: bool) {
+        let due = {
+            let mut flood = lock(&self.shared.flood);
+            if all {
+                flood.take_all()
+            } else {
+                flood.due(Instant::now())
+            }
+        };
+        for line in due {
+            self.print(&line);
+        }
     }
 
     /// The flag Ctrl-C sets; waits and loops check it.
@@ -232,14 +272,14 @@ impl Server {
     fn carry_out(&self, effect: Effect) -> Vec<Effect> {
         match effect {
             Effect::Print(line) => {
-                self.print(&line);
+                self.print_summarised(&line);
                 Vec::new()
             }
             Effect::Show(record, suffix) => {
                 let line = record.line();
                 match suffix {
-                    Some(s) => self.print(&format!("{line}{s}")),
-                    None => self.print(&line),
+                    Some(s) => self.print_summarised(&format!("{line}{s}")),
+                    None => self.print_summarised(&line),
                 }
                 Vec::new()
             }

@@ -10,7 +10,8 @@
 //! - `handle`: the handle's parts — the locked core, the condition
 //!   variable, and the effect queue that carries out sends and prints
 //!   outside the lock;
-//! - `driver`: the receive thread;
+//! - `driver`: the receive threads;
+//! - `flood`: repeated lines summed up at the prompt;
 //! - `inject`: one datagram handed to the core on the caller's thread
 //!   (the receive path without a socket or a thread);
 //! - [`capture`]: the hook a running capture (`report::pcapng`) is fed
@@ -27,6 +28,7 @@ mod base;
 pub mod capture;
 pub(crate) mod core;
 mod driver;
+mod flood;
 mod handle;
 mod inject;
 mod registrar;
@@ -182,6 +184,7 @@ impl Server {
         if let Some(d) = driver {
             d.stop();
         }
+        self.print_due_summaries(true);
         self.lock().transport = None;
         lock(&self.shared.config).listen_port = None;
         self.notify_all();
@@ -358,16 +361,22 @@ impl Server {
     pub fn use_client(&self, endpoint: &str) -> Result<Client, ServerError> {
         let mut core = self.lock();
         let Some(client) = core.registry.by_endpoint(endpoint).cloned() else {
-            let names: Vec<String> = core
-                .registry
-                .clients()
+            // A few names, not thousands.
+            const NAMED: usize = 10;
+            let clients = core.registry.clients();
+            let mut names: String = clients
                 .iter()
-                .map(|c| c.endpoint.clone())
-                .collect();
-            return Err(ServerError::UnknownClient(
-                endpoint.to_string(),
-                names.join(", "),
-            ));
+                .take(NAMED)
+                .map(|c| c.endpoint.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if clients.len() > NAMED {
+                names.push_str(&format!(
+                    " and {} more",
+                    flood::grouped((clients.len() - NAMED) as u64)
+                ));
+            }
+            return Err(ServerError::UnknownClient(endpoint.to_string(), names));
         };
         core.target = Some(client.peer);
         core.current = Some(client.endpoint.clone());

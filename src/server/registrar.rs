@@ -116,8 +116,8 @@ pub(crate) fn answer(
                     client
                         .registration
                         .apply_update(&registration::parse(msg, false));
-                    client.peer = peer;
                     client.last_update = now;
+                    registry.readdress(&location, peer);
                     Decision::reply(respond(Code::CHANGED))
                 }
                 None => unknown_location(),

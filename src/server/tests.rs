@@ -703,3 +703,25 @@ fn a_capture_that_cannot_write_stops_with_one_line() {
         .count();
     assert_eq!(stops, 1, "{lines:?}");
 }
+
+#[test]
+fn use_client_with_an_unknown_name_among_thousands_names_a_few() {
+    let server = Server::new();
+    {
+        let mut core = server.lock();
+        for i in 0..5000u16 {
+            core.registry.register(
+                SocketAddr::from(([127, 0, 0, 1], 10_000 + i)),
+                format!("ep-{i}"),
+                Default::default(),
+            );
+        }
+    }
+    assert_eq!(server.use_client("ep-4321").unwrap().endpoint, "ep-4321");
+    let e = server.use_client("nobody").unwrap_err().to_string();
+    assert!(
+        e.starts_with("no client with endpoint name `nobody` (registered: ep-0, ep-1,"),
+        "{e}"
+    );
+    assert!(e.ends_with(", ep-9 and 4,990 more)"), "{e}");
+}

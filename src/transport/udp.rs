@@ -39,6 +39,7 @@ impl UdpTransport {
     /// Binds to an exact address.
     pub fn bind_addr(addr: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
+        grow_buffers(&socket, SOCKET_BUFFER);
         Ok(UdpTransport {
             socket: RwLock::new(Arc::new(socket)),
             read_timeout_us: AtomicU64::new(0),
@@ -66,6 +67,7 @@ impl UdpTransport {
     pub fn rebind(&self) -> io::Result<SocketAddr> {
         let old = self.current().local_addr()?;
         let fresh = UdpSocket::bind(SocketAddr::new(old.ip(), 0))?;
+        grow_buffers(&fresh, SOCKET_BUFFER);
         let addr = fresh.local_addr()?;
         *self.socket.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
         self.read_timeout_us.store(0, Ordering::Relaxed);
@@ -216,6 +218,35 @@ fn spawn_sender(
         .map(|_| ())
 }
 
+/// The receive and send buffer sizes nsh asks for: a storm of thousands of
+/// datagrams waits there while the reader is not scheduled. The kernel caps
+/// the request at `net.core.rmem_max`/`wmem_max` unless the process may
+/// exceed them (CAP_NET_ADMIN: `SO_RCVBUFFORCE`, `SO_SNDBUFFORCE`).
+pub const SOCKET_BUFFER: usize = 16 << 20;
+
+/// Asks for `bytes` of receive and send buffer on `socket`, beyond the
+/// system's maxima when permitted; what the kernel grants is what
+/// [`buffer_sizes`] reads back. Failing to grow them is not an error.
+pub fn grow_buffers(socket: &UdpSocket, bytes: usize) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if setsockopt(socket, sockopt::RcvBufForce, &bytes).is_err() {
+        let _ = setsockopt(socket, sockopt::RcvBuf, &bytes);
+    }
+    if setsockopt(socket, sockopt::SndBufForce, &bytes).is_err() {
+        let _ = setsockopt(socket, sockopt::SndBuf, &bytes);
+    }
+}
+
+/// The receive and send buffer sizes the kernel granted `socket`, in bytes
+/// (as Linux reports them: twice what it accounts for data).
+pub fn buffer_sizes(socket: &UdpSocket) -> (usize, usize) {
+    use nix::sys::socket::{getsockopt, sockopt};
+    (
+        getsockopt(socket, sockopt::RcvBuf).unwrap_or(0),
+        getsockopt(socket, sockopt::SndBuf).unwrap_or(0),
+    )
+}
+
 /// IPv4-mapped IPv6 addresses shown as plain IPv4.
 pub fn canonical(addr: SocketAddr) -> SocketAddr {
     match addr {
@@ -247,5 +278,25 @@ mod tests {
         server.send_to(b"yo", peer).unwrap();
         let (n, _) = client.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"yo");
+    }
+
+    #[test]
+    fn the_socket_buffers_are_grown_beyond_the_default() {
+        let plain = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (default_rcv, default_snd) = buffer_sizes(&plain);
+        let server = UdpTransport::bind(0, false).unwrap();
+        let (rcv, snd) = buffer_sizes(server.socket());
+        // At least what net.core.rmem_max allows, which is more than the
+        // default on any system where it was raised.
+        let max = |f: &str| {
+            std::fs::read_to_string(f)
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        let want_rcv = default_rcv.max(2 * max("/proc/sys/net/core/rmem_max").min(SOCKET_BUFFER));
+        let want_snd = default_snd.max(2 * max("/proc/sys/net/core/wmem_max").min(SOCKET_BUFFER));
+        assert!(rcv >= want_rcv, "receive buffer {rcv}, wanted {want_rcv}");
+        assert!(snd >= want_snd, "send buffer {snd}, wanted {want_snd}");
     }
 }

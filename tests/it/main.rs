@@ -27,5 +27,6 @@ mod repl;
 mod restart;
 mod runner;
 mod script_args;
+mod storm;
 mod tcp;
 mod tls_tcp;

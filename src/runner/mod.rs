@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Map};
 
+use crate::report;
 use crate::script::message::{Msg, View};
 use crate::script::{RunError, Shell, SuiteMode, TestOutcome, case_line, junit, unread_note};
 use crate::server::Server;
@@ -72,6 +73,16 @@ pub struct TestArgs {
     #[arg(long, value_name = "DIR")]
     pub pcap: Option<PathBuf>,
 
+    /// Write JSON lines: one object per message sent or received (time,
+    /// direction, peer, summary, hex) and one per case result
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Write a static HTML report into DIR (created if missing) as
+    /// index.html: a pass/fail table and a message sequence chart per case
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+
     /// Print each script's output (and its client's), not only a failed
     /// one's
     #[arg(short = 'v', long)]
@@ -97,6 +108,12 @@ struct ScriptResult {
     client_output: String,
     /// Messages left unread at the end.
     end_note: Option<String>,
+    /// When it began.
+    started_at: std::time::SystemTime,
+    /// Its case lines were printed as each case ended (`--jobs 1`).
+    cases_printed: bool,
+    /// Every message of the run (with `--json` or `--report`).
+    events: Vec<report::Event>,
 }
 
 impl ScriptResult {
@@ -119,10 +136,55 @@ impl ScriptResult {
         }
     }
 
+    /// What the JSON lines and the HTML report show of it: its cases (and
+    /// the script itself when it failed or was skipped outside them) and
+    /// its messages.
+    fn report(&self) -> report::ScriptReport {
+        let path = self.path.display().to_string();
+        let mut cases: Vec<report::Case> = self
+            .tests
+            .iter()
+            .map(|t| report::Case {
+                name: t.name.clone(),
+                status: match (&t.failure, &t.skipped) {
+                    (Some(_), _) => report::Status::Failed,
+                    (None, Some(_)) => report::Status::Skipped,
+                    (None, None) => report::Status::Passed,
+                },
+                message: t.failure.clone().or_else(|| t.skipped.clone()),
+                started: t.started,
+                duration: t.duration,
+                notes: t.note.iter().chain(&t.left_active).cloned().collect(),
+            })
+            .collect();
+        let whole = |status, message: &str| report::Case {
+            name: path.clone(),
+            status,
+            message: Some(message.to_string()),
+            started: self.started_at,
+            duration: self.duration,
+            notes: self.end_note.iter().cloned().collect(),
+        };
+        match &self.error {
+            Some(RunError::Script(e)) => cases.push(whole(report::Status::Failed, e)),
+            Some(RunError::Skipped(reason)) => cases.push(whole(report::Status::Skipped, reason)),
+            _ => {}
+        }
+        report::ScriptReport {
+            path,
+            cases,
+            events: self.events.clone(),
+            duration: self.duration,
+        }
+    }
+
     /// The lines printed for it: its cases, then its own line.
     fn render(&self, verbose: bool) -> String {
         let mut s = String::new();
         for (i, t) in self.tests.iter().enumerate() {
+            if self.cases_printed {
+                break;
+            }
             s.push_str(&case_line(i + 1, t));
             s.push('\n');
         }
@@ -233,7 +295,7 @@ pub fn run(args: TestArgs) -> ExitCode {
                     let Some(p) = plan.get(i) else {
                         return;
                     };
-                    let r = run_script(i, p, &args, &stop);
+                    let r = run_script(i, p, &args, &stop, jobs == 1);
                     if r.failed() && args.fail_fast {
                         halt.store(true, Ordering::SeqCst);
                     }
@@ -265,6 +327,23 @@ pub fn run(args: TestArgs) -> ExitCode {
         println!("# {not_run} {noun} not run (--fail-fast or interrupted)");
     }
     println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if let Some(file) = &args.json {
+        let reports: Vec<report::ScriptReport> = results.iter().map(ScriptResult::report).collect();
+        if let Err(e) = std::fs::write(file, report::json::lines(&reports)) {
+            eprintln!("nsh test: --json: cannot write {}: {e}", file.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(dir) = &args.report {
+        let reports: Vec<report::ScriptReport> = results.iter().map(ScriptResult::report).collect();
+        let page = dir.join("index.html");
+        if let Err(e) = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&page, report::html::page(&reports)))
+        {
+            eprintln!("nsh test: --report: cannot write {}: {e}", page.display());
+            return ExitCode::from(1);
+        }
+    }
     if let Some(file) = &args.junit {
         let suites: Vec<String> = results
             .iter()
@@ -394,8 +473,15 @@ pub fn static_cases(source: &str) -> Vec<String> {
     out
 }
 
-/// Runs one script in a fresh server and shell, with its client.
-fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) -> ScriptResult {
+/// Runs one script in a fresh server and shell, with its client; with
+/// `live`, prints each case's line as it ends.
+fn run_script(
+    index: usize,
+    plan: &Planned,
+    args: &TestArgs,
+    stop: &AtomicBool,
+    live: bool,
+) -> ScriptResult {
     let started = Instant::now();
     let output = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = {
@@ -417,6 +503,9 @@ fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) 
         output: Vec::new(),
         client_output: String::new(),
         end_note: None,
+        started_at: std::time::SystemTime::now(),
+        cases_printed: false,
+        events: Vec::new(),
     };
     let file = plan.path.display().to_string();
     let port = match server.listen(0, false) {
@@ -427,7 +516,33 @@ fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) 
             return result;
         }
     };
-    if let Some(dir) = &args.pcap {
+    let mut recorded = None;
+    if args.json.is_some() || args.report.is_some() {
+        let pcap = match &args.pcap {
+            Some(dir) => std::fs::create_dir_all(dir)
+                .and_then(|()| {
+                    report::pcapng::PcapngFile::create(&dir.join(capture_name(&plan.path)))
+                })
+                .map(|w| Some(Box::new(w) as Box<dyn crate::server::CaptureSink>))
+                .map_err(|e| format!("--pcap: cannot write into {}: {e}", dir.display())),
+            None => Ok(None),
+        };
+        let recording = pcap.and_then(|inner| {
+            let (recorder, events) = report::Recorder::new(inner);
+            server
+                .capture_with(Box::new(recorder))
+                .map_err(|e| format!("cannot start recording: {e}"))?;
+            Ok(events)
+        });
+        match recording {
+            Ok(events) => recorded = Some(events),
+            Err(e) => {
+                result.error = Some(RunError::Script(format!("{file}: {e}")));
+                result.duration = started.elapsed();
+                return result;
+            }
+        }
+    } else if let Some(dir) = &args.pcap {
         let capture = std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))
             .and_then(|()| {
@@ -479,6 +594,11 @@ fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) 
             file: file.clone(),
             filter: plan.cases.clone(),
         });
+        if live {
+            let hook: crate::script::CaseHook = Arc::new(|n, t| println!("{}", case_line(n, t)));
+            *shell.ctx.on_case.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+            result.cases_printed = true;
+        }
         shell
             .scope
             .push_constant("PORT", Dynamic::from_int(i64::from(port)));
@@ -517,6 +637,10 @@ fn run_script(index: usize, plan: &Planned, args: &TestArgs, stop: &AtomicBool) 
     // Stopping the receive thread waits up to its tick (100 ms): done in
     // the background, the next script need not wait (its port is its own).
     std::thread::spawn(move || server.shutdown());
+    if let Some(events) = recorded {
+        result.events = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));
+        result.events.sort_by_key(|e| e.seq);
+    }
     result.output = std::mem::take(&mut *output.lock().unwrap_or_else(|p| p.into_inner()));
     result.duration = started.elapsed();
     result

@@ -21,6 +21,7 @@ mod peers_waka;
 mod readme;
 mod relay;
 mod repl;
+mod report;
 mod restart;
 mod runner;
 mod script_args;

@@ -400,3 +400,80 @@ fn pcap_writes_one_capture_per_script() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `before_each`/`after_each` run around every case (`after_each` after a
+/// failed body too; a failing `before_each` fails the case without running
+/// it), and an observation a case leaves active on the real wakatiwai
+/// client is reported on the case and cancelled (the Cancel is sent).
+#[test]
+fn before_and_after_each_run_around_cases_and_a_left_observation_is_cancelled() {
+    let dir = scratch("each");
+    let s = write(
+        &dir,
+        "each.rhai",
+        r#"let ran = [];
+before_each(|| { print("BEFORE"); });
+after_each(|| { print("AFTER"); });
+test("observes the battery", || {
+    observe("/3/0/9");
+});
+test("fails in its body", || {
+    assert_eq(read("/3/0/2").value, "NOPE");
+});
+after_each(|| { print("AFTER2"); assert(false, "after_each refused"); });
+test("passes its body only", || { print("BODY3"); });
+before_each(|| { throw "no set-up"; });
+test("never runs its body", || { print("BODY4"); });
+"#,
+    );
+    let json = dir.join("run.jsonl");
+    let run = run_nsh(
+        &[
+            "test",
+            &s,
+            "--client",
+            &waka_client("each"),
+            "--json",
+            &json.display().to_string(),
+            "-v",
+        ],
+        Duration::from_secs(120),
+        |_| {},
+    );
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+    for line in [
+        "ok 1 - observes the battery\n  # left the observation of /3/0/9 active: cancelled\n",
+        "not ok 2 - fails in its body\n",
+        "not ok 3 - passes its body only\n",
+        "after_each refused",
+        "not ok 4 - never runs its body\n",
+        "no set-up",
+        "1 passed, 3 failed",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    // The script's output: the blocks in order, body 4 never ran.
+    let printed: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("  | "))
+        .filter(|l| ["BEFORE", "AFTER", "AFTER2", "BODY3", "BODY4"].contains(l))
+        .collect();
+    assert_eq!(
+        printed,
+        [
+            "BEFORE", "AFTER", "BEFORE", "AFTER", "BEFORE", "BODY3", "AFTER2", "AFTER2"
+        ],
+        "{out}"
+    );
+    // The cancel went to the device, in case 1, and it answered.
+    let text = std::fs::read_to_string(&json).unwrap();
+    let cancel = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["summary"] == "Cancel Observation /3/0/9")
+        .unwrap_or_else(|| panic!("no cancel in\n{text}"));
+    assert_eq!(cancel["direction"], "sent");
+    assert_eq!(cancel["case"], 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -21,6 +21,8 @@ use crate::report;
 use crate::script::message::{Msg, View};
 use crate::script::{RunError, Shell, SuiteMode, TestOutcome, case_line, junit, unread_note};
 use crate::server::Server;
+use crate::transport::Security;
+use crate::transport::dtls::settings::SecurityArgs;
 
 /// `nsh test`'s arguments.
 #[derive(clap::Args, Debug, Clone)]
@@ -51,7 +53,8 @@ pub struct TestArgs {
     pub jobs: usize,
 
     /// Start the device for each script: a shell command with {port},
-    /// {uri} (coap://127.0.0.1:PORT) and {endpoint} (unique per script)
+    /// {uri} (coap://127.0.0.1:PORT; coaps://, coap+tcp:// or coaps+tcp://
+    /// with the security options) and {endpoint} (unique per script)
     /// substituted; the script starts once it registered
     #[arg(long, value_name = "COMMAND")]
     pub client: Option<String>,
@@ -87,6 +90,80 @@ pub struct TestArgs {
     /// one's
     #[arg(short = 'v', long)]
     pub verbose: bool,
+
+    /// How each script's server listens.
+    #[command(flatten)]
+    pub security: TestSecurity,
+}
+
+/// How every script's server listens: CoAP over TCP, DTLS or TLS with
+/// these credentials (`{uri}` says `coap+tcp://`, `coaps://` or
+/// `coaps+tcp://` then).
+#[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Security (each script's server)")]
+pub struct TestSecurity {
+    /// CoAP over TCP (RFC 8323) instead of UDP; with credentials, over
+    /// TLS 1.2 instead of DTLS
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+    /// PSK identity (literal text)
+    #[arg(short = 'i', long, value_name = "ID")]
+    pub psk_identity: Option<String>,
+    /// PSK key (literal text)
+    #[arg(short = 'k', long, value_name = "KEY")]
+    pub psk_key: Option<String>,
+    /// PSK key in hex (70617373776f7264)
+    #[arg(long, value_name = "HEX")]
+    pub psk_key_hex: Option<String>,
+    /// PSK table: one `identity,hexkey` per line
+    #[arg(long, value_name = "FILE")]
+    pub psk_file: Option<String>,
+    /// Certificate (PEM or DER), with --key-file
+    #[arg(long, value_name = "FILE")]
+    pub crt_file: Option<String>,
+    /// Its private key (PEM or DER, unencrypted)
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<String>,
+    /// Client certificates must chain to these CAs
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<String>,
+    /// The same, from every *.pem/*.crt/*.der in DIR
+    #[arg(long, value_name = "DIR")]
+    pub ca_path: Option<String>,
+    /// Cipher suites in order of preference (IANA names or numbers,
+    /// comma-separated)
+    #[arg(long, value_name = "LIST")]
+    pub ciphersuites: Option<String>,
+}
+
+impl TestSecurity {
+    /// The checked credentials (`None`: plain CoAP).
+    pub fn resolve(&self) -> Result<Option<Security>, String> {
+        SecurityArgs {
+            psk_identity: self.psk_identity.clone(),
+            psk_key: self.psk_key.clone(),
+            psk_key_hex: self.psk_key_hex.clone(),
+            psk_file: self.psk_file.clone(),
+            crt_file: self.crt_file.clone(),
+            key_file: self.key_file.clone(),
+            ca_file: self.ca_file.clone(),
+            ca_path: self.ca_path.clone(),
+            ciphersuites: self.ciphersuites.clone(),
+            ..SecurityArgs::default()
+        }
+        .resolve(None)
+    }
+}
+
+/// The URI a client is given for nsh on `port`.
+fn server_uri(secure: bool, tcp: bool, port: u16) -> String {
+    let scheme = match (secure, tcp) {
+        (false, false) => "coap",
+        (true, false) => "coaps",
+        (false, true) => "coap+tcp",
+        (true, true) => "coaps+tcp",
+    };
+    format!("{scheme}://127.0.0.1:{port}")
 }
 
 /// A script to run, and the case filter it runs with.
@@ -260,6 +337,13 @@ pub fn run(args: TestArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let security = match args.security.resolve() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nsh test: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let plan = select(&scripts, args.filter.as_deref());
     if args.list {
         for p in &plan {
@@ -295,7 +379,7 @@ pub fn run(args: TestArgs) -> ExitCode {
                     let Some(p) = plan.get(i) else {
                         return;
                     };
-                    let r = run_script(i, p, &args, &stop, jobs == 1);
+                    let r = run_script(i, p, &args, security.as_ref(), &stop, jobs == 1);
                     if r.failed() && args.fail_fast {
                         halt.store(true, Ordering::SeqCst);
                     }
@@ -479,6 +563,7 @@ fn run_script(
     index: usize,
     plan: &Planned,
     args: &TestArgs,
+    security: Option<&Security>,
     stop: &AtomicBool,
     live: bool,
 ) -> ScriptResult {
@@ -508,7 +593,14 @@ fn run_script(
         events: Vec::new(),
     };
     let file = plan.path.display().to_string();
-    let port = match server.listen(0, false) {
+    server.set_default_security(security.cloned());
+    server.set_default_tcp(args.security.tcp);
+    let listening = if args.security.tcp {
+        server.listen_tcp(0, false, security)
+    } else {
+        server.listen_secure(0, false, security)
+    };
+    let port = match listening {
         Ok(p) => p,
         Err(e) => {
             result.error = Some(RunError::Script(format!("{file}: cannot listen: {e}")));
@@ -557,7 +649,7 @@ fn run_script(
     let launch = client::Launch {
         template: args.client.clone().unwrap_or_default(),
         port,
-        uri: format!("coap://127.0.0.1:{port}"),
+        uri: server_uri(security.is_some(), args.security.tcp, port),
         endpoint: format!("nsh-{}-{}", std::process::id(), index + 1),
     };
     let mut client_map = Map::new();

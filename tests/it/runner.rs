@@ -477,3 +477,76 @@ test("never runs its body", || { print("BODY4"); });
     assert_eq!(cancel["case"], 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The security options apply to every script's server: libcoap's
+/// coap-client registers through `{uri}` over CoAP over TCP, DTLS (PSK) and
+/// TLS over TCP, and the wakatiwai client registers over DTLS and is read.
+#[test]
+fn security_options_make_every_scripts_server_listen_with_them() {
+    let dir = scratch("secure");
+    let s = write(
+        &dir,
+        "registered.rhai",
+        r#"test("registered through its uri", || {
+    assert_eq(CLIENT.registration.endpoint, CLIENT.endpoint);
+    print("URI " + CLIENT.uri);
+});
+"#,
+    );
+    let psk = ["-i", "user", "-k", "password"];
+    for (flags, tool, scheme) in [
+        (&["-t"][..], "coap-client-notls", "coap+tcp"),
+        (&psk[..], "coap-client-openssl -u user -k password", "coaps"),
+        (
+            &["-t", "-i", "user", "-k", "password"][..],
+            "coap-client-openssl -u user -k password",
+            "coaps+tcp",
+        ),
+    ] {
+        let client = format!("{tool} -m post -e '</3/0>' '{{uri}}/rd?ep={{endpoint}}&lt=60'");
+        let mut args = vec!["test", s.as_str(), "--client", client.as_str(), "-v"];
+        args.extend_from_slice(flags);
+        let run = run_nsh(&args, Duration::from_secs(60), |_| {});
+        let out = &run.stdout;
+        assert_eq!(run.status.code(), Some(0), "{scheme}: {out}{}", run.stderr);
+        assert!(out.contains("ok 1 - registered through its uri"), "{out}");
+        assert!(out.contains(&format!("URI {scheme}://127.0.0.1:")), "{out}");
+    }
+    let waka = format!(
+        "PSK_ID=user PSK_KEY_HEX=70617373776f7264 {}",
+        waka_client("secure")
+    );
+    let read = write(
+        &dir,
+        "read.rhai",
+        r#"test("reads over DTLS", || { assert_eq(read("/3/0/0").value, "nsh-test"); });
+"#,
+    );
+    let run = run_nsh(
+        &[
+            "test", &read, "--client", &waka, "-i", "user", "-k", "password", "-v",
+        ],
+        Duration::from_secs(120),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("DTLS session with 127.0.0.1:"),
+        "{}",
+        run.stdout
+    );
+    // An identity without a key: one line, before any script runs.
+    let run = run_nsh(
+        &["test", &read, "-i", "user"],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(2), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.starts_with("nsh test: ") && run.stderr.contains("key"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+    let _ = std::fs::remove_dir_all(&dir);
+}

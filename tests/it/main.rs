@@ -22,6 +22,7 @@ mod readme;
 mod relay;
 mod repl;
 mod report;
+mod report_ci;
 mod restart;
 mod runner;
 mod script_args;

@@ -413,7 +413,7 @@ pub fn run(args: TestArgs) -> ExitCode {
     println!("{passed} passed, {failed} failed, {skipped} skipped");
     if let Some(file) = &args.json {
         let reports: Vec<report::ScriptReport> = results.iter().map(ScriptResult::report).collect();
-        if let Err(e) = std::fs::write(file, report::json::lines(&reports)) {
+        if let Err(e) = write_file(file, &report::json::lines(&reports)) {
             eprintln!("nsh test: --json: cannot write {}: {e}", file.display());
             return ExitCode::from(1);
         }
@@ -440,7 +440,7 @@ pub fn run(args: TestArgs) -> ExitCode {
                 junit::suite(&r.path, &r.tests, r.error.as_ref(), r.duration, Some(&out))
             })
             .collect();
-        if let Err(e) = std::fs::write(file, junit::document(&suites)) {
+        if let Err(e) = write_file(file, &junit::document(&suites)) {
             eprintln!("nsh test: --junit: cannot write {}: {e}", file.display());
             return ExitCode::from(1);
         }
@@ -450,6 +450,14 @@ pub fn run(args: TestArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Writes `text` to `file`, creating its directory when missing.
+fn write_file(file: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(file, text)
 }
 
 /// The scripts under `paths`: a file as given, a directory's `*.rhai`

@@ -25,8 +25,9 @@ fn run_ci_with(driver: &str) {
         peers_dir().join(format!("{driver}.js")).display()
     );
     let (xml, json, html, pcap) = (
-        dir.join("junit.xml"),
-        dir.join("messages.jsonl"),
+        // Directories that do not exist yet: nsh creates them.
+        dir.join("out/junit.xml"),
+        dir.join("out/messages.jsonl"),
         dir.join("report"),
         dir.join("pcap"),
     );

@@ -212,3 +212,127 @@ pub fn unix_seconds(at: SystemTime) -> f64 {
     let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     (d.as_micros() as f64) / 1e6
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coap::{Code, Message, udp};
+    use crate::server::Link;
+
+    fn record(seq: u64, direction: Direction, msg: &Message, role: Role, ms: u64) -> Record {
+        let raw = udp::encode(msg);
+        Record {
+            seq,
+            direction,
+            peer: "127.0.0.1:40000".parse().unwrap(),
+            at: UNIX_EPOCH + Duration::from_millis(1_000_000 + ms),
+            message: udp::decode(&raw),
+            raw,
+            kind: None,
+            role,
+            observed_path: None,
+            request_path: None,
+            fresh: None,
+            note: None,
+            objects: Default::default(),
+            identity: None,
+        }
+    }
+
+    #[test]
+    fn repeats_and_nshs_answers_are_marked() {
+        let wire = Wire {
+            local: "127.0.0.1:5683".parse().unwrap(),
+            link: Link::Udp,
+        };
+        let get = Message::new(Type::Confirmable, Code::GET, 7);
+        let ack = Message::new(Type::Acknowledgement, Code::CONTENT, 7);
+        let empty_ack = Message::new(Type::Acknowledgement, Code::EMPTY, 9);
+        let notify = Message::new(Type::Confirmable, Code::CONTENT, 9);
+        let (mut r, events) = Recorder::new(None);
+        for rec in [
+            record(1, Direction::Sent, &get, Role::Outgoing, 0),
+            record(2, Direction::Sent, &get, Role::Outgoing, 2000),
+            record(3, Direction::Received, &ack, Role::Response, 2001),
+            record(4, Direction::Received, &notify, Role::Notification, 3000),
+            record(5, Direction::Sent, &empty_ack, Role::Outgoing, 3001),
+            record(6, Direction::Received, &notify, Role::Duplicate, 3500),
+        ] {
+            r.write(&rec, &wire).unwrap();
+        }
+        let marks: Vec<Mark> = events.lock().unwrap().iter().map(|e| e.mark).collect();
+        assert_eq!(
+            marks,
+            [
+                Mark::Plain,
+                Mark::Retransmission,
+                Mark::Plain,
+                Mark::Plain,
+                Mark::AutoAnswer,
+                Mark::Retransmission
+            ]
+        );
+    }
+
+    #[test]
+    fn json_lines_put_each_case_after_the_messages_before_its_end() {
+        let (mut r, events) = Recorder::new(None);
+        let wire = Wire {
+            local: "127.0.0.1:5683".parse().unwrap(),
+            link: Link::Udp,
+        };
+        let get = Message::new(Type::Confirmable, Code::GET, 7);
+        let ack = Message::new(Type::Acknowledgement, Code::CONTENT, 7);
+        r.write(&record(1, Direction::Sent, &get, Role::Outgoing, 10), &wire)
+            .unwrap();
+        r.write(
+            &record(2, Direction::Received, &ack, Role::Response, 11),
+            &wire,
+        )
+        .unwrap();
+        r.write(&record(3, Direction::Sent, &get, Role::Outgoing, 50), &wire)
+            .unwrap();
+        let report = ScriptReport {
+            path: "a.rhai".into(),
+            cases: vec![Case {
+                name: "one <b>".into(),
+                status: Status::Failed,
+                message: Some("a.rhai:2:5: boom".into()),
+                started: UNIX_EPOCH + Duration::from_millis(1_000_005),
+                duration: Duration::from_millis(10),
+                notes: Vec::new(),
+            }],
+            events: events.lock().unwrap().clone(),
+            duration: Duration::from_millis(60),
+        };
+        let text = json::lines(std::slice::from_ref(&report));
+        let kinds: Vec<(String, serde_json::Value)> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["type"].as_str().unwrap().to_string(), v["case"].clone())
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("message".to_string(), serde_json::json!(1)),
+                ("message".to_string(), serde_json::json!(1)),
+                ("case".to_string(), serde_json::json!(1)),
+                ("message".to_string(), serde_json::Value::Null),
+            ]
+        );
+        let page = html::page(&[report]);
+        assert!(page.contains("one &lt;b&gt;"), "names are escaped");
+        assert_eq!(page.matches("<g class=\"msg ").count(), 3);
+        assert_eq!(page.matches("class=\"fail-mark\"").count(), 1);
+        // The failure is drawn after case 1's two messages.
+        let case = &page[page.find("id=\"c-0-1\"").unwrap()..];
+        let fail = case.find("fail-mark").unwrap();
+        assert_eq!(case[..fail].matches("<g class=\"msg ").count(), 2);
+        assert!(
+            !page.contains("src=") && !page.contains("href=\"http"),
+            "nothing fetched"
+        );
+    }
+}

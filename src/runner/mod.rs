@@ -214,8 +214,8 @@ impl ScriptResult {
     }
 
     /// What the JSON lines and the HTML report show of it: its cases (and
-    /// the script itself when it failed or was skipped outside them) and
-    /// its messages.
+    /// the script itself when it failed or was skipped outside them, or had
+    /// none) and its messages.
     fn report(&self) -> report::ScriptReport {
         let path = self.path.display().to_string();
         let mut cases: Vec<report::Case> = self
@@ -234,17 +234,21 @@ impl ScriptResult {
                 notes: t.note.iter().chain(&t.left_active).cloned().collect(),
             })
             .collect();
-        let whole = |status, message: &str| report::Case {
+        let whole = |status, message: Option<&String>| report::Case {
             name: path.clone(),
             status,
-            message: Some(message.to_string()),
+            message: message.cloned(),
             started: self.started_at,
             duration: self.duration,
             notes: self.end_note.iter().cloned().collect(),
         };
         match &self.error {
-            Some(RunError::Script(e)) => cases.push(whole(report::Status::Failed, e)),
-            Some(RunError::Skipped(reason)) => cases.push(whole(report::Status::Skipped, reason)),
+            Some(RunError::Script(e)) => cases.push(whole(report::Status::Failed, Some(e))),
+            Some(RunError::Skipped(reason)) => {
+                cases.push(whole(report::Status::Skipped, Some(reason)));
+            }
+            // A script without cases is one, as in the JUnit report.
+            _ if self.tests.is_empty() => cases.push(whole(report::Status::Passed, None)),
             _ => {}
         }
         report::ScriptReport {

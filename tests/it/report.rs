@@ -315,3 +315,61 @@ test("skipped", || {{ skip("not this time"); }});
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Scripts without cases, and a failure outside the cases, are results of
+/// their own in the JSON lines and the HTML table, as in the JUnit file.
+#[test]
+fn scripts_without_cases_and_failures_outside_them_are_reported() {
+    let dir = scratch("whole");
+    std::fs::write(dir.join("a_plain.rhai"), "let x = 1 + 1;\n").unwrap();
+    std::fs::write(
+        dir.join("b_broken.rhai"),
+        "test(\"fine\", || {});\nthrow \"set-up broke\";\n",
+    )
+    .unwrap();
+    let (json, html) = (dir.join("out.jsonl"), dir.join("html"));
+    let run = run_nsh(
+        &[
+            "test",
+            &dir.display().to_string(),
+            "--json",
+            &json.display().to_string(),
+            "--report",
+            &html.display().to_string(),
+        ],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(1), "{}{}", run.stdout, run.stderr);
+    let cases: Vec<serde_json::Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["type"] == "case")
+        .collect();
+    let shown: Vec<(String, String)> = cases
+        .iter()
+        .map(|v| {
+            let name = v["name"].as_str().unwrap();
+            let name = name.rsplit('/').next().unwrap().to_string();
+            (name, v["status"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("a_plain.rhai".into(), "passed".into()),
+            ("fine".into(), "passed".into()),
+            ("b_broken.rhai".into(), "failed".into()),
+        ]
+    );
+    assert!(
+        cases[2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("set-up broke")
+    );
+    let page = std::fs::read_to_string(html.join("index.html")).unwrap();
+    assert!(page.contains("2 passed, 1 failed, 0 skipped"), "{page}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

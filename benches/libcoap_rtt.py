@@ -2,18 +2,23 @@
 """Read round trip of nsh against libcoap's C coap-server (a fast peer, so
 nsh's own overhead shows), for one or more nsh binaries, rounds alternating.
 
-  python3 benches/libcoap_rtt.py [--floor] [N] [ROUNDS] [NSH ...]
+  python3 benches/libcoap_rtt.py [--floor] [--capture] [N] [ROUNDS] [NSH ...]
 
 Each round starts `coap-server-notls` on a free port and runs
 `nsh benches/libcoap_rtt.rhai PORT N` (N `coap_get("/time")` in a Rhai loop)
 with every binary in turn; prints per-round and overall medians and means.
 Default binary: target/release/nsh.
 
+--capture: each binary also runs with `capture(FILE)` on (a pcapng file in a
+temporary directory), so the cost of the capture shows as the difference.
+
 --floor adds the compiled floor (`benches/udp_floor.rs`: the same GET from a
-bare blocking-socket loop, built here with `cargo bench --no-run`) as the
-first binary of every round, and prints each nsh binary's ratio to it:
-per round, and over the run (ratio of the medians of round medians and of
-round means, and the median of per-round ratios).
+bare blocking-socket loop, built here with `cargo bench --no-run`) to every
+round, and prints each nsh run's ratio to it: the ratio of the medians of
+round medians and of round means, and the median of per-round ratios.
+
+The order of the runs is reversed every other round, so no run always goes
+first against a fresh server.
 """
 import json
 import os
@@ -21,12 +26,14 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGV = sys.argv[1:]
 FLOOR = "--floor" in ARGV
-ARGV = [a for a in ARGV if a != "--floor"]
+CAPTURE = "--capture" in ARGV
+ARGV = [a for a in ARGV if a not in ("--floor", "--capture")]
 N = int(ARGV[0]) if len(ARGV) > 0 else 2000
 ROUNDS = int(ARGV[1]) if len(ARGV) > 1 else 5
 BINS = ARGV[2:] or [os.path.join(ROOT, "target", "release", "nsh")]
@@ -53,8 +60,14 @@ def floor_binary():
     sys.exit("cargo bench --bench udp_floor --no-run built no executable")
 
 
-def run(binary, port):
-    cmd = [binary, str(port), str(N)] if binary == FLOOR_BIN else [binary, SCRIPT, str(port), str(N)]
+FLOOR_BIN = floor_binary() if FLOOR else None
+
+
+def run(binary, port, capture=None):
+    if binary == FLOOR_BIN:
+        cmd = [binary, str(port), str(N)]
+    else:
+        cmd = [binary, SCRIPT, str(port), str(N)] + ([capture] if capture else [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     line = [l for l in out.stdout.splitlines() if l.startswith("gets:")]
     if not line:
@@ -65,41 +78,51 @@ def run(binary, port):
     return med, mean
 
 
-FLOOR_BIN = floor_binary() if FLOOR else None
+def label(variant):
+    b, c = variant
+    if b == FLOOR_BIN:
+        return "floor (udp_floor)"
+    return f"{b}{' with capture' if c else ''}"
 
 
 def main():
-    bins = ([FLOOR_BIN] if FLOOR else []) + BINS
-    results = {b: ([], []) for b in bins}
-    ratios = {b: [] for b in BINS}
+    variants = [(b, c) for b in BINS for c in ((None, "capture") if CAPTURE else (None,))]
+    if FLOOR:
+        variants.insert(0, (FLOOR_BIN, None))
+    results = {v: ([], []) for v in variants}
+    ratios = {v: [] for v in variants}
+    tmp = tempfile.mkdtemp(prefix="nsh-rtt-")
     for r in range(ROUNDS):
         port = free_port()
         server = subprocess.Popen(["coap-server-notls", "-A", "127.0.0.1", "-p", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
         try:
-            # Alternate the order each round, so neither side always runs
-            # first against a fresh server.
-            for b in (bins if r % 2 == 0 else bins[::-1]):
-                med, mean = run(b, port)
-                results[b][0].append(med)
-                results[b][1].append(mean)
-                print(f"round {r + 1}: {b}: median {med:.1f} us, mean {mean:.1f} us", flush=True)
+            for v in (variants if r % 2 == 0 else variants[::-1]):
+                capture = os.path.join(tmp, f"round{r}.pcapng") if v[1] else None
+                med, mean = run(v[0], port, capture)
+                if capture:
+                    os.remove(capture)
+                results[v][0].append(med)
+                results[v][1].append(mean)
+                print(f"round {r + 1}: {label(v)}: median {med:.1f} us, mean {mean:.1f} us", flush=True)
             if FLOOR:
-                for b in BINS:
-                    ratios[b].append(results[b][0][-1] / results[FLOOR_BIN][0][-1])
+                floor = results[(FLOOR_BIN, None)][0][-1]
+                for v in variants:
+                    ratios[v].append(results[v][0][-1] / floor)
         finally:
             server.terminate()
             server.wait()
-    for b, (meds, means) in results.items():
-        print(f"{b}: median of round medians {statistics.median(meds):.1f} us, "
+    os.rmdir(tmp)
+    for v, (meds, means) in results.items():
+        print(f"{label(v)}: median of round medians {statistics.median(meds):.1f} us, "
               f"median of round means {statistics.median(means):.1f} us ({ROUNDS} rounds of {N} GETs)")
     if FLOOR:
-        fmed, fmean = (statistics.median(v) for v in results[FLOOR_BIN])
-        for b in BINS:
-            med, mean = (statistics.median(v) for v in results[b])
-            print(f"{b} / floor: median {med / fmed:.3f}, mean {mean / fmean:.3f}, "
-                  f"median of per-round median ratios {statistics.median(ratios[b]):.3f}")
+        fmed, fmean = (statistics.median(x) for x in results[(FLOOR_BIN, None)])
+        for v in variants[1:]:
+            med, mean = (statistics.median(x) for x in results[v])
+            print(f"{label(v)} / floor: median {med / fmed:.3f}, mean {mean / fmean:.3f}, "
+                  f"median of per-round median ratios {statistics.median(ratios[v]):.3f}")
 
 
 if __name__ == "__main__":

@@ -115,6 +115,8 @@ struct DtlsFlags {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once per run: `test`'s many options need no boxing.
+#[allow(clippy::large_enum_variant)]
 enum Extra {
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {

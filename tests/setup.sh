@@ -10,6 +10,7 @@
 # Environment:
 #   NSH_SETUP_SKIP_APT=1   do not try to install Debian packages
 #   NSH_SETUP_SKIP_NPM=1   do not install the npm peers
+#   NSH_SETUP_SKIP_PIP=1   do not install the Python packages
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,10 +30,13 @@ say() { printf 'setup: %s\n' "$*"; }
 #   tshark              reads back the pcapng files `--pcap`/`capture` write
 #   cmake make          build mbed TLS's ssl_client2 (Connection ID) from the
 #                       sources the mbedtls-sys-auto crate ships
+#   chromium            renders `nsh test --report` pages headless (screenshot,
+#                       DOM) in tests
 # installed with what building nsh itself needs (cmake clang libclang-dev,
 # for the mbedtls crate) by scripts/install-build-deps.sh.
 bash "$root/scripts/install-build-deps.sh" \
-    libcoap3-bin python-is-python3 gcc g++ make tmux openssl tshark cmake
+    libcoap3-bin python-is-python3 gcc g++ make tmux openssl tshark cmake \
+    chromium
 
 # ------------------------------------------------------------------ Rust ----
 if command -v cargo >/dev/null 2>&1; then
@@ -84,6 +88,17 @@ else
         echo "$want" >"$stamp"
         say "npm ci took $(($(date +%s) - start)) s"
     fi
+fi
+
+# ---------------------------------------------------------------- Python ----
+# junitparser reads back the JUnit XML of `nsh test --junit` in tests.
+if [ "${NSH_SETUP_SKIP_PIP:-}" = 1 ]; then
+    say "NSH_SETUP_SKIP_PIP=1: not installing Python packages"
+elif python3 -c 'import junitparser, sys; sys.exit(junitparser.version != "5.0.3")' 2>/dev/null; then
+    say "junitparser 5.0.3 present"
+else
+    say "installing junitparser 5.0.3 (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check junitparser==5.0.3
 fi
 
 say "done"

@@ -1,4 +1,338 @@
-//! Reports made from the history's records: for now the pcapng capture
-//! ([`pcapng`]). Reads records, never touches sockets.
+//! Reports made from the history's records: the pcapng capture
+//! ([`pcapng`]), JSON lines ([`json`]) and the static HTML report
+//! ([`html`]). [`Recorder`] is the capture sink that keeps each record as an
+//! [`Event`] (handing it on to a pcapng writer too, when there is one);
+//! [`ScriptReport`] is one script's events and case results, which the
+//! writers render. Reads records, never touches sockets.
 
+pub mod html;
+pub mod json;
 pub mod pcapng;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::coap::Type;
+use crate::server::{CaptureSink, Direction, Record, Role, Wire};
+
+/// How a message stands out in a report.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mark {
+    /// A request or answer of its own.
+    Plain,
+    /// A repeat: nsh sending the same datagram again (CON retransmission),
+    /// or a duplicate received from the device.
+    Retransmission,
+    /// nsh's answer to the device (an ACK, Reset or response: the ones the
+    /// server sends by itself, e.g. to Register, Update, a CON Notify).
+    AutoAnswer,
+}
+
+impl Mark {
+    /// Lower-case name, as the JSON lines and the HTML classes say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mark::Plain => "plain",
+            Mark::Retransmission => "retransmission",
+            Mark::AutoAnswer => "auto-answer",
+        }
+    }
+}
+
+/// One datagram sent or received, as reports show it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// Its position in the session (the order it was sent or received in;
+    /// a request sent is stamped when the transport took it, which may be
+    /// after its answer arrived).
+    pub seq: u64,
+    /// When.
+    pub at: SystemTime,
+    /// Sent by nsh or received from the device.
+    pub direction: Direction,
+    /// The device's address.
+    pub peer: SocketAddr,
+    /// The one-line summary (`Read /3/0: accept TLV`).
+    pub summary: String,
+    /// The bytes as on the wire (decrypted for DTLS), in hex.
+    pub hex: String,
+    /// The decoded message (the `details` block).
+    pub details: String,
+    /// Retransmission, auto-answer or neither.
+    pub mark: Mark,
+}
+
+/// The capture sink that keeps every record as an [`Event`], handing it on
+/// to `inner` (a pcapng writer) as well.
+pub struct Recorder {
+    events: Arc<Mutex<Vec<Event>>>,
+    inner: Option<Box<dyn CaptureSink>>,
+    /// (peer, bytes) of every datagram sent, to tell retransmissions.
+    sent: std::collections::HashSet<(SocketAddr, Vec<u8>)>,
+}
+
+impl Recorder {
+    /// A recorder, and the list it fills.
+    pub fn new(inner: Option<Box<dyn CaptureSink>>) -> (Recorder, Arc<Mutex<Vec<Event>>>) {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        (
+            Recorder {
+                events: events.clone(),
+                inner,
+                sent: Default::default(),
+            },
+            events,
+        )
+    }
+}
+
+impl CaptureSink for Recorder {
+    fn write(&mut self, record: &Record, wire: &Wire) -> std::io::Result<()> {
+        let mark = match (record.direction, &record.message) {
+            (Direction::Received, _) if record.role == Role::Duplicate => Mark::Retransmission,
+            (Direction::Received, _) => Mark::Plain,
+            (Direction::Sent, _) if !self.sent.insert((record.peer, record.raw.clone())) => {
+                Mark::Retransmission
+            }
+            (Direction::Sent, Ok(m))
+                if m.code.is_response()
+                    || (!m.reliable && matches!(m.mtype, Type::Acknowledgement | Type::Reset)) =>
+            {
+                Mark::AutoAnswer
+            }
+            (Direction::Sent, _) => Mark::Plain,
+        };
+        let event = Event {
+            seq: record.seq,
+            at: record.at,
+            direction: record.direction,
+            peer: record.peer,
+            summary: record.summary(),
+            hex: hex::encode(&record.raw),
+            details: record.details().trim_start_matches('\n').to_string(),
+            mark,
+        };
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event);
+        match &mut self.inner {
+            Some(inner) => inner.write(record, wire),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        match &mut self.inner {
+            Some(inner) => inner.finish(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How a case ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    /// Passed.
+    Passed,
+    /// Failed.
+    Failed,
+    /// Skipped (`skip(reason)`).
+    Skipped,
+}
+
+impl Status {
+    /// `passed`, `failed`, `skipped`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One case's result.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Its name (the script itself, for a failure outside the cases).
+    pub name: String,
+    /// How it ended.
+    pub status: Status,
+    /// The failure (`file:line:col: message`) or the reason it was skipped.
+    pub message: Option<String>,
+    /// When it began.
+    pub started: SystemTime,
+    /// How long it ran.
+    pub duration: Duration,
+    /// Notes: messages unread before it, observations it left active.
+    pub notes: Vec<String>,
+}
+
+impl Case {
+    /// When it ended (where a failure is marked).
+    pub fn ended(&self) -> SystemTime {
+        self.started + self.duration
+    }
+
+    /// Whether `at` falls within it.
+    pub fn holds(&self, at: SystemTime) -> bool {
+        at >= self.started && at <= self.ended()
+    }
+}
+
+/// One script's run, as the reports show it.
+#[derive(Clone, Debug)]
+pub struct ScriptReport {
+    /// The script's path.
+    pub path: String,
+    /// Its cases in order.
+    pub cases: Vec<Case>,
+    /// Every datagram of the run, in the order of their `seq`.
+    pub events: Vec<Event>,
+    /// How long the script ran.
+    pub duration: Duration,
+}
+
+impl ScriptReport {
+    /// The number (1-based) of the case `at` falls in, if any.
+    pub fn case_at(&self, at: SystemTime) -> Option<usize> {
+        self.cases.iter().position(|c| c.holds(at)).map(|i| i + 1)
+    }
+
+    /// Whether any case failed.
+    pub fn failed(&self) -> bool {
+        self.cases.iter().any(|c| c.status == Status::Failed)
+    }
+}
+
+/// Seconds since the Unix epoch, with microseconds.
+pub fn unix_seconds(at: SystemTime) -> f64 {
+    let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    (d.as_micros() as f64) / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coap::{Code, Message, udp};
+    use crate::server::Link;
+
+    fn record(seq: u64, direction: Direction, msg: &Message, role: Role, ms: u64) -> Record {
+        let raw = udp::encode(msg);
+        Record {
+            seq,
+            direction,
+            peer: "127.0.0.1:40000".parse().unwrap(),
+            at: UNIX_EPOCH + Duration::from_millis(1_000_000 + ms),
+            message: udp::decode(&raw),
+            raw,
+            kind: None,
+            role,
+            observed_path: None,
+            request_path: None,
+            fresh: None,
+            note: None,
+            objects: Default::default(),
+            identity: None,
+        }
+    }
+
+    #[test]
+    fn repeats_and_nshs_answers_are_marked() {
+        let wire = Wire {
+            local: "127.0.0.1:5683".parse().unwrap(),
+            link: Link::Udp,
+        };
+        let get = Message::new(Type::Confirmable, Code::GET, 7);
+        let ack = Message::new(Type::Acknowledgement, Code::CONTENT, 7);
+        let empty_ack = Message::new(Type::Acknowledgement, Code::EMPTY, 9);
+        let notify = Message::new(Type::Confirmable, Code::CONTENT, 9);
+        let (mut r, events) = Recorder::new(None);
+        for rec in [
+            record(1, Direction::Sent, &get, Role::Outgoing, 0),
+            record(2, Direction::Sent, &get, Role::Outgoing, 2000),
+            record(3, Direction::Received, &ack, Role::Response, 2001),
+            record(4, Direction::Received, &notify, Role::Notification, 3000),
+            record(5, Direction::Sent, &empty_ack, Role::Outgoing, 3001),
+            record(6, Direction::Received, &notify, Role::Duplicate, 3500),
+        ] {
+            r.write(&rec, &wire).unwrap();
+        }
+        let marks: Vec<Mark> = events.lock().unwrap().iter().map(|e| e.mark).collect();
+        assert_eq!(
+            marks,
+            [
+                Mark::Plain,
+                Mark::Retransmission,
+                Mark::Plain,
+                Mark::Plain,
+                Mark::AutoAnswer,
+                Mark::Retransmission
+            ]
+        );
+    }
+
+    #[test]
+    fn json_lines_put_each_case_after_the_messages_before_its_end() {
+        let (mut r, events) = Recorder::new(None);
+        let wire = Wire {
+            local: "127.0.0.1:5683".parse().unwrap(),
+            link: Link::Udp,
+        };
+        let get = Message::new(Type::Confirmable, Code::GET, 7);
+        let ack = Message::new(Type::Acknowledgement, Code::CONTENT, 7);
+        r.write(&record(1, Direction::Sent, &get, Role::Outgoing, 10), &wire)
+            .unwrap();
+        r.write(
+            &record(2, Direction::Received, &ack, Role::Response, 11),
+            &wire,
+        )
+        .unwrap();
+        r.write(&record(3, Direction::Sent, &get, Role::Outgoing, 50), &wire)
+            .unwrap();
+        let report = ScriptReport {
+            path: "a.rhai".into(),
+            cases: vec![Case {
+                name: "one <b>".into(),
+                status: Status::Failed,
+                message: Some("a.rhai:2:5: boom".into()),
+                started: UNIX_EPOCH + Duration::from_millis(1_000_005),
+                duration: Duration::from_millis(10),
+                notes: Vec::new(),
+            }],
+            events: events.lock().unwrap().clone(),
+            duration: Duration::from_millis(60),
+        };
+        let text = json::lines(std::slice::from_ref(&report));
+        let kinds: Vec<(String, serde_json::Value)> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["type"].as_str().unwrap().to_string(), v["case"].clone())
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("message".to_string(), serde_json::json!(1)),
+                ("message".to_string(), serde_json::json!(1)),
+                ("case".to_string(), serde_json::json!(1)),
+                ("message".to_string(), serde_json::Value::Null),
+            ]
+        );
+        let page = html::page(&[report]);
+        assert!(page.contains("one &lt;b&gt;"), "names are escaped");
+        assert_eq!(page.matches("<g class=\"msg ").count(), 3);
+        assert_eq!(page.matches("class=\"fail-mark\"").count(), 1);
+        // The failure is drawn after case 1's two messages.
+        let case = &page[page.find("id=\"c-0-1\"").unwrap()..];
+        let fail = case.find("fail-mark").unwrap();
+        assert_eq!(case[..fail].matches("<g class=\"msg ").count(), 2);
+        assert!(
+            !page.contains("src=") && !page.contains("href=\"http"),
+            "nothing fetched"
+        );
+    }
+}

@@ -18,9 +18,12 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Map};
 
+use crate::report;
 use crate::script::message::{Msg, View};
 use crate::script::{RunError, Shell, SuiteMode, TestOutcome, case_line, junit, unread_note};
 use crate::server::Server;
+use crate::transport::Security;
+use crate::transport::dtls::settings::SecurityArgs;
 
 /// `nsh test`'s arguments.
 #[derive(clap::Args, Debug, Clone)]
@@ -51,7 +54,8 @@ pub struct TestArgs {
     pub jobs: usize,
 
     /// Start the device for each script: a shell command with {port},
-    /// {uri} (coap://127.0.0.1:PORT) and {endpoint} (unique per script)
+    /// {uri} (coap://127.0.0.1:PORT; coaps://, coap+tcp:// or coaps+tcp://
+    /// with the security options) and {endpoint} (unique per script)
     /// substituted; the script starts once it registered
     #[arg(long, value_name = "COMMAND")]
     pub client: Option<String>,
@@ -73,6 +77,16 @@ pub struct TestArgs {
     #[arg(long, value_name = "DIR")]
     pub pcap: Option<PathBuf>,
 
+    /// Write JSON lines: one object per message sent or received (time,
+    /// direction, peer, summary, hex) and one per case result
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Write a static HTML report into DIR (created if missing) as
+    /// index.html: a pass/fail table and a message sequence chart per case
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+
     /// Print each script's output (and its client's), not only a failed
     /// one's
     #[arg(short = 'v', long)]
@@ -92,6 +106,79 @@ pub struct TestArgs {
     /// a reason where an expected value is needed
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+    /// How each script's server listens.
+    #[command(flatten)]
+    pub security: TestSecurity,
+}
+
+/// How every script's server listens: CoAP over TCP, DTLS or TLS with
+/// these credentials (`{uri}` says `coap+tcp://`, `coaps://` or
+/// `coaps+tcp://` then).
+#[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Security (each script's server)")]
+pub struct TestSecurity {
+    /// CoAP over TCP (RFC 8323) instead of UDP; with credentials, over
+    /// TLS 1.2 instead of DTLS
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+    /// PSK identity (literal text)
+    #[arg(short = 'i', long, value_name = "ID")]
+    pub psk_identity: Option<String>,
+    /// PSK key (literal text)
+    #[arg(short = 'k', long, value_name = "KEY")]
+    pub psk_key: Option<String>,
+    /// PSK key in hex (70617373776f7264)
+    #[arg(long, value_name = "HEX")]
+    pub psk_key_hex: Option<String>,
+    /// PSK table: one `identity,hexkey` per line
+    #[arg(long, value_name = "FILE")]
+    pub psk_file: Option<String>,
+    /// Certificate (PEM or DER), with --key-file
+    #[arg(long, value_name = "FILE")]
+    pub crt_file: Option<String>,
+    /// Its private key (PEM or DER, unencrypted)
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<String>,
+    /// Client certificates must chain to these CAs
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<String>,
+    /// The same, from every *.pem/*.crt/*.der in DIR
+    #[arg(long, value_name = "DIR")]
+    pub ca_path: Option<String>,
+    /// Cipher suites in order of preference (IANA names or numbers,
+    /// comma-separated)
+    #[arg(long, value_name = "LIST")]
+    pub ciphersuites: Option<String>,
+}
+
+impl TestSecurity {
+    /// The checked credentials (`None`: plain CoAP).
+    pub fn resolve(&self) -> Result<Option<Security>, String> {
+        SecurityArgs {
+            psk_identity: self.psk_identity.clone(),
+            psk_key: self.psk_key.clone(),
+            psk_key_hex: self.psk_key_hex.clone(),
+            psk_file: self.psk_file.clone(),
+            crt_file: self.crt_file.clone(),
+            key_file: self.key_file.clone(),
+            ca_file: self.ca_file.clone(),
+            ca_path: self.ca_path.clone(),
+            ciphersuites: self.ciphersuites.clone(),
+            ..SecurityArgs::default()
+        }
+        .resolve(None)
+    }
+}
+
+/// The URI a client is given for nsh on `port`.
+fn server_uri(secure: bool, tcp: bool, port: u16) -> String {
+    let scheme = match (secure, tcp) {
+        (false, false) => "coap",
+        (true, false) => "coaps",
+        (false, true) => "coap+tcp",
+        (true, true) => "coaps+tcp",
+    };
+    format!("{scheme}://127.0.0.1:{port}")
 }
 
 /// A script to run, and the case filter it runs with.
@@ -115,6 +202,12 @@ struct ScriptResult {
     client_output: String,
     /// Messages left unread at the end.
     end_note: Option<String>,
+    /// When it began.
+    started_at: std::time::SystemTime,
+    /// Its case lines were printed as each case ended (`--jobs 1`).
+    cases_printed: bool,
+    /// Every message of the run (with `--json` or `--report`).
+    events: Vec<report::Event>,
 }
 
 impl ScriptResult {
@@ -137,10 +230,59 @@ impl ScriptResult {
         }
     }
 
+    /// What the JSON lines and the HTML report show of it: its cases (and
+    /// the script itself when it failed or was skipped outside them, or had
+    /// none) and its messages.
+    fn report(&self) -> report::ScriptReport {
+        let path = self.path.display().to_string();
+        let mut cases: Vec<report::Case> = self
+            .tests
+            .iter()
+            .map(|t| report::Case {
+                name: t.name.clone(),
+                status: match (&t.failure, &t.skipped) {
+                    (Some(_), _) => report::Status::Failed,
+                    (None, Some(_)) => report::Status::Skipped,
+                    (None, None) => report::Status::Passed,
+                },
+                message: t.failure.clone().or_else(|| t.skipped.clone()),
+                started: t.started,
+                duration: t.duration,
+                notes: t.note.iter().chain(&t.left_active).cloned().collect(),
+            })
+            .collect();
+        let whole = |status, message: Option<&String>| report::Case {
+            name: path.clone(),
+            status,
+            message: message.cloned(),
+            started: self.started_at,
+            duration: self.duration,
+            notes: self.end_note.iter().cloned().collect(),
+        };
+        match &self.error {
+            Some(RunError::Script(e)) => cases.push(whole(report::Status::Failed, Some(e))),
+            Some(RunError::Skipped(reason)) => {
+                cases.push(whole(report::Status::Skipped, Some(reason)));
+            }
+            // A script without cases is one, as in the JUnit report.
+            _ if self.tests.is_empty() => cases.push(whole(report::Status::Passed, None)),
+            _ => {}
+        }
+        report::ScriptReport {
+            path,
+            cases,
+            events: self.events.clone(),
+            duration: self.duration,
+        }
+    }
+
     /// The lines printed for it: its cases, then its own line.
     fn render(&self, verbose: bool) -> String {
         let mut s = String::new();
         for (i, t) in self.tests.iter().enumerate() {
+            if self.cases_printed {
+                break;
+            }
             s.push_str(&case_line(i + 1, t));
             s.push('\n');
         }
@@ -230,6 +372,13 @@ pub fn run(args: TestArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let security = match args.security.resolve() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nsh test: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let plan = select(&scripts, args.filter.as_deref());
     if args.list {
         for p in &plan {
@@ -268,7 +417,7 @@ pub fn run(args: TestArgs) -> ExitCode {
                     let Some(p) = plan.get(i) else {
                         return;
                     };
-                    let r = run_script(i, p, &args, profile.as_ref(), &stop);
+                    let r = run_script(i, p, &args, profile.as_ref(), security.as_ref(), &stop, jobs == 1);
                     if r.failed() && args.fail_fast {
                         halt.store(true, Ordering::SeqCst);
                     }
@@ -300,6 +449,23 @@ pub fn run(args: TestArgs) -> ExitCode {
         println!("# {not_run} {noun} not run (--fail-fast or interrupted)");
     }
     println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if let Some(file) = &args.json {
+        let reports: Vec<report::ScriptReport> = results.iter().map(ScriptResult::report).collect();
+        if let Err(e) = write_file(file, &report::json::lines(&reports)) {
+            eprintln!("nsh test: --json: cannot write {}: {e}", file.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(dir) = &args.report {
+        let reports: Vec<report::ScriptReport> = results.iter().map(ScriptResult::report).collect();
+        let page = dir.join("index.html");
+        if let Err(e) = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&page, report::html::page(&reports)))
+        {
+            eprintln!("nsh test: --report: cannot write {}: {e}", page.display());
+            return ExitCode::from(1);
+        }
+    }
     if let Some(file) = &args.junit {
         let suites: Vec<String> = results
             .iter()
@@ -312,7 +478,7 @@ pub fn run(args: TestArgs) -> ExitCode {
                 junit::suite(&r.path, &r.tests, r.error.as_ref(), r.duration, Some(&out))
             })
             .collect();
-        if let Err(e) = std::fs::write(file, junit::document(&suites)) {
+        if let Err(e) = write_file(file, &junit::document(&suites)) {
             eprintln!("nsh test: --junit: cannot write {}: {e}", file.display());
             return ExitCode::from(1);
         }
@@ -322,6 +488,14 @@ pub fn run(args: TestArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Writes `text` to `file`, creating its directory when missing.
+fn write_file(file: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(file, text)
 }
 
 /// The scripts under `paths`: a file as given, a directory's `*.rhai`
@@ -435,13 +609,16 @@ pub fn static_cases(source: &str) -> Vec<String> {
     out
 }
 
-/// Runs one script in a fresh server and shell, with its client.
+/// Runs one script in a fresh server and shell, with its client; with
+/// `live`, prints each case's line as it ends.
 fn run_script(
     index: usize,
     plan: &Planned,
     args: &TestArgs,
     profile: Option<&Map>,
+    security: Option<&Security>,
     stop: &AtomicBool,
+    live: bool,
 ) -> ScriptResult {
     let started = Instant::now();
     let output = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -464,9 +641,19 @@ fn run_script(
         output: Vec::new(),
         client_output: String::new(),
         end_note: None,
+        started_at: std::time::SystemTime::now(),
+        cases_printed: false,
+        events: Vec::new(),
     };
     let file = plan.path.display().to_string();
-    let port = match server.listen(0, false) {
+    server.set_default_security(security.cloned());
+    server.set_default_tcp(args.security.tcp);
+    let listening = if args.security.tcp {
+        server.listen_tcp(0, false, security)
+    } else {
+        server.listen_secure(0, false, security)
+    };
+    let port = match listening {
         Ok(p) => p,
         Err(e) => {
             result.error = Some(RunError::Script(format!("{file}: cannot listen: {e}")));
@@ -474,7 +661,33 @@ fn run_script(
             return result;
         }
     };
-    if let Some(dir) = &args.pcap {
+    let mut recorded = None;
+    if args.json.is_some() || args.report.is_some() {
+        let pcap = match &args.pcap {
+            Some(dir) => std::fs::create_dir_all(dir)
+                .and_then(|()| {
+                    report::pcapng::PcapngFile::create(&dir.join(capture_name(&plan.path)))
+                })
+                .map(|w| Some(Box::new(w) as Box<dyn crate::server::CaptureSink>))
+                .map_err(|e| format!("--pcap: cannot write into {}: {e}", dir.display())),
+            None => Ok(None),
+        };
+        let recording = pcap.and_then(|inner| {
+            let (recorder, events) = report::Recorder::new(inner);
+            server
+                .capture_with(Box::new(recorder))
+                .map_err(|e| format!("cannot start recording: {e}"))?;
+            Ok(events)
+        });
+        match recording {
+            Ok(events) => recorded = Some(events),
+            Err(e) => {
+                result.error = Some(RunError::Script(format!("{file}: {e}")));
+                result.duration = started.elapsed();
+                return result;
+            }
+        }
+    } else if let Some(dir) = &args.pcap {
         let capture = std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))
             .and_then(|()| {
@@ -489,7 +702,7 @@ fn run_script(
     let launch = client::Launch {
         template: args.client.clone().unwrap_or_default(),
         port,
-        uri: format!("coap://127.0.0.1:{port}"),
+        uri: server_uri(security.is_some(), args.security.tcp, port),
         endpoint: format!("nsh-{}-{}", std::process::id(), index + 1),
     };
     let mut client_map = Map::new();
@@ -526,6 +739,11 @@ fn run_script(
             file: file.clone(),
             filter: plan.cases.clone(),
         });
+        if live {
+            let hook: crate::script::CaseHook = Arc::new(|n, t| println!("{}", case_line(n, t)));
+            *shell.ctx.on_case.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+            result.cases_printed = true;
+        }
         shell
             .scope
             .push_constant("PORT", Dynamic::from_int(i64::from(port)));
@@ -568,6 +786,10 @@ fn run_script(
     // Stopping the receive thread waits up to its tick (100 ms): done in
     // the background, the next script need not wait (its port is its own).
     std::thread::spawn(move || server.shutdown());
+    if let Some(events) = recorded {
+        result.events = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));
+        result.events.sort_by_key(|e| e.seq);
+    }
     result.output = std::mem::take(&mut *output.lock().unwrap_or_else(|p| p.into_inner()));
     result.duration = started.elapsed();
     result

@@ -27,6 +27,9 @@ pub struct Ctx {
     pub suite: Mutex<Option<SuiteMode>>,
     /// The reason `skip(reason)` gave, until the case (or the run) takes it.
     pub skip_request: Mutex<Option<String>>,
+    /// Called with each case's number and outcome as it finishes (the
+    /// runner prints it at once).
+    pub on_case: Mutex<Option<CaseHook>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -64,6 +67,7 @@ impl Ctx {
             tests: Mutex::new(Vec::new()),
             suite: Mutex::new(None),
             skip_request: Mutex::new(None),
+            on_case: Mutex::new(None),
             last_error: Mutex::new(None),
         }
     }
@@ -87,6 +91,9 @@ impl Ctx {
     }
 }
 
+/// What [`Ctx::on_case`] calls: the case's number (1-based) and outcome.
+pub type CaseHook = std::sync::Arc<dyn Fn(usize, &TestOutcome) + Send + Sync>;
+
 /// The outcome of one `test(name, || …)` block.
 #[derive(Clone, Debug)]
 pub struct TestOutcome {
@@ -101,4 +108,9 @@ pub struct TestOutcome {
     pub note: Option<String>,
     /// How long it ran.
     pub duration: std::time::Duration,
+    /// When it began (wall clock: reports place its messages by it).
+    pub started: std::time::SystemTime,
+    /// Observations it left active, cancelled after it (`left the
+    /// observation of /3/0/13 active: cancelled`), under `nsh test`.
+    pub left_active: Option<String>,
 }

@@ -95,12 +95,19 @@ pub fn suite(
         }
     };
     for t in tests {
+        let notes: Vec<&str> = t
+            .note
+            .iter()
+            .chain(&t.left_active)
+            .map(String::as_str)
+            .collect();
+        let notes = notes.join("\n");
         case(
             &t.name,
             t.duration,
             t.failure.as_deref(),
             t.skipped.as_deref(),
-            t.note.as_deref(),
+            Some(notes.as_str()).filter(|n| !n.is_empty()),
         );
     }
     let script_name = script.display().to_string();

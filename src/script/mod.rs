@@ -37,7 +37,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 use crate::server::Server;
 use args::Args;
 use commands::{COMMANDS, Command};
-pub use ctx::{Ctx, SuiteMode, TestOutcome};
+pub use ctx::{CaseHook, Ctx, SuiteMode, TestOutcome};
 
 /// Why a script run failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -550,8 +550,20 @@ fn prefixed(name: &str, e: String) -> String {
 /// error) or skip (`skip(reason)` inside it) and goes on; a script with a
 /// failed test exits 1 after printing `N passed, M failed`. Under `nsh test`
 /// ([`SuiteMode`]) each case starts with an empty inbox, what was left
-/// unread noted on it, and the runner prints the results.
+/// unread noted on it, observations it left active are cancelled and noted
+/// on it, and the runner prints the results. `before_each(|| …)` and
+/// `after_each(|| …)` set blocks run around every later case: a failure in
+/// either fails the case, and `after_each` runs even after a failed body.
 fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
+    type Hook = Arc<std::sync::Mutex<Option<rhai::FnPtr>>>;
+    let before: Hook = Arc::default();
+    let after: Hook = Arc::default();
+    for (name, hook) in [("before_each", &before), ("after_each", &after)] {
+        let hook = hook.clone();
+        engine.register_fn(name, move |block: rhai::FnPtr| {
+            *hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(block);
+        });
+    }
     let for_test = ctx.clone();
     engine.register_fn(
         "test",
@@ -568,18 +580,44 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                 let unread = ctx.server.take_inbox();
                 unread_note(&unread, &format!("before case {n}"))
             });
+            let observed_before: Vec<Vec<u8>> = ctx
+                .server
+                .observations()
+                .into_iter()
+                .map(|(token, _)| token)
+                .collect();
             *ctx.skip_request.lock().unwrap_or_else(|p| p.into_inner()) = None;
             let started = std::time::Instant::now();
-            let result = body.call_within_context::<Dynamic>(&nc, ());
+            let started_at = std::time::SystemTime::now();
+            let run = |hook: &Hook| -> Result<(), Box<EvalAltResult>> {
+                let block = hook.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                match block {
+                    Some(f) => f.call_within_context::<Dynamic>(&nc, ()).map(|_| ()),
+                    None => Ok(()),
+                }
+            };
+            let mut result = run(&before)
+                .and_then(|()| body.call_within_context::<Dynamic>(&nc, ()).map(|_| ()));
             let skip = ctx
                 .skip_request
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take();
+            if matches!(&result, Err(e) if matches!(**e, EvalAltResult::ErrorTerminated(..))) {
+                return result.map(|()| false);
+            }
+            let ended = run(&after);
+            if let Err(e) = ended {
+                if matches!(*e, EvalAltResult::ErrorTerminated(..)) {
+                    return Err(e);
+                }
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
             let (failure, skipped) = match (result, skip) {
-                (Err(e), _) if matches!(*e, EvalAltResult::ErrorTerminated(..)) => return Err(e),
                 (Err(_), Some(reason)) => (None, Some(reason)),
-                (Ok(_), _) => (None, None),
+                (Ok(()), _) => (None, None),
                 (Err(e), None) => {
                     let at = describe_error(&e);
                     (
@@ -591,15 +629,28 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                     )
                 }
             };
+            let left_active = suite
+                .as_ref()
+                .and_then(|_| cancel_left_observations(ctx, &observed_before));
             let outcome = TestOutcome {
                 name: name.to_string(),
                 failure,
                 skipped,
                 note,
                 duration: started.elapsed(),
+                started: started_at,
+                left_active,
             };
             if suite.is_none() {
                 ctx.say(&case_line(n, &outcome));
+            }
+            let hook = ctx
+                .on_case
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(hook) = hook {
+                hook(n, &outcome);
             }
             let passed = outcome.failure.is_none();
             ctx.tests
@@ -639,7 +690,46 @@ pub fn case_line(n: usize, t: &TestOutcome) -> String {
         (None, Some(reason)) => s.push_str(&format!("skip {n} - {} # {reason}", t.name)),
         (None, None) => s.push_str(&format!("ok {n} - {}", t.name)),
     }
+    if let Some(left) = &t.left_active {
+        s.push_str(&format!("\n  # {left}"));
+    }
     s
+}
+
+/// Cancels the observations that are active now and were not in `before`
+/// (their tokens): `left the observation of /3/0/13 active: cancelled`, or
+/// `None` when there were none. One whose cancel fails is forgotten (its
+/// next notification is answered with a Reset).
+fn cancel_left_observations(ctx: &Ctx, before: &[Vec<u8>]) -> Option<String> {
+    let left: Vec<(Vec<u8>, String)> = ctx
+        .server
+        .observations()
+        .into_iter()
+        .filter(|(token, _)| !before.contains(token))
+        .collect();
+    if left.is_empty() {
+        return None;
+    }
+    let mut said = Vec::new();
+    for (token, path) in left {
+        let cancel = commands::find("cancel_observe");
+        let by_path = ctx.server.observation_token(&path).as_ref() == Some(&token);
+        let outcome = match cancel {
+            Some(cmd) if by_path => match call_command(ctx, cmd, vec![path.clone().into()]) {
+                Ok(_) => "cancelled".to_string(),
+                Err(e) => {
+                    ctx.server.forget_observation(&token);
+                    format!("cancel failed ({e}), forgotten")
+                }
+            },
+            _ => {
+                ctx.server.forget_observation(&token);
+                "forgotten".to_string()
+            }
+        };
+        said.push(format!("left the observation of {path} active: {outcome}"));
+    }
+    Some(said.join("; "))
 }
 
 /// `2 messages unread before case 5: Update, Notify` (`when` is what

@@ -24,6 +24,8 @@ mod peers_waka;
 mod readme;
 mod relay;
 mod repl;
+mod report;
+mod report_ci;
 mod restart;
 mod runner;
 mod script_args;

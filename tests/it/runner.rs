@@ -400,3 +400,153 @@ fn pcap_writes_one_capture_per_script() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `before_each`/`after_each` run around every case (`after_each` after a
+/// failed body too; a failing `before_each` fails the case without running
+/// it), and an observation a case leaves active on the real wakatiwai
+/// client is reported on the case and cancelled (the Cancel is sent).
+#[test]
+fn before_and_after_each_run_around_cases_and_a_left_observation_is_cancelled() {
+    let dir = scratch("each");
+    let s = write(
+        &dir,
+        "each.rhai",
+        r#"let ran = [];
+before_each(|| { print("BEFORE"); });
+after_each(|| { print("AFTER"); });
+test("observes the battery", || {
+    observe("/3/0/9");
+});
+test("fails in its body", || {
+    assert_eq(read("/3/0/2").value, "NOPE");
+});
+after_each(|| { print("AFTER2"); assert(false, "after_each refused"); });
+test("passes its body only", || { print("BODY3"); });
+before_each(|| { throw "no set-up"; });
+test("never runs its body", || { print("BODY4"); });
+"#,
+    );
+    let json = dir.join("run.jsonl");
+    let run = run_nsh(
+        &[
+            "test",
+            &s,
+            "--client",
+            &waka_client("each"),
+            "--json",
+            &json.display().to_string(),
+            "-v",
+        ],
+        Duration::from_secs(120),
+        |_| {},
+    );
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+    for line in [
+        "ok 1 - observes the battery\n  # left the observation of /3/0/9 active: cancelled\n",
+        "not ok 2 - fails in its body\n",
+        "not ok 3 - passes its body only\n",
+        "after_each refused",
+        "not ok 4 - never runs its body\n",
+        "no set-up",
+        "1 passed, 3 failed",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    // The script's output: the blocks in order, body 4 never ran.
+    let printed: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("  | "))
+        .filter(|l| ["BEFORE", "AFTER", "AFTER2", "BODY3", "BODY4"].contains(l))
+        .collect();
+    assert_eq!(
+        printed,
+        [
+            "BEFORE", "AFTER", "BEFORE", "AFTER", "BEFORE", "BODY3", "AFTER2", "AFTER2"
+        ],
+        "{out}"
+    );
+    // The cancel went to the device, in case 1, and it answered.
+    let text = std::fs::read_to_string(&json).unwrap();
+    let cancel = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["summary"] == "Cancel Observation /3/0/9")
+        .unwrap_or_else(|| panic!("no cancel in\n{text}"));
+    assert_eq!(cancel["direction"], "sent");
+    assert_eq!(cancel["case"], 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The security options apply to every script's server: libcoap's
+/// coap-client registers through `{uri}` over CoAP over TCP, DTLS (PSK) and
+/// TLS over TCP, and the wakatiwai client registers over DTLS and is read.
+#[test]
+fn security_options_make_every_scripts_server_listen_with_them() {
+    let dir = scratch("secure");
+    let s = write(
+        &dir,
+        "registered.rhai",
+        r#"test("registered through its uri", || {
+    assert_eq(CLIENT.registration.endpoint, CLIENT.endpoint);
+    print("URI " + CLIENT.uri);
+});
+"#,
+    );
+    let psk = ["-i", "user", "-k", "password"];
+    for (flags, tool, scheme) in [
+        (&["-t"][..], "coap-client-notls", "coap+tcp"),
+        (&psk[..], "coap-client-openssl -u user -k password", "coaps"),
+        (
+            &["-t", "-i", "user", "-k", "password"][..],
+            "coap-client-openssl -u user -k password",
+            "coaps+tcp",
+        ),
+    ] {
+        let client = format!("{tool} -m post -e '</3/0>' '{{uri}}/rd?ep={{endpoint}}&lt=60'");
+        let mut args = vec!["test", s.as_str(), "--client", client.as_str(), "-v"];
+        args.extend_from_slice(flags);
+        let run = run_nsh(&args, Duration::from_secs(60), |_| {});
+        let out = &run.stdout;
+        assert_eq!(run.status.code(), Some(0), "{scheme}: {out}{}", run.stderr);
+        assert!(out.contains("ok 1 - registered through its uri"), "{out}");
+        assert!(out.contains(&format!("URI {scheme}://127.0.0.1:")), "{out}");
+    }
+    let waka = format!(
+        "PSK_ID=user PSK_KEY_HEX=70617373776f7264 {}",
+        waka_client("secure")
+    );
+    let read = write(
+        &dir,
+        "read.rhai",
+        r#"test("reads over DTLS", || { assert_eq(read("/3/0/0").value, "nsh-test"); });
+"#,
+    );
+    let run = run_nsh(
+        &[
+            "test", &read, "--client", &waka, "-i", "user", "-k", "password", "-v",
+        ],
+        Duration::from_secs(120),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("DTLS session with 127.0.0.1:"),
+        "{}",
+        run.stdout
+    );
+    // An identity without a key: one line, before any script runs.
+    let run = run_nsh(
+        &["test", &read, "-i", "user"],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(2), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.starts_with("nsh test: ") && run.stderr.contains("key"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+    let _ = std::fs::remove_dir_all(&dir);
+}

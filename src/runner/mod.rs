@@ -417,7 +417,15 @@ pub fn run(args: TestArgs) -> ExitCode {
                     let Some(p) = plan.get(i) else {
                         return;
                     };
-                    let r = run_script(i, p, &args, profile.as_ref(), security.as_ref(), &stop, jobs == 1);
+                    let r = run_script(
+                        i,
+                        p,
+                        &args,
+                        profile.as_ref(),
+                        security.as_ref(),
+                        &stop,
+                        jobs == 1,
+                    );
                     if r.failed() && args.fail_fast {
                         halt.store(true, Ordering::SeqCst);
                     }

@@ -19,8 +19,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::handle::{Driver, Server, Shared};
-use crate::transport::{FaultEvent, Transport};
 use crate::transport::udp::MAX_DATAGRAM;
+use crate::transport::{FaultEvent, Transport};
 
 /// The longest a thread sleeps before it looks at its timers and its stop
 /// flag again.

@@ -285,7 +285,7 @@ mod tests {
         let plain = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (default_rcv, default_snd) = buffer_sizes(&plain);
         let server = UdpTransport::bind(0, false).unwrap();
-        let (rcv, snd) = buffer_sizes(server.socket());
+        let (rcv, snd) = buffer_sizes(&server.current());
         // At least what net.core.rmem_max allows, which is more than the
         // default on any system where it was raised.
         let max = |f: &str| {

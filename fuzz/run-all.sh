@@ -5,6 +5,10 @@
 # fuzz/artifacts/TARGET/) or when a target does not build.
 #
 #   bash fuzz/run-all.sh [SECONDS_PER_TARGET] [TARGET...]
+#   bash fuzz/run-all.sh --build-only [TARGET...]
+#
+# --build-only builds the targets and stops (CI builds them at low priority
+# beside the test run; the run that follows finds them built).
 #
 # Needs no cargo-fuzz: the flags below are the ones cargo-fuzz 0.13 passes
 # (plus -Cdebug-assertions, which it passes with `-a`: overflow checks as in
@@ -15,6 +19,12 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
+build_only=0
+if [ "${1:-}" = --build-only ]; then
+    build_only=1
+    shift
+    set -- 0 "$@"
+fi
 secs="${1:-15}"
 profile=release
 shift || true
@@ -47,6 +57,7 @@ fi
 bins=()
 for t in "${targets[@]}"; do bins+=(--bin "$t"); done
 cargo "${toolchain[@]}" build --profile "$profile" --target "$triple" "${bins[@]}"
+[ "$build_only" = 1 ] && exit 0
 
 total=0
 for t in "${targets[@]}"; do

@@ -230,7 +230,9 @@ pub(crate) fn encode_options_and_payload(msg: &Message, out: &mut Vec<u8>) {
     }
 }
 
-fn nibble(v: u32) -> (u8, Vec<u8>) {
+/// An option delta or length as its 4-bit nibble and extension bytes
+/// (RFC 7252 §3.1); values past 65,804 are clamped.
+pub(crate) fn nibble(v: u32) -> (u8, Vec<u8>) {
     match v {
         0..=12 => (v as u8, Vec::new()),
         13..=268 => (13, vec![(v - 13) as u8]),

@@ -14,6 +14,7 @@
 //! the point is options out of order, reserved nibbles, lengths past the
 //! end and the like (RFC 7252 §3, §5.4; OMA TS Core §7.4).
 
+use crate::coap::udp::nibble;
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -204,17 +205,6 @@ impl Draft {
             out.extend_from_slice(&self.payload);
         }
         out
-    }
-}
-
-fn nibble(v: u32) -> (u8, Vec<u8>) {
-    match v {
-        0..=12 => (v as u8, Vec::new()),
-        13..=268 => (13, vec![(v - 13) as u8]),
-        _ => (
-            14,
-            ((v.min(65535 + 269) - 269) as u16).to_be_bytes().to_vec(),
-        ),
     }
 }
 

@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use super::escape_markup as esc;
 use super::{Case, Event, Mark, ScriptReport, Status};
 use crate::server::Direction;
 
@@ -69,22 +70,6 @@ document.querySelectorAll('g.msg').forEach(function (g) {
   });
 });
 "#;
-
-/// Escapes text for HTML content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// `s` cut to `n` characters, with `…` when cut.
 fn cut(s: &str, n: usize) -> String {

@@ -213,6 +213,25 @@ pub fn unix_seconds(at: SystemTime) -> f64 {
     (d.as_micros() as f64) / 1e6
 }
 
+/// Escapes text for XML and HTML content and attribute values (the JUnit
+/// file and the HTML report); drops the control characters XML 1.0 does
+/// not allow.
+pub fn escape_markup(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,22 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{RunError, TestOutcome};
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::report::escape_markup as escape;
 
 /// The report: one test case per `test(…)` block, plus one for the script
 /// itself when it failed outside them (or had none).

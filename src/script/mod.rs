@@ -448,6 +448,8 @@ pub fn describe_error(e: &EvalAltResult) -> String {
             }
         }
         EvalAltResult::ErrorRuntime(v, p) => format!("{}: {}", pos(*p), args::dyn_text(v)),
+        // Ctrl-C while Rhai itself runs (a loop, not a waiting command).
+        EvalAltResult::ErrorTerminated(_, p) => format!("{}: interrupted", pos(*p)),
         other => format!(
             "{}: {}",
             pos(other.position()),
@@ -834,6 +836,22 @@ fn register_assertions(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ctrl_c_in_a_rhai_loop_says_interrupted() {
+        let mut shell = Shell::new(Server::new(), false, false);
+        let flag = shell.ctx.server.interrupt_flag();
+        let pressed = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            flag.store(true, Ordering::SeqCst);
+        });
+        let result = shell.eval_line("let n = 0; loop { n += 1; }");
+        pressed.join().unwrap();
+        match result {
+            LineResult::Error(e) => assert_eq!(e, "interrupted"),
+            other => panic!("expected an interruption, got {other:?}"),
+        }
+    }
 
     fn form(shell: &Shell, line: &str) -> String {
         match shell.line_form(line) {

@@ -46,6 +46,10 @@ pub const SCRIPTS: &[(&str, &str)] = &[
         "stdlib/ets/300_information_reporting.rhai",
         include_str!("../../stdlib/ets/300_information_reporting.rhai"),
     ),
+    (
+        "stdlib/ets/1630_create_delete.rhai",
+        include_str!("../../stdlib/ets/1630_create_delete.rhai"),
+    ),
 ];
 
 /// Reads a profile: a JSON object or a Rhai object map (`#{…}`) of expected

@@ -119,6 +119,26 @@ fn notifications_faster_than_pmin_fail_the_observation_case() {
     );
 }
 
+#[test]
+fn a_create_whose_instance_does_not_read_back_fails_the_create_case() {
+    fails_only_when_lying(
+        "int-1630",
+        "Create Portfolio Object Instance",
+        "create-lost",
+        "Read the created /16/1: Read /16/1: expected 2.05, got 4.04",
+    );
+}
+
+#[test]
+fn a_delete_whose_instance_still_reads_fails_the_delete_case() {
+    fails_only_when_lying(
+        "int-1635",
+        "Delete Portfolio Object Instance",
+        "delete-kept",
+        "after its Delete (2.02): expected 4.04 Not Found, got 2.05",
+    );
+}
+
 /// Every case line of a run: `ok`, `skip … # reason` or `not ok` followed
 /// by a `  # file:line: message` line.
 fn check_outcomes(out: &str) -> Vec<String> {

@@ -255,6 +255,89 @@ fn the_whole_set_runs_against_coap_node_each_case_with_an_outcome() {
     );
 }
 
+/// Runs the cases FILTER selects against wakatiwai with a profile that
+/// names its bootstrap command and the object it can create instances in.
+fn against_wakatiwai_with_profile(filter: &str) -> String {
+    let waka = peers_dir().join("waka.js").display().to_string();
+    let prof = std::env::temp_dir().join(format!(
+        "nsh-ets-waka-{}-{}.json",
+        std::process::id(),
+        filter.replace('/', "_")
+    ));
+    std::fs::write(
+        &prof,
+        format!(
+            r#"{{"create_object": 3303, "create_resource": 5750, "bootstrap_client": "BOOTSTRAP=1 node {waka} 127.0.0.1 {{port}} {{endpoint}}"}}"#
+        ),
+    )
+    .unwrap();
+    let run = run_nsh(
+        &[
+            "test",
+            "--ets",
+            "--filter",
+            filter,
+            "--profile",
+            &prof.display().to_string(),
+            "--client",
+            &format!("node {waka} 127.0.0.1 {{port}} {{endpoint}}"),
+        ],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    let _ = std::fs::remove_file(&prof);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    check_outcomes(&out);
+    out
+}
+
+#[test]
+fn wakatiwai_bootstraps_from_nsh_in_the_bootstrap_cases() {
+    let out = against_wakatiwai_with_profile("stdlib/ets/000");
+    assert!(
+        out.contains("ok 1 - LightweightM2M-1.1-int-0 - Client Initiated Bootstrap\n"),
+        "{out}"
+    );
+    // It refuses the Bootstrap-Delete of "/" (its ACLs applied to the
+    // Bootstrap-Server), then takes the Writes and the Finish.
+    assert!(
+        out.contains("Bootstrap-Delete / (sent in int-0's bootstrap): expected 2.02, got 4.01"),
+        "{out}"
+    );
+    assert!(
+        out.contains("skip 3 - LightweightM2M-1.1-int-5 - Server Initiated Bootstrap # the device registered as LwM2M 1.0"),
+        "{out}"
+    );
+}
+
+#[test]
+fn without_a_bootstrap_client_the_bootstrap_cases_skip_saying_why() {
+    let run = run_nsh(
+        &["test", "--ets", "--filter", "int-0"],
+        Duration::from_secs(20),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("skip 1 - LightweightM2M-1.1-int-0 - Client Initiated Bootstrap # no bootstrap client: give the profile a `bootstrap_client` command"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn wakatiwai_creates_instances_but_refuses_to_delete_them() {
+    let out = against_wakatiwai_with_profile("stdlib/ets/1630");
+    assert!(
+        out.contains("Delete the created /3303/2: expected 2.02, got 4.01"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Delete /3303/3: expected 2.02, got 4.01"),
+        "{out}"
+    );
+}
+
 #[test]
 fn without_a_client_every_script_is_skipped_saying_why() {
     let run = run_nsh(&["test", "--ets"], Duration::from_secs(60), |_| {});

@@ -27,6 +27,10 @@ pub const SCRIPTS: &[(&str, &str)] = &[
         include_str!("../../stdlib/ets/103_deregistration.rhai"),
     ),
     (
+        "stdlib/ets/105_discarded_update.rhai",
+        include_str!("../../stdlib/ets/105_discarded_update.rhai"),
+    ),
+    (
         "stdlib/ets/107_lifetime.rhai",
         include_str!("../../stdlib/ets/107_lifetime.rhai"),
     ),

@@ -139,6 +139,16 @@ fn a_delete_whose_instance_still_reads_fails_the_delete_case() {
     );
 }
 
+#[test]
+fn no_register_after_a_discarded_update_fails_the_discarded_update_case() {
+    fails_only_when_lying(
+        "int-105",
+        "Discarded Register Update",
+        "no-reregister",
+        "no Register within 10 s after answering the Update with 4.04 Not Found",
+    );
+}
+
 /// Every case line of a run: `ok`, `skip … # reason` or `not ok` followed
 /// by a `  # file:line: message` line.
 fn check_outcomes(out: &str) -> Vec<String> {

@@ -16,6 +16,10 @@ Behaviours:
   fast-notify    notifications every 0.2 s, whatever pmin says
   create-lost    a Create is answered 2.01 but the instance is not kept
   delete-kept    a Delete is answered 2.02 but the instance stays
+  no-reregister  an Update answered 4.04 is not followed by a new Register
+
+Executing /1/0/8 (Registration Update Trigger) makes it send an Update; an
+Update answered 4.04 makes it register again.
 
 stdout: REGISTERED once the Register got 2.01; DEREGISTERED on SIGTERM.
 Only the Python standard library is used.
@@ -28,7 +32,7 @@ import time
 
 HOST, PORT, EP = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 WRONG = set(sys.argv[4:])
-KNOWN = {"wrong-value", "wrong-format", "missing", "fast-notify", "create-lost", "delete-kept"}
+KNOWN = {"wrong-value", "wrong-format", "missing", "fast-notify", "create-lost", "delete-kept", "no-reregister"}
 if WRONG - KNOWN:
     sys.exit(f"liar.py: unknown behaviour {sorted(WRONG - KNOWN)}; known: {sorted(KNOWN)}")
 
@@ -301,6 +305,12 @@ while True:
     if typ == 0 and code == 0:                          # CoAP ping
         sock.sendto(encode(3, 0, m, b"", []), server)
         continue
+    if typ == 2 and tok == b"upd1" and code == 0x84 and "no-reregister" not in WRONG:
+        sock.sendto(encode(0, 0x02, mid(), b"reg2", reg_opts, b"</1/0>,</3/0>,</16/0>"), server)
+        continue
+    if typ == 2 and tok == b"reg2" and code == 0x41:
+        location = [v for n, v in opts if n == LOC_PATH]
+        continue
     if typ == 2 or code < 1 or code > 31:
         continue
     path = tuple(int(v) for n, v in opts if n == URI_PATH and v.isdigit())
@@ -354,6 +364,8 @@ while True:
             reply(0x84)
     elif code == 2 and len(path) == 3:                  # Execute
         reply(0x44)
+        if path == (1, 0, 8):                           # Registration Update Trigger
+            sock.sendto(encode(0, 0x02, mid(), b"upd1", [(URI_PATH, p) for p in location]), server)
     elif code == 2 and len(path) == 1 and (path[0], 0) in objects:   # Create
         rc, loc = create(path[0], payload)
         reply(rc, None, b"", loc)

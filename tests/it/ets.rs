@@ -149,6 +149,50 @@ fn no_register_after_a_discarded_update_fails_the_discarded_update_case() {
     );
 }
 
+/// Runs the bootstrap cases against the liar started as a bootstrap
+/// client with BEHAVIOURS; returns (exit code, output).
+fn bootstrap_against_liar(behaviours: &str) -> (Option<i32>, String) {
+    let prof = std::env::temp_dir().join(format!(
+        "nsh-ets-bs-{}-{}.json",
+        std::process::id(),
+        behaviours.replace(' ', "_")
+    ));
+    let command = liar(behaviours);
+    std::fs::write(&prof, format!(r#"{{"bootstrap_client": "{command}"}}"#)).unwrap();
+    let run = run_nsh(
+        &[
+            "test",
+            "--ets",
+            "--filter",
+            "stdlib/ets/000",
+            "--profile",
+            &prof.display().to_string(),
+        ],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    let _ = std::fs::remove_file(&prof);
+    (run.status.code(), format!("{}{}", run.stdout, run.stderr))
+}
+
+#[test]
+fn no_register_after_bootstrap_finish_fails_the_client_initiated_bootstrap_case() {
+    let (code, out) = bootstrap_against_liar("bootstrap bs-no-register");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("not ok 1 - LightweightM2M-1.1-int-0 - Client Initiated Bootstrap\n  # ")
+            && out.contains("no Register within 30 s after Bootstrap-Finish (2.04)"),
+        "{out}"
+    );
+    let (code, out) = bootstrap_against_liar("bootstrap");
+    assert!(
+        out.contains("ok 1 - LightweightM2M-1.1-int-0 - Client Initiated Bootstrap\n")
+            && out.contains("ok 2 - LightweightM2M-1.1-int-4 - Bootstrap Delete\n"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+}
+
 /// Every case line of a run: `ok`, `skip … # reason` or `not ok` followed
 /// by a `  # file:line: message` line.
 fn check_outcomes(out: &str) -> Vec<String> {

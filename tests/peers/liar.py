@@ -17,6 +17,10 @@ Behaviours:
   create-lost    a Create is answered 2.01 but the instance is not kept
   delete-kept    a Delete is answered 2.02 but the instance stays
   no-reregister  an Update answered 4.04 is not followed by a new Register
+  bootstrap      (not a lie) first bootstraps: Bootstrap-Request to PORT, answers
+                 Bootstrap-Delete 2.02, Bootstrap-Write and -Finish 2.04, then
+                 registers with the same server
+  bs-no-register with bootstrap: after Bootstrap-Finish it never registers
 
 Executing /1/0/8 (Registration Update Trigger) makes it send an Update; an
 Update answered 4.04 makes it register again.
@@ -32,7 +36,7 @@ import time
 
 HOST, PORT, EP = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 WRONG = set(sys.argv[4:])
-KNOWN = {"wrong-value", "wrong-format", "missing", "fast-notify", "create-lost", "delete-kept", "no-reregister"}
+KNOWN = {"wrong-value", "wrong-format", "missing", "fast-notify", "create-lost", "delete-kept", "no-reregister", "bootstrap", "bs-no-register"}
 if WRONG - KNOWN:
     sys.exit(f"liar.py: unknown behaviour {sorted(WRONG - KNOWN)}; known: {sorted(KNOWN)}")
 
@@ -158,8 +162,49 @@ def mid():
     return next_mid[0]
 
 
+def parse_tlv(b):
+    """[(kind, id, body)] of the TLV elements in B."""
+    out, pos = [], 0
+    while pos < len(b):
+        h = b[pos]
+        pos += 1
+        idlen = 2 if h & 0x20 else 1
+        ident = int.from_bytes(b[pos:pos + idlen], "big")
+        pos += idlen
+        ll = (h >> 3) & 3
+        n = h & 7 if ll == 0 else int.from_bytes(b[pos:pos + ll], "big")
+        pos += ll
+        out.append((h >> 6, ident, b[pos:pos + n]))
+        pos += n
+    return out
+
+
+lifetime = 300
+if "bootstrap" in WRONG:
+    sock.sendto(encode(0, 0x02, mid(), b"bs1", [(URI_PATH, b"bs"), (URI_QUERY, f"ep={EP}".encode())]), server)
+    sock.settimeout(30)
+    while True:
+        t, code, m, tok, opts, body = decode(sock.recv(2048))
+        if t != 0:
+            continue
+        uri = [v for n, v in opts if n == URI_PATH]
+        done = code == 0x02 and uri == [b"bs"]
+        if code == 0x03 and uri == [b"1"]:               # the Server Object: its Lifetime
+            for _, _, inst in parse_tlv(body):
+                for kind, rid, value_bytes in parse_tlv(inst):
+                    if rid == 1:
+                        lifetime = int.from_bytes(value_bytes, "big")
+        sock.sendto(encode(2, 0x42 if code == 0x04 else 0x44, m, tok, []), server)
+        if done:
+            break
+    print("BOOTSTRAPPED", flush=True)
+    if "bs-no-register" in WRONG:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while True:
+            time.sleep(1)
+
 reg_opts = [(URI_PATH, b"rd"), (CF, uint_opt(LINK))] + [
-    (URI_QUERY, q.encode()) for q in (f"ep={EP}", "lt=300", "lwm2m=1.0", "b=U")]
+    (URI_QUERY, q.encode()) for q in (f"ep={EP}", f"lt={lifetime}", "lwm2m=1.0", "b=U")]
 sock.sendto(encode(0, 0x02, mid(), b"reg1", reg_opts, b"</1/0>,</3/0>,</16/0>"), server)
 location = []
 sock.settimeout(5)
@@ -214,23 +259,6 @@ def content(path, accept):
     if "wrong-format" in WRONG:
         return 0x45, TEXT, body
     return 0x45, TLV, body
-
-
-def parse_tlv(b):
-    """[(kind, id, body)] of the TLV elements in B."""
-    out, pos = [], 0
-    while pos < len(b):
-        h = b[pos]
-        pos += 1
-        idlen = 2 if h & 0x20 else 1
-        ident = int.from_bytes(b[pos:pos + idlen], "big")
-        pos += idlen
-        ll = (h >> 3) & 3
-        n = h & 7 if ll == 0 else int.from_bytes(b[pos:pos + ll], "big")
-        pos += ll
-        out.append((h >> 6, ident, b[pos:pos + n]))
-        pos += n
-    return out
 
 
 def resources(elements):

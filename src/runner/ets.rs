@@ -11,6 +11,10 @@ use rhai::{Dynamic, Engine, Map};
 /// client, so a case that ends the registration has a script of its own.
 pub const SCRIPTS: &[(&str, &str)] = &[
     (
+        "stdlib/ets/000_bootstrap.rhai",
+        include_str!("../../stdlib/ets/000_bootstrap.rhai"),
+    ),
+    (
         "stdlib/ets/100_registration.rhai",
         include_str!("../../stdlib/ets/100_registration.rhai"),
     ),
@@ -21,6 +25,10 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     (
         "stdlib/ets/103_deregistration.rhai",
         include_str!("../../stdlib/ets/103_deregistration.rhai"),
+    ),
+    (
+        "stdlib/ets/105_discarded_update.rhai",
+        include_str!("../../stdlib/ets/105_discarded_update.rhai"),
     ),
     (
         "stdlib/ets/107_lifetime.rhai",
@@ -46,7 +54,26 @@ pub const SCRIPTS: &[(&str, &str)] = &[
         "stdlib/ets/300_information_reporting.rhai",
         include_str!("../../stdlib/ets/300_information_reporting.rhai"),
     ),
+    (
+        "stdlib/ets/1630_create_delete.rhai",
+        include_str!("../../stdlib/ets/1630_create_delete.rhai"),
+    ),
 ];
+
+/// Whether a script is a bootstrap case: a line `// ets: bootstrap` marks
+/// it. Its client is the profile's `bootstrap_client`, a command like
+/// --client's that starts the device with nsh as its LwM2M Bootstrap-Server
+/// (`{uri}`); the script starts at once, before any Register.
+pub fn is_bootstrap_case(source: &str) -> bool {
+    source.lines().any(|l| l.trim() == "// ets: bootstrap")
+}
+
+/// The profile's `bootstrap_client` command, when it gives one.
+pub fn bootstrap_client(profile: Option<&Map>) -> Option<String> {
+    profile?
+        .get("bootstrap_client")
+        .and_then(|v| v.clone().into_string().ok())
+}
 
 /// Reads a profile: a JSON object or a Rhai object map (`#{…}`) of expected
 /// values. The error names the file and what is wrong.

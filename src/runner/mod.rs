@@ -707,8 +707,16 @@ fn run_script(
             return result;
         }
     }
+    // A bootstrap case starts the profile's `bootstrap_client` instead of
+    // --client, and starts its script without waiting for a Register.
+    let bootstrap = plan.source.is_some_and(ets::is_bootstrap_case);
+    let template = if bootstrap {
+        ets::bootstrap_client(profile)
+    } else {
+        args.client.clone()
+    };
     let launch = client::Launch {
-        template: args.client.clone().unwrap_or_default(),
+        template: template.clone().unwrap_or_default(),
         port,
         uri: server_uri(security.is_some(), args.security.tcp, port),
         endpoint: format!("nsh-{}-{}", std::process::id(), index + 1),
@@ -717,7 +725,25 @@ fn run_script(
     client_map.insert("port".into(), Dynamic::from_int(i64::from(port)));
     client_map.insert("uri".into(), launch.uri.clone().into());
     let mut running = None;
-    if args.client.is_some() {
+    client_map.insert("bootstrap".into(), bootstrap.into());
+    if bootstrap && template.is_some() {
+        let command = launch.command();
+        client_map.insert("endpoint".into(), launch.endpoint.clone().into());
+        client_map.insert("command".into(), command.clone().into());
+        match client::Client::start(&command) {
+            Ok(c) => {
+                client_map.insert("pid".into(), Dynamic::from_int(i64::from(c.pid())));
+                running = Some(c);
+            }
+            Err(e) => {
+                result.error = Some(RunError::Script(format!(
+                    "{file}: cannot start the bootstrap client `{command}`: {e}"
+                )));
+            }
+        }
+    } else if bootstrap {
+        client_map.insert("endpoint".into(), Dynamic::UNIT);
+    } else if args.client.is_some() {
         let command = launch.command();
         client_map.insert("endpoint".into(), launch.endpoint.clone().into());
         client_map.insert("command".into(), command.clone().into());

@@ -119,6 +119,80 @@ fn notifications_faster_than_pmin_fail_the_observation_case() {
     );
 }
 
+#[test]
+fn a_create_whose_instance_does_not_read_back_fails_the_create_case() {
+    fails_only_when_lying(
+        "int-1630",
+        "Create Portfolio Object Instance",
+        "create-lost",
+        "Read the created /16/1: Read /16/1: expected 2.05, got 4.04",
+    );
+}
+
+#[test]
+fn a_delete_whose_instance_still_reads_fails_the_delete_case() {
+    fails_only_when_lying(
+        "int-1635",
+        "Delete Portfolio Object Instance",
+        "delete-kept",
+        "after its Delete (2.02): expected 4.04 Not Found, got 2.05",
+    );
+}
+
+#[test]
+fn no_register_after_a_discarded_update_fails_the_discarded_update_case() {
+    fails_only_when_lying(
+        "int-105",
+        "Discarded Register Update",
+        "no-reregister",
+        "no Register within 10 s after answering the Update with 4.04 Not Found",
+    );
+}
+
+/// Runs the bootstrap cases against the liar started as a bootstrap
+/// client with BEHAVIOURS; returns (exit code, output).
+fn bootstrap_against_liar(behaviours: &str) -> (Option<i32>, String) {
+    let prof = std::env::temp_dir().join(format!(
+        "nsh-ets-bs-{}-{}.json",
+        std::process::id(),
+        behaviours.replace(' ', "_")
+    ));
+    let command = liar(behaviours);
+    std::fs::write(&prof, format!(r#"{{"bootstrap_client": "{command}"}}"#)).unwrap();
+    let run = run_nsh(
+        &[
+            "test",
+            "--ets",
+            "--filter",
+            "stdlib/ets/000",
+            "--profile",
+            &prof.display().to_string(),
+        ],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    let _ = std::fs::remove_file(&prof);
+    (run.status.code(), format!("{}{}", run.stdout, run.stderr))
+}
+
+#[test]
+fn no_register_after_bootstrap_finish_fails_the_client_initiated_bootstrap_case() {
+    let (code, out) = bootstrap_against_liar("bootstrap bs-no-register");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("not ok 1 - LightweightM2M-1.1-int-0 - Client Initiated Bootstrap\n  # ")
+            && out.contains("no Register within 30 s after Bootstrap-Finish (2.04)"),
+        "{out}"
+    );
+    let (code, out) = bootstrap_against_liar("bootstrap");
+    assert!(
+        out.contains("ok 1 - LightweightM2M-1.1-int-0 - Client Initiated Bootstrap\n")
+            && out.contains("ok 2 - LightweightM2M-1.1-int-4 - Bootstrap Delete\n"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+}
+
 /// Every case line of a run: `ok`, `skip … # reason` or `not ok` followed
 /// by a `  # file:line: message` line.
 fn check_outcomes(out: &str) -> Vec<String> {
@@ -231,6 +305,89 @@ fn the_whole_set_runs_against_coap_node_each_case_with_an_outcome() {
     // The partial update stops it; the cases after it say so.
     assert!(
         out.contains("# the device no longer answers a CoAP ping: an earlier case stopped it"),
+        "{out}"
+    );
+}
+
+/// Runs the cases FILTER selects against wakatiwai with a profile that
+/// names its bootstrap command and the object it can create instances in.
+fn against_wakatiwai_with_profile(filter: &str) -> String {
+    let waka = peers_dir().join("waka.js").display().to_string();
+    let prof = std::env::temp_dir().join(format!(
+        "nsh-ets-waka-{}-{}.json",
+        std::process::id(),
+        filter.replace('/', "_")
+    ));
+    std::fs::write(
+        &prof,
+        format!(
+            r#"{{"create_object": 3303, "create_resource": 5750, "bootstrap_client": "BOOTSTRAP=1 node {waka} 127.0.0.1 {{port}} {{endpoint}}"}}"#
+        ),
+    )
+    .unwrap();
+    let run = run_nsh(
+        &[
+            "test",
+            "--ets",
+            "--filter",
+            filter,
+            "--profile",
+            &prof.display().to_string(),
+            "--client",
+            &format!("node {waka} 127.0.0.1 {{port}} {{endpoint}}"),
+        ],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    let _ = std::fs::remove_file(&prof);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    check_outcomes(&out);
+    out
+}
+
+#[test]
+fn wakatiwai_bootstraps_from_nsh_in_the_bootstrap_cases() {
+    let out = against_wakatiwai_with_profile("stdlib/ets/000");
+    assert!(
+        out.contains("ok 1 - LightweightM2M-1.1-int-0 - Client Initiated Bootstrap\n"),
+        "{out}"
+    );
+    // It refuses the Bootstrap-Delete of "/" (its ACLs applied to the
+    // Bootstrap-Server), then takes the Writes and the Finish.
+    assert!(
+        out.contains("Bootstrap-Delete / (sent in int-0's bootstrap): expected 2.02, got 4.01"),
+        "{out}"
+    );
+    assert!(
+        out.contains("skip 3 - LightweightM2M-1.1-int-5 - Server Initiated Bootstrap # the device registered as LwM2M 1.0"),
+        "{out}"
+    );
+}
+
+#[test]
+fn without_a_bootstrap_client_the_bootstrap_cases_skip_saying_why() {
+    let run = run_nsh(
+        &["test", "--ets", "--filter", "int-0"],
+        Duration::from_secs(20),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("skip 1 - LightweightM2M-1.1-int-0 - Client Initiated Bootstrap # no bootstrap client: give the profile a `bootstrap_client` command"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn wakatiwai_creates_instances_but_refuses_to_delete_them() {
+    let out = against_wakatiwai_with_profile("stdlib/ets/1630");
+    assert!(
+        out.contains("Delete the created /3303/2: expected 2.02, got 4.01"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Delete /3303/3: expected 2.02, got 4.01"),
         "{out}"
     );
 }

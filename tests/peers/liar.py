@@ -2,7 +2,7 @@
 """A lock-step LwM2M 1.0 test client that answers wrongly on purpose.
 
 It registers with the server, then answers each request as it comes, one
-at a time, from a small object tree (/1/0 Server, /3/0 Device) - honestly,
+at a time, from a small object tree (/1/0 Server, /3/0 Device, /16/0 Portfolio) - honestly,
 except for the wrong behaviours named on the command line. nsh's ETS tests
 run a case against it and check that the case fails, naming the wrong
 thing; with no behaviour named the same case must pass.
@@ -14,6 +14,16 @@ Behaviours:
   wrong-format   a Read that asks for TLV gets text/plain (content format 0)
   missing        /3/0/0 is answered 4.04 Not Found though /3/0 is registered
   fast-notify    notifications every 0.2 s, whatever pmin says
+  create-lost    a Create is answered 2.01 but the instance is not kept
+  delete-kept    a Delete is answered 2.02 but the instance stays
+  no-reregister  an Update answered 4.04 is not followed by a new Register
+  bootstrap      (not a lie) first bootstraps: Bootstrap-Request to PORT, answers
+                 Bootstrap-Delete 2.02, Bootstrap-Write and -Finish 2.04, then
+                 registers with the same server
+  bs-no-register with bootstrap: after Bootstrap-Finish it never registers
+
+Executing /1/0/8 (Registration Update Trigger) makes it send an Update; an
+Update answered 4.04 makes it register again.
 
 stdout: REGISTERED once the Register got 2.01; DEREGISTERED on SIGTERM.
 Only the Python standard library is used.
@@ -26,7 +36,7 @@ import time
 
 HOST, PORT, EP = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 WRONG = set(sys.argv[4:])
-KNOWN = {"wrong-value", "wrong-format", "missing", "fast-notify"}
+KNOWN = {"wrong-value", "wrong-format", "missing", "fast-notify", "create-lost", "delete-kept", "no-reregister", "bootstrap", "bs-no-register"}
 if WRONG - KNOWN:
     sys.exit(f"liar.py: unknown behaviour {sorted(WRONG - KNOWN)}; known: {sorted(KNOWN)}")
 
@@ -37,6 +47,7 @@ objects = {
     (1, 0): {0: 1, 1: 300, 2: 0, 3: 0, 6: False, 7: "U"},
     (3, 0): {0: "nsh-test", 1: "liar-model", 2: "LIAR-0001", 3: "1.0.0",
              11: {0: 0}, 13: None, 16: "U"},
+    (16, 0): {0: {0: "Host Device ID #1", 1: "Host Device Manufacturer #1"}},
 }
 READ_ONLY = {(1, 0, 0), (3, 0, 0), (3, 0, 1), (3, 0, 2), (3, 0, 3), (3, 0, 11), (3, 0, 13), (3, 0, 16)}
 
@@ -151,9 +162,50 @@ def mid():
     return next_mid[0]
 
 
+def parse_tlv(b):
+    """[(kind, id, body)] of the TLV elements in B."""
+    out, pos = [], 0
+    while pos < len(b):
+        h = b[pos]
+        pos += 1
+        idlen = 2 if h & 0x20 else 1
+        ident = int.from_bytes(b[pos:pos + idlen], "big")
+        pos += idlen
+        ll = (h >> 3) & 3
+        n = h & 7 if ll == 0 else int.from_bytes(b[pos:pos + ll], "big")
+        pos += ll
+        out.append((h >> 6, ident, b[pos:pos + n]))
+        pos += n
+    return out
+
+
+lifetime = 300
+if "bootstrap" in WRONG:
+    sock.sendto(encode(0, 0x02, mid(), b"bs1", [(URI_PATH, b"bs"), (URI_QUERY, f"ep={EP}".encode())]), server)
+    sock.settimeout(30)
+    while True:
+        t, code, m, tok, opts, body = decode(sock.recv(2048))
+        if t != 0:
+            continue
+        uri = [v for n, v in opts if n == URI_PATH]
+        done = code == 0x02 and uri == [b"bs"]
+        if code == 0x03 and uri == [b"1"]:               # the Server Object: its Lifetime
+            for _, _, inst in parse_tlv(body):
+                for kind, rid, value_bytes in parse_tlv(inst):
+                    if rid == 1:
+                        lifetime = int.from_bytes(value_bytes, "big")
+        sock.sendto(encode(2, 0x42 if code == 0x04 else 0x44, m, tok, []), server)
+        if done:
+            break
+    print("BOOTSTRAPPED", flush=True)
+    if "bs-no-register" in WRONG:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while True:
+            time.sleep(1)
+
 reg_opts = [(URI_PATH, b"rd"), (CF, uint_opt(LINK))] + [
-    (URI_QUERY, q.encode()) for q in (f"ep={EP}", "lt=300", "lwm2m=1.0", "b=U")]
-sock.sendto(encode(0, 0x02, mid(), b"reg1", reg_opts, b"</1/0>,</3/0>"), server)
+    (URI_QUERY, q.encode()) for q in (f"ep={EP}", f"lt={lifetime}", "lwm2m=1.0", "b=U")]
+sock.sendto(encode(0, 0x02, mid(), b"reg1", reg_opts, b"</1/0>,</3/0>,</16/0>"), server)
 location = []
 sock.settimeout(5)
 while True:
@@ -181,7 +233,7 @@ def content(path, accept):
     if path[:1] == (0,):
         return 0x81, None, b""                      # 4.01 Security
     o = path[0]
-    if (o, 0) not in objects:
+    if (o, path[1] if len(path) > 1 else 0) not in objects:
         return 0x84, None, b""
     if len(path) >= 3 and path[2] not in objects[(o, path[1])]:
         return 0x84, None, b""
@@ -200,12 +252,39 @@ def content(path, accept):
         return 0x45, TEXT, text_value(v).encode()
     if accept not in (None, TLV):
         return 0x86, None, b""                      # 4.06
-    body = tlv_instance(o, 0)
     if len(path) == 1:
-        body = tlv(0, 0, body)
+        body = b"".join(tlv(0, i, tlv_instance(o, i)) for (n, i) in sorted(objects) if n == o)
+    else:
+        body = tlv_instance(o, path[1])
     if "wrong-format" in WRONG:
         return 0x45, TEXT, body
     return 0x45, TLV, body
+
+
+def resources(elements):
+    """Resource id -> value (text, or riid -> text) of TLV resource elements."""
+    out = {}
+    for kind, ident, body in elements:
+        if kind == 2:
+            out[ident] = {i: v.decode() for _, i, v in parse_tlv(body)}
+        elif kind == 3:
+            out[ident] = body.decode()
+    return out
+
+
+def create(o, payload):
+    """(code, location) of a Create on object O."""
+    top = parse_tlv(payload)
+    if top and top[0][0] == 0:
+        iid, res = top[0][1], resources(parse_tlv(top[0][2]))
+    else:
+        iid = next(i for i in range(65535) if (o, i) not in objects)
+        res = resources(top)
+    if (o, iid) in objects:
+        return 0x80, []
+    if "create-lost" not in WRONG:
+        objects[(o, iid)] = res
+    return 0x41, [(LOC_PATH, str(o).encode()), (LOC_PATH, str(iid).encode())]
 
 
 def notify(tok, ob):
@@ -253,6 +332,12 @@ while True:
         continue
     if typ == 0 and code == 0:                          # CoAP ping
         sock.sendto(encode(3, 0, m, b"", []), server)
+        continue
+    if typ == 2 and tok == b"upd1" and code == 0x84 and "no-reregister" not in WRONG:
+        sock.sendto(encode(0, 0x02, mid(), b"reg2", reg_opts, b"</1/0>,</3/0>,</16/0>"), server)
+        continue
+    if typ == 2 and tok == b"reg2" and code == 0x41:
+        location = [v for n, v in opts if n == LOC_PATH]
         continue
     if typ == 2 or code < 1 or code > 31:
         continue
@@ -307,5 +392,17 @@ while True:
             reply(0x84)
     elif code == 2 and len(path) == 3:                  # Execute
         reply(0x44)
+        if path == (1, 0, 8):                           # Registration Update Trigger
+            sock.sendto(encode(0, 0x02, mid(), b"upd1", [(URI_PATH, p) for p in location]), server)
+    elif code == 2 and len(path) == 1 and (path[0], 0) in objects:   # Create
+        rc, loc = create(path[0], payload)
+        reply(rc, None, b"", loc)
+    elif code == 4 and len(path) == 2:                  # Delete
+        if (path[0], path[1]) not in objects or path[0] in (1, 3):
+            reply(0x84 if (path[0], path[1]) not in objects else 0x85)
+        else:
+            if "delete-kept" not in WRONG:
+                del objects[(path[0], path[1])]
+            reply(0x42)
     else:
         reply(0x85)

@@ -280,7 +280,21 @@ fn parse_args(args: Vec<String>) -> Result<Options, ExitCode> {
     })
 }
 
+/// Output piped into a program that stops reading (`nsh test --list | head`)
+/// ends nsh as it ends any Unix tool, instead of a panic in `println!`:
+/// SIGPIPE gets its default action back (Rust's runtime ignores it). Sockets
+/// are not affected: UDP raises no SIGPIPE and std's TCP writes pass
+/// MSG_NOSIGNAL.
+fn default_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called first in main, before any thread starts; installs no
+    // handler of ours, only the default disposition.
+    #[allow(unsafe_code)]
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let opts = match parse_args(std::env::args().skip(1).collect()) {
         Ok(o) => o,
         Err(code) => return code,

@@ -20,6 +20,19 @@ fn nsh(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `nsh … | head -1`: the reader goes away, nsh ends quietly (no panic).
+/// Here the reader is gone before nsh writes at all (`| true`).
+#[test]
+fn output_into_a_closed_pipe_ends_nsh_without_a_panic() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{}' test --ets --list | true", nsh_bin()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn help_and_version_exit_zero() {
     let (code, out, _) = nsh(&["--help"]);

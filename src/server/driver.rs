@@ -8,6 +8,15 @@
 //! carried out by one thread at a time after the lock around the core is
 //! released, so a slow peer or a slow terminal never holds up another peer.
 //!
+//! A command waiting for a response takes the hand-offs out of the round
+//! trip: while one waits and the worker has nothing in hand, the reader
+//! hands a datagram to the core itself; and where the transport can say
+//! from its socket alone that a datagram is there (plain UDP without
+//! fault injection, [`Transport::wait_readable`]), the waiting command
+//! takes the [`Turn`] and reads and handles datagrams in its own thread
+//! while the reader stands aside, as a blocking client would. Either way
+//! datagrams are handled one at a time, in the order they were read.
+//!
 //! The threads hold only a weak reference to the server and stop when
 //! `Driver::stop` is called, when its transport is replaced, or when the
 //! server is dropped.
@@ -15,7 +24,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::handle::{Driver, Server, Shared};
@@ -37,6 +46,140 @@ const QUEUE_BYTES: usize = 32 << 20;
 /// How many events the worker hands to the core under one lock.
 const BATCH: usize = 256;
 
+/// How long the reader stands aside after a command last read the socket:
+/// commands in a loop keep the turn from one to the next; a datagram that
+/// arrives between them waits at most this long.
+const LEASE: Duration = Duration::from_millis(20);
+
+/// The longest a receiving command waits on the socket before it looks at
+/// the core again (changes made by other threads: a timer, a send).
+const COMMAND_POLL: Duration = Duration::from_millis(5);
+
+/// How long a read waits once the socket said a datagram is there.
+const READ_READY: Duration = Duration::from_millis(1);
+
+/// Who reads a socket that can be polled: the reader thread, or a command
+/// waiting for a response. One at a time, so datagrams are handled in the
+/// order they were read.
+pub(super) struct Turn {
+    state: Mutex<TurnState>,
+    changed: Condvar,
+    /// The buffer of the command that reads (one at a time).
+    command: Mutex<Vec<u8>>,
+    /// Events the reader queued that the worker has not carried out yet.
+    in_flight: Arc<AtomicUsize>,
+}
+
+#[derive(Default)]
+struct TurnState {
+    /// A command reads the socket.
+    command: bool,
+    /// The reader is between a read and handing over what it read.
+    reader: bool,
+    /// When a command last gave the turn back.
+    released: Option<Instant>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Turn {
+    /// Waits while a command reads (or read within [`LEASE`]); false when
+    /// stopped meanwhile.
+    fn reader_waits(&self, stop: &AtomicBool) -> bool {
+        let mut state = lock(&self.state);
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            let aside = match state.released {
+                _ if state.command => TICK,
+                Some(at) => LEASE.saturating_sub(at.elapsed()),
+                None => Duration::ZERO,
+            };
+            if aside.is_zero() {
+                return true;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, aside.min(TICK))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// The reader starts a read; false when a command took the turn.
+    fn reader_begins(&self) -> bool {
+        let mut state = lock(&self.state);
+        let leased = state.released.is_some_and(|at| at.elapsed() < LEASE);
+        if state.command || leased {
+            return false;
+        }
+        state.reader = true;
+        true
+    }
+
+    /// The reader handed over what it read.
+    fn reader_ends(&self) {
+        let mut state = lock(&self.state);
+        state.reader = false;
+        let command_waits = state.command;
+        drop(state);
+        if command_waits {
+            self.changed.notify_all();
+        }
+    }
+
+    /// A command takes the turn, once the reader handed over what it read.
+    fn command_begins(&self) {
+        let mut state = lock(&self.state);
+        state.command = true;
+        while state.reader {
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The command gives the turn back. The reader is not woken: it stands
+    /// aside for [`LEASE`] after this anyway.
+    fn command_ends(&self) {
+        let mut state = lock(&self.state);
+        state.command = false;
+        state.released = Some(Instant::now());
+    }
+}
+
+/// Lets the calling command read the socket and handle what arrives for
+/// up to `slice` (at most [`COMMAND_POLL`]). False when it cannot here
+/// (the transport cannot be polled, another command reads, the worker has
+/// events in hand): the caller waits on the core's condition instead.
+pub(super) fn receive_here(
+    server: &Server,
+    transport: &Transport,
+    turn: &Turn,
+    slice: Duration,
+) -> bool {
+    if !transport.can_wait_readable() || turn.in_flight.load(Ordering::Acquire) > 0 {
+        return false;
+    }
+    let Ok(mut buf) = turn.command.try_lock() else {
+        return false;
+    };
+    turn.command_begins();
+    // What the reader queued before it stood aside goes first.
+    let received = turn.in_flight.load(Ordering::Acquire) == 0;
+    if received {
+        if buf.len() < MAX_DATAGRAM {
+            buf.resize(MAX_DATAGRAM, 0);
+        }
+        let mut events = Vec::new();
+        receive_into(transport, &mut buf, slice.min(COMMAND_POLL), &mut events);
+        handle(server, &mut events);
+    }
+    turn.command_ends();
+    received
+}
+
 /// What the reader took off the transport, in the order it happened.
 enum Event {
     Datagram(SocketAddr, Vec<u8>),
@@ -56,90 +199,180 @@ pub(super) fn spawn(server: &Server, transport: Arc<Transport>) -> std::io::Resu
     let weak = Arc::downgrade(&server.shared);
     let (tx, rx) = sync_channel(QUEUE);
     let queued = Arc::new(AtomicUsize::new(0));
-    let (flag, bytes) = (stop.clone(), queued.clone());
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let turn = Arc::new(Turn {
+        state: Mutex::new(TurnState::default()),
+        changed: Condvar::new(),
+        command: Mutex::new(Vec::new()),
+        in_flight: in_flight.clone(),
+    });
+    let turn_of_reader = turn.clone();
+    let queue = Queue {
+        tx,
+        stop: stop.clone(),
+        bytes: queued.clone(),
+        in_flight: in_flight.clone(),
+    };
+    let server_of_reader = weak.clone();
     let reader = std::thread::Builder::new()
         .name("nsh-reader".into())
-        .spawn(move || read(transport, tx, flag, bytes))?;
+        .spawn(move || read(transport, queue, server_of_reader, &turn_of_reader))?;
     let flag = stop.clone();
     let handle = std::thread::Builder::new()
         .name("nsh-receiver".into())
         .spawn(move || {
-            work(weak, rx, &flag, &queued);
+            work(weak, rx, &flag, &queued, &in_flight);
             flag.store(true, Ordering::SeqCst);
             let _ = reader.join();
         })?;
     Ok(Driver {
         stop,
         handle: Some(handle),
+        turn,
     })
 }
 
-/// The reader: receives until stopped or until the worker is gone.
-fn read(
-    transport: Arc<Transport>,
+/// The reader's side of the queue to the worker.
+struct Queue {
     tx: SyncSender<Event>,
     stop: Arc<AtomicBool>,
-    queued: Arc<AtomicUsize>,
-) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut events = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
-        let received = transport.recv(&mut buf, TICK);
-        events.extend(transport.take_notices().into_iter().map(Event::Notice));
-        events.extend(transport.take_faults().into_iter().map(Event::Fault));
-        events.extend(
-            transport
-                .take_moved()
-                .into_iter()
-                .map(|(o, n)| Event::Moved(o, n)),
-        );
-        events.extend(transport.take_closed().into_iter().map(Event::Closed));
-        events.extend(transport.take_accepted().into_iter().map(Event::Accepted));
-        match received {
-            Ok(Some((n, peer))) => {
-                events.push(Event::Datagram(peer, buf.get(..n).unwrap_or(&buf).to_vec()));
+    /// Bytes of datagrams queued and not yet taken by the worker.
+    bytes: Arc<AtomicUsize>,
+    /// Events queued and not yet carried out by the worker.
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    /// Queues `event` for the worker; waits only while the worker is that
+    /// far behind. False once stopped or the worker is gone.
+    fn push(&self, mut event: Event) -> bool {
+        let size = match &event {
+            Event::Datagram(_, bytes) => bytes.len(),
+            _ => 0,
+        };
+        // Wakes to look at the stop flag.
+        while self.bytes.load(Ordering::Acquire) > QUEUE_BYTES {
+            if self.stop.load(Ordering::SeqCst) {
+                return false;
             }
-            Ok(None) => {}
-            Err(e) => {
-                events.push(Event::Error(e));
-                // ICMP port unreachable and the like: keep going, gently.
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            std::thread::sleep(Duration::from_millis(1));
         }
-        for event in events.drain(..) {
-            let mut event = event;
-            let size = match &event {
-                Event::Datagram(_, bytes) => bytes.len(),
-                _ => 0,
-            };
-            // Waits only when the worker is that far behind; wakes to look
-            // at the stop flag.
-            while queued.load(Ordering::Acquire) > QUEUE_BYTES {
-                if stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            queued.fetch_add(size, Ordering::AcqRel);
-            loop {
-                match tx.try_send(event) {
-                    Ok(()) => break,
-                    Err(TrySendError::Disconnected(_)) => return,
-                    Err(TrySendError::Full(back)) => {
-                        if stop.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        event = back;
-                        std::thread::sleep(Duration::from_millis(1));
+        self.bytes.fetch_add(size, Ordering::AcqRel);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        loop {
+            match self.tx.try_send(event) {
+                Ok(()) => return true,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(back)) => {
+                    if self.stop.load(Ordering::SeqCst) {
+                        return false;
                     }
+                    event = back;
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             }
         }
     }
 }
 
+/// One receive from `transport` (up to `timeout`) and what the transport
+/// has to tell besides, in the order it happened, onto `events`.
+fn receive_into(transport: &Transport, buf: &mut [u8], timeout: Duration, events: &mut Vec<Event>) {
+    let received = transport.recv(buf, timeout);
+    events.extend(transport.take_notices().into_iter().map(Event::Notice));
+    events.extend(transport.take_faults().into_iter().map(Event::Fault));
+    events.extend(
+        transport
+            .take_moved()
+            .into_iter()
+            .map(|(o, n)| Event::Moved(o, n)),
+    );
+    events.extend(transport.take_closed().into_iter().map(Event::Closed));
+    events.extend(transport.take_accepted().into_iter().map(Event::Accepted));
+    match received {
+        Ok(Some((n, peer))) => {
+            events.push(Event::Datagram(peer, buf.get(..n).unwrap_or(buf).to_vec()));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            events.push(Event::Error(e));
+            // ICMP port unreachable and the like: keep going, gently.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The reader: receives until stopped or until the worker is gone.
+///
+/// While a command waits for a response and the worker has nothing in
+/// hand, a datagram is handed to the core here, in this thread: the
+/// response reaches the waiting command without waking the worker first.
+/// Otherwise (a storm, a busy worker) everything is queued, in order.
+/// Where the socket can be polled, the reader stands aside while a command
+/// holds the [`Turn`].
+fn read(transport: Arc<Transport>, queue: Queue, server: Weak<Shared>, turn: &Turn) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut events = Vec::new();
+    while turn.reader_waits(&queue.stop) {
+        let polled = match transport.wait_readable(TICK) {
+            None => None,
+            Some(Ok(false)) => continue,
+            Some(Ok(true)) => {
+                if !turn.reader_begins() {
+                    continue;
+                }
+                Some(READ_READY)
+            }
+            Some(Err(e)) => {
+                events.push(Event::Error(e));
+                if !deliver(&mut events, &queue, &server) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        receive_into(&transport, &mut buf, polled.unwrap_or(TICK), &mut events);
+        let go_on = deliver(&mut events, &queue, &server);
+        if polled.is_some() {
+            turn.reader_ends();
+        }
+        if !go_on {
+            return;
+        }
+    }
+}
+
+/// Hands what the reader took to the core (a lone datagram while a command
+/// waits and nothing is queued) or queues it for the worker. False once
+/// stopped or the worker is gone.
+fn deliver(events: &mut Vec<Event>, queue: &Queue, server: &Weak<Shared>) -> bool {
+    if events.len() == 1
+        && matches!(events.first(), Some(Event::Datagram(..)))
+        && queue.in_flight.load(Ordering::Acquire) == 0
+        && let Some(shared) = server.upgrade()
+        && shared.waiting.load(Ordering::Acquire) > 0
+    {
+        // Nothing queued is left to go before it: the order holds.
+        handle(&Server { shared }, events);
+        return true;
+    }
+    for event in events.drain(..) {
+        if !queue.push(event) {
+            return false;
+        }
+    }
+    true
+}
+
 /// The worker: hands what the reader queued to the core, fires timers.
-fn work(weak: Weak<Shared>, rx: Receiver<Event>, stop: &AtomicBool, queued: &AtomicUsize) {
+fn work(
+    weak: Weak<Shared>,
+    rx: Receiver<Event>,
+    stop: &AtomicBool,
+    queued: &AtomicUsize,
+    in_flight: &AtomicUsize,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         if stop.load(Ordering::SeqCst) {
@@ -185,7 +418,10 @@ fn work(weak: Weak<Shared>, rx: Receiver<Event>, stop: &AtomicBool, queued: &Ato
         let Some(server) = weak.upgrade().map(|shared| Server { shared }) else {
             return;
         };
+        let handled = batch.len();
         handle(&server, &mut batch);
+        // Only now may the reader hand a datagram to the core itself.
+        in_flight.fetch_sub(handled, Ordering::AcqRel);
         server.lock().on_timeout(Instant::now(), SystemTime::now());
         server.notify_all();
         server.print_due_summaries(false);

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
@@ -35,6 +35,13 @@ pub(crate) struct Shared {
     /// Bumped with every `changed` notification, so a waiter can spin
     /// briefly on it before sleeping.
     pub(super) version: AtomicU64,
+    /// Commands waiting for a change of the core (a response, a message):
+    /// while one waits, the receiving thread hands a datagram to the core
+    /// itself instead of queueing it for the worker.
+    pub(super) waiting: AtomicUsize,
+    /// Waiters asleep on `changed` (a notification wakes only when there
+    /// are: waking nobody still costs a system call).
+    pub(super) sleepers: AtomicUsize,
     /// Effects released by the core, carried out in order by one thread at
     /// a time (the holder of `drain`).
     pub(super) outbox: Mutex<VecDeque<Effect>>,
@@ -126,6 +133,8 @@ impl Drop for CoreGuard<'_> {
 pub(super) struct Driver {
     pub(super) stop: Arc<AtomicBool>,
     pub(super) handle: Option<JoinHandle<()>>,
+    /// Who reads the socket (see `driver::receive_here`).
+    pub(super) turn: Arc<super::driver::Turn>,
 }
 
 impl Driver {
@@ -163,6 +172,8 @@ impl Server {
                 ))),
                 changed: Condvar::new(),
                 version: AtomicU64::new(0),
+                waiting: AtomicUsize::new(0),
+                sleepers: AtomicUsize::new(0),
                 outbox: Mutex::new(VecDeque::new()),
                 drain: Mutex::new(()),
                 driver: Mutex::new(None),
@@ -236,8 +247,12 @@ impl Server {
     }
 
     pub(crate) fn notify_all(&self) {
-        self.shared.version.fetch_add(1, Ordering::Release);
-        self.shared.changed.notify_all();
+        self.shared.version.fetch_add(1, Ordering::SeqCst);
+        // A sleeper counts itself before it releases the core to sleep, and
+        // every change is made under the core's lock before this is called.
+        if self.shared.sleepers.load(Ordering::SeqCst) > 0 {
+            self.shared.changed.notify_all();
+        }
     }
 
     /// Carries out queued effects until none is left, unless another thread

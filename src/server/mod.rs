@@ -38,7 +38,7 @@ mod tests;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::coap::{Message, tcp, udp};
@@ -680,13 +680,18 @@ impl Server {
         deadline: Option<Instant>,
         mut poll: impl FnMut(&mut Core) -> Option<T>,
     ) -> Result<Option<T>, ServerError> {
-        // A response usually follows within a fraction of a millisecond on a
-        // local network: spinning that long on the change counter saves the
+        // Where the socket can be polled, the waiting command reads it
+        // itself (see `driver::receive_here`). Elsewhere a response usually
+        // follows within a fraction of a millisecond on a local network:
+        // yielding that long while watching the change counter saves the
         // sleep and wake-up of the waiting thread. Then it sleeps.
         const SPIN: Duration = Duration::from_millis(1);
         const SLICE: Duration = Duration::from_millis(50);
+        let _waiting = Waiting::new(&self.shared.waiting);
+        let turn = lock(&self.shared.driver).as_ref().map(|d| d.turn.clone());
         let started = Instant::now();
         let mut core = self.lock_raw();
+        let transport = core.transport.clone();
         loop {
             if let Some(v) = poll(&mut core) {
                 return Ok(Some(v));
@@ -698,9 +703,17 @@ impl Server {
             if self.interrupted() {
                 return Err(ServerError::Interrupted);
             }
+            let slice = deadline.map_or(SLICE, |d| (d - now).min(SLICE));
+            let seen = self.shared.version.load(Ordering::Acquire);
+            drop(core);
+            // The waiting command reads the socket itself where it can.
+            if let (Some(turn), Some(transport)) = (&turn, &transport)
+                && driver::receive_here(self, transport, turn, slice)
+            {
+                core = self.lock_raw();
+                continue;
+            }
             if now - started < SPIN {
-                let seen = self.shared.version.load(Ordering::Acquire);
-                drop(core);
                 while self.shared.version.load(Ordering::Acquire) == seen
                     && started.elapsed() < SPIN
                 {
@@ -709,13 +722,18 @@ impl Server {
                 core = self.lock_raw();
                 continue;
             }
-            let slice = deadline.map_or(SLICE, |d| (d - now).min(SLICE));
+            core = self.lock_raw();
+            if self.shared.version.load(Ordering::Acquire) != seen {
+                continue;
+            }
+            self.shared.sleepers.fetch_add(1, Ordering::SeqCst);
             core = self
                 .shared
                 .changed
                 .wait_timeout(core, slice)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            self.shared.sleepers.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -848,5 +866,21 @@ impl Server {
             _ => {}
         }
         parts.join(", ")
+    }
+}
+
+/// Counts a command waiting in `Server::wait_until` while it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

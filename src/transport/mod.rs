@@ -161,6 +161,26 @@ impl Transport {
         }
     }
 
+    /// Waits up to `timeout` until [`Transport::recv`] has a datagram to
+    /// read, without reading it. `None` where that cannot be told from
+    /// the socket alone: DTLS (records that carry no application data),
+    /// TCP and in-memory transports (frames come through a queue), and
+    /// UDP while the fault injection is on.
+    pub fn wait_readable(&self, timeout: Duration) -> Option<io::Result<bool>> {
+        match self {
+            Transport::Udp(t) => t.wait_readable(timeout),
+            _ => None,
+        }
+    }
+
+    /// Whether [`Transport::wait_readable`] can tell now.
+    pub fn can_wait_readable(&self) -> bool {
+        match self {
+            Transport::Udp(t) => t.faults().is_off(),
+            _ => false,
+        }
+    }
+
     /// The fault injector of a UDP or DTLS socket (below DTLS); `None`
     /// for TCP and in-memory transports, which have no datagrams to lose.
     pub fn faults(&self) -> Option<&Faults> {

@@ -22,6 +22,9 @@ pub struct UdpTransport {
     read_timeout_us: AtomicU64,
     faults: Arc<Faults>,
     held_out: Arc<OutgoingHold>,
+    /// Bound to `[::]`: IPv4 peers are written IPv4-mapped (the family
+    /// stays across `rebind`).
+    dual_stack: bool,
 }
 
 impl UdpTransport {
@@ -40,7 +43,9 @@ impl UdpTransport {
     pub fn bind_addr(addr: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
         grow_buffers(&socket, SOCKET_BUFFER);
+        let dual_stack = socket.local_addr()?.is_ipv6();
         Ok(UdpTransport {
+            dual_stack,
             socket: RwLock::new(Arc::new(socket)),
             read_timeout_us: AtomicU64::new(0),
             faults: Arc::new(Faults::default()),
@@ -82,15 +87,16 @@ impl UdpTransport {
     /// `peer` as the socket wants it: IPv4 peers are mapped on a
     /// dual-stack socket.
     pub fn socket_addr(&self, peer: SocketAddr) -> SocketAddr {
-        map_for(&self.current(), peer)
+        map_for(self.dual_stack, peer)
     }
 
     /// Sends one datagram (unless the fault injector decides otherwise).
     /// An IPv4 peer on a dual-stack socket is mapped.
     pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
         let socket = self.current();
+        let dual = self.dual_stack;
         if self.faults.is_off() {
-            return send_on(&socket, bytes, peer);
+            return send_on(&socket, dual, bytes, peer);
         }
         let fate = self.faults.decide(true, canonical(peer), bytes);
         let mut result = Ok(());
@@ -98,22 +104,22 @@ impl UdpTransport {
             if i == 0 && fate.reordered {
                 let (ticket, previous) = self.held_out.hold(bytes.to_vec(), peer);
                 if let Some((b, p)) = previous {
-                    result = result.and(send_on(&socket, &b, p));
+                    result = result.and(send_on(&socket, dual, &b, p));
                 }
                 let held = self.held_out.clone();
                 let socket = socket.clone();
                 let wait = (*delay).max(REORDER_HOLD);
                 spawn_sender(wait, move || {
                     held.take_if(ticket)
-                        .map(|(b, p)| send_on(&socket, &b, p))
+                        .map(|(b, p)| send_on(&socket, dual, &b, p))
                         .unwrap_or(Ok(()))
                 })?;
             } else if delay.is_zero() {
-                result = result.and(send_on(&socket, bytes, peer));
+                result = result.and(send_on(&socket, dual, bytes, peer));
             } else {
                 let bytes = bytes.to_vec();
                 let socket = socket.clone();
-                spawn_sender(*delay, move || send_on(&socket, &bytes, peer))?;
+                spawn_sender(*delay, move || send_on(&socket, dual, &bytes, peer))?;
             }
         }
         if !fate.reordered
@@ -121,7 +127,7 @@ impl UdpTransport {
             && let Some((b, p)) = self.held_out.take()
         {
             // A datagram held back for reordering goes after this one.
-            result = result.and(send_on(&socket, &b, p));
+            result = result.and(send_on(&socket, dual, &b, p));
         }
         result
     }
@@ -161,6 +167,27 @@ impl UdpTransport {
         }
     }
 
+    /// Waits up to `timeout` (whole milliseconds, at least one) until a
+    /// datagram can be read from the socket, without reading it: `true`
+    /// when one can. `None` while the fault injection is on (datagrams it
+    /// delays come from a queue, not from the socket): only `recv` knows
+    /// when the next one is due.
+    pub fn wait_readable(&self, timeout: Duration) -> Option<io::Result<bool>> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        if !self.faults.is_off() {
+            return None;
+        }
+        let socket = self.current();
+        let ms = timeout.as_millis().clamp(1, u128::from(u16::MAX)) as u16;
+        let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+        Some(match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) => Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => Ok(false),
+            Err(e) => Err(io::Error::from(e)),
+        })
+    }
+
     /// One read from the socket, up to `timeout`.
     fn recv_once(
         &self,
@@ -189,18 +216,18 @@ impl UdpTransport {
     }
 }
 
-/// `peer` mapped to IPv6 when `socket` is dual-stack.
-fn map_for(socket: &UdpSocket, peer: SocketAddr) -> SocketAddr {
-    match (peer, socket.local_addr()) {
-        (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => {
+/// `peer` mapped to IPv6 when the socket is dual-stack.
+fn map_for(dual_stack: bool, peer: SocketAddr) -> SocketAddr {
+    match peer {
+        SocketAddr::V4(v4) if dual_stack => {
             SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
         }
         _ => peer,
     }
 }
 
-fn send_on(socket: &UdpSocket, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
-    socket.send_to(bytes, map_for(socket, peer)).map(|_| ())
+fn send_on(socket: &UdpSocket, dual_stack: bool, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
+    socket.send_to(bytes, map_for(dual_stack, peer)).map(|_| ())
 }
 
 /// Runs `send` after `delay` on a thread of its own (a delayed datagram);
@@ -278,6 +305,37 @@ mod tests {
         server.send_to(b"yo", peer).unwrap();
         let (n, _) = client.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"yo");
+    }
+
+    #[test]
+    fn wait_readable_tells_a_waiting_datagram_and_leaves_it() {
+        let server = UdpTransport::bind(0, false).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let short = Duration::from_millis(5);
+        assert!(!server.wait_readable(short).unwrap().unwrap());
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"hi", ("127.0.0.1", port)).unwrap();
+        assert!(
+            server
+                .wait_readable(Duration::from_secs(2))
+                .unwrap()
+                .unwrap()
+        );
+        // Still there for the read.
+        assert!(server.wait_readable(short).unwrap().unwrap());
+        let mut buf = [0u8; 16];
+        let (n, _) = server.recv(&mut buf, short).unwrap().unwrap();
+        assert_eq!(&buf[..n], b"hi");
+        assert!(!server.wait_readable(short).unwrap().unwrap());
+        // With faults on, only `recv` can tell.
+        server.faults().configure(crate::transport::FaultSettings {
+            all: super::super::faults::FaultSpec {
+                loss: 0.5,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        assert!(server.wait_readable(short).is_none());
     }
 
     #[test]

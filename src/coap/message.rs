@@ -220,7 +220,12 @@ impl Message {
 
     /// `/a/b` from Uri-Path (empty string when there is none).
     pub fn path_string(&self) -> String {
-        self.uri_path().iter().map(|s| format!("/{s}")).collect()
+        let mut path = String::new();
+        for segment in self.option_values(OptionNumber::URI_PATH) {
+            path.push('/');
+            path.push_str(&String::from_utf8_lossy(segment));
+        }
+        path
     }
 
     /// `/a/b?q1&q2`: the path with the query, as summaries print it.

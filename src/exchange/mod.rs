@@ -667,8 +667,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         };
         self.pump(now);
         let request = &o.msg;
-        let path = request.path_string();
-        match request.uint_option(OptionNumber::OBSERVE) {
+        let observe = request.uint_option(OptionNumber::OBSERVE);
+        let path = match observe {
+            Some(0 | 1) => request.path_string(),
+            _ => String::new(),
+        };
+        match observe {
             Some(0) => {
                 let seq = observe::sequence(response);
                 let replaced: Vec<ObservationId> = self

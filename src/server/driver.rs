@@ -24,10 +24,11 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::handle::{Driver, Server, Shared};
+use super::turn::{COMMAND_POLL, READ_READY, Turn};
 use crate::transport::udp::MAX_DATAGRAM;
 use crate::transport::{FaultEvent, Transport};
 
@@ -45,109 +46,6 @@ const QUEUE_BYTES: usize = 32 << 20;
 
 /// How many events the worker hands to the core under one lock.
 const BATCH: usize = 256;
-
-/// How long the reader stands aside after a command last read the socket:
-/// commands in a loop keep the turn from one to the next; a datagram that
-/// arrives between them waits at most this long.
-const LEASE: Duration = Duration::from_millis(20);
-
-/// The longest a receiving command waits on the socket before it looks at
-/// the core again (changes made by other threads: a timer, a send).
-const COMMAND_POLL: Duration = Duration::from_millis(5);
-
-/// How long a read waits once the socket said a datagram is there.
-const READ_READY: Duration = Duration::from_millis(1);
-
-/// Who reads a socket that can be polled: the reader thread, or a command
-/// waiting for a response. One at a time, so datagrams are handled in the
-/// order they were read.
-pub(super) struct Turn {
-    state: Mutex<TurnState>,
-    changed: Condvar,
-    /// The buffer of the command that reads (one at a time).
-    command: Mutex<Vec<u8>>,
-    /// Events the reader queued that the worker has not carried out yet.
-    in_flight: Arc<AtomicUsize>,
-}
-
-#[derive(Default)]
-struct TurnState {
-    /// A command reads the socket.
-    command: bool,
-    /// The reader is between a read and handing over what it read.
-    reader: bool,
-    /// When a command last gave the turn back.
-    released: Option<Instant>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Turn {
-    /// Waits while a command reads (or read within [`LEASE`]); false when
-    /// stopped meanwhile.
-    fn reader_waits(&self, stop: &AtomicBool) -> bool {
-        let mut state = lock(&self.state);
-        loop {
-            if stop.load(Ordering::SeqCst) {
-                return false;
-            }
-            let aside = match state.released {
-                _ if state.command => TICK,
-                Some(at) => LEASE.saturating_sub(at.elapsed()),
-                None => Duration::ZERO,
-            };
-            if aside.is_zero() {
-                return true;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, aside.min(TICK))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
-    /// The reader starts a read; false when a command took the turn.
-    fn reader_begins(&self) -> bool {
-        let mut state = lock(&self.state);
-        let leased = state.released.is_some_and(|at| at.elapsed() < LEASE);
-        if state.command || leased {
-            return false;
-        }
-        state.reader = true;
-        true
-    }
-
-    /// The reader handed over what it read.
-    fn reader_ends(&self) {
-        let mut state = lock(&self.state);
-        state.reader = false;
-        let command_waits = state.command;
-        drop(state);
-        if command_waits {
-            self.changed.notify_all();
-        }
-    }
-
-    /// A command takes the turn, once the reader handed over what it read.
-    fn command_begins(&self) {
-        let mut state = lock(&self.state);
-        state.command = true;
-        while state.reader {
-            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    /// The command gives the turn back. The reader is not woken: it stands
-    /// aside for [`LEASE`] after this anyway.
-    fn command_ends(&self) {
-        let mut state = lock(&self.state);
-        state.command = false;
-        state.released = Some(Instant::now());
-    }
-}
 
 /// Lets the calling command read the socket and handle what arrives for
 /// up to `slice` (at most [`COMMAND_POLL`]). False when it cannot here
@@ -200,12 +98,7 @@ pub(super) fn spawn(server: &Server, transport: Arc<Transport>) -> std::io::Resu
     let (tx, rx) = sync_channel(QUEUE);
     let queued = Arc::new(AtomicUsize::new(0));
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let turn = Arc::new(Turn {
-        state: Mutex::new(TurnState::default()),
-        changed: Condvar::new(),
-        command: Mutex::new(Vec::new()),
-        in_flight: in_flight.clone(),
-    });
+    let turn = Arc::new(Turn::new(in_flight.clone()));
     let turn_of_reader = turn.clone();
     let queue = Queue {
         tx,

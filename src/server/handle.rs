@@ -134,7 +134,7 @@ pub(super) struct Driver {
     pub(super) stop: Arc<AtomicBool>,
     pub(super) handle: Option<JoinHandle<()>>,
     /// Who reads the socket (see `driver::receive_here`).
-    pub(super) turn: Arc<super::driver::Turn>,
+    pub(super) turn: Arc<super::turn::Turn>,
 }
 
 impl Driver {

@@ -35,6 +35,7 @@ mod registrar;
 pub(crate) mod session;
 #[cfg(test)]
 mod tests;
+mod turn;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! `nsh test [PATHS…]`: runs every `*.rhai` under the paths, each in a
+//! `nsh test [PATHS…]`: runs every `*.rhai` under the paths (bar the
+//! libraries found in directories: files of functions only), each in a
 //! fresh [`Shell`] over a new [`Server`] listening on its own port (port 0,
 //! so scripts can run in parallel with `--jobs`), optionally with the device
 //! started for it (`--client`, see [`client`]). Prints one line per
@@ -346,7 +347,17 @@ pub fn run(args: TestArgs) -> ExitCode {
             .collect()
     } else {
         match find_scripts(&args.paths) {
-            Ok(s) => s.into_iter().map(|p| (p, None)).collect(),
+            Ok((scripts, libraries)) => {
+                if !args.list {
+                    for l in &libraries {
+                        println!(
+                            "# {}: defines functions only (a library to import), not run",
+                            l.display()
+                        );
+                    }
+                }
+                scripts.into_iter().map(|p| (p, None)).collect()
+            }
             Err(e) => {
                 eprintln!("nsh test: {e}");
                 return ExitCode::from(2);
@@ -507,33 +518,58 @@ fn write_file(file: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The scripts under `paths`: a file as given, a directory's `*.rhai`
-/// (recursively), each directory's sorted by path.
-fn find_scripts(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+/// (recursively), each directory's sorted by path; and apart, the files of
+/// those directories that are libraries ([`is_library`]), which are not run.
+fn find_scripts(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>, libs: &mut Vec<PathBuf>) -> Result<(), String> {
         let entries =
             std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();
         for p in paths {
             if p.is_dir() {
-                walk(&p, out)?;
+                walk(&p, out, libs)?;
             } else if p.extension().is_some_and(|x| x == "rhai") {
-                out.push(p);
+                let library = std::fs::read_to_string(&p).is_ok_and(|s| is_library(&s));
+                if library {
+                    libs.push(p);
+                } else {
+                    out.push(p);
+                }
             }
         }
         Ok(())
     }
-    let mut out = Vec::new();
+    let (mut out, mut libs) = (Vec::new(), Vec::new());
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out)?;
+            walk(p, &mut out, &mut libs)?;
         } else if p.is_file() {
             out.push(p.clone());
         } else {
             return Err(format!("{}: no such file or directory", p.display()));
         }
     }
-    Ok(out)
+    Ok((out, libs))
+}
+
+/// Whether `source` is a library: it defines functions and has no
+/// statement of its own, so running it does nothing; scripts `import` it.
+/// A file that does not compile is not one (running it reports the error).
+pub fn is_library(source: &str) -> bool {
+    // A file with a `#!` line is meant to be run.
+    if source.starts_with("#!") {
+        return false;
+    }
+    let mut engine = rhai::Engine::new_raw();
+    engine.set_max_expr_depths(256, 256);
+    match engine.compile(source) {
+        Ok(ast) => {
+            let body: &[_] = ast.as_ref();
+            body.is_empty() && ast.has_functions()
+        }
+        Err(_) => false,
+    }
 }
 
 /// The scripts `filter` selects: every one whose path contains it (all its
@@ -923,6 +959,20 @@ fn watched<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_of_function_definitions_only_is_a_library() {
+        assert!(is_library(
+            "// helpers\nfn a(x) { x + 1 }\nfn b() { a(1) }\n"
+        ));
+        assert!(is_library(include_str!("../../stdlib/ets/common.rhai")));
+        assert!(!is_library("fn a() { 1 }\nprint(a());\n"));
+        assert!(!is_library("const X = 1;\nfn a() { X }\n"));
+        assert!(!is_library("test(\"t\", || { assert(true); });\n"));
+        assert!(!is_library(""));
+        assert!(!is_library("fn a( {"));
+        assert!(!is_library("#!/usr/bin/env nsh\nfn a() { 1 }\n"));
+    }
 
     #[test]
     fn case_names_are_read_from_string_literals() {

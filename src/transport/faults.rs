@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -256,9 +257,24 @@ struct State {
     incoming: Vec<Held>,
 }
 
+impl State {
+    /// Whether anything is to be done: faults set, datagrams held or
+    /// events not yet taken.
+    fn engaged(&self) -> bool {
+        !self.settings.is_off() || !self.incoming.is_empty() || !self.events.is_empty()
+    }
+}
+
 /// The fault injector of one socket; off until [`Faults::configure`].
+///
+/// With nothing engaged (no fault set, nothing held, no event untaken) the
+/// calls made for every datagram ([`Faults::is_off`], [`Faults::pop_due`],
+/// [`Faults::next_due`], [`Faults::take_events`]) read one atomic flag and
+/// take no lock.
 pub struct Faults {
     state: Mutex<State>,
+    /// [`State::engaged`], stored whenever the state changes under the lock.
+    engaged: AtomicBool,
 }
 
 impl fmt::Debug for Faults {
@@ -287,6 +303,7 @@ impl Faults {
     /// An injector with `settings`, its PRNGs seeded from them.
     pub fn new(settings: FaultSettings) -> Faults {
         let (rng_in, rng_out) = rngs(settings.seed);
+        let engaged = !settings.is_off();
         Faults {
             state: Mutex::new(State {
                 settings,
@@ -295,11 +312,22 @@ impl Faults {
                 events: Vec::new(),
                 incoming: Vec::new(),
             }),
+            engaged: AtomicBool::new(engaged),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores whether `state` (still locked) has anything to do.
+    fn note_engaged(&self, state: &State) {
+        self.engaged.store(state.engaged(), Ordering::Release);
+    }
+
+    /// False when nothing is set, held or recorded: no need to lock.
+    fn engaged(&self) -> bool {
+        self.engaged.load(Ordering::Acquire)
     }
 
     /// Replaces the settings and seeds the PRNGs again: the draws start
@@ -308,11 +336,12 @@ impl Faults {
         let mut s = self.lock();
         (s.rng_in, s.rng_out) = rngs(settings.seed);
         s.settings = settings;
+        self.note_engaged(&s);
     }
 
     /// Whether anything is injected at all.
     pub fn is_off(&self) -> bool {
-        self.lock().settings.is_off()
+        !self.engaged() || self.lock().settings.is_off()
     }
 
     /// Decides the fate of a datagram to (`outgoing`) or from `peer`, and
@@ -326,6 +355,8 @@ impl Faults {
         if spec.is_off() || !spec.direction.covers(outgoing) {
             return Fate::pass();
         }
+        // Events are recorded only past this point, with a fault set: the
+        // engaged flag is already up.
         let rng = if outgoing {
             &mut s.rng_out
         } else {
@@ -379,7 +410,13 @@ impl Faults {
 
     /// The faults injected since the last call.
     pub fn take_events(&self) -> Vec<FaultEvent> {
-        std::mem::take(&mut self.lock().events)
+        if !self.engaged() {
+            return Vec::new();
+        }
+        let mut s = self.lock();
+        let events = std::mem::take(&mut s.events);
+        self.note_engaged(&s);
+        events
     }
 
     /// Applies `fate` to a received datagram: its copies wait in the
@@ -388,6 +425,11 @@ impl Faults {
     /// [`REORDER_HOLD`].
     pub fn hold_incoming(&self, fate: &Fate, bytes: &[u8], peer: SocketAddr, now: Instant) {
         let mut s = self.lock();
+        Self::hold_locked(&mut s, fate, bytes, peer, now);
+        self.note_engaged(&s);
+    }
+
+    fn hold_locked(s: &mut State, fate: &Fate, bytes: &[u8], peer: SocketAddr, now: Instant) {
         for (i, d) in fate.copies.iter().enumerate() {
             let reordered = i == 0 && fate.reordered;
             s.incoming.push(Held {
@@ -420,6 +462,9 @@ impl Faults {
 
     /// A received datagram whose time has come, oldest first.
     pub fn pop_due(&self, now: Instant) -> Option<(Vec<u8>, SocketAddr)> {
+        if !self.engaged() {
+            return None;
+        }
         let mut s = self.lock();
         let i = s
             .incoming
@@ -430,11 +475,15 @@ impl Faults {
             .min_by_key(|(_, h)| h.due)
             .map(|(i, _)| i)?;
         let h = s.incoming.remove(i);
+        self.note_engaged(&s);
         Some((h.bytes, h.peer))
     }
 
     /// When the next held received datagram is due.
     pub fn next_due(&self) -> Option<Instant> {
+        if !self.engaged() {
+            return None;
+        }
         self.lock().incoming.iter().map(|h| h.due).min()
     }
 }
@@ -614,6 +663,51 @@ mod tests {
         f.hold_incoming(&held, b"alone", peer(), now);
         assert_eq!(f.pop_due(now), None);
         assert_eq!(f.pop_due(now + REORDER_HOLD).unwrap().0, b"alone");
+    }
+
+    #[test]
+    fn with_faults_off_the_receive_path_takes_no_lock() {
+        let f = Faults::default();
+        let now = Instant::now();
+        std::thread::scope(|scope| {
+            let guard = f.lock();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let f = &f;
+            scope.spawn(move || {
+                let answers = (f.pop_due(now), f.next_due(), f.is_off(), f.take_events());
+                let _ = tx.send(answers);
+            });
+            // Generous: only a thread blocked on the lock misses it.
+            let answers = rx.recv_timeout(Duration::from_secs(10));
+            drop(guard);
+            assert_eq!(answers, Ok((None, None, true, Vec::new())));
+        });
+    }
+
+    #[test]
+    fn held_datagrams_and_events_outlive_turning_faults_off() {
+        let f = Faults::new(FaultSettings {
+            all: FaultSpec {
+                delay_ms: DelayRange::parse("100").unwrap(),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        assert!(!f.is_off());
+        let now = Instant::now();
+        let fate = f.decide(false, peer(), b"late");
+        f.hold_incoming(&fate, b"late", peer(), now);
+        f.configure(FaultSettings::default());
+        assert!(f.is_off());
+        let due = now + Duration::from_millis(100);
+        assert_eq!(f.next_due(), Some(due));
+        assert_eq!(f.pop_due(now), None);
+        assert_eq!(f.pop_due(due), Some((b"late".to_vec(), peer())));
+        assert_eq!(f.next_due(), None);
+        let events = f.take_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].what, "delayed 100 ms by delay_ms=100");
+        assert!(f.take_events().is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod bootstrap;
 mod capture;
 mod cli;
+mod clients_list;
 mod dtls;
 mod dtls_cid;
 mod dtls_security;

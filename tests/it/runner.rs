@@ -550,3 +550,96 @@ fn security_options_make_every_scripts_server_listen_with_them() {
     assert_eq!(run.stdout, "");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A file that only defines functions is a library for `import`: found in a
+/// directory it is not run (nor counted as a passed script); named on its
+/// own it runs as asked.
+#[test]
+fn a_library_of_functions_in_a_directory_is_not_counted_as_a_script() {
+    let dir = scratch("library");
+    let cases = write(
+        &dir,
+        "a_cases.rhai",
+        "test(\"adds\", || { assert_eq(1 + 1, 2); });\n",
+    );
+    let lib = write(
+        &dir,
+        "b_helpers.rhai",
+        "// Helpers.\nfn twice(x) {\n    x * 2\n}\n\nfn thrice(x) { x * 3 }\n",
+    );
+    let plain = write(&dir, "c_plain.rhai", "fn f() { 1 }\nprint(f());\n");
+    let d = dir.display().to_string();
+    let junit = dir.join("out").join("junit.xml");
+    let run = run_nsh(
+        &[
+            "test",
+            &d,
+            "--jobs",
+            "1",
+            "--junit",
+            &junit.display().to_string(),
+        ],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout.starts_with(&format!(
+            "# {lib}: defines functions only (a library to import), not run\n"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!("ok - {cases} (1 passed")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!("ok - {plain} (1 passed")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains(&format!("ok - {lib}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.ends_with("\n2 passed, 0 failed, 0 skipped\n"),
+        "{}",
+        run.stdout
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(!xml.contains("b_helpers"), "{xml}");
+    assert!(xml.contains("a_cases") && xml.contains("c_plain"), "{xml}");
+
+    let list = run_nsh(&["test", &d, "--list"], Duration::from_secs(30), |_| {});
+    list.assert_ok();
+    assert_eq!(list.stdout, format!("{cases}\n  adds\n{plain}\n"));
+
+    let alone = run_nsh(&["test", &lib], Duration::from_secs(30), |_| {});
+    alone.assert_ok();
+    assert!(
+        alone.stdout.ends_with("\n1 passed, 0 failed, 0 skipped\n"),
+        "{}",
+        alone.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_ets_helpers_are_not_listed_as_a_script_of_stdlib_ets() {
+    let list = run_nsh(
+        &["test", "stdlib/ets", "--list"],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    list.assert_ok();
+    assert!(
+        list.stdout.contains("stdlib/ets/100_registration.rhai\n"),
+        "{}",
+        list.stdout
+    );
+    assert!(!list.stdout.contains("common.rhai"), "{}", list.stdout);
+}

@@ -94,9 +94,12 @@ command! {
 command! {
     /// `clients`.
     pub(super) const CLIENTS = "clients";
-    args: NoArgs,
-    help: "Lists registered clients (endpoint, address, location, lifetime, binding, version, seconds since last heard); returns them as maps.",
-    example: "clients  |  for c in clients() { print(c.endpoint) }",
+    /// The arguments of `clients`.
+    struct ClientsArgs {
+        count: Option<i64> = opt(Int, "50; 0 lists all"),
+    }
+    help: "Lists registered clients (endpoint, address, location, lifetime, binding, version, seconds since last heard), oldest first: COUNT lines at most, then a line saying how many more there are (0 lists every one). Returns all of them as maps, whatever COUNT.",
+    example: "clients  |  clients 0  |  for c in clients() { print(c.endpoint) }",
     run: cmd_clients,
 }
 
@@ -315,14 +318,24 @@ fn cmd_unconnect(ctx: &Ctx, _: NoArgs) -> CmdResult {
     Ok(Dynamic::UNIT)
 }
 
-fn cmd_clients(ctx: &Ctx, _: NoArgs) -> CmdResult {
+/// How many clients `clients` lists when not told.
+const CLIENTS_SHOWN: usize = 50;
+
+fn cmd_clients(ctx: &Ctx, args: ClientsArgs) -> CmdResult {
+    let shown = match args.count {
+        None => CLIENTS_SHOWN,
+        Some(0) => usize::MAX,
+        Some(n) => usize::try_from(n).map_err(|_| {
+            format!("clients: COUNT {n} is negative: give how many to list, or 0 for all")
+        })?,
+    };
     let current = ctx.server.current_client();
     let clients = ctx.server.clients();
     if ctx.interactive {
         if clients.is_empty() {
             ctx.say("no registered clients");
         }
-        for c in &clients {
+        for c in clients.iter().take(shown) {
             let mark = if current.as_deref() == Some(c.endpoint.as_str()) {
                 "*"
             } else {
@@ -344,6 +357,16 @@ fn cmd_clients(ctx: &Ctx, _: NoArgs) -> CmdResult {
                 c.last_seen.elapsed().map_or(0.0, |d| d.as_secs_f64())
             ));
         }
+        if let Some(hidden) = clients.get(shown..).filter(|h| !h.is_empty()) {
+            let current = current
+                .as_deref()
+                .filter(|ep| hidden.iter().any(|c| c.endpoint == *ep))
+                .map_or_else(String::new, |ep| format!("; the current one is {ep}"));
+            ctx.say(&format!(
+                "… and {} more clients (`clients 0` lists all; clients() returns every one){current}",
+                grouped(hidden.len())
+            ));
+        }
     }
     Ok(Dynamic::from_array(
         clients
@@ -351,6 +374,19 @@ fn cmd_clients(ctx: &Ctx, _: NoArgs) -> CmdResult {
             .map(|c| client_map(c, current.as_deref() == Some(c.endpoint.as_str())))
             .collect(),
     ))
+}
+
+/// `9950` as `9,950`.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn cmd_use_client(ctx: &Ctx, args: UseClientArgs) -> CmdResult {

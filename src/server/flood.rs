@@ -45,7 +45,7 @@ fn kind(line: &str) -> &str {
 }
 
 /// `9990` as `9,990`.
-pub(crate) fn grouped(n: u64) -> String {
+pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

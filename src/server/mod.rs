@@ -53,6 +53,7 @@ use handle::lock;
 pub(crate) use base::RegistryContext;
 pub use base::{Flags, Printer, ServerError, deadline_after};
 pub use capture::{CaptureSink, Link, Wire};
+pub use flood::grouped;
 pub use handle::Server;
 
 pub use history::{Direction, Record, RecordRef, Role};

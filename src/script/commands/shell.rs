@@ -364,7 +364,7 @@ fn cmd_clients(ctx: &Ctx, args: ClientsArgs) -> CmdResult {
                 .map_or_else(String::new, |ep| format!("; the current one is {ep}"));
             ctx.say(&format!(
                 "… and {} more clients (`clients 0` lists all; clients() returns every one){current}",
-                grouped(hidden.len())
+                crate::server::grouped(hidden.len() as u64)
             ));
         }
     }
@@ -374,19 +374,6 @@ fn cmd_clients(ctx: &Ctx, args: ClientsArgs) -> CmdResult {
             .map(|c| client_map(c, current.as_deref() == Some(c.endpoint.as_str())))
             .collect(),
     ))
-}
-
-/// `9950` as `9,950`.
-fn grouped(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn cmd_use_client(ctx: &Ctx, args: UseClientArgs) -> CmdResult {

@@ -11,7 +11,7 @@
 //! A command waiting for a response takes the hand-offs out of the round
 //! trip: while one waits and the worker has nothing in hand, the reader
 //! hands a datagram to the core itself; and where the transport can say
-//! from its socket alone that a datagram is there (plain UDP without
+//! from its socket alone that a datagram is there (UDP and DTLS without
 //! fault injection, [`Transport::wait_readable`]), the waiting command
 //! takes the [`Turn`] and reads and handles datagrams in its own thread
 //! while the reader stands aside, as a blocking client would. Either way
@@ -209,8 +209,8 @@ fn read(transport: Arc<Transport>, queue: Queue, server: Weak<Shared>, turn: &Tu
     while turn.reader_waits(&queue.stop) {
         let polled = match transport.wait_readable(TICK) {
             None => None,
-            Some(Ok(false)) => continue,
-            Some(Ok(true)) => {
+            Some(Ok(false)) if !transport.wants_ticks() => continue,
+            Some(Ok(_)) => {
                 if !turn.reader_begins() {
                     continue;
                 }

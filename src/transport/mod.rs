@@ -162,13 +162,14 @@ impl Transport {
     }
 
     /// Waits up to `timeout` until [`Transport::recv`] has a datagram to
-    /// read, without reading it. `None` where that cannot be told from
-    /// the socket alone: DTLS (records that carry no application data),
-    /// TCP and in-memory transports (frames come through a queue), and
-    /// UDP while the fault injection is on.
+    /// read (over DTLS: a record to decrypt, or one decrypted already),
+    /// without reading it. `None` where that cannot be told from the
+    /// socket alone: TCP and in-memory transports (frames come through a
+    /// queue), and UDP or DTLS while the fault injection is on.
     pub fn wait_readable(&self, timeout: Duration) -> Option<io::Result<bool>> {
         match self {
             Transport::Udp(t) => t.wait_readable(timeout),
+            Transport::Dtls(t) => t.wait_readable(timeout),
             _ => None,
         }
     }
@@ -177,8 +178,16 @@ impl Transport {
     pub fn can_wait_readable(&self) -> bool {
         match self {
             Transport::Udp(t) => t.faults().is_off(),
+            Transport::Dtls(t) => t.udp().faults().is_off(),
             _ => false,
         }
+    }
+
+    /// Whether [`Transport::recv`] must be called now and then even when
+    /// nothing arrives: DTLS retransmits handshake flights and ends idle
+    /// sessions from there.
+    pub fn wants_ticks(&self) -> bool {
+        matches!(self, Transport::Dtls(_))
     }
 
     /// The fault injector of a UDP or DTLS socket (below DTLS); `None`

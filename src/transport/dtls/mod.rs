@@ -401,6 +401,20 @@ impl DtlsTransport {
         lock(&self.ended).push(peer);
     }
 
+    /// Waits up to `timeout` until `recv` has something to do without
+    /// waiting: a decrypted record kept from an earlier datagram, or a
+    /// datagram on the socket (see [`UdpTransport::wait_readable`]; `None`
+    /// while the fault injection is on).
+    pub fn wait_readable(&self, timeout: Duration) -> Option<io::Result<bool>> {
+        if !self.udp.faults().is_off() {
+            return None;
+        }
+        if !lock(&self.pending).is_empty() {
+            return Some(Ok(true));
+        }
+        self.udp.wait_readable(timeout)
+    }
+
     fn pop_pending(&self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
         let (d, peer) = lock(&self.pending).pop_front()?;
         let n = d.len().min(buf.len());

@@ -53,8 +53,33 @@ const CLIENTS: usize = 10_000;
 
 #[test]
 fn ten_thousand_clients_registering_within_two_seconds_are_all_answered() {
+    storm(&waiting_script(CLIENTS));
+}
+
+/// The same storm while a command waits for a message that never comes:
+/// the waiting command reads the socket itself (the reader stands aside),
+/// and must keep up as the reader does.
+#[test]
+fn ten_thousand_clients_are_all_answered_while_a_command_waits() {
+    let script = format!(
+        r#"print("@@waiting");
+try {{ wait_for("Update", 4.0); }} catch (e) {{ print("@@waited " + e.len()); }}
+{}"#,
+        waiting_script(CLIENTS)
+    );
+    storm(&script);
+}
+
+/// One storm at a time: each holds 10,000 sockets open.
+static ONE_STORM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn storm(script: &str) {
+    let _alone = ONE_STORM.lock().unwrap_or_else(|p| p.into_inner());
     raise_fd_limit(CLIENTS as u64 + 1024);
-    let mut nsh = LiveNsh::start(&["-l", "0", "-c", &waiting_script(CLIENTS)]);
+    let mut nsh = LiveNsh::start(&["-l", "0", "-c", script]);
+    if script.contains("@@waiting") {
+        nsh.wait("@@waiting", 30);
+    }
     let port = nsh.port;
     let sockets: Vec<UdpSocket> = (0..CLIENTS)
         .map(|_| {

@@ -288,3 +288,77 @@ fn a_client_that_stops_reading_does_not_hold_up_another() {
 thread_local! {
     static FAST: std::cell::RefCell<Option<RawClient>> = const { std::cell::RefCell::new(None) };
 }
+
+/// The threads of process `pid` (`Threads:` in /proc/PID/status).
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("nsh's status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Threads: line in\n{status}"))
+}
+
+/// Lets this process open as many files as it may (its hard limit).
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
+    }
+}
+
+#[test]
+fn two_thousand_idle_connections_are_held_by_a_few_threads() {
+    const IDLE: usize = 2000;
+    raise_open_files_limit();
+    let mut nsh = crate::harness::LiveNsh::start(&["--tcp", &script("tcp_many.rhai")]);
+    let port = nsh.port;
+    let mut idle = Vec::with_capacity(IDLE);
+    for i in 0..IDLE {
+        let s = TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("connection {i} of {IDLE}: {e}"));
+        idle.push(s);
+    }
+    // Every one of them accepted (one line each).
+    for _ in 0..IDLE {
+        nsh.wait("TCP connection from 127.0.0.1:", 60);
+    }
+    let threads = threads_of(nsh.pid());
+    eprintln!("nsh holds {IDLE} idle TCP connections with {threads} threads");
+    assert!(threads <= 16, "{threads} threads for {IDLE} connections");
+
+    // A fresh connection still registers and is answered.
+    let mut fresh = RawClient::connect(port).expect("connect the fresh client");
+    let mut csm = message(Code::CSM, b"");
+    csm.add_option(CoapOption::uint(OptionNumber(2), 1152));
+    fresh.send(&csm).unwrap();
+    let mut reg = message(Code::POST, b"rg");
+    reg.set_uri("/rd?ep=fresh&lt=300&b=T");
+    fresh.send(&reg).unwrap();
+    let created = loop {
+        let m = fresh.next().expect("nsh's CSM and Created");
+        if m.code == Code::CREATED {
+            break m;
+        }
+    };
+    assert_eq!(created.token, b"rg");
+    assert_eq!(created.location_string(), "/rd/1");
+    nsh.wait("@@registered", 30);
+
+    // Closing them all is seen, each once (mostly as a reset: nsh's CSM
+    // was left unread).
+    drop(idle);
+    for _ in 0..IDLE {
+        nsh.wait_line(
+            |l| l.starts_with("TCP connection with 127.0.0.1:") && l.contains(" closed: "),
+            60,
+        );
+    }
+    let mut update = message(Code::POST, b"up");
+    update.set_uri("/rd/1");
+    fresh.send(&update).unwrap();
+    let (status, out, err) = nsh.finish(30);
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("@@done"), "{out}");
+}

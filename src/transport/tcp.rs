@@ -1685,4 +1685,97 @@ mod tests {
         assert!(t.take_closed().is_empty());
         drop(stalled);
     }
+
+    #[test]
+    fn a_tls_peer_that_floods_while_nothing_is_received_is_held_back_and_loses_nothing() {
+        let t = tls_transport(Limits {
+            received_frames: 8,
+            ..Limits::default()
+        });
+        let (me, ctx) = tls_client(&t, b"password");
+        let mut ctx = ctx.expect("the handshake");
+        ctx.io_mut()
+            .expect("the client's socket")
+            .set_write_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let frames: Vec<Vec<u8>> = (0..65_536u32)
+            .map(|i| frame(Code::POST, &i.to_be_bytes(), &[0x33; 1000]))
+            .collect();
+        // Nothing calls recv: the loop stops reading this connection once
+        // its frames wait, and the peer's writes stop going through.
+        let written = frames
+            .iter()
+            .take_while(|f| ctx.write_all(f).is_ok())
+            .count();
+        assert!(written < frames.len(), "all {written} frames were taken in");
+        // Then every whole frame written is received, in order: those held
+        // back and those read once there was room again.
+        let got = recv_frames(&t, written);
+        assert_eq!(got.len(), written);
+        for (i, (bytes, peer)) in got.iter().enumerate() {
+            assert_eq!((bytes, *peer), (&frames[i], me), "frame {i}");
+        }
+    }
+
+    #[test]
+    fn a_client_that_never_finishes_its_handshake_holds_up_no_other() {
+        let t = tls_transport(Limits::default());
+        // Connected, a few bytes of a record header, and then nothing.
+        let mut silent = connect(&t);
+        silent.write_all(&[0x16, 0x03]).unwrap();
+        let silent_addr = canonical(silent.local_addr().unwrap());
+        let (me, ctx) = tls_client(&t, b"password");
+        let mut ctx = ctx.expect("the handshake beside a silent one");
+        let hi = frame(Code::POST, b"t", b"hi");
+        ctx.write_all(&hi).unwrap();
+        assert_eq!(recv_frames(&t, 1), vec![(hi, me)]);
+        assert_eq!(t.take_accepted(), vec![me]);
+        let mut peers = t.peers();
+        peers.sort();
+        let mut both = vec![silent_addr, me];
+        both.sort();
+        assert_eq!(peers, both, "the silent one is still waited for");
+    }
+
+    #[test]
+    fn frames_sent_from_many_threads_arrive_whole_and_in_each_threads_order() {
+        let t = Arc::new(TcpTransport::bind(0, false).unwrap());
+        let mut c = connect(&t);
+        let me = canonical(c.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        let senders: Vec<_> = (0..4u8)
+            .map(|k| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25u8 {
+                        let f = frame(Code::POST, &[k, i], &[k; 3000]);
+                        t.send_to(&f, me).expect("room on the queue");
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.join().unwrap();
+        }
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut pending = Vec::new();
+        let mut next = [0u8; 4];
+        let mut chunk = [0u8; 4096];
+        let mut got = 0;
+        while got < 100 {
+            if let Frame::Complete(len, _) = decode_frame(&pending) {
+                let m = decode(&pending[..len]).unwrap();
+                let (k, i) = (m.token[0], m.token[1]);
+                assert_eq!(i, next[k as usize], "sender {k}'s frames in order");
+                assert_eq!(m.payload, vec![k; 3000]);
+                next[k as usize] += 1;
+                pending.drain(..len);
+                got += 1;
+                continue;
+            }
+            let n = c.read(&mut chunk).expect("frames from nsh");
+            assert!(n > 0, "the connection ended");
+            pending.extend_from_slice(&chunk[..n]);
+        }
+    }
 }

@@ -43,7 +43,8 @@
 //! session) ends with the connection; nothing is kept for a closed peer,
 //! and connections over [`Limits::max_connections`] are refused. Every
 //! limit is in [`Limits`]. When accepting fails (no file descriptor left),
-//! one notice says so and the loop tries again shortly.
+//! one notice says so, and the loop tries again shortly until every waiting
+//! connection was accepted.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -326,6 +327,7 @@ impl TcpTransport {
                     again: VecDeque::new(),
                     next_deadline: None,
                     accept_retry: None,
+                    accept_failing: false,
                     tls: t,
                 }
                 .run()
@@ -682,6 +684,9 @@ struct Loop {
     next_deadline: Option<Instant>,
     /// When to try accepting again, after accepting failed.
     accept_retry: Option<Instant>,
+    /// Accepting failed since the backlog was last empty (and that was
+    /// said).
+    accept_failing: bool,
     tls: Option<Arc<TlsServer>>,
 }
 
@@ -752,7 +757,11 @@ impl Loop {
         loop {
             match self.listener.accept() {
                 Ok((stream, peer)) => self.admit(stream, canonical(peer)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // None waits any more.
+                    self.accept_failing = false;
+                    return;
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -760,8 +769,10 @@ impl Loop {
                     ) => {}
                 Err(e) => {
                     // No file descriptor left, most likely: the connection
-                    // waits in the backlog; said once, tried again soon.
-                    if self.accept_retry.is_none() {
+                    // waits in the backlog, tried again soon; said once
+                    // until none waits.
+                    if !self.accept_failing {
+                        self.accept_failing = true;
                         lock(&self.env.shared.notices).push(format!(
                             "{} connections wait: cannot accept: {e}",
                             self.env.shared.label

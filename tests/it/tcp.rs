@@ -362,3 +362,99 @@ fn two_thousand_idle_connections_are_held_by_a_few_threads() {
     assert!(status.success(), "{out}\n{err}");
     assert!(out.contains("@@done"), "{out}");
 }
+
+/// Registers `ep` over an open connection (CSM, Register) and returns the
+/// Created's Location-Path.
+fn register_on(c: &mut RawClient, ep: &str) -> String {
+    let mut csm = message(Code::CSM, b"");
+    csm.add_option(CoapOption::uint(OptionNumber(2), 1152));
+    c.send(&csm).unwrap();
+    let mut reg = message(Code::POST, b"rg");
+    reg.set_uri(&format!("/rd?ep={ep}&lt=300&b=T"));
+    c.send(&reg).unwrap();
+    loop {
+        let m = c.next().expect("nsh's CSM and Created");
+        if m.code == Code::CREATED {
+            assert_eq!(m.token, b"rg");
+            return m.location_string();
+        }
+    }
+}
+
+#[test]
+fn connections_past_the_open_files_limit_wait_and_are_served_once_some_close() {
+    const CLIENTS: usize = 100;
+    // nsh with at most 64 descriptors: it cannot raise its limit past that.
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+        .args([crate::harness::nsh_bin(), "--tcp", &script("tcp_many.rhai")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start nsh under sh");
+    let stdout = child.stdout.take().expect("nsh's stdout");
+    let (tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    // Connections accepted (one line each), among the lines read so far.
+    let opened = std::cell::Cell::new(0);
+    let mut wait = |pred: &dyn Fn(&str) -> bool| -> String {
+        loop {
+            match lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if line.starts_with("TCP connection from 127.0.0.1:") {
+                        opened.set(opened.get() + 1);
+                    }
+                    seen.push_str(&line);
+                    seen.push('\n');
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no such line within 30 s; nsh printed:\n{seen}"),
+            }
+        }
+    };
+    let port = listening_port(&wait(&|l| listening_port(l).is_some())).unwrap();
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        let s = TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("connection {i} of {CLIENTS}: {e}"));
+        clients.push(Some(s));
+    }
+    // Out of descriptors: one line says so, and the rest wait.
+    let full = wait(&|l| l.starts_with("TCP connections wait: cannot accept: "));
+    assert!(full.contains("Too many open files"), "{full}");
+    // Half of them leave; every waiting one is then accepted.
+    for c in clients.iter_mut().take(CLIENTS / 2) {
+        drop(c.take());
+    }
+    while opened.get() < CLIENTS {
+        wait(&|l| l.starts_with("TCP connection from 127.0.0.1:"));
+    }
+    // The last one to connect registers and is answered.
+    let last = clients[CLIENTS - 1].take().expect("the last client");
+    last.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut last = RawClient {
+        stream: last,
+        pending: Vec::new(),
+    };
+    assert_eq!(register_on(&mut last, "fresh"), "/rd/1");
+    let mut update = message(Code::POST, b"up");
+    update.set_uri("/rd/1");
+    last.send(&update).unwrap();
+    wait(&|l| l.contains("@@done"));
+    let status = child.wait().expect("nsh's exit");
+    assert!(status.success(), "{seen}");
+    let said = seen.matches("cannot accept").count();
+    assert_eq!(said, 1, "{seen}");
+}

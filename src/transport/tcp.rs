@@ -272,6 +272,17 @@ impl TcpTransport {
         limits: Limits,
         security: Option<&Security>,
     ) -> io::Result<Self> {
+        Self::open(addr, limits, security, HANDSHAKE_TIMEOUT)
+    }
+
+    /// [`TcpTransport::bind_tls`], with `handshake` as the time a TLS
+    /// handshake may take.
+    fn open(
+        addr: SocketAddr,
+        limits: Limits,
+        security: Option<&Security>,
+        handshake: Duration,
+    ) -> io::Result<Self> {
         let tls = match security {
             Some(s) => Some(Arc::new(TlsServer {
                 tls: config::build_for(s, Side::Server, TransportKind::Stream)
@@ -328,6 +339,7 @@ impl TcpTransport {
                     next_deadline: None,
                     accept_retry: None,
                     accept_failing: false,
+                    handshake,
                     tls: t,
                 }
                 .run()
@@ -684,6 +696,8 @@ struct Loop {
     next_deadline: Option<Instant>,
     /// When to try accepting again, after accepting failed.
     accept_retry: Option<Instant>,
+    /// How long a TLS handshake may take.
+    handshake: Duration,
     /// Accepting failed since the backlog was last empty (and that was
     /// said).
     accept_failing: bool,
@@ -853,7 +867,7 @@ impl Loop {
             return;
         };
         let (outcome, identity) = ffi::stepping(peer, || ctx.establish(stream, None));
-        let until = Instant::now() + HANDSHAKE_TIMEOUT;
+        let until = Instant::now() + self.handshake;
         conn.io = Io::Tls(ctx);
         conn.psk_identity = identity;
         conn.handshake_until = Some(until);
@@ -1020,7 +1034,7 @@ impl Loop {
 
     /// Ends the connections whose deadline passed: a write stalled for
     /// [`Limits::write_timeout`], a handshake not done within
-    /// [`HANDSHAKE_TIMEOUT`].
+    /// [`HANDSHAKE_TIMEOUT`] (the loop's `handshake`).
     fn sweep(&mut self, now: Instant) {
         let write_timeout = self.env.limits.write_timeout;
         let mut late = Vec::new();
@@ -1044,7 +1058,7 @@ impl Loop {
             if conn.handshake_until.is_some() {
                 let why = format!(
                     "the client stopped answering (no handshake within {} s)",
-                    HANDSHAKE_TIMEOUT.as_secs()
+                    self.handshake.as_secs_f64()
                 );
                 let line = format!("TLS handshake with {peer} failed: {why}");
                 self.env.shared.close_saying(peer, id, line, false);
@@ -1788,5 +1802,40 @@ mod tests {
             assert!(n > 0, "the connection ended");
             pending.extend_from_slice(&chunk[..n]);
         }
+    }
+
+    #[test]
+    fn a_handshake_not_done_in_time_is_one_notice_and_the_connection_ends() {
+        let t = TcpTransport::open(
+            loopback(),
+            Limits::default(),
+            Some(&psk_security()),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        let mut silent = connect(&t);
+        silent.write_all(&[0x16, 0x03]).unwrap();
+        let me = canonical(silent.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        // Ended by nsh: the stream ends (or is reset) instead of stalling.
+        silent
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        match silent.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            other => panic!("the connection is still open: {other:?}"),
+        }
+        assert!(t.peers().is_empty(), "{:?}", t.peers());
+        let notices = drain(&t);
+        assert_eq!(
+            notices,
+            vec![format!(
+                "TLS handshake with {me} failed: the client stopped answering (no handshake within 0.3 s)"
+            )]
+        );
+        assert!(t.take_accepted().is_empty());
+        assert!(t.take_closed().is_empty());
     }
 }

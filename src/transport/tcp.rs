@@ -533,6 +533,8 @@ struct Conn {
     handshake_until: Option<Instant>,
     /// The PSK identity the handshake accepted.
     psk_identity: Option<String>,
+    /// Listed in the loop's `again`.
+    in_again: bool,
 }
 
 /// What a turn of reading left.
@@ -731,6 +733,9 @@ impl Loop {
             self.deliver_blocked();
             for _ in 0..self.again.len() {
                 if let Some(id) = self.again.pop_front() {
+                    if let Some(conn) = self.conns.get_mut(&id) {
+                        conn.in_again = false;
+                    }
                     self.read(id);
                 }
             }
@@ -853,6 +858,7 @@ impl Loop {
             stalled_since: None,
             handshake_until: None,
             psk_identity: None,
+            in_again: false,
         };
         let Some(tls) = &self.tls else {
             // Only a wake-up for `recv`: when frames are waiting, it is awake.
@@ -1006,7 +1012,17 @@ impl Loop {
         match self.env.read(conn, id) {
             Reading::Drained => {}
             Reading::Blocked => self.blocked.push_back(id),
-            Reading::Again => self.again.push_back(id),
+            Reading::Again => self.read_again(id),
+        }
+    }
+
+    /// Has connection `id` read again on the next turn (once).
+    fn read_again(&mut self, id: u64) {
+        if let Some(conn) = self.conns.get_mut(&id)
+            && !conn.in_again
+        {
+            conn.in_again = true;
+            self.again.push_back(id);
         }
     }
 
@@ -1026,9 +1042,9 @@ impl Loop {
                         return;
                     }
                 }
-                self.again.push_back(id);
             }
             self.blocked.pop_front();
+            self.read_again(id);
         }
     }
 
@@ -1837,5 +1853,38 @@ mod tests {
         );
         assert!(t.take_accepted().is_empty());
         assert!(t.take_closed().is_empty());
+    }
+
+    #[test]
+    fn a_burst_beside_another_peer_is_received_whole_and_in_order() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                received_frames: 10_000,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let mut busy = connect(&t);
+        let mut quiet = connect(&t);
+        let busy_addr = canonical(busy.local_addr().unwrap());
+        let quiet_addr = canonical(quiet.local_addr().unwrap());
+        // Far more than one connection reads in a turn, all at once.
+        let frames: Vec<Vec<u8>> = (0..4000u32)
+            .map(|i| frame(Code::POST, &i.to_be_bytes(), &[0x44; 1000]))
+            .collect();
+        let all = frames.concat();
+        let writer = std::thread::spawn(move || busy.write_all(&all).map(|()| busy));
+        quiet.write_all(&frame(Code::PING, b"q", b"")).unwrap();
+        let got = recv_frames(&t, frames.len() + 1);
+        let _busy = writer.join().unwrap().expect("the burst written");
+        let from_busy: Vec<&Vec<u8>> = got
+            .iter()
+            .filter(|(_, p)| *p == busy_addr)
+            .map(|(b, _)| b)
+            .collect();
+        assert_eq!(from_busy.len(), frames.len());
+        assert!(from_busy.iter().zip(&frames).all(|(a, b)| *a == b));
+        assert!(got.contains(&(frame(Code::PING, b"q", b""), quiet_addr)));
     }
 }

@@ -293,8 +293,21 @@ fn default_sigpipe() {
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
+/// The open-files limit raised as far as it goes (the soft limit to the hard
+/// one), so that one listener can hold thousands of TCP connections; left as
+/// it is when that is refused.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
 fn main() -> ExitCode {
     default_sigpipe();
+    raise_open_files_limit();
     let opts = match parse_args(std::env::args().skip(1).collect()) {
         Ok(o) => o,
         Err(code) => return code,

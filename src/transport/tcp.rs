@@ -1,19 +1,26 @@
 //! CoAP over TCP (RFC 8323), plain or over TLS 1.2 (`coaps+tcp`, RFC 8323
-//! §9): a listening socket, and per accepted connection one reader thread
-//! and one writer thread (plain), or one thread that owns the connection's
-//! TLS session (TLS). A peer is its connection's remote address.
+//! §9): a listening socket and all its connections, served by one event
+//! loop thread (readiness from `mio`, edge-triggered). A peer is its
+//! connection's remote address. The loop holds every connection's socket
+//! (or TLS session) and its reading and writing state; what other threads
+//! see — the open connections, their send queues, the notices — is shared
+//! under locks, and [`TcpTransport::send_to`] wakes the loop.
 //!
-//! Reader threads reassemble frames that arrive split or coalesced (with
-//! [`decode_frame`]) and deliver them whole, in arrival order, through one
-//! bounded channel: while it is full they stop reading, and TCP flow
-//! control holds their peers back. What is left over when a connection
-//! ends — a partial frame, or a frame over [`MAX_FRAME`] — is still
-//! delivered, as bytes that do not decode, before the connection is
-//! reported closed.
+//! Frames that arrive split or coalesced are reassembled (with
+//! [`decode_frame`]) and delivered whole, in arrival order, through one
+//! bounded channel. While it is full, the loop stops reading the connection
+//! whose frames are waiting, and TCP flow control holds its peer back; the
+//! connection remembers that it was not drained, and reading resumes once
+//! [`TcpTransport::recv`] made room (and woke the loop). A connection reads
+//! a bounded amount per turn, so one busy peer does not starve the others.
+//! What is left over when a connection ends — a partial frame, or a frame
+//! over [`MAX_FRAME`] — is still delivered, as bytes that do not decode,
+//! before the connection is reported closed.
 //!
 //! Sending never blocks on a peer: [`TcpTransport::send_to`] puts the frame
-//! on the connection's bounded queue and returns; the writer thread writes
-//! frames whole, one after the other. A peer that does not keep up loses its
+//! on the connection's bounded queue and returns; the loop writes frames
+//! whole, one after the other, as far as the socket takes them, and goes on
+//! when it is writable again. A peer that does not keep up loses its
 //! connection, never the others their traffic: when its queue is full, or a
 //! write fails or makes no progress for [`Limits::write_timeout`], the
 //! connection is shut down (so a frame cut short is never followed by more
@@ -21,36 +28,38 @@
 //! reported by [`TcpTransport::take_closed`].
 //!
 //! Over TLS (with a [`Security`], the same settings as DTLS: PSK table or
-//! certificates, cipher suites), an mbed TLS context cannot be split into a
-//! read half and a write half, so one thread per connection owns it: it
-//! runs the server handshake (up to [`HANDSHAKE_TIMEOUT`]), then in turn
-//! writes every frame waiting on the connection's bounded queue and reads
-//! with a short socket timeout ([`TLS_POLL`]), reassembling frames as the
-//! plain reader does. Sending still never blocks on a peer, and a peer that
-//! does not read still loses only its own connection (queue full, or a
-//! write without progress for [`Limits::write_timeout`]). The connection is
-//! reported to [`TcpTransport::take_accepted`] only once its handshake
-//! succeeded, with one notice naming the cipher suite and the identity (PSK
-//! identity or certificate subject, kept for [`TcpTransport::identity`]);
-//! a failed handshake is one notice naming the peer and the cause, and the
-//! connection is closed without being reported accepted or closed.
+//! certificates, cipher suites), the loop drives each connection's mbed TLS
+//! session without blocking: the server handshake is stepped on readiness,
+//! up to [`HANDSHAKE_TIMEOUT`]; a write mbed TLS could not finish is retried
+//! with the same bytes; reads go on until mbed TLS wants more from the
+//! socket, since it may hold decrypted bytes. The connection is reported to
+//! [`TcpTransport::take_accepted`] only once its handshake succeeded, with
+//! one notice naming the cipher suite and the identity (PSK identity or
+//! certificate subject, kept for [`TcpTransport::identity`]); a failed
+//! handshake is one notice naming the peer and the cause, and the connection
+//! is closed without being reported accepted or closed.
 //!
-//! Per-connection state (the map entry, the threads, the queue, the TLS
+//! Per-connection state (the map entry, the queue, the socket, the TLS
 //! session) ends with the connection; nothing is kept for a closed peer,
 //! and connections over [`Limits::max_connections`] are refused. Every
-//! limit is in [`Limits`].
+//! limit is in [`Limits`]. When accepting fails (no file descriptor left),
+//! one notice says so, and the loop tries again shortly until every waiting
+//! connection was accepted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use mbedtls::error::codes;
 use mbedtls::ssl::Context;
 use mbedtls::ssl::config::Transport as TransportKind;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::dtls::config::{self, Side, Tls};
 use super::dtls::{Security, ffi};
@@ -60,15 +69,26 @@ use crate::coap::tcp::{Frame, decode_frame};
 /// The largest frame nsh accepts (and announces as Max-Message-Size).
 pub const MAX_FRAME: usize = MAX_DATAGRAM;
 
-/// How often blocked threads look at the stop flag.
+/// How long `recv` sleeps when the loop is gone.
 const POLL: Duration = Duration::from_millis(50);
-
-/// How long a TLS connection's thread waits for bytes from its peer before
-/// it looks at its send queue again: the most a queued frame waits.
-pub const TLS_POLL: Duration = Duration::from_millis(5);
 
 /// How long a TLS handshake may take, from the accept to the Finished.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the loop waits before accepting again after accepting failed.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// The bytes one read takes at most.
+const CHUNK: usize = 16 * 1024;
+
+/// Reads one connection does in one turn before the others get theirs.
+const READS_PER_TURN: usize = 16;
+
+/// The listening socket's token; the waker's; connections count from
+/// `FIRST_ID` (a connection's token is its id).
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_ID: u64 = 2;
 
 /// How much a connection may hold back, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,18 +101,18 @@ pub struct Limits {
     /// Connections open at once; more are refused (closed at once).
     pub max_connections: usize,
     /// Frames received and not yet taken by `recv`, all connections
-    /// together. While this many wait, readers stop reading, and TCP holds
-    /// the peers back.
+    /// together. While this many wait, the loop stops reading, and TCP
+    /// holds the peers back.
     pub received_frames: usize,
 }
 
 impl Default for Limits {
-    /// 128 frames, 5 s, 1024 connections, 1024 received frames.
+    /// 128 frames, 5 s, 10,000 connections, 1024 received frames.
     fn default() -> Self {
         Limits {
             queue_frames: 128,
             write_timeout: Duration::from_secs(5),
-            max_connections: 1024,
+            max_connections: 10_000,
             received_frames: 1024,
         }
     }
@@ -102,38 +122,48 @@ enum Event {
     /// A connection was accepted (wakes `recv`; the notice is already out).
     Accepted,
     Frame(Vec<u8>, SocketAddr),
-    /// The reader of connection `id` ended, after delivering its frames.
+    /// Connection `id` was read to its end, after delivering its frames.
     Closed(SocketAddr, u64, String),
 }
 
-/// One open connection: its socket (to shut it down), its writer's queue,
-/// and over TLS the identity its peer authenticated with.
+/// What other threads see of one open connection: its id, the frames
+/// waiting for the loop to write them, and over TLS the identity its peer
+/// authenticated with.
 #[derive(Debug)]
-struct Conn {
+struct Entry {
     id: u64,
-    stream: TcpStream,
-    queue: SyncSender<Vec<u8>>,
+    queue: VecDeque<Vec<u8>>,
     identity: Option<String>,
 }
 
-/// What the transport shares with its threads. Lock order: `connections`
+/// What the transport shares with its loop. Lock order: `connections`
 /// before any of the lists.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
-    connections: Mutex<HashMap<SocketAddr, Conn>>,
+    connections: Mutex<HashMap<SocketAddr, Entry>>,
     accepted: Mutex<Vec<SocketAddr>>,
     closed: Mutex<Vec<SocketAddr>>,
     notices: Mutex<Vec<String>>,
-    /// Connection threads still running.
-    threads: AtomicUsize,
+    /// Connections the loop is to look at: a frame was queued on an empty
+    /// queue, or the connection was closed outside the loop.
+    nudged: Mutex<Vec<u64>>,
+    waker: Waker,
+    /// Set when the loop was woken and has not yet looked at `nudged`.
+    woken: AtomicBool,
+    /// Set while the loop holds frames back for want of room in the
+    /// received-frames channel: `recv` wakes it when it takes one.
+    wants_room: AtomicBool,
+    stop: AtomicBool,
+    /// Connections the loop still reads (their end not yet delivered).
+    reading: AtomicUsize,
     /// "TLS" over TLS, else "TCP": how notices name a connection.
     label: &'static str,
 }
 
 impl Shared {
     /// Ends connection `id` with `peer` if it is still open: forgets it,
-    /// shuts its socket down and says why, once. False when it was already
-    /// closed.
+    /// says why, once, and has the loop shut its socket down. False when it
+    /// was already closed.
     fn close(&self, peer: SocketAddr, id: u64, why: &str) -> bool {
         let line = format!("{} connection with {peer} closed: {why}", self.label);
         self.close_saying(peer, id, line, true)
@@ -142,45 +172,35 @@ impl Shared {
     /// Like [`Shared::close`] with the whole notice line; `listed`: whether
     /// the peer goes to `closed` (not when it was never accepted).
     fn close_saying(&self, peer: SocketAddr, id: u64, line: String, listed: bool) -> bool {
-        let conn = {
+        {
             // Forgotten, said and listed at once: whoever sees it gone from
             // `connections` also finds its notice and its `closed` entry.
             let mut connections = lock(&self.connections);
-            let conn = match connections.get(&peer) {
+            match connections.get(&peer) {
                 Some(c) if c.id == id => connections.remove(&peer),
-                _ => None,
+                _ => return false,
             };
-            let Some(conn) = conn else { return false };
             lock(&self.notices).push(line);
             if listed {
                 lock(&self.closed).push(peer);
             }
-            conn
-        };
-        let _ = conn.stream.shutdown(Shutdown::Both);
+        }
+        self.nudge(id);
         true
     }
-}
 
-/// Counts a connection thread while it runs.
-struct Running(Arc<Shared>);
-
-impl Running {
-    fn new(shared: &Arc<Shared>) -> Self {
-        shared.threads.fetch_add(1, Ordering::SeqCst);
-        Running(shared.clone())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0.threads.fetch_sub(1, Ordering::SeqCst);
+    /// Has the loop look at connection `id`.
+    fn nudge(&self, id: u64) {
+        lock(&self.nudged).push(id);
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
     }
 }
 
 /// The TLS configuration connections are served with, and the settings it
-/// was built from. The connection threads hold it (and with it the PSK
-/// table) until their sessions are gone.
+/// was built from. The loop holds it (and with it the PSK table) until
+/// every session is gone.
 struct TlsServer {
     tls: Tls,
     security: Security,
@@ -201,8 +221,8 @@ pub struct TcpTransport {
     limits: Limits,
     shared: Arc<Shared>,
     events: Mutex<Receiver<Event>>,
-    stop: Arc<AtomicBool>,
     tls: Option<Arc<TlsServer>>,
+    event_loop: Option<JoinHandle<()>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -252,6 +272,17 @@ impl TcpTransport {
         limits: Limits,
         security: Option<&Security>,
     ) -> io::Result<Self> {
+        Self::open(addr, limits, security, HANDSHAKE_TIMEOUT)
+    }
+
+    /// [`TcpTransport::bind_tls`], with `handshake` as the time a TLS
+    /// handshake may take.
+    fn open(
+        addr: SocketAddr,
+        limits: Limits,
+        security: Option<&Security>,
+        handshake: Duration,
+    ) -> io::Result<Self> {
         let tls = match security {
             Some(s) => Some(Arc::new(TlsServer {
                 tls: config::build_for(s, Side::Server, TransportKind::Stream)
@@ -266,26 +297,60 @@ impl TcpTransport {
             max_connections: limits.max_connections,
             received_frames: limits.received_frames.max(1),
         };
-        let listener = TcpListener::bind(addr)?;
+        let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
+        let mut listener = TcpListener::from_std(listener);
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
         let (tx, rx) = mpsc::sync_channel(limits.received_frames);
         let shared = Arc::new(Shared {
+            connections: Mutex::default(),
+            accepted: Mutex::default(),
+            closed: Mutex::default(),
+            notices: Mutex::default(),
+            nudged: Mutex::default(),
+            waker,
+            woken: AtomicBool::new(false),
+            wants_room: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            reading: AtomicUsize::new(0),
             label: if tls.is_some() { "TLS" } else { "TCP" },
-            ..Shared::default()
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let (sh, s, t) = (shared.clone(), stop.clone(), tls.clone());
-        std::thread::Builder::new()
-            .name("nsh-tcp-accept".into())
-            .spawn(move || accept_loop(listener, limits, sh, tx, s, t))?;
+        let (sh, t) = (shared.clone(), tls.clone());
+        let event_loop = std::thread::Builder::new()
+            .name("nsh-tcp".into())
+            .spawn(move || {
+                Loop {
+                    conns: HashMap::new(),
+                    poll,
+                    listener,
+                    env: Env {
+                        limits,
+                        shared: sh,
+                        tx,
+                        chunk: vec![0u8; CHUNK],
+                    },
+                    next_id: FIRST_ID,
+                    blocked: VecDeque::new(),
+                    again: VecDeque::new(),
+                    next_deadline: None,
+                    accept_retry: None,
+                    accept_failing: false,
+                    handshake,
+                    tls: t,
+                }
+                .run()
+            })?;
         Ok(TcpTransport {
             local,
             limits,
             shared,
             events: Mutex::new(rx),
-            stop,
             tls,
+            event_loop: Some(event_loop),
         })
     }
 
@@ -308,29 +373,35 @@ impl TcpTransport {
     }
 
     /// Queues one whole frame for the connection with `peer` and returns at
-    /// once; the connection's writer sends it after the frames queued
-    /// before it. An error when there is no open connection with `peer`, or
-    /// when its queue is full — which closes that connection (see
+    /// once; the loop sends it after the frames queued before it. An error
+    /// when there is no open connection with `peer`, or when its queue is
+    /// full — which closes that connection (see
     /// [`TcpTransport::take_closed`]).
     pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
         let peer = canonical(peer);
-        let (id, queued) = match lock(&self.shared.connections).get(&peer) {
-            Some(c) => (c.id, c.queue.try_send(bytes.to_vec())),
-            None => {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    format!("no TCP connection with {peer}"),
-                ));
+        let mut connections = lock(&self.shared.connections);
+        let Some(entry) = connections.get_mut(&peer) else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!("no TCP connection with {peer}"),
+            ));
+        };
+        let id = entry.id;
+        if entry.queue.len() < self.limits.queue_frames {
+            // A queue that was not empty is already the loop's to write.
+            let first = entry.queue.is_empty();
+            entry.queue.push_back(bytes.to_vec());
+            drop(connections);
+            if first {
+                self.shared.nudge(id);
             }
-        };
-        let why = match queued {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Full(_)) => format!(
-                "send queue full ({} frames waiting; the peer is not reading)",
-                self.limits.queue_frames
-            ),
-            Err(TrySendError::Disconnected(_)) => "its writer stopped".to_string(),
-        };
+            return Ok(());
+        }
+        drop(connections);
+        let why = format!(
+            "send queue full ({} frames waiting; the peer is not reading)",
+            self.limits.queue_frames
+        );
         self.shared.close(peer, id, &why);
         Err(io::Error::new(
             io::ErrorKind::BrokenPipe,
@@ -348,6 +419,10 @@ impl TcpTransport {
         timeout: Duration,
     ) -> io::Result<Option<(usize, SocketAddr)>> {
         let event = lock(&self.events).recv_timeout(timeout);
+        if event.is_ok() && self.shared.wants_room.swap(false, Ordering::SeqCst) {
+            // Room for one more: the loop delivers what it held back.
+            let _ = self.shared.waker.wake();
+        }
         match event {
             Ok(Event::Frame(bytes, peer)) => {
                 let n = bytes.len().min(buf.len());
@@ -380,7 +455,7 @@ impl TcpTransport {
         std::mem::take(&mut *lock(&self.shared.closed))
     }
 
-    /// Connections opened and closed since the last call, one line each.
+    /// Notices (connections opened, closed, refused) since the last call.
     pub fn take_notices(&self) -> Vec<String> {
         std::mem::take(&mut *lock(&self.shared.notices))
     }
@@ -390,158 +465,651 @@ impl TcpTransport {
         lock(&self.shared.connections).keys().copied().collect()
     }
 
-    /// Reader and writer threads still running.
+    /// Connections the loop still reads.
     #[cfg(test)]
-    fn live_threads(&self) -> usize {
-        self.shared.threads.load(Ordering::SeqCst)
+    fn reading(&self) -> usize {
+        self.shared.reading.load(Ordering::SeqCst)
     }
 }
 
 impl Drop for TcpTransport {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Dropping the queues ends the writers; the shutdown ends the
-        // readers and any write in progress.
-        let connections = std::mem::take(&mut *lock(&self.shared.connections));
-        for c in connections.values() {
-            let _ = c.stream.shutdown(Shutdown::Both);
+        // The loop ends every connection and the listening socket, and
+        // stops; it never blocks, so the wait is short.
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = self.shared.waker.wake();
+        if let Some(handle) = self.event_loop.take() {
+            let _ = handle.join();
+        }
+        lock(&self.shared.connections).clear();
+    }
+}
+
+/// A connection's socket, plain or inside its TLS session.
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<Context<TcpStream>>),
+}
+
+impl Io {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Io::Plain(s) => s.read(buf),
+            Io::Tls(ctx) => ctx.read(buf),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Io::Plain(s) => s.write(buf),
+            Io::Tls(ctx) => ctx.write(buf),
+        }
+    }
+
+    fn stream(&mut self) -> Option<&mut TcpStream> {
+        match self {
+            Io::Plain(s) => Some(s),
+            Io::Tls(ctx) => ctx.io_mut(),
         }
     }
 }
 
-fn accept_loop(
-    listener: TcpListener,
+/// The loop's own state of one connection.
+struct Conn {
+    peer: SocketAddr,
+    io: Io,
+    /// Bytes read that are not yet a whole frame.
+    pending: Vec<u8>,
+    /// Frames (and at the end the `Closed`) waiting for room in the
+    /// received-frames channel; nothing more is read while there are any.
+    backlog: VecDeque<Event>,
+    /// The end was read (and its `Closed` delivered or in `backlog`).
+    read_done: bool,
+    /// The frame being written, and how much of it went out.
+    out: Option<(Vec<u8>, usize)>,
+    /// Since when the socket took nothing more of `out`.
+    stalled_since: Option<Instant>,
+    /// While the TLS handshake runs: when it is given up.
+    handshake_until: Option<Instant>,
+    /// The PSK identity the handshake accepted.
+    psk_identity: Option<String>,
+    /// Listed in the loop's `again`.
+    in_again: bool,
+}
+
+/// What a turn of reading left.
+enum Reading {
+    /// Read until the socket had nothing more, or to the end.
+    Drained,
+    /// Frames wait for room in the channel (`backlog` was empty before).
+    Blocked,
+    /// The turn ran out with bytes maybe left.
+    Again,
+}
+
+/// What writing left.
+enum Writing {
+    /// Everything queued went out, or the socket takes no more for now.
+    Done,
+    /// The connection was closed outside the loop: end it.
+    Gone,
+    /// A write failed, and why.
+    Failed(String),
+}
+
+/// What the loop's steps share besides the connections.
+struct Env {
     limits: Limits,
     shared: Arc<Shared>,
     tx: SyncSender<Event>,
-    stop: Arc<AtomicBool>,
+    chunk: Vec<u8>,
+}
+
+impl Env {
+    /// Sends `event` on, or keeps it in `backlog` while the channel is full
+    /// (or earlier events already wait there).
+    fn deliver(&self, backlog: &mut VecDeque<Event>, event: Event) {
+        if !backlog.is_empty() {
+            backlog.push_back(event);
+            return;
+        }
+        if let Err(TrySendError::Full(event)) = self.tx.try_send(event) {
+            // Said before trying again: a `recv` in between wakes the loop.
+            self.shared.wants_room.store(true, Ordering::SeqCst);
+            if let Err(TrySendError::Full(event)) = self.tx.try_send(event) {
+                backlog.push_back(event);
+            }
+        }
+    }
+
+    /// Reads connection `id` for one turn, delivering each whole frame.
+    fn read(&mut self, conn: &mut Conn, id: u64) -> Reading {
+        if conn.read_done || conn.handshake_until.is_some() || !conn.backlog.is_empty() {
+            return Reading::Drained;
+        }
+        for _ in 0..READS_PER_TURN {
+            let read = conn.io.read(&mut self.chunk);
+            match absorb(read, &self.chunk, &mut conn.pending) {
+                Absorbed::More => {}
+                Absorbed::Nothing => return Reading::Drained,
+                Absorbed::End(why) => return self.end_reading(conn, id, why),
+            }
+            let (frames, too_big) = match split_frames(&mut conn.pending) {
+                Ok(frames) => (frames, None),
+                Err((frames, too_big)) => (frames, Some(too_big)),
+            };
+            for f in frames {
+                self.deliver(&mut conn.backlog, Event::Frame(f, conn.peer));
+            }
+            if let Some(why) = too_big {
+                if let Some(s) = conn.io.stream() {
+                    let _ = s.shutdown(Shutdown::Both);
+                }
+                return self.end_reading(conn, id, why);
+            }
+            if !conn.backlog.is_empty() {
+                return Reading::Blocked;
+            }
+        }
+        Reading::Again
+    }
+
+    /// The connection was read to its end: what is left over, then its
+    /// `Closed`.
+    fn end_reading(&mut self, conn: &mut Conn, id: u64, why: String) -> Reading {
+        if !conn.pending.is_empty() {
+            let rest = std::mem::take(&mut conn.pending);
+            self.deliver(&mut conn.backlog, Event::Frame(rest, conn.peer));
+        }
+        self.deliver(&mut conn.backlog, Event::Closed(conn.peer, id, why));
+        conn.read_done = true;
+        self.shared.reading.fetch_sub(1, Ordering::SeqCst);
+        if conn.backlog.is_empty() {
+            Reading::Drained
+        } else {
+            Reading::Blocked
+        }
+    }
+
+    /// Writes what is queued for connection `id`, frame after frame, until
+    /// the queue is empty or the socket takes no more.
+    fn write(&self, conn: &mut Conn, id: u64, now: Instant) -> Writing {
+        if conn.handshake_until.is_some() {
+            return Writing::Done;
+        }
+        loop {
+            if conn.out.is_none() {
+                let mut connections = lock(&self.shared.connections);
+                let next = match connections.get_mut(&conn.peer) {
+                    Some(e) if e.id == id => e.queue.pop_front(),
+                    _ => return Writing::Gone,
+                };
+                drop(connections);
+                let Some(frame) = next else {
+                    conn.stalled_since = None;
+                    return Writing::Done;
+                };
+                conn.out = Some((frame, 0));
+            }
+            let Some((frame, done)) = conn.out.as_mut() else {
+                continue;
+            };
+            if *done >= frame.len() {
+                conn.out = None;
+                continue;
+            }
+            match conn.io.write(&frame[*done..]) {
+                Ok(0) => return Writing::Failed("write failed: the peer took nothing".into()),
+                Ok(n) => {
+                    *done += n;
+                    conn.stalled_since = None;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    conn.stalled_since.get_or_insert(now);
+                    return Writing::Done;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Writing::Failed(format!("write failed: {e}")),
+            }
+        }
+    }
+}
+
+/// How a handshake step ended.
+enum Shake {
+    Pending,
+    Done,
+    Failed(String),
+}
+
+/// The event loop of one listening socket.
+struct Loop {
+    /// Dropped before `tls`, whose PSK table their sessions point into.
+    conns: HashMap<u64, Conn>,
+    poll: Poll,
+    listener: TcpListener,
+    env: Env,
+    next_id: u64,
+    /// Connections whose frames wait for room in the channel, in order.
+    blocked: VecDeque<u64>,
+    /// Connections whose turn of reading ran out.
+    again: VecDeque<u64>,
+    /// No deadline (stalled write, handshake) passes before this.
+    next_deadline: Option<Instant>,
+    /// When to try accepting again, after accepting failed.
+    accept_retry: Option<Instant>,
+    /// How long a TLS handshake may take.
+    handshake: Duration,
+    /// Accepting failed since the backlog was last empty (and that was
+    /// said).
+    accept_failing: bool,
     tls: Option<Arc<TlsServer>>,
-) {
-    let mut next_id: u64 = 0;
-    while !stop.load(Ordering::SeqCst) {
-        let (stream, peer) = match listener.accept() {
-            Ok(x) => x,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
+}
+
+impl Loop {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        while !self.env.shared.stop.load(Ordering::SeqCst) {
+            if let Err(e) = self.poll.poll(&mut events, self.timeout()) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                lock(&self.env.shared.notices)
+                    .push(format!("{} listener stopped: {e}", self.env.shared.label));
+                break;
             }
-            Err(_) => {
-                std::thread::sleep(POLL);
-                continue;
+            self.env.shared.woken.store(false, Ordering::SeqCst);
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => {}
+                    Token(t) => self.ready(t as u64),
+                }
             }
-        };
-        let peer = canonical(peer);
+            let nudged = std::mem::take(&mut *lock(&self.env.shared.nudged));
+            for id in nudged {
+                self.ready(id);
+            }
+            self.deliver_blocked();
+            for _ in 0..self.again.len() {
+                if let Some(id) = self.again.pop_front() {
+                    if let Some(conn) = self.conns.get_mut(&id) {
+                        conn.in_again = false;
+                    }
+                    self.read(id);
+                }
+            }
+            let now = Instant::now();
+            if self.accept_retry.is_some_and(|t| t <= now) {
+                self.accept_retry = None;
+                self.accept_all();
+            }
+            if self.next_deadline.is_some_and(|t| t <= now) {
+                self.sweep(now);
+            }
+        }
+        let ids: Vec<u64> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.discard(id);
+        }
+    }
+
+    /// How long `poll` may wait: not at all while connections have bytes
+    /// left to read, else until the next deadline.
+    fn timeout(&self) -> Option<Duration> {
+        if !self.again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let next = match (self.next_deadline, self.accept_retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }?;
+        Some(next.saturating_duration_since(Instant::now()))
+    }
+
+    fn deadline(&mut self, at: Instant) {
+        self.next_deadline = Some(self.next_deadline.map_or(at, |t| t.min(at)));
+    }
+
+    /// Accepts every waiting connection.
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, canonical(peer)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // None waits any more.
+                    self.accept_failing = false;
+                    return;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    // No file descriptor left, most likely: the connection
+                    // waits in the backlog, tried again soon; said once
+                    // until none waits.
+                    if !self.accept_failing {
+                        self.accept_failing = true;
+                        lock(&self.env.shared.notices).push(format!(
+                            "{} connections wait: cannot accept: {e}",
+                            self.env.shared.label
+                        ));
+                    }
+                    self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes in one accepted connection, or refuses it.
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        let shared = self.env.shared.clone();
         let open = lock(&shared.connections).len();
-        if open >= limits.max_connections {
+        if open >= self.env.limits.max_connections {
             lock(&shared.notices).push(format!(
                 "TCP connection from {peer} refused: {open} connections are open (the limit)"
             ));
             let _ = stream.shutdown(Shutdown::Both);
-            continue;
+            return;
         }
-        next_id = next_id.wrapping_add(1);
-        let id = next_id;
-        let setup = stream
-            .set_nonblocking(false)
-            .and_then(|()| stream.set_nodelay(true))
-            .and_then(|()| stream.set_read_timeout(Some(POLL)))
-            .and_then(|()| stream.set_write_timeout(Some(limits.write_timeout)))
-            .and_then(|()| Ok((stream.try_clone()?, stream.try_clone()?)));
-        let (writer, kept) = match setup {
-            Ok(x) => x,
-            Err(e) => {
-                lock(&shared.notices).push(format!(
-                    "TCP connection from {peer} dropped: cannot set up its socket: {e}"
-                ));
-                let _ = stream.shutdown(Shutdown::Both);
-                continue;
-            }
-        };
-        let (queue, frames) = mpsc::sync_channel(limits.queue_frames);
+        let id = self.next_id;
+        self.next_id += 1;
+        let setup = stream.set_nodelay(true).and_then(|()| {
+            self.poll.registry().register(
+                &mut stream,
+                Token(id as usize),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+        });
+        if let Err(e) = setup {
+            lock(&shared.notices).push(format!(
+                "TCP connection from {peer} dropped: cannot set up its socket: {e}"
+            ));
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
         {
             // Listed and said at once (before any close can be).
             let mut connections = lock(&shared.connections);
             connections.insert(
                 peer,
-                Conn {
+                Entry {
                     id,
-                    stream: kept,
-                    queue,
+                    queue: VecDeque::new(),
                     identity: None,
                 },
             );
-            if tls.is_none() {
+            if self.tls.is_none() {
                 lock(&shared.notices).push(format!("TCP connection from {peer}"));
                 lock(&shared.accepted).push(peer);
             }
         }
-        if let Some(tls) = &tls {
-            // One thread owns the session; it reports the connection
-            // accepted once the handshake succeeded.
-            drop(writer);
-            let conn = TlsConn {
-                peer,
-                id,
-                limits,
-                tls: tls.clone(),
-                shared: shared.clone(),
-                tx: tx.clone(),
-                stop: stop.clone(),
+        shared.reading.fetch_add(1, Ordering::SeqCst);
+        let mut conn = Conn {
+            peer,
+            io: Io::Plain(stream),
+            pending: Vec::new(),
+            backlog: VecDeque::new(),
+            read_done: false,
+            out: None,
+            stalled_since: None,
+            handshake_until: None,
+            psk_identity: None,
+            in_again: false,
+        };
+        let Some(tls) = &self.tls else {
+            // Only a wake-up for `recv`: when frames are waiting, it is awake.
+            let _ = self.env.tx.try_send(Event::Accepted);
+            self.conns.insert(id, conn);
+            return;
+        };
+        // The session (boxed: it stays where mbed TLS saw it) takes the
+        // socket, and the handshake makes its first step.
+        let mut ctx = Box::new(Context::new(tls.tls.config.clone()));
+        let Io::Plain(stream) = conn.io else {
+            return;
+        };
+        let (outcome, identity) = ffi::stepping(peer, || ctx.establish(stream, None));
+        let until = Instant::now() + self.handshake;
+        conn.io = Io::Tls(ctx);
+        conn.psk_identity = identity;
+        conn.handshake_until = Some(until);
+        self.conns.insert(id, conn);
+        self.deadline(until);
+        self.shaken(id, outcome);
+    }
+
+    /// Connection `id` is ready (or was nudged): its handshake, or its
+    /// writing and reading.
+    fn ready(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.handshake_until.is_some() {
+            let outcome = match &mut conn.io {
+                Io::Tls(ctx) => {
+                    let (outcome, identity) = ffi::stepping(conn.peer, || ctx.handshake());
+                    conn.psk_identity = identity.or(conn.psk_identity.take());
+                    outcome
+                }
+                Io::Plain(_) => Ok(()),
             };
-            let running = Running::new(&shared);
-            let spawned = std::thread::Builder::new()
-                .name("nsh-tls-conn".into())
-                .spawn(move || conn.run(stream, frames, running));
-            if let Err(e) = spawned {
-                let line =
-                    format!("TLS connection from {peer} dropped: cannot start its thread: {e}");
-                shared.close_saying(peer, id, line, false);
-            }
-            continue;
-        }
-        // Only a wake-up for `recv`: when frames are waiting, it is awake.
-        if let Err(TrySendError::Disconnected(_)) = tx.try_send(Event::Accepted) {
+            self.shaken(id, outcome);
             return;
         }
-        let w = (Running::new(&shared), shared.clone());
-        let spawned = std::thread::Builder::new()
-            .name("nsh-tcp-write".into())
-            .spawn(move || write_loop(writer, peer, id, frames, limits, w));
-        if let Err(e) = spawned {
-            shared.close(peer, id, &format!("cannot start its writer: {e}"));
-            continue;
-        }
-        let (r, tx, stop) = (Running::new(&shared), tx.clone(), stop.clone());
-        let spawned = std::thread::Builder::new()
-            .name("nsh-tcp-read".into())
-            .spawn(move || read_loop(stream, peer, id, tx, stop, r));
-        if let Err(e) = spawned {
-            shared.close(peer, id, &format!("cannot start its reader: {e}"));
+        self.write(id);
+        self.read(id);
+    }
+
+    /// Acts on a handshake step's outcome.
+    fn shaken(&mut self, id: u64, outcome: mbedtls::Result<()>) {
+        match self.handshake_outcome(id, outcome) {
+            Shake::Pending => {}
+            Shake::Done => {
+                self.write(id);
+                self.read(id);
+            }
+            Shake::Failed(why) => {
+                if let Some(conn) = self.conns.get(&id) {
+                    let peer = conn.peer;
+                    let line = format!("TLS handshake with {peer} failed: {why}");
+                    self.env.shared.close_saying(peer, id, line, false);
+                }
+                self.discard(id);
+            }
         }
     }
-}
 
-/// Writes the queued frames of one connection, each whole, until the queue
-/// is dropped (the connection closed) or a write fails, which closes it.
-fn write_loop(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    id: u64,
-    frames: Receiver<Vec<u8>>,
-    limits: Limits,
-    (_running, shared): (Running, Arc<Shared>),
-) {
-    for frame in frames {
-        if let Err(e) = stream.write_all(&frame) {
-            let why = match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
-                    "write timed out: the peer read nothing for {} s",
-                    limits.write_timeout.as_secs_f64()
-                ),
-                _ => format!("write failed: {e}"),
+    fn handshake_outcome(&mut self, id: u64, outcome: mbedtls::Result<()>) -> Shake {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return Shake::Pending;
+        };
+        let Io::Tls(ctx) = &mut conn.io else {
+            return Shake::Done;
+        };
+        let peer = conn.peer;
+        match outcome {
+            Ok(()) => {}
+            Err(e) if would_block(&e) => return Shake::Pending,
+            Err(e) => {
+                let mut why = config::handshake_failure(&e);
+                // The session being negotiated holds the flags (there is no
+                // established session to ask for the chain).
+                if e.high_level() == Some(codes::X509CertVerifyFailed)
+                    && let Err(flags) = ctx.verify_result()
+                {
+                    why = format!(
+                        "the certificate was rejected: {} ({why})",
+                        config::describe_verify_error(flags)
+                    );
+                }
+                return Shake::Failed(why);
+            }
+        }
+        conn.handshake_until = None;
+        let mut identity = conn.psk_identity.take();
+        if let Ok(Some(chain)) = ctx.peer_cert()
+            && let Some(cert) = chain.iter().next()
+            && let Ok(subject) = cert.subject()
+        {
+            identity = Some(subject);
+        }
+        let suite = ctx.ciphersuite().ok();
+        let shared = &self.env.shared;
+        {
+            // Said and listed at once, unless it was closed meanwhile.
+            let mut connections = lock(&shared.connections);
+            let Some(entry) = connections.get_mut(&peer).filter(|c| c.id == id) else {
+                return Shake::Pending;
             };
-            shared.close(peer, id, &why);
+            entry.identity = identity.clone();
+            lock(&shared.notices).push(config::established_line(
+                "TLS",
+                peer,
+                suite,
+                identity.as_deref(),
+                None,
+                None,
+            ));
+            lock(&shared.accepted).push(peer);
+        }
+        // Wakes `recv`; frames waiting wake it anyway.
+        let _ = self.env.tx.try_send(Event::Accepted);
+        Shake::Done
+    }
+
+    /// Writes what is queued for connection `id`; ends it when it was
+    /// closed elsewhere or a write failed.
+    fn write(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
             return;
+        };
+        let now = Instant::now();
+        match self.env.write(conn, id, now) {
+            Writing::Done => {
+                if let Some(since) = conn.stalled_since {
+                    let at = since + self.env.limits.write_timeout;
+                    self.deadline(at);
+                }
+            }
+            Writing::Gone => self.discard(id),
+            Writing::Failed(why) => {
+                let peer = conn.peer;
+                self.env.shared.close(peer, id, &why);
+                self.discard(id);
+            }
+        }
+    }
+
+    /// Reads connection `id` for a turn.
+    fn read(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match self.env.read(conn, id) {
+            Reading::Drained => {}
+            Reading::Blocked => self.blocked.push_back(id),
+            Reading::Again => self.read_again(id),
+        }
+    }
+
+    /// Has connection `id` read again on the next turn (once).
+    fn read_again(&mut self, id: u64) {
+        if let Some(conn) = self.conns.get_mut(&id)
+            && !conn.in_again
+        {
+            conn.in_again = true;
+            self.again.push_back(id);
+        }
+    }
+
+    /// Delivers what connections held back, as far as there is room; a
+    /// connection whose backlog is gone reads again.
+    fn deliver_blocked(&mut self) {
+        while let Some(&id) = self.blocked.front() {
+            if let Some(conn) = self.conns.get_mut(&id) {
+                while let Some(event) = conn.backlog.pop_front() {
+                    let event = match self.env.tx.try_send(event) {
+                        Err(TrySendError::Full(event)) => event,
+                        _ => continue,
+                    };
+                    self.env.shared.wants_room.store(true, Ordering::SeqCst);
+                    if let Err(TrySendError::Full(event)) = self.env.tx.try_send(event) {
+                        conn.backlog.push_front(event);
+                        return;
+                    }
+                }
+            }
+            self.blocked.pop_front();
+            self.read_again(id);
+        }
+    }
+
+    /// Ends the connections whose deadline passed: a write stalled for
+    /// [`Limits::write_timeout`], a handshake not done within
+    /// [`HANDSHAKE_TIMEOUT`] (the loop's `handshake`).
+    fn sweep(&mut self, now: Instant) {
+        let write_timeout = self.env.limits.write_timeout;
+        let mut late = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (&id, conn) in &self.conns {
+            let due = conn
+                .handshake_until
+                .or(conn.stalled_since.map(|s| s + write_timeout));
+            match due {
+                Some(t) if t <= now => late.push(id),
+                Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
+                None => {}
+            }
+        }
+        self.next_deadline = next;
+        for id in late {
+            let Some(conn) = self.conns.get(&id) else {
+                continue;
+            };
+            let peer = conn.peer;
+            if conn.handshake_until.is_some() {
+                let why = format!(
+                    "the client stopped answering (no handshake within {} s)",
+                    self.handshake.as_secs_f64()
+                );
+                let line = format!("TLS handshake with {peer} failed: {why}");
+                self.env.shared.close_saying(peer, id, line, false);
+            } else {
+                let why = format!(
+                    "write timed out: the peer read nothing for {} s",
+                    write_timeout.as_secs_f64()
+                );
+                self.env.shared.close(peer, id, &why);
+            }
+            self.discard(id);
+        }
+    }
+
+    /// Forgets connection `id` and ends its socket: a TLS session says
+    /// goodbye (close_notify) unless a frame was cut short, and no byte
+    /// follows a cut frame: the socket is shut down first.
+    fn discard(&mut self, id: u64) {
+        let Some(mut conn) = self.conns.remove(&id) else {
+            return;
+        };
+        if !conn.read_done {
+            self.env.shared.reading.fetch_sub(1, Ordering::SeqCst);
+        }
+        let cut = conn.out.is_some() || matches!(conn.io, Io::Plain(_));
+        if let Some(s) = conn.io.stream() {
+            let _ = self.poll.registry().deregister(s);
+            if cut {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+        if let Io::Tls(ctx) = &mut conn.io {
+            // close_notify, when the socket is still whole; the socket goes
+            // with the session.
+            ctx.close();
         }
     }
 }
@@ -550,7 +1118,7 @@ fn write_loop(
 enum Absorbed {
     /// Bytes, now in `pending`.
     More,
-    /// Nothing yet (a read timeout).
+    /// Nothing yet.
     Nothing,
     /// The connection ended, and why.
     End(String),
@@ -576,213 +1144,12 @@ fn absorb(read: io::Result<usize>, chunk: &[u8], pending: &mut Vec<u8>) -> Absor
     }
 }
 
-/// Sends every whole frame in `pending` on; `Err(why)` when the next one
-/// is too big (the frames before it are sent).
-fn forward_frames(
-    pending: &mut Vec<u8>,
-    tx: &SyncSender<Event>,
-    peer: SocketAddr,
-) -> Result<(), String> {
-    let (frames, too_big) = match split_frames(pending) {
-        Ok(frames) => (frames, None),
-        Err((frames, too_big)) => (frames, Some(too_big)),
-    };
-    for f in frames {
-        let _ = tx.send(Event::Frame(f, peer));
-    }
-    too_big.map_or(Ok(()), Err)
-}
-
-/// At the end of a connection: nothing received is lost, a partial frame
-/// is delivered as it is.
-fn forward_partial(pending: &mut Vec<u8>, tx: &SyncSender<Event>, peer: SocketAddr) {
-    if !pending.is_empty() {
-        let _ = tx.send(Event::Frame(std::mem::take(pending), peer));
-    }
-}
-
-/// Reads one connection until it ends, sending each whole frame.
-fn read_loop(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    id: u64,
-    tx: SyncSender<Event>,
-    stop: Arc<AtomicBool>,
-    _running: Running,
-) {
-    let mut pending: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 16 * 1024];
-    let why = loop {
-        if stop.load(Ordering::SeqCst) {
-            break "server stopped listening".to_string();
-        }
-        match absorb(stream.read(&mut chunk), &chunk, &mut pending) {
-            Absorbed::More => {}
-            Absorbed::Nothing => continue,
-            Absorbed::End(why) => break why,
-        }
-        if let Err(too_big) = forward_frames(&mut pending, &tx, peer) {
-            let _ = stream.shutdown(Shutdown::Both);
-            break too_big;
-        }
-    };
-    forward_partial(&mut pending, &tx, peer);
-    let _ = tx.send(Event::Closed(peer, id, why));
-}
-
-/// What the thread of one TLS connection needs besides its socket and its
-/// queue.
-struct TlsConn {
-    peer: SocketAddr,
-    id: u64,
-    limits: Limits,
-    tls: Arc<TlsServer>,
-    shared: Arc<Shared>,
-    tx: SyncSender<Event>,
-    stop: Arc<AtomicBool>,
-}
-
-/// Whether an mbed TLS error only means "not yet" on a socket with a
-/// timeout.
+/// Whether an mbed TLS error only means "not yet" on a non-blocking socket.
 fn would_block(e: &mbedtls::Error) -> bool {
     matches!(
         e.high_level(),
         Some(codes::SslWantRead | codes::SslWantWrite)
     )
-}
-
-impl TlsConn {
-    /// Runs the connection: the handshake, then its frames both ways until
-    /// it ends.
-    fn run(self, stream: TcpStream, frames: Receiver<Vec<u8>>, _running: Running) {
-        // The context (and the session in it) goes before `self.tls`, whose
-        // PSK table the configuration points into.
-        let mut ctx = Context::new(self.tls.tls.config.clone());
-        if stream.set_read_timeout(Some(TLS_POLL)).is_err() || !self.handshake(&mut ctx, stream) {
-            return;
-        }
-        let why = self.serve(&mut ctx, &frames);
-        ctx.close();
-        // A no-op for `recv` when the connection was closed already.
-        let _ = self.tx.send(Event::Closed(self.peer, self.id, why));
-    }
-
-    /// Runs the server handshake; true when established (the connection is
-    /// then said, listed as accepted, and its identity kept). A failure is
-    /// one notice, and the connection is gone.
-    fn handshake(&self, ctx: &mut Context<TcpStream>, stream: TcpStream) -> bool {
-        let peer = self.peer;
-        let deadline = std::time::Instant::now() + HANDSHAKE_TIMEOUT;
-        let (mut outcome, mut identity) = ffi::stepping(peer, || ctx.establish(stream, None));
-        let failure = loop {
-            match outcome {
-                Ok(()) => break None,
-                Err(e) if would_block(&e) => {
-                    if self.stop.load(Ordering::SeqCst) {
-                        break Some("the server stopped listening".to_string());
-                    }
-                    if std::time::Instant::now() >= deadline {
-                        break Some(format!(
-                            "the client stopped answering (no handshake within {} s)",
-                            HANDSHAKE_TIMEOUT.as_secs()
-                        ));
-                    }
-                    let (o, i) = ffi::stepping(peer, || ctx.handshake());
-                    outcome = o;
-                    identity = i.or(identity);
-                }
-                Err(e) => {
-                    let mut why = config::handshake_failure(&e);
-                    // The session being negotiated holds the flags (there
-                    // is no established session to ask for the chain).
-                    if e.high_level() == Some(codes::X509CertVerifyFailed)
-                        && let Err(flags) = ctx.verify_result()
-                    {
-                        why = format!(
-                            "the certificate was rejected: {} ({why})",
-                            config::describe_verify_error(flags)
-                        );
-                    }
-                    break Some(why);
-                }
-            }
-        };
-        if let Some(why) = failure {
-            let line = format!("TLS handshake with {peer} failed: {why}");
-            self.shared.close_saying(peer, self.id, line, false);
-            return false;
-        }
-        if let Ok(Some(chain)) = ctx.peer_cert()
-            && let Some(cert) = chain.iter().next()
-            && let Ok(subject) = cert.subject()
-        {
-            identity = Some(subject);
-        }
-        let suite = ctx.ciphersuite().ok();
-        {
-            // Said and listed at once, unless it was closed meanwhile.
-            let mut connections = lock(&self.shared.connections);
-            let Some(conn) = connections.get_mut(&peer).filter(|c| c.id == self.id) else {
-                return false;
-            };
-            conn.identity = identity.clone();
-            lock(&self.shared.notices).push(config::established_line(
-                "TLS",
-                peer,
-                suite,
-                identity.as_deref(),
-                None,
-                None,
-            ));
-            lock(&self.shared.accepted).push(peer);
-        }
-        // Wakes `recv`; frames waiting wake it anyway.
-        let _ = self.tx.try_send(Event::Accepted);
-        true
-    }
-
-    /// Writes what is queued and reads what arrives, in turn, until the
-    /// connection ends. Returns why.
-    fn serve(&self, ctx: &mut Context<TcpStream>, frames: &Receiver<Vec<u8>>) -> String {
-        let peer = self.peer;
-        let mut pending: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; 16 * 1024];
-        let why = 'conn: loop {
-            if self.stop.load(Ordering::SeqCst) {
-                break "server stopped listening".to_string();
-            }
-            loop {
-                match frames.try_recv() {
-                    Ok(frame) => {
-                        if let Err(e) = ctx.write_all(&frame) {
-                            let why = match e.kind() {
-                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
-                                    "write timed out: the peer read nothing for {} s",
-                                    self.limits.write_timeout.as_secs_f64()
-                                ),
-                                _ => format!("write failed: {e}"),
-                            };
-                            self.shared.close(peer, self.id, &why);
-                            break 'conn why;
-                        }
-                    }
-                    Err(mpsc::TryRecvError::Empty) => break,
-                    // Closed elsewhere (queue full, the transport dropped).
-                    Err(mpsc::TryRecvError::Disconnected) => break 'conn "closed".to_string(),
-                }
-            }
-            match absorb(ctx.read(&mut chunk), &chunk, &mut pending) {
-                Absorbed::More => {}
-                Absorbed::Nothing => continue,
-                Absorbed::End(why) => break why,
-            }
-            if let Err(too_big) = forward_frames(&mut pending, &self.tx, peer) {
-                break too_big;
-            }
-        };
-        forward_partial(&mut pending, &self.tx, peer);
-        why
-    }
 }
 
 /// Takes every whole frame off the front of `pending`. `Err` (with the
@@ -815,7 +1182,7 @@ mod tests {
     use super::*;
     use crate::coap::tcp::{decode, encode};
     use crate::coap::{Code, Message, Type};
-    use std::time::Instant;
+    use std::net::TcpStream;
 
     fn frame(code: Code, token: &[u8], payload: &[u8]) -> Vec<u8> {
         let mut m = Message::new(Type::Confirmable, code, 0);
@@ -958,11 +1325,12 @@ mod tests {
         done()
     }
 
-    /// Handles every event still queued once the connection threads ended.
+    /// Handles every event still queued once every connection was read
+    /// to its end.
     fn drain(t: &TcpTransport) -> Vec<String> {
         assert!(
-            wait_until(|| t.live_threads() == 0),
-            "threads still running"
+            wait_until(|| t.reading() == 0),
+            "connections still being read"
         );
         let mut buf = vec![0u8; MAX_FRAME];
         for _ in 0..10 {
@@ -1357,5 +1725,166 @@ mod tests {
         assert_eq!(t.peers().len(), 2, "the stalled peer is still connected");
         assert!(t.take_closed().is_empty());
         drop(stalled);
+    }
+
+    #[test]
+    fn a_tls_peer_that_floods_while_nothing_is_received_is_held_back_and_loses_nothing() {
+        let t = tls_transport(Limits {
+            received_frames: 8,
+            ..Limits::default()
+        });
+        let (me, ctx) = tls_client(&t, b"password");
+        let mut ctx = ctx.expect("the handshake");
+        ctx.io_mut()
+            .expect("the client's socket")
+            .set_write_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let frames: Vec<Vec<u8>> = (0..65_536u32)
+            .map(|i| frame(Code::POST, &i.to_be_bytes(), &[0x33; 1000]))
+            .collect();
+        // Nothing calls recv: the loop stops reading this connection once
+        // its frames wait, and the peer's writes stop going through.
+        let written = frames
+            .iter()
+            .take_while(|f| ctx.write_all(f).is_ok())
+            .count();
+        assert!(written < frames.len(), "all {written} frames were taken in");
+        // Then every whole frame written is received, in order: those held
+        // back and those read once there was room again.
+        let got = recv_frames(&t, written);
+        assert_eq!(got.len(), written);
+        for (i, (bytes, peer)) in got.iter().enumerate() {
+            assert_eq!((bytes, *peer), (&frames[i], me), "frame {i}");
+        }
+    }
+
+    #[test]
+    fn a_client_that_never_finishes_its_handshake_holds_up_no_other() {
+        let t = tls_transport(Limits::default());
+        // Connected, a few bytes of a record header, and then nothing.
+        let mut silent = connect(&t);
+        silent.write_all(&[0x16, 0x03]).unwrap();
+        let silent_addr = canonical(silent.local_addr().unwrap());
+        let (me, ctx) = tls_client(&t, b"password");
+        let mut ctx = ctx.expect("the handshake beside a silent one");
+        let hi = frame(Code::POST, b"t", b"hi");
+        ctx.write_all(&hi).unwrap();
+        assert_eq!(recv_frames(&t, 1), vec![(hi, me)]);
+        assert_eq!(t.take_accepted(), vec![me]);
+        let mut peers = t.peers();
+        peers.sort();
+        let mut both = vec![silent_addr, me];
+        both.sort();
+        assert_eq!(peers, both, "the silent one is still waited for");
+    }
+
+    #[test]
+    fn frames_sent_from_many_threads_arrive_whole_and_in_each_threads_order() {
+        let t = Arc::new(TcpTransport::bind(0, false).unwrap());
+        let mut c = connect(&t);
+        let me = canonical(c.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        let senders: Vec<_> = (0..4u8)
+            .map(|k| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25u8 {
+                        let f = frame(Code::POST, &[k, i], &[k; 3000]);
+                        t.send_to(&f, me).expect("room on the queue");
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.join().unwrap();
+        }
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut pending = Vec::new();
+        let mut next = [0u8; 4];
+        let mut chunk = [0u8; 4096];
+        let mut got = 0;
+        while got < 100 {
+            if let Frame::Complete(len, _) = decode_frame(&pending) {
+                let m = decode(&pending[..len]).unwrap();
+                let (k, i) = (m.token[0], m.token[1]);
+                assert_eq!(i, next[k as usize], "sender {k}'s frames in order");
+                assert_eq!(m.payload, vec![k; 3000]);
+                next[k as usize] += 1;
+                pending.drain(..len);
+                got += 1;
+                continue;
+            }
+            let n = c.read(&mut chunk).expect("frames from nsh");
+            assert!(n > 0, "the connection ended");
+            pending.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    #[test]
+    fn a_handshake_not_done_in_time_is_one_notice_and_the_connection_ends() {
+        let t = TcpTransport::open(
+            loopback(),
+            Limits::default(),
+            Some(&psk_security()),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        let mut silent = connect(&t);
+        silent.write_all(&[0x16, 0x03]).unwrap();
+        let me = canonical(silent.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        // Ended by nsh: the stream ends (or is reset) instead of stalling.
+        silent
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        match silent.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            other => panic!("the connection is still open: {other:?}"),
+        }
+        assert!(t.peers().is_empty(), "{:?}", t.peers());
+        let notices = drain(&t);
+        assert_eq!(
+            notices,
+            vec![format!(
+                "TLS handshake with {me} failed: the client stopped answering (no handshake within 0.3 s)"
+            )]
+        );
+        assert!(t.take_accepted().is_empty());
+        assert!(t.take_closed().is_empty());
+    }
+
+    #[test]
+    fn a_burst_beside_another_peer_is_received_whole_and_in_order() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                received_frames: 10_000,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let mut busy = connect(&t);
+        let mut quiet = connect(&t);
+        let busy_addr = canonical(busy.local_addr().unwrap());
+        let quiet_addr = canonical(quiet.local_addr().unwrap());
+        // Far more than one connection reads in a turn, all at once.
+        let frames: Vec<Vec<u8>> = (0..4000u32)
+            .map(|i| frame(Code::POST, &i.to_be_bytes(), &[0x44; 1000]))
+            .collect();
+        let all = frames.concat();
+        let writer = std::thread::spawn(move || busy.write_all(&all).map(|()| busy));
+        quiet.write_all(&frame(Code::PING, b"q", b"")).unwrap();
+        let got = recv_frames(&t, frames.len() + 1);
+        let _busy = writer.join().unwrap().expect("the burst written");
+        let from_busy: Vec<&Vec<u8>> = got
+            .iter()
+            .filter(|(_, p)| *p == busy_addr)
+            .map(|(b, _)| b)
+            .collect();
+        assert_eq!(from_busy.len(), frames.len());
+        assert!(from_busy.iter().zip(&frames).all(|(a, b)| *a == b));
+        assert!(got.contains(&(frame(Code::PING, b"q", b""), quiet_addr)));
     }
 }

@@ -291,6 +291,11 @@ impl LiveNsh {
         }
     }
 
+    /// Its process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Types one line into a [`LiveNsh::piped`] nsh.
     pub fn send_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("started with LiveNsh::piped");

@@ -288,3 +288,173 @@ fn a_client_that_stops_reading_does_not_hold_up_another() {
 thread_local! {
     static FAST: std::cell::RefCell<Option<RawClient>> = const { std::cell::RefCell::new(None) };
 }
+
+/// The threads of process `pid` (`Threads:` in /proc/PID/status).
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("nsh's status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Threads: line in\n{status}"))
+}
+
+/// Lets this process open as many files as it may (its hard limit).
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
+    }
+}
+
+#[test]
+fn two_thousand_idle_connections_are_held_by_a_few_threads() {
+    const IDLE: usize = 2000;
+    raise_open_files_limit();
+    let mut nsh = crate::harness::LiveNsh::start(&["--tcp", &script("tcp_many.rhai")]);
+    let port = nsh.port;
+    let mut idle = Vec::with_capacity(IDLE);
+    for i in 0..IDLE {
+        let s = TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("connection {i} of {IDLE}: {e}"));
+        idle.push(s);
+    }
+    // Every one of them accepted (one line each).
+    for _ in 0..IDLE {
+        nsh.wait("TCP connection from 127.0.0.1:", 60);
+    }
+    let threads = threads_of(nsh.pid());
+    eprintln!("nsh holds {IDLE} idle TCP connections with {threads} threads");
+    assert!(threads <= 16, "{threads} threads for {IDLE} connections");
+
+    // A fresh connection still registers and is answered.
+    let mut fresh = RawClient::connect(port).expect("connect the fresh client");
+    let mut csm = message(Code::CSM, b"");
+    csm.add_option(CoapOption::uint(OptionNumber(2), 1152));
+    fresh.send(&csm).unwrap();
+    let mut reg = message(Code::POST, b"rg");
+    reg.set_uri("/rd?ep=fresh&lt=300&b=T");
+    fresh.send(&reg).unwrap();
+    let created = loop {
+        let m = fresh.next().expect("nsh's CSM and Created");
+        if m.code == Code::CREATED {
+            break m;
+        }
+    };
+    assert_eq!(created.token, b"rg");
+    assert_eq!(created.location_string(), "/rd/1");
+    nsh.wait("@@registered", 30);
+
+    // Closing them all is seen, each once (mostly as a reset: nsh's CSM
+    // was left unread).
+    drop(idle);
+    for _ in 0..IDLE {
+        nsh.wait_line(
+            |l| l.starts_with("TCP connection with 127.0.0.1:") && l.contains(" closed: "),
+            60,
+        );
+    }
+    let mut update = message(Code::POST, b"up");
+    update.set_uri("/rd/1");
+    fresh.send(&update).unwrap();
+    let (status, out, err) = nsh.finish(30);
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("@@done"), "{out}");
+}
+
+/// Registers `ep` over an open connection (CSM, Register) and returns the
+/// Created's Location-Path.
+fn register_on(c: &mut RawClient, ep: &str) -> String {
+    let mut csm = message(Code::CSM, b"");
+    csm.add_option(CoapOption::uint(OptionNumber(2), 1152));
+    c.send(&csm).unwrap();
+    let mut reg = message(Code::POST, b"rg");
+    reg.set_uri(&format!("/rd?ep={ep}&lt=300&b=T"));
+    c.send(&reg).unwrap();
+    loop {
+        let m = c.next().expect("nsh's CSM and Created");
+        if m.code == Code::CREATED {
+            assert_eq!(m.token, b"rg");
+            return m.location_string();
+        }
+    }
+}
+
+#[test]
+fn connections_past_the_open_files_limit_wait_and_are_served_once_some_close() {
+    const CLIENTS: usize = 100;
+    // nsh with at most 64 descriptors: it cannot raise its limit past that.
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+        .args([crate::harness::nsh_bin(), "--tcp", &script("tcp_many.rhai")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start nsh under sh");
+    let stdout = child.stdout.take().expect("nsh's stdout");
+    let (tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    // Connections accepted (one line each), among the lines read so far.
+    let opened = std::cell::Cell::new(0);
+    let mut wait = |pred: &dyn Fn(&str) -> bool| -> String {
+        loop {
+            match lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if line.starts_with("TCP connection from 127.0.0.1:") {
+                        opened.set(opened.get() + 1);
+                    }
+                    seen.push_str(&line);
+                    seen.push('\n');
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no such line within 30 s; nsh printed:\n{seen}"),
+            }
+        }
+    };
+    let port = listening_port(&wait(&|l| listening_port(l).is_some())).unwrap();
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        let s = TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("connection {i} of {CLIENTS}: {e}"));
+        clients.push(Some(s));
+    }
+    // Out of descriptors: one line says so, and the rest wait.
+    let full = wait(&|l| l.starts_with("TCP connections wait: cannot accept: "));
+    assert!(full.contains("Too many open files"), "{full}");
+    // Half of them leave; every waiting one is then accepted.
+    for c in clients.iter_mut().take(CLIENTS / 2) {
+        drop(c.take());
+    }
+    while opened.get() < CLIENTS {
+        wait(&|l| l.starts_with("TCP connection from 127.0.0.1:"));
+    }
+    // The last one to connect registers and is answered.
+    let last = clients[CLIENTS - 1].take().expect("the last client");
+    last.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut last = RawClient {
+        stream: last,
+        pending: Vec::new(),
+    };
+    assert_eq!(register_on(&mut last, "fresh"), "/rd/1");
+    let mut update = message(Code::POST, b"up");
+    update.set_uri("/rd/1");
+    last.send(&update).unwrap();
+    wait(&|l| l.contains("@@done"));
+    let status = child.wait().expect("nsh's exit");
+    assert!(status.success(), "{seen}");
+    let said = seen.matches("cannot accept").count();
+    assert_eq!(said, 1, "{seen}");
+}

@@ -15,7 +15,9 @@
 //! a bounded amount per turn, so one busy peer does not starve the others.
 //! What is left over when a connection ends — a partial frame, or a frame
 //! over [`MAX_FRAME`] — is still delivered, as bytes that do not decode,
-//! before the connection is reported closed.
+//! before the connection is reported closed; and frames still waiting for
+//! room when nsh itself ends a connection (its send queue full, a stalled
+//! write) are delivered all the same.
 //!
 //! Sending never blocks on a peer: [`TcpTransport::send_to`] puts the frame
 //! on the connection's bounded queue and returns; the loop writes frames
@@ -335,6 +337,7 @@ impl TcpTransport {
                     },
                     next_id: FIRST_ID,
                     blocked: VecDeque::new(),
+                    orphans: VecDeque::new(),
                     again: VecDeque::new(),
                     next_deadline: None,
                     accept_retry: None,
@@ -692,6 +695,9 @@ struct Loop {
     next_id: u64,
     /// Connections whose frames wait for room in the channel, in order.
     blocked: VecDeque<u64>,
+    /// Frames of connections that ended while their frames waited for
+    /// room: nothing received is lost, they go first.
+    orphans: VecDeque<Event>,
     /// Connections whose turn of reading ran out.
     again: VecDeque<u64>,
     /// No deadline (stalled write, handshake) passes before this.
@@ -1029,6 +1035,17 @@ impl Loop {
     /// Delivers what connections held back, as far as there is room; a
     /// connection whose backlog is gone reads again.
     fn deliver_blocked(&mut self) {
+        while let Some(event) = self.orphans.pop_front() {
+            let event = match self.env.tx.try_send(event) {
+                Err(TrySendError::Full(event)) => event,
+                _ => continue,
+            };
+            self.env.shared.wants_room.store(true, Ordering::SeqCst);
+            if let Err(TrySendError::Full(event)) = self.env.tx.try_send(event) {
+                self.orphans.push_front(event);
+                return;
+            }
+        }
         while let Some(&id) = self.blocked.front() {
             if let Some(conn) = self.conns.get_mut(&id) {
                 while let Some(event) = conn.backlog.pop_front() {
@@ -1096,6 +1113,7 @@ impl Loop {
         let Some(mut conn) = self.conns.remove(&id) else {
             return;
         };
+        self.orphans.append(&mut conn.backlog);
         if !conn.read_done {
             self.env.shared.reading.fetch_sub(1, Ordering::SeqCst);
         }
@@ -1427,6 +1445,38 @@ mod tests {
             rest = &rest[len..];
         }
         assert!(rest.len() < big.len());
+    }
+
+    #[test]
+    fn frames_held_back_are_still_delivered_when_the_connection_is_closed_by_nsh() {
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                queue_frames: 4,
+                received_frames: 1,
+                write_timeout: Duration::from_secs(60),
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let mut c = connect(&t);
+        let me = canonical(c.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        // One frame fits the channel; the others are held back for room.
+        let sent: Vec<Vec<u8>> = (0u8..6)
+            .map(|i| frame(Code::POST, &[i], &[i; 10]))
+            .collect();
+        c.write_all(&sent.concat()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        // nsh closes the connection (its send queue fills: c reads nothing).
+        let big = frame(Code::POST, b"s", &[0x55; 60_000]);
+        let refused = (0..2000).find(|_| t.send_to(&big, me).is_err());
+        assert!(refused.is_some(), "send_to never reported the full queue");
+        assert!(t.peers().is_empty(), "{:?}", t.peers());
+        // Everything the peer sent before is received, in order.
+        let got = recv_frames(&t, sent.len());
+        let frames: Vec<Vec<u8>> = got.into_iter().map(|(f, _)| f).collect();
+        assert_eq!(frames, sent);
     }
 
     #[test]

@@ -63,7 +63,9 @@ pub(super) fn receive_here(
     let Ok(mut buf) = turn.command.try_lock() else {
         return false;
     };
-    turn.command_begins();
+    if !turn.command_begins() {
+        return false;
+    }
     // What the reader queued before it stood aside goes first.
     let received = turn.in_flight.load(Ordering::Acquire) == 0;
     if received {

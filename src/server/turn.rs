@@ -20,6 +20,9 @@ const LEASE: Duration = Duration::from_millis(20);
 /// the core again (changes made by other threads: a timer, a send).
 pub(super) const COMMAND_POLL: Duration = Duration::from_millis(5);
 
+/// The longest a command waits for the reader to hand the turn over.
+const HAND_OVER: Duration = Duration::from_secs(1);
+
 /// How long a read waits once the socket said a datagram is there.
 pub(super) const READ_READY: Duration = Duration::from_millis(1);
 
@@ -106,13 +109,28 @@ impl Turn {
         }
     }
 
-    /// A command takes the turn, once the reader handed over what it read.
-    pub(super) fn command_begins(&self) {
+    /// A command takes the turn, once the reader handed over what it read
+    /// (a read the socket said was ready, and the handling of it). False,
+    /// with the turn left to the reader, when that takes longer than
+    /// [`HAND_OVER`]: a reader that never hands over does not hang the
+    /// command, which then waits as it would without a turn.
+    pub(super) fn command_begins(&self) -> bool {
+        let deadline = Instant::now() + HAND_OVER;
         let mut state = lock(&self.state);
         state.command = true;
         while state.reader {
-            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.command = false;
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
+        true
     }
 
     /// The command gives the turn back. The reader is not woken: it stands
@@ -143,7 +161,7 @@ mod tests {
     #[test]
     fn the_reader_stands_aside_while_a_command_reads_and_for_the_lease_after() {
         let t = turn();
-        t.command_begins();
+        assert!(t.command_begins());
         assert!(!t.reader_begins(), "the command holds the turn");
         t.command_ends();
         let released = Instant::now();
@@ -163,7 +181,7 @@ mod tests {
         let command = {
             let t = t.clone();
             std::thread::spawn(move || {
-                t.command_begins();
+                assert!(t.command_begins());
                 tx.send(()).unwrap();
                 t.command_ends();
             })
@@ -178,7 +196,17 @@ mod tests {
     #[test]
     fn a_stopped_reader_does_not_wait() {
         let t = turn();
-        t.command_begins();
+        assert!(t.command_begins());
         assert!(!t.reader_waits(&AtomicBool::new(true)));
+    }
+
+    #[test]
+    fn a_reader_that_never_hands_over_does_not_hang_a_command() {
+        let t = turn();
+        assert!(t.reader_begins());
+        assert!(!t.command_begins());
+        // The turn stays with the reader.
+        t.reader_ends();
+        assert!(t.reader_begins());
     }
 }

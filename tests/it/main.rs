@@ -33,3 +33,4 @@ mod script_args;
 mod storm;
 mod tcp;
 mod tls_tcp;
+mod waiting;

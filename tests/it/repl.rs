@@ -31,7 +31,8 @@ fn start() -> PtySession {
         std::env::temp_dir().join(format!("nsh-hist-{}-{n}", std::process::id())),
     );
     cmd.env("TERM", "xterm");
-    let mut p = spawn_command(cmd, Some(10_000)).expect("spawn nsh in a pty");
+    // 30 s per expectation: the suite runs many of these beside heavy tests.
+    let mut p = spawn_command(cmd, Some(30_000)).expect("spawn nsh in a pty");
     p.exp_string("[nsh] $ ").expect("first prompt");
     p
 }

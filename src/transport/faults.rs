@@ -339,6 +339,12 @@ impl Faults {
         self.note_engaged(&s);
     }
 
+    /// Whether nothing is set, held back or waiting to be taken: reads of
+    /// the socket then get every datagram as it came, when it came.
+    pub fn is_idle(&self) -> bool {
+        !self.engaged()
+    }
+
     /// Whether anything is injected at all.
     pub fn is_off(&self) -> bool {
         !self.engaged() || self.lock().settings.is_off()

@@ -165,7 +165,7 @@ impl Transport {
     /// read (over DTLS: a record to decrypt, or one decrypted already),
     /// without reading it. `None` where that cannot be told from the
     /// socket alone: TCP and in-memory transports (frames come through a
-    /// queue), and UDP or DTLS while the fault injection is on.
+    /// queue), and UDP or DTLS while the fault injection is engaged.
     pub fn wait_readable(&self, timeout: Duration) -> Option<io::Result<bool>> {
         match self {
             Transport::Udp(t) => t.wait_readable(timeout),
@@ -177,8 +177,8 @@ impl Transport {
     /// Whether [`Transport::wait_readable`] can tell now.
     pub fn can_wait_readable(&self) -> bool {
         match self {
-            Transport::Udp(t) => t.faults().is_off(),
-            Transport::Dtls(t) => t.udp().faults().is_off(),
+            Transport::Udp(t) => t.can_wait_readable(),
+            Transport::Dtls(t) => t.udp().can_wait_readable(),
             _ => false,
         }
     }

@@ -167,15 +167,22 @@ impl UdpTransport {
         }
     }
 
+    /// Whether [`UdpTransport::wait_readable`] can tell: not while the fault
+    /// injection is engaged (datagrams it holds back come from a queue, not
+    /// from the socket, also after it was switched off).
+    pub fn can_wait_readable(&self) -> bool {
+        self.faults.is_idle()
+    }
+
     /// Waits up to `timeout` (whole milliseconds, at least one) until a
     /// datagram can be read from the socket, without reading it: `true`
-    /// when one can. `None` while the fault injection is on (datagrams it
-    /// delays come from a queue, not from the socket): only `recv` knows
-    /// when the next one is due.
+    /// when one can. `None` when that cannot be told from the socket (see
+    /// [`UdpTransport::can_wait_readable`]): only `recv` knows when the next
+    /// held datagram is due.
     pub fn wait_readable(&self, timeout: Duration) -> Option<io::Result<bool>> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd;
-        if !self.faults.is_off() {
+        if !self.can_wait_readable() {
             return None;
         }
         let socket = self.current();
@@ -336,6 +343,43 @@ mod tests {
             ..Default::default()
         });
         assert!(server.wait_readable(short).is_none());
+    }
+
+    #[test]
+    fn a_datagram_held_back_when_faults_are_switched_off_is_still_told_by_recv_alone() {
+        use crate::transport::faults::{DelayRange, FaultSpec};
+        let server = UdpTransport::bind(0, false).unwrap();
+        let port = server.local_addr().unwrap().port();
+        server.faults().configure(crate::transport::FaultSettings {
+            all: FaultSpec {
+                delay_ms: DelayRange::parse("300").unwrap(),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"late", ("127.0.0.1", port)).unwrap();
+        let mut buf = [0u8; 16];
+        // Read off the socket and held back for its delay.
+        assert!(
+            server
+                .recv(&mut buf, Duration::from_millis(50))
+                .unwrap()
+                .is_none()
+        );
+        server
+            .faults()
+            .configure(crate::transport::FaultSettings::default());
+        // The socket is empty, yet a datagram is due: only recv can tell.
+        assert!(server.wait_readable(Duration::from_millis(5)).is_none());
+        let (n, _) = server
+            .recv(&mut buf, Duration::from_secs(2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"late");
+        // Once the delay's record is taken, the socket tells again.
+        assert_eq!(server.faults().take_events().len(), 1);
+        assert!(server.wait_readable(Duration::from_millis(5)).is_some());
     }
 
     #[test]

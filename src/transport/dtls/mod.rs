@@ -404,9 +404,9 @@ impl DtlsTransport {
     /// Waits up to `timeout` until `recv` has something to do without
     /// waiting: a decrypted record kept from an earlier datagram, or a
     /// datagram on the socket (see [`UdpTransport::wait_readable`]; `None`
-    /// while the fault injection is on).
+    /// while the fault injection is engaged).
     pub fn wait_readable(&self, timeout: Duration) -> Option<io::Result<bool>> {
-        if !self.udp.faults().is_off() {
+        if !self.udp.can_wait_readable() {
             return None;
         }
         if !lock(&self.pending).is_empty() {

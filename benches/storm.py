@@ -23,6 +23,8 @@ import sys
 import threading
 import time
 
+from live_nsh import start, status
+
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
 SPREAD = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
 NSH = sys.argv[3] if len(sys.argv) > 3 else "target/release/nsh"
@@ -53,14 +55,6 @@ def register(i):
     return head + opts + b"\xff" + b"</1/0>,</3/0>"
 
 
-def status(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 script = (
     "let n = 0; let t = timestamp();"
     f" while n < {N} && t.elapsed < 120.0 {{ n = clients().len(); sleep(0.05); }}"
@@ -68,17 +62,7 @@ script = (
     f' let t2 = timestamp(); use_client("storm-{N - 1}"); let ms2 = t2.elapsed * 1000.0;'
     ' print(`@@clients ${n}; clients() took ${ms} ms, use_client ${ms2} ms`); sleep(3600);'
 )
-proc = subprocess.Popen(
-    [NSH, "-l", "0", "-c", script],
-    stdout=subprocess.PIPE,
-    stderr=subprocess.DEVNULL,
-    text=True,
-)
-port = None
-for line in proc.stdout:
-    if "listening on" in line:
-        port = int(line.split(" port ")[1].split()[0])
-        break
+proc, port = start(NSH, ["-c", script])
 lines = {"n": 0, "clients": None}
 
 

@@ -14,10 +14,11 @@ Usage: python3 benches/tcp_conns.py [N] [NSH]
 
 import resource
 import socket
-import subprocess
 import sys
 import threading
 import time
+
+from live_nsh import start, status
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 NSH = sys.argv[2] if len(sys.argv) > 2 else "target/release/nsh"
@@ -27,27 +28,7 @@ if soft < N + 1024:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, N + 1024), hard))
 
 
-def status(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-proc = subprocess.Popen(
-    [NSH, "-l", "0", "--tcp", "-c", "sleep(3600)"],
-    stdout=subprocess.PIPE,
-    stderr=subprocess.DEVNULL,
-    text=True,
-)
-port = None
-for line in proc.stdout:
-    if "listening on" in line:
-        port = int(line.split(" port ")[1].split()[0])
-        break
-if port is None:
-    sys.exit("nsh printed no listening line")
+proc, port = start(NSH, ["--tcp", "-c", "sleep(3600)"])
 
 opened = 0
 closed = 0

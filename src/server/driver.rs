@@ -208,7 +208,7 @@ fn receive_into(transport: &Transport, buf: &mut [u8], timeout: Duration, events
 fn read(transport: Arc<Transport>, queue: Queue, server: Weak<Shared>, turn: &Turn) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut events = Vec::new();
-    while turn.reader_waits(&queue.stop) {
+    while turn.reader_waits(&queue.stop, TICK) {
         let polled = match transport.wait_readable(TICK) {
             None => None,
             Some(Ok(false)) if !transport.wants_ticks() => continue,

@@ -8,9 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// The longest the reader sleeps before it looks at its stop flag again.
-const TICK: Duration = Duration::from_millis(100);
-
 /// How long the reader stands aside after a command last read the socket:
 /// commands in a loop keep the turn from one to the next; a datagram that
 /// arrives between them waits at most this long.
@@ -63,16 +60,16 @@ impl Turn {
         }
     }
 
-    /// Waits while a command reads (or read within [`LEASE`]); false when
-    /// stopped meanwhile.
-    pub(super) fn reader_waits(&self, stop: &AtomicBool) -> bool {
+    /// Waits while a command reads (or read within [`LEASE`]), looking at
+    /// `stop` at least every `tick`; false when stopped meanwhile.
+    pub(super) fn reader_waits(&self, stop: &AtomicBool, tick: Duration) -> bool {
         let mut state = lock(&self.state);
         loop {
             if stop.load(Ordering::SeqCst) {
                 return false;
             }
             let aside = match state.released {
-                _ if state.command => TICK,
+                _ if state.command => tick,
                 Some(at) => LEASE.saturating_sub(at.elapsed()),
                 None => Duration::ZERO,
             };
@@ -81,7 +78,7 @@ impl Turn {
             }
             state = self
                 .changed
-                .wait_timeout(state, aside.min(TICK))
+                .wait_timeout(state, aside.min(tick))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
@@ -153,7 +150,7 @@ mod tests {
     #[test]
     fn the_reader_reads_when_no_command_did() {
         let t = turn();
-        assert!(t.reader_waits(&AtomicBool::new(false)));
+        assert!(t.reader_waits(&AtomicBool::new(false), Duration::from_millis(100)));
         assert!(t.reader_begins());
         t.reader_ends();
     }
@@ -167,7 +164,7 @@ mod tests {
         let released = Instant::now();
         assert!(!t.reader_begins(), "within the lease");
         // Waits out the lease, then may read.
-        assert!(t.reader_waits(&AtomicBool::new(false)));
+        assert!(t.reader_waits(&AtomicBool::new(false), Duration::from_millis(100)));
         assert!(released.elapsed() >= LEASE - Duration::from_millis(1));
         assert!(t.reader_begins());
         t.reader_ends();
@@ -197,7 +194,7 @@ mod tests {
     fn a_stopped_reader_does_not_wait() {
         let t = turn();
         assert!(t.command_begins());
-        assert!(!t.reader_waits(&AtomicBool::new(true)));
+        assert!(!t.reader_waits(&AtomicBool::new(true), Duration::from_millis(100)));
     }
 
     #[test]

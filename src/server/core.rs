@@ -102,6 +102,9 @@ pub(crate) struct Core {
     /// Where commands go: the current client's address or a `connect` target.
     pub(crate) target: Option<SocketAddr>,
     pub(crate) current: Option<String>,
+    /// The user chose the target (`connect`, `use_client`): a registration
+    /// from another device no longer takes it over (see [`Core::choose`]).
+    pub(crate) chosen: bool,
     pub(crate) default_timeout: Duration,
     /// `set timeout` for requests: `None` waits until the exchange gives up
     /// (see `Server::request_wait`).
@@ -132,6 +135,7 @@ impl Core {
             session: Session::default(),
             flags: Flags::default(),
             target: None,
+            chosen: false,
             current: None,
             default_timeout: Duration::from_secs(5),
             request_timeout: None,
@@ -552,15 +556,31 @@ impl Core {
         record: &RecordRef,
         now: Instant,
     ) {
+        // Once the user chose, only the chosen device (by address, or the
+        // chosen client by name) moves the target.
+        let ours = |core: &Core, addr: SocketAddr, endpoint: Option<&str>| {
+            !core.chosen
+                || core.target == Some(addr)
+                || endpoint.is_some_and(|e| core.current.as_deref() == Some(e))
+        };
         match d.target {
             Target::Keep => {}
             Target::Client(addr, endpoint) => {
-                self.target = Some(addr);
-                self.current = Some(endpoint);
+                if ours(self, addr, Some(&endpoint)) {
+                    self.target = Some(addr);
+                    self.current = Some(endpoint);
+                }
             }
             Target::Peer(addr) => {
-                self.target = Some(addr);
-                self.current = None;
+                if ours(self, addr, None) {
+                    self.target = Some(addr);
+                    self.current = None;
+                }
+            }
+            Target::Readdressed(endpoint, addr) => {
+                if self.current.as_deref() == Some(endpoint.as_str()) {
+                    self.target = Some(addr);
+                }
             }
             Target::Gone(endpoint) => {
                 if self.current.as_deref() == Some(endpoint.as_str()) {
@@ -666,6 +686,15 @@ impl Core {
             identity: None,
         });
         self.show(&record, None);
+    }
+
+    /// The user chose where commands go: `peer` (`connect`), registered
+    /// as `endpoint` (`use_client`); `None` forgets the choice
+    /// (`unconnect`), and the newest registration is current again.
+    pub(crate) fn choose(&mut self, peer: Option<SocketAddr>, endpoint: Option<String>) {
+        self.chosen = peer.is_some();
+        self.target = peer;
+        self.current = endpoint;
     }
 
     /// A DTLS session moved to a new address (Connection ID): its

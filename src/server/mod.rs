@@ -143,7 +143,13 @@ impl Server {
         if let Some(old) = old {
             old.stop();
         }
-        self.lock().transport = Some(transport);
+        {
+            let mut core = self.lock();
+            core.transport = Some(transport);
+            // A new socket: the next registration is current again, until
+            // `connect` or `use_client` chooses.
+            core.chosen = false;
+        }
         lock(&self.shared.config).listen_port = Some(bound);
         Ok(bound)
     }
@@ -246,9 +252,7 @@ impl Server {
         if !listening || bind != 0 {
             self.listen(bind, addr.is_ipv6())?;
         }
-        let mut core = self.lock();
-        core.target = Some(addr);
-        core.current = None;
+        self.lock().choose(Some(addr), None);
         Ok(addr)
     }
 
@@ -303,17 +307,13 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let mut core = self.lock();
-        core.target = Some(addr);
-        core.current = None;
+        self.lock().choose(Some(addr), None);
         Ok(addr)
     }
 
     /// Forgets the current target, so the next peer that talks becomes it.
     pub fn unconnect(&self) {
-        let mut core = self.lock();
-        core.target = None;
-        core.current = None;
+        self.lock().choose(None, None);
     }
 
     /// The listening port, if any.
@@ -380,8 +380,7 @@ impl Server {
             }
             return Err(ServerError::UnknownClient(endpoint.to_string(), names));
         };
-        core.target = Some(client.peer);
-        core.current = Some(client.endpoint.clone());
+        core.choose(Some(client.peer), Some(client.endpoint.clone()));
         Ok(client)
     }
 

@@ -51,6 +51,9 @@ pub(crate) enum Target {
     Peer(SocketAddr),
     /// The current client is gone (if it was this endpoint).
     Gone(String),
+    /// This endpoint now talks from this peer (an Update from a new
+    /// address): commands follow it if it is the current client.
+    Readdressed(String, SocketAddr),
 }
 
 /// What [`answer`] decided.
@@ -117,8 +120,12 @@ pub(crate) fn answer(
                         .registration
                         .apply_update(&registration::parse(msg, false));
                     client.last_update = now;
+                    let endpoint = client.endpoint.clone();
                     registry.readdress(&location, peer);
-                    Decision::reply(respond(Code::CHANGED))
+                    Decision {
+                        target: Target::Readdressed(endpoint, peer),
+                        ..Decision::reply(respond(Code::CHANGED))
+                    }
                 }
                 None => unknown_location(),
             }

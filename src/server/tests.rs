@@ -725,3 +725,113 @@ fn use_client_with_an_unknown_name_among_thousands_names_a_few() {
     );
     assert!(e.ends_with(", ep-9 and 4,990 more)"), "{e}");
 }
+
+/// Where commands go when devices register: the newest registration,
+/// unless the user chose (`connect`, `use_client`).
+mod target {
+    use super::*;
+
+    fn other() -> SocketAddr {
+        ([127, 0, 0, 1], 40001).into()
+    }
+
+    /// A Register of `ep` from `from`; waits for its Created.
+    fn register_from(n: &Net, from: SocketAddr, ep: &str, mid: u16) {
+        let mut m = Message::new(Type::Confirmable, Code::POST, mid);
+        m.token = vec![mid as u8];
+        m.set_uri(&format!("/rd?ep={ep}&lt=300"));
+        m.payload = b"</3/0>".to_vec();
+        n.net.send(from, &udp::encode(&m));
+        let (bytes, to) = n.net.recv(WAIT).expect("a Created");
+        assert_eq!(to, from);
+        assert_eq!(udp::decode(&bytes).unwrap().code, Code::CREATED);
+    }
+
+    #[test]
+    fn the_newest_registration_is_current_when_nothing_was_chosen() {
+        let n = Net::new();
+        register_from(&n, device(), "dev", 1);
+        assert_eq!(n.server.target(), Some(device()));
+        register_from(&n, other(), "dev2", 2);
+        assert_eq!(n.server.target(), Some(other()));
+        assert_eq!(n.server.current_client().as_deref(), Some("dev2"));
+    }
+
+    #[test]
+    fn a_register_from_another_device_does_not_move_a_connected_target() {
+        let n = Net::new();
+        n.server.connect("127.0.0.1", 40000, 0).unwrap();
+        register_from(&n, other(), "intruder", 1);
+        assert_eq!(n.server.target(), Some(device()));
+        assert_eq!(n.server.current_client(), None);
+        // The connected device itself registering names the current client.
+        register_from(&n, device(), "dev", 2);
+        assert_eq!(n.server.target(), Some(device()));
+        assert_eq!(n.server.current_client().as_deref(), Some("dev"));
+    }
+
+    #[test]
+    fn a_client_chosen_by_use_client_stays_current_and_is_followed() {
+        let n = Net::new();
+        register_from(&n, device(), "dev", 1);
+        register_from(&n, other(), "dev2", 2);
+        n.server.use_client("dev").unwrap();
+        register_from(&n, ([127, 0, 0, 1], 40002).into(), "dev3", 3);
+        assert_eq!(n.server.current_client().as_deref(), Some("dev"));
+        assert_eq!(n.server.target(), Some(device()));
+        // `dev` registers again from a new port: commands follow it.
+        let moved: SocketAddr = ([127, 0, 0, 1], 40009).into();
+        register_from(&n, moved, "dev", 4);
+        assert_eq!(n.server.target(), Some(moved));
+        assert_eq!(n.server.current_client().as_deref(), Some("dev"));
+    }
+
+    #[test]
+    fn an_update_from_a_new_address_moves_the_target_with_the_current_client() {
+        let n = Net::new();
+        register_from(&n, device(), "dev", 1);
+        let location = n
+            .server
+            .lock_raw()
+            .registry
+            .by_endpoint("dev")
+            .unwrap()
+            .location
+            .clone();
+        let moved: SocketAddr = ([127, 0, 0, 1], 40009).into();
+        let mut update = Message::new(Type::Confirmable, Code::POST, 2);
+        update.token = vec![2];
+        update.set_uri(&location);
+        n.net.send(moved, &udp::encode(&update));
+        let (bytes, to) = n.net.recv(WAIT).expect("a Changed");
+        assert_eq!(
+            (to, udp::decode(&bytes).unwrap().code),
+            (moved, Code::CHANGED)
+        );
+        assert_eq!(n.server.target(), Some(moved));
+    }
+
+    #[test]
+    fn unconnect_lets_the_newest_registration_be_current_again() {
+        let n = Net::new();
+        n.server.connect("127.0.0.1", 40000, 0).unwrap();
+        n.server.unconnect();
+        register_from(&n, other(), "dev2", 1);
+        assert_eq!(n.server.target(), Some(other()));
+    }
+
+    #[test]
+    fn a_new_socket_forgets_the_choice() {
+        let n = Net::new();
+        n.server.connect("127.0.0.1", 40000, 0).unwrap();
+        let (t, net) = memory::pair(([127, 0, 0, 1], 5684).into());
+        n.server.attach(Transport::Memory(t)).unwrap();
+        let probe = Net {
+            server: n.server.clone(),
+            net,
+            lines: Arc::default(),
+        };
+        register_from(&probe, other(), "dev2", 1);
+        assert_eq!(n.server.target(), Some(other()));
+    }
+}

@@ -32,8 +32,7 @@ print("@@after " + if at < 0 {{ -1 }} else {{ h.len() - at }});"#
     device
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    // A CoAP ping from another peer (a Register would make the newcomer
-    // the current client, and the loop's GETs would go to it).
+    // A CoAP ping from another peer: answered with a Reset by nsh itself.
     let ping = Message::new(Type::Confirmable, Code::EMPTY, 0x4242);
     let mut buf = [0u8; 1500];
     for i in 0..GETS {

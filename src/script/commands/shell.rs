@@ -77,7 +77,7 @@ command! {
         debug: Option<i64> = opt(Int, "command line --debug, else 0"),
         timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
     }
-    help: "Sends future messages to HOST:PORT (e.g. a client that never registered). With DTLS arguments (as for `listen`) nsh opens a DTLS session to HOST:PORT as the client, for server-initiated flows, and waits up to TIMEOUT_S for the handshake.",
+    help: "Sends future messages to HOST:PORT (e.g. a client that never registered). With DTLS arguments (as for `listen`) nsh opens a DTLS session to HOST:PORT as the client, for server-initiated flows, and waits up to TIMEOUT_S for the handshake. Registrations from other devices no longer change where commands go (until `unconnect`, `use_client` or a new `listen`).",
     example: "connect 127.0.0.1 56830",
     run: cmd_connect,
 }
@@ -86,7 +86,7 @@ command! {
     /// `unconnect`.
     pub(super) const UNCONNECT = "unconnect";
     args: NoArgs,
-    help: "Forgets the current target; the next command needs a registration or `connect`.",
+    help: "Forgets the current target and any choice made by `connect` or `use_client`; the next registration becomes current.",
     example: "unconnect",
     run: cmd_unconnect,
 }
@@ -110,7 +110,7 @@ command! {
     struct UseClientArgs {
         endpoint: String = req(Str),
     }
-    help: "Makes ENDPOINT the client that commands go to.",
+    help: "Makes ENDPOINT the client that commands go to, also when other devices register later (it is followed when it registers or updates from a new address).",
     example: "use_client sensor-2",
     run: cmd_use_client,
 }

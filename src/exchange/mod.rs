@@ -364,17 +364,21 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// The next message ID for `peer`: a per-peer sequence starting at a
     /// random value (RFC 7252 §4.4).
     pub fn next_message_id(&mut self, peer: &P) -> u16 {
-        let start: u16 = self.rng.random();
-        if !self.message_ids.contains_key(peer) && self.message_ids.len() >= self.limits.peers {
+        if let Some(next) = self.message_ids.get_mut(peer) {
+            let id = *next;
+            *next = next.wrapping_add(1);
+            return id;
+        }
+        if self.message_ids.len() >= self.limits.peers {
             let other = self.message_ids.keys().next().cloned();
             if let Some(other) = other {
                 self.message_ids.remove(&other);
                 self.dropped.peers += 1;
             }
         }
-        let next = self.message_ids.entry(peer.clone()).or_insert(start);
-        let id = *next;
-        *next = next.wrapping_add(1);
+        // A random start per peer (RFC 7252 §4.4).
+        let id: u16 = self.rng.random();
+        self.message_ids.insert(peer.clone(), id.wrapping_add(1));
         id
     }
 

@@ -2,7 +2,6 @@
 //! order and defaults as in the original nsh) and their conversion from Rhai
 //! values or from words of the original's command-line form.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rhai::{Array, Blob, Dynamic, ImmutableString, Map};
@@ -104,7 +103,9 @@ pub fn seconds(name: &str, s: f64) -> Result<Duration, ArgError> {
 /// Arguments of one call, by parameter name, as given (unconverted).
 #[derive(Clone, Debug, Default)]
 pub struct Args {
-    values: BTreeMap<&'static str, Dynamic>,
+    params: &'static [Param],
+    /// The value given for each of `params`, in their order.
+    values: Vec<Option<Dynamic>>,
     command: &'static str,
 }
 
@@ -120,9 +121,12 @@ impl Args {
         positional: Vec<Dynamic>,
         named: Vec<(String, Dynamic)>,
     ) -> Result<Args, ArgError> {
-        let mut values: BTreeMap<&'static str, Dynamic> = BTreeMap::new();
+        let mut values: Vec<Option<Dynamic>> = vec![None; params.len()];
         for (name, value) in named {
-            let Some(p) = params.iter().find(|p| p.name.eq_ignore_ascii_case(&name)) else {
+            let Some(at) = params
+                .iter()
+                .position(|p| p.name.eq_ignore_ascii_case(&name))
+            else {
                 let allowed: Vec<&str> = params.iter().map(|p| p.name).collect();
                 return Err(if allowed.is_empty() {
                     format!("{command}: unknown option `{name}`: it takes no options")
@@ -133,40 +137,37 @@ impl Args {
                     )
                 });
             };
-            if values.insert(p.name, value).is_some() {
-                return Err(format!("{command}: `{}` given twice", p.name));
+            if values[at].replace(value).is_some() {
+                return Err(format!("{command}: `{}` given twice", params[at].name));
             }
         }
-        let mut free: std::collections::VecDeque<&Param> = params
-            .iter()
-            .filter(|p| !values.contains_key(p.name))
-            .collect();
-        let mut bound = Vec::new();
+        // The parameters no name was given for take the positional values,
+        // in order.
+        let mut free: Vec<bool> = values.iter().map(Option::is_none).collect();
         for value in positional {
+            let next = free.iter().position(|f| *f);
             // A map of path → value is payload data: where the next free
             // parameter does not take bytes (`send(#{"/3/0/0": 1})`), it
             // goes to the command's payload.
-            if is_path_map(&value)
-                && free.front().is_some_and(|p| p.kind != Kind::Bytes)
-                && let Some(i) = free.iter().position(|p| is_payload(p))
-                && let Some(p) = free.remove(i)
-            {
-                bound.push((p.name, value));
-                continue;
-            }
-            let Some(p) = free.pop_front() else {
+            let payload = (is_path_map(&value)
+                && next.is_some_and(|i| params[i].kind != Kind::Bytes))
+            .then(|| (0..params.len()).find(|&i| free[i] && is_payload(&params[i])))
+            .flatten();
+            let Some(at) = payload.or(next) else {
                 return Err(format!(
                     "{command}: too many arguments (takes {}: {})",
                     params.len(),
                     params.iter().map(|p| p.name).collect::<Vec<_>>().join(" ")
                 ));
             };
-            bound.push((p.name, value));
+            free[at] = false;
+            values[at] = Some(value);
         }
-        values.extend(bound);
         if let Some(missing) = params
             .iter()
-            .find(|p| p.default.is_none() && !values.contains_key(p.name))
+            .zip(&values)
+            .find(|(p, v)| p.default.is_none() && v.is_none())
+            .map(|(p, _)| p)
         {
             return Err(format!(
                 "{command}: missing value for `{}` ({})",
@@ -174,12 +175,20 @@ impl Args {
                 missing.kind.name()
             ));
         }
-        Ok(Args { values, command })
+        Ok(Args {
+            params,
+            values,
+            command,
+        })
     }
 
     /// The raw value of a parameter, if given.
     pub fn raw(&self, name: &str) -> Option<&Dynamic> {
-        self.values.get(name).filter(|v| !v.is_unit())
+        let at = self.params.iter().position(|p| p.name == name)?;
+        self.values
+            .get(at)
+            .and_then(Option::as_ref)
+            .filter(|v| !v.is_unit())
     }
 
     /// True when given.

@@ -12,7 +12,8 @@
 //! belongs to (the peer is not blocked by NSTART) and is never recorded as
 //! sent.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -112,18 +113,19 @@ pub(crate) struct Core {
     pub(crate) transport: Option<Arc<Transport>>,
     /// This server's object definitions (built-in plus `load_objects`).
     pub(crate) objects: Objects,
-    /// Responses parked for the requests someone waits for.
-    responses: HashMap<RequestId, RecordRef>,
-    awaited: HashSet<RequestId>,
-    ended: HashMap<RequestId, Ended>,
+    /// Responses parked for the requests someone waits for. (Maps keyed
+    /// by numbers nsh itself hands out use a fast non-keyed hash.)
+    responses: FxHashMap<RequestId, RecordRef>,
+    awaited: FxHashSet<RequestId>,
+    ended: FxHashMap<RequestId, Ended>,
     /// Uri-Path of pending requests, so responses know what their payload is.
     request_paths: BTreeMap<RequestId, String>,
     /// The last CSM each TCP peer sent (RFC 8323 §5.3), until it closes.
     peer_csm: HashMap<SocketAddr, RecordRef>,
-    notification_blocks: HashMap<RequestId, NotificationAssembly>,
+    notification_blocks: FxHashMap<RequestId, NotificationAssembly>,
     /// Outcomes of awaited transmissions, by sequence number, until taken
     /// (at once, by the sender).
-    sent: HashMap<u64, Result<RecordRef, String>>,
+    sent: FxHashMap<u64, Result<RecordRef, String>>,
     effects: Vec<Effect>,
 }
 
@@ -141,13 +143,13 @@ impl Core {
             request_timeout: None,
             transport: None,
             objects: Objects::default(),
-            responses: HashMap::new(),
-            awaited: HashSet::new(),
-            ended: HashMap::new(),
+            responses: FxHashMap::default(),
+            awaited: FxHashSet::default(),
+            ended: FxHashMap::default(),
             request_paths: BTreeMap::new(),
             peer_csm: HashMap::new(),
-            notification_blocks: HashMap::new(),
-            sent: HashMap::new(),
+            notification_blocks: FxHashMap::default(),
+            sent: FxHashMap::default(),
             effects: Vec::new(),
         }
     }
@@ -362,7 +364,7 @@ impl Core {
     pub(crate) fn on_datagram(
         &mut self,
         peer: SocketAddr,
-        bytes: &[u8],
+        bytes: Vec<u8>,
         now: Instant,
         wall: SystemTime,
     ) {
@@ -370,9 +372,9 @@ impl Core {
         let identity = self.transport.as_ref().and_then(|t| t.identity(peer));
         let session_identity = identity.clone();
         let decoded = if self.reliable() {
-            tcp::decode(bytes)
+            tcp::decode(&bytes)
         } else {
-            udp::decode(bytes)
+            udp::decode(&bytes)
         };
         let objects = self.objects.clone();
         let blank = |message| Record {
@@ -380,7 +382,7 @@ impl Core {
             direction: Direction::Received,
             peer,
             at: wall,
-            raw: bytes.to_vec(),
+            raw: bytes,
             message,
             kind: None,
             role: Role::Malformed,

@@ -333,7 +333,7 @@ fn handle(server: &Server, batch: &mut Vec<Event>) {
         {
             match event {
                 Event::Datagram(peer, bytes) => {
-                    core.on_datagram(peer, &bytes, Instant::now(), SystemTime::now());
+                    core.on_datagram(peer, bytes, Instant::now(), SystemTime::now());
                 }
                 Event::Accepted(peer) => core.on_connected(peer, Instant::now()),
                 Event::Closed(peer) => core.on_closed(peer),

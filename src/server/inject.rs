@@ -31,7 +31,7 @@ impl Server {
     /// ```
     pub fn receive_datagram(&self, peer: SocketAddr, bytes: &[u8]) -> Option<RecordRef> {
         let mut core = self.lock();
-        core.on_datagram(peer, bytes, Instant::now(), SystemTime::now());
+        core.on_datagram(peer, bytes.to_vec(), Instant::now(), SystemTime::now());
         let record = core
             .session
             .history()

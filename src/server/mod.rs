@@ -483,15 +483,24 @@ impl Server {
         msg: Message,
         opts: SendOptions,
     ) -> Result<Sent, ServerError> {
-        let request = msg.code.is_request().then(|| msg.clone());
-        let submitted = self.lock().submit(
-            peer,
-            msg,
-            opts.fill_message_id,
-            opts.fill_token,
-            opts.wait.is_some(),
-            Instant::now(),
-        )?;
+        // A Block2 transfer repeats the request: it is taken from the sent
+        // record, or, for a request held back by NSTART, kept here.
+        let (submitted, held) = {
+            let mut core = self.lock();
+            let submitted = core.submit(
+                peer,
+                msg,
+                opts.fill_message_id,
+                opts.fill_token,
+                opts.wait.is_some(),
+                Instant::now(),
+            )?;
+            let held = match (submitted.transmission, submitted.id) {
+                (None, Some(id)) => core.exchanges.pending_message(id).cloned(),
+                _ => None,
+            };
+            (submitted, held)
+        };
         // The guard above carried out the transmission, or the thread that
         // was at it does (it wakes the waiters when done).
         let sent = match submitted.transmission {
@@ -522,10 +531,14 @@ impl Server {
             .ok()
             .and_then(Message::block2)
             .is_some_and(|b| b.more);
+        let request = held
+            .as_ref()
+            .or_else(|| sent.as_ref().and_then(|r| r.message.as_ref().ok()))
+            .filter(|m| m.code.is_request());
         if let (true, Some(request)) = (more, request)
             && response.message.as_ref().is_ok_and(|m| m.code.class() == 2)
         {
-            response = self.complete_block2(peer, id, &request, response, wait, &summary)?;
+            response = self.complete_block2(peer, id, request, response, wait, &summary)?;
         }
         Ok(Sent {
             sent,

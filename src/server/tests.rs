@@ -491,7 +491,7 @@ mod fake_clock {
 
         fn receive(&mut self, m: &Message) {
             self.core
-                .on_datagram(device(), &udp::encode(m), self.now, self.wall);
+                .on_datagram(device(), udp::encode(m), self.now, self.wall);
         }
 
         /// The datagrams the core wants sent now, in order.

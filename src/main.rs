@@ -11,13 +11,6 @@ use nsh::server::Server;
 use clap::{CommandFactory, Parser, Subcommand};
 use nsh::transport::dtls::settings::SecurityArgs;
 
-/// mimalloc: a request's round trip makes some forty short-lived
-/// allocations (the message, its record in the history, the script's
-/// values); glibc's allocator spends about a fifth of nsh's instructions on
-/// them (`benches/README.md`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// An LwM2M server shell for testing LwM2M clients.
 ///
 /// With SCRIPT, nsh runs it and exits 0 when it completes, 1 on any uncaught

@@ -2,7 +2,7 @@
 """Read round trip of nsh against libcoap's C coap-server (a fast peer, so
 nsh's own overhead shows), for one or more nsh binaries, rounds alternating.
 
-  python3 benches/libcoap_rtt.py [--floor] [--capture] [N] [ROUNDS] [NSH ...]
+  python3 benches/libcoap_rtt.py [--floor] [--gaps US,US...] [--capture] [N] [ROUNDS] [NSH ...]
 
 Each round starts `coap-server-notls` on a free port and runs
 `nsh benches/libcoap_rtt.rhai PORT N` (N `coap_get("/time")` in a Rhai loop)
@@ -16,6 +16,12 @@ temporary directory), so the cost of the capture shows as the difference.
 bare blocking-socket loop, built here with `cargo bench --no-run`) to every
 round, and prints each nsh run's ratio to it: the ratio of the medians of
 round medians and of round means, and the median of per-round ratios.
+
+--gaps (with --floor) adds the compiled floor once more per gap: it first
+spends that many microseconds of CPU between a response and the next
+request, outside the measured time, as a script's own work between
+requests is. Their ratios to the plain floor show what a gap alone costs
+the round trip when the peer (and this thread) go idle meanwhile.
 
 The order of the runs is reversed every other round, so no run always goes
 first against a fresh server.
@@ -33,6 +39,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGV = sys.argv[1:]
 FLOOR = "--floor" in ARGV
 CAPTURE = "--capture" in ARGV
+GAPS = []
+if "--gaps" in ARGV:
+    at = ARGV.index("--gaps")
+    GAPS = [int(g) for g in ARGV[at + 1].split(",") if g]
+    del ARGV[at:at + 2]
 ARGV = [a for a in ARGV if a not in ("--floor", "--capture")]
 N = int(ARGV[0]) if len(ARGV) > 0 else 2000
 ROUNDS = int(ARGV[1]) if len(ARGV) > 1 else 5
@@ -63,9 +74,9 @@ def floor_binary():
 FLOOR_BIN = floor_binary() if FLOOR else None
 
 
-def run(binary, port, capture=None):
+def run(binary, port, capture=None, gap=0):
     if binary == FLOOR_BIN:
-        cmd = [binary, str(port), str(N)]
+        cmd = [binary, str(port), str(N), str(gap)]
     else:
         cmd = [binary, SCRIPT, str(port), str(N)] + ([capture] if capture else [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -81,14 +92,14 @@ def run(binary, port, capture=None):
 def label(variant):
     b, c = variant
     if b == FLOOR_BIN:
-        return "floor (udp_floor)"
+        return f"floor (udp_floor) with a {c} us gap" if c else "floor (udp_floor)"
     return f"{b}{' with capture' if c else ''}"
 
 
 def main():
     variants = [(b, c) for b in BINS for c in ((None, "capture") if CAPTURE else (None,))]
     if FLOOR:
-        variants.insert(0, (FLOOR_BIN, None))
+        variants[0:0] = [(FLOOR_BIN, None)] + [(FLOOR_BIN, g) for g in GAPS]
     results = {v: ([], []) for v in variants}
     ratios = {v: [] for v in variants}
     tmp = tempfile.mkdtemp(prefix="nsh-rtt-")
@@ -99,8 +110,9 @@ def main():
         time.sleep(0.3)
         try:
             for v in (variants if r % 2 == 0 else variants[::-1]):
-                capture = os.path.join(tmp, f"round{r}.pcapng") if v[1] else None
-                med, mean = run(v[0], port, capture)
+                floor_gap = v[1] if v[0] == FLOOR_BIN else None
+                capture = os.path.join(tmp, f"round{r}.pcapng") if v[1] and not floor_gap else None
+                med, mean = run(v[0], port, capture, floor_gap or 0)
                 if capture:
                     os.remove(capture)
                 results[v][0].append(med)

@@ -5,7 +5,13 @@
 //! the line format of `benches/libcoap_rtt.rhai`, so the driver treats it as
 //! one more binary in its alternating rounds.
 //!
-//!   cargo bench --bench udp_floor -- PORT [N=2000]
+//!   cargo bench --bench udp_floor -- PORT [N=2000] [GAP_US=0]
+//!
+//! GAP_US: the loop first spends that many microseconds of CPU between a
+//! response and the next request, outside the measured time, as a script's
+//! own work between requests would be. The round trip itself then shows
+//! what such a gap costs when the peer and this thread have gone idle
+//! meanwhile (`benches/README.md`).
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -26,10 +32,11 @@ fn main() {
         .filter_map(|a| a.parse().ok())
         .collect();
     let Some(&port) = args.first() else {
-        eprintln!("usage: udp_floor PORT [N]");
+        eprintln!("usage: udp_floor PORT [N] [GAP_US]");
         std::process::exit(2);
     };
     let n = args.get(1).copied().unwrap_or(2000) as usize;
+    let gap = Duration::from_micros(args.get(2).copied().unwrap_or(0));
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     sock.connect(("127.0.0.1", port as u16)).expect("connect");
     sock.set_read_timeout(Some(Duration::from_secs(5)))
@@ -39,6 +46,10 @@ fn main() {
     // One unmeasured warm-up GET, as nsh's `connect` does its own set-up
     // before the loop.
     for i in 0..=n {
+        let busy = Instant::now();
+        while busy.elapsed() < gap {
+            std::hint::spin_loop();
+        }
         let t = Instant::now();
         sock.send(&get(i as u16)).expect("send");
         let got = sock.recv(&mut buf).expect("an answer");

@@ -543,6 +543,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
 
     /// Transmits queued messages, in order per peer, as NSTART allows.
     fn pump(&mut self, now: Instant) {
+        if !self
+            .outgoing
+            .values()
+            .any(|o| matches!(o.phase, Phase::Queued))
+        {
+            return;
+        }
         let queued: Vec<RequestId> = self
             .outgoing
             .iter()

@@ -13,7 +13,7 @@
 //! sent.
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -119,7 +119,7 @@ pub(crate) struct Core {
     awaited: FxHashSet<RequestId>,
     ended: FxHashMap<RequestId, Ended>,
     /// Uri-Path of pending requests, so responses know what their payload is.
-    request_paths: BTreeMap<RequestId, String>,
+    request_paths: FxHashMap<RequestId, String>,
     /// The last CSM each TCP peer sent (RFC 8323 §5.3), until it closes.
     peer_csm: HashMap<SocketAddr, RecordRef>,
     notification_blocks: FxHashMap<RequestId, NotificationAssembly>,
@@ -146,7 +146,7 @@ impl Core {
             responses: FxHashMap::default(),
             awaited: FxHashSet::default(),
             ended: FxHashMap::default(),
-            request_paths: BTreeMap::new(),
+            request_paths: FxHashMap::default(),
             peer_csm: HashMap::new(),
             notification_blocks: FxHashMap::default(),
             sent: FxHashMap::default(),
@@ -155,16 +155,28 @@ impl Core {
     }
 
     /// Takes what must be done outside the lock, in order.
+    #[cfg(test)]
     pub(crate) fn take_effects(&mut self) -> Vec<Effect> {
+        let mut effects = VecDeque::new();
+        self.drain_effects(&mut effects);
+        effects.into()
+    }
+
+    /// Whether anything waits to be done outside the lock.
+    pub(crate) fn has_effects(&self) -> bool {
+        !self.effects.is_empty() || self.session.has_captured()
+    }
+
+    /// Moves what must be done outside the lock onto `into`, in order;
+    /// the core keeps its queue's room for the next ones.
+    pub(crate) fn drain_effects(&mut self, into: &mut VecDeque<Effect>) {
         // Records captured first: they happened already, while every
         // queued transmission is recorded later.
         let captured = self.session.take_captured();
-        let mut effects = Vec::with_capacity(captured.len() + self.effects.len());
         if let Some(t) = &self.transport {
-            effects.extend(captured.into_iter().map(|r| Effect::Capture(r, t.clone())));
+            into.extend(captured.into_iter().map(|r| Effect::Capture(r, t.clone())));
         }
-        effects.append(&mut self.effects);
-        effects
+        into.extend(self.effects.drain(..));
     }
 
     fn print(&mut self, line: String) {
@@ -214,7 +226,10 @@ impl Core {
         if fill_token {
             msg.token = self.exchanges.new_token();
         }
-        let (mid, token) = (msg.message_id, msg.token.clone());
+        // How the transmission of this message is told among the effects:
+        // a request by its exchange, anything else by message ID and token.
+        let mid = msg.message_id;
+        let token = (!msg.code.is_request()).then(|| msg.token.clone());
         let id = if msg.code.is_request() {
             let path = msg.path_string();
             let id = self.exchanges.send_request(peer, msg, now);
@@ -232,8 +247,10 @@ impl Core {
         for effect in &mut self.effects[before..] {
             if let Effect::Transmit(out) = effect
                 && out.peer == peer
-                && out.msg.message_id == mid
-                && out.msg.token == token
+                && match &token {
+                    None => id.is_some() && out.id == id,
+                    Some(token) => out.msg.message_id == mid && out.msg.token == *token,
+                }
             {
                 out.awaited = true;
                 transmission = Some(out.seq);
@@ -765,8 +782,10 @@ impl Core {
     }
 
     fn remember_request_path(&mut self, id: RequestId, path: String) {
-        if self.request_paths.len() >= TABLE_LIMIT {
-            self.request_paths.pop_first();
+        if self.request_paths.len() >= TABLE_LIMIT
+            && let Some(oldest) = self.request_paths.keys().min().copied()
+        {
+            self.request_paths.remove(&oldest);
         }
         self.request_paths.insert(id, path);
     }

@@ -45,7 +45,8 @@ pub(crate) struct Shared {
     /// Effects released by the core, carried out in order by one thread at
     /// a time (the holder of `drain`).
     pub(super) outbox: Mutex<VecDeque<Effect>>,
-    pub(super) drain: Mutex<()>,
+    /// Held by the thread carrying out effects; the queue it works through.
+    pub(super) drain: Mutex<VecDeque<Effect>>,
     pub(super) driver: Mutex<Option<Driver>>,
     pub(super) config: Mutex<Config>,
     pub(super) printer: Mutex<Printer>,
@@ -117,13 +118,12 @@ impl Drop for CoreGuard<'_> {
         let Some(mut core) = self.guard.take() else {
             return;
         };
-        let effects = core.take_effects();
-        if effects.is_empty() {
+        if !core.has_effects() {
             return;
         }
         // Queued before the core is released, so effects keep the order
         // in which the core produced them, across threads.
-        lock(&self.server.shared.outbox).extend(effects);
+        core.drain_effects(&mut lock(&self.server.shared.outbox));
         drop(core);
         self.server.drain();
     }
@@ -175,7 +175,7 @@ impl Server {
                 waiting: AtomicUsize::new(0),
                 sleepers: AtomicUsize::new(0),
                 outbox: Mutex::new(VecDeque::new()),
-                drain: Mutex::new(()),
+                drain: Mutex::new(VecDeque::new()),
                 driver: Mutex::new(None),
                 config: Mutex::new(Config::default()),
                 printer: Mutex::new(printer),
@@ -260,23 +260,20 @@ impl Server {
     /// core; never with the core locked.
     pub(super) fn drain(&self) {
         loop {
-            let Ok(turn) = self.shared.drain.try_lock() else {
+            let Ok(mut batch) = self.shared.drain.try_lock() else {
                 return;
             };
             loop {
-                let mut batch: VecDeque<Effect> = std::mem::take(&mut *lock(&self.shared.outbox));
+                // The queues trade places: neither is allocated anew.
+                std::mem::swap(&mut *batch, &mut *lock(&self.shared.outbox));
                 if batch.is_empty() {
                     break;
                 }
                 while let Some(effect) = batch.pop_front() {
-                    // What a transmission leads to (its line, the next
-                    // queued request) comes before anything queued later.
-                    for e in self.carry_out(effect).into_iter().rev() {
-                        batch.push_front(e);
-                    }
+                    self.carry_out(effect, &mut batch);
                 }
             }
-            drop(turn);
+            drop(batch);
             self.notify_all();
             if lock(&self.shared.outbox).is_empty() {
                 return;
@@ -284,11 +281,13 @@ impl Server {
         }
     }
 
-    fn carry_out(&self, effect: Effect) -> Vec<Effect> {
+    /// Carries out `effect`. What a transmission leads to (its line, the
+    /// next queued request) goes to the front of `batch`, before anything
+    /// queued later.
+    fn carry_out(&self, effect: Effect, batch: &mut VecDeque<Effect>) {
         match effect {
             Effect::Print(line) => {
                 self.print_summarised(&line);
-                Vec::new()
             }
             Effect::Show(record, suffix) => {
                 let line = record.line();
@@ -296,17 +295,21 @@ impl Server {
                     Some(s) => self.print_summarised(&format!("{line}{s}")),
                     None => self.print_summarised(&line),
                 }
-                Vec::new()
             }
             Effect::Capture(record, transport) => {
                 self.capture_record(&record, &transport);
-                Vec::new()
             }
             Effect::Transmit(out) => {
                 let result = out.transport.send_to(&out.raw, out.peer);
                 let mut core = self.lock_raw();
                 core.on_sent(out, result, SystemTime::now());
-                core.take_effects()
+                if core.has_effects() {
+                    let mut follow = VecDeque::new();
+                    core.drain_effects(&mut follow);
+                    for e in follow.into_iter().rev() {
+                        batch.push_front(e);
+                    }
+                }
             }
         }
     }

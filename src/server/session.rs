@@ -114,6 +114,11 @@ impl Session {
     }
 
     /// The records added since the last call, while capturing.
+    /// Whether records wait for the running capture.
+    pub(crate) fn has_captured(&self) -> bool {
+        self.captured.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
     pub(crate) fn take_captured(&mut self) -> Vec<RecordRef> {
         self.captured
             .as_mut()

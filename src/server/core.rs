@@ -106,6 +106,9 @@ pub(crate) struct Core {
     /// The user chose the target (`connect`, `use_client`): a registration
     /// from another device no longer takes it over (see [`Core::choose`]).
     pub(crate) chosen: bool,
+    /// A device that would have become current was told about once since
+    /// the choice.
+    hinted: bool,
     pub(crate) default_timeout: Duration,
     /// `set timeout` for requests: `None` waits until the exchange gives up
     /// (see `Server::request_wait`).
@@ -138,6 +141,7 @@ impl Core {
             flags: Flags::default(),
             target: None,
             chosen: false,
+            hinted: false,
             current: None,
             default_timeout: Duration::from_secs(5),
             request_timeout: None,
@@ -588,12 +592,16 @@ impl Core {
                 if ours(self, addr, Some(&endpoint)) {
                     self.target = Some(addr);
                     self.current = Some(endpoint);
+                } else {
+                    self.hint_choice(&format!("{endpoint} ({addr})"), &endpoint);
                 }
             }
             Target::Peer(addr) => {
                 if ours(self, addr, None) {
                     self.target = Some(addr);
                     self.current = None;
+                } else {
+                    self.hint_choice(&addr.to_string(), &addr.to_string());
                 }
             }
             Target::Readdressed(endpoint, addr) => {
@@ -707,11 +715,35 @@ impl Core {
         self.show(&record, None);
     }
 
+    /// Says, once per choice, that a device which would have become the
+    /// target did not, because the user chose another.
+    fn hint_choice(&mut self, who: &str, switch_to: &str) {
+        if self.hinted {
+            return;
+        }
+        self.hinted = true;
+        let chosen = match (&self.current, self.target) {
+            (Some(endpoint), _) => endpoint.clone(),
+            (None, Some(addr)) => addr.to_string(),
+            (None, None) => "nowhere".into(),
+        };
+        let switch = if switch_to.contains(':') {
+            format!("`connect` to {switch_to}")
+        } else {
+            format!("`use_client(\"{switch_to}\")`")
+        };
+        self.print(format!(
+            "{who} would be the current client, but commands still go to {chosen} as chosen; \
+             {switch} or `unconnect` changes that (said once)"
+        ));
+    }
+
     /// The user chose where commands go: `peer` (`connect`), registered
     /// as `endpoint` (`use_client`); `None` forgets the choice
     /// (`unconnect`), and the newest registration is current again.
     pub(crate) fn choose(&mut self, peer: Option<SocketAddr>, endpoint: Option<String>) {
         self.chosen = peer.is_some();
+        self.hinted = false;
         self.target = peer;
         self.current = endpoint;
     }

@@ -764,6 +764,10 @@ mod target {
         register_from(&n, other(), "intruder", 1);
         assert_eq!(n.server.target(), Some(device()));
         assert_eq!(n.server.current_client(), None);
+        assert!(n.printed(
+            "intruder (127.0.0.1:40001) would be the current client, but commands still go to \
+             127.0.0.1:40000 as chosen; `use_client(\"intruder\")` or `unconnect` changes that (said once)"
+        ));
         // The connected device itself registering names the current client.
         register_from(&n, device(), "dev", 2);
         assert_eq!(n.server.target(), Some(device()));
@@ -779,6 +783,18 @@ mod target {
         register_from(&n, ([127, 0, 0, 1], 40002).into(), "dev3", 3);
         assert_eq!(n.server.current_client().as_deref(), Some("dev"));
         assert_eq!(n.server.target(), Some(device()));
+        assert!(n.printed("commands still go to dev as chosen; `use_client(\"dev3\")`"));
+        register_from(&n, ([127, 0, 0, 1], 40003).into(), "dev4", 5);
+        assert_eq!(n.server.current_client().as_deref(), Some("dev"));
+        let said = |n: &Net| {
+            n.lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains("would be the current client"))
+                .count()
+        };
+        assert_eq!(said(&n), 1, "said once per choice");
         // `dev` registers again from a new port: commands follow it.
         let moved: SocketAddr = ([127, 0, 0, 1], 40009).into();
         register_from(&n, moved, "dev", 4);

@@ -175,8 +175,11 @@ fn a_unique_prefix_runs_its_command_and_an_ambiguous_one_lists_them() {
 /// (`/3/0/0` "ACME", `/1/1/1` 300), as a Read-Composite expects.
 fn answer_one_composite_read(client: UdpSocket) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        // Longer than the prompt's own expectations: under load the
+        // request can come late, and a responder gone by then fails the
+        // test for the wrong reason.
         client
-            .set_read_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(90)))
             .unwrap();
         let mut buf = [0u8; 1500];
         let Ok((n, from)) = client.recv_from(&mut buf) else {

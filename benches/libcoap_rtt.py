@@ -2,7 +2,7 @@
 """Read round trip of nsh against libcoap's C coap-server (a fast peer, so
 nsh's own overhead shows), for one or more nsh binaries, rounds alternating.
 
-  python3 benches/libcoap_rtt.py [--floor] [--gaps US,US...] [--capture] [N] [ROUNDS] [NSH ...]
+  python3 benches/libcoap_rtt.py [--floor] [--gaps US,US...] [--unconnected] [--pin] [--capture] [N] [ROUNDS] [NSH ...]
 
 Each round starts `coap-server-notls` on a free port and runs
 `nsh benches/libcoap_rtt.rhai PORT N` (N `coap_get("/time")` in a Rhai loop)
@@ -22,6 +22,16 @@ spends that many microseconds of CPU between a response and the next
 request, outside the measured time, as a script's own work between
 requests is. Their ratios to the plain floor show what a gap alone costs
 the round trip when the peer (and this thread) go idle meanwhile.
+
+--unconnected runs the floor on an unconnected socket (`sendto`/`recvfrom`,
+a route lookup per datagram), as nsh's listening socket is.
+
+--pin runs the server on the last CPU and every client (floor and nsh) on
+the first (`taskset`), as a device on another machine always is: left to
+the scheduler on a 2-CPU machine, a client and the server sometimes share a
+CPU (a wake-up without an inter-processor interrupt: the floor then takes
+17 us instead of 65 here), and a client that works between requests moves
+the server off its CPU.
 
 The order of the runs is reversed every other round, so no run always goes
 first against a fresh server.
@@ -44,7 +54,12 @@ if "--gaps" in ARGV:
     at = ARGV.index("--gaps")
     GAPS = [int(g) for g in ARGV[at + 1].split(",") if g]
     del ARGV[at:at + 2]
-ARGV = [a for a in ARGV if a not in ("--floor", "--capture")]
+PIN = "--pin" in ARGV
+UNCONNECTED = "--unconnected" in ARGV
+ARGV = [a for a in ARGV if a not in ("--floor", "--capture", "--pin", "--unconnected")]
+CPUS = os.cpu_count() or 1
+CLIENT_CPU = ["taskset", "-c", "0"] if PIN else []
+SERVER_CPU = ["taskset", "-c", str(CPUS - 1)] if PIN else []
 N = int(ARGV[0]) if len(ARGV) > 0 else 2000
 ROUNDS = int(ARGV[1]) if len(ARGV) > 1 else 5
 BINS = ARGV[2:] or [os.path.join(ROOT, "target", "release", "nsh")]
@@ -76,10 +91,10 @@ FLOOR_BIN = floor_binary() if FLOOR else None
 
 def run(binary, port, capture=None, gap=0):
     if binary == FLOOR_BIN:
-        cmd = [binary, str(port), str(N), str(gap)]
+        cmd = [binary, str(port), str(N), str(gap), "1" if UNCONNECTED else "0"]
     else:
         cmd = [binary, SCRIPT, str(port), str(N)] + ([capture] if capture else [])
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(CLIENT_CPU + cmd, capture_output=True, text=True, timeout=600)
     line = [l for l in out.stdout.splitlines() if l.startswith("gets:")]
     if not line:
         sys.exit(f"{binary} failed: {out.stdout}\n{out.stderr}")
@@ -105,7 +120,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="nsh-rtt-")
     for r in range(ROUNDS):
         port = free_port()
-        server = subprocess.Popen(["coap-server-notls", "-A", "127.0.0.1", "-p", str(port)],
+        server = subprocess.Popen(SERVER_CPU + ["coap-server-notls", "-A", "127.0.0.1", "-p", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
         try:

@@ -5,13 +5,17 @@
 //! the line format of `benches/libcoap_rtt.rhai`, so the driver treats it as
 //! one more binary in its alternating rounds.
 //!
-//!   cargo bench --bench udp_floor -- PORT [N=2000] [GAP_US=0]
+//!   cargo bench --bench udp_floor -- PORT [N=2000] [GAP_US=0] [UNCONNECTED=0]
 //!
 //! GAP_US: the loop first spends that many microseconds of CPU between a
 //! response and the next request, outside the measured time, as a script's
 //! own work between requests would be. The round trip itself then shows
 //! what such a gap costs when the peer and this thread have gone idle
 //! meanwhile (`benches/README.md`).
+//!
+//! UNCONNECTED=1: the socket is bound to `0.0.0.0` and not connected, and
+//! each GET is a `sendto` and each answer a `recvfrom`, as on nsh's
+//! listening socket (the kernel looks up the route per datagram).
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -32,13 +36,22 @@ fn main() {
         .filter_map(|a| a.parse().ok())
         .collect();
     let Some(&port) = args.first() else {
-        eprintln!("usage: udp_floor PORT [N] [GAP_US]");
+        eprintln!("usage: udp_floor PORT [N] [GAP_US] [UNCONNECTED]");
         std::process::exit(2);
     };
     let n = args.get(1).copied().unwrap_or(2000) as usize;
     let gap = Duration::from_micros(args.get(2).copied().unwrap_or(0));
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.connect(("127.0.0.1", port as u16)).expect("connect");
+    let server = std::net::SocketAddr::from(([127, 0, 0, 1], port as u16));
+    let unconnected = args.get(3).is_some_and(|&u| u != 0);
+    let sock = UdpSocket::bind(if unconnected {
+        "0.0.0.0:0"
+    } else {
+        "127.0.0.1:0"
+    })
+    .expect("bind");
+    if !unconnected {
+        sock.connect(server).expect("connect");
+    }
     sock.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     let mut buf = [0u8; 1500];
@@ -51,8 +64,13 @@ fn main() {
             std::hint::spin_loop();
         }
         let t = Instant::now();
-        sock.send(&get(i as u16)).expect("send");
-        let got = sock.recv(&mut buf).expect("an answer");
+        let got = if unconnected {
+            sock.send_to(&get(i as u16), server).expect("send");
+            sock.recv_from(&mut buf).expect("an answer").0
+        } else {
+            sock.send(&get(i as u16)).expect("send");
+            sock.recv(&mut buf).expect("an answer")
+        };
         assert!(got > 4 && buf[1] == 0x45, "2.05 expected");
         if i > 0 {
             times.push(t.elapsed().as_secs_f64());

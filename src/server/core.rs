@@ -593,7 +593,8 @@ impl Core {
                     self.target = Some(addr);
                     self.current = Some(endpoint);
                 } else {
-                    self.hint_choice(&format!("{endpoint} ({addr})"), &endpoint);
+                    let switch = format!("`use_client(\"{endpoint}\")`");
+                    self.hint_choice(&format!("{endpoint} ({addr})"), &switch);
                 }
             }
             Target::Peer(addr) => {
@@ -601,7 +602,7 @@ impl Core {
                     self.target = Some(addr);
                     self.current = None;
                 } else {
-                    self.hint_choice(&addr.to_string(), &addr.to_string());
+                    self.hint_choice(&addr.to_string(), &format!("`connect` to {addr}"));
                 }
             }
             Target::Readdressed(endpoint, addr) => {
@@ -716,8 +717,9 @@ impl Core {
     }
 
     /// Says, once per choice, that a device which would have become the
-    /// target did not, because the user chose another.
-    fn hint_choice(&mut self, who: &str, switch_to: &str) {
+    /// target did not, because the user chose another; `switch` is the
+    /// command that would make it the target.
+    fn hint_choice(&mut self, who: &str, switch: &str) {
         if self.hinted {
             return;
         }
@@ -726,11 +728,6 @@ impl Core {
             (Some(endpoint), _) => endpoint.clone(),
             (None, Some(addr)) => addr.to_string(),
             (None, None) => "nowhere".into(),
-        };
-        let switch = if switch_to.contains(':') {
-            format!("`connect` to {switch_to}")
-        } else {
-            format!("`use_client(\"{switch_to}\")`")
         };
         self.print(format!(
             "{who} would be the current client, but commands still go to {chosen} as chosen; \

@@ -795,6 +795,11 @@ mod target {
                 .count()
         };
         assert_eq!(said(&n), 1, "said once per choice");
+        // A new choice is told again; an endpoint name with colons (a URN)
+        // is still named as a client.
+        n.server.use_client("dev").unwrap();
+        register_from(&n, ([127, 0, 0, 1], 40004).into(), "urn:imei:5", 6);
+        assert!(n.printed("`use_client(\"urn:imei:5\")` or `unconnect`"));
         // `dev` registers again from a new port: commands follow it.
         let moved: SocketAddr = ([127, 0, 0, 1], 40009).into();
         register_from(&n, moved, "dev", 4);

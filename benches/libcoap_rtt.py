@@ -125,9 +125,9 @@ def main():
         time.sleep(0.3)
         try:
             for v in (variants if r % 2 == 0 else variants[::-1]):
-                floor_gap = v[1] if v[0] == FLOOR_BIN else None
-                capture = os.path.join(tmp, f"round{r}.pcapng") if v[1] and not floor_gap else None
-                med, mean = run(v[0], port, capture, floor_gap or 0)
+                is_floor = v[0] == FLOOR_BIN
+                capture = os.path.join(tmp, f"round{r}.pcapng") if v[1] and not is_floor else None
+                med, mean = run(v[0], port, capture, (v[1] or 0) if is_floor else 0)
                 if capture:
                     os.remove(capture)
                 results[v][0].append(med)

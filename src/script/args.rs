@@ -141,17 +141,16 @@ impl Args {
                 return Err(format!("{command}: `{}` given twice", params[at].name));
             }
         }
-        // The parameters no name was given for take the positional values,
+        // The parameters without a value yet take the positional values,
         // in order.
-        let mut free: Vec<bool> = values.iter().map(Option::is_none).collect();
         for value in positional {
-            let next = free.iter().position(|f| *f);
+            let next = values.iter().position(Option::is_none);
             // A map of path → value is payload data: where the next free
             // parameter does not take bytes (`send(#{"/3/0/0": 1})`), it
             // goes to the command's payload.
             let payload = (is_path_map(&value)
                 && next.is_some_and(|i| params[i].kind != Kind::Bytes))
-            .then(|| (0..params.len()).find(|&i| free[i] && is_payload(&params[i])))
+            .then(|| (0..params.len()).find(|&i| values[i].is_none() && is_payload(&params[i])))
             .flatten();
             let Some(at) = payload.or(next) else {
                 return Err(format!(
@@ -160,7 +159,6 @@ impl Args {
                     params.iter().map(|p| p.name).collect::<Vec<_>>().join(" ")
                 ));
             };
-            free[at] = false;
             values[at] = Some(value);
         }
         if let Some(missing) = params

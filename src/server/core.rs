@@ -105,7 +105,7 @@ pub(crate) struct Core {
     pub(crate) current: Option<String>,
     /// The user chose the target (`connect`, `use_client`): a registration
     /// from another device no longer takes it over (see [`Core::choose`]).
-    pub(crate) chosen: bool,
+    chosen: bool,
     /// A device that would have become current was told about once since
     /// the choice.
     hinted: bool,
@@ -714,6 +714,12 @@ impl Core {
             identity: None,
         });
         self.show(&record, None);
+    }
+
+    /// A new socket: the next registration is current again, until
+    /// `connect` or `use_client` chooses; the target stays.
+    pub(crate) fn forget_choice(&mut self) {
+        self.chosen = false;
     }
 
     /// Says, once per choice, that a device which would have become the

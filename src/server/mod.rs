@@ -146,9 +146,7 @@ impl Server {
         {
             let mut core = self.lock();
             core.transport = Some(transport);
-            // A new socket: the next registration is current again, until
-            // `connect` or `use_client` chooses.
-            core.chosen = false;
+            core.forget_choice();
         }
         lock(&self.shared.config).listen_port = Some(bound);
         Ok(bound)
@@ -484,7 +482,7 @@ impl Server {
         opts: SendOptions,
     ) -> Result<Sent, ServerError> {
         // A Block2 transfer repeats the request: it is taken from the sent
-        // record, or, for a request held back by NSTART, kept here.
+        // record, or, for an awaited request held back by NSTART, kept here.
         let (submitted, held) = {
             let mut core = self.lock();
             let submitted = core.submit(
@@ -495,8 +493,8 @@ impl Server {
                 opts.wait.is_some(),
                 Instant::now(),
             )?;
-            let held = match (submitted.transmission, submitted.id) {
-                (None, Some(id)) => core.exchanges.pending_message(id).cloned(),
+            let held = match (submitted.transmission, submitted.id, opts.wait) {
+                (None, Some(id), Some(_)) => core.exchanges.pending_message(id).cloned(),
                 _ => None,
             };
             (submitted, held)

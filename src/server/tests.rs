@@ -735,16 +735,23 @@ mod target {
         ([127, 0, 0, 1], 40001).into()
     }
 
-    /// A Register of `ep` from `from`; waits for its Created.
-    fn register_from(n: &Net, from: SocketAddr, ep: &str, mid: u16) {
+    /// A CON POST to `uri` from `from`; returns the code of the answer,
+    /// which must come back to `from`.
+    fn post_from(n: &Net, from: SocketAddr, uri: &str, mid: u16, payload: &[u8]) -> Code {
         let mut m = Message::new(Type::Confirmable, Code::POST, mid);
         m.token = vec![mid as u8];
-        m.set_uri(&format!("/rd?ep={ep}&lt=300"));
-        m.payload = b"</3/0>".to_vec();
+        m.set_uri(uri);
+        m.payload = payload.to_vec();
         n.net.send(from, &udp::encode(&m));
-        let (bytes, to) = n.net.recv(WAIT).expect("a Created");
+        let (bytes, to) = n.net.recv(WAIT).expect("an answer");
         assert_eq!(to, from);
-        assert_eq!(udp::decode(&bytes).unwrap().code, Code::CREATED);
+        udp::decode(&bytes).unwrap().code
+    }
+
+    /// A Register of `ep` from `from`; waits for its Created.
+    fn register_from(n: &Net, from: SocketAddr, ep: &str, mid: u16) {
+        let uri = format!("/rd?ep={ep}&lt=300");
+        assert_eq!(post_from(n, from, &uri, mid, b"</3/0>"), Code::CREATED);
     }
 
     #[test]
@@ -820,15 +827,7 @@ mod target {
             .location
             .clone();
         let moved: SocketAddr = ([127, 0, 0, 1], 40009).into();
-        let mut update = Message::new(Type::Confirmable, Code::POST, 2);
-        update.token = vec![2];
-        update.set_uri(&location);
-        n.net.send(moved, &udp::encode(&update));
-        let (bytes, to) = n.net.recv(WAIT).expect("a Changed");
-        assert_eq!(
-            (to, udp::decode(&bytes).unwrap().code),
-            (moved, Code::CHANGED)
-        );
+        assert_eq!(post_from(&n, moved, &location, 2, b""), Code::CHANGED);
         assert_eq!(n.server.target(), Some(moved));
     }
 

@@ -15,7 +15,11 @@ temporary directory), so the cost of the capture shows as the difference.
 --floor adds the compiled floor (`benches/udp_floor.rs`: the same GET from a
 bare blocking-socket loop, built here with `cargo bench --no-run`) to every
 round, and prints each nsh run's ratio to it: the ratio of the medians of
-round medians and of round means, and the median of per-round ratios.
+round medians and of round means, and the median of per-round ratios. It
+also adds the Rhai floor (`benches/rhai_floor.rs`: this very script in a
+bare Rhai engine whose `coap_get` is one `sendto` and one `recvfrom`) and
+prints each nsh run's ratio to that too: what running the loop in Rhai
+costs any scripted shell, apart from what nsh itself adds.
 
 --gaps (with --floor) adds the compiled floor once more per gap: it first
 spends that many microseconds of CPU between a response and the next
@@ -74,24 +78,27 @@ def free_port():
     return p
 
 
-def floor_binary():
-    """Builds benches/udp_floor.rs and returns the path of its executable."""
-    out = subprocess.run(["cargo", "bench", "--bench", "udp_floor", "--no-run", "--message-format=json"],
+def bench_binary(name):
+    """Builds benches/NAME.rs and returns the path of its executable."""
+    out = subprocess.run(["cargo", "bench", "--bench", name, "--no-run", "--message-format=json"],
                          cwd=ROOT, capture_output=True, text=True, check=True)
     for line in out.stdout.splitlines():
         msg = json.loads(line)
-        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == "udp_floor" \
+        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == name \
                 and msg.get("executable"):
             return msg["executable"]
-    sys.exit("cargo bench --bench udp_floor --no-run built no executable")
+    sys.exit(f"cargo bench --bench {name} --no-run built no executable")
 
 
-FLOOR_BIN = floor_binary() if FLOOR else None
+FLOOR_BIN = bench_binary("udp_floor") if FLOOR else None
+RHAI_FLOOR_BIN = bench_binary("rhai_floor") if FLOOR else None
 
 
 def run(binary, port, capture=None, gap=0):
     if binary == FLOOR_BIN:
         cmd = [binary, str(port), str(N), str(gap), "1" if UNCONNECTED else "0"]
+    elif binary == RHAI_FLOOR_BIN:
+        cmd = [binary, str(port), str(N)]
     else:
         cmd = [binary, SCRIPT, str(port), str(N)] + ([capture] if capture else [])
     out = subprocess.run(CLIENT_CPU + cmd, capture_output=True, text=True, timeout=600)
@@ -108,15 +115,18 @@ def label(variant):
     b, c = variant
     if b == FLOOR_BIN:
         return f"floor (udp_floor) with a {c} us gap" if c else "floor (udp_floor)"
+    if b == RHAI_FLOOR_BIN:
+        return "Rhai floor (rhai_floor)"
     return f"{b}{' with capture' if c else ''}"
 
 
 def main():
     variants = [(b, c) for b in BINS for c in ((None, "capture") if CAPTURE else (None,))]
     if FLOOR:
-        variants[0:0] = [(FLOOR_BIN, None)] + [(FLOOR_BIN, g) for g in GAPS]
+        variants[0:0] = [(FLOOR_BIN, None)] + [(FLOOR_BIN, g) for g in GAPS] + [(RHAI_FLOOR_BIN, None)]
     results = {v: ([], []) for v in variants}
     ratios = {v: [] for v in variants}
+    rhai_ratios = {v: [] for v in variants}
     tmp = tempfile.mkdtemp(prefix="nsh-rtt-")
     for r in range(ROUNDS):
         port = free_port()
@@ -125,7 +135,7 @@ def main():
         time.sleep(0.3)
         try:
             for v in (variants if r % 2 == 0 else variants[::-1]):
-                is_floor = v[0] == FLOOR_BIN
+                is_floor = v[0] in (FLOOR_BIN, RHAI_FLOOR_BIN)
                 capture = os.path.join(tmp, f"round{r}.pcapng") if v[1] and not is_floor else None
                 med, mean = run(v[0], port, capture, (v[1] or 0) if is_floor else 0)
                 if capture:
@@ -135,8 +145,10 @@ def main():
                 print(f"round {r + 1}: {label(v)}: median {med:.1f} us, mean {mean:.1f} us", flush=True)
             if FLOOR:
                 floor = results[(FLOOR_BIN, None)][0][-1]
+                rhai_floor = results[(RHAI_FLOOR_BIN, None)][0][-1]
                 for v in variants:
                     ratios[v].append(results[v][0][-1] / floor)
+                    rhai_ratios[v].append(results[v][0][-1] / rhai_floor)
         finally:
             server.terminate()
             server.wait()
@@ -146,10 +158,15 @@ def main():
               f"median of round means {statistics.median(means):.1f} us ({ROUNDS} rounds of {N} GETs)")
     if FLOOR:
         fmed, fmean = (statistics.median(x) for x in results[(FLOOR_BIN, None)])
+        rmed, rmean = (statistics.median(x) for x in results[(RHAI_FLOOR_BIN, None)])
         for v in variants[1:]:
             med, mean = (statistics.median(x) for x in results[v])
             print(f"{label(v)} / floor: median {med / fmed:.3f}, mean {mean / fmean:.3f}, "
                   f"median of per-round median ratios {statistics.median(ratios[v]):.3f}")
+        for v in variants[2 + len(GAPS):]:
+            med, mean = (statistics.median(x) for x in results[v])
+            print(f"{label(v)} / Rhai floor: median {med / rmed:.3f}, mean {mean / rmean:.3f}, "
+                  f"median of per-round median ratios {statistics.median(rhai_ratios[v]):.3f}")
 
 
 if __name__ == "__main__":

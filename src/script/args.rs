@@ -200,13 +200,14 @@ impl Args {
 
     /// Text value.
     pub fn str(&self, name: &str) -> Result<Option<String>, ArgError> {
-        Ok(self.raw(name).map(|v| {
-            if v.is_string() {
-                v.clone().into_string().unwrap_or_default()
-            } else {
-                v.to_string()
-            }
-        }))
+        // Copied straight from the script's string: one allocation, where
+        // taking the string out of a shared value would make two.
+        Ok(self
+            .raw(name)
+            .map(|v| match v.read_lock::<rhai::ImmutableString>() {
+                Some(s) => s.as_str().to_owned(),
+                None => v.to_string(),
+            }))
     }
 
     /// Integer value.

@@ -91,7 +91,7 @@ impl View<'_> {
         Some(match name {
             "kind" => self.kind_name().into(),
             "type" => self.get(|m| m.type_name().to_string()),
-            "code" => self.get(|m| format!("{}.{:02}", m.code.class(), m.code.detail())),
+            "code" => self.get(|m| m.code.dotted()),
             "code_name" => self.opt(|m| m.code.name().map(str::to_string)),
             "msg_id" => self.opt(|m| (!m.reliable).then_some(i64::from(m.message_id))),
             "token" => self.get(|m| Dynamic::from_blob(m.token.clone())),

@@ -20,7 +20,7 @@ pub struct BootstrapFinish {
 impl Build for BootstrapFinish {
     fn build(&self) -> Result<Built, RequestError> {
         let mut m = self.header.message(Type::Confirmable, Code::POST);
-        add_path(&mut m, OptionNumber::URI_PATH, &["bs".to_string()]);
+        add_path(&mut m, OptionNumber::URI_PATH, &["bs"]);
         m.payload = self.content.clone();
         Ok(self.header.finish(m, Kind::BootstrapFinish))
     }
@@ -46,7 +46,8 @@ pub struct RequestBootstrap {
 
 impl Build for RequestBootstrap {
     fn build(&self) -> Result<Built, RequestError> {
-        let uri = coap_uri(&format!("{}/bs", self.uri_path))?;
+        let text = format!("{}/bs", self.uri_path);
+        let uri = coap_uri(&text)?;
         let mut m = self.header.message(Type::Confirmable, Code::POST);
         add_path(&mut m, OptionNumber::URI_PATH, &uri.segments);
         add_queries(&mut m, &uri.query);
@@ -78,7 +79,8 @@ pub struct BootstrapPackRequest {
 
 impl Build for BootstrapPackRequest {
     fn build(&self) -> Result<Built, RequestError> {
-        let uri = coap_uri(&format!("{}/bspack", self.uri_path))?;
+        let text = format!("{}/bspack", self.uri_path);
+        let uri = coap_uri(&text)?;
         let mut m = self.header.message(Type::Confirmable, Code::GET);
         add_path(&mut m, OptionNumber::URI_PATH, &uri.segments);
         add_queries(&mut m, &uri.query);
@@ -106,7 +108,8 @@ pub struct Est {
 
 impl Est {
     fn build_as(&self, code: Code, tail: &str, kind: Kind) -> Result<Built, RequestError> {
-        let uri = coap_uri(&format!("{}/est/{tail}", self.uri_path))?;
+        let text = format!("{}/est/{tail}", self.uri_path);
+        let uri = coap_uri(&text)?;
         let mut m = self.header.message(Type::Confirmable, code);
         add_path(&mut m, OptionNumber::URI_PATH, &uri.segments);
         add_queries(&mut m, &uri.query);

@@ -111,7 +111,10 @@ impl Build for WriteAttributes {
         let (uri, _) = nonempty_lwm2m_uri(&self.path)?;
         let mut m = self.header.message(Type::Confirmable, Code::PUT);
         add_path(&mut m, OptionNumber::URI_PATH, &uri.segments);
-        add_queries(&mut m, self.query.as_deref().unwrap_or(&uri.query));
+        match &self.query {
+            Some(query) => add_queries(&mut m, query),
+            None => add_queries(&mut m, &uri.query),
+        }
         add_queries(&mut m, &self.attributes.queries());
         Ok(self.header.finish(m, Kind::WriteAttributes))
     }
@@ -132,7 +135,7 @@ impl Build for Execute {
     fn build(&self) -> Result<Built, RequestError> {
         let (uri, depth) = nonempty_lwm2m_uri(&self.path)?;
         if depth != 3 {
-            return Err(RequestError::NotResourcePath(uri.text));
+            return Err(RequestError::NotResourcePath(uri.text.to_string()));
         }
         let mut m = self.header.message(Type::Confirmable, Code::POST);
         add_path(&mut m, OptionNumber::URI_PATH, &uri.segments);
@@ -159,7 +162,7 @@ impl Build for Create {
     fn build(&self) -> Result<Built, RequestError> {
         let (uri, depth) = nonempty_lwm2m_uri(&self.path)?;
         if depth != 1 {
-            return Err(RequestError::NotObjectPath(uri.text));
+            return Err(RequestError::NotObjectPath(uri.text.to_string()));
         }
         let mut m = self.header.message(Type::Confirmable, Code::POST);
         add_path(&mut m, OptionNumber::URI_PATH, &uri.segments);
@@ -187,7 +190,7 @@ impl Build for Delete {
     fn build(&self) -> Result<Built, RequestError> {
         let (uri, depth) = lwm2m_uri(&self.path)?;
         if depth >= 3 {
-            return Err(RequestError::DeleteOfResource(uri.text));
+            return Err(RequestError::DeleteOfResource(uri.text.to_string()));
         }
         let mut m = self.header.message(Type::Confirmable, Code::DELETE);
         add_path(&mut m, OptionNumber::URI_PATH, &uri.segments);

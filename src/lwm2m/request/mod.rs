@@ -102,30 +102,30 @@ pub trait Build {
 // ---------------------------------------------------------------------------
 // Paths
 
-/// A checked URI: Uri-Path segments and Uri-Query items.
-struct Uri {
-    text: String,
-    segments: Vec<String>,
-    query: Vec<String>,
+/// A checked URI: Uri-Path segments and Uri-Query items, borrowed from
+/// the text they were split from.
+struct Uri<'a> {
+    text: &'a str,
+    segments: Vec<&'a str>,
+    query: Vec<&'a str>,
 }
 
 /// Splits `/a/b?x&y`; the path must start with `/`. `/` alone has no
 /// segments; other empty segments are kept (they are valid Uri-Path values).
-fn coap_uri(text: &str) -> Result<Uri, RequestError> {
+fn coap_uri(text: &str) -> Result<Uri<'_>, RequestError> {
     if !text.starts_with('/') {
         return Err(RequestError::InvalidCoapPath(text.to_string()));
     }
     let (path, query) = match text.split_once('?') {
-        Some((p, q)) => (p, q.split('&').map(String::from).collect()),
+        Some((p, q)) => (p, q.split('&').collect()),
         None => (text, Vec::new()),
     };
-    let segments = if path == "/" {
-        Vec::new()
-    } else {
-        path[1..].split('/').map(String::from).collect()
+    let segments = match path.strip_prefix('/') {
+        Some("") | None => Vec::new(),
+        Some(rest) => rest.split('/').collect(),
     };
     Ok(Uri {
-        text: path.to_string(),
+        text: path,
         segments,
         query,
     })
@@ -133,22 +133,22 @@ fn coap_uri(text: &str) -> Result<Uri, RequestError> {
 
 /// An LwM2M path: an optional non-numeric prefix and up to four IDs.
 /// Returns the URI and the number of IDs.
-fn lwm2m_uri(text: &str) -> Result<(Uri, usize), RequestError> {
+fn lwm2m_uri(text: &str) -> Result<(Uri<'_>, usize), RequestError> {
     let uri = coap_uri(text)?;
     let segs = &uri.segments;
-    let prefixed = segs.len() > 1 && !segs[0].is_empty() && !kind::is_numeric(&segs[0]);
+    let prefixed = segs.len() > 1 && !segs[0].is_empty() && !kind::is_numeric(segs[0]);
     let ids = if prefixed { &segs[1..] } else { &segs[..] };
     if ids.len() > 4 {
         return Err(RequestError::TooManySegments);
     }
     if let Some(bad) = ids.iter().find(|s| !kind::is_numeric(s)) {
-        return Err(RequestError::SegmentNotInteger(bad.clone()));
+        return Err(RequestError::SegmentNotInteger(bad.to_string()));
     }
     let depth = ids.len();
     Ok((uri, depth))
 }
 
-fn nonempty_lwm2m_uri(text: &str) -> Result<(Uri, usize), RequestError> {
+fn nonempty_lwm2m_uri(text: &str) -> Result<(Uri<'_>, usize), RequestError> {
     let (uri, depth) = lwm2m_uri(text)?;
     if depth == 0 {
         return Err(RequestError::EmptyPath);
@@ -191,15 +191,18 @@ fn message(mtype: Type, code: Code, msg_id: Option<u16>, token: &Option<Vec<u8>>
     m
 }
 
-fn add_path(m: &mut Message, number: OptionNumber, segments: &[String]) {
+fn add_path(m: &mut Message, number: OptionNumber, segments: &[&str]) {
     for s in segments {
         m.add_option(CoapOption::new(number, s.as_bytes()));
     }
 }
 
-fn add_queries(m: &mut Message, query: &[String]) {
+fn add_queries<Q: AsRef<str>>(m: &mut Message, query: &[Q]) {
     for q in query {
-        m.add_option(CoapOption::new(OptionNumber::URI_QUERY, q.as_bytes()));
+        m.add_option(CoapOption::new(
+            OptionNumber::URI_QUERY,
+            q.as_ref().as_bytes(),
+        ));
     }
 }
 

@@ -28,7 +28,10 @@ fn registration_message(
     let uri = coap_uri(path)?;
     let mut m = header.message(Type::Confirmable, Code::POST);
     add_path(&mut m, OptionNumber::URI_PATH, &uri.segments);
-    add_queries(&mut m, query.as_deref().unwrap_or(&uri.query));
+    match query {
+        Some(query) => add_queries(&mut m, query),
+        None => add_queries(&mut m, &uri.query),
+    }
     Ok(m)
 }
 

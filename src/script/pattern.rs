@@ -126,8 +126,7 @@ pub fn field_eq(field: &str, got: &Dynamic, want: &Dynamic) -> bool {
                 Ok(f) => format!("{f:.2}"),
                 Err(_) => dyn_text(want),
             };
-            crate::coap::Code::parse(&w).map(|c| c.dotted())
-                == Some(dyn_text(got))
+            crate::coap::Code::parse(&w).map(|c| c.dotted()) == Some(dyn_text(got))
         }
         "type" => {
             crate::coap::Type::parse(&dyn_text(want)).map(|t| t.name())

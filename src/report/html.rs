@@ -166,7 +166,7 @@ pub fn page(scripts: &[ScriptReport]) -> String {
 /// `case` marked after the last message before it ended.
 fn chart(h: &mut String, id: &str, events: &[&Event], case: Option<&Case>) {
     let fail_at: Option<(SystemTime, &str)> = case.and_then(|c| match c.status {
-        Status::Failed => Some((c.ended(), c.message.as_deref().unwrap_or("failed"))),
+        Status::Failed => Some((c.ended, c.message.as_deref().unwrap_or("failed"))),
         _ => None,
     });
     let rows = events.len() + usize::from(fail_at.is_some());

@@ -28,7 +28,7 @@ fn script_lines(s: &ScriptReport) -> Vec<Value> {
     let mut next_case = 0;
     for e in &s.events {
         while let Some(c) = s.cases.get(next_case)
-            && c.ended() < e.at
+            && c.ended < e.at
         {
             next_case += 1;
             out.push(case(s, next_case, c));
@@ -59,7 +59,7 @@ fn case(s: &ScriptReport, n: usize, c: &Case) -> Value {
     json!({
         "type": "case",
         "script": s.path,
-        "time": unix_seconds(c.ended()),
+        "time": unix_seconds(c.ended),
         "case": n,
         "name": c.name,
         "status": c.status.name(),

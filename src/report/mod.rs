@@ -162,23 +162,22 @@ pub struct Case {
     pub status: Status,
     /// The failure (`file:line:col: message`) or the reason it was skipped.
     pub message: Option<String>,
-    /// When it began.
+    /// When it began (the wall clock, as the messages' times).
     pub started: SystemTime,
-    /// How long it ran.
+    /// When it ended, read from the wall clock then (where a failure is
+    /// marked). Not `started + duration`: the wall clock may be set or
+    /// slewed meanwhile, and the messages' times are read from it.
+    pub ended: SystemTime,
+    /// How long it ran (the monotonic clock).
     pub duration: Duration,
     /// Notes: messages unread before it, observations it left active.
     pub notes: Vec<String>,
 }
 
 impl Case {
-    /// When it ended (where a failure is marked).
-    pub fn ended(&self) -> SystemTime {
-        self.started + self.duration
-    }
-
     /// Whether `at` falls within it.
     pub fn holds(&self, at: SystemTime) -> bool {
-        at >= self.started && at <= self.ended()
+        at >= self.started && at <= self.ended
     }
 }
 
@@ -318,6 +317,7 @@ mod tests {
                 status: Status::Failed,
                 message: Some("a.rhai:2:5: boom".into()),
                 started: UNIX_EPOCH + Duration::from_millis(1_000_005),
+                ended: UNIX_EPOCH + Duration::from_millis(1_000_015),
                 duration: Duration::from_millis(10),
                 notes: Vec::new(),
             }],
@@ -352,6 +352,64 @@ mod tests {
         assert!(
             !page.contains("src=") && !page.contains("href=\"http"),
             "nothing fetched"
+        );
+    }
+    /// The wall clock set forward by 100 ms while a case ran: its messages
+    /// are stamped by the wall clock, so its end must be too. Its start
+    /// plus its (monotonic) duration would end it before its own response
+    /// and put the case's line above that response (seen once in CI).
+    #[test]
+    fn a_case_ends_when_the_wall_clock_said_so_though_it_was_set_meanwhile() {
+        let (mut r, events) = Recorder::new(None);
+        let wire = Wire {
+            local: "127.0.0.1:5683".parse().unwrap(),
+            link: Link::Udp,
+        };
+        let get = Message::new(Type::Confirmable, Code::GET, 7);
+        let ack = Message::new(Type::Acknowledgement, Code::CONTENT, 7);
+        r.write(&record(1, Direction::Sent, &get, Role::Outgoing, 10), &wire)
+            .unwrap();
+        r.write(
+            &record(2, Direction::Received, &ack, Role::Response, 111),
+            &wire,
+        )
+        .unwrap();
+        r.write(
+            &record(3, Direction::Sent, &get, Role::Outgoing, 150),
+            &wire,
+        )
+        .unwrap();
+        let report = ScriptReport {
+            path: "a.rhai".into(),
+            cases: vec![Case {
+                name: "get".into(),
+                status: Status::Passed,
+                message: None,
+                started: UNIX_EPOCH + Duration::from_millis(1_000_005),
+                ended: UNIX_EPOCH + Duration::from_millis(1_000_112),
+                duration: Duration::from_millis(7),
+                notes: Vec::new(),
+            }],
+            events: events.lock().unwrap().clone(),
+            duration: Duration::from_millis(50),
+        };
+        let text = json::lines(std::slice::from_ref(&report));
+        let kinds: Vec<(String, serde_json::Value)> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["type"].as_str().unwrap().to_string(), v["case"].clone())
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("message".to_string(), serde_json::json!(1)),
+                ("message".to_string(), serde_json::json!(1)),
+                ("case".to_string(), serde_json::json!(1)),
+                ("message".to_string(), serde_json::Value::Null),
+            ],
+            "{text}"
         );
     }
 }

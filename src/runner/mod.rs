@@ -205,6 +205,8 @@ struct ScriptResult {
     end_note: Option<String>,
     /// When it began.
     started_at: std::time::SystemTime,
+    /// When it ended (the wall clock read then, as the messages' times).
+    ended_at: std::time::SystemTime,
     /// Its case lines were printed as each case ended (`--jobs 1`).
     cases_printed: bool,
     /// Every message of the run (with `--json` or `--report`).
@@ -212,6 +214,13 @@ struct ScriptResult {
 }
 
 impl ScriptResult {
+    /// Notes that it ended: how long it ran (`started`: the monotonic
+    /// clock at its start) and when (the wall clock).
+    fn end(&mut self, started: std::time::Instant) {
+        self.duration = started.elapsed();
+        self.ended_at = std::time::SystemTime::now();
+    }
+
     fn failed(&self) -> bool {
         matches!(self.error, Some(RunError::Script(_)))
             || self.tests.iter().any(|t| t.failure.is_some())
@@ -248,6 +257,7 @@ impl ScriptResult {
                 },
                 message: t.failure.clone().or_else(|| t.skipped.clone()),
                 started: t.started,
+                ended: t.ended,
                 duration: t.duration,
                 notes: t.note.iter().chain(&t.left_active).cloned().collect(),
             })
@@ -257,6 +267,7 @@ impl ScriptResult {
             status,
             message: message.cloned(),
             started: self.started_at,
+            ended: self.ended_at,
             duration: self.duration,
             notes: self.end_note.iter().cloned().collect(),
         };
@@ -686,6 +697,7 @@ fn run_script(
         client_output: String::new(),
         end_note: None,
         started_at: std::time::SystemTime::now(),
+        ended_at: std::time::SystemTime::now(),
         cases_printed: false,
         events: Vec::new(),
     };
@@ -701,7 +713,7 @@ fn run_script(
         Ok(p) => p,
         Err(e) => {
             result.error = Some(RunError::Script(format!("{file}: cannot listen: {e}")));
-            result.duration = started.elapsed();
+            result.end(started);
             return result;
         }
     };
@@ -727,7 +739,7 @@ fn run_script(
             Ok(events) => recorded = Some(events),
             Err(e) => {
                 result.error = Some(RunError::Script(format!("{file}: {e}")));
-                result.duration = started.elapsed();
+                result.end(started);
                 return result;
             }
         }
@@ -739,7 +751,7 @@ fn run_script(
             });
         if let Err(e) = capture {
             result.error = Some(RunError::Script(format!("{file}: --pcap: {e}")));
-            result.duration = started.elapsed();
+            result.end(started);
             return result;
         }
     }
@@ -861,7 +873,7 @@ fn run_script(
         result.events.sort_by_key(|e| e.seq);
     }
     result.output = std::mem::take(&mut *output.lock().unwrap_or_else(|p| p.into_inner()));
-    result.duration = started.elapsed();
+    result.end(started);
     result
 }
 

@@ -110,6 +110,9 @@ pub struct TestOutcome {
     pub duration: std::time::Duration,
     /// When it began (wall clock: reports place its messages by it).
     pub started: std::time::SystemTime,
+    /// When it ended (wall clock, read then: the messages' times come
+    /// from the same clock).
+    pub ended: std::time::SystemTime,
     /// Observations it left active, cancelled after it (`left the
     /// observation of /3/0/13 active: cancelled`), under `nsh test`.
     pub left_active: Option<String>,

@@ -641,6 +641,7 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                 note,
                 duration: started.elapsed(),
                 started: started_at,
+                ended: std::time::SystemTime::now(),
                 left_active,
             };
             if suite.is_none() {

@@ -357,7 +357,7 @@ mod tests {
     /// The wall clock set forward by 100 ms while a case ran: its messages
     /// are stamped by the wall clock, so its end must be too. Its start
     /// plus its (monotonic) duration would end it before its own response
-    /// and put the case's line above that response (seen once in CI).
+    /// and put the case's line above that response.
     #[test]
     fn a_case_ends_when_the_wall_clock_said_so_though_it_was_set_meanwhile() {
         let (mut r, events) = Recorder::new(None);

@@ -64,6 +64,11 @@ pub(crate) struct Outbound {
     /// Someone waits for the outcome (the record, or why the send
     /// failed): kept for [`Core::take_sent`].
     pub(crate) awaited: bool,
+    /// When it left the core ([`Core::drain_effects`]): the time of its
+    /// record. The thread that sends it may record it only after the
+    /// answer to it was handled; stamped then, the request would look
+    /// newer than its response.
+    pub(crate) left: Option<SystemTime>,
 }
 
 /// Why a request someone waits for ended without a response.
@@ -160,9 +165,9 @@ impl Core {
 
     /// Takes what must be done outside the lock, in order.
     #[cfg(test)]
-    pub(crate) fn take_effects(&mut self) -> Vec<Effect> {
+    pub(crate) fn take_effects(&mut self, wall: SystemTime) -> Vec<Effect> {
         let mut effects = VecDeque::new();
-        self.drain_effects(&mut effects);
+        self.drain_effects(&mut effects, wall);
         effects.into()
     }
 
@@ -172,15 +177,21 @@ impl Core {
     }
 
     /// Moves what must be done outside the lock onto `into`, in order;
-    /// the core keeps its queue's room for the next ones.
-    pub(crate) fn drain_effects(&mut self, into: &mut VecDeque<Effect>) {
+    /// the core keeps its queue's room for the next ones. Transmissions
+    /// leave the core at `wall`, the time their records will carry.
+    pub(crate) fn drain_effects(&mut self, into: &mut VecDeque<Effect>, wall: SystemTime) {
         // Records captured first: they happened already, while every
         // queued transmission is recorded later.
         let captured = self.session.take_captured();
         if let Some(t) = &self.transport {
             into.extend(captured.into_iter().map(|r| Effect::Capture(r, t.clone())));
         }
-        into.extend(self.effects.drain(..));
+        into.extend(self.effects.drain(..).map(|mut e| {
+            if let Effect::Transmit(out) = &mut e {
+                out.left.get_or_insert(wall);
+            }
+            e
+        }));
     }
 
     fn print(&mut self, line: String) {
@@ -302,6 +313,7 @@ impl Core {
                 msg,
                 id,
                 awaited: false,
+                left: None,
             }));
         }
         self.take_events();
@@ -329,7 +341,9 @@ impl Core {
     }
 
     /// The transport took `out` (or refused it): record it as sent, or
-    /// cancel its exchange. Returns the record.
+    /// cancel its exchange. Returns the record, stamped with the time `out`
+    /// left the core (`wall` for one that never went through
+    /// [`Core::drain_effects`]).
     pub(crate) fn on_sent(
         &mut self,
         out: Outbound,
@@ -343,7 +357,7 @@ impl Core {
                     seq: out.seq,
                     direction: Direction::Sent,
                     peer: out.peer,
-                    at: wall,
+                    at: out.left.unwrap_or(wall),
                     raw: out.raw,
                     message: Ok(out.msg),
                     kind: Some(kind),

@@ -123,7 +123,7 @@ impl Drop for CoreGuard<'_> {
         }
         // Queued before the core is released, so effects keep the order
         // in which the core produced them, across threads.
-        core.drain_effects(&mut lock(&self.server.shared.outbox));
+        core.drain_effects(&mut lock(&self.server.shared.outbox), SystemTime::now());
         drop(core);
         self.server.drain();
     }
@@ -305,7 +305,7 @@ impl Server {
                 core.on_sent(out, result, SystemTime::now());
                 if core.has_effects() {
                     let mut follow = VecDeque::new();
-                    core.drain_effects(&mut follow);
+                    core.drain_effects(&mut follow, SystemTime::now());
                     for e in follow.into_iter().rev() {
                         batch.push_front(e);
                     }

@@ -497,7 +497,7 @@ mod fake_clock {
         /// The datagrams the core wants sent now, in order.
         fn transmits(&mut self) -> Vec<Outbound> {
             self.core
-                .take_effects()
+                .take_effects(self.wall)
                 .into_iter()
                 .filter_map(|e| match e {
                     Effect::Transmit(o) => Some(o),
@@ -590,6 +590,38 @@ mod fake_clock {
         assert!(matches!(b.core.take_outcome(id), Some(Err(_))));
     }
 
+    /// A transmission's record carries the time it left the core, not the
+    /// time the sending thread got round to recording it: a response
+    /// handled meanwhile must not look older than the request it answers.
+    /// (Under load in CI, a report put a case's line above the case's own
+    /// response: the request's retransmission was recorded, and stamped,
+    /// after the response.)
+    #[test]
+    fn a_request_recorded_late_keeps_the_time_it_left_the_core() {
+        let mut b = Bench::new();
+        b.read("/3/0/0");
+        let left = b.wall;
+        let outs = b.transmits();
+        let mut ack = Message::new(Type::Acknowledgement, Code::CONTENT, outs[0].msg.message_id);
+        ack.token = outs[0].msg.token.clone();
+        b.wall += Duration::from_millis(5);
+        b.receive(&ack);
+        b.wall += Duration::from_millis(5);
+        b.sent(outs, true);
+        let history: Vec<_> = b.core.session.history().cloned().collect();
+        let request = history
+            .iter()
+            .find(|r| r.direction == Direction::Sent)
+            .unwrap();
+        let response = history
+            .iter()
+            .find(|r| r.direction == Direction::Received)
+            .unwrap();
+        assert!(request.seq < response.seq);
+        assert_eq!(request.at, left);
+        assert!(request.at < response.at);
+    }
+
     #[test]
     fn a_registration_expires_on_the_wall_clock() {
         let mut b = Bench::new();
@@ -602,7 +634,7 @@ mod fake_clock {
         assert!(b.core.registry.clients().is_empty());
         let printed: Vec<String> = b
             .core
-            .take_effects()
+            .take_effects(b.wall)
             .into_iter()
             .filter_map(|e| match e {
                 Effect::Print(l) => Some(l),

@@ -292,8 +292,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn json_lines_put_each_case_after_the_messages_before_its_end() {
+    /// A GET sent, its response and a second GET, recorded `ms`
+    /// milliseconds after 1,000,000 s past the epoch.
+    fn get_answered_and_get_again(ms: [u64; 3]) -> Vec<Event> {
         let (mut r, events) = Recorder::new(None);
         let wire = Wire {
             local: "127.0.0.1:5683".parse().unwrap(),
@@ -301,46 +302,71 @@ mod tests {
         };
         let get = Message::new(Type::Confirmable, Code::GET, 7);
         let ack = Message::new(Type::Acknowledgement, Code::CONTENT, 7);
-        r.write(&record(1, Direction::Sent, &get, Role::Outgoing, 10), &wire)
+        for (seq, (direction, msg, role)) in [
+            (Direction::Sent, &get, Role::Outgoing),
+            (Direction::Received, &ack, Role::Response),
+            (Direction::Sent, &get, Role::Outgoing),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            r.write(
+                &record(seq as u64 + 1, direction, msg, role, ms[seq]),
+                &wire,
+            )
             .unwrap();
-        r.write(
-            &record(2, Direction::Received, &ack, Role::Response, 11),
-            &wire,
-        )
-        .unwrap();
-        r.write(&record(3, Direction::Sent, &get, Role::Outgoing, 50), &wire)
-            .unwrap();
-        let report = ScriptReport {
-            path: "a.rhai".into(),
-            cases: vec![Case {
-                name: "one <b>".into(),
-                status: Status::Failed,
-                message: Some("a.rhai:2:5: boom".into()),
-                started: UNIX_EPOCH + Duration::from_millis(1_000_005),
-                ended: UNIX_EPOCH + Duration::from_millis(1_000_015),
-                duration: Duration::from_millis(10),
-                notes: Vec::new(),
-            }],
-            events: events.lock().unwrap().clone(),
-            duration: Duration::from_millis(60),
-        };
-        let text = json::lines(std::slice::from_ref(&report));
-        let kinds: Vec<(String, serde_json::Value)> = text
+        }
+        events.lock().unwrap().clone()
+    }
+
+    /// One case from `started` to `ended` (ms after 1,000,000 s).
+    fn case(status: Status, started: u64, ended: u64, duration: u64) -> Case {
+        Case {
+            name: "one <b>".into(),
+            status,
+            message: (status == Status::Failed).then(|| "a.rhai:2:5: boom".into()),
+            started: UNIX_EPOCH + Duration::from_millis(1_000_000 + started),
+            ended: UNIX_EPOCH + Duration::from_millis(1_000_000 + ended),
+            duration: Duration::from_millis(duration),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Each JSON line's type and case number.
+    fn kinds(report: &ScriptReport) -> Vec<(String, serde_json::Value)> {
+        json::lines(std::slice::from_ref(report))
             .lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
                 (v["type"].as_str().unwrap().to_string(), v["case"].clone())
             })
-            .collect();
-        assert_eq!(
-            kinds,
-            [
-                ("message".to_string(), serde_json::json!(1)),
-                ("message".to_string(), serde_json::json!(1)),
-                ("case".to_string(), serde_json::json!(1)),
-                ("message".to_string(), serde_json::Value::Null),
-            ]
-        );
+            .collect()
+    }
+
+    /// Case 1 holds the first two messages; the third came after it.
+    const CASE_AFTER_TWO: [(&str, Option<u64>); 4] = [
+        ("message", Some(1)),
+        ("message", Some(1)),
+        ("case", Some(1)),
+        ("message", None),
+    ];
+
+    fn expected(kinds: &[(&str, Option<u64>)]) -> Vec<(String, serde_json::Value)> {
+        kinds
+            .iter()
+            .map(|(k, c)| (k.to_string(), serde_json::json!(c)))
+            .collect()
+    }
+
+    #[test]
+    fn json_lines_put_each_case_after_the_messages_before_its_end() {
+        let report = ScriptReport {
+            path: "a.rhai".into(),
+            cases: vec![case(Status::Failed, 5, 15, 10)],
+            events: get_answered_and_get_again([10, 11, 50]),
+            duration: Duration::from_millis(60),
+        };
+        assert_eq!(kinds(&report), expected(&CASE_AFTER_TWO));
         let page = html::page(&[report]);
         assert!(page.contains("one &lt;b&gt;"), "names are escaped");
         assert_eq!(page.matches("<g class=\"msg ").count(), 3);
@@ -354,62 +380,19 @@ mod tests {
             "nothing fetched"
         );
     }
+
     /// The wall clock set forward by 100 ms while a case ran: its messages
     /// are stamped by the wall clock, so its end must be too. Its start
     /// plus its (monotonic) duration would end it before its own response
     /// and put the case's line above that response.
     #[test]
     fn a_case_ends_when_the_wall_clock_said_so_though_it_was_set_meanwhile() {
-        let (mut r, events) = Recorder::new(None);
-        let wire = Wire {
-            local: "127.0.0.1:5683".parse().unwrap(),
-            link: Link::Udp,
-        };
-        let get = Message::new(Type::Confirmable, Code::GET, 7);
-        let ack = Message::new(Type::Acknowledgement, Code::CONTENT, 7);
-        r.write(&record(1, Direction::Sent, &get, Role::Outgoing, 10), &wire)
-            .unwrap();
-        r.write(
-            &record(2, Direction::Received, &ack, Role::Response, 111),
-            &wire,
-        )
-        .unwrap();
-        r.write(
-            &record(3, Direction::Sent, &get, Role::Outgoing, 150),
-            &wire,
-        )
-        .unwrap();
         let report = ScriptReport {
             path: "a.rhai".into(),
-            cases: vec![Case {
-                name: "get".into(),
-                status: Status::Passed,
-                message: None,
-                started: UNIX_EPOCH + Duration::from_millis(1_000_005),
-                ended: UNIX_EPOCH + Duration::from_millis(1_000_112),
-                duration: Duration::from_millis(7),
-                notes: Vec::new(),
-            }],
-            events: events.lock().unwrap().clone(),
+            cases: vec![case(Status::Passed, 5, 112, 7)],
+            events: get_answered_and_get_again([10, 111, 150]),
             duration: Duration::from_millis(50),
         };
-        let text = json::lines(std::slice::from_ref(&report));
-        let kinds: Vec<(String, serde_json::Value)> = text
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (v["type"].as_str().unwrap().to_string(), v["case"].clone())
-            })
-            .collect();
-        assert_eq!(
-            kinds,
-            [
-                ("message".to_string(), serde_json::json!(1)),
-                ("message".to_string(), serde_json::json!(1)),
-                ("case".to_string(), serde_json::json!(1)),
-                ("message".to_string(), serde_json::Value::Null),
-            ],
-            "{text}"
-        );
+        assert_eq!(kinds(&report), expected(&CASE_AFTER_TWO));
     }
 }

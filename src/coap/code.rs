@@ -154,7 +154,7 @@ impl Code {
 impl fmt::Display for Code {
     /// `2.05 (RES_CONTENT)`, or `2.06` when unnamed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:02}", self.class(), self.detail())?;
+        f.write_str(&self.dotted())?;
         if let Some(name) = self.name() {
             write!(f, " ({name})")?;
         }

@@ -13,7 +13,7 @@
 //! sent.
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -126,8 +126,9 @@ pub(crate) struct Core {
     responses: FxHashMap<RequestId, RecordRef>,
     awaited: FxHashSet<RequestId>,
     ended: FxHashMap<RequestId, Ended>,
-    /// Uri-Path of pending requests, so responses know what their payload is.
-    request_paths: FxHashMap<RequestId, String>,
+    /// Uri-Path of pending requests, so responses know what their payload
+    /// is. Ordered, so the oldest goes first when the table is full.
+    request_paths: BTreeMap<RequestId, String>,
     /// The last CSM each TCP peer sent (RFC 8323 §5.3), until it closes.
     peer_csm: HashMap<SocketAddr, RecordRef>,
     notification_blocks: FxHashMap<RequestId, NotificationAssembly>,
@@ -155,7 +156,7 @@ impl Core {
             responses: FxHashMap::default(),
             awaited: FxHashSet::default(),
             ended: FxHashMap::default(),
-            request_paths: FxHashMap::default(),
+            request_paths: BTreeMap::new(),
             peer_csm: HashMap::new(),
             notification_blocks: FxHashMap::default(),
             sent: FxHashMap::default(),
@@ -831,10 +832,8 @@ impl Core {
     }
 
     fn remember_request_path(&mut self, id: RequestId, path: String) {
-        if self.request_paths.len() >= TABLE_LIMIT
-            && let Some(oldest) = self.request_paths.keys().min().copied()
-        {
-            self.request_paths.remove(&oldest);
+        if self.request_paths.len() >= TABLE_LIMIT {
+            self.request_paths.pop_first();
         }
         self.request_paths.insert(id, path);
     }

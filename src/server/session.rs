@@ -113,12 +113,12 @@ impl Session {
         self.captured = on.then(Vec::new);
     }
 
-    /// The records added since the last call, while capturing.
     /// Whether records wait for the running capture.
     pub(crate) fn has_captured(&self) -> bool {
         self.captured.as_ref().is_some_and(|c| !c.is_empty())
     }
 
+    /// The records added since the last call, while capturing.
     pub(crate) fn take_captured(&mut self) -> Vec<RecordRef> {
         self.captured
             .as_mut()

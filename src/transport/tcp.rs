@@ -640,6 +640,14 @@ impl Env {
         if conn.handshake_until.is_some() {
             return Writing::Done;
         }
+        // A frame left half written is not finished on a connection closed
+        // meanwhile (its queue full, say): the peer may never read it.
+        if conn.out.is_some() {
+            let connections = lock(&self.shared.connections);
+            if connections.get(&conn.peer).is_none_or(|e| e.id != id) {
+                return Writing::Gone;
+            }
+        }
         loop {
             if conn.out.is_none() {
                 let mut connections = lock(&self.shared.connections);
@@ -1332,8 +1340,13 @@ mod tests {
     }
 
     /// Waits (up to 10 s) until `done` holds, without touching `recv`.
-    fn wait_until(mut done: impl FnMut() -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    fn wait_until(done: impl FnMut() -> bool) -> bool {
+        wait_until_for(Duration::from_secs(10), done)
+    }
+
+    /// Waits up to `limit` until `done` holds, without touching `recv`.
+    fn wait_until_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if done() {
                 return true;
@@ -1445,6 +1458,64 @@ mod tests {
             rest = &rest[len..];
         }
         assert!(rest.len() < big.len());
+    }
+
+    /// Frames in `peer`'s send queue, or `None` when it is closed.
+    fn queued(t: &TcpTransport, peer: SocketAddr) -> Option<usize> {
+        lock(&t.shared.connections)
+            .get(&peer)
+            .map(|e| e.queue.len())
+    }
+
+    /// A client whose receive buffer is fixed tiny: when it does not read,
+    /// nsh's socket soon takes no more, and stays so (loopback's large
+    /// segments do not fit: they are dropped and resent after ever longer
+    /// timeouts).
+    fn connect_small_window(t: &TcpTransport) -> TcpStream {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let s = connect(t);
+        setsockopt(&s, sockopt::RcvBuf, &4096).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_connection_closed_while_a_frame_waits_half_written_ends_at_once() {
+        // The queue fills while the loop waits in the middle of a frame the
+        // socket does not take: the connection must end then, not once the
+        // peer reads again or the write timeout passed.
+        let t = TcpTransport::bind_with(
+            loopback(),
+            Limits {
+                queue_frames: 4,
+                write_timeout: Duration::from_secs(60),
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let stalled = connect_small_window(&t);
+        let me = canonical(stalled.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        let big = frame(Code::POST, b"s", &[0x55; 60_000]);
+        // One frame at a time until one stays queued: the loop took the one
+        // before and cannot finish writing it.
+        let mut stuck = false;
+        for _ in 0..1000 {
+            t.send_to(&big, me).unwrap();
+            if !wait_until_for(Duration::from_millis(300), || queued(&t, me) == Some(0)) {
+                stuck = true;
+                break;
+            }
+        }
+        assert!(stuck, "the socket never filled");
+        let refused = (0..10).find(|_| t.send_to(&big, me).is_err());
+        assert!(refused.is_some(), "send_to never reported the full queue");
+        assert_eq!(t.take_closed(), vec![me]);
+        assert!(
+            wait_until(|| t.reading() == 0),
+            "the closed connection is still open"
+        );
+        assert!(t.peers().is_empty(), "{:?}", t.peers());
+        drop(stalled);
     }
 
     #[test]

@@ -40,14 +40,14 @@ the server off its CPU.
 The order of the runs is reversed every other round, so no run always goes
 first against a fresh server.
 """
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from live_nsh import free_port, bench_binary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGV = sys.argv[1:]
@@ -70,26 +70,6 @@ N = int(ARGV[0]) if len(ARGV) > 0 else 2000
 ROUNDS = int(ARGV[1]) if len(ARGV) > 1 else 30
 BINS = ARGV[2:] or [os.path.join(ROOT, "target", "release", "nsh")]
 SCRIPT = os.path.join(ROOT, "benches", "libcoap_rtt.rhai")
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def bench_binary(name):
-    """Builds benches/NAME.rs and returns the path of its executable."""
-    out = subprocess.run(["cargo", "bench", "--bench", name, "--no-run", "--message-format=json"],
-                         cwd=ROOT, capture_output=True, text=True, check=True)
-    for line in out.stdout.splitlines():
-        msg = json.loads(line)
-        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == name \
-                and msg.get("executable"):
-            return msg["executable"]
-    sys.exit(f"cargo bench --bench {name} --no-run built no executable")
 
 
 FLOOR_BIN = bench_binary("udp_floor") if FLOOR else None

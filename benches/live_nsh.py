@@ -1,7 +1,34 @@
-"""What the bench scripts share: starting nsh listening on a free port, and
-reading a field of a process's /proc/PID/status."""
+"""What the bench scripts share: a free UDP port, building a bench binary,
+starting nsh listening on a free port, and reading a field of a process's
+/proc/PID/status."""
+import json
+import os
+import socket
 import subprocess
 import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    """A UDP port free on 127.0.0.1 just now."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def bench_binary(name):
+    """Builds benches/NAME.rs and returns the path of its executable."""
+    out = subprocess.run(["cargo", "bench", "--bench", name, "--no-run", "--message-format=json"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    for line in out.stdout.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == name \
+                and msg.get("executable"):
+            return msg["executable"]
+    sys.exit(f"cargo bench --bench {name} --no-run built no executable")
 
 
 def start(nsh, args):

@@ -21,14 +21,14 @@ They are what the simulated caches of valgrind see (no prefetching), not
 the hardware's. Needs valgrind; builds the floors with `cargo bench
 --no-run`. Default binary: target/release/nsh.
 """
-import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from live_nsh import free_port, bench_binary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benches", "libcoap_rtt.rhai")
@@ -40,26 +40,6 @@ NUMBERS = [a for a in ARGV[:2] if a.isdigit()]
 SMALL, LARGE = (int(NUMBERS[0]), int(NUMBERS[1])) if len(NUMBERS) == 2 else (500, 2500)
 BINS = ARGV[len(NUMBERS):] or [os.path.join(ROOT, "target", "release", "nsh")]
 CACHE_EVENTS = ["Ir", "I1mr", "D1mr", "D1mw", "DLmw"]
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def bench_binary(name):
-    """Builds benches/NAME.rs and returns the path of its executable."""
-    out = subprocess.run(["cargo", "bench", "--bench", name, "--no-run", "--message-format=json"],
-                         cwd=ROOT, capture_output=True, text=True, check=True)
-    for line in out.stdout.splitlines():
-        msg = json.loads(line)
-        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == name \
-                and msg.get("executable"):
-            return msg["executable"]
-    sys.exit(f"cargo bench --bench {name} --no-run built no executable")
 
 
 def command(kind, binary, port, n):

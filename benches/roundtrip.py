@@ -18,17 +18,11 @@ import subprocess
 import sys
 import time
 
+from live_nsh import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NSH = os.path.join(ROOT, "target", "release", "nsh")
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start_waka(port, ep):

@@ -1356,6 +1356,20 @@ mod tests {
         done()
     }
 
+    /// A transport with `limits` and one client connected by `connector`,
+    /// once the transport lists it: the transport, the client, and the
+    /// client as the transport names it.
+    fn one_peer(
+        limits: Limits,
+        connector: fn(&TcpTransport) -> TcpStream,
+    ) -> (TcpTransport, TcpStream, SocketAddr) {
+        let t = TcpTransport::bind_with(loopback(), limits).unwrap();
+        let client = connector(&t);
+        let me = canonical(client.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        (t, client, me)
+    }
+
     /// Handles every event still queued once every connection was read
     /// to its end.
     fn drain(t: &TcpTransport) -> Vec<String> {
@@ -1420,18 +1434,14 @@ mod tests {
 
     #[test]
     fn a_full_send_queue_closes_the_connection_with_one_notice() {
-        let t = TcpTransport::bind_with(
-            loopback(),
+        let (t, mut stalled, me) = one_peer(
             Limits {
                 queue_frames: 4,
                 write_timeout: Duration::from_secs(60),
                 ..Limits::default()
             },
-        )
-        .unwrap();
-        let mut stalled = connect(&t);
-        let me = canonical(stalled.local_addr().unwrap());
-        assert!(wait_until(|| t.peers() == vec![me]));
+            connect,
+        );
         let big = frame(Code::POST, b"s", &[0x55; 60_000]);
         let refused = (0..2000).find(|_| t.send_to(&big, me).is_err());
         assert!(refused.is_some(), "send_to never reported the full queue");
@@ -1483,18 +1493,14 @@ mod tests {
         // The queue fills while the loop waits in the middle of a frame the
         // socket does not take: the connection must end then, not once the
         // peer reads again or the write timeout passed.
-        let t = TcpTransport::bind_with(
-            loopback(),
+        let (t, stalled, me) = one_peer(
             Limits {
                 queue_frames: 4,
                 write_timeout: Duration::from_secs(60),
                 ..Limits::default()
             },
-        )
-        .unwrap();
-        let stalled = connect_small_window(&t);
-        let me = canonical(stalled.local_addr().unwrap());
-        assert!(wait_until(|| t.peers() == vec![me]));
+            connect_small_window,
+        );
         let big = frame(Code::POST, b"s", &[0x55; 60_000]);
         // One frame at a time until one stays queued: the loop took the one
         // before and cannot finish writing it.
@@ -1520,19 +1526,15 @@ mod tests {
 
     #[test]
     fn frames_held_back_are_still_delivered_when_the_connection_is_closed_by_nsh() {
-        let t = TcpTransport::bind_with(
-            loopback(),
+        let (t, mut c, me) = one_peer(
             Limits {
                 queue_frames: 4,
                 received_frames: 1,
                 write_timeout: Duration::from_secs(60),
                 ..Limits::default()
             },
-        )
-        .unwrap();
-        let mut c = connect(&t);
-        let me = canonical(c.local_addr().unwrap());
-        assert!(wait_until(|| t.peers() == vec![me]));
+            connect,
+        );
         // One frame fits the channel; the others are held back for room.
         let sent: Vec<Vec<u8>> = (0u8..6)
             .map(|i| frame(Code::POST, &[i], &[i; 10]))
@@ -1552,18 +1554,14 @@ mod tests {
 
     #[test]
     fn a_write_that_makes_no_progress_closes_the_connection_with_one_notice() {
-        let t = TcpTransport::bind_with(
-            loopback(),
+        let (t, stalled, me) = one_peer(
             Limits {
                 queue_frames: 1000,
                 write_timeout: Duration::from_millis(200),
                 ..Limits::default()
             },
-        )
-        .unwrap();
-        let stalled = connect(&t);
-        let me = canonical(stalled.local_addr().unwrap());
-        assert!(wait_until(|| t.peers() == vec![me]));
+            connect,
+        );
         let big = frame(Code::POST, b"s", &[0x55; 60_000]);
         let _ = (0..300).find(|_| t.send_to(&big, me).is_err());
         assert!(wait_until(|| t.peers().is_empty()), "{:?}", t.peers());

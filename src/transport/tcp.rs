@@ -1370,6 +1370,16 @@ mod tests {
         (t, client, me)
     }
 
+    /// A send queue of four frames, and writes that may stall a minute:
+    /// the queue fills long before a stalled write times out.
+    fn four_frame_queue() -> Limits {
+        Limits {
+            queue_frames: 4,
+            write_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        }
+    }
+
     /// Handles every event still queued once every connection was read
     /// to its end.
     fn drain(t: &TcpTransport) -> Vec<String> {
@@ -1434,14 +1444,7 @@ mod tests {
 
     #[test]
     fn a_full_send_queue_closes_the_connection_with_one_notice() {
-        let (t, mut stalled, me) = one_peer(
-            Limits {
-                queue_frames: 4,
-                write_timeout: Duration::from_secs(60),
-                ..Limits::default()
-            },
-            connect,
-        );
+        let (t, mut stalled, me) = one_peer(four_frame_queue(), connect);
         let big = frame(Code::POST, b"s", &[0x55; 60_000]);
         let refused = (0..2000).find(|_| t.send_to(&big, me).is_err());
         assert!(refused.is_some(), "send_to never reported the full queue");
@@ -1493,14 +1496,7 @@ mod tests {
         // The queue fills while the loop waits in the middle of a frame the
         // socket does not take: the connection must end then, not once the
         // peer reads again or the write timeout passed.
-        let (t, stalled, me) = one_peer(
-            Limits {
-                queue_frames: 4,
-                write_timeout: Duration::from_secs(60),
-                ..Limits::default()
-            },
-            connect_small_window,
-        );
+        let (t, stalled, me) = one_peer(four_frame_queue(), connect_small_window);
         let big = frame(Code::POST, b"s", &[0x55; 60_000]);
         // One frame at a time until one stays queued: the loop took the one
         // before and cannot finish writing it.

@@ -21,16 +21,15 @@
 //! `Driver::stop` is called, when its transport is replaced, or when the
 //! server is dropped.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::handle::{Driver, Server, Shared};
-use super::turn::{COMMAND_POLL, READ_READY, Turn};
+use super::turn::{COMMAND_POLL, Event, READ_READY, Reading, Turn};
+use crate::transport::Transport;
 use crate::transport::udp::MAX_DATAGRAM;
-use crate::transport::{FaultEvent, Transport};
 
 /// The longest a thread sleeps before it looks at its timers and its stop
 /// flag again.
@@ -60,7 +59,7 @@ pub(super) fn receive_here(
     if !transport.can_wait_readable() || turn.in_flight.load(Ordering::Acquire) > 0 {
         return false;
     }
-    let Ok(mut buf) = turn.command.try_lock() else {
+    let Ok(mut reading) = turn.command.try_lock() else {
         return false;
     };
     if !turn.command_begins() {
@@ -69,28 +68,15 @@ pub(super) fn receive_here(
     // What the reader queued before it stood aside goes first.
     let received = turn.in_flight.load(Ordering::Acquire) == 0;
     if received {
+        let Reading { buf, events } = &mut *reading;
         if buf.len() < MAX_DATAGRAM {
             buf.resize(MAX_DATAGRAM, 0);
         }
-        let mut events = Vec::new();
-        receive_into(transport, &mut buf, slice.min(COMMAND_POLL), &mut events);
-        handle(server, &mut events);
+        receive_into(transport, buf, slice.min(COMMAND_POLL), events);
+        handle(server, events);
     }
     turn.command_ends();
     received
-}
-
-/// What the reader took off the transport, in the order it happened.
-enum Event {
-    Datagram(SocketAddr, Vec<u8>),
-    Notice(String),
-    Accepted(SocketAddr),
-    Closed(SocketAddr),
-    Moved(SocketAddr, SocketAddr),
-    /// A datagram the fault injection dropped, duplicated, delayed or
-    /// reordered (recorded in the history).
-    Fault(FaultEvent),
-    Error(std::io::Error),
 }
 
 /// Starts receiving on `transport` for `server`.

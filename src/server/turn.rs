@@ -2,11 +2,15 @@
 //! driver, or a command waiting for a response (see `driver`). One at a
 //! time, so datagrams are handled in the order they were read; after a
 //! command the reader stands aside for a lease, so commands in a loop keep
-//! the socket from one to the next.
+//! the socket from one to the next. Also what either reads: the events
+//! taken off the transport, and the buffers a reading command keeps.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use crate::transport::FaultEvent;
 
 /// How long the reader stands aside after a command last read the socket:
 /// commands in a loop keep the turn from one to the next; a datagram that
@@ -29,8 +33,9 @@ pub(super) const READ_READY: Duration = Duration::from_millis(1);
 pub(super) struct Turn {
     state: Mutex<TurnState>,
     changed: Condvar,
-    /// The buffer of the command that reads (one at a time).
-    pub(super) command: Mutex<Vec<u8>>,
+    /// The buffers of the command that reads (one at a time), kept from
+    /// one command to the next.
+    pub(super) command: Mutex<Reading>,
     /// Events the reader queued that the worker has not carried out yet.
     pub(super) in_flight: Arc<AtomicUsize>,
 }
@@ -55,7 +60,7 @@ impl Turn {
         Turn {
             state: Mutex::new(TurnState::default()),
             changed: Condvar::new(),
-            command: Mutex::new(Vec::new()),
+            command: Mutex::new(Reading::default()),
             in_flight,
         }
     }
@@ -137,6 +142,27 @@ impl Turn {
         state.command = false;
         state.released = Some(Instant::now());
     }
+}
+
+/// The buffers a command reads the socket with: the datagram, and what
+/// the transport reported with it (handled, and emptied, at once).
+#[derive(Default)]
+pub(super) struct Reading {
+    pub(super) buf: Vec<u8>,
+    pub(super) events: Vec<Event>,
+}
+
+/// What the reader took off the transport, in the order it happened.
+pub(super) enum Event {
+    Datagram(SocketAddr, Vec<u8>),
+    Notice(String),
+    Accepted(SocketAddr),
+    Closed(SocketAddr),
+    Moved(SocketAddr, SocketAddr),
+    /// A datagram the fault injection dropped, duplicated, delayed or
+    /// reordered (recorded in the history).
+    Fault(FaultEvent),
+    Error(std::io::Error),
 }
 
 #[cfg(test)]

@@ -15,11 +15,16 @@ temporary directory), so the cost of the capture shows as the difference.
 --floor adds the compiled floor (`benches/udp_floor.rs`: the same GET from a
 bare blocking-socket loop, built here with `cargo bench --no-run`) to every
 round, and prints each nsh run's ratio to it: the ratio of the medians of
-round medians and of round means, and the median of per-round ratios. It
+round medians and of round means, and the median of per-round ratios
+(medians and means) with a 95 % bootstrap interval over the rounds. It
 also adds the Rhai floor (`benches/rhai_floor.rs`: this very script in a
 bare Rhai engine whose `coap_get` is one `sendto` and one `recvfrom`) and
 prints each nsh run's ratio to that too: what running the loop in Rhai
 costs any scripted shell, apart from what nsh itself adds.
+
+With two nsh binaries or more, each is compared with the first round by
+round (per-round ratios, with their interval): rounds vary by 10 % on a
+shared machine, and a change to nsh shows here first.
 
 --gaps (with --floor) adds the compiled floor once more per gap: it first
 spends that many microseconds of CPU between a response and the next
@@ -41,6 +46,7 @@ The order of the runs is reversed every other round, so no run always goes
 first against a fresh server.
 """
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -93,6 +99,23 @@ def run(binary, port, capture=None, gap=0):
     return med, mean
 
 
+def interval(values, draws=2000):
+    """95 % bootstrap interval (over rounds) of the median of `values`: how
+    far the figure could move were the rounds run again."""
+    rng = random.Random(1)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    return meds[int(draws * 0.025)], meds[int(draws * 0.975) - 1]
+
+
+def ratio_line(name, per_round_medians, per_round_means):
+    """`name: median M [lo, hi], mean … [lo, hi]` of per-round ratios."""
+    parts = []
+    for what, xs in (("median", per_round_medians), ("mean", per_round_means)):
+        lo, hi = interval(xs)
+        parts.append(f"{what} {statistics.median(xs):.3f} [{lo:.3f}, {hi:.3f}]")
+    return f"{name}, per round (95 % interval): " + ", ".join(parts)
+
+
 def label(variant):
     b, c = variant
     if b == FLOOR_BIN:
@@ -107,8 +130,8 @@ def main():
     if FLOOR:
         variants[0:0] = [(FLOOR_BIN, None)] + [(FLOOR_BIN, g) for g in GAPS] + [(RHAI_FLOOR_BIN, None)]
     results = {v: ([], []) for v in variants}
-    ratios = {v: [] for v in variants}
-    rhai_ratios = {v: [] for v in variants}
+    ratios = {v: ([], []) for v in variants}
+    rhai_ratios = {v: ([], []) for v in variants}
     tmp = tempfile.mkdtemp(prefix="nsh-rtt-")
     for r in range(ROUNDS):
         port = free_port()
@@ -126,11 +149,10 @@ def main():
                 results[v][1].append(mean)
                 print(f"round {r + 1}: {label(v)}: median {med:.1f} us, mean {mean:.1f} us", flush=True)
             if FLOOR:
-                floor = results[(FLOOR_BIN, None)][0][-1]
-                rhai_floor = results[(RHAI_FLOOR_BIN, None)][0][-1]
-                for v in variants:
-                    ratios[v].append(results[v][0][-1] / floor)
-                    rhai_ratios[v].append(results[v][0][-1] / rhai_floor)
+                for base, into in (((FLOOR_BIN, None), ratios), ((RHAI_FLOOR_BIN, None), rhai_ratios)):
+                    for v in variants:
+                        for k in (0, 1):
+                            into[v][k].append(results[v][k][-1] / results[base][k][-1])
         finally:
             server.terminate()
             server.wait()
@@ -143,12 +165,19 @@ def main():
         rmed, rmean = (statistics.median(x) for x in results[(RHAI_FLOOR_BIN, None)])
         for v in variants[1:]:
             med, mean = (statistics.median(x) for x in results[v])
-            print(f"{label(v)} / floor: median {med / fmed:.3f}, mean {mean / fmean:.3f}, "
-                  f"median of per-round median ratios {statistics.median(ratios[v]):.3f}")
+            print(f"{label(v)} / floor: median {med / fmed:.3f}, mean {mean / fmean:.3f}")
+            print("  " + ratio_line("ratio", *ratios[v]))
         for v in variants[2 + len(GAPS):]:
             med, mean = (statistics.median(x) for x in results[v])
-            print(f"{label(v)} / Rhai floor: median {med / rmed:.3f}, mean {mean / rmean:.3f}, "
-                  f"median of per-round median ratios {statistics.median(rhai_ratios[v]):.3f}")
+            print(f"{label(v)} / Rhai floor: median {med / rmed:.3f}, mean {mean / rmean:.3f}")
+            print("  " + ratio_line("ratio", *rhai_ratios[v]))
+    # Two binaries or more: each against the first, round by round (the
+    # way to tell whether a change made a difference).
+    nsh = [v for v in variants if v[0] not in (FLOOR_BIN, RHAI_FLOOR_BIN)]
+    for v in nsh[1:]:
+        first = nsh[0]
+        print(ratio_line(f"{label(v)} / {label(first)}",
+                         *([a / b for a, b in zip(results[v][k], results[first][k])] for k in (0, 1))))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,13 @@ profiles=$out/profiles
 rm -rf "$profiles"
 mkdir -p "$profiles"
 
+for tool in coap-server-notls node; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "pgo-build: $tool is missing; run bash tests/setup.sh first"
+        exit 1
+    fi
+done
+
 host=$(rustc -vV | sed -n 's/^host: //p')
 profdata=$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata
 if [ ! -x "$profdata" ]; then

@@ -173,9 +173,8 @@ def main():
             print("  " + ratio_line("ratio", *rhai_ratios[v]))
     # Two binaries or more: each against the first, round by round (the
     # way to tell whether a change made a difference).
-    nsh = [v for v in variants if v[0] not in (FLOOR_BIN, RHAI_FLOOR_BIN)]
-    for v in nsh[1:]:
-        first = nsh[0]
+    first, *others = [v for v in variants if v[0] not in (FLOOR_BIN, RHAI_FLOOR_BIN)]
+    for v in others:
         print(ratio_line(f"{label(v)} / {label(first)}",
                          *([a / b for a, b in zip(results[v][k], results[first][k])] for k in (0, 1))))
 

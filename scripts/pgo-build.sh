@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds nsh optimised with a profile of its own request path (profile-guided
-# optimisation): target/pgo/release/nsh. About 8 % off a request's round trip
+# optimisation): target/pgo/release/nsh. 6–8 % off a request's round trip
 # against a fast peer (benches/README.md, "pgo-build.sh"); the everyday
 # `cargo build --release` stays as it is.
 #
@@ -46,7 +46,7 @@ RUSTFLAGS="-Cprofile-generate=$out/build-profiles" CARGO_TARGET_DIR=$out/gen \
 gen=$out/gen/release/nsh
 
 free_port() {
-    python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 -c 'import sys; sys.path.insert(0, "benches"); from live_nsh import free_port; print(free_port())'
 }
 
 pids=()

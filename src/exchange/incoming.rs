@@ -156,8 +156,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             .map(|(id, _)| *id);
         let observation = self
             .observations
-            .values()
-            .find(|o| o.peer == *peer && o.token == msg.token)
+            .with_token(&msg.token)
+            .find(|o| o.peer == *peer)
             .map(|o| o.id);
         if let Some(id) = pending {
             // A deregistration (Observe=1) reuses the observation's token,
@@ -193,7 +193,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// Updates an observation with a notification; returns freshness.
     fn on_notification(&mut self, id: ObservationId, msg: &Message, now: Instant) -> bool {
         let seq = observe::sequence(msg);
-        let Some(obs) = self.observations.get_mut(&id) else {
+        let Some(obs) = self.observations.get_mut(id) else {
             return false;
         };
         obs.count += 1;
@@ -211,7 +211,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             _ => {
                 // RFC 7641 §3.2, §4.2: an error, or a response without
                 // Observe, ends the observation.
-                self.observations.remove(&id);
+                self.observations.remove(id);
                 self.events.push_back(Event::ObservationEnded(id));
                 true
             }

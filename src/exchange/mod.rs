@@ -37,7 +37,10 @@
 //!   - pending requests expire (EXCHANGE_LIFETIME after their last
 //!     transmission or empty ACK), except those queued behind NSTART,
 //!     which the caller creates; datagrams and events wait in queues the
-//!     caller drains with `poll_transmit` and `poll_event`.
+//!     caller drains with `poll_transmit` and `poll_event`;
+//! - a datagram costs about the same whether one client is observed or
+//!   thousands are: observations are found by peer and by token, not by
+//!   looking through all of them (`benches/exchanges.rs`).
 //!
 //! Messages marked `reliable` (CoAP over TCP, RFC 8323) have no type and no
 //! message ID: such a request is never retransmitted and waits for the
@@ -71,6 +74,7 @@ pub use block::{
     Block1Progress, Block1Request, Block1Upload, Block2Assembly, BlockError, BlockProgress,
     check_szx, next_block2_request, next_notification_block2_request,
 };
+use observe::Observations;
 pub use observe::{Observation, ObservationId};
 pub use params::TransmissionParams;
 
@@ -286,9 +290,13 @@ pub struct Exchanges<P> {
     outgoing: BTreeMap<RequestId, Outgoing<P>>,
     finished: VecDeque<Finished<P>>,
     dedup: Dedup<P>,
-    observations: BTreeMap<ObservationId, Observation<P>>,
+    observations: Observations<P>,
     next_observation: u64,
-    transmits: VecDeque<(P, Message)>,
+    /// Datagrams to send, with the tracked message each one is (none for
+    /// an ACK or RST).
+    transmits: VecDeque<(P, Message, Option<RequestId>)>,
+    /// How many of `outgoing` are [`Phase::Queued`].
+    queued: usize,
     events: VecDeque<Event>,
     limits: Limits,
     dropped: Dropped,
@@ -316,9 +324,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             outgoing: BTreeMap::new(),
             finished: VecDeque::new(),
             dedup: Dedup::new(),
-            observations: BTreeMap::new(),
+            observations: Observations::default(),
             next_observation: 0,
             transmits: VecDeque::new(),
+            queued: 0,
             events: VecDeque::new(),
             limits: Limits::default(),
             dropped: Dropped::default(),
@@ -389,7 +398,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         for _ in 0..16 {
             self.rng.fill(token.as_mut_slice());
             let in_use = self.outgoing.values().any(|o| o.msg.token == token)
-                || self.observations.values().any(|o| o.token == token);
+                || self.observations.with_token(&token).next().is_some();
             if !in_use {
                 break;
             }
@@ -457,7 +466,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         notification: &Message,
         now: Instant,
     ) -> Result<Option<RequestId>, BlockError> {
-        let Some(obs) = self.observations.get(&observation) else {
+        let Some(obs) = self.observations.get(observation) else {
             return Ok(None);
         };
         let peer = obs.peer.clone();
@@ -495,13 +504,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         self.touch(now);
         if msg.reliable {
             // Over a reliable transport nothing is acknowledged or repeated.
-            self.transmits.push_back((peer, msg.clone()));
+            self.transmits.push_back((peer, msg.clone(), None));
             return None;
         }
         match msg.mtype {
             Type::Acknowledgement | Type::Reset => {
                 self.dedup.set_reply_by_message_id(&peer, msg);
-                self.transmits.push_back((peer, msg.clone()));
+                self.transmits.push_back((peer, msg.clone(), None));
                 None
             }
             Type::Confirmable | Type::NonConfirmable => {
@@ -517,6 +526,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
 
     fn track(&mut self, id: RequestId, peer: P, msg: Message, kind: Kind, now: Instant) {
         self.touch(now);
+        // Nothing else waits its turn: this one goes at once if NSTART
+        // lets it, without looking through the others.
+        let at_once = self.queued == 0
+            && (msg.reliable || msg.mtype != Type::Confirmable || self.has_room(&peer));
+        self.queued += 1;
         self.outgoing.insert(
             id,
             Outgoing {
@@ -526,7 +540,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                 phase: Phase::Queued,
             },
         );
-        self.pump(now);
+        if at_once {
+            self.start(id, now);
+        } else {
+            self.pump(now);
+        }
     }
 
     /// Whether `peer` may get another CON now (NSTART).
@@ -543,11 +561,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
 
     /// Transmits queued messages, in order per peer, as NSTART allows.
     fn pump(&mut self, now: Instant) {
-        if !self
-            .outgoing
-            .values()
-            .any(|o| matches!(o.phase, Phase::Queued))
-        {
+        if self.queued == 0 {
             return;
         }
         let queued: Vec<RequestId> = self
@@ -597,6 +611,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         let Some(o) = self.outgoing.get_mut(&id) else {
             return;
         };
+        if !matches!(o.phase, Phase::Queued) {
+            return;
+        }
+        self.queued -= 1;
         o.phase = if o.msg.reliable {
             // RFC 8323: no ACK and no retransmission; the response (matched
             // by token) may take up to EXCHANGE_LIFETIME.
@@ -626,12 +644,16 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                 deadline: after(now, lifetime),
             }
         };
-        self.transmits.push_back((o.peer.clone(), o.msg.clone()));
+        self.transmits
+            .push_back((o.peer.clone(), o.msg.clone(), Some(id)));
     }
 
     /// Stops tracking `id` and remembers it for EXCHANGE_LIFETIME.
     fn finish(&mut self, id: RequestId, now: Instant) -> Option<Outgoing<P>> {
         let o = self.outgoing.remove(&id)?;
+        if matches!(o.phase, Phase::Queued) {
+            self.queued -= 1;
+        }
         self.finished.push_back(Finished {
             id,
             operation: o.operation(id),
@@ -688,39 +710,35 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                 let seq = observe::sequence(response);
                 let replaced: Vec<ObservationId> = self
                     .observations
-                    .values()
+                    .of_peer(&o.peer)
                     .filter(|obs| {
-                        obs.peer == o.peer
-                            && (obs.token == request.token
-                                || (obs.path == path
-                                    && obs.method == request.code
-                                    && obs.request_message.payload == request.payload))
+                        obs.token == request.token
+                            || (obs.path == path
+                                && obs.method == request.code
+                                && obs.request_message.payload == request.payload)
                     })
                     .map(|obs| obs.id)
                     .collect();
                 for old in replaced {
-                    self.observations.remove(&old);
+                    self.observations.remove(old);
                     self.events.push_back(Event::ObservationEnded(old));
                 }
                 if let (2, Some(seq)) = (response.code.class(), seq) {
                     self.next_observation += 1;
                     let oid = ObservationId(self.next_observation);
-                    self.observations.insert(
-                        oid,
-                        Observation {
-                            id: oid,
-                            request: id,
-                            peer: o.peer.clone(),
-                            token: request.token.clone(),
-                            path,
-                            method: request.code,
-                            last_sequence: seq,
-                            last_update: now,
-                            count: 1,
-                            stale: 0,
-                            request_message: request.clone(),
-                        },
-                    );
+                    self.observations.insert(Observation {
+                        id: oid,
+                        request: id,
+                        peer: o.peer.clone(),
+                        token: request.token.clone(),
+                        path,
+                        method: request.code,
+                        last_sequence: seq,
+                        last_update: now,
+                        count: 1,
+                        stale: 0,
+                        request_message: request.clone(),
+                    });
                     self.events.push_back(Event::Observed(oid));
                     self.bound_observations(&o.peer);
                 }
@@ -728,16 +746,15 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             Some(1) => {
                 let ended: Vec<ObservationId> = self
                     .observations
-                    .values()
+                    .of_peer(&o.peer)
                     .filter(|obs| {
-                        obs.peer == o.peer
-                            && (obs.token == request.token
-                                || (obs.path == path && obs.method == request.code))
+                        obs.token == request.token
+                            || (obs.path == path && obs.method == request.code)
                     })
                     .map(|obs| obs.id)
                     .collect();
                 for old in ended {
-                    self.observations.remove(&old);
+                    self.observations.remove(old);
                     self.events.push_back(Event::ObservationEnded(old));
                 }
             }
@@ -748,15 +765,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// Ends the oldest observations of `peer` beyond the limit.
     fn bound_observations(&mut self, peer: &P) {
         let limit = self.limits.observations_per_peer.max(1);
-        let of_peer: Vec<ObservationId> = self
-            .observations
-            .values()
-            .filter(|obs| obs.peer == *peer)
-            .map(|obs| obs.id)
-            .collect();
+        let of_peer: Vec<ObservationId> =
+            self.observations.of_peer(peer).map(|obs| obs.id).collect();
         let excess = of_peer.len().saturating_sub(limit);
         for old in of_peer.into_iter().take(excess) {
-            self.observations.remove(&old);
+            self.observations.remove(old);
             self.events.push_back(Event::ObservationEnded(old));
             self.dropped.observations += 1;
         }
@@ -806,7 +819,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                     deadline: after(now, timeout),
                     retransmit: true,
                 };
-                self.transmits.push_back((o.peer.clone(), o.msg.clone()));
+                self.transmits
+                    .push_back((o.peer.clone(), o.msg.clone(), Some(id)));
             }
             Phase::Unacked {
                 retransmit: true, ..
@@ -841,6 +855,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// The next datagram to send (first transmissions, retransmissions,
     /// ACK/RST given to `send_other`), in order.
     pub fn poll_transmit(&mut self) -> Option<(P, Message)> {
+        self.poll_transmission().map(|(peer, msg, _)| (peer, msg))
+    }
+
+    /// [`Exchanges::poll_transmit`], with the request (or tracked CON or
+    /// NON) the datagram is: `None` for an ACK or RST, and for anything
+    /// over a reliable transport that is not a request.
+    pub fn poll_transmission(&mut self) -> Option<(P, Message, Option<RequestId>)> {
         self.transmits.pop_front()
     }
 
@@ -856,32 +877,28 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
 
     /// One observation by id, while it lasts.
     pub fn observation(&self, id: ObservationId) -> Option<&Observation<P>> {
-        self.observations.get(&id)
+        self.observations.get(id)
     }
 
     /// Forgets the observation with this token (of any peer); later
     /// notifications are [`Incoming::Stray`] (answer them with RST to
     /// cancel on the peer's side, RFC 7641 §3.6).
     pub fn cancel_observation_by_token(&mut self, token: &[u8]) -> Option<Observation<P>> {
-        let id = self
-            .observations
-            .values()
-            .find(|o| o.token == token)
-            .map(|o| o.id)?;
-        self.observations.remove(&id)
+        let id = self.observations.with_token(token).next()?.id;
+        self.observations.remove(id)
     }
 
     /// Forgets one observation by id.
     pub fn cancel_observation(&mut self, id: ObservationId) -> Option<Observation<P>> {
-        self.observations.remove(&id)
+        self.observations.remove(id)
     }
 
     /// The newest observation of `path` (`/3/0/13`) on `peer`.
     pub fn observation_for_path(&self, peer: &P, path: &str) -> Option<&Observation<P>> {
         self.observations
-            .values()
+            .of_peer(peer)
             .rev()
-            .find(|o| o.peer == *peer && o.path == path)
+            .find(|o| o.path == path)
     }
 
     /// How many of the peer's message IDs are remembered for duplicate
@@ -889,17 +906,5 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// tests and `details`: both stay bounded).
     pub fn remembered(&self) -> (usize, usize) {
         (self.dedup.len(), self.finished.len())
-    }
-
-    /// The tracked message `msg` (as released by [`Exchanges::poll_transmit`])
-    /// belongs to: same peer, message ID and token. `None` for ACK, RST and
-    /// reliable replies, which are not tracked.
-    pub fn find_pending(&self, peer: &P, msg: &Message) -> Option<RequestId> {
-        self.outgoing
-            .iter()
-            .find(|(_, o)| {
-                o.peer == *peer && o.msg.message_id == msg.message_id && o.msg.token == msg.token
-            })
-            .map(|(id, _)| *id)
     }
 }

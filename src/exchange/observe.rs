@@ -1,7 +1,11 @@
-//! Observations (RFC 7641): what the registry keeps for each, and the
-//! freshness rule for notification sequence numbers (§3.4).
+//! Observations (RFC 7641): what the registry keeps for each, the
+//! registry itself (indexed by peer and by token, so a fleet observed at
+//! once costs no more per datagram than one client), and the freshness
+//! rule for notification sequence numbers (§3.4).
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use crate::coap::{Code, Message, OptionNumber};
@@ -58,6 +62,102 @@ impl<P> Observation<P> {
     }
 }
 
+/// The observation registry: observations by id, oldest first, with the
+/// ids of each peer's and of each token's (oldest first too), so that
+/// matching a notification or a response, and establishing, replacing or
+/// bounding a peer's observations, never looks through the others'.
+/// Every change goes through [`Observations::insert`] and
+/// [`Observations::remove`], which keep the indexes in step.
+#[derive(Debug)]
+pub(super) struct Observations<P> {
+    by_id: BTreeMap<ObservationId, Observation<P>>,
+    by_peer: HashMap<P, Vec<ObservationId>>,
+    /// A token is usually one observation's; one given by the user may be
+    /// reused on several peers.
+    by_token: HashMap<Vec<u8>, Vec<ObservationId>>,
+}
+
+impl<P> Default for Observations<P> {
+    fn default() -> Self {
+        Observations {
+            by_id: BTreeMap::new(),
+            by_peer: HashMap::new(),
+            by_token: HashMap::new(),
+        }
+    }
+}
+
+impl<P: Clone + Eq + Hash> Observations<P> {
+    /// Adds `obs`, whose id is newer than every id added before.
+    pub(super) fn insert(&mut self, obs: Observation<P>) {
+        self.by_peer
+            .entry(obs.peer.clone())
+            .or_default()
+            .push(obs.id);
+        self.by_token
+            .entry(obs.token.clone())
+            .or_default()
+            .push(obs.id);
+        self.by_id.insert(obs.id, obs);
+    }
+
+    /// Removes observation `id`.
+    pub(super) fn remove(&mut self, id: ObservationId) -> Option<Observation<P>> {
+        let obs = self.by_id.remove(&id)?;
+        unindex(&mut self.by_peer, &obs.peer, id);
+        unindex(&mut self.by_token, &obs.token, id);
+        Some(obs)
+    }
+
+    pub(super) fn get(&self, id: ObservationId) -> Option<&Observation<P>> {
+        self.by_id.get(&id)
+    }
+
+    /// For counts and sequence numbers; the peer and the token stay as
+    /// they are (the indexes hold them).
+    pub(super) fn get_mut(&mut self, id: ObservationId) -> Option<&mut Observation<P>> {
+        self.by_id.get_mut(&id)
+    }
+
+    /// All of them, oldest first.
+    pub(super) fn values(&self) -> impl DoubleEndedIterator<Item = &Observation<P>> {
+        self.by_id.values()
+    }
+
+    /// The observations of `peer`, oldest first.
+    pub(super) fn of_peer(&self, peer: &P) -> impl DoubleEndedIterator<Item = &Observation<P>> {
+        self.resolve(self.by_peer.get(peer))
+    }
+
+    /// The observations whose notifications carry `token`, oldest first.
+    pub(super) fn with_token(&self, token: &[u8]) -> impl Iterator<Item = &Observation<P>> {
+        self.resolve(self.by_token.get(token))
+    }
+
+    fn resolve<'a>(
+        &'a self,
+        ids: Option<&'a Vec<ObservationId>>,
+    ) -> impl DoubleEndedIterator<Item = &'a Observation<P>> {
+        ids.into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id))
+    }
+}
+
+/// Takes `id` out of the list under `key`, and the list once empty.
+fn unindex<K: Eq + Hash + ?Sized, Q: Eq + Hash + std::borrow::Borrow<K>>(
+    index: &mut HashMap<Q, Vec<ObservationId>>,
+    key: &K,
+    id: ObservationId,
+) {
+    if let Some(ids) = index.get_mut(key) {
+        ids.retain(|&i| i != id);
+        if ids.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
 /// The Observe option's value as a 24-bit sequence number; `None` when the
 /// option is absent. A malformed (over-long) value counts as 0 rather than
 /// as absent, so it does not end the observation.
@@ -79,6 +179,61 @@ pub(super) fn is_fresh(v1: u32, t1: Instant, v2: u32, t2: Instant) -> bool {
 mod tests {
     use super::*;
     use crate::coap::{CoapOption, Type};
+
+    fn observation(id: u64, peer: u8, token: &[u8], path: &str) -> Observation<u8> {
+        Observation {
+            id: ObservationId(id),
+            request: RequestId(id),
+            peer,
+            token: token.to_vec(),
+            path: path.into(),
+            method: Code::GET,
+            last_sequence: 0,
+            last_update: Instant::now(),
+            count: 1,
+            stale: 0,
+            request_message: Message::new(Type::Confirmable, Code::GET, 1),
+        }
+    }
+
+    fn ids<'a>(it: impl Iterator<Item = &'a Observation<u8>>) -> Vec<u64> {
+        it.map(|o| o.id.0).collect()
+    }
+
+    #[test]
+    fn the_registry_finds_observations_by_peer_and_by_token_oldest_first() {
+        let mut r = Observations::default();
+        r.insert(observation(1, 7, b"a", "/3/0/13"));
+        r.insert(observation(2, 8, b"a", "/3/0/13"));
+        r.insert(observation(3, 7, b"b", "/3/0/9"));
+        assert_eq!(ids(r.of_peer(&7)), [1, 3]);
+        assert_eq!(ids(r.of_peer(&7).rev()), [3, 1]);
+        assert_eq!(ids(r.of_peer(&8)), [2]);
+        assert_eq!(ids(r.of_peer(&9)), [] as [u64; 0]);
+        // A token the user gave twice, on two peers.
+        assert_eq!(ids(r.with_token(b"a")), [1, 2]);
+        assert_eq!(ids(r.with_token(b"b")), [3]);
+        assert_eq!(ids(r.values()), [1, 2, 3]);
+    }
+
+    #[test]
+    fn removing_an_observation_takes_it_out_of_every_index() {
+        let mut r = Observations::default();
+        r.insert(observation(1, 7, b"a", "/3/0/13"));
+        r.insert(observation(2, 8, b"a", "/3/0/13"));
+        assert_eq!(r.remove(ObservationId(1)).map(|o| o.id.0), Some(1));
+        assert!(r.remove(ObservationId(1)).is_none());
+        assert_eq!(ids(r.of_peer(&7)), [] as [u64; 0]);
+        assert_eq!(ids(r.with_token(b"a")), [2]);
+        r.remove(ObservationId(2));
+        assert!(r.by_peer.is_empty() && r.by_token.is_empty() && r.by_id.is_empty());
+        // A counter changed in place stays found.
+        r.insert(observation(3, 7, b"c", "/1/0/1"));
+        if let Some(o) = r.get_mut(ObservationId(3)) {
+            o.count += 1;
+        }
+        assert_eq!(r.with_token(b"c").next().map(|o| o.count), Some(2));
+    }
 
     #[test]
     fn larger_sequence_is_fresh_smaller_is_stale() {

@@ -297,14 +297,15 @@ impl Core {
 
     /// Turns what the exchange layer released into transmissions.
     pub(crate) fn flush(&mut self) {
-        while let Some((peer, mut msg)) = self.exchanges.poll_transmit() {
+        while let Some((peer, mut msg, id)) = self.exchanges.poll_transmission() {
+            // An exchange ended meanwhile is no longer this datagram's.
+            let id = id.filter(|&id| self.exchanges.is_pending(id));
             let Some(transport) = self.transport.clone() else {
                 self.print(format!("not listening: `{}` not sent", summary_of(&msg)));
                 continue;
             };
             msg.reliable = transport.is_reliable();
             let raw = encode(&msg);
-            let id = self.exchanges.find_pending(&peer, &msg);
             let seq = self.session.reserve_seq();
             self.effects.push(Effect::Transmit(Outbound {
                 transport,

@@ -9,7 +9,12 @@ how many clients `clients()` reports (and how long `clients()` and
 `use_client` take then), and the receive buffer the kernel
 granted nsh's socket (`ss`).
 
-Usage: python3 benches/storm.py [N] [SPREAD_S] [NSH]
+With --again, once the first storm is answered, the same N clients
+register again under the same endpoint names (a fleet rebooting after an
+outage: every Register replaces a registration), and the same figures are
+printed for that second wave.
+
+Usage: python3 benches/storm.py [--again] [N] [SPREAD_S] [NSH]
 (N = 10000, SPREAD_S = 2, NSH = target/release/nsh)
 """
 
@@ -25,19 +30,23 @@ import time
 
 from live_nsh import start, status
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
-SPREAD = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
-NSH = sys.argv[3] if len(sys.argv) > 3 else "target/release/nsh"
+ARGV = [a for a in sys.argv[1:] if a != "--again"]
+AGAIN = "--again" in sys.argv[1:]
+N = int(ARGV[0]) if len(ARGV) > 0 else 10000
+SPREAD = float(ARGV[1]) if len(ARGV) > 1 else 2.0
+NSH = ARGV[2] if len(ARGV) > 2 else "target/release/nsh"
 
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 if soft < N + 1024:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, N + 1024), hard))
 
 
-def register(i):
-    """A CON POST /rd?ep=storm-I&lt=600&lwm2m=1.1&b=U, token = i."""
-    token = struct.pack(">I", i)
-    mid = i & 0xFFFF
+def register(i, wave=0):
+    """A CON POST /rd?ep=storm-I&lt=600&lwm2m=1.1&b=U, token = i (and the
+    wave); the message ID differs from one wave to the next, so a second
+    Register is not taken for a duplicate of the first."""
+    token = struct.pack(">I", i) + bytes([wave])
+    mid = (i + wave * 2 * N) & 0xFFFF
     head = bytes([0x40 | len(token), 0x02]) + struct.pack(">H", mid) + token
 
     def opt(delta, value):
@@ -82,32 +91,43 @@ for _ in range(N):
     s.bind(("127.0.0.1", 0))
     s.setblocking(False)
     socks.append(s)
-msgs = [register(i) for i in range(N)]
-sel = selectors.DefaultSelector()
-for i, s in enumerate(socks):
-    sel.register(s, selectors.EVENT_READ, i)
-answered = 0
-last = 0.0
-start = time.monotonic()
-per = SPREAD / N
-for i, s in enumerate(socks):
-    due = start + i * per
-    while time.monotonic() < due:
-        time.sleep(0.001)
-    s.sendto(msgs[i], ("127.0.0.1", port))
-sent_in = time.monotonic() - start
-deadline = time.monotonic() + 60
-while answered < N and time.monotonic() < deadline:
-    for key, _ in sel.select(timeout=1.0):
-        try:
-            data = key.fileobj.recv(1500)
-        except BlockingIOError:
-            continue
-        if len(data) > 1 and data[1] == 0x41:  # 2.01
-            answered += 1
-            last = time.monotonic()
-        sel.unregister(key.fileobj)
-took = last - start
+
+
+def storm(wave):
+    """Every client sends its Register within SPREAD seconds; returns how
+    many were answered 2.01, the time from the first sent to the last
+    answer, and how long sending took."""
+    msgs = [register(i, wave) for i in range(N)]
+    sel = selectors.DefaultSelector()
+    for i, s in enumerate(socks):
+        sel.register(s, selectors.EVENT_READ, i)
+    answered = 0
+    last = 0.0
+    start = time.monotonic()
+    per = SPREAD / N
+    for i, s in enumerate(socks):
+        due = start + i * per
+        while time.monotonic() < due:
+            time.sleep(0.001)
+        s.sendto(msgs[i], ("127.0.0.1", port))
+    sent_in = time.monotonic() - start
+    deadline = time.monotonic() + 60
+    while answered < N and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1.0):
+            try:
+                data = key.fileobj.recv(1500)
+            except BlockingIOError:
+                continue
+            if len(data) > 1 and data[1] == 0x41:  # 2.01
+                answered += 1
+                last = time.monotonic()
+            sel.unregister(key.fileobj)
+    sel.close()
+    return answered, last - start, sent_in
+
+
+answered, took, sent_in = storm(0)
+deadline = time.monotonic()
 while lines["clients"] is None and time.monotonic() < deadline + 120:
     time.sleep(0.1)
 rss1 = status(proc.pid, "VmRSS")
@@ -119,6 +139,7 @@ try:
 except OSError:
     rb = "?"
 threads = status(proc.pid, "Threads")
+again = storm(1) if AGAIN and answered == N else None
 proc.kill()
 proc.wait()
 print(f"clients: {N}, sent within {sent_in:.2f} s")
@@ -128,3 +149,7 @@ if answered:
 print(f"nsh VmRSS: {rss0} kB before, {rss1} kB after: {(rss1 - rss0) * 1024 / max(answered, 1):.0f} B per registered client")
 print(f"socket receive buffer granted (ss rb): {rb} bytes")
 print(f"nsh threads: {threads}; lines printed: {lines['n']}; {lines['clients']}")
+if again:
+    a, t, sent = again
+    print(f"again, same endpoints (sent within {sent:.2f} s): answered {a} ({N - a} lost)"
+          + (f", {a / t:.0f} registrations/s" if a else ""))

@@ -337,7 +337,7 @@ impl Server {
 
     /// Registered clients.
     pub fn clients(&self) -> Vec<Client> {
-        self.lock_raw().registry.clients().to_vec()
+        self.lock_raw().registry.clients().cloned().collect()
     }
 
     /// The address of the client registered as `endpoint`.
@@ -349,7 +349,6 @@ impl Server {
                 endpoint.to_string(),
                 core.registry
                     .clients()
-                    .iter()
                     .map(|c| c.endpoint.clone())
                     .collect::<Vec<_>>()
                     .join(", "),
@@ -363,17 +362,18 @@ impl Server {
         let Some(client) = core.registry.by_endpoint(endpoint).cloned() else {
             // A few names, not thousands.
             const NAMED: usize = 10;
-            let clients = core.registry.clients();
-            let mut names: String = clients
-                .iter()
+            let count = core.registry.len();
+            let mut names: String = core
+                .registry
+                .clients()
                 .take(NAMED)
                 .map(|c| c.endpoint.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
-            if clients.len() > NAMED {
+            if count > NAMED {
                 names.push_str(&format!(
                     " and {} more",
-                    flood::grouped((clients.len() - NAMED) as u64)
+                    flood::grouped((count - NAMED) as u64)
                 ));
             }
             return Err(ServerError::UnknownClient(endpoint.to_string(), names));

@@ -1,10 +1,11 @@
 //! The registration table: one entry per registered endpoint, each with a
 //! location of its own (`/rd/1`, `/rd/2`, …) by which Update and
 //! De-register are recognised. Lookups by endpoint, location and address
-//! go through indexes, so a datagram costs the same with 10 clients or
-//! 10,000.
+//! go through indexes, and a registration is removed or moved without
+//! rebuilding them, so a datagram, a re-registration or a De-register
+//! costs the same with 10 clients or 10,000 (`benches/registry.rs`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
@@ -33,15 +34,22 @@ pub struct Client {
 }
 
 /// All registered clients.
+///
+/// Each registration is kept under the order it was made in (a number that
+/// only grows), so removing one, or one changing address, touches that
+/// one and its index entries only: re-registrations, De-registers and
+/// address changes of thousands of clients cost each no more than with
+/// ten.
 #[derive(Debug, Default)]
 pub struct Registry {
-    clients: Vec<Client>,
+    clients: BTreeMap<u64, Client>,
+    next_order: u64,
     next_location: u32,
-    /// Positions in `clients` by endpoint name and by location.
-    by_endpoint: HashMap<String, usize>,
-    by_location: HashMap<String, usize>,
-    /// Positions in `clients` by address, in registration order.
-    by_peer: HashMap<SocketAddr, Vec<usize>>,
+    /// Registrations by endpoint name and by location.
+    by_endpoint: HashMap<String, u64>,
+    by_location: HashMap<String, u64>,
+    /// Registrations by address, oldest first.
+    by_peer: HashMap<SocketAddr, Vec<u64>>,
 }
 
 impl Registry {
@@ -66,79 +74,102 @@ impl Registry {
     ) -> String {
         self.next_location += 1;
         let location = format!("/rd/{}", self.next_location);
-        if let Some(&at) = self.by_endpoint.get(&endpoint) {
-            self.clients.remove(at);
-            self.reindex();
+        if let Some(&order) = self.by_endpoint.get(&endpoint) {
+            self.remove(order);
         }
-        let at = self.clients.len();
-        self.by_endpoint.insert(endpoint.clone(), at);
-        self.by_location.insert(location.clone(), at);
-        self.by_peer.entry(peer).or_default().push(at);
-        self.clients.push(Client {
-            endpoint,
-            peer,
-            location: location.clone(),
-            registration,
-            registered_at: now,
-            last_seen: now,
-            last_update: now,
-            identity: None,
-        });
+        self.next_order += 1;
+        let order = self.next_order;
+        self.by_endpoint.insert(endpoint.clone(), order);
+        self.by_location.insert(location.clone(), order);
+        // The newest order of all: it goes last.
+        self.by_peer.entry(peer).or_default().push(order);
+        self.clients.insert(
+            order,
+            Client {
+                endpoint,
+                peer,
+                location: location.clone(),
+                registration,
+                registered_at: now,
+                last_seen: now,
+                last_update: now,
+                identity: None,
+            },
+        );
         location
     }
 
     /// The client registered at `location` (`/rd/3`).
     pub fn by_location(&self, location: &str) -> Option<&Client> {
-        self.clients.get(*self.by_location.get(location)?)
+        self.clients.get(self.by_location.get(location)?)
     }
 
     /// Mutable access by location (its address changes only through
     /// [`Registry::readdress`], which keeps the index).
     pub fn by_location_mut(&mut self, location: &str) -> Option<&mut Client> {
-        self.clients.get_mut(*self.by_location.get(location)?)
+        self.clients.get_mut(self.by_location.get(location)?)
     }
 
     /// The client with this endpoint name.
     pub fn by_endpoint(&self, endpoint: &str) -> Option<&Client> {
-        self.clients.get(*self.by_endpoint.get(endpoint)?)
+        self.clients.get(self.by_endpoint.get(endpoint)?)
     }
 
-    /// The client that last talked from `peer`.
+    /// The client that last registered from `peer`.
     pub fn by_peer(&self, peer: SocketAddr) -> Option<&Client> {
-        self.clients.get(*self.by_peer.get(&peer)?.last()?)
+        self.clients.get(self.by_peer.get(&peer)?.last()?)
     }
 
     /// Removes the registration at `location`.
     pub fn deregister(&mut self, location: &str) -> Option<Client> {
-        let at = *self.by_location.get(location)?;
-        let gone = self.clients.remove(at);
-        self.reindex();
+        let order = *self.by_location.get(location)?;
+        self.remove(order)
+    }
+
+    /// Removes registration `order` and its index entries.
+    fn remove(&mut self, order: u64) -> Option<Client> {
+        let gone = self.clients.remove(&order)?;
+        self.by_endpoint.remove(&gone.endpoint);
+        self.by_location.remove(&gone.location);
+        self.unindex_peer(gone.peer, order);
         Some(gone)
+    }
+
+    fn unindex_peer(&mut self, peer: SocketAddr, order: u64) {
+        if let Some(orders) = self.by_peer.get_mut(&peer) {
+            orders.retain(|&o| o != order);
+            if orders.is_empty() {
+                self.by_peer.remove(&peer);
+            }
+        }
+    }
+
+    /// Files `order` under `peer`, keeping the list oldest first.
+    fn index_peer(&mut self, peer: SocketAddr, order: u64) {
+        let orders = self.by_peer.entry(peer).or_default();
+        let at = orders.partition_point(|&o| o < order);
+        orders.insert(at, order);
     }
 
     /// The client at `location` now talks from `peer`.
     pub fn readdress(&mut self, location: &str, peer: SocketAddr) {
-        let Some(&at) = self.by_location.get(location) else {
+        let Some(&order) = self.by_location.get(location) else {
             return;
         };
-        let Some(c) = self.clients.get_mut(at) else {
+        let Some(c) = self.clients.get_mut(&order) else {
             return;
         };
-        if c.peer != peer {
-            c.peer = peer;
-            self.reindex();
+        let old = std::mem::replace(&mut c.peer, peer);
+        if old != peer {
+            self.unindex_peer(old, order);
+            self.index_peer(peer, order);
         }
     }
 
-    /// Positions of the clients registered from `peer`.
-    fn at_peer(&self, peer: SocketAddr) -> Vec<usize> {
-        self.by_peer.get(&peer).cloned().unwrap_or_default()
-    }
-
-    /// Notes the identity `peer`'s DTLS session authenticated with.
+    /// Sets the DTLS identity of the clients registered from `peer`.
     pub fn set_identity(&mut self, peer: SocketAddr, identity: &str) {
-        for at in self.at_peer(peer) {
-            if let Some(c) = self.clients.get_mut(at)
+        for order in self.by_peer.get(&peer).into_iter().flatten() {
+            if let Some(c) = self.clients.get_mut(order)
                 && c.identity.as_deref() != Some(identity)
             {
                 c.identity = Some(identity.to_owned());
@@ -149,68 +180,64 @@ impl Registry {
     /// A client's address changed (DTLS Connection ID): its registrations
     /// follow it. Returns the endpoints that moved.
     pub fn moved(&mut self, old: SocketAddr, new: SocketAddr) -> Vec<String> {
+        if old == new {
+            return Vec::new();
+        }
+        let Some(orders) = self.by_peer.remove(&old) else {
+            return Vec::new();
+        };
         let mut moved = Vec::new();
-        for at in self.at_peer(old) {
-            if let Some(c) = self.clients.get_mut(at) {
+        for order in orders {
+            if let Some(c) = self.clients.get_mut(&order) {
                 c.peer = new;
                 moved.push(c.endpoint.clone());
+                self.index_peer(new, order);
             }
-        }
-        if !moved.is_empty() {
-            self.reindex();
         }
         moved
     }
 
     /// Marks traffic from `peer`.
     pub fn touch(&mut self, peer: SocketAddr, now: SystemTime) {
-        for at in self.at_peer(peer) {
-            if let Some(c) = self.clients.get_mut(at) {
+        for order in self.by_peer.get(&peer).into_iter().flatten() {
+            if let Some(c) = self.clients.get_mut(order) {
                 c.last_seen = now;
             }
         }
     }
 
-    /// Rebuilds the indexes after `clients` changed other than at its end.
-    fn reindex(&mut self) {
-        self.by_endpoint.clear();
-        self.by_location.clear();
-        self.by_peer.clear();
-        for (at, c) in self.clients.iter().enumerate() {
-            self.by_endpoint.insert(c.endpoint.clone(), at);
-            self.by_location.insert(c.location.clone(), at);
-            self.by_peer.entry(c.peer).or_default().push(at);
-        }
-    }
-
     /// Removes and returns the registrations whose lifetime passed without
-    /// an Update (LwM2M Core §6.2.2).
+    /// an Update (LwM2M Core §6.2.2), oldest first.
     pub fn expire(&mut self, now: SystemTime) -> Vec<Client> {
-        let due = |c: &Client| {
-            let lifetime =
-                std::time::Duration::from_secs(u64::from(c.registration.lifetime_or_default()));
-            now.duration_since(c.last_update)
-                .is_ok_and(|d| d > lifetime)
-        };
-        if !self.clients.iter().any(due) {
-            return Vec::new();
-        }
-        let (gone, kept): (Vec<Client>, Vec<Client>) = std::mem::take(&mut self.clients)
-            .into_iter()
-            .partition(|c| {
+        let due: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| {
                 let lifetime =
                     std::time::Duration::from_secs(u64::from(c.registration.lifetime_or_default()));
                 now.duration_since(c.last_update)
                     .is_ok_and(|d| d > lifetime)
-            });
-        self.clients = kept;
-        self.reindex();
-        gone
+            })
+            .map(|(&order, _)| order)
+            .collect();
+        due.into_iter()
+            .filter_map(|order| self.remove(order))
+            .collect()
     }
 
     /// Every client, in registration order.
-    pub fn clients(&self) -> &[Client] {
-        &self.clients
+    pub fn clients(&self) -> impl DoubleEndedIterator<Item = &Client> + ExactSizeIterator {
+        self.clients.values()
+    }
+
+    /// How many clients are registered.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Whether no client is registered.
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
     }
 
     /// True when `location` was handed out and is still registered.
@@ -247,7 +274,7 @@ mod tests {
         assert!(r.by_peer(addr(1004)).is_none());
         assert_eq!(r.moved(addr(3000), addr(4000)), vec!["ep4".to_string()]);
         assert_eq!(r.by_location("/rd/5").unwrap().peer, addr(4000));
-        let names: Vec<&str> = r.clients().iter().map(|c| c.endpoint.as_str()).collect();
+        let names: Vec<&str> = r.clients().map(|c| c.endpoint.as_str()).collect();
         assert_eq!(names, ["ep2", "ep3", "ep4", "ep1"]);
         // Two registrations from one address: the later one answers.
         r.register(addr(4000), "ep5".into(), Registration::default());
@@ -255,5 +282,24 @@ mod tests {
         let later = SystemTime::now() + std::time::Duration::from_secs(100_000);
         assert_eq!(r.expire(later).len(), 5);
         assert!(r.by_endpoint("ep5").is_none() && r.by_peer(addr(4000)).is_none());
+        assert!(r.is_empty() && r.by_peer.is_empty() && r.by_location.is_empty());
+    }
+
+    #[test]
+    fn an_address_shared_after_a_move_answers_for_the_newest_registration() {
+        let mut r = Registry::default();
+        r.register(addr(1), "old".into(), Registration::default());
+        r.register(addr(2), "new".into(), Registration::default());
+        // The older registration moves onto the newer one's address.
+        assert_eq!(r.moved(addr(1), addr(2)), vec!["old".to_string()]);
+        assert_eq!(r.by_peer(addr(2)).unwrap().endpoint, "new");
+        // And back, then the newer one onto the older one's.
+        r.readdress("/rd/1", addr(1));
+        r.readdress("/rd/2", addr(1));
+        assert_eq!(r.by_peer(addr(1)).unwrap().endpoint, "new");
+        assert!(r.by_peer(addr(2)).is_none());
+        r.touch(addr(1), SystemTime::UNIX_EPOCH);
+        assert!(r.clients().all(|c| c.last_seen == SystemTime::UNIX_EPOCH));
+        assert_eq!(r.len(), 2);
     }
 }

@@ -546,7 +546,7 @@ mod fake_clock {
         let before = b.core.session.history().count();
         b.sent(outs, true);
         assert_eq!(b.core.session.history().count(), before + 1);
-        assert_eq!(b.core.registry.clients().len(), 1);
+        assert_eq!(b.core.registry.len(), 1);
     }
 
     #[test]
@@ -629,9 +629,9 @@ mod fake_clock {
         let outs = b.transmits();
         b.sent(outs, true);
         b.advance(Duration::from_secs(59));
-        assert_eq!(b.core.registry.clients().len(), 1);
+        assert_eq!(b.core.registry.len(), 1);
         b.advance(Duration::from_secs(2));
-        assert!(b.core.registry.clients().is_empty());
+        assert!(b.core.registry.is_empty());
         let printed: Vec<String> = b
             .core
             .take_effects(b.wall)

@@ -2,7 +2,9 @@
 //! registered clients grows (N = 1, 100, 10,000): a client registering
 //! again under its endpoint name (a reboot), a De-register followed by a
 //! new Register, a client changing address (NAT rebinding, DTLS
-//! Connection ID), and the mark every received datagram makes.
+//! Connection ID), an Update, the mark every received datagram makes, and
+//! the look for expired registrations made after every batch of received
+//! datagrams when none is due.
 //! Run with `cargo bench --bench registry`.
 
 use std::hint::black_box;
@@ -26,6 +28,13 @@ fn registry(n: u32) -> Registry {
     r
 }
 
+/// Where client `ep-I` is registered.
+fn location_of(r: &Registry, i: u32) -> String {
+    r.by_endpoint(&format!("ep-{i}"))
+        .map(|c| c.location.clone())
+        .unwrap_or_default()
+}
+
 fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("registry");
     g.measurement_time(Duration::from_secs(3));
@@ -46,10 +55,7 @@ fn benches(c: &mut Criterion) {
             &n,
             |b, &n| {
                 let mut r = registry(n);
-                let mut location = r
-                    .by_endpoint(&format!("ep-{middle}"))
-                    .map(|c| c.location.clone())
-                    .unwrap_or_default();
+                let mut location = location_of(&r, middle);
                 b.iter(|| {
                     assert!(r.deregister(&location).is_some());
                     location = r.register(
@@ -62,15 +68,25 @@ fn benches(c: &mut Criterion) {
         );
         g.bench_with_input(BenchmarkId::new("readdress", n), &n, |b, &n| {
             let mut r = registry(n);
-            let location = r
-                .by_endpoint(&format!("ep-{middle}"))
-                .map(|c| c.location.clone())
-                .unwrap_or_default();
+            let location = location_of(&r, middle);
             let mut port = 0u16;
             b.iter(|| {
                 port = port.wrapping_add(1);
                 r.readdress(&location, SocketAddr::from(([10, 9, 9, 9], port)));
             })
+        });
+        g.bench_with_input(BenchmarkId::new("update", n), &n, |b, &n| {
+            let mut r = registry(n);
+            let location = location_of(&r, middle);
+            b.iter(|| {
+                r.update(&location, |c| c.last_update = SystemTime::now())
+                    .is_some()
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("expire_none_due", n), &n, |b, &n| {
+            let mut r = registry(n);
+            let now = SystemTime::now();
+            b.iter(|| assert!(r.expire(black_box(now)).is_empty()))
         });
         g.bench_with_input(BenchmarkId::new("touch", n), &n, |b, &n| {
             let mut r = registry(n);

@@ -114,13 +114,14 @@ pub(crate) fn answer(
         }
         Kind::Update if flags.auto_update => {
             let location = msg.path_string();
-            match registry.by_location_mut(&location) {
-                Some(client) => {
-                    client
-                        .registration
-                        .apply_update(&registration::parse(msg, false));
-                    client.last_update = now;
-                    let endpoint = client.endpoint.clone();
+            let updated = registry.update(&location, |client| {
+                client
+                    .registration
+                    .apply_update(&registration::parse(msg, false));
+                client.last_update = now;
+            });
+            match updated.map(|client| client.endpoint.clone()) {
+                Some(endpoint) => {
                     registry.readdress(&location, peer);
                     Decision {
                         target: Target::Readdressed(endpoint, peer),

@@ -50,6 +50,20 @@ pub struct Registry {
     by_location: HashMap<String, u64>,
     /// Registrations by address, oldest first.
     by_peer: HashMap<SocketAddr, Vec<u64>>,
+    /// No registration's lifetime ends before this (`None`: none ends at
+    /// all), once `expiry_known`; [`Registry::expire`] looks through the
+    /// registrations only once it has passed.
+    next_expiry: Option<SystemTime>,
+    expiry_known: bool,
+}
+
+/// When `c`'s registration expires without an Update; `None` when that is
+/// beyond what `SystemTime` holds.
+fn expiry(c: &Client) -> Option<SystemTime> {
+    c.last_update
+        .checked_add(std::time::Duration::from_secs(u64::from(
+            c.registration.lifetime_or_default(),
+        )))
 }
 
 impl Registry {
@@ -83,20 +97,26 @@ impl Registry {
         self.by_location.insert(location.clone(), order);
         // The newest order of all: it goes last.
         self.by_peer.entry(peer).or_default().push(order);
-        self.clients.insert(
-            order,
-            Client {
-                endpoint,
-                peer,
-                location: location.clone(),
-                registration,
-                registered_at: now,
-                last_seen: now,
-                last_update: now,
-                identity: None,
-            },
-        );
+        let client = Client {
+            endpoint,
+            peer,
+            location: location.clone(),
+            registration,
+            registered_at: now,
+            last_seen: now,
+            last_update: now,
+            identity: None,
+        };
+        self.note_expiry(&client);
+        self.clients.insert(order, client);
         location
+    }
+
+    /// Keeps the bound on expiries at or below `c`'s.
+    fn note_expiry(&mut self, c: &Client) {
+        if let Some(at) = expiry(c) {
+            self.next_expiry = Some(self.next_expiry.map_or(at, |n| n.min(at)));
+        }
     }
 
     /// The client registered at `location` (`/rd/3`).
@@ -104,10 +124,19 @@ impl Registry {
         self.clients.get(self.by_location.get(location)?)
     }
 
-    /// Mutable access by location (its address changes only through
-    /// [`Registry::readdress`], which keeps the index).
-    pub fn by_location_mut(&mut self, location: &str) -> Option<&mut Client> {
-        self.clients.get_mut(self.by_location.get(location)?)
+    /// Changes the registration at `location` with `change` (an Update:
+    /// what it registers and when it last did; its endpoint name, location
+    /// and address are indexed, and change only through
+    /// [`Registry::register`] and [`Registry::readdress`]). Returns the
+    /// client as changed.
+    pub fn update(&mut self, location: &str, change: impl FnOnce(&mut Client)) -> Option<&Client> {
+        let order = *self.by_location.get(location)?;
+        let c = self.clients.get_mut(&order)?;
+        change(c);
+        if let Some(at) = expiry(c) {
+            self.next_expiry = Some(self.next_expiry.map_or(at, |n| n.min(at)));
+        }
+        self.clients.get(&order)
     }
 
     /// The client with this endpoint name.
@@ -208,18 +237,26 @@ impl Registry {
 
     /// Removes and returns the registrations whose lifetime passed without
     /// an Update (LwM2M Core §6.2.2), oldest first.
+    ///
+    /// Called after every batch of received datagrams: it looks through
+    /// the registrations only once the earliest expiry it knows of has
+    /// passed (removals only make that later; registrations and Updates
+    /// move it earlier where needed).
     pub fn expire(&mut self, now: SystemTime) -> Vec<Client> {
-        let due: Vec<u64> = self
-            .clients
-            .iter()
-            .filter(|(_, c)| {
-                let lifetime =
-                    std::time::Duration::from_secs(u64::from(c.registration.lifetime_or_default()));
-                now.duration_since(c.last_update)
-                    .is_ok_and(|d| d > lifetime)
-            })
-            .map(|(&order, _)| order)
-            .collect();
+        if self.expiry_known && self.next_expiry.is_none_or(|at| now <= at) {
+            return Vec::new();
+        }
+        let mut due = Vec::new();
+        let mut next: Option<SystemTime> = None;
+        for (&order, c) in &self.clients {
+            match expiry(c) {
+                Some(at) if now > at => due.push(order),
+                Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                None => {}
+            }
+        }
+        self.next_expiry = next;
+        self.expiry_known = true;
         due.into_iter()
             .filter_map(|order| self.remove(order))
             .collect()
@@ -283,6 +320,46 @@ mod tests {
         assert_eq!(r.expire(later).len(), 5);
         assert!(r.by_endpoint("ep5").is_none() && r.by_peer(addr(4000)).is_none());
         assert!(r.is_empty() && r.by_peer.is_empty() && r.by_location.is_empty());
+    }
+
+    fn lifetime(s: u32) -> Registration {
+        Registration {
+            lifetime: Some(s),
+            ..Registration::default()
+        }
+    }
+
+    #[test]
+    fn a_registration_expires_once_its_lifetime_passes_whatever_came_between() {
+        let t0 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let mut r = Registry::default();
+        r.register_at(addr(1), "a".into(), lifetime(100), t0);
+        assert!(r.expire(at(1)).is_empty());
+        // An Update shortens the lifetime: it now ends at 2 + 5 s.
+        r.update("/rd/1", |c| {
+            c.registration.lifetime = Some(5);
+            c.last_update = at(2);
+        });
+        assert!(r.expire(at(7)).is_empty());
+        let gone: Vec<String> = r.expire(at(8)).into_iter().map(|c| c.endpoint).collect();
+        assert_eq!(gone, ["a"]);
+        // A registration made after a look ends before what it knew of.
+        r.register_at(addr(2), "b".into(), lifetime(100), at(8));
+        assert!(r.expire(at(9)).is_empty());
+        r.register_at(addr(3), "c".into(), lifetime(1), at(9));
+        let gone: Vec<String> = r.expire(at(11)).into_iter().map(|c| c.endpoint).collect();
+        assert_eq!(gone, ["c"]);
+        assert_eq!(r.len(), 1);
+        // The longest lifetime there is (about 136 years) has not ended.
+        r.register_at(
+            addr(4),
+            "d".into(),
+            lifetime(u32::MAX),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert!(r.expire(at(50)).is_empty());
+        assert_eq!(r.len(), 2);
     }
 
     #[test]

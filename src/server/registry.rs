@@ -107,14 +107,15 @@ impl Registry {
             last_update: now,
             identity: None,
         };
-        self.note_expiry(&client);
+        self.lower_expiry(expiry(&client));
         self.clients.insert(order, client);
         location
     }
 
-    /// Keeps the bound on expiries at or below `c`'s.
-    fn note_expiry(&mut self, c: &Client) {
-        if let Some(at) = expiry(c) {
+    /// Keeps the bound on expiries at or below `at` (a registration's,
+    /// from [`expiry`]).
+    fn lower_expiry(&mut self, at: Option<SystemTime>) {
+        if let Some(at) = at {
             self.next_expiry = Some(self.next_expiry.map_or(at, |n| n.min(at)));
         }
     }
@@ -133,9 +134,8 @@ impl Registry {
         let order = *self.by_location.get(location)?;
         let c = self.clients.get_mut(&order)?;
         change(c);
-        if let Some(at) = expiry(c) {
-            self.next_expiry = Some(self.next_expiry.map_or(at, |n| n.min(at)));
-        }
+        let at = expiry(c);
+        self.lower_expiry(at);
         self.clients.get(&order)
     }
 

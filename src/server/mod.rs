@@ -345,14 +345,7 @@ impl Server {
         let core = self.lock_raw();
         match core.registry.by_endpoint(endpoint) {
             Some(c) => Ok(c.peer),
-            None => Err(ServerError::UnknownClient(
-                endpoint.to_string(),
-                core.registry
-                    .clients()
-                    .map(|c| c.endpoint.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )),
+            None => Err(unknown_client(&core.registry, endpoint)),
         }
     }
 
@@ -360,23 +353,7 @@ impl Server {
     pub fn use_client(&self, endpoint: &str) -> Result<Client, ServerError> {
         let mut core = self.lock();
         let Some(client) = core.registry.by_endpoint(endpoint).cloned() else {
-            // A few names, not thousands.
-            const NAMED: usize = 10;
-            let count = core.registry.len();
-            let mut names: String = core
-                .registry
-                .clients()
-                .take(NAMED)
-                .map(|c| c.endpoint.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            if count > NAMED {
-                names.push_str(&format!(
-                    " and {} more",
-                    flood::grouped((count - NAMED) as u64)
-                ));
-            }
-            return Err(ServerError::UnknownClient(endpoint.to_string(), names));
+            return Err(unknown_client(&core.registry, endpoint));
         };
         core.choose(Some(client.peer), Some(client.endpoint.clone()));
         Ok(client)
@@ -879,6 +856,26 @@ impl Server {
         }
         parts.join(", ")
     }
+}
+
+/// The error for an `endpoint` name no client registered under: it names
+/// a few registered clients, not thousands.
+fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
+    const NAMED: usize = 10;
+    let mut names = registry
+        .clients()
+        .take(NAMED)
+        .map(|c| c.endpoint.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let count = registry.len();
+    if count > NAMED {
+        names.push_str(&format!(
+            " and {} more",
+            flood::grouped((count - NAMED) as u64)
+        ));
+    }
+    ServerError::UnknownClient(endpoint.to_string(), names)
 }
 
 /// Counts a command waiting in `Server::wait_until` while it waits.

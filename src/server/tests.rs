@@ -737,7 +737,7 @@ fn a_capture_that_cannot_write_stops_with_one_line() {
 }
 
 #[test]
-fn use_client_with_an_unknown_name_among_thousands_names_a_few() {
+fn an_unknown_client_name_among_thousands_names_a_few() {
     let server = Server::new();
     {
         let mut core = server.lock();
@@ -756,6 +756,16 @@ fn use_client_with_an_unknown_name_among_thousands_names_a_few() {
         "{e}"
     );
     assert!(e.ends_with(", ep-9 and 4,990 more)"), "{e}");
+    // Per-client fault injection (`set loss=… client=…`) names them alike.
+    assert_eq!(
+        server.client_peer("ep-4321").unwrap(),
+        SocketAddr::from(([127, 0, 0, 1], 14_321))
+    );
+    assert_eq!(
+        server.client_peer("nobody").unwrap_err().to_string(),
+        e,
+        "client_peer"
+    );
 }
 
 /// Where commands go when devices register: the newest registration,

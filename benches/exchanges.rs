@@ -1,8 +1,12 @@
 //! The exchange layer's cost per datagram as the number of live
 //! observations grows: one notification handled, and one request sent and
 //! its piggybacked response handled, with N observations established on N
-//! other peers (N = 1, 100, 10,000; a fleet observed at once). Sans-IO:
-//! no socket, no thread. Run with `cargo bench --bench exchanges`.
+//! other peers (N = 1, 100, 10,000; a fleet observed at once). And as the
+//! number of requests still waiting for an answer grows (N unanswered CON
+//! requests to N other peers: a fleet asked at once, or gone silent): one
+//! request and its response, and the timer check that follows every batch
+//! of received datagrams with no timer due. Sans-IO: no socket, no thread.
+//! Run with `cargo bench --bench exchanges`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -60,6 +64,16 @@ fn observed(n: u32, now: Instant) -> (Exchanges<Peer>, Vec<u8>) {
     (ex, newest)
 }
 
+/// An endpoint with `n` CON requests sent and not answered, one per peer
+/// 1..=n.
+fn pending(n: u32, now: Instant) -> Exchanges<Peer> {
+    let mut ex = Exchanges::new(TransmissionParams::default(), 7);
+    for peer in 1..=n {
+        request(&mut ex, peer, "/3/0/0", false, now);
+    }
+    ex
+}
+
 fn benches(c: &mut Criterion) {
     let now = Instant::now();
     let mut g = c.benchmark_group("exchanges");
@@ -90,6 +104,28 @@ fn benches(c: &mut Criterion) {
                 let got = ex.handle_incoming(&n, &answer(&req, None), now);
                 assert!(matches!(got, Incoming::Response { .. }));
                 black_box(got);
+            })
+        });
+        g.bench_with_input(
+            BenchmarkId::new("request_and_response_with_pending", n),
+            &n,
+            |b, &n| {
+                let mut ex = pending(n, now);
+                b.iter(|| {
+                    let req = request(&mut ex, 0, "/3/0/0", false, now);
+                    let got = ex.handle_incoming(&0, &answer(&req, None), now);
+                    assert!(matches!(got, Incoming::Response { .. }));
+                    black_box(got);
+                })
+            },
+        );
+        g.bench_with_input(BenchmarkId::new("timers_with_pending", n), &n, |b, &n| {
+            let mut ex = pending(n, now);
+            // Before the first retransmission is due.
+            let t = now + Duration::from_millis(500);
+            b.iter(|| {
+                ex.handle_timeout(t);
+                black_box(ex.poll_timeout())
             })
         });
     }

@@ -3,7 +3,8 @@
 send one Register (CON, never retransmitted) within about SPREAD seconds.
 
 Prints how many got their 2.01 Created, registrations per second (from the
-first Register sent to the last 2.01 received), nsh's RSS before and after
+first Register sent to the last 2.01 received), the CPU time nsh spent per
+registration (user + system, from /proc/PID/stat), nsh's RSS before and after
 (VmRSS from /proc, so RSS per registered client), its thread count, and
 how many clients `clients()` reports (and how long `clients()` and
 `use_client` take then), and the receive buffer the kernel
@@ -14,7 +15,11 @@ register again under the same endpoint names (a fleet rebooting after an
 outage: every Register replaces a registration), and the same figures are
 printed for that second wave.
 
-Usage: python3 benches/storm.py [--again] [N] [SPREAD_S] [NSH]
+With --non, every Register is NON instead of CON (RFC 7252 §4.3; common
+on constrained networks): nsh answers each with a NON 2.01 of its own,
+which it remembers for NON_LIFETIME (145 s).
+
+Usage: python3 benches/storm.py [--again] [--non] [N] [SPREAD_S] [NSH]
 (N = 10000, SPREAD_S = 2, NSH = target/release/nsh)
 """
 
@@ -30,8 +35,9 @@ import time
 
 from live_nsh import start, status
 
-ARGV = [a for a in sys.argv[1:] if a != "--again"]
+ARGV = [a for a in sys.argv[1:] if a not in ("--again", "--non")]
 AGAIN = "--again" in sys.argv[1:]
+NON = "--non" in sys.argv[1:]
 N = int(ARGV[0]) if len(ARGV) > 0 else 10000
 SPREAD = float(ARGV[1]) if len(ARGV) > 1 else 2.0
 NSH = ARGV[2] if len(ARGV) > 2 else "target/release/nsh"
@@ -42,12 +48,13 @@ if soft < N + 1024:
 
 
 def register(i, wave=0):
-    """A CON POST /rd?ep=storm-I&lt=600&lwm2m=1.1&b=U, token = i (and the
-    wave); the message ID differs from one wave to the next, so a second
-    Register is not taken for a duplicate of the first."""
+    """A CON (NON with --non) POST /rd?ep=storm-I&lt=600&lwm2m=1.1&b=U,
+    token = i (and the wave); the message ID differs from one wave to the
+    next, so a second Register is not taken for a duplicate of the first."""
     token = struct.pack(">I", i) + bytes([wave])
     mid = (i + wave * 2 * N) & 0xFFFF
-    head = bytes([0x40 | len(token), 0x02]) + struct.pack(">H", mid) + token
+    mtype = 0x50 if NON else 0x40
+    head = bytes([mtype | len(token), 0x02]) + struct.pack(">H", mid) + token
 
     def opt(delta, value):
         assert delta < 13 and len(value) < 269
@@ -93,6 +100,13 @@ for _ in range(N):
     socks.append(s)
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def storm(wave):
     """Every client sends its Register within SPREAD seconds; returns how
     many were answered 2.01, the time from the first sent to the last
@@ -103,6 +117,7 @@ def storm(wave):
         sel.register(s, selectors.EVENT_READ, i)
     answered = 0
     last = 0.0
+    cpu0 = cpu_s(proc.pid)
     start = time.monotonic()
     per = SPREAD / N
     for i, s in enumerate(socks):
@@ -123,10 +138,10 @@ def storm(wave):
                 last = time.monotonic()
             sel.unregister(key.fileobj)
     sel.close()
-    return answered, last - start, sent_in
+    return answered, last - start, sent_in, cpu_s(proc.pid) - cpu0
 
 
-answered, took, sent_in = storm(0)
+answered, took, sent_in, cpu = storm(0)
 deadline = time.monotonic()
 while lines["clients"] is None and time.monotonic() < deadline + 120:
     time.sleep(0.1)
@@ -142,14 +157,15 @@ threads = status(proc.pid, "Threads")
 again = storm(1) if AGAIN and answered == N else None
 proc.kill()
 proc.wait()
-print(f"clients: {N}, sent within {sent_in:.2f} s")
+print(f"clients: {N} ({'NON' if NON else 'CON'} Register), sent within {sent_in:.2f} s")
 print(f"answered: {answered} ({N - answered} lost)")
 if answered:
     print(f"registrations/s: {answered / took:.0f} (first sent to last 2.01 received: {took:.2f} s)")
+    print(f"nsh CPU per registration: {cpu / answered * 1e6:.0f} us ({cpu:.2f} s in all)")
 print(f"nsh VmRSS: {rss0} kB before, {rss1} kB after: {(rss1 - rss0) * 1024 / max(answered, 1):.0f} B per registered client")
 print(f"socket receive buffer granted (ss rb): {rb} bytes")
 print(f"nsh threads: {threads}; lines printed: {lines['n']}; {lines['clients']}")
 if again:
-    a, t, sent = again
+    a, t, sent, c = again
     print(f"again, same endpoints (sent within {sent:.2f} s): answered {a} ({N - a} lost)"
-          + (f", {a / t:.0f} registrations/s" if a else ""))
+          + (f", {a / t:.0f} registrations/s, nsh CPU {c / a * 1e6:.0f} us per registration" if a else ""))

@@ -6,7 +6,9 @@
 //! when they expire, and never more than [`MAX_ENTRIES`] are kept: beyond
 //! that (a storm of messages, many peers, or lifetimes set very long) the
 //! entry that expires first is dropped and counted, so a late duplicate of
-//! it would be processed again.
+//! it would be processed again. A separate response finds the message it
+//! answers through an index by peer and token, not by looking through
+//! every entry.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -34,6 +36,8 @@ struct Entry {
 #[derive(Debug)]
 pub(super) struct Dedup<P> {
     entries: HashMap<(P, u16), Entry>,
+    /// The message IDs of `entries` by peer and token.
+    by_token: HashMap<(P, Vec<u8>), Vec<u16>>,
     expiries: BTreeMap<(Instant, u64), (P, u16)>,
     seq: u64,
     max: usize,
@@ -49,6 +53,7 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
     pub(super) fn with_max(max: usize) -> Self {
         Dedup {
             entries: HashMap::new(),
+            by_token: HashMap::new(),
             expiries: BTreeMap::new(),
             seq: 0,
             max,
@@ -82,7 +87,11 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
         if let Some(t) = expires {
             self.expiries.insert((t, self.seq), key.clone());
         }
-        self.entries.insert(
+        self.by_token
+            .entry((peer.clone(), msg.token.clone()))
+            .or_default()
+            .push(msg.message_id);
+        let old = self.entries.insert(
             key,
             Entry {
                 seq: self.seq,
@@ -91,6 +100,29 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
                 reply: None,
             },
         );
+        if let Some(old) = old {
+            self.unindex(peer, msg.message_id, &old.token);
+        }
+    }
+
+    /// Forgets the entry of `key`.
+    fn remove(&mut self, key: &(P, u16)) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.unindex(&key.0, key.1, &entry.token);
+        }
+    }
+
+    /// Takes one `message_id` from the token index of `peer` and `token`.
+    fn unindex(&mut self, peer: &P, message_id: u16, token: &[u8]) {
+        let index = (peer.clone(), token.to_vec());
+        if let Some(ids) = self.by_token.get_mut(&index) {
+            if let Some(at) = ids.iter().position(|&m| m == message_id) {
+                ids.swap_remove(at);
+            }
+            if ids.is_empty() {
+                self.by_token.remove(&index);
+            }
+        }
     }
 
     /// Caches an ACK or RST we send as the reply to the peer's message with
@@ -105,12 +137,20 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
     /// message from the peer with the same token that has no reply yet (a
     /// CON request keeps its empty ACK as its reply).
     pub(super) fn set_reply_by_token(&mut self, peer: &P, reply: &Message) {
-        let newest = self
-            .entries
-            .iter_mut()
-            .filter(|((p, _), e)| p == peer && e.token == reply.token && e.reply.is_none())
-            .max_by_key(|(_, e)| e.seq);
-        if let Some((_, entry)) = newest {
+        let Some(ids) = self.by_token.get(&(peer.clone(), reply.token.clone())) else {
+            return;
+        };
+        let newest = ids
+            .iter()
+            .filter_map(|&mid| {
+                let key = (peer.clone(), mid);
+                let e = self.entries.get(&key)?;
+                e.reply.is_none().then_some((e.seq, key))
+            })
+            .max_by_key(|(seq, _)| *seq);
+        if let Some((_, key)) = newest
+            && let Some(entry) = self.entries.get_mut(&key)
+        {
             entry.reply = Some(reply.clone());
         }
     }
@@ -120,7 +160,7 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
     fn evict_one(&mut self) -> bool {
         while let Some(((_, seq), key)) = self.expiries.pop_first() {
             if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
-                self.entries.remove(&key);
+                self.remove(&key);
                 self.dropped += 1;
                 return true;
             }
@@ -132,7 +172,7 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
             .map(|(k, _)| k.clone());
         match oldest {
             Some(key) => {
-                self.entries.remove(&key);
+                self.remove(&key);
                 self.dropped += 1;
                 true
             }
@@ -159,7 +199,7 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
             }
             let ((_, seq), key) = entry.remove_entry();
             if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
-                self.entries.remove(&key);
+                self.remove(&key);
             }
         }
     }
@@ -273,5 +313,64 @@ mod tests {
         non_resp.token = b"y".to_vec();
         d.set_reply_by_token(&1, &non_resp);
         assert_eq!(d.duplicate(&1, 2, t0), Some(Some(non_resp)));
+    }
+
+    /// The token index holds exactly the entries' message IDs.
+    fn check(d: &Dedup<u8>) {
+        let mut indexed: Vec<(u8, u16, Vec<u8>)> = d
+            .by_token
+            .iter()
+            .flat_map(|((p, t), mids)| mids.iter().map(move |&m| (*p, m, t.clone())))
+            .collect();
+        let mut entries: Vec<(u8, u16, Vec<u8>)> = d
+            .entries
+            .iter()
+            .map(|((p, m), e)| (*p, *m, e.token.clone()))
+            .collect();
+        indexed.sort();
+        entries.sort();
+        assert_eq!(indexed, entries);
+    }
+
+    #[test]
+    fn the_token_index_follows_reuse_expiry_and_eviction() {
+        let t0 = Instant::now();
+        let mut d = Dedup::with_max(3);
+        let short = Duration::from_secs(1);
+        let long = Duration::from_secs(10);
+        d.record(&1u8, &con(1, b"t"), long, t0);
+        d.record(&1u8, &con(2, b"t"), short, t0);
+        d.record(&2u8, &con(1, b"t"), long, t0);
+        check(&d);
+        // A message ID reused with another token.
+        d.record(&1u8, &con(1, b"u"), long, t0);
+        check(&d);
+        // Full: the entry expiring first goes.
+        d.record(&2u8, &con(2, b"t"), long, t0);
+        check(&d);
+        assert_eq!(d.duplicate(&1, 2, t0), None);
+        d.prune(t0 + long);
+        check(&d);
+        assert!(d.by_token.is_empty());
+    }
+
+    #[test]
+    fn a_separate_response_is_the_reply_to_the_newest_unanswered_message_with_its_token() {
+        let t0 = Instant::now();
+        let mut d = Dedup::new();
+        let life = Duration::from_secs(10);
+        for mid in 1..=3 {
+            d.record(&1u8, &con(mid, b"t"), life, t0);
+        }
+        d.record(&2u8, &con(4, b"t"), life, t0);
+        let ack = Message::new(Type::Acknowledgement, Code::EMPTY, 3);
+        d.set_reply_by_message_id(&1, &ack);
+        let mut separate = Message::new(Type::NonConfirmable, Code::CONTENT, 9);
+        separate.token = b"t".to_vec();
+        d.set_reply_by_token(&1, &separate);
+        assert_eq!(d.duplicate(&1, 3, t0), Some(Some(ack)));
+        assert_eq!(d.duplicate(&1, 2, t0), Some(Some(separate)));
+        assert_eq!(d.duplicate(&1, 1, t0), Some(None));
+        assert_eq!(d.duplicate(&2, 4, t0), Some(None));
     }
 }

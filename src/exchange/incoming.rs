@@ -52,14 +52,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// ID.
     fn find_by_message_id(&self, peer: &P, message_id: u16, any_type: bool) -> Option<RequestId> {
         self.outgoing
-            .iter()
-            .find(|(_, o)| {
-                o.peer == *peer
-                    && o.msg.message_id == message_id
-                    && !matches!(o.phase, Phase::Queued)
-                    && (any_type || o.msg.mtype == Type::Confirmable)
-            })
-            .map(|(id, _)| *id)
+            .with_message_id(peer, message_id)
+            .find(|(_, o)| any_type || o.msg.mtype == Type::Confirmable)
+            .map(|(id, _)| id)
     }
 
     fn finished_by_message_id(&self, peer: &P, message_id: u16, now: Instant) -> Option<RequestId> {
@@ -86,7 +81,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                 related: self.finished_by_message_id(peer, msg.message_id, now),
             };
         };
-        let Some(o) = self.outgoing.get(&id) else {
+        let Some(o) = self.outgoing.get(id) else {
             return Incoming::Stray { related: None };
         };
         let unacked = matches!(o.phase, Phase::Unacked { .. });
@@ -99,9 +94,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             self.events.push_back(Event::Acked(id));
             if is_request && !o.msg.code.is_empty() {
                 let deadline = after(now, self.params.exchange_lifetime);
-                if let Some(o) = self.outgoing.get_mut(&id) {
-                    o.phase = Phase::Waiting { deadline };
-                }
+                self.outgoing.set_phase(id, Phase::Waiting { deadline });
             } else {
                 // A ping, or a CON response/notification: nothing follows.
                 self.finish(id, now);
@@ -146,14 +139,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             (msg.mtype == Type::Confirmable && !msg.reliable).then(|| empty_ack(msg.message_id));
         let pending = self
             .outgoing
-            .iter()
+            .with_token(&msg.token)
             .find(|(_, o)| {
                 matches!(o.kind, Kind::Request { .. })
                     && o.peer == *peer
-                    && o.msg.token == msg.token
                     && !matches!(o.phase, Phase::Queued)
             })
-            .map(|(id, _)| *id);
+            .map(|(id, _)| id);
         let observation = self
             .observations
             .with_token(&msg.token)
@@ -165,7 +157,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             // that does is a notification still in flight (RFC 7641 §3.6).
             let deregistration = self
                 .outgoing
-                .get(&id)
+                .get(id)
                 .is_some_and(|o| o.msg.uint_option(OptionNumber::OBSERVE) == Some(1));
             let notification = deregistration
                 && observation.is_some()

@@ -57,10 +57,11 @@ mod dedup;
 mod incoming;
 mod observe;
 mod params;
+mod pending;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
@@ -77,6 +78,7 @@ pub use block::{
 use observe::Observations;
 pub use observe::{Observation, ObservationId};
 pub use params::TransmissionParams;
+use pending::Pending;
 
 use dedup::Dedup;
 
@@ -287,7 +289,7 @@ pub struct Exchanges<P> {
     now: Option<Instant>,
     next_id: u64,
     message_ids: HashMap<P, u16>,
-    outgoing: BTreeMap<RequestId, Outgoing<P>>,
+    outgoing: Pending<P>,
     finished: VecDeque<Finished<P>>,
     dedup: Dedup<P>,
     observations: Observations<P>,
@@ -295,8 +297,6 @@ pub struct Exchanges<P> {
     /// Datagrams to send, with the tracked message each one is (none for
     /// an ACK or RST).
     transmits: VecDeque<(P, Message, Option<RequestId>)>,
-    /// How many of `outgoing` are [`Phase::Queued`].
-    queued: usize,
     events: VecDeque<Event>,
     limits: Limits,
     dropped: Dropped,
@@ -321,13 +321,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             now: None,
             next_id: 0,
             message_ids: HashMap::new(),
-            outgoing: BTreeMap::new(),
+            outgoing: Pending::default(),
             finished: VecDeque::new(),
             dedup: Dedup::new(),
             observations: Observations::default(),
             next_observation: 0,
             transmits: VecDeque::new(),
-            queued: 0,
             events: VecDeque::new(),
             limits: Limits::default(),
             dropped: Dropped::default(),
@@ -397,7 +396,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         let mut token = vec![0u8; 8];
         for _ in 0..16 {
             self.rng.fill(token.as_mut_slice());
-            let in_use = self.outgoing.values().any(|o| o.msg.token == token)
+            let in_use = self.outgoing.with_token(&token).next().is_some()
                 || self.observations.with_token(&token).next().is_some();
             if !in_use {
                 break;
@@ -484,11 +483,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// The first request of the block-wise series `id` belongs to (`id`
     /// itself for a single request), while `id` is pending or remembered.
     pub fn operation_of(&self, id: RequestId) -> Option<RequestId> {
-        if let Some(o) = self.outgoing.get(&id) {
+        if let Some(o) = self.outgoing.get(id) {
             return Some(o.operation(id));
         }
+        // The request just finished is the newest.
         self.finished
             .iter()
+            .rev()
             .find(|f| f.id == id)
             .map(|f| f.operation)
     }
@@ -528,9 +529,23 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         self.touch(now);
         // Nothing else waits its turn: this one goes at once if NSTART
         // lets it, without looking through the others.
-        let at_once = self.queued == 0
+        let at_once = self.outgoing.queued_len() == 0
             && (msg.reliable || msg.mtype != Type::Confirmable || self.has_room(&peer));
-        self.queued += 1;
+        if at_once {
+            let phase = self.first_phase(&msg, kind, now);
+            self.transmits
+                .push_back((peer.clone(), msg.clone(), Some(id)));
+            self.outgoing.insert(
+                id,
+                Outgoing {
+                    peer,
+                    msg,
+                    kind,
+                    phase,
+                },
+            );
+            return;
+        }
         self.outgoing.insert(
             id,
             Outgoing {
@@ -540,39 +555,24 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                 phase: Phase::Queued,
             },
         );
-        if at_once {
-            self.start(id, now);
-        } else {
-            self.pump(now);
-        }
+        self.pump(now);
     }
 
     /// Whether `peer` may get another CON now (NSTART).
     fn has_room(&self, peer: &P) -> bool {
         let limit = self.params.nstart;
-        limit == 0
-            || self
-                .outgoing
-                .values()
-                .filter(|o| o.peer == *peer && matches!(o.phase, Phase::Unacked { .. }))
-                .count()
-                < limit as usize
+        limit == 0 || self.outgoing.unacked_to(peer) < limit as usize
     }
 
     /// Transmits queued messages, in order per peer, as NSTART allows.
     fn pump(&mut self, now: Instant) {
-        if self.queued == 0 {
+        if self.outgoing.queued_len() == 0 {
             return;
         }
-        let queued: Vec<RequestId> = self
-            .outgoing
-            .iter()
-            .filter(|(_, o)| matches!(o.phase, Phase::Queued))
-            .map(|(id, _)| *id)
-            .collect();
+        let queued = self.outgoing.queued();
         let mut blocked: Vec<P> = Vec::new();
         for id in queued {
-            let Some(peer) = self.outgoing.get(&id).map(|o| o.peer.clone()) else {
+            let Some(peer) = self.outgoing.get(id).map(|o| o.peer.clone()) else {
                 continue;
             };
             if blocked.contains(&peer) {
@@ -580,7 +580,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             }
             let is_con = self
                 .outgoing
-                .get(&id)
+                .get(id)
                 .is_some_and(|o| o.msg.mtype == Type::Confirmable && !o.msg.reliable);
             if is_con && !self.has_room(&peer) {
                 blocked.push(peer);
@@ -604,24 +604,31 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
 
     /// First transmission of a queued message.
     fn start(&mut self, id: RequestId, now: Instant) {
-        let timeout = self.initial_timeout();
-        let retransmit = self.params.retransmit;
-        let exchange_lifetime = self.params.exchange_lifetime;
-        let non_lifetime = self.params.non_lifetime;
-        let Some(o) = self.outgoing.get_mut(&id) else {
+        let Some(o) = self.outgoing.get(id) else {
             return;
         };
         if !matches!(o.phase, Phase::Queued) {
             return;
         }
-        self.queued -= 1;
-        o.phase = if o.msg.reliable {
+        let (peer, msg, kind) = (o.peer.clone(), o.msg.clone(), o.kind);
+        let phase = self.first_phase(&msg, kind, now);
+        self.transmits.push_back((peer, msg, Some(id)));
+        self.outgoing.set_phase(id, phase);
+    }
+
+    /// The phase a message enters with its first transmission, at `now`.
+    fn first_phase(&mut self, msg: &Message, kind: Kind, now: Instant) -> Phase {
+        let timeout = self.initial_timeout();
+        let retransmit = self.params.retransmit;
+        let exchange_lifetime = self.params.exchange_lifetime;
+        let non_lifetime = self.params.non_lifetime;
+        if msg.reliable {
             // RFC 8323: no ACK and no retransmission; the response (matched
             // by token) may take up to EXCHANGE_LIFETIME.
             Phase::Waiting {
                 deadline: after(now, exchange_lifetime),
             }
-        } else if o.msg.mtype == Type::Confirmable {
+        } else if msg.mtype == Type::Confirmable {
             Phase::Unacked {
                 retransmits: 0,
                 timeout,
@@ -636,24 +643,19 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                 retransmit,
             }
         } else {
-            let lifetime = match o.kind {
+            let lifetime = match kind {
                 Kind::Request { .. } => exchange_lifetime,
                 Kind::Other => non_lifetime,
             };
             Phase::Waiting {
                 deadline: after(now, lifetime),
             }
-        };
-        self.transmits
-            .push_back((o.peer.clone(), o.msg.clone(), Some(id)));
+        }
     }
 
     /// Stops tracking `id` and remembers it for EXCHANGE_LIFETIME.
     fn finish(&mut self, id: RequestId, now: Instant) -> Option<Outgoing<P>> {
-        let o = self.outgoing.remove(&id)?;
-        if matches!(o.phase, Phase::Queued) {
-            self.queued -= 1;
-        }
+        let o = self.outgoing.remove(id)?;
         self.finished.push_back(Finished {
             id,
             operation: o.operation(id),
@@ -684,12 +686,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// Whether `id` is still tracked (queued, unacknowledged, or waiting for
     /// its response).
     pub fn is_pending(&self, id: RequestId) -> bool {
-        self.outgoing.contains_key(&id)
+        self.outgoing.contains(id)
     }
 
     /// The message sent (or queued) as `id`, while it is tracked.
     pub fn pending_message(&self, id: RequestId) -> Option<&Message> {
-        self.outgoing.get(&id).map(|o| &o.msg)
+        self.outgoing.get(id).map(|o| &o.msg)
     }
 
     /// Finishes request `id` answered by `response`, and keeps the
@@ -779,13 +781,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// forgets expired duplicate-detection and finished-request entries.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.touch(now);
-        let due: Vec<RequestId> = self
-            .outgoing
-            .iter()
-            .filter(|(_, o)| o.phase.deadline().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
+        for id in self.outgoing.due(now) {
             self.on_deadline(id, now);
         }
         self.dedup.prune(now);
@@ -801,7 +797,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
 
     fn on_deadline(&mut self, id: RequestId, now: Instant) {
         let max_retransmit = self.params.max_retransmit;
-        let Some(o) = self.outgoing.get_mut(&id) else {
+        let Some(o) = self.outgoing.get(id) else {
             return;
         };
         match o.phase {
@@ -813,14 +809,17 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                 ..
             } if retransmits < max_retransmit => {
                 let timeout = timeout.saturating_mul(2);
-                o.phase = Phase::Unacked {
-                    retransmits: retransmits + 1,
-                    timeout,
-                    deadline: after(now, timeout),
-                    retransmit: true,
-                };
                 self.transmits
                     .push_back((o.peer.clone(), o.msg.clone(), Some(id)));
+                self.outgoing.set_phase(
+                    id,
+                    Phase::Unacked {
+                        retransmits: retransmits + 1,
+                        timeout,
+                        deadline: after(now, timeout),
+                        retransmit: true,
+                    },
+                );
             }
             Phase::Unacked {
                 retransmit: true, ..
@@ -844,9 +843,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
 
     /// The next instant [`Exchanges::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let outgoing = self.outgoing.values().filter_map(|o| o.phase.deadline());
         let finished = self.finished.front().and_then(|f| f.expires);
-        outgoing
+        self.outgoing
+            .next_deadline()
+            .into_iter()
             .chain(self.dedup.next_expiry())
             .chain(finished)
             .min()

@@ -36,7 +36,7 @@ fn request(
     now: Instant,
 ) -> Message {
     let mut req = Message::new(Type::Confirmable, Code::GET, ex.next_message_id(&peer));
-    req.token = ex.new_token();
+    req.token = ex.new_token(&peer);
     req.set_uri(path);
     if observe {
         req.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));

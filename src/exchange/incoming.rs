@@ -139,11 +139,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             (msg.mtype == Type::Confirmable && !msg.reliable).then(|| empty_ack(msg.message_id));
         let pending = self
             .outgoing
-            .with_token(&msg.token)
+            .with_token(peer, &msg.token)
             .find(|(_, o)| {
-                matches!(o.kind, Kind::Request { .. })
-                    && o.peer == *peer
-                    && !matches!(o.phase, Phase::Queued)
+                matches!(o.kind, Kind::Request { .. }) && !matches!(o.phase, Phase::Queued)
             })
             .map(|(id, _)| id);
         let observation = self

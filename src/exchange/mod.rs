@@ -390,14 +390,18 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         id
     }
 
-    /// A fresh 8-byte random token (RFC 7252 §5.3.1), not used by a pending
-    /// request or an observation.
-    pub fn new_token(&mut self) -> Vec<u8> {
+    /// A fresh 8-byte random token for a request to `peer` (RFC 7252
+    /// §5.3.1), not used by a message tracked to it or an observation of
+    /// it (a token is matched per peer).
+    pub fn new_token(&mut self, peer: &P) -> Vec<u8> {
         let mut token = vec![0u8; 8];
         for _ in 0..16 {
             self.rng.fill(token.as_mut_slice());
-            let in_use = self.outgoing.with_token(&token).next().is_some()
-                || self.observations.with_token(&token).next().is_some();
+            let in_use = self.outgoing.with_token(peer, &token).next().is_some()
+                || self
+                    .observations
+                    .with_token(&token)
+                    .any(|o| o.peer == *peer);
             if !in_use {
                 break;
             }
@@ -440,7 +444,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     ) -> Option<RequestId> {
         let mut msg = next_block2_request(request, response)?;
         msg.message_id = self.next_message_id(&peer);
-        msg.token = self.new_token();
+        msg.token = self.new_token(&peer);
         let operation = self.operation_of(previous).unwrap_or(previous);
         let id = self.alloc_id();
         self.track(id, peer, msg, Kind::Request { operation }, now);
@@ -474,7 +478,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             return Ok(None);
         };
         msg.message_id = self.next_message_id(&peer);
-        msg.token = self.new_token();
+        msg.token = self.new_token(&peer);
         let id = self.alloc_id();
         self.track(id, peer, msg, Kind::Request { operation: id }, now);
         Ok(Some(id))

@@ -1,18 +1,19 @@
 //! The messages the exchange layer tracks (requests waiting for their
 //! response, CON and NON messages of ours waiting for an ACK or a RST),
 //! kept by id with the indexes each datagram and each timer check needs:
-//! by peer and message ID (ACK, RST), by token (responses, fresh tokens),
-//! by deadline (retransmissions, expiry), the queue NSTART holds back, and
-//! each peer's unacknowledged CONs (NSTART). Every change goes through
+//! each peer's tracked messages (an ACK or RST is matched by message ID, a
+//! response by token, among its peer's alone) with its count of
+//! unacknowledged CONs (NSTART), the deadlines (retransmissions, expiry),
+//! and the queue NSTART holds back. Every change goes through
 //! [`Pending::insert`], [`Pending::set_phase`] and [`Pending::remove`],
 //! which keep the indexes in step, so no lookup looks through every
 //! tracked message.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use std::time::Instant;
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxHashMap;
 
 use super::{Outgoing, Phase, RequestId};
 
@@ -30,13 +31,8 @@ struct Index<P> {
     queued: BTreeSet<RequestId>,
     /// Transmitted messages with a deadline, soonest first.
     deadlines: BTreeSet<(Instant, RequestId)>,
-    /// Transmitted messages by peer and message ID.
-    by_message_id: FxHashMap<(P, u16), Ids>,
-    /// Every tracked message by a hash of its token, whatever its peer and
-    /// phase (a lookup compares the tokens themselves).
-    by_token: FxHashMap<u64, Ids>,
-    /// How many CONs each peer has unacknowledged.
-    unacked: FxHashMap<P, usize>,
+    /// Each peer's tracked messages, in every phase.
+    by_peer: FxHashMap<P, PeerPending>,
 }
 
 impl<P> Default for Pending<P> {
@@ -46,16 +42,21 @@ impl<P> Default for Pending<P> {
             index: Index {
                 queued: BTreeSet::new(),
                 deadlines: BTreeSet::new(),
-                by_message_id: FxHashMap::default(),
-                by_token: FxHashMap::default(),
-                unacked: FxHashMap::default(),
+                by_peer: FxHashMap::default(),
             },
         }
     }
 }
 
-/// The ids under one key of an index, in id order: almost always one,
-/// kept without allocating.
+/// One peer's tracked messages.
+#[derive(Debug)]
+struct PeerPending {
+    ids: Ids,
+    /// How many of them are CONs not acknowledged yet.
+    unacked: usize,
+}
+
+/// Ids in id order: almost always one, kept without allocating.
 #[derive(Debug)]
 enum Ids {
     One(RequestId),
@@ -69,46 +70,29 @@ impl Ids {
             Ids::Many(ids) => ids,
         }
     }
-}
 
-/// The key `token` is indexed under.
-fn token_key(token: &[u8]) -> u64 {
-    FxBuildHasher.hash_one(token)
-}
-
-/// Adds `id` under `key`, in id order.
-fn add<K: Eq + Hash>(index: &mut FxHashMap<K, Ids>, key: K, id: RequestId) {
-    use std::collections::hash_map::Entry;
-    match index.entry(key) {
-        Entry::Vacant(v) => {
-            v.insert(Ids::One(id));
+    /// Adds `id` in its place.
+    fn add(&mut self, id: RequestId) {
+        let mut list = match self {
+            Ids::One(first) if *first == id => return,
+            Ids::One(first) => vec![*first],
+            Ids::Many(list) => std::mem::take(list),
+        };
+        if let Err(at) = list.binary_search(&id) {
+            list.insert(at, id);
         }
-        Entry::Occupied(mut o) => {
-            let ids = o.get_mut();
-            let mut list = match ids {
-                Ids::One(first) => vec![*first],
-                Ids::Many(list) => std::mem::take(list),
-            };
-            if let Err(at) = list.binary_search(&id) {
-                list.insert(at, id);
-            }
-            *ids = Ids::Many(list);
-        }
+        *self = Ids::Many(list);
     }
-}
 
-/// Takes `id` from under `key`, and the key once nothing is left under it.
-fn take<K: Eq + Hash>(index: &mut FxHashMap<K, Ids>, key: &K, id: RequestId) {
-    let empty = match index.get_mut(key) {
-        Some(Ids::One(only)) => *only == id,
-        Some(Ids::Many(list)) => {
-            list.retain(|&i| i != id);
-            list.is_empty()
+    /// Takes `id` out; `true` when none is left.
+    fn take(&mut self, id: RequestId) -> bool {
+        match self {
+            Ids::One(only) => *only == id,
+            Ids::Many(list) => {
+                list.retain(|&i| i != id);
+                list.is_empty()
+            }
         }
-        None => false,
-    };
-    if empty {
-        index.remove(key);
     }
 }
 
@@ -135,7 +119,7 @@ impl<P: Clone + Eq + Hash> Pending<P> {
 
     /// How many CONs `peer` has unacknowledged.
     pub(super) fn unacked_to(&self, peer: &P) -> usize {
-        self.index.unacked.get(peer).copied().unwrap_or(0)
+        self.index.by_peer.get(peer).map_or(0, |p| p.unacked)
     }
 
     /// The earliest deadline of a transmitted message.
@@ -154,49 +138,58 @@ impl<P: Clone + Eq + Hash> Pending<P> {
             .collect()
     }
 
-    /// The transmitted messages to `peer` with `message_id`, oldest first.
-    pub(super) fn with_message_id(
-        &self,
-        peer: &P,
-        message_id: u16,
-    ) -> impl Iterator<Item = (RequestId, &Outgoing<P>)> {
+    /// The messages tracked to `peer`, in every phase, oldest first.
+    fn of_peer<'a>(&'a self, peer: &P) -> impl Iterator<Item = (RequestId, &'a Outgoing<P>)> {
         let ids = self
             .index
-            .by_message_id
-            .get(&(peer.clone(), message_id))
-            .map_or(&[][..], Ids::as_slice);
-        self.in_order(ids)
-    }
-
-    /// The messages tracked with `token`, to any peer and in any phase,
-    /// oldest first.
-    pub(super) fn with_token<'a>(
-        &'a self,
-        token: &'a [u8],
-    ) -> impl Iterator<Item = (RequestId, &'a Outgoing<P>)> {
-        let ids = self
-            .index
-            .by_token
-            .get(&token_key(token))
-            .map_or(&[][..], Ids::as_slice);
-        self.in_order(ids)
-            .filter(move |(_, o)| o.msg.token == token)
-    }
-
-    /// `ids` (in id order) with their messages.
-    fn in_order<'a>(
-        &'a self,
-        ids: &'a [RequestId],
-    ) -> impl Iterator<Item = (RequestId, &'a Outgoing<P>)> {
+            .by_peer
+            .get(peer)
+            .map_or(&[][..], |p| p.ids.as_slice());
         ids.iter()
             .filter_map(|&id| self.by_id.get(&id).map(|o| (id, o)))
+    }
+
+    /// The transmitted messages to `peer` with `message_id`, oldest first.
+    pub(super) fn with_message_id<'a>(
+        &'a self,
+        peer: &P,
+        message_id: u16,
+    ) -> impl Iterator<Item = (RequestId, &'a Outgoing<P>)> {
+        self.of_peer(peer).filter(move |(_, o)| {
+            o.msg.message_id == message_id && !matches!(o.phase, Phase::Queued)
+        })
+    }
+
+    /// The messages to `peer` with `token`, in every phase, oldest first.
+    pub(super) fn with_token<'a>(
+        &'a self,
+        peer: &P,
+        token: &'a [u8],
+    ) -> impl Iterator<Item = (RequestId, &'a Outgoing<P>)> {
+        self.of_peer(peer)
+            .filter(move |(_, o)| o.msg.token == token)
     }
 
     /// Starts tracking `o` as `id` (replacing what was tracked as `id`).
     pub(super) fn insert(&mut self, id: RequestId, o: Outgoing<P>) {
         self.remove(id);
-        add(&mut self.index.by_token, token_key(&o.msg.token), id);
-        self.index.add_phase(id, &o);
+        let unacked = usize::from(matches!(o.phase, Phase::Unacked { .. }));
+        match self.index.by_peer.get_mut(&o.peer) {
+            Some(p) => {
+                p.ids.add(id);
+                p.unacked += unacked;
+            }
+            None => {
+                self.index.by_peer.insert(
+                    o.peer.clone(),
+                    PeerPending {
+                        ids: Ids::One(id),
+                        unacked,
+                    },
+                );
+            }
+        }
+        self.index.add_timing(id, &o.phase);
         self.by_id.insert(id, o);
     }
 
@@ -205,61 +198,54 @@ impl<P: Clone + Eq + Hash> Pending<P> {
         let Some(o) = self.by_id.get_mut(&id) else {
             return;
         };
-        self.index.take_phase(id, o);
+        let was = matches!(o.phase, Phase::Unacked { .. });
+        let is = matches!(phase, Phase::Unacked { .. });
+        if was != is
+            && let Some(p) = self.index.by_peer.get_mut(&o.peer)
+        {
+            p.unacked = if is {
+                p.unacked + 1
+            } else {
+                p.unacked.saturating_sub(1)
+            };
+        }
+        self.index.take_timing(id, &o.phase);
         o.phase = phase;
-        self.index.add_phase(id, o);
+        self.index.add_timing(id, &o.phase);
     }
 
     /// Stops tracking `id`.
     pub(super) fn remove(&mut self, id: RequestId) -> Option<Outgoing<P>> {
         let o = self.by_id.remove(&id)?;
-        take(&mut self.index.by_token, &token_key(&o.msg.token), id);
-        self.index.take_phase(id, &o);
+        if let Some(p) = self.index.by_peer.get_mut(&o.peer) {
+            if matches!(o.phase, Phase::Unacked { .. }) {
+                p.unacked = p.unacked.saturating_sub(1);
+            }
+            if p.ids.take(id) {
+                self.index.by_peer.remove(&o.peer);
+            }
+        }
+        self.index.take_timing(id, &o.phase);
         Some(o)
     }
 }
 
-impl<P: Clone + Eq + Hash> Index<P> {
-    /// Enters what depends on `o`'s phase into the indexes.
-    fn add_phase(&mut self, id: RequestId, o: &Outgoing<P>) {
-        if matches!(o.phase, Phase::Queued) {
+impl<P> Index<P> {
+    /// Enters `phase` of `id` into the queue or the deadlines.
+    fn add_timing(&mut self, id: RequestId, phase: &Phase) {
+        if matches!(phase, Phase::Queued) {
             self.queued.insert(id);
-            return;
-        }
-        add(
-            &mut self.by_message_id,
-            (o.peer.clone(), o.msg.message_id),
-            id,
-        );
-        if let Some(t) = o.phase.deadline() {
+        } else if let Some(t) = phase.deadline() {
             self.deadlines.insert((t, id));
-        }
-        if matches!(o.phase, Phase::Unacked { .. }) {
-            *self.unacked.entry(o.peer.clone()).or_default() += 1;
         }
     }
 
-    /// Takes what [`Index::add_phase`] entered out of the indexes.
-    fn take_phase(&mut self, id: RequestId, o: &Outgoing<P>) {
-        if matches!(o.phase, Phase::Queued) {
+    /// Takes what [`Index::add_timing`] entered out.
+    fn take_timing(&mut self, id: RequestId, phase: &Phase) {
+        if matches!(phase, Phase::Queued) {
             self.queued.remove(&id);
-            return;
-        }
-        take(
-            &mut self.by_message_id,
-            &(o.peer.clone(), o.msg.message_id),
-            id,
-        );
-        if let Some(t) = o.phase.deadline() {
+        } else if let Some(t) = phase.deadline() {
             self.deadlines.remove(&(t, id));
-        }
-        if matches!(o.phase, Phase::Unacked { .. })
-            && let Some(n) = self.unacked.get_mut(&o.peer)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.unacked.remove(&o.peer);
-            }
         }
     }
 }
@@ -316,7 +302,7 @@ mod tests {
             scan_deadlines
         );
         for (id, o) in &p.by_id {
-            assert!(p.with_token(&o.msg.token).any(|(i, _)| i == *id));
+            assert!(p.with_token(&o.peer, &o.msg.token).any(|(i, _)| i == *id));
             let by_mid = p
                 .with_message_id(&o.peer, o.msg.message_id)
                 .any(|(i, _)| i == *id);
@@ -328,17 +314,22 @@ mod tests {
                 .count();
             assert_eq!(p.unacked_to(&o.peer), unacked);
         }
-        let entries: usize = p.index.by_token.values().map(|i| i.as_slice().len()).sum();
-        assert_eq!(entries, p.by_id.len());
-        for ids in p
+        let entries: usize = p
             .index
-            .by_token
+            .by_peer
             .values()
-            .chain(p.index.by_message_id.values())
-        {
-            let ids = ids.as_slice();
+            .map(|pp| pp.ids.as_slice().len())
+            .sum();
+        assert_eq!(entries, p.by_id.len());
+        for (peer, pp) in &p.index.by_peer {
+            let ids = pp.ids.as_slice();
             assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+            assert!(ids.iter().all(|id| p.by_id[id].peer == *peer));
         }
+    }
+
+    fn ids<'a>(it: impl Iterator<Item = (RequestId, &'a Outgoing<u32>)>) -> Vec<RequestId> {
+        it.map(|(id, _)| id).collect()
     }
 
     #[test]
@@ -350,6 +341,8 @@ mod tests {
         p.insert(RequestId(3), tracked(8, con(10, b"a")));
         check(&p);
         assert_eq!(p.queued_len(), 3);
+        // Queued: not found by message ID.
+        assert_eq!(p.with_message_id(&7, 10).count(), 0);
         p.set_phase(RequestId(1), unacked(t0 + Duration::from_secs(2)));
         p.set_phase(RequestId(3), unacked(t0 + Duration::from_secs(1)));
         check(&p);
@@ -359,13 +352,11 @@ mod tests {
             p.due(t0 + Duration::from_secs(2)),
             [RequestId(3), RequestId(1)]
         );
-        // The same message ID on two peers, the same token on both.
-        assert_eq!(p.with_message_id(&7, 10).count(), 1);
-        assert_eq!(p.with_message_id(&8, 10).count(), 1);
-        assert_eq!(
-            p.with_token(b"a").map(|(id, _)| id).collect::<Vec<_>>(),
-            [RequestId(1), RequestId(3)]
-        );
+        // The same message ID and token on two peers: each its own.
+        assert_eq!(ids(p.with_message_id(&7, 10)), [RequestId(1)]);
+        assert_eq!(ids(p.with_message_id(&8, 10)), [RequestId(3)]);
+        assert_eq!(ids(p.with_token(&7, b"a")), [RequestId(1)]);
+        assert_eq!(ids(p.with_token(&8, b"a")), [RequestId(3)]);
         p.set_phase(RequestId(1), Phase::Waiting { deadline: None });
         check(&p);
         assert_eq!(p.unacked_to(&7), 0);
@@ -377,31 +368,28 @@ mod tests {
         // Tracking an id again replaces what it was.
         p.insert(RequestId(1), tracked(9, con(12, b"c")));
         check(&p);
-        assert_eq!(p.with_token(b"a").count(), 0);
+        assert_eq!(p.with_token(&7, b"a").count(), 0);
         p.remove(RequestId(1));
         p.remove(RequestId(2));
         check(&p);
         let i = &p.index;
-        assert!(i.by_token.is_empty() && i.by_message_id.is_empty() && i.unacked.is_empty());
+        assert!(i.by_peer.is_empty() && i.queued.is_empty() && i.deadlines.is_empty());
     }
 
     #[test]
     fn a_message_id_given_twice_is_found_oldest_first_whatever_order_they_started_in() {
         let t0 = Instant::now();
         let mut p = Pending::default();
-        p.insert(RequestId(1), tracked(7, con(10, b"a")));
         p.insert(RequestId(2), tracked(7, con(10, b"a")));
+        p.insert(RequestId(1), tracked(7, con(10, b"a")));
         p.set_phase(RequestId(2), unacked(t0));
         p.set_phase(RequestId(1), unacked(t0));
         p.set_phase(RequestId(2), Phase::Waiting { deadline: None });
         check(&p);
-        let ids = |it: &mut dyn Iterator<Item = (RequestId, &Outgoing<u32>)>| {
-            it.map(|(id, _)| id).collect::<Vec<_>>()
-        };
-        assert_eq!(
-            ids(&mut p.with_message_id(&7, 10)),
-            [RequestId(1), RequestId(2)]
-        );
-        assert_eq!(ids(&mut p.with_token(b"a")), [RequestId(1), RequestId(2)]);
+        assert_eq!(ids(p.with_message_id(&7, 10)), [RequestId(1), RequestId(2)]);
+        assert_eq!(ids(p.with_token(&7, b"a")), [RequestId(1), RequestId(2)]);
+        p.remove(RequestId(1));
+        check(&p);
+        assert_eq!(ids(p.with_token(&7, b"a")), [RequestId(2)]);
     }
 }

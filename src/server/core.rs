@@ -240,7 +240,7 @@ impl Core {
             msg.message_id = self.exchanges.next_message_id(&peer);
         }
         if fill_token {
-            msg.token = self.exchanges.new_token();
+            msg.token = self.exchanges.new_token(&peer);
         }
         // How the transmission of this message is told among the effects:
         // a request by its exchange, anything else by message ID and token.

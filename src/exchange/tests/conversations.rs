@@ -130,7 +130,7 @@ fn run_conversation(steps: &[Step]) {
                     Type::NonConfirmable
                 };
                 let mut m = Message::new(mtype, Code::GET, server.next_message_id(&to));
-                m.token = server.new_token();
+                m.token = server.new_token(&to);
                 m.set_uri("/3/0/13");
                 if observe {
                     m.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));
@@ -199,7 +199,7 @@ fn run_conversation(steps: &[Step]) {
                     Type::NonConfirmable
                 };
                 let mut m = Message::new(mtype, Code::POST, c.next_message_id(&SERVER));
-                m.token = c.new_token();
+                m.token = c.new_token(&SERVER);
                 m.set_uri("/rd/0");
                 c.send_request(SERVER, m, now);
             }

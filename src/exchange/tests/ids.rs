@@ -27,8 +27,8 @@ fn initial_message_ids_depend_on_the_seed() {
 fn tokens_are_8_random_bytes_reproducible_from_the_seed() {
     let mut a: Exchanges<Addr> = Exchanges::new(TransmissionParams::default(), 9);
     let mut b: Exchanges<Addr> = Exchanges::new(TransmissionParams::default(), 9);
-    let ta: Vec<Vec<u8>> = (0..100).map(|_| a.new_token()).collect();
-    let tb: Vec<Vec<u8>> = (0..100).map(|_| b.new_token()).collect();
+    let ta: Vec<Vec<u8>> = (0..100).map(|_| a.new_token(&CLIENT)).collect();
+    let tb: Vec<Vec<u8>> = (0..100).map(|_| b.new_token(&CLIENT)).collect();
     assert_eq!(ta, tb);
     assert!(ta.iter().all(|t| t.len() == 8));
     let distinct: std::collections::HashSet<&Vec<u8>> = ta.iter().collect();

@@ -136,7 +136,7 @@ impl Pair {
     /// and token.
     fn server_request(&mut self, mtype: Type, code: Code, path: &str) -> (RequestId, Message) {
         let mut msg = Message::new(mtype, code, self.server.next_message_id(&CLIENT));
-        msg.token = self.server.new_token();
+        msg.token = self.server.new_token(&CLIENT);
         msg.set_uri(path);
         let id = self
             .server
@@ -174,7 +174,7 @@ impl Pair {
     /// The client sends a request (Register, Update, Send…).
     fn client_request(&mut self, mtype: Type, code: Code, path: &str) -> Message {
         let mut msg = Message::new(mtype, code, self.client.next_message_id(&SERVER));
-        msg.token = self.client.new_token();
+        msg.token = self.client.new_token(&SERVER);
         msg.set_uri(path);
         self.client
             .send_request(SERVER, msg.clone(), self.clock.now());
@@ -189,7 +189,7 @@ impl Pair {
             Code::GET,
             self.server.next_message_id(&CLIENT),
         );
-        msg.token = self.server.new_token();
+        msg.token = self.server.new_token(&CLIENT);
         msg.set_uri(path);
         msg.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));
         let id = self
@@ -213,7 +213,7 @@ fn server_alone(params: TransmissionParams) -> (FakeClock, Exchanges<Addr>) {
 
 fn con_get(ex: &mut Exchanges<Addr>, path: &str) -> Message {
     let mut msg = Message::new(Type::Confirmable, Code::GET, ex.next_message_id(&CLIENT));
-    msg.token = ex.new_token();
+    msg.token = ex.new_token(&CLIENT);
     msg.set_uri(path);
     msg
 }
@@ -221,7 +221,7 @@ fn con_get(ex: &mut Exchanges<Addr>, path: &str) -> Message {
 fn tcp_get(ex: &mut Exchanges<Addr>, path: &str) -> Message {
     let mut msg = Message::new(Type::Confirmable, Code::GET, 0);
     msg.reliable = true;
-    msg.token = ex.new_token();
+    msg.token = ex.new_token(&CLIENT);
     msg.set_uri(path);
     msg
 }

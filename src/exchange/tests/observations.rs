@@ -22,7 +22,7 @@ fn observation_is_registered_by_a_2xx_with_observe_to_an_observe_0_request() {
 fn observe_response_without_observe_option_registers_nothing() {
     let mut p = Pair::new();
     let mut req = Message::new(Type::Confirmable, Code::GET, 1);
-    req.token = p.server.new_token();
+    req.token = p.server.new_token(&CLIENT);
     req.set_uri("/3/0/13");
     req.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));
     p.server.send_request(CLIENT, req.clone(), p.clock.now());

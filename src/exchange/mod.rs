@@ -39,8 +39,12 @@
 //!     which the caller creates; datagrams and events wait in queues the
 //!     caller drains with `poll_transmit` and `poll_event`;
 //! - a datagram costs about the same whether one client is observed or
-//!   thousands are: observations are found by peer and by token, not by
-//!   looking through all of them (`benches/exchanges.rs`).
+//!   thousands are, and whether one message of ours is tracked or
+//!   thousands are (NON answers are tracked for NON_LIFETIME): observations
+//!   are found by peer and by token, tracked messages among their peer's,
+//!   deadlines in order, and the message a duplicate's reply answers by
+//!   peer and token, never by looking through all of them
+//!   (`benches/exchanges.rs`).
 //!
 //! Messages marked `reliable` (CoAP over TCP, RFC 8323) have no type and no
 //! message ID: such a request is never retransmitted and waits for the

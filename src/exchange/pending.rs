@@ -328,6 +328,83 @@ mod tests {
         }
     }
 
+    /// One step of [`any_sequence_of_changes_keeps_every_index_exact`]:
+    /// (what, id, peer, message ID, token, deadline in seconds or none).
+    type Step = (u8, u64, u32, u16, u8, Option<u8>);
+
+    fn phase_of(what: u8, deadline: Option<u8>, t0: Instant) -> Phase {
+        let deadline = deadline.map(|s| t0 + Duration::from_secs(u64::from(s)));
+        match what % 3 {
+            0 => Phase::Queued,
+            1 => Phase::Unacked {
+                retransmits: 0,
+                timeout: Duration::from_secs(2),
+                deadline,
+                retransmit: true,
+            },
+            _ => Phase::Waiting { deadline },
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_sequence_of_changes_keeps_every_index_exact(
+            steps in proptest::collection::vec(
+                (0u8..9, 0u64..12, 0u32..4, 0u16..4, 0u8..3, proptest::option::of(0u8..5)),
+                0..60,
+            )
+        ) {
+            let t0 = Instant::now();
+            let mut p = Pending::default();
+            for (what, id, peer, mid, token, deadline) in steps as Vec<Step> {
+                let id = RequestId(id);
+                match what / 3 {
+                    0 => {
+                        let mut o = tracked(peer, con(mid, &[token]));
+                        o.phase = phase_of(what, deadline, t0);
+                        p.insert(id, o);
+                    }
+                    1 => p.set_phase(id, phase_of(what, deadline, t0)),
+                    _ => {
+                        p.remove(id);
+                    }
+                }
+                check(&p);
+                // Every lookup finds exactly what a scan finds, in id order.
+                let scan = |f: &dyn Fn(&Outgoing<u32>) -> bool| -> Vec<RequestId> {
+                    p.by_id.iter().filter(|(_, o)| f(o)).map(|(id, _)| *id).collect()
+                };
+                for peer in 0..4 {
+                    for mid in 0..4 {
+                        proptest::prop_assert_eq!(
+                            ids(p.with_message_id(&peer, mid)),
+                            scan(&|o| o.peer == peer
+                                && o.msg.message_id == mid
+                                && !matches!(o.phase, Phase::Queued))
+                        );
+                    }
+                    for token in 0..3u8 {
+                        proptest::prop_assert_eq!(
+                            ids(p.with_token(&peer, &[token])),
+                            scan(&|o| o.peer == peer && o.msg.token == [token])
+                        );
+                    }
+                }
+                let now = t0 + Duration::from_secs(2);
+                let mut due: Vec<(Instant, RequestId)> = p
+                    .by_id
+                    .iter()
+                    .filter_map(|(id, o)| o.phase.deadline().filter(|&t| t <= now).map(|t| (t, *id)))
+                    .collect();
+                due.sort();
+                proptest::prop_assert_eq!(
+                    p.due(now),
+                    due.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
     fn ids<'a>(it: impl Iterator<Item = (RequestId, &'a Outgoing<u32>)>) -> Vec<RequestId> {
         it.map(|(id, _)| id).collect()
     }

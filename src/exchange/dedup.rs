@@ -332,6 +332,53 @@ mod tests {
         assert_eq!(indexed, entries);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_separate_reply_goes_where_a_scan_of_every_entry_says(
+            steps in proptest::collection::vec(
+                (0u8..5, 0u8..3, 0u16..6, 0u8..3, 1u64..4),
+                0..80,
+            )
+        ) {
+            let t0 = Instant::now();
+            let mut d = Dedup::with_max(5);
+            let mut now = t0;
+            for (what, peer, mid, token, secs) in steps {
+                match what {
+                    0 | 1 => d.record(&peer, &con(mid, &[token]), Duration::from_secs(secs), now),
+                    2 => {
+                        let ack = Message::new(Type::Acknowledgement, Code::EMPTY, mid);
+                        d.set_reply_by_message_id(&peer, &ack);
+                    }
+                    3 => {
+                        let mut reply = Message::new(Type::NonConfirmable, Code::CONTENT, 9);
+                        reply.token = vec![token];
+                        // Where the reply belongs: the newest entry of the
+                        // peer with the token and no reply yet.
+                        let expected = d
+                            .entries
+                            .iter()
+                            .filter(|((p, _), e)| *p == peer && e.token == [token] && e.reply.is_none())
+                            .max_by_key(|(_, e)| e.seq)
+                            .map(|(k, _)| *k);
+                        let before: Vec<((u8, u16), bool)> =
+                            d.entries.iter().map(|(k, e)| (*k, e.reply.is_some())).collect();
+                        d.set_reply_by_token(&peer, &reply);
+                        for (k, had) in before {
+                            let has = d.entries[&k].reply.is_some();
+                            proptest::prop_assert_eq!(has, had || Some(k) == expected, "{:?}", k);
+                        }
+                    }
+                    _ => {
+                        now += Duration::from_secs(secs);
+                        d.prune(now);
+                    }
+                }
+                check(&d);
+            }
+        }
+    }
+
     #[test]
     fn the_token_index_follows_reuse_expiry_and_eviction() {
         let t0 = Instant::now();

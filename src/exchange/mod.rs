@@ -539,31 +539,26 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         // lets it, without looking through the others.
         let at_once = self.outgoing.queued_len() == 0
             && (msg.reliable || msg.mtype != Type::Confirmable || self.has_room(&peer));
-        if at_once {
+        let phase = if at_once {
             let phase = self.first_phase(&msg, kind, now);
             self.transmits
                 .push_back((peer.clone(), msg.clone(), Some(id)));
-            self.outgoing.insert(
-                id,
-                Outgoing {
-                    peer,
-                    msg,
-                    kind,
-                    phase,
-                },
-            );
-            return;
-        }
+            phase
+        } else {
+            Phase::Queued
+        };
         self.outgoing.insert(
             id,
             Outgoing {
                 peer,
                 msg,
                 kind,
-                phase: Phase::Queued,
+                phase,
             },
         );
-        self.pump(now);
+        if !at_once {
+            self.pump(now);
+        }
     }
 
     /// Whether `peer` may get another CON now (NSTART).

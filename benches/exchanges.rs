@@ -5,7 +5,9 @@
 //! number of requests still waiting for an answer grows (N unanswered CON
 //! requests to N other peers: a fleet asked at once, or gone silent): one
 //! request and its response, and the timer check that follows every batch
-//! of received datagrams with no timer due. Sans-IO: no socket, no thread.
+//! of received datagrams with no timer due. And a stray ACK (one matching
+//! no tracked message, as a duplicated or late one does) with N requests
+//! finished and remembered. Sans-IO: no socket, no thread.
 //! Run with `cargo bench --bench exchanges`.
 
 use std::hint::black_box;
@@ -115,6 +117,26 @@ fn benches(c: &mut Criterion) {
                     let req = request(&mut ex, 0, "/3/0/0", false, now);
                     let got = ex.handle_incoming(&0, &answer(&req, None), now);
                     assert!(matches!(got, Incoming::Response { .. }));
+                    black_box(got);
+                })
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("stray_ack_with_finished", n),
+            &n,
+            |b, &n| {
+                let mut ex = Exchanges::new(TransmissionParams::default(), 7);
+                for peer in 1..=n {
+                    let req = request(&mut ex, peer, "/3/0/0", false, now);
+                    ex.handle_incoming(&peer, &answer(&req, None), now);
+                }
+                while ex.poll_event().is_some() {}
+                // An ACK from a peer with no request finished: the whole list is
+                // looked through.
+                let stray = Message::new(Type::Acknowledgement, Code::EMPTY, 7);
+                b.iter(|| {
+                    let got = ex.handle_incoming(&0, &stray, now);
+                    assert!(matches!(got, Incoming::Stray { related: None }));
                     black_box(got);
                 })
             },

@@ -87,11 +87,13 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
         if let Some(t) = expires {
             self.expiries.insert((t, self.seq), key.clone());
         }
+        // A message ID used again replaces its entry.
+        self.remove(&key);
         self.by_token
             .entry((peer.clone(), msg.token.clone()))
             .or_default()
             .push(msg.message_id);
-        let old = self.entries.insert(
+        self.entries.insert(
             key,
             Entry {
                 seq: self.seq,
@@ -100,28 +102,12 @@ impl<P: Clone + Eq + Hash> Dedup<P> {
                 reply: None,
             },
         );
-        if let Some(old) = old {
-            self.unindex(peer, msg.message_id, &old.token);
-        }
     }
 
     /// Forgets the entry of `key`.
     fn remove(&mut self, key: &(P, u16)) {
         if let Some(entry) = self.entries.remove(key) {
-            self.unindex(&key.0, key.1, &entry.token);
-        }
-    }
-
-    /// Takes one `message_id` from the token index of `peer` and `token`.
-    fn unindex(&mut self, peer: &P, message_id: u16, token: &[u8]) {
-        let index = (peer.clone(), token.to_vec());
-        if let Some(ids) = self.by_token.get_mut(&index) {
-            if let Some(at) = ids.iter().position(|&m| m == message_id) {
-                ids.swap_remove(at);
-            }
-            if ids.is_empty() {
-                self.by_token.remove(&index);
-            }
+            super::unindex(&mut self.by_token, &(key.0.clone(), entry.token), key.1);
         }
     }
 

@@ -311,6 +311,23 @@ fn after(now: Instant, d: Duration) -> Option<Instant> {
     now.checked_add(d)
 }
 
+/// Takes `id` out of the list an index keeps under `key`, and the list
+/// once it is empty (the indexes of [`Observations`] and [`Dedup`]).
+fn unindex<K, Q, T, S>(index: &mut HashMap<Q, Vec<T>, S>, key: &K, id: T)
+where
+    K: Eq + Hash + ?Sized,
+    Q: Eq + Hash + std::borrow::Borrow<K>,
+    T: PartialEq,
+    S: std::hash::BuildHasher,
+{
+    if let Some(ids) = index.get_mut(key) {
+        ids.retain(|i| *i != id);
+        if ids.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
 fn empty_ack(message_id: u16) -> Message {
     Message::new(Type::Acknowledgement, Code::EMPTY, message_id)
 }

@@ -104,8 +104,8 @@ impl<P: Clone + Eq + Hash> Observations<P> {
     /// Removes observation `id`.
     pub(super) fn remove(&mut self, id: ObservationId) -> Option<Observation<P>> {
         let obs = self.by_id.remove(&id)?;
-        unindex(&mut self.by_peer, &obs.peer, id);
-        unindex(&mut self.by_token, &obs.token, id);
+        super::unindex(&mut self.by_peer, &obs.peer, id);
+        super::unindex(&mut self.by_token, obs.token.as_slice(), id);
         Some(obs)
     }
 
@@ -141,20 +141,6 @@ impl<P: Clone + Eq + Hash> Observations<P> {
         ids.into_iter()
             .flatten()
             .filter_map(|id| self.by_id.get(id))
-    }
-}
-
-/// Takes `id` out of the list under `key`, and the list once empty.
-fn unindex<K: Eq + Hash + ?Sized, Q: Eq + Hash + std::borrow::Borrow<K>>(
-    index: &mut HashMap<Q, Vec<ObservationId>>,
-    key: &K,
-    id: ObservationId,
-) {
-    if let Some(ids) = index.get_mut(key) {
-        ids.retain(|&i| i != id);
-        if ids.is_empty() {
-            index.remove(key);
-        }
     }
 }
 

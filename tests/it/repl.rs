@@ -153,7 +153,8 @@ fn ctrl_c_interrupts_a_waiting_recv_and_returns_to_the_prompt() {
         }
         assert!(attempts < 20, "Ctrl-C never reached a waiting recv");
     }
-    p.send_line("print(\"still here\")").unwrap();
+    // Split, so that the echo of the typed line does not match.
+    p.send_line("print(\"still \" + \"here\")").unwrap();
     p.exp_string("still here").unwrap();
     exit(&mut p);
 }
@@ -209,6 +210,9 @@ fn a_message_value_shows_its_summary_and_decoded_values() {
     let port = client.local_addr().unwrap().port();
     let responder = answer_one_composite_read(client);
     p.send_line(&format!("connect 127.0.0.1 {port}")).unwrap();
+    // The echo of the typed line holds "$ " too: wait for what `connect`
+    // prints before taking the prompt that follows it.
+    p.exp_string("new remote endpoint").expect("connect's line");
     prompt(&mut p);
     p.send_line("read_composite([\"/3/0/0\", \"/1/1/1\"])")
         .unwrap();

@@ -447,7 +447,25 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// answered or reset; any request waits for its response by token.
     pub fn send_request(&mut self, peer: P, msg: Message, now: Instant) -> RequestId {
         let id = self.alloc_id();
-        self.track(id, peer, msg, Kind::Request { operation: id }, now);
+        self.track(id, peer, msg, Kind::Request { operation: id }, now, false);
+        id
+    }
+
+    /// Whether a request `msg` to `peer` given now would be transmitted at
+    /// once: nothing waits to be transmitted before it, and NSTART leaves
+    /// room for a CON.
+    pub fn starts_at_once(&self, peer: &P, msg: &Message) -> bool {
+        self.transmits.is_empty() && self.outgoing.queued_len() == 0 && self.room_for(peer, msg)
+    }
+
+    /// Registers a request the caller has already transmitted, at `now`,
+    /// as [`Exchanges::send_request`] would have released it; only when
+    /// [`Exchanges::starts_at_once`] said so just before (otherwise it is
+    /// queued and transmitted again, as `send_request` does). Sending
+    /// first lets the datagram leave before the bookkeeping is done.
+    pub fn sent_request(&mut self, peer: P, msg: Message, now: Instant) -> RequestId {
+        let id = self.alloc_id();
+        self.track(id, peer, msg, Kind::Request { operation: id }, now, true);
         id
     }
 
@@ -468,7 +486,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         msg.token = self.new_token(&peer);
         let operation = self.operation_of(previous).unwrap_or(previous);
         let id = self.alloc_id();
-        self.track(id, peer, msg, Kind::Request { operation }, now);
+        self.track(id, peer, msg, Kind::Request { operation }, now, false);
         Some(id)
     }
 
@@ -501,7 +519,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         msg.message_id = self.next_message_id(&peer);
         msg.token = self.new_token(&peer);
         let id = self.alloc_id();
-        self.track(id, peer, msg, Kind::Request { operation: id }, now);
+        self.track(id, peer, msg, Kind::Request { operation: id }, now, false);
         Ok(Some(id))
     }
 
@@ -544,22 +562,33 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
                     self.dedup.set_reply_by_token(&peer, msg);
                 }
                 let id = self.alloc_id();
-                self.track(id, peer, msg.clone(), Kind::Other, now);
+                self.track(id, peer, msg.clone(), Kind::Other, now, false);
                 Some(id)
             }
         }
     }
 
-    fn track(&mut self, id: RequestId, peer: P, msg: Message, kind: Kind, now: Instant) {
+    /// Tracks `msg` as `id`; `transmitted` when the caller has sent it
+    /// already (see [`Exchanges::sent_request`]).
+    fn track(
+        &mut self,
+        id: RequestId,
+        peer: P,
+        msg: Message,
+        kind: Kind,
+        now: Instant,
+        transmitted: bool,
+    ) {
         self.touch(now);
         // Nothing else waits its turn: this one goes at once if NSTART
         // lets it, without looking through the others.
-        let at_once = self.outgoing.queued_len() == 0
-            && (msg.reliable || msg.mtype != Type::Confirmable || self.has_room(&peer));
+        let at_once = self.outgoing.queued_len() == 0 && self.room_for(&peer, &msg);
         let phase = if at_once {
             let phase = self.first_phase(&msg, kind, now);
-            self.transmits
-                .push_back((peer.clone(), msg.clone(), Some(id)));
+            if !transmitted {
+                self.transmits
+                    .push_back((peer.clone(), msg.clone(), Some(id)));
+            }
             phase
         } else {
             Phase::Queued
@@ -576,6 +605,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         if !at_once {
             self.pump(now);
         }
+    }
+
+    /// Whether NSTART lets `msg` go to `peer` now: anything but a CON over
+    /// an unreliable transport always may.
+    fn room_for(&self, peer: &P, msg: &Message) -> bool {
+        msg.reliable || msg.mtype != Type::Confirmable || self.has_room(peer)
     }
 
     /// Whether `peer` may get another CON now (NSTART).

@@ -71,6 +71,15 @@ pub(crate) struct Outbound {
     pub(crate) left: Option<SystemTime>,
 }
 
+/// A request readied by [`Core::ready_now`], to be sent in place.
+pub(crate) struct Ready {
+    /// What sends it.
+    pub(crate) transport: Arc<Transport>,
+    /// The datagram.
+    pub(crate) raw: Vec<u8>,
+    msg: Message,
+}
+
 /// Why a request someone waits for ended without a response.
 #[derive(Clone, Debug)]
 pub(crate) enum Ended {
@@ -274,6 +283,87 @@ impl Core {
             }
         }
         Ok(Submitted { id, transmission })
+    }
+
+    /// Readies request `msg`, which the caller waits for, to be sent in
+    /// place, before it is tracked and recorded, when it can go at once:
+    /// the transport sends in place, nothing else waits to go out
+    /// (`nothing_queued`: the effect queue outside the core is empty and no
+    /// other thread carries effects out), and the exchange layer would
+    /// release it at once. Its message ID and token are filled in and it is
+    /// encoded; the caller sends [`Ready::raw`] through
+    /// [`Ready::transport`] without releasing the core, then reports with
+    /// [`Core::sent_now`]. The peer gets the datagram before the
+    /// bookkeeping is done; what anyone can see of the core afterwards is
+    /// the same as after [`Core::submit`] and the transmission.
+    /// `Err(msg)` when it cannot go this way.
+    pub(crate) fn ready_now(
+        &mut self,
+        peer: SocketAddr,
+        mut msg: Message,
+        nothing_queued: bool,
+    ) -> Result<Ready, Message> {
+        let transport = match &self.transport {
+            Some(t) if t.sends_in_place() => t.clone(),
+            _ => return Err(msg),
+        };
+        msg.reliable = false;
+        if !(nothing_queued
+            && self.effects.is_empty()
+            && msg.code.is_request()
+            && self.exchanges.starts_at_once(&peer, &msg))
+        {
+            return Err(msg);
+        }
+        msg.message_id = self.exchanges.next_message_id(&peer);
+        msg.token = self.exchanges.new_token(&peer);
+        let raw = encode(&msg);
+        Ok(Ready {
+            transport,
+            raw,
+            msg,
+        })
+    }
+
+    /// Tracks and records `ready`, which the caller sent to `peer` with
+    /// `result`, its datagram having left at `left`: as
+    /// [`Core::submit`] and [`Core::on_sent`] would have. Returns the
+    /// exchange and its record, or why the transport refused it.
+    pub(crate) fn sent_now(
+        &mut self,
+        peer: SocketAddr,
+        ready: Ready,
+        result: std::io::Result<()>,
+        now: Instant,
+        left: SystemTime,
+    ) -> (RequestId, Result<RecordRef, String>) {
+        let Ready {
+            transport,
+            raw,
+            msg,
+        } = ready;
+        let path = msg.path_string();
+        let id = self.exchanges.sent_request(peer, msg.clone(), now);
+        self.remember_request_path(id, path);
+        self.awaited.insert(id);
+        let seq = self.session.reserve_seq();
+        let out = Outbound {
+            transport,
+            seq,
+            peer,
+            raw,
+            msg,
+            id: Some(id),
+            awaited: true,
+            left: Some(left),
+        };
+        self.on_sent(out, result, left);
+        self.flush();
+        // Kept by `on_sent` (the newest, never the one a full table drops).
+        let outcome = self
+            .take_sent(seq)
+            .unwrap_or_else(|| Err("the outcome of the transmission was lost".into()));
+        (id, outcome)
     }
 
     /// Queues the request for the block after `response` of a Block2

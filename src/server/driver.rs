@@ -6,7 +6,10 @@
 //! [`Core`](super::core::Core) in batches under one lock and fires its
 //! timers. Every datagram and every line leaves through the effect queue,
 //! carried out by one thread at a time after the lock around the core is
-//! released, so a slow peer or a slow terminal never holds up another peer.
+//! released, so a slow peer or a slow terminal never holds up another peer
+//! (one exception: a request a command waits for, when nothing else is to
+//! go out and the transport never waits for a peer, is sent in place
+//! before its bookkeeping; see `Core::ready_now`).
 //!
 //! A command waiting for a response takes the hand-offs out of the round
 //! trip: while one waits and the worker has nothing in hand, the reader

@@ -47,7 +47,7 @@ use crate::exchange::{Block2Assembly, BlockProgress, RequestId, TransmissionPara
 use crate::lwm2m::kind;
 use crate::transport::{FaultSettings, Security, Transport};
 
-use self::core::{Core, Ended};
+use self::core::{Core, Ended, Submitted};
 use handle::lock;
 
 pub(crate) use base::RegistryContext;
@@ -460,31 +460,61 @@ impl Server {
     ) -> Result<Sent, ServerError> {
         // A Block2 transfer repeats the request: it is taken from the sent
         // record, or, for an awaited request held back by NSTART, kept here.
-        let (submitted, held) = {
+        let (submitted, held, sent_here) = {
             let mut core = self.lock();
-            let submitted = core.submit(
-                peer,
-                msg,
-                opts.fill_message_id,
-                opts.fill_token,
-                opts.wait.is_some(),
-                Instant::now(),
-            )?;
-            let held = match (submitted.transmission, submitted.id, opts.wait) {
-                (None, Some(id), Some(_)) => core.exchanges.pending_message(id).cloned(),
+            let mut msg = Some(msg);
+            let mut sent_here = None;
+            if opts.wait.is_some()
+                && opts.fill_message_id
+                && opts.fill_token
+                && let Some(m) = msg.take()
+            {
+                // Sent in place only while no other thread carries effects
+                // out, and none waits to be: they keep their order.
+                let drain = self.shared.drain.try_lock().ok();
+                let nothing_queued = drain.is_some() && lock(&self.shared.outbox).is_empty();
+                match core.ready_now(peer, m, nothing_queued) {
+                    Ok(ready) => {
+                        let result = ready.transport.send_to(&ready.raw, peer);
+                        let left = SystemTime::now();
+                        sent_here = Some(core.sent_now(peer, ready, result, Instant::now(), left));
+                    }
+                    Err(back) => msg = Some(back),
+                }
+                drop(drain);
+            }
+            // No message left here: it went out in place.
+            let submitted = match msg {
+                None => Submitted {
+                    id: sent_here.as_ref().map(|(id, _)| *id),
+                    transmission: None,
+                },
+                Some(msg) => core.submit(
+                    peer,
+                    msg,
+                    opts.fill_message_id,
+                    opts.fill_token,
+                    opts.wait.is_some(),
+                    Instant::now(),
+                )?,
+            };
+            let held = match (submitted.transmission, submitted.id, opts.wait, &sent_here) {
+                (None, Some(id), Some(_), None) => core.exchanges.pending_message(id).cloned(),
                 _ => None,
             };
-            (submitted, held)
+            (submitted, held, sent_here.map(|(_, outcome)| outcome))
         };
         // The guard above carried out the transmission, or the thread that
         // was at it does (it wakes the waiters when done).
-        let sent = match submitted.transmission {
-            Some(seq) => match self.wait_until(None, |core| core.take_sent(seq))? {
+        let sent = match (sent_here, submitted.transmission) {
+            (Some(Ok(record)), _) => Some(record),
+            (Some(Err(e)), _) => return Err(ServerError::SendFailed(e)),
+            (None, Some(seq)) => match self.wait_until(None, |core| core.take_sent(seq))? {
                 Some(Ok(record)) => Some(record),
                 Some(Err(e)) => return Err(ServerError::SendFailed(e)),
                 None => None,
             },
-            None => None,
+            (None, None) => None,
         };
         let (Some(id), Some(wait)) = (submitted.id, opts.wait) else {
             return Ok(Sent {

@@ -459,13 +459,15 @@ fn object_definitions_belong_to_the_server_instance() {
 /// test carries out the effects itself, as the driver would.
 mod fake_clock {
     use super::*;
-    use crate::server::core::{Core, Effect, Outbound};
+    use crate::server::core::{Core, Effect, Ended, Outbound};
     use std::time::SystemTime;
 
     struct Bench {
         core: Core,
         now: Instant,
         wall: SystemTime,
+        /// The other end of the core's transport (datagrams sent in place).
+        net: memory::MemoryNetwork,
     }
 
     impl Bench {
@@ -474,12 +476,13 @@ mod fake_clock {
                 TransmissionParams::default(),
                 7,
             ));
-            let (t, _net) = memory::pair(([127, 0, 0, 1], 5683).into());
+            let (t, net) = memory::pair(([127, 0, 0, 1], 5683).into());
             core.transport = Some(Arc::new(Transport::Memory(t)));
             Bench {
                 core,
                 now: Instant::now(),
                 wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
+                net,
             }
         }
 
@@ -527,6 +530,113 @@ mod fake_clock {
                 .id
                 .unwrap()
         }
+    }
+
+    /// A GET of `path` sent in place, as `Server::send_to` does it, once
+    /// the effects the core queued were carried out (lines printed), as
+    /// the server's lock guard does.
+    fn read_now(
+        b: &mut Bench,
+        path: &str,
+    ) -> Result<(RequestId, Result<RecordRef, String>), Message> {
+        let effects = b.core.take_effects(b.wall);
+        assert!(
+            effects.iter().all(|e| !matches!(e, Effect::Transmit(_))),
+            "only lines to print"
+        );
+        let ready = b.core.ready_now(device(), get(path), true)?;
+        let result = ready.transport.send_to(&ready.raw, device());
+        Ok(b.core.sent_now(device(), ready, result, b.now, b.wall))
+    }
+
+    #[test]
+    fn a_request_sent_in_place_is_tracked_recorded_and_retransmitted_like_any() {
+        let mut b = Bench::new();
+        let (id, sent) = read_now(&mut b, "/3/0/0").unwrap();
+        let record = sent.unwrap();
+        let (bytes, to) = b.net.recv(Duration::ZERO).expect("sent at once");
+        assert_eq!(to, device());
+        let req = udp::decode(&bytes).unwrap();
+        assert_eq!(req.path_string(), "/3/0/0");
+        assert_eq!(record.raw, bytes, "the record is of the datagram sent");
+        assert!(b.transmits().is_empty(), "not queued to be sent again");
+        let sent: Vec<_> = b
+            .core
+            .session
+            .history()
+            .filter(|r| r.direction == Direction::Sent)
+            .map(|r| r.raw.clone())
+            .collect();
+        assert_eq!(sent, std::slice::from_ref(&bytes), "recorded once");
+        assert!(b.core.exchanges.is_pending(id));
+        // Retransmitted after ACK_TIMEOUT, with the same message ID.
+        b.advance(Duration::from_millis(100));
+        assert!(b.transmits().is_empty(), "not before ACK_TIMEOUT");
+        b.advance(Duration::from_secs(3));
+        let again = b.transmits();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].msg.message_id, req.message_id);
+        assert_eq!(again[0].id, Some(id));
+        // The answer ends it, as for one submitted.
+        b.receive(&content(
+            &req,
+            Type::Acknowledgement,
+            req.message_id,
+            b"ACME",
+        ));
+        let response = b.core.take_outcome(id).unwrap().unwrap();
+        assert_eq!(response.message.as_ref().unwrap().payload, b"ACME");
+        assert_eq!(response.request_path.as_deref(), Some("/3/0/0"));
+        assert!(!b.core.exchanges.is_pending(id));
+    }
+
+    #[test]
+    fn a_request_goes_in_place_only_when_nothing_is_to_go_out_before_it() {
+        let mut b = Bench::new();
+        // Something outside the core waits to be carried out.
+        let m = b.core.ready_now(device(), get("/3/0/0"), false);
+        assert_eq!(m.err().unwrap().path_string(), "/3/0/0");
+        // The core holds a transmission of its own (the Created).
+        b.receive(&register(60));
+        assert!(b.core.ready_now(device(), get("/3/0/0"), true).is_err());
+        let outs = b.transmits();
+        b.sent(outs, true);
+        // NSTART = 1: a CON is outstanding.
+        let first = b.read("/3/0/0");
+        let outs = b.transmits();
+        b.sent(outs, true);
+        assert!(read_now(&mut b, "/3/0/1").is_err());
+        b.core.abandon(first);
+        assert!(read_now(&mut b, "/3/0/1").is_ok());
+        // Not over a transport that may wait for its peer.
+        let mut b = Bench::new();
+        b.core.transport = None;
+        assert!(read_now(&mut b, "/3/0/0").is_err());
+    }
+
+    #[test]
+    fn a_request_refused_in_place_ends_and_frees_the_way() {
+        let mut b = Bench::new();
+        b.net.fail_sends(true);
+        let (id, sent) = read_now(&mut b, "/3/0/0").unwrap();
+        let error = sent.unwrap_err();
+        assert!(error.contains("Read /3/0/0"), "{error}");
+        assert!(!b.core.exchanges.is_pending(id));
+        assert!(matches!(
+            b.core.take_outcome(id),
+            Some(Err(Ended::SendFailed(_)))
+        ));
+        assert_eq!(
+            b.core
+                .session
+                .history()
+                .filter(|r| r.direction == Direction::Sent)
+                .count(),
+            0,
+            "a datagram that never left is not in the history"
+        );
+        b.net.fail_sends(false);
+        assert!(read_now(&mut b, "/3/0/1").unwrap().1.is_ok());
     }
 
     fn register(lifetime: u32) -> Message {

@@ -80,6 +80,15 @@ impl Transport {
         matches!(self, Transport::Tcp(_))
     }
 
+    /// Whether [`Transport::send_to`] never waits for a peer, so it may be
+    /// called with the server's core locked: plain UDP (one system call;
+    /// injected delays are carried out by threads of their own) and the
+    /// in-memory transport. Not DTLS (encryption, a handshake to start)
+    /// nor TCP (a connection's writer).
+    pub fn sends_in_place(&self) -> bool {
+        matches!(self, Transport::Udp(_) | Transport::Memory(_))
+    }
+
     /// Sends one application datagram to `peer`. Over TCP the frame is
     /// queued for the connection's writer and this returns at once (see
     /// [`TcpTransport::send_to`]); an error means it will not be sent.

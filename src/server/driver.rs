@@ -163,16 +163,18 @@ impl Queue {
 /// has to tell besides, in the order it happened, onto `events`.
 fn receive_into(transport: &Transport, buf: &mut [u8], timeout: Duration, events: &mut Vec<Event>) {
     let received = transport.recv(buf, timeout);
-    events.extend(transport.take_notices().into_iter().map(Event::Notice));
-    events.extend(transport.take_faults().into_iter().map(Event::Fault));
-    events.extend(
-        transport
-            .take_moved()
-            .into_iter()
-            .map(|(o, n)| Event::Moved(o, n)),
-    );
-    events.extend(transport.take_closed().into_iter().map(Event::Closed));
-    events.extend(transport.take_accepted().into_iter().map(Event::Accepted));
+    if transport.may_tell_more() {
+        events.extend(transport.take_notices().into_iter().map(Event::Notice));
+        events.extend(transport.take_faults().into_iter().map(Event::Fault));
+        events.extend(
+            transport
+                .take_moved()
+                .into_iter()
+                .map(|(o, n)| Event::Moved(o, n)),
+        );
+        events.extend(transport.take_closed().into_iter().map(Event::Closed));
+        events.extend(transport.take_accepted().into_iter().map(Event::Accepted));
+    }
     match received {
         Ok(Some((n, peer))) => {
             events.push(Event::Datagram(peer, buf.get(..n).unwrap_or(buf).to_vec()));

@@ -209,6 +209,17 @@ impl Transport {
         }
     }
 
+    /// Whether the `take_*` calls may return anything now: false for
+    /// plain UDP with no fault engaged and for the in-memory transport,
+    /// which have nothing to tell besides datagrams.
+    pub fn may_tell_more(&self) -> bool {
+        match self {
+            Transport::Udp(t) => !t.faults().is_idle(),
+            Transport::Memory(_) => false,
+            Transport::Dtls(_) | Transport::Tcp(_) => true,
+        }
+    }
+
     /// The faults injected since the last call (empty when none or no
     /// injector).
     pub fn take_faults(&self) -> Vec<FaultEvent> {
@@ -303,6 +314,33 @@ mod tests {
             listening_line(None, true, 5683, false),
             "listening on TCP port 5683"
         );
+    }
+
+    /// The receive path skips the `take_*` calls while `may_tell_more` is
+    /// false: it must be true as long as a fault event waits to be taken.
+    #[test]
+    fn plain_udp_tells_more_than_datagrams_only_while_faults_are_engaged() {
+        use faults::FaultSpec;
+        let t = Transport::bind(0, false, None).unwrap();
+        assert!(!t.may_tell_more());
+        let on = |loss| FaultSettings {
+            all: FaultSpec {
+                loss,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        t.faults().unwrap().configure(on(1.0));
+        assert!(t.may_tell_more());
+        // A datagram dropped on the way out leaves an event to take.
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        t.send_to(b"lost", peer.local_addr().unwrap()).unwrap();
+        t.faults().unwrap().configure(on(0.0));
+        assert!(t.may_tell_more(), "an event is still to be taken");
+        assert_eq!(t.take_faults().len(), 1);
+        assert!(!t.may_tell_more());
+        let plain = Transport::bind_tcp(0, false, None).unwrap();
+        assert!(plain.may_tell_more());
     }
 
     #[test]

@@ -215,3 +215,35 @@ fn rst_to_a_non_notification_we_sent_is_reported() {
         Incoming::Reset { id }
     );
 }
+
+/// A request the caller transmitted itself (`sent_request`, after
+/// `starts_at_once`) is not released again, but retransmitted and matched
+/// as one released by `send_request`; NSTART then holds the next CON back.
+#[test]
+fn a_request_sent_by_the_caller_is_retransmitted_and_holds_nstart() {
+    let (mut clock, mut ex) = server_alone(TransmissionParams::default());
+    let msg = con_get(&mut ex, "/3/0");
+    assert!(ex.starts_at_once(&CLIENT, &msg));
+    let id = ex.sent_request(CLIENT, msg.clone(), clock.now());
+    assert!(ex.poll_transmission().is_none(), "not released again");
+    let next = con_get(&mut ex, "/3/1");
+    assert!(!ex.starts_at_once(&CLIENT, &next), "NSTART = 1");
+    // Another peer is not held back.
+    let mut other = next.clone();
+    other.message_id = ex.next_message_id(&OTHER_CLIENT);
+    assert!(ex.starts_at_once(&OTHER_CLIENT, &other));
+    let deadline = ex.poll_timeout().expect("a retransmission deadline");
+    assert!(deadline - clock.now() >= Duration::from_secs(2));
+    clock.set(deadline);
+    ex.handle_timeout(clock.now());
+    let (to, again, of) = ex.poll_transmission().expect("a retransmission");
+    assert_eq!((to, of), (CLIENT, Some(id)));
+    assert_eq!(again, msg);
+    let mut ack = Message::new(Type::Acknowledgement, Code::CONTENT, msg.message_id);
+    ack.token = msg.token.clone();
+    assert!(matches!(
+        ex.handle_incoming(&CLIENT, &ack, clock.now()),
+        Incoming::Response { id: got, .. } if got == id
+    ));
+    assert!(ex.starts_at_once(&CLIENT, &next));
+}

@@ -256,10 +256,7 @@ impl Core {
         let mid = msg.message_id;
         let token = (!msg.code.is_request()).then(|| msg.token.clone());
         let id = if msg.code.is_request() {
-            let path = msg.path_string();
-            let id = self.exchanges.send_request(peer, msg, now);
-            self.remember_request_path(id, path);
-            Some(id)
+            Some(self.track_request(peer, msg, false, now))
         } else {
             self.exchanges.send_other(peer, &msg, now)
         };
@@ -342,9 +339,7 @@ impl Core {
             raw,
             msg,
         } = ready;
-        let path = msg.path_string();
-        let id = self.exchanges.sent_request(peer, msg.clone(), now);
-        self.remember_request_path(id, path);
+        let id = self.track_request(peer, msg.clone(), true, now);
         self.awaited.insert(id);
         let seq = self.session.reserve_seq();
         let out = Outbound {
@@ -354,16 +349,33 @@ impl Core {
             raw,
             msg,
             id: Some(id),
-            awaited: true,
+            // The caller takes the outcome from here, not from `take_sent`.
+            awaited: false,
             left: Some(left),
         };
-        self.on_sent(out, result, left);
+        let outcome = self.on_sent(out, result, left);
         self.flush();
-        // Kept by `on_sent` (the newest, never the one a full table drops).
-        let outcome = self
-            .take_sent(seq)
-            .unwrap_or_else(|| Err("the outcome of the transmission was lost".into()));
         (id, outcome)
+    }
+
+    /// Hands request `msg` to the exchange layer (`transmitted`: the caller
+    /// has sent it already, see [`Exchanges::sent_request`]) and keeps its
+    /// path for the record of its response.
+    fn track_request(
+        &mut self,
+        peer: SocketAddr,
+        msg: Message,
+        transmitted: bool,
+        now: Instant,
+    ) -> RequestId {
+        let path = msg.path_string();
+        let id = if transmitted {
+            self.exchanges.sent_request(peer, msg, now)
+        } else {
+            self.exchanges.send_request(peer, msg, now)
+        };
+        self.remember_request_path(id, path);
+        id
     }
 
     /// Queues the request for the block after `response` of a Block2
@@ -435,13 +447,13 @@ impl Core {
     /// The transport took `out` (or refused it): record it as sent, or
     /// cancel its exchange. Returns the record, stamped with the time `out`
     /// left the core (`wall` for one that never went through
-    /// [`Core::drain_effects`]).
+    /// [`Core::drain_effects`]), or the error as worded for the user.
     pub(crate) fn on_sent(
         &mut self,
         out: Outbound,
         result: std::io::Result<()>,
         wall: SystemTime,
-    ) -> Option<RecordRef> {
+    ) -> Result<RecordRef, String> {
         match result {
             Ok(()) => {
                 let kind = kind::classify(&out.msg, &RegistryContext(&self.registry));
@@ -465,7 +477,7 @@ impl Core {
                 if out.awaited {
                     self.keep_sent(out.seq, Ok(record.clone()));
                 }
-                Some(record)
+                Ok(record)
             }
             Err(e) => {
                 let what = summary_of(&out.msg);
@@ -480,9 +492,9 @@ impl Core {
                     self.flush();
                 }
                 if out.awaited {
-                    self.keep_sent(out.seq, Err(error));
+                    self.keep_sent(out.seq, Err(error.clone()));
                 }
-                None
+                Err(error)
             }
         }
     }

@@ -302,7 +302,8 @@ impl Server {
             Effect::Transmit(out) => {
                 let result = out.transport.send_to(&out.raw, out.peer);
                 let mut core = self.lock_raw();
-                core.on_sent(out, result, SystemTime::now());
+                // The outcome reaches a waiting sender through `take_sent`.
+                let _ = core.on_sent(out, result, SystemTime::now());
                 if core.has_effects() {
                     let mut follow = VecDeque::new();
                     core.drain_effects(&mut follow, SystemTime::now());

@@ -462,47 +462,35 @@ impl Server {
         // record, or, for an awaited request held back by NSTART, kept here.
         let (submitted, held, sent_here) = {
             let mut core = self.lock();
-            let mut msg = Some(msg);
-            let mut sent_here = None;
-            if opts.wait.is_some()
-                && opts.fill_message_id
-                && opts.fill_token
-                && let Some(m) = msg.take()
-            {
-                // Sent in place only while no other thread carries effects
-                // out, and none waits to be: they keep their order.
-                let drain = self.shared.drain.try_lock().ok();
-                let nothing_queued = drain.is_some() && lock(&self.shared.outbox).is_empty();
-                match core.ready_now(peer, m, nothing_queued) {
-                    Ok(ready) => {
-                        let result = ready.transport.send_to(&ready.raw, peer);
-                        let left = SystemTime::now();
-                        sent_here = Some(core.sent_now(peer, ready, result, Instant::now(), left));
-                    }
-                    Err(back) => msg = Some(back),
+            let in_place = if opts.wait.is_some() && opts.fill_message_id && opts.fill_token {
+                self.send_in_place(&mut core, peer, msg)
+            } else {
+                Err(msg)
+            };
+            match in_place {
+                Ok((id, outcome)) => {
+                    let submitted = Submitted {
+                        id: Some(id),
+                        transmission: None,
+                    };
+                    (submitted, None, Some(outcome))
                 }
-                drop(drain);
+                Err(msg) => {
+                    let submitted = core.submit(
+                        peer,
+                        msg,
+                        opts.fill_message_id,
+                        opts.fill_token,
+                        opts.wait.is_some(),
+                        Instant::now(),
+                    )?;
+                    let held = match (submitted.transmission, submitted.id, opts.wait) {
+                        (None, Some(id), Some(_)) => core.exchanges.pending_message(id).cloned(),
+                        _ => None,
+                    };
+                    (submitted, held, None)
+                }
             }
-            // No message left here: it went out in place.
-            let submitted = match msg {
-                None => Submitted {
-                    id: sent_here.as_ref().map(|(id, _)| *id),
-                    transmission: None,
-                },
-                Some(msg) => core.submit(
-                    peer,
-                    msg,
-                    opts.fill_message_id,
-                    opts.fill_token,
-                    opts.wait.is_some(),
-                    Instant::now(),
-                )?,
-            };
-            let held = match (submitted.transmission, submitted.id, opts.wait, &sent_here) {
-                (None, Some(id), Some(_), None) => core.exchanges.pending_message(id).cloned(),
-                _ => None,
-            };
-            (submitted, held, sent_here.map(|(_, outcome)| outcome))
         };
         // The guard above carried out the transmission, or the thread that
         // was at it does (it wakes the waiters when done).
@@ -549,6 +537,26 @@ impl Server {
             sent,
             response: Some(response),
         })
+    }
+
+    /// Sends awaited request `msg` to `peer` at once, before its
+    /// bookkeeping, when the core says it can go so ([`Core::ready_now`]),
+    /// without releasing `core`; only while no other thread carries effects
+    /// out and none waits to be, so they keep their order. Returns its
+    /// exchange and its record (or why the transport refused it), or
+    /// `Err(msg)` for [`Core::submit`].
+    fn send_in_place(
+        &self,
+        core: &mut Core,
+        peer: SocketAddr,
+        msg: Message,
+    ) -> Result<(RequestId, Result<RecordRef, String>), Message> {
+        let drain = self.shared.drain.try_lock().ok();
+        let nothing_queued = drain.is_some() && lock(&self.shared.outbox).is_empty();
+        let ready = core.ready_now(peer, msg, nothing_queued)?;
+        let result = ready.transport.send_to(&ready.raw, peer);
+        let left = SystemTime::now();
+        Ok(core.sent_now(peer, ready, result, Instant::now(), left))
     }
 
     /// Completes a Block2 transfer (RFC 7959 §2.4): asks for each following

@@ -517,7 +517,7 @@ mod fake_clock {
                 } else {
                     Err(std::io::Error::other("refused"))
                 };
-                self.core.on_sent(o, result, self.wall);
+                let _ = self.core.on_sent(o, result, self.wall);
             }
         }
 

@@ -20,7 +20,10 @@ round medians and of round means, and the median of per-round ratios
 also adds the Rhai floor (`benches/rhai_floor.rs`: this very script in a
 bare Rhai engine whose `coap_get` is one `sendto` and one `recvfrom`) and
 prints each nsh run's ratio to that too: what running the loop in Rhai
-costs any scripted shell, apart from what nsh itself adds.
+costs any scripted shell, apart from what nsh itself adds. Beside each
+ratio it prints what the run adds to that floor per GET, in microseconds
+(per-round differences, with their interval): a ratio depends on how long
+the machine's own round trip is, the time added much less.
 
 With two nsh binaries or more, each is compared with the first round by
 round (per-round ratios, with their interval): rounds vary by 10 % on a
@@ -107,12 +110,15 @@ def interval(values, draws=2000):
     return meds[int(draws * 0.025)], meds[int(draws * 0.975) - 1]
 
 
-def ratio_line(name, per_round_medians, per_round_means):
-    """`name: median M [lo, hi], mean … [lo, hi]` of per-round ratios."""
+def ratio_line(name, per_round_medians, per_round_means, unit=""):
+    """`name: median M [lo, hi], mean … [lo, hi]` of per-round ratios (or,
+    with a unit, of per-round differences)."""
     parts = []
+    digits = 1 if unit else 3
     for what, xs in (("median", per_round_medians), ("mean", per_round_means)):
         lo, hi = interval(xs)
-        parts.append(f"{what} {statistics.median(xs):.3f} [{lo:.3f}, {hi:.3f}]")
+        parts.append(f"{what} {statistics.median(xs):.{digits}f}{unit} "
+                     f"[{lo:.{digits}f}, {hi:.{digits}f}]")
     return f"{name}, per round (95 % interval): " + ", ".join(parts)
 
 
@@ -132,6 +138,10 @@ def main():
     results = {v: ([], []) for v in variants}
     ratios = {v: ([], []) for v in variants}
     rhai_ratios = {v: ([], []) for v in variants}
+    # What each run adds to the floors per GET, in microseconds: unlike a
+    # ratio, it does not shrink when the machine's own round trip is long.
+    added = {v: ([], []) for v in variants}
+    rhai_added = {v: ([], []) for v in variants}
     tmp = tempfile.mkdtemp(prefix="nsh-rtt-")
     for r in range(ROUNDS):
         port = free_port()
@@ -149,10 +159,12 @@ def main():
                 results[v][1].append(mean)
                 print(f"round {r + 1}: {label(v)}: median {med:.1f} us, mean {mean:.1f} us", flush=True)
             if FLOOR:
-                for base, into in (((FLOOR_BIN, None), ratios), ((RHAI_FLOOR_BIN, None), rhai_ratios)):
+                for base, into, extra in (((FLOOR_BIN, None), ratios, added),
+                                          ((RHAI_FLOOR_BIN, None), rhai_ratios, rhai_added)):
                     for v in variants:
                         for k in (0, 1):
                             into[v][k].append(results[v][k][-1] / results[base][k][-1])
+                            extra[v][k].append(results[v][k][-1] - results[base][k][-1])
         finally:
             server.terminate()
             server.wait()
@@ -167,10 +179,12 @@ def main():
             med, mean = (statistics.median(x) for x in results[v])
             print(f"{label(v)} / floor: median {med / fmed:.3f}, mean {mean / fmean:.3f}")
             print("  " + ratio_line("ratio", *ratios[v]))
+            print("  " + ratio_line("added per GET", *added[v], unit=" us"))
         for v in variants[2 + len(GAPS):]:
             med, mean = (statistics.median(x) for x in results[v])
             print(f"{label(v)} / Rhai floor: median {med / rmed:.3f}, mean {mean / rmean:.3f}")
             print("  " + ratio_line("ratio", *rhai_ratios[v]))
+            print("  " + ratio_line("added per GET", *rhai_added[v], unit=" us"))
     # Two binaries or more: each against the first, round by round (the
     # way to tell whether a change made a difference).
     first, *others = [v for v in variants if v[0] not in (FLOOR_BIN, RHAI_FLOOR_BIN)]

@@ -304,7 +304,7 @@ impl Core {
             Some(t) if t.sends_in_place() => t.clone(),
             _ => return Err(msg),
         };
-        msg.reliable = false;
+        msg.reliable = transport.is_reliable();
         if !(nothing_queued
             && self.effects.is_empty()
             && msg.code.is_request()

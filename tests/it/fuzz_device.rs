@@ -267,3 +267,34 @@ fn fuzz_shows_a_progress_line_on_a_terminal_only() {
     let (run, _client) = fuzz("4", "30", ALL, "none");
     assert!(!run.stdout.contains("fuzz: case 1/"), "{}", run.stdout);
 }
+
+#[test]
+fn fuzz_blames_no_case_when_the_device_is_silent_before_the_first() {
+    // A device that answers nothing at all (here: a socket nobody reads)
+    // was not broken by case 0: fuzz says so and sends no case.
+    let (silent, port) = crate::harness::silent_udp_port();
+    let code = format!(
+        "listen(0); connect(\"127.0.0.1\", {port}); fuzz(\"/3/0\", #{{count: 5, timeout_s: 0.3}})"
+    );
+    let run = run_nsh(&["-c", &code], Duration::from_secs(30), |_| {});
+    assert!(!run.status.success(), "{}", run.stdout);
+    assert!(!run.stdout.contains("broke the device"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("fuzz: before any case, a read of /3/0 went unanswered twice"),
+        "{}",
+        run.stderr
+    );
+    // Only the two reads went out, no case.
+    silent.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 1500];
+    let mut got = Vec::new();
+    while let Ok((n, _)) = silent.recv_from(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    assert!(!got.is_empty(), "the reads reached the socket");
+    assert!(
+        got.iter().all(|d| d.len() >= 2 && d[1] == 0x01),
+        "only GETs: {got:?}"
+    );
+}

@@ -1,6 +1,8 @@
 //! `fuzz`: sends the cases of [`crate::lwm2m::fuzz`] to the current client
 //! and after each one checks that the device is alive — a read of `/3/0`
-//! is answered and no new Register came from it. On the first failure it
+//! is answered and no new Register came from it. The same check runs once
+//! before the first case: a device silent from the start is an error, not
+//! a finding against case 0. On the first failure it
 //! stops, prints the datagram that broke the device and a line of `udp`
 //! calls that replays the case, and returns the finding.
 //!
@@ -42,7 +44,7 @@ command! {
         kinds: Option<Vec<String>> = opt(List, "all: options, token, payload-tlv, payload-cbor, payload-senml, payload-json, content-format, ids, block, observe"),
         timeout_s: Option<Duration> = opt(Float, SET_TIMEOUT),
     }
-    help: "Sends COUNT malformed and boundary requests aimed at PATH to the current client, checking after each that a read of /3/0 is answered and the client did not re-register. Stops at the first failure, prints the datagram and a replay line, and returns #{found, case_index, kind, what, reason, datagram, replay, cases_run, seed}; () when the device survived every case. Same SEED, same datagrams.",
+    help: "Sends COUNT malformed and boundary requests aimed at PATH to the current client, checking before the first case and after each that a read of /3/0 is answered and the client did not re-register (a device silent before the first case is an error). Stops at the first failure, prints the datagram and a replay line, and returns #{found, case_index, kind, what, reason, datagram, replay, cases_run, seed}; () when the device survived every case. Same SEED, same datagrams.",
     example: "let f = fuzz(\"/3/0\", #{count: 50, seed: 7, kinds: [\"payload-tlv\", \"ids\"]});",
     run: cmd_fuzz,
 }
@@ -156,6 +158,14 @@ fn run(
     let progress = std::io::stdout().is_terminal();
     let mut shown = Instant::now();
     let start = server.history_mark();
+    // A device that does not answer now would make case 0 look guilty.
+    if let Some(b) = check_alive(server, peer, endpoint, start, timeout) {
+        drain_answers(server, peer, start);
+        return Err(format!(
+            "fuzz: before any case, {}; no case was sent (fuzz needs a device that answers a read of /3/0)",
+            b.reason()
+        ));
+    }
     for i in 0..count {
         if server
             .interrupt_flag()

@@ -190,6 +190,8 @@ pub const FIELDS: &[&str] = &[
     "binding",
     "version",
     "links",
+    "queue_mode",
+    "at_ms",
 ];
 
 fn block_map(b: crate::coap::BlockValue) -> Dynamic {
@@ -203,10 +205,8 @@ fn block_map(b: crate::coap::BlockValue) -> Dynamic {
 /// Registers the type, its getters and methods.
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Msg>("Message");
-    for &f in FIELDS
-        .iter()
-        .chain(["decoded", "queue_mode", "at_ms"].iter())
-    {
+    // `decoded` is the original's name for `value`.
+    for &f in FIELDS.iter().chain(["decoded"].iter()) {
         engine.register_get(f, move |m: &mut Msg| m.field(f).unwrap_or(Dynamic::UNIT));
     }
     engine.register_indexer_get(

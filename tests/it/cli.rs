@@ -588,3 +588,30 @@ fn listen_takes_a_port_only_when_one_follows() {
     assert_eq!(code, 2);
     assert!(err.contains("99999"), "{err}");
 }
+
+#[test]
+fn every_field_a_message_has_is_listed_mapped_and_matchable() {
+    // `at_ms` (when it was sent or received) and `queue_mode` are fields
+    // like the others: named when a field is unknown, in `to_map()`, and
+    // accepted in a pattern.
+    let (silent, port) = crate::harness::silent_udp_port();
+    let code = format!(
+        "listen(0); connect(\"127.0.0.1\", {port}); udp(`\\x50\\x01\\x00\\x07`); \
+         let m = history()[0]; \
+         print(`@@at ${{m.at_ms > 1700000000000}} ${{m.to_map().contains(\"at_ms\")}} ${{m.to_map().contains(\"queue_mode\")}}`); \
+         assert_match(m, #{{at_ms: m.at_ms, queue_mode: m.queue_mode}}); print(\"@@pattern true\"); \
+         m[\"time\"]"
+    );
+    let run = run_nsh(&["-c", &code], Duration::from_secs(20), |_| {});
+    drop(silent);
+    assert!(run.stdout.contains("@@at true true true"), "{}", run.stdout);
+    assert!(run.stdout.contains("@@pattern true"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("a Message has no field `time`"),
+        "{}",
+        run.stderr
+    );
+    for f in ["at_ms", "queue_mode", "direction", "identity"] {
+        assert!(run.stderr.contains(f), "{f} listed: {}", run.stderr);
+    }
+}

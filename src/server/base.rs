@@ -45,8 +45,9 @@ pub enum ServerError {
     /// Ctrl-C.
     #[error("interrupted")]
     Interrupted,
-    /// A name that is not a client.
-    #[error("no client with endpoint name `{0}` (registered: {1})")]
+    /// A name that is not a client, and who is registered (worded by
+    /// `unknown_client`).
+    #[error("no client with endpoint name `{0}` ({1})")]
     UnknownClient(String, String),
     /// Bad address.
     #[error("cannot resolve `{0}`")]

@@ -913,7 +913,12 @@ fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
             flood::grouped((count - NAMED) as u64)
         ));
     }
-    ServerError::UnknownClient(endpoint.to_string(), names)
+    let registered = if count == 0 {
+        "no client is registered".to_string()
+    } else {
+        format!("registered: {names}")
+    };
+    ServerError::UnknownClient(endpoint.to_string(), registered)
 }
 
 /// Counts a command waiting in `Server::wait_until` while it waits.

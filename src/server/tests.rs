@@ -847,6 +847,15 @@ fn a_capture_that_cannot_write_stops_with_one_line() {
 }
 
 #[test]
+fn an_unknown_client_name_with_none_registered_says_so() {
+    let server = Server::new();
+    assert_eq!(
+        server.use_client("nobody").unwrap_err().to_string(),
+        "no client with endpoint name `nobody` (no client is registered)"
+    );
+}
+
+#[test]
 fn an_unknown_client_name_among_thousands_names_a_few() {
     let server = Server::new();
     {

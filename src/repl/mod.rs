@@ -87,7 +87,7 @@ fn run_terminal(shell: &mut Shell) -> i32 {
         reading.store(false, Ordering::SeqCst);
         match line {
             Ok(line) => {
-                if let Some(code) = handle_line(shell, &line) {
+                if let Some(code) = handle_input(shell, &line) {
                     break code;
                 }
             }
@@ -107,32 +107,66 @@ fn run_terminal(shell: &mut Shell) -> i32 {
 
 fn run_piped(shell: &mut Shell) -> i32 {
     let stdin = std::io::stdin();
-    let mut pending = String::new();
+    let mut blocks = Blocks::default();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
-        if !pending.is_empty() || helper::is_incomplete(&line) {
-            pending.push_str(&line);
-            pending.push('\n');
-            if helper::is_incomplete(&pending) {
-                continue;
-            }
-            let block = std::mem::take(&mut pending);
-            if let Some(code) = handle_line(shell, &block) {
-                return code;
-            }
-            continue;
-        }
-        if let Some(code) = handle_line(shell, &line) {
+        if let Some(block) = blocks.push(line)
+            && let Some(code) = handle_line(shell, &block)
+        {
             return code;
         }
     }
     // An unclosed block at the end of input still runs, so its error shows.
-    if !pending.is_empty()
-        && let Some(code) = handle_line(shell, &pending)
-    {
-        return code;
+    blocks
+        .rest()
+        .and_then(|block| handle_line(shell, &block))
+        .unwrap_or(0)
+}
+
+/// What the editor returned, one line or several (pasted, or a block
+/// continued over lines): run line by line as piped input is, a block
+/// left open spanning the lines up to its end. Blank lines among several
+/// are skipped; a lone empty line shows what is pending.
+fn handle_input(shell: &mut Shell, input: &str) -> Option<i32> {
+    if !input.contains('\n') {
+        return handle_line(shell, input);
     }
-    0
+    let mut blocks = Blocks::default();
+    for line in input.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(block) = blocks.push(line.to_string())
+            && let Some(code) = handle_line(shell, &block)
+        {
+            return Some(code);
+        }
+    }
+    blocks.rest().and_then(|block| handle_line(shell, &block))
+}
+
+/// Lines gathered into what runs at once: a line by itself, or the lines
+/// of a block from the one that opens it to the one that closes it.
+#[derive(Default)]
+struct Blocks {
+    pending: String,
+}
+
+impl Blocks {
+    /// Takes `line`; returns what is ready to run.
+    fn push(&mut self, line: String) -> Option<String> {
+        if self.pending.is_empty() && !helper::is_incomplete(&line) {
+            return Some(line);
+        }
+        self.pending.push_str(&line);
+        self.pending.push('\n');
+        if helper::is_incomplete(&self.pending) {
+            return None;
+        }
+        Some(std::mem::take(&mut self.pending))
+    }
+
+    /// A block still open at the end.
+    fn rest(self) -> Option<String> {
+        (!self.pending.is_empty()).then_some(self.pending)
+    }
 }
 
 /// Runs one line; `Some(code)` when the shell should end.

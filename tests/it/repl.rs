@@ -1,9 +1,10 @@
 //! The prompt under a pseudo-terminal: completion, multi-line blocks,
-//! messages printed while a line is half typed, Ctrl-C during `recv`.
+//! lines typed ahead and pasted, messages printed while a line is half
+//! typed, Ctrl-C during `recv`.
 //!
 //! No fixed sleeps: each keystroke waits for what nsh shows once it is
 //! ready for it (the prompt, a completed word, a marker printed by the
-//! command); the editor drops what is typed before it shows its prompt.
+//! command), except where typing ahead is what is tested.
 //! nsh listens on port 0 and the test reads the port from its `listening
 //! on UDP port N` line.
 
@@ -96,6 +97,38 @@ fn a_multi_line_block_runs_when_closed() {
     p.send_line("}").unwrap();
     p.exp_string("line 0").unwrap();
     p.exp_string("line 2").unwrap();
+    exit(&mut p);
+}
+
+#[test]
+fn lines_typed_while_a_command_runs_all_run_in_order() {
+    // Typed ahead while `sleep` runs, in one burst: none is lost. (The
+    // markers are computed, so the terminal's echo of the typed text does
+    // not match them.)
+    let mut p = start();
+    p.send_line("sleep(1.0)").unwrap();
+    send(
+        &mut p,
+        "print(\"@@\" + \"one\")\rprint(\"@@\" + \"two\")\rprint(\"@@\" + \"three\")\r",
+    );
+    p.exp_string("@@one").expect("the first line typed ahead");
+    p.exp_string("@@two").expect("the second line typed ahead");
+    p.exp_string("@@three").expect("the third line typed ahead");
+    exit(&mut p);
+}
+
+#[test]
+fn lines_pasted_at_once_run_one_after_another() {
+    // A terminal's bracketed paste of three command lines, then Enter:
+    // each line runs as if typed, a block left open spans lines.
+    let mut p = start();
+    send(
+        &mut p,
+        "\x1b[200~print(\"@@\" + \"p1\")\nfor i in 0..2 {\n  print(\"@@loop\" + i);\n}\nprint(\"@@\" + \"p2\")\x1b[201~\r",
+    );
+    p.exp_string("@@p1").expect("the first pasted line");
+    p.exp_string("@@loop1").expect("the pasted block");
+    p.exp_string("@@p2").expect("the last pasted line");
     exit(&mut p);
 }
 

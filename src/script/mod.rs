@@ -82,6 +82,9 @@ pub struct Shell {
     pub ctx: Arc<Ctx>,
     /// The `tlv`/`cbor` subshell the prompt is in, if any.
     pub subshell: Option<builders::Subshell>,
+    /// Functions defined at the prompt (`fn name(…) { … }`), for later
+    /// lines.
+    functions: rhai::AST,
 }
 
 /// Outcome of one prompt line.
@@ -135,6 +138,7 @@ impl Shell {
             scope: Scope::new(),
             ctx,
             subshell: None,
+            functions: rhai::AST::empty(),
         }
     }
 
@@ -260,10 +264,8 @@ impl Shell {
                 names.join(" ")
             )),
             LineForm::Rhai => self
-                .engine
-                .eval_with_scope::<Dynamic>(&mut self.scope, line)
-                .map_err(|e| describe_error(&e).trim_start_matches("1:").to_string())
-                .map_err(|e| clean_error(&e)),
+                .eval_rhai_line(line)
+                .map_err(|e| prompt_error(&e, line.trim_end().contains('\n'))),
         };
         if self.ctx.exit.load(Ordering::SeqCst) {
             return LineResult::Exit;
@@ -278,6 +280,15 @@ impl Shell {
                 LineResult::Error(e)
             }
         }
+    }
+
+    /// Runs a prompt line as Rhai, with the functions earlier lines
+    /// defined; those it defines (anew or again) stay for later lines.
+    fn eval_rhai_line(&mut self, line: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+        let ast = self.engine.compile_with_scope(&self.scope, line)?;
+        let ast = self.functions.merge(&ast);
+        self.functions = ast.clone_functions_only();
+        self.engine.eval_ast_with_scope(&mut self.scope, &ast)
     }
 
     /// `TLV` or `CBOR` while in a subshell.
@@ -462,6 +473,25 @@ fn strip_position(s: &str) -> String {
     match s.rfind(" (line ") {
         Some(i) if s.ends_with(')') => s[..i].to_string(),
         _ => s.to_string(),
+    }
+}
+
+/// A Rhai error at the prompt: where it is within a block of several
+/// lines (`line 3, column 5: …`); a single line needs no position.
+fn prompt_error(e: &EvalAltResult, block: bool) -> String {
+    let text = describe_error(e);
+    if !block {
+        return clean_error(text.trim_start_matches("1:"));
+    }
+    let (line, column) = match (e.position().line(), e.position().position()) {
+        (Some(l), Some(c)) => (l, Some(c)),
+        (Some(l), None) => (l, None),
+        _ => return clean_error(&text),
+    };
+    let what = clean_error(&text);
+    match column {
+        Some(c) => format!("line {line}, column {c}: {what}"),
+        None => format!("line {line}: {what}"),
     }
 }
 

@@ -615,3 +615,43 @@ fn every_field_a_message_has_is_listed_mapped_and_matchable() {
         assert!(run.stderr.contains(f), "{f} listed: {}", run.stderr);
     }
 }
+
+#[test]
+fn an_error_in_a_block_of_several_lines_says_which_line() {
+    // A one-line error needs no position; in a block it does.
+    let text = piped(
+        "let x = 1;\n\
+         for i in 0..2 {\n\
+           print(i)\n\
+           print(i);\n\
+         }\n\
+         print(\"@@after\")\n\
+         nosuchthing\n",
+    );
+    assert!(
+        text.contains("line 3, column ")
+            && text.contains("Expecting ';' to terminate this statement"),
+        "{text}"
+    );
+    assert!(text.contains("@@after"), "{text}");
+    assert!(
+        text.contains("Variable not found: nosuchthing (try"),
+        "a single line keeps its short form: {text}"
+    );
+}
+
+#[test]
+fn a_function_defined_at_the_prompt_is_there_on_later_lines() {
+    let text = piped(
+        "fn double(x) { x * 2 }\n\
+         print(`@@${double(4)}`)\n\
+         fn double(x) { x * 3 }\n\
+         fn half(x) {\n  x / 2\n}\n\
+         print(`@@${double(4)} ${half(8)}`)\n",
+    );
+    assert!(text.contains("@@8\n"), "{text}");
+    assert!(
+        text.contains("@@12 4\n"),
+        "redefined, and one over lines: {text}"
+    );
+}

@@ -655,3 +655,23 @@ fn a_function_defined_at_the_prompt_is_there_on_later_lines() {
         "redefined, and one over lines: {text}"
     );
 }
+
+#[test]
+fn a_wait_of_days_is_shown_in_days_and_said_when_set() {
+    // MAX_TRANSMIT_WAIT doubles with each retransmission: at 20 it is
+    // weeks, at 100 more than any clock; `set` says so in words a person
+    // reads, and setting it says how to bound it.
+    let text = piped("set max_retransmit=20\nset\nset max_retransmit=100\nset\n");
+    assert!(text.contains("timeout=auto (72.8 days)"), "{text}");
+    assert!(
+        text.contains("timeout=auto (more than a century)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "a client that never answers is now waited for 72.8 days (MAX_TRANSMIT_WAIT); `set timeout=S` bounds every wait"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("18446744073709551616"), "{text}");
+}

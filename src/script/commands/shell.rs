@@ -492,6 +492,13 @@ fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
             tp.ack_timeout.as_secs_f64(),
             tp.max_retransmit
         ));
+        let wait = crate::server::auto_request_wait(&tp);
+        if tp.retransmit && wait > DAY && ctx.server.request_timeout().is_none() {
+            announce.push(format!(
+                "a client that never answers is now waited for {} (MAX_TRANSMIT_WAIT); `set timeout=S` bounds every wait",
+                long_wait(wait)
+            ));
+        }
         any = true;
     }
     if let Some(lines) = super::faults::apply(ctx, args.faults)? {
@@ -512,10 +519,7 @@ fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
             on(f.auto_send),
             on(f.print_messages),
             ctx.server.request_timeout().map_or_else(
-                || format!(
-                    "auto ({:.1} s)",
-                    crate::server::auto_request_wait(&tp).as_secs_f64()
-                ),
+                || format!("auto ({})", long_wait(crate::server::auto_request_wait(&tp))),
                 |t| t.as_secs_f64().to_string()
             ),
             on(tp.retransmit),
@@ -531,6 +535,21 @@ fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
         ctx.say(&line);
     }
     Ok(Dynamic::UNIT)
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// A wait as a person reads it: seconds up to a day, then days; the
+/// saturated waits of a large `max_retransmit` as what they are.
+fn long_wait(wait: Duration) -> String {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    if wait <= DAY {
+        format!("{:.1} s", wait.as_secs_f64())
+    } else if wait <= CENTURY {
+        format!("{:.1} days", wait.as_secs_f64() / DAY.as_secs_f64())
+    } else {
+        "more than a century".to_string()
+    }
 }
 
 fn cmd_get_error(ctx: &Ctx, _: NoArgs) -> CmdResult {

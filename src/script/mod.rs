@@ -462,10 +462,28 @@ pub fn describe_error(e: &EvalAltResult) -> String {
         // Ctrl-C while Rhai itself runs (a loop, not a waiting command).
         EvalAltResult::ErrorTerminated(_, p) => format!("{}: interrupted", pos(*p)),
         other => format!(
-            "{}: {}",
+            "{}: {}{}",
             pos(other.position()),
-            strip_position(&other.to_string())
+            strip_position(&other.to_string()),
+            command_hint(other)
         ),
+    }
+}
+
+/// ` (did you mean `read`?)` when a name Rhai did not find is close to a
+/// command's.
+fn command_hint(e: &EvalAltResult) -> String {
+    let name = match e {
+        EvalAltResult::ErrorVariableNotFound(name, _) => name.as_str(),
+        EvalAltResult::ErrorFunctionNotFound(signature, _) => {
+            signature.split([' ', '(']).next().unwrap_or_default()
+        }
+        _ => return String::new(),
+    };
+    match args::near(name, COMMANDS.iter().map(|c| c.rhai_name())).as_slice() {
+        [] => String::new(),
+        [one] => format!(" (did you mean `{one}`?)"),
+        several => format!(" (did you mean one of: {}?)", several.join(", ")),
     }
 }
 

@@ -675,3 +675,26 @@ fn a_wait_of_days_is_shown_in_days_and_said_when_set() {
     );
     assert!(!text.contains("18446744073709551616"), "{text}");
 }
+
+#[test]
+fn a_mistyped_command_name_gets_a_suggestion() {
+    let text = piped("raed /3/0\nreed(\"/3/0\")\nhelp raed\nqqqq\n");
+    assert!(
+        text.contains("Variable not found: raed (did you mean `read`?)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Function not found: reed (&str | ImmutableString | String) (did you mean `read`?)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("help: no such command: raed (did you mean: read)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Variable not found: qqqq (try"),
+        "nothing close, no hint: {text}"
+    );
+}

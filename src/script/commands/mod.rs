@@ -129,11 +129,14 @@ fn cmd_help(ctx: &Ctx, args: HelpArgs) -> CmdResult {
         Some(t) => match find(&t) {
             Some(c) => ctx.say(&c.help_text()),
             None => {
-                let close: Vec<&str> = COMMANDS
+                let mut close: Vec<&str> =
+                    crate::script::args::near(&t, COMMANDS.iter().map(|c| c.name));
+                let containing: Vec<&str> = COMMANDS
                     .iter()
                     .map(|c| c.name)
-                    .filter(|n| n.contains(t.as_str()))
+                    .filter(|n| n.contains(t.as_str()) && !close.contains(n))
                     .collect();
+                close.extend(containing);
                 let hint = if close.is_empty() {
                     String::new()
                 } else {

@@ -536,8 +536,9 @@ fn shadowed(name: &str) -> Vec<Vec<TypeId>> {
 
 fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
     for cmd in COMMANDS {
-        let required = cmd.params.iter().filter(|p| p.default.is_none()).count();
-        let mut signatures: Vec<Vec<TypeId>> = (required..=cmd.params.len() + 1)
+        // Fewer arguments than required reach the command too, which
+        // names the one missing (Rhai would say only "Function not found").
+        let mut signatures: Vec<Vec<TypeId>> = (0..=cmd.params.len() + 1)
             .map(|arity| vec![TypeId::of::<Dynamic>(); arity])
             .collect();
         signatures.extend(shadowed(cmd.rhai_name()));

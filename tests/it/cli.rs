@@ -120,7 +120,7 @@ fn unknown_option_keys_list_the_allowed_ones() {
     assert_eq!(code, 1);
     assert!(
         err.contains(
-            "unknown option `acept` (allowed: path, accept, msg_id, token, options, timeout_s)"
+            "unknown option `acept`, did you mean `accept`? (allowed: path, accept, msg_id, token, options, timeout_s)"
         ),
         "{err}"
     );
@@ -697,4 +697,14 @@ fn a_mistyped_command_name_gets_a_suggestion() {
         text.contains("Variable not found: qqqq (try"),
         "nothing close, no hint: {text}"
     );
+}
+
+#[test]
+fn a_call_with_too_few_arguments_names_the_missing_one() {
+    let text = piped("write(\"/3/0/14\")\nexecute()\n");
+    assert!(
+        text.contains("write: missing value for `content`"),
+        "{text}"
+    );
+    assert!(text.contains("execute: missing value for `path`"), "{text}");
 }

@@ -298,3 +298,22 @@ fn fuzz_blames_no_case_when_the_device_is_silent_before_the_first() {
         "only GETs: {got:?}"
     );
 }
+
+#[test]
+fn with_faults_injected_for_the_device_fuzz_says_they_may_be_why() {
+    // A read lost to nsh's own loss injection is not the device's fault:
+    // the error says the injection is on.
+    let (_silent, port) = crate::harness::silent_udp_port();
+    let code = format!(
+        "listen(0); connect(\"127.0.0.1\", {port}); set(#{{loss: 0.5, seed: 1}}); fuzz(\"/3/0\", #{{count: 5, timeout_s: 0.3}})"
+    );
+    let run = run_nsh(&["-c", &code], Duration::from_secs(30), |_| {});
+    assert!(!run.status.success(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "fault injection is on for this device (loss=0.5 dup=0 delay_ms=0 reorder=0 direction=both): the reads may have been lost to it"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -63,6 +63,14 @@ impl Broken {
             Broken::Silent(s) | Broken::Reregistered(s) => s,
         }
     }
+
+    /// With `note` added to the reason.
+    fn noted(self, note: &str) -> Broken {
+        match self {
+            Broken::Silent(s) => Broken::Silent(s + note),
+            Broken::Reregistered(s) => Broken::Reregistered(s + note),
+        }
+    }
 }
 
 fn cmd_fuzz(ctx: &Ctx, a: FuzzArgs) -> CmdResult {
@@ -158,8 +166,20 @@ fn run(
     let progress = std::io::stdout().is_terminal();
     let mut shown = Instant::now();
     let start = server.history_mark();
+    // What nsh itself does to the datagrams may be why the device looks
+    // broken: said with every finding.
+    let faults = server.faults();
+    let spec = faults.spec_for(peer);
+    let note = if spec.is_off() {
+        String::new()
+    } else {
+        format!(
+            "; fault injection is on for this device ({spec}): the reads may have been lost to it"
+        )
+    };
+    let check = |mark| check_alive(server, peer, endpoint, mark, timeout).map(|b| b.noted(&note));
     // A device that does not answer now would make case 0 look guilty.
-    if let Some(b) = check_alive(server, peer, endpoint, start, timeout) {
+    if let Some(b) = check(start) {
         drain_answers(server, peer, start);
         return Err(format!(
             "fuzz: before any case, {}; no case was sent (fuzz needs a device that answers a read of /3/0)",
@@ -189,7 +209,7 @@ fn run(
                 .send_raw(d)
                 .map_err(|e| format!("fuzz: case {i}: {e}"))?;
         }
-        let broken = check_alive(server, peer, endpoint, mark, timeout);
+        let broken = check(mark);
         drain_answers(server, peer, start);
         if let Some(b) = broken {
             return Ok((i + 1, Some((case, b))));

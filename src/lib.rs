@@ -29,6 +29,7 @@ pub mod coap;
 pub mod exchange;
 pub mod fileserver;
 pub mod lwm2m;
+pub mod names;
 pub mod repl;
 pub mod report;
 pub mod runner;

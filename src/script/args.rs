@@ -100,22 +100,6 @@ pub fn seconds(name: &str, s: f64) -> Result<Duration, ArgError> {
     Ok(Duration::try_from_secs_f64(s).map_or(MAX_WAIT, |d| d.min(MAX_WAIT)))
 }
 
-/// The `names` a mistyped `word` may have meant, closest first (at most
-/// three): one edit away for short words, two for longer ones, a swap of
-/// two letters counting as one.
-pub fn near<'a>(word: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-    let word = word.to_ascii_lowercase();
-    let most = if word.chars().count() <= 4 { 1 } else { 2 };
-    let mut close: Vec<(usize, &str)> = names
-        .into_iter()
-        .map(|n| (strsim::damerau_levenshtein(&word, n), n))
-        .filter(|&(d, _)| d > 0 && d <= most)
-        .collect();
-    close.sort();
-    close.dedup_by_key(|(_, n)| *n);
-    close.into_iter().take(3).map(|(_, n)| n).collect()
-}
-
 /// Arguments of one call, by parameter name, as given (unconverted).
 #[derive(Clone, Debug, Default)]
 pub struct Args {
@@ -144,7 +128,7 @@ impl Args {
                 .position(|p| p.name.eq_ignore_ascii_case(&name))
             else {
                 let allowed: Vec<&str> = params.iter().map(|p| p.name).collect();
-                let hint = match near(&name, allowed.iter().copied()).first() {
+                let hint = match crate::names::near(&name, allowed.iter().copied()).first() {
                     Some(close) => format!(", did you mean `{close}`?"),
                     None => String::new(),
                 };

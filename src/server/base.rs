@@ -47,7 +47,7 @@ pub enum ServerError {
     Interrupted,
     /// A name that is not a client, and who is registered (worded by
     /// `unknown_client`).
-    #[error("no client with endpoint name `{0}` ({1})")]
+    #[error("no client with endpoint name `{0}`{1}")]
     UnknownClient(String, String),
     /// Bad address.
     #[error("cannot resolve `{0}`")]

@@ -856,6 +856,29 @@ fn an_unknown_client_name_with_none_registered_says_so() {
 }
 
 #[test]
+fn a_mistyped_client_name_gets_a_suggestion() {
+    let server = Server::new();
+    {
+        let mut core = server.lock();
+        for (i, ep) in ["alpha", "beta"].iter().enumerate() {
+            core.registry.register(
+                SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16)),
+                ep.to_string(),
+                Default::default(),
+            );
+        }
+    }
+    assert_eq!(
+        server.use_client("alph").unwrap_err().to_string(),
+        "no client with endpoint name `alph`, did you mean `alpha`? (registered: alpha, beta)"
+    );
+    assert_eq!(
+        server.use_client("gamma").unwrap_err().to_string(),
+        "no client with endpoint name `gamma` (registered: alpha, beta)"
+    );
+}
+
+#[test]
 fn an_unknown_client_name_among_thousands_names_a_few() {
     let server = Server::new();
     {

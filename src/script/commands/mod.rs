@@ -129,8 +129,7 @@ fn cmd_help(ctx: &Ctx, args: HelpArgs) -> CmdResult {
         Some(t) => match find(&t) {
             Some(c) => ctx.say(&c.help_text()),
             None => {
-                let mut close: Vec<&str> =
-                    crate::script::args::near(&t, COMMANDS.iter().map(|c| c.name));
+                let mut close: Vec<&str> = crate::names::near(&t, COMMANDS.iter().map(|c| c.name));
                 let containing: Vec<&str> = COMMANDS
                     .iter()
                     .map(|c| c.name)

@@ -29,7 +29,6 @@ pub mod coap;
 pub mod exchange;
 pub mod fileserver;
 pub mod lwm2m;
-pub mod names;
 pub mod repl;
 pub mod report;
 pub mod runner;

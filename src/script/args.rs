@@ -128,7 +128,8 @@ impl Args {
                 .position(|p| p.name.eq_ignore_ascii_case(&name))
             else {
                 let allowed: Vec<&str> = params.iter().map(|p| p.name).collect();
-                let hint = match crate::names::near(&name, allowed.iter().copied()).first() {
+                let hint = match crate::server::names::near(&name, allowed.iter().copied()).first()
+                {
                     Some(close) => format!(", did you mean `{close}`?"),
                     None => String::new(),
                 };

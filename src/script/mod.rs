@@ -480,7 +480,7 @@ fn command_hint(e: &EvalAltResult) -> String {
         }
         _ => return String::new(),
     };
-    match crate::names::near(name, COMMANDS.iter().map(|c| c.rhai_name())).as_slice() {
+    match crate::server::names::near(name, COMMANDS.iter().map(|c| c.rhai_name())).as_slice() {
         [] => String::new(),
         [one] => format!(" (did you mean `{one}`?)"),
         several => format!(" (did you mean one of: {}?)", several.join(", ")),

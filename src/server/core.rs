@@ -23,7 +23,7 @@ use super::history::{Direction, Record, RecordRef, Role};
 use super::registrar::{self, Reply, Target};
 use super::registry::Registry;
 use super::session::Session;
-use crate::coap::{CoapOption, Code, Message, OptionNumber, Type, tcp, udp};
+use crate::coap::{CoapOption, Code, ContentFormat, Message, OptionNumber, Type, tcp, udp};
 use crate::exchange::{
     Block2Assembly, BlockProgress, Event, Exchanges, Incoming, ObservationId, RequestId, check_szx,
 };
@@ -78,6 +78,28 @@ pub(crate) struct Ready {
     /// The datagram.
     pub(crate) raw: Vec<u8>,
     msg: Message,
+}
+
+/// What a pending request asked for.
+struct Asked {
+    /// Its Uri-Path.
+    path: String,
+    /// Its first Accept option.
+    accept: Option<u16>,
+}
+
+impl Asked {
+    fn of(request: &Message) -> Asked {
+        Asked {
+            path: request.path_string(),
+            accept: request
+                .options
+                .iter()
+                .find(|o| o.number == OptionNumber::ACCEPT)
+                .and_then(CoapOption::as_uint)
+                .and_then(|v| u16::try_from(v).ok()),
+        }
+    }
 }
 
 /// Why a request someone waits for ended without a response.
@@ -135,9 +157,9 @@ pub(crate) struct Core {
     responses: FxHashMap<RequestId, RecordRef>,
     awaited: FxHashSet<RequestId>,
     ended: FxHashMap<RequestId, Ended>,
-    /// Uri-Path of pending requests, so responses know what their payload
-    /// is. Ordered, so the oldest goes first when the table is full.
-    request_paths: BTreeMap<RequestId, String>,
+    /// What pending requests asked for, so responses know what their
+    /// payload is. Ordered, so the oldest goes first when the table is full.
+    request_paths: BTreeMap<RequestId, Asked>,
     /// The last CSM each TCP peer sent (RFC 8323 §5.3), until it closes.
     peer_csm: HashMap<SocketAddr, RecordRef>,
     notification_blocks: FxHashMap<RequestId, NotificationAssembly>,
@@ -368,13 +390,13 @@ impl Core {
         transmitted: bool,
         now: Instant,
     ) -> RequestId {
-        let path = msg.path_string();
+        let asked = Asked::of(&msg);
         let id = if transmitted {
             self.exchanges.sent_request(peer, msg, now)
         } else {
             self.exchanges.send_request(peer, msg, now)
         };
-        self.remember_request_path(id, path);
+        self.remember_request(id, asked);
         id
     }
 
@@ -391,7 +413,7 @@ impl Core {
         let id = self
             .exchanges
             .send_next_block2(peer, previous, request, response, now)?;
-        self.remember_request_path(id, request.path_string());
+        self.remember_request(id, Asked::of(request));
         self.awaited.insert(id);
         self.flush();
         Some(id)
@@ -553,6 +575,7 @@ impl Core {
             Incoming::New => Role::New,
         };
         let (mut fresh, mut observed_path, mut request_path) = (None, None, None);
+        let mut accept_error = None;
         match &incoming {
             Incoming::Notification {
                 observation,
@@ -566,10 +589,13 @@ impl Core {
                     .map(|o| o.path.clone());
             }
             Incoming::Response { id, .. } | Incoming::Reset { id } => {
-                request_path = self.request_paths.remove(id);
+                if let Some(asked) = self.request_paths.remove(id) {
+                    accept_error = unacceptable(&msg, asked.accept);
+                    request_path = Some(asked.path);
+                }
             }
             Incoming::EmptyAck { id } => {
-                request_path = self.request_paths.get(id).cloned();
+                request_path = self.request_paths.get(id).map(|a| a.path.clone());
             }
             _ => {}
         }
@@ -585,7 +611,9 @@ impl Core {
             // After the registrar: a Register has just made its entry.
             self.registry.set_identity(peer, id);
         }
-        let note = szx.or_else(|| decision.as_ref().and_then(|d| d.note.clone()));
+        let note = szx
+            .or(accept_error)
+            .or_else(|| decision.as_ref().and_then(|d| d.note.clone()));
         let record = Record {
             kind: Some(kind),
             role,
@@ -934,11 +962,11 @@ impl Core {
         self.flush();
     }
 
-    fn remember_request_path(&mut self, id: RequestId, path: String) {
+    fn remember_request(&mut self, id: RequestId, asked: Asked) {
         if self.request_paths.len() >= TABLE_LIMIT {
             self.request_paths.pop_first();
         }
-        self.request_paths.insert(id, path);
+        self.request_paths.insert(id, asked);
     }
 
     /// A notification whose Block2 says more follows: ask for the next
@@ -965,7 +993,7 @@ impl Core {
         };
         match started {
             Ok(Some((id, request))) => {
-                self.remember_request_path(id, request.path_string());
+                self.remember_request(id, Asked::of(&request));
                 self.notification_blocks.insert(
                     id,
                     NotificationAssembly {
@@ -1015,7 +1043,7 @@ impl Core {
                     .send_next_block2(peer, id, &a.request, msg, now);
                 match next {
                     Some(next) => {
-                        self.remember_request_path(next, a.request.path_string());
+                        self.remember_request(next, Asked::of(&a.request));
                         self.notification_blocks.insert(next, a);
                     }
                     None => self.deliver(a.first.clone()),
@@ -1070,6 +1098,18 @@ impl Core {
 }
 
 /// One line naming a message, for errors.
+/// The protocol error of a 2.05 Content in another format than the
+/// request's Accept asked for (RFC 7252 §5.10.4).
+fn unacceptable(msg: &Message, accept: Option<u16>) -> Option<String> {
+    let accept = ContentFormat(accept?);
+    let format = msg.content_format()?;
+    (msg.code == Code::CONTENT && format != accept).then(|| {
+        format!(
+            "protocol error: Content-Format {format} answers a request whose Accept is {accept}; 4.06 Not Acceptable was due (RFC 7252 §5.10.4)"
+        )
+    })
+}
+
 fn summary_of(msg: &Message) -> String {
     crate::lwm2m::summary::summary(msg, kind::classify(msg, &kind::NoContext))
 }

@@ -12,6 +12,8 @@
 //!   outside the lock;
 //! - `driver`: the receive threads;
 //! - `flood`: repeated lines summed up at the prompt;
+//! - [`names`]: the "did you mean …?" of a mistyped client, command or
+//!   option name;
 //! - `inject`: one datagram handed to the core on the caller's thread
 //!   (the receive path without a socket or a thread);
 //! - [`capture`]: the hook a running capture (`report::pcapng`) is fed
@@ -31,6 +33,7 @@ mod driver;
 mod flood;
 mod handle;
 mod inject;
+pub mod names;
 mod registrar;
 pub(crate) mod session;
 #[cfg(test)]
@@ -913,9 +916,10 @@ fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
             flood::grouped((count - NAMED) as u64)
         ));
     }
-    let hint = crate::names::near(endpoint, registry.clients().map(|c| c.endpoint.as_str()))
-        .first()
-        .map_or_else(String::new, |close| format!(", did you mean `{close}`?"));
+    let hint =
+        crate::server::names::near(endpoint, registry.clients().map(|c| c.endpoint.as_str()))
+            .first()
+            .map_or_else(String::new, |close| format!(", did you mean `{close}`?"));
     let registered = if count == 0 {
         " (no client is registered)".to_string()
     } else {

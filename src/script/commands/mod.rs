@@ -129,7 +129,8 @@ fn cmd_help(ctx: &Ctx, args: HelpArgs) -> CmdResult {
         Some(t) => match find(&t) {
             Some(c) => ctx.say(&c.help_text()),
             None => {
-                let mut close: Vec<&str> = crate::names::near(&t, COMMANDS.iter().map(|c| c.name));
+                let mut close: Vec<&str> =
+                    crate::server::names::near(&t, COMMANDS.iter().map(|c| c.name));
                 let containing: Vec<&str> = COMMANDS
                     .iter()
                     .map(|c| c.name)

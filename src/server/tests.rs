@@ -894,6 +894,22 @@ fn a_capture_that_cannot_write_stops_with_one_line() {
     assert_eq!(stops, 1, "{lines:?}");
 }
 
+/// A server with `endpoints` registered, from 127.0.0.1 ports 10000 and up.
+fn with_clients<S: ToString>(endpoints: impl IntoIterator<Item = S>) -> Server {
+    let server = Server::new();
+    {
+        let mut core = server.lock();
+        for (i, ep) in endpoints.into_iter().enumerate() {
+            core.registry.register(
+                SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16)),
+                ep.to_string(),
+                Default::default(),
+            );
+        }
+    }
+    server
+}
+
 #[test]
 fn an_unknown_client_name_with_none_registered_says_so() {
     let server = Server::new();
@@ -905,17 +921,7 @@ fn an_unknown_client_name_with_none_registered_says_so() {
 
 #[test]
 fn a_mistyped_client_name_gets_a_suggestion() {
-    let server = Server::new();
-    {
-        let mut core = server.lock();
-        for (i, ep) in ["alpha", "beta"].iter().enumerate() {
-            core.registry.register(
-                SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16)),
-                ep.to_string(),
-                Default::default(),
-            );
-        }
-    }
+    let server = with_clients(["alpha", "beta"]);
     assert_eq!(
         server.use_client("alph").unwrap_err().to_string(),
         "no client with endpoint name `alph`, did you mean `alpha`? (registered: alpha, beta)"
@@ -928,17 +934,7 @@ fn a_mistyped_client_name_gets_a_suggestion() {
 
 #[test]
 fn an_unknown_client_name_among_thousands_names_a_few() {
-    let server = Server::new();
-    {
-        let mut core = server.lock();
-        for i in 0..5000u16 {
-            core.registry.register(
-                SocketAddr::from(([127, 0, 0, 1], 10_000 + i)),
-                format!("ep-{i}"),
-                Default::default(),
-            );
-        }
-    }
+    let server = with_clients((0..5000).map(|i| format!("ep-{i}")));
     assert_eq!(server.use_client("ep-4321").unwrap().endpoint, "ep-4321");
     let e = server.use_client("nobody").unwrap_err().to_string();
     assert!(

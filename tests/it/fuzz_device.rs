@@ -268,16 +268,24 @@ fn fuzz_shows_a_progress_line_on_a_terminal_only() {
     assert!(!run.stdout.contains("fuzz: case 1/"), "{}", run.stdout);
 }
 
+/// `fuzz` (5 cases, 0.3 s reads) toward a socket nobody reads, after
+/// `settings` (Rhai); it must fail. The run and the socket, with what
+/// reached it still unread.
+fn fuzz_a_silent_device(settings: &str) -> (Run, std::net::UdpSocket) {
+    let (silent, port) = crate::harness::silent_udp_port();
+    let code = format!(
+        "listen(0); connect(\"127.0.0.1\", {port}); {settings} fuzz(\"/3/0\", #{{count: 5, timeout_s: 0.3}})"
+    );
+    let run = run_nsh(&["-c", &code], Duration::from_secs(30), |_| {});
+    assert!(!run.status.success(), "{}", run.stdout);
+    (run, silent)
+}
+
 #[test]
 fn fuzz_blames_no_case_when_the_device_is_silent_before_the_first() {
     // A device that answers nothing at all (here: a socket nobody reads)
     // was not broken by case 0: fuzz says so and sends no case.
-    let (silent, port) = crate::harness::silent_udp_port();
-    let code = format!(
-        "listen(0); connect(\"127.0.0.1\", {port}); fuzz(\"/3/0\", #{{count: 5, timeout_s: 0.3}})"
-    );
-    let run = run_nsh(&["-c", &code], Duration::from_secs(30), |_| {});
-    assert!(!run.status.success(), "{}", run.stdout);
+    let (run, silent) = fuzz_a_silent_device("");
     assert!(!run.stdout.contains("broke the device"), "{}", run.stdout);
     assert!(
         run.stderr
@@ -303,12 +311,7 @@ fn fuzz_blames_no_case_when_the_device_is_silent_before_the_first() {
 fn with_faults_injected_for_the_device_fuzz_says_they_may_be_why() {
     // A read lost to nsh's own loss injection is not the device's fault:
     // the error says the injection is on.
-    let (_silent, port) = crate::harness::silent_udp_port();
-    let code = format!(
-        "listen(0); connect(\"127.0.0.1\", {port}); set(#{{loss: 0.5, seed: 1}}); fuzz(\"/3/0\", #{{count: 5, timeout_s: 0.3}})"
-    );
-    let run = run_nsh(&["-c", &code], Duration::from_secs(30), |_| {});
-    assert!(!run.status.success(), "{}", run.stdout);
+    let (run, _silent) = fuzz_a_silent_device("set(#{loss: 0.5, seed: 1});");
     assert!(
         run.stderr.contains(
             "fault injection is on for this device (loss=0.5 dup=0 delay_ms=0 reorder=0 direction=both): the reads may have been lost to it"

@@ -159,7 +159,7 @@ pub(crate) struct Core {
     ended: FxHashMap<RequestId, Ended>,
     /// What pending requests asked for, so responses know what their
     /// payload is. Ordered, so the oldest goes first when the table is full.
-    request_paths: BTreeMap<RequestId, Asked>,
+    asked: BTreeMap<RequestId, Asked>,
     /// The last CSM each TCP peer sent (RFC 8323 §5.3), until it closes.
     peer_csm: HashMap<SocketAddr, RecordRef>,
     notification_blocks: FxHashMap<RequestId, NotificationAssembly>,
@@ -187,7 +187,7 @@ impl Core {
             responses: FxHashMap::default(),
             awaited: FxHashSet::default(),
             ended: FxHashMap::default(),
-            request_paths: BTreeMap::new(),
+            asked: BTreeMap::new(),
             peer_csm: HashMap::new(),
             notification_blocks: FxHashMap::default(),
             sent: FxHashMap::default(),
@@ -448,7 +448,7 @@ impl Core {
     fn take_events(&mut self) {
         while let Some(event) = self.exchanges.poll_event() {
             if let Event::GaveUp(id) | Event::Expired(id) = event {
-                self.request_paths.remove(&id);
+                self.asked.remove(&id);
                 self.notification_blocks.remove(&id);
                 if self.awaited.remove(&id) {
                     self.end(id, Ended::GaveUp);
@@ -507,7 +507,7 @@ impl Core {
                 self.print(format!("send error: {error}"));
                 if let Some(id) = out.id {
                     self.exchanges.cancel_request(id);
-                    self.request_paths.remove(&id);
+                    self.asked.remove(&id);
                     if self.awaited.remove(&id) {
                         self.end(id, Ended::SendFailed(error.clone()));
                     }
@@ -589,13 +589,13 @@ impl Core {
                     .map(|o| o.path.clone());
             }
             Incoming::Response { id, .. } | Incoming::Reset { id } => {
-                if let Some(asked) = self.request_paths.remove(id) {
+                if let Some(asked) = self.asked.remove(id) {
                     accept_error = unacceptable(&msg, asked.accept);
                     request_path = Some(asked.path);
                 }
             }
             Incoming::EmptyAck { id } => {
-                request_path = self.request_paths.get(id).map(|a| a.path.clone());
+                request_path = self.asked.get(id).map(|a| a.path.clone());
             }
             _ => {}
         }
@@ -957,16 +957,16 @@ impl Core {
         self.awaited.remove(&id);
         self.responses.remove(&id);
         self.ended.remove(&id);
-        self.request_paths.remove(&id);
+        self.asked.remove(&id);
         self.exchanges.cancel_request(id);
         self.flush();
     }
 
     fn remember_request(&mut self, id: RequestId, asked: Asked) {
-        if self.request_paths.len() >= TABLE_LIMIT {
-            self.request_paths.pop_first();
+        if self.asked.len() >= TABLE_LIMIT {
+            self.asked.pop_first();
         }
-        self.request_paths.insert(id, asked);
+        self.asked.insert(id, asked);
     }
 
     /// A notification whose Block2 says more follows: ask for the next

@@ -127,7 +127,7 @@ enum Extra {
     Man,
     /// Run every *.rhai under PATHS, each in a fresh shell on its own port
     /// (with the device started for each by --client); exit 0 only when
-    /// nothing failed
+    /// nothing failed, 2 when nothing was there to run
     Test(nsh::runner::TestArgs),
 }
 

@@ -349,7 +349,7 @@ impl ScriptResult {
 }
 
 /// Runs `nsh test`; the exit code is 0 only when nothing failed (2 for a
-/// wrong path or argument).
+/// wrong path or argument, or nothing to run).
 pub fn run(args: TestArgs) -> ExitCode {
     let scripts: Vec<(PathBuf, Option<&'static str>)> = if args.ets {
         ets::SCRIPTS
@@ -402,6 +402,20 @@ pub fn run(args: TestArgs) -> ExitCode {
         }
     };
     let plan = select(&scripts, args.filter.as_deref());
+    // Nothing to run passes nothing: a CI job pointed at the wrong folder
+    // must not go green.
+    if plan.is_empty() && !args.list {
+        if scripts.is_empty() {
+            let under: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+            eprintln!("nsh test: no script to run under {}", under.join(", "));
+        } else {
+            eprintln!(
+                "nsh test: no script or case matches --filter `{}`",
+                args.filter.as_deref().unwrap_or_default()
+            );
+        }
+        return ExitCode::from(2);
+    }
     if args.list {
         for p in &plan {
             println!("{}", p.path.display());

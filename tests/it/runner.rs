@@ -643,3 +643,34 @@ fn the_ets_helpers_are_not_listed_as_a_script_of_stdlib_ets() {
     );
     assert!(!list.stdout.contains("common.rhai"), "{}", list.stdout);
 }
+
+#[test]
+fn nothing_to_run_is_an_error_not_a_pass() {
+    // A CI job pointed at the wrong folder, or a filter that matches
+    // nothing, must not pass with "0 passed, 0 failed".
+    let dir = scratch("empty");
+    let run = run_nsh(
+        &["test", dir.to_str().unwrap()],
+        Duration::from_secs(20),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("nsh test: no script to run under "),
+        "{}",
+        run.stderr
+    );
+    write(&dir, "a.rhai", "test(\"one\", || {});\n");
+    let run = run_nsh(
+        &["test", dir.to_str().unwrap(), "--filter", "nosuchcase"],
+        Duration::from_secs(20),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("nsh test: no script or case matches --filter `nosuchcase`"),
+        "{}",
+        run.stderr
+    );
+}

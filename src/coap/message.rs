@@ -274,12 +274,16 @@ impl Message {
 
     /// All Accept options.
     pub fn accept(&self) -> Vec<ContentFormat> {
+        self.accepts().collect()
+    }
+
+    /// The Accept options, in order, without collecting them.
+    pub fn accepts(&self) -> impl Iterator<Item = ContentFormat> + '_ {
         self.options
             .iter()
             .filter(|o| o.number == OptionNumber::ACCEPT)
             .filter_map(|o| o.as_uint().and_then(|v| u16::try_from(v).ok()))
             .map(ContentFormat)
-            .collect()
     }
 
     /// The Observe option value.

@@ -320,7 +320,7 @@ fn classify_request(msg: &Message, ctx: &dyn ClassifyContext) -> Kind {
                 Kind::EstCoapsCaCerts
             } else if ends_with(&path, &["bspack"]) {
                 Kind::BootstrapPackRequest
-            } else if shape.is_some() && msg.accept().contains(&ContentFormat::LINK_FORMAT) {
+            } else if shape.is_some() && msg.accepts().any(|f| f == ContentFormat::LINK_FORMAT) {
                 Kind::Discover
             } else if shape.is_some() && depth > 0 {
                 if has_observe {

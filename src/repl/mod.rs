@@ -107,20 +107,22 @@ fn run_terminal(shell: &mut Shell) -> i32 {
 
 fn run_piped(shell: &mut Shell) -> i32 {
     let stdin = std::io::stdin();
+    run_lines(shell, stdin.lock().lines().map_while(Result::ok)).unwrap_or(0)
+}
+
+/// Runs `lines` as piped input is run: line by line, a block left open
+/// spanning the lines up to its end; an unclosed block at the end still
+/// runs, so its error shows. `Some(code)` when the shell should end.
+fn run_lines(shell: &mut Shell, lines: impl Iterator<Item = String>) -> Option<i32> {
     let mut blocks = Blocks::default();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
+    for line in lines {
         if let Some(block) = blocks.push(line)
             && let Some(code) = handle_line(shell, &block)
         {
-            return code;
+            return Some(code);
         }
     }
-    // An unclosed block at the end of input still runs, so its error shows.
-    blocks
-        .rest()
-        .and_then(|block| handle_line(shell, &block))
-        .unwrap_or(0)
+    blocks.rest().and_then(|block| handle_line(shell, &block))
 }
 
 /// What the editor returned, one line or several (pasted, or a block
@@ -131,15 +133,11 @@ fn handle_input(shell: &mut Shell, input: &str) -> Option<i32> {
     if !input.contains('\n') {
         return handle_line(shell, input);
     }
-    let mut blocks = Blocks::default();
-    for line in input.lines().filter(|l| !l.trim().is_empty()) {
-        if let Some(block) = blocks.push(line.to_string())
-            && let Some(code) = handle_line(shell, &block)
-        {
-            return Some(code);
-        }
-    }
-    blocks.rest().and_then(|block| handle_line(shell, &block))
+    let lines = input
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string);
+    run_lines(shell, lines)
 }
 
 /// Lines gathered into what runs at once: a line by itself, or the lines

@@ -128,11 +128,7 @@ impl Args {
                 .position(|p| p.name.eq_ignore_ascii_case(&name))
             else {
                 let allowed: Vec<&str> = params.iter().map(|p| p.name).collect();
-                let hint = match crate::server::names::near(&name, allowed.iter().copied()).first()
-                {
-                    Some(close) => format!(", did you mean `{close}`?"),
-                    None => String::new(),
-                };
+                let hint = crate::server::names::hint(&name, allowed.iter().copied());
                 return Err(if allowed.is_empty() {
                     format!("{command}: unknown option `{name}`: it takes no options")
                 } else {

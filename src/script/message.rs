@@ -108,7 +108,7 @@ impl View<'_> {
             }),
             "location" => self.get(|m| m.location_string()),
             "content_format" => self.opt(|m| m.content_format().map(|f| i64::from(f.0))),
-            "accept" => self.opt(|m| m.accept().first().map(|f| i64::from(f.0))),
+            "accept" => self.opt(|m| m.accepts().next().map(|f| i64::from(f.0))),
             "observe" => self.opt(|m| m.observe().map(i64::from)),
             "block1" => self.opt(|m| m.block1().map(block_map)),
             "block2" => self.opt(|m| m.block2().map(block_map)),

@@ -501,15 +501,11 @@ fn prompt_error(e: &EvalAltResult, block: bool) -> String {
     if !block {
         return clean_error(text.trim_start_matches("1:"));
     }
-    let (line, column) = match (e.position().line(), e.position().position()) {
-        (Some(l), Some(c)) => (l, Some(c)),
-        (Some(l), None) => (l, None),
-        _ => return clean_error(&text),
-    };
     let what = clean_error(&text);
-    match column {
-        Some(c) => format!("line {line}, column {c}: {what}"),
-        None => format!("line {line}: {what}"),
+    match (e.position().line(), e.position().position()) {
+        (Some(line), Some(c)) => format!("line {line}, column {c}: {what}"),
+        (Some(line), None) => format!("line {line}: {what}"),
+        _ => what,
     }
 }
 

@@ -85,19 +85,14 @@ struct Asked {
     /// Its Uri-Path.
     path: String,
     /// Its first Accept option.
-    accept: Option<u16>,
+    accept: Option<ContentFormat>,
 }
 
 impl Asked {
     fn of(request: &Message) -> Asked {
         Asked {
             path: request.path_string(),
-            accept: request
-                .options
-                .iter()
-                .find(|o| o.number == OptionNumber::ACCEPT)
-                .and_then(CoapOption::as_uint)
-                .and_then(|v| u16::try_from(v).ok()),
+            accept: request.accepts().next(),
         }
     }
 }
@@ -1100,8 +1095,8 @@ impl Core {
 /// One line naming a message, for errors.
 /// The protocol error of a 2.05 Content in another format than the
 /// request's Accept asked for (RFC 7252 §5.10.4).
-fn unacceptable(msg: &Message, accept: Option<u16>) -> Option<String> {
-    let accept = ContentFormat(accept?);
+fn unacceptable(msg: &Message, accept: Option<ContentFormat>) -> Option<String> {
+    let accept = accept?;
     let format = msg.content_format()?;
     (msg.code == Code::CONTENT && format != accept).then(|| {
         format!(

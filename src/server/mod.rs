@@ -916,13 +916,10 @@ fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
             flood::grouped((count - NAMED) as u64)
         ));
     }
-    let hint =
-        crate::server::names::near(endpoint, registry.clients().map(|c| c.endpoint.as_str()))
-            .first()
-            .map_or_else(String::new, |close| format!(", did you mean `{close}`?"));
     let registered = if count == 0 {
         " (no client is registered)".to_string()
     } else {
+        let hint = names::hint(endpoint, registry.clients().map(|c| c.endpoint.as_str()));
         format!("{hint} (registered: {names})")
     };
     ServerError::UnknownClient(endpoint.to_string(), registered)

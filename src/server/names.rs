@@ -19,6 +19,14 @@ pub fn near<'a>(word: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a
     close.into_iter().take(3).map(|(_, n)| n).collect()
 }
 
+/// `, did you mean `NAME`?` for the closest of `names` to `word`, or
+/// nothing.
+pub fn hint<'a>(word: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    near(word, names)
+        .first()
+        .map_or_else(String::new, |close| format!(", did you mean `{close}`?"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::near;

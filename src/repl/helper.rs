@@ -17,11 +17,21 @@ use crate::server::Server;
 /// The prompt's helper.
 pub(super) struct NshHelper {
     server: Server,
+    /// The functions and variables earlier prompt lines defined.
+    defined: Vec<String>,
 }
 
 impl NshHelper {
     pub(super) fn new(server: Server) -> Self {
-        NshHelper { server }
+        NshHelper {
+            server,
+            defined: Vec::new(),
+        }
+    }
+
+    /// What earlier prompt lines defined, offered beside the commands.
+    pub(super) fn set_defined(&mut self, names: Vec<String>) {
+        self.defined = names;
     }
 
     fn paths(&self) -> Vec<String> {
@@ -106,6 +116,7 @@ impl Completer for NshHelper {
                     .iter()
                     .map(|s| s.to_string()),
             );
+            cands.extend(self.defined.iter().cloned());
         } else {
             let cmd_word: String = first
                 .chars()
@@ -129,6 +140,7 @@ impl Completer for NshHelper {
                     }
                 } else {
                     cands.extend(COMMANDS.iter().map(|c| c.rhai_name().to_string()));
+                    cands.extend(self.defined.iter().cloned());
                 }
             }
         }

@@ -90,6 +90,9 @@ fn run_terminal(shell: &mut Shell) -> i32 {
                 if let Some(code) = handle_input(shell, &line) {
                     break code;
                 }
+                if let Some(helper) = editor.helper_mut() {
+                    helper.set_defined(shell.defined_names());
+                }
             }
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break 0,

@@ -282,6 +282,20 @@ impl Shell {
         }
     }
 
+    /// The functions and variables earlier prompt lines defined (for
+    /// completion), sorted, each once.
+    pub fn defined_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .functions
+            .iter_functions()
+            .map(|f| f.name.to_string())
+            .chain(self.scope.iter_raw().map(|(name, _, _)| name.to_string()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Runs a prompt line as Rhai, with the functions earlier lines
     /// defined; those it defines (anew or again) stay for later lines.
     fn eval_rhai_line(&mut self, line: &str) -> Result<Dynamic, Box<EvalAltResult>> {

@@ -302,3 +302,22 @@ fn listen_at_the_prompt_waits_for_the_first_client_like_the_original() {
     }
     exit(&mut p);
 }
+
+#[test]
+fn tab_completes_functions_and_variables_defined_at_the_prompt() {
+    let mut p = start();
+    p.send_line("fn reboot_and_wait_zq(t) { t * 2 }").unwrap();
+    prompt(&mut p);
+    p.send_line("let threshold_zq = 21;").unwrap();
+    prompt(&mut p);
+    // A unique prefix of the function completes as the first word.
+    send(&mut p, "reboot_and_w\t");
+    p.exp_string("reboot_and_wait_zq")
+        .expect("the prompt-defined function completed");
+    send(&mut p, "(threshold_z\t");
+    p.exp_string("threshold_zq")
+        .expect("the prompt-defined variable completed");
+    send(&mut p, ")\r");
+    p.exp_string("42").expect("the completed line ran");
+    exit(&mut p);
+}

@@ -35,6 +35,10 @@ use crate::transport::Transport;
 /// request's wait).
 const TABLE_LIMIT: usize = 10_000;
 
+/// How many of the latest records a stray answer is looked up in (the
+/// request it names and the answer that request had).
+const STRAY_LOOKBACK: usize = 512;
+
 /// How many block-wise notifications are reassembled at once.
 const NOTIFICATION_ASSEMBLIES: usize = 64;
 
@@ -606,8 +610,12 @@ impl Core {
             // After the registrar: a Register has just made its entry.
             self.registry.set_identity(peer, id);
         }
+        let stray = matches!(incoming, Incoming::Stray { .. })
+            .then(|| self.stray_note(peer, &msg, wall))
+            .flatten();
         let note = szx
             .or(accept_error)
+            .or(stray)
             .or_else(|| decision.as_ref().and_then(|d| d.note.clone()));
         let record = Record {
             kind: Some(kind),
@@ -905,6 +913,87 @@ impl Core {
         }
     }
 
+    /// What a stray answer from `peer` relates to, found among the latest
+    /// records: the request it names by message ID (an ACK or RST) or by
+    /// token (a separate response), and the answer that request already
+    /// had. `None` when it names none of them.
+    fn stray_note(&self, peer: SocketAddr, msg: &Message, wall: SystemTime) -> Option<String> {
+        let by_id = !msg.reliable && matches!(msg.mtype, Type::Acknowledgement | Type::Reset);
+        let names = |m: &Message| {
+            if by_id {
+                m.message_id == msg.message_id
+            } else {
+                m.token == msg.token
+            }
+        };
+        // Newest first: the answers after the request, then the request
+        // (its latest transmission), then its earlier transmissions.
+        let mut answer: Option<&Record> = None;
+        let mut request: Option<(&Record, &Message)> = None;
+        let mut copies = 0;
+        let mut first_sent = wall;
+        for r in self.session.history().rev().take(STRAY_LOOKBACK) {
+            let Ok(m) = &r.message else { continue };
+            if r.peer != peer || !names(m) {
+                continue;
+            }
+            match (r.direction, request) {
+                (Direction::Received, None)
+                    if matches!(r.role, Role::Response | Role::EmptyAck) =>
+                {
+                    answer = Some(r);
+                }
+                (Direction::Sent, None) if m.code.is_request() => {
+                    request = Some((r, m));
+                    copies = 1;
+                    first_sent = r.at;
+                }
+                (Direction::Sent, Some((_, req))) if m.token == req.token => {
+                    copies += 1;
+                    first_sent = r.at;
+                }
+                _ => {}
+            }
+        }
+        let (sent, req) = request?;
+        let what = sent.summary();
+        let named_by = if by_id {
+            format!("message ID {}", msg.message_id)
+        } else {
+            format!("token {}", token_words(&msg.token))
+        };
+        if let Some(a) = answer {
+            let ago = ago(wall, a.at);
+            let first = match &a.message {
+                Ok(m) if m.code.is_empty() && m.mtype == Type::Reset => "a Reset".to_string(),
+                Ok(m) if m.code.is_empty() => "an empty ACK".to_string(),
+                Ok(m) => m.code.to_string(),
+                Err(_) => "a datagram".to_string(),
+            };
+            return Some(if copies > 1 {
+                format!(
+                    "an answer to a retransmission of `{what}` ({named_by}), which {first} answered {ago} before"
+                )
+            } else {
+                format!(
+                    "protocol error: a second answer to `{what}` ({named_by}), which {first} answered {ago} before; nsh sent it once, so one answer was due (RFC 7252 §4.2)"
+                )
+            });
+        }
+        if by_id && msg.code.is_response() && msg.token != req.token {
+            return Some(format!(
+                "protocol error: message ID {} is that of `{what}`, whose token is {}, not {}; a piggybacked response carries its request's token (RFC 7252 §5.3.2)",
+                msg.message_id,
+                token_words(&req.token),
+                token_words(&msg.token)
+            ));
+        }
+        Some(format!(
+            "`{what}` was no longer waited for (it was sent {} before)",
+            ago(wall, first_sent)
+        ))
+    }
+
     /// Timers: registration lifetimes, retransmissions, exchange lifetimes.
     pub(crate) fn on_timeout(&mut self, now: Instant, wall: SystemTime) {
         for gone in self.registry.expire(wall) {
@@ -1092,7 +1181,6 @@ impl Core {
     }
 }
 
-/// One line naming a message, for errors.
 /// The protocol error of a 2.05 Content in another format than the
 /// request's Accept asked for (RFC 7252 §5.10.4).
 fn unacceptable(msg: &Message, accept: Option<ContentFormat>) -> Option<String> {
@@ -1105,6 +1193,26 @@ fn unacceptable(msg: &Message, accept: Option<ContentFormat>) -> Option<String> 
     })
 }
 
+/// A token as the history shows it (`\\x12\\x34`), or `the empty token`.
+fn token_words(token: &[u8]) -> String {
+    if token.is_empty() {
+        "the empty token".to_string()
+    } else {
+        crate::coap::escaped::format_hex(token)
+    }
+}
+
+/// How long before `now` `then` was: `40 ms`, `1.5 s`.
+fn ago(now: SystemTime, then: SystemTime) -> String {
+    let d = now.duration_since(then).unwrap_or_default();
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// One line naming a message, for errors.
 fn summary_of(msg: &Message) -> String {
     crate::lwm2m::summary::summary(msg, kind::classify(msg, &kind::NoContext))
 }

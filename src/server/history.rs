@@ -123,6 +123,8 @@ impl Record {
         };
         let role = match self.role {
             Role::Duplicate => " (duplicate)",
+            // The note says what it relates to, when it relates to any.
+            Role::Stray if self.note.is_some() => " (stray)",
             Role::Stray => " (stray: matches no waiting request)",
             _ => "",
         };

@@ -739,6 +739,128 @@ mod fake_clock {
         assert!(matches!(b.core.take_outcome(id), Some(Err(_))));
     }
 
+    /// The note on the newest received record.
+    fn last_note(b: &Bench) -> String {
+        let r = b
+            .core
+            .session
+            .history()
+            .rev()
+            .find(|r| r.direction == Direction::Received)
+            .unwrap();
+        assert_eq!(r.role, Role::Stray, "{}", r.line());
+        r.note.clone().unwrap_or_default()
+    }
+
+    /// A GET of `path`, sent and answered by the device's piggybacked
+    /// Content `at` later; returns the request as sent.
+    fn read_answered(b: &mut Bench, path: &str, after: Duration) -> Message {
+        b.read(path);
+        let outs = b.transmits();
+        let req = outs[0].msg.clone();
+        b.sent(outs, true);
+        b.advance(after);
+        b.receive(&content(&req, Type::Acknowledgement, req.message_id, b"x"));
+        req
+    }
+
+    /// wakatiwai (PEERS.md) sends, after many a piggybacked 2.05, an ACK
+    /// 5.00 with the same message ID and no token: the device's error, and
+    /// the line says which request it answered twice.
+    #[test]
+    fn a_second_answer_to_a_request_sent_once_is_named_a_protocol_error() {
+        let mut b = Bench::new();
+        let req = read_answered(&mut b, "/3/0/0", Duration::from_millis(5));
+        b.advance(Duration::from_millis(40));
+        let mut second = Message::new(
+            Type::Acknowledgement,
+            Code::INTERNAL_SERVER_ERROR,
+            req.message_id,
+        );
+        second.token.clear();
+        b.receive(&second);
+        assert_eq!(
+            last_note(&b),
+            format!(
+                "protocol error: a second answer to `Read /3/0/0` (message ID {}), which 2.05 (RES_CONTENT) answered 40 ms before; nsh sent it once, so one answer was due (RFC 7252 §4.2)",
+                req.message_id
+            )
+        );
+    }
+
+    /// After a retransmission the device acknowledges each copy (RFC 7252
+    /// §4.5): the second answer is the device's right.
+    #[test]
+    fn an_answer_to_a_retransmission_is_not_an_error() {
+        let mut b = Bench::new();
+        b.read("/3/0/0");
+        let first = b.transmits();
+        let req = first[0].msg.clone();
+        b.sent(first, true);
+        b.advance(Duration::from_secs(3));
+        let again = b.transmits();
+        assert_eq!(again.len(), 1, "retransmitted");
+        b.sent(again, true);
+        b.receive(&content(&req, Type::Acknowledgement, req.message_id, b"x"));
+        b.advance(Duration::from_millis(2));
+        b.receive(&content(&req, Type::Acknowledgement, req.message_id, b"x"));
+        assert_eq!(
+            last_note(&b),
+            format!(
+                "an answer to a retransmission of `Read /3/0/0` (message ID {}), which 2.05 (RES_CONTENT) answered 2 ms before",
+                req.message_id
+            )
+        );
+    }
+
+    /// A piggybacked response with the request's message ID but another
+    /// token does not answer it (RFC 7252 §5.3.2): the request waits on,
+    /// and the line says why this one was not taken.
+    #[test]
+    fn an_ack_with_the_message_id_but_not_the_token_says_so() {
+        let mut b = Bench::new();
+        let id = b.read("/3/0/0");
+        let outs = b.transmits();
+        let req = outs[0].msg.clone();
+        b.sent(outs, true);
+        let mut wrong = content(&req, Type::Acknowledgement, req.message_id, b"x");
+        wrong.token = vec![0xde, 0xad];
+        b.receive(&wrong);
+        assert_eq!(
+            last_note(&b),
+            format!(
+                "protocol error: message ID {} is that of `Read /3/0/0`, whose token is {}, not \\xde\\xad; a piggybacked response carries its request's token (RFC 7252 §5.3.2)",
+                req.message_id,
+                crate::coap::escaped::format_hex(&req.token)
+            )
+        );
+        assert!(b.core.exchanges.is_pending(id), "still waiting");
+    }
+
+    /// A response that comes after nsh stopped waiting says so.
+    #[test]
+    fn a_response_after_the_request_ended_says_so() {
+        let mut b = Bench::new();
+        let id = b.read("/3/0/0");
+        let outs = b.transmits();
+        let req = outs[0].msg.clone();
+        b.sent(outs, true);
+        b.core.abandon(id);
+        b.advance(Duration::from_millis(1500));
+        b.receive(&content(&req, Type::Acknowledgement, req.message_id, b"x"));
+        assert_eq!(
+            last_note(&b),
+            "`Read /3/0/0` was no longer waited for (it was sent 1.5 s before)"
+        );
+        // A separate response, matched by token, likewise.
+        b.advance(Duration::from_millis(500));
+        b.receive(&content(&req, Type::Confirmable, 999, b"x"));
+        assert_eq!(
+            last_note(&b),
+            "`Read /3/0/0` was no longer waited for (it was sent 2.0 s before)"
+        );
+    }
+
     /// A transmission's record carries the time it left the core, not the
     /// time the sending thread got round to recording it: a response
     /// handled meanwhile must not look older than the request it answers.

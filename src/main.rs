@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
-use nsh::script::{LineResult, Shell};
+use nsh::script::{LineResult, RunError, Shell};
 use nsh::server::Server;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -400,7 +400,7 @@ fn run(server: &Server, opts: Options) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
-            LineResult::Exit => ExitCode::SUCCESS,
+            LineResult::Exit(code) => ExitCode::from(code),
         };
     }
     if let Some(script) = opts.script {
@@ -426,6 +426,15 @@ fn run(server: &Server, opts: Options) -> ExitCode {
         }
         return match outcome {
             Ok(()) => ExitCode::SUCCESS,
+            // A skipped script is not a failed one (as under `nsh test`).
+            Err(RunError::Skipped(reason)) => {
+                println!("skipped: {reason}");
+                ExitCode::SUCCESS
+            }
+            Err(e @ RunError::Exit { code, .. }) => {
+                eprintln!("{e}");
+                ExitCode::from(code)
+            }
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(1)

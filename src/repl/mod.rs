@@ -179,7 +179,7 @@ fn handle_line(shell: &mut Shell, line: &str) -> Option<i32> {
         return None;
     }
     match shell.eval_line(line) {
-        LineResult::Exit => Some(0),
+        LineResult::Exit(code) => Some(i32::from(code)),
         LineResult::Value(v) => {
             if let Some(text) = crate::script::value_text(&v) {
                 println!("{text}");

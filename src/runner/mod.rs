@@ -859,6 +859,8 @@ fn run_script(
                 args.timeout.unwrap_or(0.0)
             ))),
             Ok(()) | Err(RunError::TestsFailed { .. }) => None,
+            // `exit(CODE)` with a failing status fails the script.
+            Err(e @ RunError::Exit { .. }) => Some(RunError::Script(e.to_string())),
             Err(e) => Some(e),
         };
         result.tests = shell

@@ -3,7 +3,7 @@
 //! Commands depend on this file, not on the engine in `mod.rs`.
 
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU8};
 
 use crate::server::Server;
 
@@ -19,6 +19,10 @@ pub struct Ctx {
     pub interactive: bool,
     /// `exit` was called.
     pub exit: AtomicBool,
+    /// The status `exit` was called with.
+    pub exit_code: AtomicU8,
+    /// The script file running (named in the failures of its cases).
+    pub script_file: Mutex<Option<String>>,
     /// File servers running in the background.
     pub file_servers: Mutex<Vec<crate::fileserver::FileServer>>,
     /// Outcomes of `test(name, || …)` blocks, in order.
@@ -63,6 +67,8 @@ impl Ctx {
             ipv6,
             interactive,
             exit: AtomicBool::new(false),
+            exit_code: AtomicU8::new(0),
+            script_file: Mutex::new(None),
             file_servers: Mutex::new(Vec::new()),
             tests: Mutex::new(Vec::new()),
             suite: Mutex::new(None),

@@ -99,6 +99,9 @@ pub fn suite(
     match error {
         Some(RunError::Script(e)) => case(&script_name, total, Some(e), None, None),
         Some(RunError::Skipped(reason)) => case(&script_name, total, None, Some(reason), None),
+        Some(e @ RunError::Exit { .. }) => {
+            case(&script_name, total, Some(&e.to_string()), None, None);
+        }
         _ if tests.is_empty() => case(&script_name, total, None, None, None),
         _ => {}
     }

@@ -47,6 +47,13 @@ pub enum RunError {
     /// `skip(reason)` was called outside a `test(…)` block: the script
     /// stopped there, skipped.
     Skipped(String),
+    /// `exit(CODE)` with a status other than 0 ended the script.
+    Exit {
+        /// The script.
+        file: String,
+        /// The status.
+        code: u8,
+    },
     /// The script completed but some `test(…)` blocks failed.
     TestsFailed {
         /// The script.
@@ -63,6 +70,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Script(e) => f.write_str(e),
             RunError::Skipped(reason) => write!(f, "skipped: {reason}"),
+            RunError::Exit { file, code } => write!(f, "{file}: exit({code})"),
             RunError::TestsFailed {
                 file,
                 failed,
@@ -95,8 +103,8 @@ pub enum LineResult {
     Value(Dynamic),
     /// An error, already worded.
     Error(String),
-    /// `exit` was called.
-    Exit,
+    /// `exit` was called, with this status.
+    Exit(u8),
 }
 
 impl Shell {
@@ -166,7 +174,18 @@ impl Shell {
         let args: rhai::Array = script_args.into_iter().map(Dynamic::from).collect();
         self.scope.push("ARGS", args);
         let file = file.to_string();
-        let outcome = self.run_source(&file, &source).map_err(RunError::Script);
+        *self
+            .ctx
+            .script_file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(file.clone());
+        let outcome = self.run_source(&file, &source).and_then(|()| {
+            // An armed `expect` that the last message did not meet.
+            match expectation_failed(&self.ctx) {
+                Some(e) => Err(RunError::Script(format!("{file}: {e}"))),
+                None => Ok(()),
+            }
+        });
         // `skip(reason)` outside a case: the script is skipped.
         let skipped = self
             .ctx
@@ -212,20 +231,31 @@ impl Shell {
         }
     }
 
-    fn run_source(&mut self, file: &str, source: &str) -> Result<(), String> {
+    fn run_source(&mut self, file: &str, source: &str) -> Result<(), RunError> {
         let ast = self
             .engine
             .compile(source)
-            .map_err(|e| format!("{file}:{}: syntax error: {}", pos(e.1), e.0))?;
+            .map_err(|e| RunError::Script(format!("{file}:{}: syntax error: {}", pos(e.1), e.0)))?;
         match self.engine.run_ast_with_scope(&mut self.scope, &ast) {
             Ok(()) => Ok(()),
             Err(e) => match *e {
-                EvalAltResult::ErrorTerminated(..) => Err(format!("{file}: interrupted")),
-                EvalAltResult::Exit(v, _) => match v.as_int() {
-                    Ok(0) | Err(_) if v.is_unit() || v.as_int() == Ok(0) => Ok(()),
-                    _ => Err(format!("{file}: exit({v})")),
+                EvalAltResult::ErrorTerminated(..) => {
+                    Err(RunError::Script(format!("{file}: interrupted")))
+                }
+                EvalAltResult::Exit(v, _) => match exit_status(&v) {
+                    Some(0) => Ok(()),
+                    Some(code) => Err(RunError::Exit {
+                        file: file.to_string(),
+                        code,
+                    }),
+                    None => Err(RunError::Script(format!(
+                        "{file}: exit({v}): the exit status is 0 to 255"
+                    ))),
                 },
-                other => Err(format!("{file}:{}", describe_error(&other))),
+                other => Err(RunError::Script(format!(
+                    "{file}:{}",
+                    describe_error(&other)
+                ))),
             },
         }
     }
@@ -268,7 +298,7 @@ impl Shell {
                 .map_err(|e| prompt_error(&e, line.trim_end().contains('\n'))),
         };
         if self.ctx.exit.load(Ordering::SeqCst) {
-            return LineResult::Exit;
+            return LineResult::Exit(self.ctx.exit_code.load(Ordering::SeqCst));
         }
         match result {
             Ok(v) => {
@@ -590,12 +620,47 @@ fn call_command(
     }
     let bound = Args::bind(cmd.name, cmd.params, values, named)
         .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.into(), Position::NONE)))?;
-    (cmd.run)(ctx, &bound).map_err(|e| {
+    let value = (cmd.run)(ctx, &bound).map_err(|e| {
         Box::new(EvalAltResult::ErrorRuntime(
             prefixed(cmd.name, e).into(),
             Position::NONE,
         ))
-    })
+    })?;
+    if ctx.exit.load(Ordering::SeqCst) {
+        // `exit` ends the script (or the prompt's line) here.
+        let code = ctx.exit_code.load(Ordering::SeqCst);
+        return Err(Box::new(EvalAltResult::Exit(
+            Dynamic::from_int(i64::from(code)),
+            Position::NONE,
+        )));
+    }
+    // In a script an armed `expect` that a message did not meet fails it
+    // at the next command; the prompt prints the report after the line.
+    if !ctx.interactive
+        && let Some(e) = expectation_failed(ctx)
+    {
+        return Err(Box::new(EvalAltResult::ErrorRuntime(
+            e.into(),
+            Position::NONE,
+        )));
+    }
+    Ok(value)
+}
+
+/// The report of an armed `expect` that a message did not meet, as a
+/// script's error.
+fn expectation_failed(ctx: &Ctx) -> Option<String> {
+    ctx.server
+        .take_expectation_report()
+        .map(|report| format!("expect: a message did not match what `expect` armed\n{report}"))
+}
+
+/// The status of `exit(v)`: `()` is 0; `None` when out of 0..=255.
+fn exit_status(v: &Dynamic) -> Option<u8> {
+    if v.is_unit() {
+        return Some(0);
+    }
+    v.as_int().ok().and_then(|c| u8::try_from(c).ok())
 }
 
 /// `cmd: error`, unless the error already names the command.
@@ -664,30 +729,49 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take();
-            if matches!(&result, Err(e) if matches!(**e, EvalAltResult::ErrorTerminated(..))) {
+            let ends_all = |e: &EvalAltResult| {
+                matches!(
+                    e,
+                    EvalAltResult::ErrorTerminated(..) | EvalAltResult::Exit(..)
+                )
+            };
+            if matches!(&result, Err(e) if ends_all(e)) {
                 return result.map(|()| false);
             }
-            let ended = run(&after);
-            if let Err(e) = ended {
-                if matches!(*e, EvalAltResult::ErrorTerminated(..)) {
+            if result.is_ok()
+                && let Some(e) = expectation_failed(ctx)
+            {
+                result = Err(fail(e));
+            }
+            let file = match &suite {
+                Some(s) => Some(s.file.clone()),
+                None => ctx
+                    .script_file
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            };
+            let at = |e: &EvalAltResult| match &file {
+                Some(f) => format!("{f}:{}", describe_error(e)),
+                None => describe_error(e),
+            };
+            let mut teardown = None;
+            if let Err(e) = run(&after) {
+                if ends_all(&e) {
                     return Err(e);
                 }
-                if result.is_ok() {
-                    result = Err(e);
-                }
+                teardown = Some(e);
             }
-            let (failure, skipped) = match (result, skip) {
-                (Err(_), Some(reason)) => (None, Some(reason)),
-                (Ok(()), _) => (None, None),
-                (Err(e), None) => {
-                    let at = describe_error(&e);
-                    (
-                        Some(match &suite {
-                            Some(s) => format!("{}:{at}", s.file),
-                            None => at,
-                        }),
-                        None,
-                    )
+            let (failure, skipped) = match (result, skip, teardown) {
+                (Err(_), Some(reason), None) => (None, Some(reason)),
+                (Ok(()), _, None) => (None, None),
+                (Ok(()), _, Some(e)) => (Some(format!("in after_each: {}", at(&e))), None),
+                (Err(e), _, teardown) => {
+                    let mut failure = at(&e);
+                    if let Some(t) = teardown {
+                        failure.push_str(&format!("\nand in after_each: {}", at(&t)));
+                    }
+                    (Some(failure), None)
                 }
             };
             let left_active = suite

@@ -681,6 +681,22 @@ impl Server {
         self.wait_inbox(timeout, |_| true).map(|r| r.ok())
     }
 
+    /// The first message received from now on, waiting up to `timeout`
+    /// (any message, answers and strays included, as an armed
+    /// [`Expectation::Nothing`] sees them); `None` when none came.
+    pub fn wait_arrival(&self, timeout: Duration) -> Result<Option<RecordRef>, ServerError> {
+        let mark = self.lock().session.next_seq();
+        self.wait_until(deadline_after(Instant::now(), timeout), |core| {
+            core.session
+                .history()
+                .rev()
+                .take_while(|r| r.seq >= mark)
+                .filter(|r| r.direction == history::Direction::Received)
+                .last()
+                .cloned()
+        })
+    }
+
     /// Takes the first incoming message `matches` accepts, waiting up to
     /// `timeout`; others stay queued. On timeout returns what arrived
     /// meanwhile (unconsumed).

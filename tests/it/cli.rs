@@ -372,12 +372,19 @@ fn test_blocks_report_each_case_and_a_junit_file() {
         script.to_str().unwrap(),
     ]);
     assert_eq!(code, 1, "{out}{err}");
+    // The failure names the file, as `nsh test` does (FILE:LINE:COL).
     assert!(
-        out.contains("ok 1 - adds\nnot ok 2 - fails <here>\n  # 2:"),
+        out.contains(&format!(
+            "ok 1 - adds\nnot ok 2 - fails <here>\n  # {}:2:",
+            script.display()
+        )),
         "{out}"
     );
     assert!(out.contains("  #   left:  2\n  #   right: 3\n"), "{out}");
-    assert!(out.contains("not ok 3 - bad path\n  # 3:"), "{out}");
+    assert!(
+        out.contains(&format!("not ok 3 - bad path\n  # {}:3:", script.display())),
+        "{out}"
+    );
     assert!(out.contains("read: not a valid CoAP path: 0/3"), "{out}");
     assert!(out.contains("goes on\n1 passed, 2 failed\n"), "{out}");
     assert!(err.contains("cases.rhai: 2 of 3 tests failed"), "{err}");
@@ -402,6 +409,44 @@ fn test_blocks_report_each_case_and_a_junit_file() {
     assert!(out.ends_with("2 passed, 0 failed\n"), "{out}");
     let xml = std::fs::read_to_string(&report).unwrap();
     assert!(xml.contains("tests=\"2\" failures=\"0\""), "{xml}");
+}
+
+#[test]
+fn a_failing_after_each_is_reported_beside_the_failing_body() {
+    let dir = tempdir();
+    let script = dir.join("hooks.rhai");
+    std::fs::write(
+        &script,
+        "after_each(|| { assert_eq(\"teardown\", \"broken\"); });\n\
+         test(\"body fails\", || { assert_eq(1, 2); });\n\
+         test(\"body passes\", || { });\n",
+    )
+    .unwrap();
+    let (code, out, _) = nsh(&[script.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    let first = out.split("not ok 2").next().unwrap();
+    assert!(first.contains("left:  1"), "{out}");
+    assert!(first.contains("and in after_each: "), "{out}");
+    assert!(first.contains("\"teardown\""), "{out}");
+    assert!(
+        out.contains("not ok 2 - body passes\n  # in after_each: "),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_script_skipped_outside_its_cases_exits_0() {
+    let dir = tempdir();
+    let script = dir.join("skipping.rhai");
+    std::fs::write(
+        &script,
+        "test(\"a\", || { assert(true); });\nskip(\"no device here\");\ntest(\"b\", || { assert(false); });\n",
+    )
+    .unwrap();
+    let (code, out, err) = nsh(&[script.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("skipped: no device here"), "{out}");
+    assert!(!out.contains("not ok"), "{out}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod dtls_security;
 mod ets;
 mod examples;
 mod exchange;
+mod expect;
 mod formats;
 mod fuzz_device;
 mod harness;

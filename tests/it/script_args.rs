@@ -367,7 +367,7 @@ fn every_command_survives_extreme_and_wrong_arguments() {
                         "`{line}`: the error does not name the command: {e}"
                     );
                 }
-                Ok(LineResult::Value(_) | LineResult::Exit) => {}
+                Ok(LineResult::Value(_) | LineResult::Exit(_)) => {}
             }
         }
     }

@@ -262,6 +262,22 @@ fn cmd_wait_for(ctx: &Ctx, args: WaitForArgs) -> CmdResult {
 fn cmd_expect(ctx: &Ctx, args: ExpectArgs) -> CmdResult {
     let pattern = args.msg_code.unwrap_or_default();
     let text = crate::script::args::dyn_text(&pattern);
+    let nothing =
+        matches!(text.trim(), "None" | "none") && pattern.is_string() || pattern.is_unit();
+    if let (true, Some(timeout)) = (nothing, args.timeout_s) {
+        return match ctx
+            .server
+            .wait_arrival(timeout)
+            .map_err(|e| e.to_string())?
+        {
+            None => Ok(Dynamic::UNIT),
+            Some(r) => Err(format!(
+                "nothing was to arrive within {:.1} s, but this did: {}",
+                timeout.as_secs_f64(),
+                r.line()
+            )),
+        };
+    }
     if let Some(timeout) = args.timeout_s {
         return cmd_wait_for(
             ctx,
@@ -276,7 +292,7 @@ fn cmd_expect(ctx: &Ctx, args: ExpectArgs) -> CmdResult {
             ctx.server.expect(None);
             ctx.say("Expecting: ANY");
         }
-        "None" | "none" if pattern.is_string() || pattern.is_unit() => {
+        _ if nothing => {
             ctx.server.expect(Some(crate::server::Expectation::Nothing));
             ctx.say("Expecting: None");
         }

@@ -160,9 +160,12 @@ command! {
 command! {
     /// `exit`.
     pub(super) const EXIT = "exit";
-    args: NoArgs,
-    help: "Leaves nsh (Ctrl-D too).",
-    example: "exit",
+    /// The arguments of `exit`.
+    struct ExitArgs {
+        code: Option<i64> = opt(Int, "0"),
+    }
+    help: "Leaves nsh (Ctrl-D too), with exit status CODE; in a script, `exit()` or `exit(CODE)` ends the script there.",
+    example: "exit  |  exit(3)",
     run: cmd_exit,
 }
 
@@ -558,9 +561,15 @@ fn cmd_get_error(ctx: &Ctx, _: NoArgs) -> CmdResult {
     Ok(e.map_or(Dynamic::UNIT, Into::into))
 }
 
-fn cmd_exit(ctx: &Ctx, _: NoArgs) -> CmdResult {
+fn cmd_exit(ctx: &Ctx, args: ExitArgs) -> CmdResult {
+    let code = args.code.unwrap_or(0);
+    let code =
+        u8::try_from(code).map_err(|_| format!("the exit status is 0 to 255, not {code}"))?;
+    ctx.exit_code.store(code, Ordering::SeqCst);
     ctx.exit.store(true, Ordering::SeqCst);
-    ctx.say("exiting");
+    if ctx.interactive {
+        ctx.say("exiting");
+    }
     Ok(Dynamic::UNIT)
 }
 

@@ -343,6 +343,9 @@ fn run(server: &Server, opts: Options) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(warning) = opts.security.debug_unused(security.as_ref()) {
+        eprintln!("{warning}");
+    }
     server.set_default_security(security.clone());
     server.set_default_tcp(opts.tcp);
     if let Some(port) = opts.listen {

@@ -54,8 +54,14 @@ impl NshHelper {
     }
 }
 
-/// True while brackets or a string are still open (multi-line input).
+/// True while brackets or a string are still open (multi-line input). A
+/// command line in the original's form is always complete: it is one
+/// line, and its words (escaped payload bytes) may hold any bracket.
 pub(super) fn is_incomplete(text: &str) -> bool {
+    let first = text.lines().next().unwrap_or_default();
+    if crate::script::command_form(first).is_some() {
+        return false;
+    }
     let mut depth = 0i32;
     let mut quote: Option<char> = None;
     let mut escape = false;
@@ -263,5 +269,11 @@ mod tests {
         assert!(!is_incomplete("print(\"{\")"));
         assert!(!is_incomplete("let s = \"a\\\"b\"; // {"));
         assert!(!is_incomplete("make_multires (0,\\x02),(1,\\x05)"));
+        // A command line in the original's form is one line, whatever
+        // brackets its payload holds.
+        assert!(!is_incomplete(
+            "lwm2m_decode \\x60\\xff{\"bn\":\"/1/1\",\"e\":[{"
+        ));
+        assert!(!is_incomplete("write /3/0/0 [abc"));
     }
 }

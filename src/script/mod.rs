@@ -282,12 +282,21 @@ impl Shell {
             }
             _ => {}
         }
+        // A command prints its own output: its value is not shown again,
+        // except the message taken from the inbox by `recv` and the like
+        // (shown when it arrived, and taken now).
+        let shown = |cmd: &Command, v: Dynamic| {
+            if commands::TAKE_MESSAGES.contains(&cmd.name) {
+                v
+            } else {
+                Dynamic::UNIT
+            }
+        };
         let result = match self.line_form(line) {
-            // A command prints its own output: its value is not shown again.
-            LineForm::Command(cmd) => self.run_command_line(cmd, line).map(|_| Dynamic::UNIT),
+            LineForm::Command(cmd) => self.run_command_line(cmd, line).map(|v| shown(cmd, v)),
             LineForm::Prefix(cmd) => {
                 self.ctx.say(&format!("* prefix: {}", cmd.name));
-                self.run_command_line(cmd, line).map(|_| Dynamic::UNIT)
+                self.run_command_line(cmd, line).map(|v| shown(cmd, v))
             }
             LineForm::Ambiguous(word, names) => Err(format!(
                 "ambiguous command: {word} (possible: {})",

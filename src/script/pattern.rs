@@ -45,7 +45,7 @@ impl Pattern {
                 any: true,
             });
         }
-        // The original's `Lwm2mUpdate('/rd/demo', …)` form: kind and first path.
+        // The original's `Lwm2mUpdate('/rd/demo', content=b'')` form.
         let (name, rest) = match t.split_once('(') {
             Some((n, r)) => (n.trim(), Some(r)),
             None => (t, None),
@@ -54,13 +54,14 @@ impl Pattern {
         let kind = Kind::parse(name).ok_or_else(|| unknown_kind(name))?;
         let mut fields = vec![("kind".to_string(), Dynamic::from(kind.name().to_string()))];
         if let Some(rest) = rest {
-            let first = rest.split([',', ')']).next().unwrap_or("").trim();
-            let unq = first.trim_matches(|c| c == '\'' || c == '"');
-            if unq.starts_with('/') {
-                fields.push((
-                    "path".to_string(),
-                    Dynamic::from(unq.split('?').next().unwrap_or("").to_string()),
-                ));
+            let inner = rest
+                .trim_end()
+                .strip_suffix(')')
+                .ok_or_else(|| format!("pattern: unclosed `(` in `{t}`"))?;
+            for (i, arg) in class_args(inner)?.into_iter().enumerate() {
+                if let Some(field) = class_field(i, &arg)? {
+                    fields.push(field);
+                }
             }
         }
         Ok(Pattern { fields, any: false })
@@ -94,6 +95,114 @@ impl Pattern {
         }
         if diffs.is_empty() { Ok(()) } else { Err(diffs) }
     }
+}
+
+/// The arguments of the original's class form, split at the commas
+/// outside quotes and brackets.
+fn class_args(inner: &str) -> Result<Vec<String>, String> {
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut escape = false;
+    for c in inner.chars() {
+        match quote {
+            Some(_) if escape => escape = false,
+            Some(_) if c == '\\' => escape = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    args.push(std::mem::take(&mut cur).trim().to_string());
+                    continue;
+                }
+                _ => {}
+            },
+        }
+        cur.push(c);
+    }
+    if let Some(q) = quote {
+        return Err(format!("pattern: unclosed {q} quote in `{inner}`"));
+    }
+    let last = cur.trim();
+    if !last.is_empty() || !args.is_empty() {
+        args.push(last.to_string());
+    }
+    Ok(args)
+}
+
+/// The field one argument of the class form checks (`None` for `ANY`):
+/// a leading path, `content=`, `msg_id=`, `token=`, `path=`, `format=`.
+/// Anything else is refused, so that no check is silently dropped.
+fn class_field(index: usize, arg: &str) -> Result<Option<(String, Dynamic)>, String> {
+    let named = arg.split_once('=').filter(|(k, _)| {
+        k.trim()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    let (key, value) = match named {
+        Some((k, v)) => (k.trim(), v.trim()),
+        None if index == 0 => ("path", arg),
+        None => ("", arg),
+    };
+    let refuse = |what: String| {
+        format!(
+            "pattern: {what} of the original's form is not checked by nsh; name the field \
+             (content=, msg_id=, token=, path=, format=) or write the pattern as a map, \
+             e.g. expect(#{{kind: \"Content\", payload: \"abc\", options: …}}) (fields: {})",
+            FIELDS.join(", ")
+        )
+    };
+    if value == "ANY" {
+        return Ok(None);
+    }
+    let (field, v) = match key {
+        "content" => ("payload", Dynamic::from_blob(class_bytes(value)?)),
+        "token" => ("token", Dynamic::from_blob(class_bytes(value)?)),
+        "msg_id" => ("msg_id", Dynamic::from_int(class_int(value)?)),
+        "format" => match class_int(value) {
+            Ok(n) => ("content_format", Dynamic::from_int(n)),
+            Err(_) => ("content_format", Dynamic::from(class_text(value)?)),
+        },
+        "path" => match class_text(value) {
+            Ok(p) if p.starts_with('/') => (
+                "path",
+                Dynamic::from(p.split('?').next().unwrap_or_default().to_string()),
+            ),
+            _ => return Err(refuse(format!("the argument `{arg}`"))),
+        },
+        "" => return Err(refuse(format!("the argument `{arg}`"))),
+        other => return Err(refuse(format!("`{other}`"))),
+    };
+    Ok(Some((field.to_string(), v)))
+}
+
+/// `b'…'` (or a plain string) as bytes, with Python's escapes.
+fn class_bytes(v: &str) -> Result<Vec<u8>, String> {
+    let text = class_text(v.strip_prefix('b').unwrap_or(v))?;
+    crate::coap::escaped::parse(&text).map_err(|e| format!("pattern: `{v}`: {e}"))
+}
+
+/// `'…'` or `"…"`, unquoted (escapes kept for [`class_bytes`]).
+fn class_text(v: &str) -> Result<String, String> {
+    let quoted = |q: char| v.len() >= 2 && v.starts_with(q) && v.ends_with(q);
+    if quoted('\'') || quoted('"') {
+        Ok(v[1..v.len() - 1].to_string())
+    } else {
+        Err(format!("pattern: `{v}` is not a quoted value"))
+    }
+}
+
+/// A decimal or `0x` integer.
+fn class_int(v: &str) -> Result<i64, String> {
+    let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => i64::from_str_radix(hex, 16),
+        None => v.parse(),
+    };
+    parsed.map_err(|_| format!("pattern: `{v}` is not an integer"))
 }
 
 fn unknown_kind(name: &str) -> String {
@@ -254,6 +363,52 @@ mod tests {
         let mut n = Map::new();
         n.insert("/3/0/1".into(), float(9_007_199_254_740_992.0));
         assert!(!values_eq(&Dynamic::from_map(m), &Dynamic::from_map(n)));
+    }
+
+    fn field<'a>(p: &'a Pattern, name: &str) -> Option<&'a Dynamic> {
+        p.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    fn class_form(text: &str) -> Result<Pattern, String> {
+        Pattern::from_dynamic(&Dynamic::from(text.to_string()))
+    }
+
+    /// The original's `expect "Lwm2mContent(content=b'zzz')"` compares the
+    /// code and each field given (reference §8): none may be dropped.
+    #[test]
+    fn the_originals_class_form_keeps_every_field_it_names() {
+        let p = class_form("Lwm2mContent(content=b'zzz')").unwrap();
+        assert_eq!(
+            field(&p, "payload").and_then(|v| v.clone().try_cast::<rhai::Blob>()),
+            Some(b"zzz".to_vec())
+        );
+        let p = class_form("Lwm2mUpdate('/rd/3', content=b'', msg_id=4711, token=b'\\x01\\x02')")
+            .unwrap();
+        assert_eq!(dyn_text(field(&p, "path").unwrap()), "/rd/3");
+        assert_eq!(field(&p, "msg_id").unwrap().as_int(), Ok(4711));
+        assert_eq!(
+            field(&p, "token").and_then(|v| v.clone().try_cast::<rhai::Blob>()),
+            Some(vec![1, 2])
+        );
+        assert_eq!(
+            field(&p, "payload").and_then(|v| v.clone().try_cast::<rhai::Blob>()),
+            Some(Vec::new())
+        );
+        // ANY leaves a field unchecked, as in the original.
+        let p = class_form("Lwm2mContent(content=ANY)").unwrap();
+        assert!(field(&p, "payload").is_none());
+    }
+
+    /// What the class form cannot check is refused, never dropped.
+    #[test]
+    fn the_class_form_refuses_what_it_cannot_check() {
+        let e = class_form("Lwm2mContent(options=[coap.Option.URI_PATH('x')])").unwrap_err();
+        assert!(e.contains("`options`"), "{e}");
+        assert!(e.contains("#{"), "{e}");
+        let e = class_form("Lwm2mContent(1234, b'\\x01')").unwrap_err();
+        assert!(e.contains("`1234`"), "{e}");
+        let e = class_form("Lwm2mContent(content=b'abc'").unwrap_err();
+        assert!(e.contains("unclosed"), "{e}");
     }
 
     #[test]

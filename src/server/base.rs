@@ -42,6 +42,17 @@ pub enum ServerError {
         /// How many times.
         attempts: u32,
     },
+    /// Acknowledged by an answer with another token, which answers
+    /// nothing (RFC 7252 §5.3.2).
+    #[error(
+        "`{summary}` was acknowledged by an answer with another token, so it has no response: {answer}"
+    )]
+    WrongToken {
+        /// What was sent.
+        summary: String,
+        /// The answer's line.
+        answer: String,
+    },
     /// Ctrl-C.
     #[error("interrupted")]
     Interrupted,

@@ -106,6 +106,9 @@ impl Asked {
 pub(crate) enum Ended {
     /// CON transmissions exhausted, or EXCHANGE_LIFETIME passed.
     GaveUp,
+    /// Acknowledged by a piggybacked response with another token (RFC 7252
+    /// §5.3.2), which answers nothing: this one.
+    WrongToken(RecordRef),
     /// The transport refused the datagram.
     SendFailed(String),
 }
@@ -663,7 +666,16 @@ impl Core {
                     self.reply(peer, reply, now);
                 }
             }
-            Incoming::Stray { .. } => {
+            Incoming::Stray { related } => {
+                // An awaited request that the exchange layer ended with it:
+                // acknowledged by an answer with another token.
+                if let Some(id) = related
+                    && !self.exchanges.is_pending(id)
+                    && self.awaited.remove(&id)
+                {
+                    self.asked.remove(&id);
+                    self.end(id, Ended::WrongToken(record.clone()));
+                }
                 // A CON nobody waits for (a late separate response, a
                 // notification of a cancelled observation) is rejected
                 // (RFC 7252 §5.3.2, RFC 7641 §3.6).
@@ -759,11 +771,7 @@ impl Core {
                     self.target = Some(addr);
                 }
             }
-            Target::Gone(endpoint) => {
-                if self.current.as_deref() == Some(endpoint.as_str()) {
-                    self.current = None;
-                }
-            }
+            Target::Gone(endpoint) => self.client_left(&endpoint, "de-registered"),
         }
         if d.keep_bootstrap_pack {
             self.print("Received Bootstrap Pack Request (answer it with bootstrap_pack)".into());
@@ -900,6 +908,51 @@ impl Core {
         self.current = endpoint;
     }
 
+    /// `unconnect`: the choice is forgotten, and the newest registration
+    /// is current at once (a line says so).
+    pub(crate) fn unconnect(&mut self) {
+        self.choose(None, None);
+        if let Some((endpoint, addr)) = self.newest_client() {
+            self.target = Some(addr);
+            self.current = Some(endpoint.clone());
+            self.print(format!(
+                "commands now go to {endpoint} ({addr}), the newest registration"
+            ));
+        }
+    }
+
+    fn newest_client(&self) -> Option<(String, SocketAddr)> {
+        self.registry
+            .clients()
+            .next_back()
+            .map(|c| (c.endpoint.clone(), c.peer))
+    }
+
+    /// `endpoint` is no longer registered (`why`: "de-registered"). When
+    /// it was current, the newest client still registered becomes current,
+    /// or none; a client chosen with `use_client` keeps the choice, and
+    /// commands wait for it to register again. A line says which.
+    fn client_left(&mut self, endpoint: &str, why: &str) {
+        if self.current.as_deref() != Some(endpoint) {
+            return;
+        }
+        if self.chosen {
+            self.target = None;
+            self.print(format!(
+                "{endpoint} {why}: commands go nowhere until it registers again, as it was chosen \
+                 (`use_client` or `unconnect` changes that)"
+            ));
+            return;
+        }
+        let next = self.newest_client();
+        self.target = next.as_ref().map(|(_, addr)| *addr);
+        self.current = next.as_ref().map(|(e, _)| e.clone());
+        self.print(match next {
+            Some((next, addr)) => format!("{endpoint} {why}: commands now go to {next} ({addr})"),
+            None => format!("{endpoint} {why}: no client is registered now"),
+        });
+    }
+
     /// A DTLS session moved to a new address (Connection ID): its
     /// registrations and the command target follow it.
     pub(crate) fn on_moved(&mut self, old: SocketAddr, new: SocketAddr) {
@@ -1003,9 +1056,7 @@ impl Core {
                 gone.location,
                 gone.registration.lifetime_or_default()
             ));
-            if self.current.as_deref() == Some(gone.endpoint.as_str()) {
-                self.current = None;
-            }
+            self.client_left(&gone.endpoint, "expired");
         }
         self.exchanges.handle_timeout(now);
         self.flush();

@@ -312,9 +312,10 @@ impl Server {
         Ok(addr)
     }
 
-    /// Forgets the current target, so the next peer that talks becomes it.
+    /// Forgets the choice of target: the newest registration is current
+    /// now, and the next peer that registers becomes it.
     pub fn unconnect(&self) {
-        self.lock().choose(None, None);
+        self.lock().unconnect();
     }
 
     /// The listening port, if any.
@@ -623,6 +624,10 @@ impl Server {
                 })
             }
             Ok(Some(Err(Ended::SendFailed(e)))) => Err(ServerError::SendFailed(e)),
+            Ok(Some(Err(Ended::WrongToken(r)))) => Err(ServerError::WrongToken {
+                summary: summary(),
+                answer: r.line(),
+            }),
             Ok(None) => {
                 self.lock().abandon(id);
                 Err(ServerError::Timeout {

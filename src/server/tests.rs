@@ -834,7 +834,17 @@ mod fake_clock {
                 crate::coap::escaped::format_hex(&req.token)
             )
         );
-        assert!(b.core.exchanges.is_pending(id), "still waiting");
+        // Acknowledged by its message ID, answered by nothing: the wait
+        // ends at once with that answer, and nothing is retransmitted.
+        assert!(!b.core.exchanges.is_pending(id));
+        match b.core.take_outcome(id) {
+            Some(Err(Ended::WrongToken(r))) => {
+                assert!(r.line().contains("\\xde\\xad"), "{}", r.line());
+            }
+            other => panic!("{:?}", other.map(|o| o.map(|r| r.line()))),
+        }
+        b.advance(Duration::from_secs(10));
+        assert!(b.transmits().is_empty(), "not retransmitted");
     }
 
     /// A response that comes after nsh stopped waiting says so.
@@ -913,6 +923,98 @@ mod fake_clock {
             })
             .collect();
         assert!(printed.iter().any(|l| l.contains("expired")), "{printed:?}");
+    }
+}
+
+mod current_client {
+    use super::*;
+    use crate::server::core::{Core, Effect};
+    use std::time::SystemTime;
+
+    fn at(port: u16) -> SocketAddr {
+        ([127, 0, 0, 1], port).into()
+    }
+
+    /// The core, with `ep` registered from `at(port)` for each pair, in
+    /// order; returns it and each Register's location.
+    fn registered(clients: &[(&str, u16)]) -> (Core, Vec<String>) {
+        let mut core = Core::new(crate::exchange::Exchanges::new(
+            TransmissionParams::default(),
+            7,
+        ));
+        let (t, _net) = memory::pair(([127, 0, 0, 1], 5683).into());
+        core.transport = Some(Arc::new(Transport::Memory(t)));
+        let mut locations = Vec::new();
+        for (i, (ep, port)) in clients.iter().enumerate() {
+            let mut m = Message::new(Type::Confirmable, Code::POST, i as u16 + 1);
+            m.token = vec![i as u8 + 1];
+            m.set_uri(&format!("/rd?ep={ep}&lt=300"));
+            m.payload = b"</3/0>".to_vec();
+            core.on_datagram(
+                at(*port),
+                udp::encode(&m),
+                Instant::now(),
+                SystemTime::now(),
+            );
+            locations.push(core.registry.by_endpoint(ep).unwrap().location.clone());
+        }
+        (core, locations)
+    }
+
+    fn deregister(core: &mut Core, port: u16, location: &str) {
+        let mut m = Message::new(Type::Confirmable, Code::DELETE, 100 + port);
+        m.token = vec![9];
+        m.set_uri(location);
+        core.on_datagram(at(port), udp::encode(&m), Instant::now(), SystemTime::now());
+    }
+
+    fn printed(core: &mut Core) -> Vec<String> {
+        core.take_effects(SystemTime::now())
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Print(l) => Some(l),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The current client de-registers: commands go to the newest client
+    /// still registered, or nowhere, and a line says which.
+    #[test]
+    fn when_the_current_client_leaves_the_newest_other_becomes_current() {
+        let (mut core, locations) = registered(&[("first", 41001), ("second", 41002)]);
+        assert_eq!(core.current.as_deref(), Some("second"));
+        printed(&mut core);
+        deregister(&mut core, 41002, &locations[1]);
+        assert_eq!(core.current.as_deref(), Some("first"));
+        assert_eq!(core.target, Some(at(41001)));
+        let lines = printed(&mut core);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "second de-registered: commands now go to first (127.0.0.1:41001)"),
+            "{lines:?}"
+        );
+        deregister(&mut core, 41001, &locations[0]);
+        assert_eq!((core.current.as_deref(), core.target), (None, None));
+        let lines = printed(&mut core);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "first de-registered: no client is registered now"),
+            "{lines:?}"
+        );
+    }
+
+    /// `unconnect` gives the target back to the newest registration at
+    /// once, not only to the next one.
+    #[test]
+    fn unconnect_makes_the_newest_registration_current_at_once() {
+        let (mut core, _) = registered(&[("first", 41011), ("second", 41012)]);
+        core.choose(Some(at(41011)), Some("first".into()));
+        core.unconnect();
+        assert_eq!(core.current.as_deref(), Some("second"));
+        assert_eq!(core.target, Some(at(41012)));
     }
 }
 

@@ -63,7 +63,6 @@ fn dtls_flags_without_what_they_need_are_refused_with_one_line() {
             "--psk-identity needs --psk-key",
         ),
         (&["-k", "y"], "--psk-key needs --psk-identity"),
-        (&["--debug"], "Cannot use --debug in NoSec mode"),
         (
             &["--connection-id", "abc"],
             "Cannot use --connection-id in NoSec mode",
@@ -506,6 +505,19 @@ fn piped(session: &str) -> String {
 /// name and listed the candidates of an ambiguous one; a word that is a
 /// Rhai variable or function stays Rhai.
 #[test]
+fn a_bracket_in_a_command_lines_payload_does_not_open_a_block() {
+    // Escaped payload bytes (JSON, say) hold any bracket: the line is
+    // still one command, and the lines after it run.
+    let out = piped(
+        "lwm2m_decode \\x60\\x45\\x00\\x01\\xff{abc\n\
+         coap_decode \\x60\\x00\\x13\\x39\n\
+         print(\"@@after\")\n",
+    );
+    assert!(out.contains("@@after"), "{out}");
+    assert!(out.contains("msg_id=4921") || out.contains("4921"), "{out}");
+}
+
+#[test]
 fn piped_command_lines_accept_unique_prefixes_and_list_ambiguous_ones() {
     let text = piped(
         "coap_d \\x60\\x00\\x13\\x38\n\
@@ -752,4 +764,51 @@ fn a_call_with_too_few_arguments_names_the_missing_one() {
         "{text}"
     );
     assert!(text.contains("execute: missing value for `path`"), "{text}");
+}
+
+#[test]
+fn recv_in_the_originals_form_shows_the_message_it_took() {
+    let mut nsh = crate::harness::LiveNsh::piped(&["-l", "0"]);
+    let line = nsh.wait_line(|l| crate::harness::port_on(l).is_some(), 10);
+    let port = crate::harness::port_on(&line).unwrap();
+    let device = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut ping = nsh::coap::Message::new(
+        nsh::coap::Type::NonConfirmable,
+        nsh::coap::Code::POST,
+        0x5151,
+    );
+    ping.set_uri("/dp");
+    ping.payload = b"x".to_vec();
+    device
+        .send_to(&nsh::coap::udp::encode(&ping), ("127.0.0.1", port))
+        .unwrap();
+    nsh.wait("<- Send /dp", 10);
+    nsh.send_line("print(\"@@taking\")");
+    nsh.wait("@@taking", 10);
+    nsh.send_line("recv 5");
+    nsh.send_line("print(\"@@taken\")");
+    nsh.wait("@@taken", 10);
+    let seen = nsh.seen().to_string();
+    let after = seen.split("@@taking").nth(1).unwrap_or_default();
+    assert!(after.contains("Send /dp"), "recv showed nothing:\n{seen}");
+    nsh.send_line("exit");
+    nsh.finish(10);
+}
+
+/// The original warned and went on (reference §1.3); so does nsh.
+#[test]
+fn debug_without_dtls_warns_and_goes_on() {
+    let (code, out, err) = nsh(&["--debug", "-c", "listen 0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning: debug mode not available on non-DTLS sockets"),
+        "{err}"
+    );
+    assert!(out.contains("listening on UDP port"), "{out}");
+    let (code, out, err) = nsh(&["-c", "listen 0 debug=1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("warning: debug mode not available on non-DTLS sockets"),
+        "{out}{err}"
+    );
 }

@@ -20,6 +20,14 @@ mod reporting;
 mod security;
 mod session;
 pub use session::start_capture;
+
+/// The commands that take a message from the inbox and return it: typed
+/// in the original's form, the prompt shows what they took.
+pub const TAKE_MESSAGES: &[&str] = &[
+    session::RECV.name,
+    session::WAIT_FOR.name,
+    session::EXPECT.name,
+];
 mod shell;
 
 use rhai::Dynamic;

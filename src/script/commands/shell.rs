@@ -86,7 +86,7 @@ command! {
     /// `unconnect`.
     pub(super) const UNCONNECT = "unconnect";
     args: NoArgs,
-    help: "Forgets the current target and any choice made by `connect` or `use_client`; the next registration becomes current.",
+    help: "Forgets the current target and any choice made by `connect` or `use_client`: the newest registration is current now, and the next registration becomes current.",
     example: "unconnect",
     run: cmd_unconnect,
 }
@@ -181,6 +181,9 @@ fn cmd_listen(ctx: &Ctx, args: ListenArgs) -> CmdResult {
     let security = given
         .resolve(ctx.server.default_security().as_ref())
         .map_err(|e| format!("listen: {e}"))?;
+    if let Some(warning) = given.debug_unused(security.as_ref()) {
+        ctx.say(warning);
+    }
     // Like the original, the command line's --tcp cannot be turned off.
     let tcp = args.tcp == Some(true) || ctx.server.default_tcp();
     let port = args

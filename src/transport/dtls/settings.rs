@@ -420,6 +420,13 @@ impl SecurityArgs {
             && self.idle_timeout.is_none()
     }
 
+    /// The warning the original printed when `debug` is asked for without
+    /// DTLS (`resolved` is `None`), which then has no effect.
+    pub fn debug_unused(&self, resolved: Option<&Security>) -> Option<&'static str> {
+        (resolved.is_none() && self.debug.is_some_and(|d| d > 0))
+            .then_some("warning: debug mode not available on non-DTLS sockets")
+    }
+
     /// Checks the values and combines them with `default` (the command
     /// line's security, which each credential falls back to, as in the
     /// original). `Ok(None)`: no security (NoSec).
@@ -460,11 +467,7 @@ impl SecurityArgs {
                     ));
                 }
             }
-            if self.debug.is_some_and(|d| d > 0) {
-                return Err(
-                    "Cannot use debug in NoSec mode: mbed TLS debug output needs DTLS".into(),
-                );
-            }
+            // `debug` is left unused: see [`SecurityArgs::debug_unused`].
             return Ok(None);
         };
         let mut security = match default {

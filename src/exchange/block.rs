@@ -97,6 +97,15 @@ pub enum BlockError {
         /// The block sent.
         num: u32,
     },
+    /// A 2.31 Continue to the last Block1 block (more = 0), which asks for
+    /// a block that does not exist: the final response was due.
+    #[error(
+        "block {num} was the last and was answered 2.31 Continue; the final response (2.04 Changed, 2.01 Created) was due (RFC 7959 §2.3)"
+    )]
+    ContinueOnLast {
+        /// The last block.
+        num: u32,
+    },
     /// A 2.31 Continue whose Block1 option does not acknowledge the block
     /// sent (RFC 7959 §2.3: it echoes its number and more flag).
     #[error("2.31 Continue to Block1 {sent} echoes {}", echoed.map_or_else(|| "no Block1 option".to_string(), |b| b.to_string()))]
@@ -377,7 +386,8 @@ pub enum Block1Progress {
 ///   same byte). A larger size, SZX 7, a missing or different echo, or any
 ///   other 2.xx before the last block is an error; so is an error response,
 ///   reported with its code and block number.
-/// - The response to the last block ends the upload, whatever 2.xx it is.
+/// - The response to the last block ends the upload, whatever 2.xx it is
+///   but 2.31 Continue, which would ask for a block that does not exist.
 #[derive(Clone, Debug)]
 pub struct Block1Upload {
     body: Vec<u8>,
@@ -448,6 +458,9 @@ impl Block1Upload {
                 code: response.code,
                 num: sent.num,
             });
+        }
+        if !sent.more && response.code == Code::CONTINUE {
+            return Err(BlockError::ContinueOnLast { num: sent.num });
         }
         if !sent.more {
             self.offset = self.body.len();
@@ -805,6 +818,22 @@ mod tests {
         assert_eq!(u.next_request(), None);
         assert_eq!(u.acknowledged(), 40);
         assert_eq!(u.on_response(&changed()), Err(BlockError::AlreadyComplete));
+    }
+
+    /// A peer that answers every block 2.31 Continue never ends the
+    /// upload: the last block's 2.31 is an error, not its success.
+    #[test]
+    fn a_continue_to_the_last_block1_block_is_an_error() {
+        let mut u = Block1Upload::new(vec![7; 20], 16).unwrap();
+        assert_eq!(
+            u.on_response(&continue_(0, true, 16)),
+            Ok(Block1Progress::Continue)
+        );
+        assert_eq!(
+            u.on_response(&continue_(1, false, 16)),
+            Err(BlockError::ContinueOnLast { num: 1 })
+        );
+        assert!(!u.is_complete());
     }
 
     #[test]

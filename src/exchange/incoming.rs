@@ -109,15 +109,6 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
             self.complete_request(id, msg, now);
             return Incoming::Response { id, ack: None };
         }
-        if msg.code.is_response() && is_request && unacked {
-            // Acknowledged by its message ID (RFC 7252 §4.2), but a
-            // piggybacked response carries the request's token (§5.3.2):
-            // this answers nothing, and nothing else will come.
-            self.events.push_back(Event::Acked(id));
-            self.finish(id, now);
-            self.pump(now);
-            return Incoming::Stray { related: Some(id) };
-        }
         if msg.code.is_response() && !is_request && unacked {
             // A piggybacked "response" to our response or notification is
             // nonsense, but it does acknowledge it.

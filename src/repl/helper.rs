@@ -82,6 +82,10 @@ pub(super) fn is_incomplete(text: &str) -> bool {
                 escape = true;
             } else if c == q {
                 quote = None;
+            } else if c == '\n' && q == '"' {
+                // A "…" string ends with its line (unless continued with a
+                // backslash): the text is complete, and Rhai says so.
+                return false;
             }
             prev = c;
             continue;
@@ -94,6 +98,9 @@ pub(super) fn is_incomplete(text: &str) -> bool {
             _ => {}
         }
         prev = c;
+    }
+    if quote == Some('"') && !escape {
+        return false;
     }
     depth > 0 || quote == Some('`')
 }
@@ -275,5 +282,10 @@ mod tests {
             "lwm2m_decode \\x60\\xff{\"bn\":\"/1/1\",\"e\":[{"
         ));
         assert!(!is_incomplete("write /3/0/0 [abc"));
+        // A "…" string cannot span lines: left open, the line is complete
+        // (and its error shows at once), unless a backslash continues it.
+        assert!(!is_incomplete("read(\"/3/0"));
+        assert!(!is_incomplete("let x = [\"a\nb\"]"));
+        assert!(is_incomplete("let x = [\"a\\\nb\","));
     }
 }

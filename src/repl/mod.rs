@@ -110,7 +110,34 @@ fn run_terminal(shell: &mut Shell) -> i32 {
 
 fn run_piped(shell: &mut Shell) -> i32 {
     let stdin = std::io::stdin();
-    run_lines(shell, stdin.lock().lines().map_while(Result::ok)).unwrap_or(0)
+    let lines = stdin
+        .lock()
+        .split(b'\n')
+        .map_while(Result::ok)
+        .enumerate()
+        .filter_map(|(i, line)| text_line(i + 1, line));
+    run_lines(shell, lines).unwrap_or(0)
+}
+
+/// Line `n` of piped input as text (without its `\r\n` or `\n`); a line
+/// that is not UTF-8 is not run, and a line says so (the lines after it
+/// still run).
+fn text_line(n: usize, mut line: Vec<u8>) -> Option<String> {
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    match String::from_utf8(line) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let byte = e.as_bytes().get(at).copied().unwrap_or_default();
+            println!(
+                "line {n}: not valid UTF-8 (byte 0x{byte:02x} at column {}); the line was not run",
+                at + 1
+            );
+            None
+        }
+    }
 }
 
 /// Runs `lines` as piped input is run: line by line, a block left open

@@ -11,7 +11,7 @@ use crate::coap::{ContentFormat, escaped};
 use crate::lwm2m::Objects;
 use crate::lwm2m::format::builder::{SenmlCborBuilder, TlvBuilder};
 use crate::lwm2m::format::{self, Payload};
-use crate::lwm2m::node::{Path, Record, ResourceType, Value};
+use crate::lwm2m::node::{Level, Path, Record, ResourceType, Value};
 use crate::lwm2m::objects::Registry;
 
 /// A TLV builder shared between Rhai values.
@@ -67,14 +67,28 @@ pub fn encode_map_at(
     objects: &Registry,
     target: Option<&str>,
 ) -> Result<Vec<u8>, String> {
-    let records = Payload::Records(map_to_records(map, objects)?);
+    let records = map_to_records(map, objects)?;
+    let target = target.and_then(|t| t.parse::<Path>().ok());
+    // Every value belongs to the resource, instance or object the request
+    // names: another path would be written somewhere else than asked.
+    if let Some(t) = &target
+        && let Some(r) = records.iter().find(|r| !r.path.starts_with(t))
+    {
+        return Err(format!("`{}` is not under the request's path {t}", r.path));
+    }
+    let records = Payload::Records(records);
     let tlv = matches!(
         format,
         ContentFormat::LWM2M_TLV | ContentFormat::LWM2M_TLV_LEGACY
     );
+    // In TLV the request's node itself is the payload when it is a
+    // Resource (or a Resource Instance), else its children are.
     let below = target
         .filter(|_| tlv)
-        .and_then(|t| t.parse::<Path>().ok())
+        .map(|t| match t.level() {
+            Level::Resource | Level::ResourceInstance => t.parent().unwrap_or(t),
+            _ => t,
+        })
         .and_then(|parent| {
             records.nodes_under(&parent).map(|nodes| Payload::Nodes {
                 parent: Some(parent),
@@ -105,6 +119,32 @@ fn to_value(v: &Dynamic, kind: Option<ResourceType>) -> Result<Value, String> {
     use ResourceType as T;
     if v.is_unit() {
         return Ok(Value::None);
+    }
+    if v.is_array() {
+        return Err(format!(
+            "an array is not a value ({v}); give each Resource Instance its own path (/3/0/7/0, /3/0/7/1)"
+        ));
+    }
+    if v.is_map() {
+        return Err(format!("a map is not a value ({v})"));
+    }
+    let not = |what: &str| {
+        kind.map_or_else(String::new, |k| {
+            format!("{what} is not of type {}", k.name())
+        })
+    };
+    let whole = |f: f64| (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i64);
+    if let (Some(T::Integer | T::Time), Ok(f)) = (kind, v.as_float()) {
+        return match whole(f) {
+            Some(i) if kind == Some(T::Time) => Ok(Value::Time(i)),
+            Some(i) => Ok(Value::Integer(i)),
+            None => Err(not(&format!("{f}"))),
+        };
+    }
+    if let (Some(T::Integer | T::UnsignedInteger | T::Float | T::Time | T::Boolean), true) =
+        (kind, v.is_string())
+    {
+        return Err(not(&format!("the text {:?}", dyn_text(v))));
     }
     if v.is_blob() {
         return Ok(Value::Opaque(
@@ -662,5 +702,82 @@ impl Subshell {
                 })
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, Dynamic)]) -> Map {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), v.clone()))
+            .collect()
+    }
+
+    fn objects() -> Objects {
+        Objects::default()
+    }
+
+    /// A Write on a Resource path with a map keyed by that path carries
+    /// the Resource itself (it used to send an empty TLV payload).
+    #[test]
+    fn a_map_at_a_resource_path_encodes_that_resource() {
+        let m = map(&[("/3/0/14", Dynamic::from("+01:00"))]);
+        let bytes = encode_map_at(
+            ContentFormat::LWM2M_TLV,
+            &m,
+            &objects().read(),
+            Some("/3/0/14"),
+        )
+        .unwrap();
+        // TLV: Resource 14, 6 bytes, "+01:00".
+        assert_eq!(bytes, b"\xc6\x0e+01:00");
+    }
+
+    /// A path outside the request's path is an error, in any format (it
+    /// used to be written to the request's object under its own IDs).
+    #[test]
+    fn a_map_path_outside_the_request_path_is_refused() {
+        for (target, key) in [("/3/0", "/4/0/14"), ("/3/0/14", "/3/0/15")] {
+            let m = map(&[(key, Dynamic::from_int(1))]);
+            for cf in [ContentFormat::LWM2M_TLV, ContentFormat::SENML_JSON] {
+                let e = encode_map_at(cf, &m, &objects().read(), Some(target)).unwrap_err();
+                assert!(
+                    e.contains(&format!("`{key}` is not under the request's path {target}")),
+                    "{e}"
+                );
+            }
+        }
+    }
+
+    /// An array or a map is no LwM2M value, and a resource's known type
+    /// is kept: wrong values are errors naming the path, not text.
+    #[test]
+    fn values_of_the_wrong_type_are_refused() {
+        let objects = objects();
+        let reg = objects.read();
+        for (key, v, says) in [
+            (
+                "/3/0/9",
+                Dynamic::from_array(vec![Dynamic::from_int(1)]),
+                "an array is not a value",
+            ),
+            (
+                "/3/0/9",
+                Dynamic::from_map(Map::new()),
+                "a map is not a value",
+            ),
+            ("/3/0/9", Dynamic::from_float(1e300), "not of type Integer"),
+            ("/3/0/9", Dynamic::from("many"), "not of type Integer"),
+        ] {
+            let m = map(&[(key, v)]);
+            let e = encode_map(ContentFormat::LWM2M_TLV, &m, &reg).unwrap_err();
+            assert!(e.contains(key) && e.contains(says), "{e}");
+        }
+        // What fits is still taken.
+        let m = map(&[("/3/0/9", Dynamic::from_float(80.0))]);
+        assert!(encode_map(ContentFormat::LWM2M_TLV, &m, &reg).is_ok());
     }
 }

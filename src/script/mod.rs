@@ -80,6 +80,16 @@ impl std::fmt::Display for RunError {
     }
 }
 
+/// The most items an array and the most bytes a blob may hold in a script
+/// (16 Mi: a firmware image read into a blob fits).
+const MAX_ARRAY: usize = 16 << 20;
+
+/// The most bytes a string may hold in a script.
+const MAX_STRING: usize = 64 << 20;
+
+/// The most entries a map may hold in a script.
+const MAX_MAP: usize = 1 << 20;
+
 /// The Rhai engine with nsh's functions, and the variables of a session.
 pub struct Shell {
     /// The engine.
@@ -127,6 +137,11 @@ impl Shell {
         let ctx = Arc::new(ctx);
         let mut engine = Engine::new();
         engine.set_max_expr_depths(256, 256);
+        // A script asking for more memory than a machine has gets an error
+        // it can catch, not an abort that ends the shell with its history.
+        engine.set_max_array_size(MAX_ARRAY);
+        engine.set_max_string_size(MAX_STRING);
+        engine.set_max_map_size(MAX_MAP);
         message::register(&mut engine);
         register_commands(&mut engine, &ctx);
         register_assertions(&mut engine);

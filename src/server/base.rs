@@ -35,23 +35,14 @@ pub enum ServerError {
         timeout: f64,
     },
     /// CON retransmissions exhausted.
-    #[error("no response to `{summary}` after {attempts} transmissions")]
+    #[error("no response to `{summary}` after {attempts} transmissions{also}")]
     GaveUp {
         /// What was sent.
         summary: String,
         /// How many times.
         attempts: u32,
-    },
-    /// Acknowledged by an answer with another token, which answers
-    /// nothing (RFC 7252 §5.3.2).
-    #[error(
-        "`{summary}` was acknowledged by an answer with another token, so it has no response: {answer}"
-    )]
-    WrongToken {
-        /// What was sent.
-        summary: String,
-        /// The answer's line.
-        answer: String,
+        /// What else is known (answers with another token), or empty.
+        also: String,
     },
     /// Ctrl-C.
     #[error("interrupted")]

@@ -104,11 +104,10 @@ impl Asked {
 /// Why a request someone waits for ended without a response.
 #[derive(Clone, Debug)]
 pub(crate) enum Ended {
-    /// CON transmissions exhausted, or EXCHANGE_LIFETIME passed.
-    GaveUp,
-    /// Acknowledged by a piggybacked response with another token (RFC 7252
-    /// §5.3.2), which answers nothing: this one.
-    WrongToken(RecordRef),
+    /// CON transmissions exhausted, or EXCHANGE_LIFETIME passed; with the
+    /// answers that named it by message ID but carried another token
+    /// meanwhile (how many, and the last), which answer nothing.
+    GaveUp(Option<(usize, RecordRef)>),
     /// The transport refused the datagram.
     SendFailed(String),
 }
@@ -158,6 +157,9 @@ pub(crate) struct Core {
     /// by numbers nsh itself hands out use a fast non-keyed hash.)
     responses: FxHashMap<RequestId, RecordRef>,
     awaited: FxHashSet<RequestId>,
+    /// Answers to awaited requests that carried another token: how many,
+    /// and the last (for the error when the request gives up).
+    mistokened: FxHashMap<RequestId, (usize, RecordRef)>,
     ended: FxHashMap<RequestId, Ended>,
     /// What pending requests asked for, so responses know what their
     /// payload is. Ordered, so the oldest goes first when the table is full.
@@ -188,6 +190,7 @@ impl Core {
             objects: Objects::default(),
             responses: FxHashMap::default(),
             awaited: FxHashSet::default(),
+            mistokened: FxHashMap::default(),
             ended: FxHashMap::default(),
             asked: BTreeMap::new(),
             peer_csm: HashMap::new(),
@@ -452,8 +455,9 @@ impl Core {
             if let Event::GaveUp(id) | Event::Expired(id) = event {
                 self.asked.remove(&id);
                 self.notification_blocks.remove(&id);
+                let mistokened = self.mistokened.remove(&id);
                 if self.awaited.remove(&id) {
-                    self.end(id, Ended::GaveUp);
+                    self.end(id, Ended::GaveUp(mistokened));
                 }
             }
         }
@@ -591,6 +595,7 @@ impl Core {
                     .map(|o| o.path.clone());
             }
             Incoming::Response { id, .. } | Incoming::Reset { id } => {
+                self.mistokened.remove(id);
                 if let Some(asked) = self.asked.remove(id) {
                     accept_error = unacceptable(&msg, asked.accept);
                     request_path = Some(asked.path);
@@ -667,14 +672,16 @@ impl Core {
                 }
             }
             Incoming::Stray { related } => {
-                // An awaited request that the exchange layer ended with it:
-                // acknowledged by an answer with another token.
+                // An answer to a request still waited for, with another
+                // token: kept for the error if no right answer comes.
                 if let Some(id) = related
-                    && !self.exchanges.is_pending(id)
-                    && self.awaited.remove(&id)
+                    && self.awaited.contains(&id)
+                    && self.exchanges.is_pending(id)
                 {
-                    self.asked.remove(&id);
-                    self.end(id, Ended::WrongToken(record.clone()));
+                    let seen = self.mistokened.get(&id).map_or(0, |(n, _)| *n);
+                    if self.mistokened.len() < TABLE_LIMIT || seen > 0 {
+                        self.mistokened.insert(id, (seen + 1, record.clone()));
+                    }
                 }
                 // A CON nobody waits for (a late separate response, a
                 // notification of a cancelled observation) is rejected
@@ -1090,6 +1097,7 @@ impl Core {
     /// Nobody waits for `id` any more: stop it.
     pub(crate) fn abandon(&mut self, id: RequestId) {
         self.awaited.remove(&id);
+        self.mistokened.remove(&id);
         self.responses.remove(&id);
         self.ended.remove(&id);
         self.asked.remove(&id);

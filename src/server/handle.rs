@@ -27,6 +27,9 @@ pub(super) struct Config {
     pub(super) listen_port: Option<u16>,
     /// Fault injection (`set loss=…`), applied to every socket bound.
     pub(super) faults: crate::transport::FaultSettings,
+    /// The socket is the DTLS one a `connect` with DTLS arguments opened,
+    /// not one `listen` opened: a plain `connect` replaces it.
+    pub(super) dtls_by_connect: bool,
 }
 
 pub(crate) struct Shared {

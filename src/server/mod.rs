@@ -151,7 +151,9 @@ impl Server {
             core.transport = Some(transport);
             core.forget_choice();
         }
-        lock(&self.shared.config).listen_port = Some(bound);
+        let mut config = lock(&self.shared.config);
+        config.listen_port = Some(bound);
+        config.dtls_by_connect = false;
         Ok(bound)
     }
 
@@ -210,6 +212,16 @@ impl Server {
         lock(&self.shared.config).default_security.clone()
     }
 
+    /// The DTLS security of the socket `listen` opened (the command line's
+    /// `-l` included), which a `connect` without DTLS arguments uses;
+    /// `None` for a plain socket or one a DTLS `connect` opened.
+    pub fn listening_security(&self) -> Option<Security> {
+        if lock(&self.shared.config).dtls_by_connect {
+            return None;
+        }
+        self.security()
+    }
+
     /// The DTLS settings of the listening socket, when it serves DTLS.
     pub fn security(&self) -> Option<Security> {
         self.lock_raw()
@@ -250,7 +262,8 @@ impl Server {
             .next()
             .ok_or_else(|| ServerError::Resolve(format!("{host}:{port}")))?;
         let listening = self.lock_raw().transport.is_some();
-        if !listening || bind != 0 {
+        let secured_by_connect = lock(&self.shared.config).dtls_by_connect;
+        if !listening || bind != 0 || secured_by_connect {
             self.listen(bind, addr.is_ipv6())?;
         }
         self.lock().choose(Some(addr), None);
@@ -282,6 +295,7 @@ impl Server {
                 .is_some_and(|s| s == security);
         if !reuse {
             self.listen_secure(bind, addr.is_ipv6(), Some(security))?;
+            lock(&self.shared.config).dtls_by_connect = true;
         }
         let transport = self
             .lock_raw()
@@ -616,18 +630,24 @@ impl Server {
         });
         match outcome {
             Ok(Some(Ok(r))) => Ok(r),
-            Ok(Some(Err(Ended::GaveUp))) => {
+            Ok(Some(Err(Ended::GaveUp(mistokened)))) => {
                 let attempts = self.lock_raw().exchanges.params().max_retransmit + 1;
+                let also = mistokened
+                    .map(|(n, last)| {
+                        let times = if n == 1 { "once".to_string() } else { format!("{n} times") };
+                        format!(
+                            "; it was answered {times} with another token, which answers nothing (RFC 7252 §5.3.2): {}",
+                            last.line()
+                        )
+                    })
+                    .unwrap_or_default();
                 Err(ServerError::GaveUp {
                     summary: summary(),
                     attempts,
+                    also,
                 })
             }
             Ok(Some(Err(Ended::SendFailed(e)))) => Err(ServerError::SendFailed(e)),
-            Ok(Some(Err(Ended::WrongToken(r)))) => Err(ServerError::WrongToken {
-                summary: summary(),
-                answer: r.line(),
-            }),
             Ok(None) => {
                 self.lock().abandon(id);
                 Err(ServerError::Timeout {

@@ -812,3 +812,59 @@ fn debug_without_dtls_warns_and_goes_on() {
         "{out}{err}"
     );
 }
+
+/// A script that asks for more memory than the machine has gets an error
+/// it can catch, and the shell goes on (it used to abort, losing the
+/// history and every registration).
+#[test]
+fn huge_allocations_in_a_script_are_errors_not_aborts() {
+    for (code, says) in [
+        ("let a = []; a.pad(2000000000, 0);", "Size of array"),
+        ("let b = blob(); b.pad(100000000000, 0);", "Size of"),
+        ("let s = \"x\"; loop { s += s; }", "Length of string"),
+        ("let a = [1]; loop { a += a; }", "Size of array"),
+    ] {
+        let (status, out, err) = nsh(&["-c", code]);
+        assert_eq!(status, 1, "{code}: {out}{err}");
+        assert!(
+            err.contains(says) && err.contains("too large"),
+            "{code}: {err}"
+        );
+    }
+    let out = piped("let a = []; a.pad(2000000000, 0);\nprint(\"@@alive\")\n");
+    assert!(out.contains("@@alive"), "{out}");
+}
+
+/// A piped line that is not UTF-8 is reported and skipped; the session
+/// goes on (it used to end there, silently, with status 0).
+#[test]
+fn a_piped_line_that_is_not_utf8_is_reported_and_the_rest_runs() {
+    let mut child = Command::new(nsh_bin())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"print(\"@@one\")\n\xff\xfe\nprint(\"@@two\")\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("@@one") && text.contains("@@two"), "{text}");
+    assert!(
+        text.contains("line 2: not valid UTF-8 (byte 0xff at column 1); the line was not run"),
+        "{text}"
+    );
+}
+
+/// An unclosed "…" string is an error at once, not a block that takes
+/// the lines after it.
+#[test]
+fn an_unclosed_string_does_not_swallow_the_next_lines() {
+    let out = piped("print(\"/3/0\nprint(\"@@next\")\n");
+    assert!(out.contains("@@next"), "{out}");
+    assert!(out.contains("not terminated"), "{out}");
+}

@@ -255,3 +255,66 @@ fn bootstrap_pack_answers_a_kept_request_with_senml_cbor() {
         ]
     );
 }
+
+/// Two free UDP ports, `p` and `p + 1` (coap-server-openssl serves DTLS on
+/// the port after its plain one).
+fn free_port_pair() -> u16 {
+    loop {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p < u16::MAX && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// `connect` with DTLS arguments, then `connect` without them to another
+/// device: the second is plain UDP, as `help connect` says, not a DTLS
+/// handshake on the socket the first one opened (which used to fail and
+/// leave commands going to the first device).
+#[test]
+fn a_plain_connect_after_a_dtls_connect_is_plain() {
+    let dtls = free_port_pair();
+    let _secure = KillOnDrop(
+        Command::new("coap-server-openssl")
+            .args([
+                "-A",
+                "127.0.0.1",
+                "-p",
+                &dtls.to_string(),
+                "-k",
+                "secretPSK",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("coap-server-openssl is missing: run `bash tests/setup.sh`"),
+    );
+    let plain = free_port_pair();
+    let _plain = KillOnDrop(
+        Command::new("coap-server-notls")
+            .args(["-A", "127.0.0.1", "-p", &plain.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("coap-server-notls is missing: run `bash tests/setup.sh`"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let code = format!(
+        r#"connect("127.0.0.1", {}, #{{psk_identity: "myid", psk_key: "secretPSK"}});
+print("@@secure " + coap_get("/time").code);
+connect("127.0.0.1", {plain});
+let r = coap_get("/time");
+print("@@plain " + r.code + " from " + r.peer);"#,
+        dtls + 1
+    );
+    let run = run_nsh(&["-c", &code], Duration::from_secs(60), |_| {});
+    run.assert_ok();
+    assert!(run.stdout.contains("@@secure 2.05"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("@@plain 2.05 from 127.0.0.1:{plain}")),
+        "{}",
+        run.stdout
+    );
+}

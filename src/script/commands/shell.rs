@@ -294,9 +294,10 @@ fn cmd_connect(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
     )
     .map_err(|e| format!("connect: {e}"))?;
     // DTLS when credentials are given (completed from the command line's),
-    // or when the shell already serves DTLS.
+    // or when the socket `listen` opened serves DTLS; not because an
+    // earlier `connect` opened a DTLS one.
     let security = if given.is_empty() {
-        ctx.server.security()
+        ctx.server.listening_security()
     } else {
         given
             .resolve(ctx.server.default_security().as_ref())
@@ -314,7 +315,15 @@ fn cmd_connect(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
             ctx.server.connect_secure(&host, port, bind, s, timeout)
         }
     }
-    .map_err(|e| format!("connect: {e}"))?;
+    .map_err(|e| {
+        // Say where commands go now, since this did not change it.
+        let now = match (ctx.server.current_client(), ctx.server.target()) {
+            (Some(client), Some(addr)) => format!("{client} ({addr})"),
+            (None, Some(addr)) => addr.to_string(),
+            (_, None) => "nowhere".to_string(),
+        };
+        format!("connect: {e}; commands still go to {now}")
+    })?;
     ctx.say(&format!("new remote endpoint: {addr}"));
     Ok(Dynamic::UNIT)
 }

@@ -4,7 +4,8 @@
 //! so scripts can run in parallel with `--jobs`), optionally with the device
 //! started for it (`--client`, see [`client`]). Prints one line per
 //! `test(…)` case and per script, then `N passed, N failed, N skipped`;
-//! writes a JUnit report with one testsuite per script.
+//! writes a JUnit report with one testsuite per script, named by the
+//! script's path under the directory given (`x/read`).
 //!
 //! Sits above `script`: `main ─> runner ─> script`.
 
@@ -182,9 +183,16 @@ fn server_uri(secure: bool, tcp: bool, port: u16) -> String {
     format!("{scheme}://127.0.0.1:{port}")
 }
 
+/// A script found: its path, its report name ([`find_scripts`]) and its
+/// text when it ships with nsh (`--ets`).
+type Found = (PathBuf, String, Option<&'static str>);
+
 /// A script to run, and the case filter it runs with.
 struct Planned {
     path: PathBuf,
+    /// Its name in the JUnit report: its path under the directory given,
+    /// without `.rhai` (`x/read`), unique in the run.
+    name: String,
     /// The script's text when it ships with nsh (`--ets`).
     source: Option<&'static str>,
     /// Only cases containing this run (`None`: all).
@@ -194,6 +202,8 @@ struct Planned {
 /// What one script did.
 struct ScriptResult {
     path: PathBuf,
+    /// Its name in the JUnit report (see [`Planned`]).
+    name: String,
     tests: Vec<TestOutcome>,
     error: Option<RunError>,
     duration: Duration,
@@ -351,10 +361,13 @@ impl ScriptResult {
 /// Runs `nsh test`; the exit code is 0 only when nothing failed (2 for a
 /// wrong path or argument, or nothing to run).
 pub fn run(args: TestArgs) -> ExitCode {
-    let scripts: Vec<(PathBuf, Option<&'static str>)> = if args.ets {
+    let scripts: Vec<Found> = if args.ets {
         ets::SCRIPTS
             .iter()
-            .map(|(p, s)| (PathBuf::from(p), Some(*s)))
+            .map(|(p, s)| {
+                let path = PathBuf::from(p);
+                (path.clone(), stem(&path), Some(*s))
+            })
             .collect()
     } else {
         match find_scripts(&args.paths) {
@@ -367,7 +380,7 @@ pub fn run(args: TestArgs) -> ExitCode {
                         );
                     }
                 }
-                scripts.into_iter().map(|p| (p, None)).collect()
+                scripts.into_iter().map(|(p, n)| (p, n, None)).collect()
             }
             Err(e) => {
                 eprintln!("nsh test: {e}");
@@ -519,7 +532,14 @@ pub fn run(args: TestArgs) -> ExitCode {
                     out.push_str("\n--- client output ---\n");
                     out.push_str(&r.client_output);
                 }
-                junit::suite(&r.path, &r.tests, r.error.as_ref(), r.duration, Some(&out))
+                junit::suite(
+                    &r.name,
+                    &r.path,
+                    &r.tests,
+                    r.error.as_ref(),
+                    r.duration,
+                    Some(&out),
+                )
             })
             .collect();
         if let Err(e) = write_file(file, &junit::document(&suites)) {
@@ -542,10 +562,22 @@ fn write_file(file: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(file, text)
 }
 
-/// The scripts under `paths`: a file as given, a directory's `*.rhai`
-/// (recursively), each directory's sorted by path; and apart, the files of
-/// those directories that are libraries ([`is_library`]), which are not run.
-fn find_scripts(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
+/// A script's path and its report name.
+type Named = (PathBuf, String);
+
+/// A script's file name without `.rhai`.
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned())
+}
+
+/// The scripts under `paths`, each with its report name: a file as given
+/// (named by its stem), a directory's `*.rhai` (recursively, named by their
+/// path under it without `.rhai`: `x/read`), each directory's sorted by
+/// path; and apart, the files of those directories that are libraries
+/// ([`is_library`]), which are not run. Names that would still collide
+/// (`x/read.rhai` and `y/read.rhai` both given) are the paths as given.
+fn find_scripts(paths: &[PathBuf]) -> Result<(Vec<Named>, Vec<PathBuf>), String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>, libs: &mut Vec<PathBuf>) -> Result<(), String> {
         let entries =
             std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
@@ -568,11 +600,29 @@ fn find_scripts(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Strin
     let (mut out, mut libs) = (Vec::new(), Vec::new());
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out, &mut libs)?;
+            let mut found = Vec::new();
+            walk(p, &mut found, &mut libs)?;
+            out.extend(found.into_iter().map(|f| {
+                let name = f
+                    .strip_prefix(p)
+                    .map(|r| r.with_extension("").to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| stem(&f));
+                (f, name)
+            }));
         } else if p.is_file() {
-            out.push(p.clone());
+            out.push((p.clone(), stem(p)));
         } else {
             return Err(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    let names: Vec<String> = out.iter().map(|(_, n)| n.clone()).collect();
+    for (path, name) in &mut out {
+        if names.iter().filter(|n| *n == name).count() > 1 {
+            *name = path
+                .with_extension("")
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string();
         }
     }
     Ok((out, libs))
@@ -599,13 +649,14 @@ pub fn is_library(source: &str) -> bool {
 
 /// The scripts `filter` selects: every one whose path contains it (all its
 /// cases), else those with a case whose name contains it (those cases).
-fn select(scripts: &[(PathBuf, Option<&'static str>)], filter: Option<&str>) -> Vec<Planned> {
+fn select(scripts: &[Found], filter: Option<&str>) -> Vec<Planned> {
     scripts
         .iter()
-        .filter_map(|(path, shipped)| {
+        .filter_map(|(path, name, shipped)| {
             let Some(f) = filter else {
                 return Some(Planned {
                     path: path.clone(),
+                    name: name.clone(),
                     source: *shipped,
                     cases: None,
                 });
@@ -613,6 +664,7 @@ fn select(scripts: &[(PathBuf, Option<&'static str>)], filter: Option<&str>) -> 
             if path.display().to_string().contains(f) {
                 return Some(Planned {
                     path: path.clone(),
+                    name: name.clone(),
                     source: *shipped,
                     cases: None,
                 });
@@ -626,6 +678,7 @@ fn select(scripts: &[(PathBuf, Option<&'static str>)], filter: Option<&str>) -> 
                 .any(|c| c.contains(f))
                 .then(|| Planned {
                     path: path.clone(),
+                    name: name.clone(),
                     source: *shipped,
                     cases: Some(f.to_string()),
                 })
@@ -704,6 +757,7 @@ fn run_script(
     server.set_printer(sink.clone());
     let mut result = ScriptResult {
         path: plan.path.clone(),
+        name: plan.name.clone(),
         tests: Vec::new(),
         error: None,
         duration: Duration::ZERO,

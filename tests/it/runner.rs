@@ -674,3 +674,48 @@ fn nothing_to_run_is_an_error_not_a_pass() {
         run.stderr
     );
 }
+
+/// Scripts of the same name in different folders get different JUnit
+/// testsuites: named by their path under the directory given to `nsh
+/// test` (`x/read`), with the classname `x.read`.
+#[test]
+fn junit_names_each_script_by_its_path_under_the_directory_given() {
+    let dir = scratch("junit-names");
+    for sub in ["x", "y"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        write(
+            &dir.join(sub),
+            "read.rhai",
+            &format!("test(\"reads {sub}\", || {{ assert(true); }});\n"),
+        );
+    }
+    write(&dir, "top.rhai", "test(\"top\", || { assert(true); });\n");
+    let xml = dir.join("junit.xml");
+    let run = run_nsh(
+        &[
+            "test",
+            &dir.display().to_string(),
+            "--junit",
+            &xml.display().to_string(),
+        ],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    run.assert_ok();
+    let report = std::fs::read_to_string(&xml).unwrap();
+    for (suite, class, case) in [
+        ("top", "top", "top"),
+        ("x/read", "x.read", "reads x"),
+        ("y/read", "y.read", "reads y"),
+    ] {
+        assert!(
+            report.contains(&format!("<testsuite name=\"{suite}\" tests=\"1\"")),
+            "no suite {suite} in\n{report}"
+        );
+        assert!(
+            report.contains(&format!("<testcase classname=\"{class}\" name=\"{case}\"")),
+            "no case {class}/{case} in\n{report}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,7 +4,12 @@
 //! so scripts can run in parallel with `--jobs`), optionally with the device
 //! started for it (`--client`, see [`client`]). Prints one line per
 //! `test(…)` case and per script, then `N passed, N failed, N skipped`;
-//! writes a JUnit report with one testsuite per script.
+//! writes a JUnit report with one testsuite per script, named by the
+//! script's path under the directory given (`x/read`).
+//!
+//! A `--timeout`, a signal (SIGINT, SIGTERM, SIGHUP: exit 128 + N) or the
+//! exit of the client interrupts the script's waits through the server's
+//! [`Interruption`], which the case running fails with.
 //!
 //! Sits above `script`: `main ─> runner ─> script`.
 
@@ -13,7 +18,7 @@ pub mod ets;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -22,7 +27,7 @@ use rhai::{Dynamic, Map};
 use crate::report;
 use crate::script::message::{Msg, View};
 use crate::script::{RunError, Shell, SuiteMode, TestOutcome, case_line, junit, unread_note};
-use crate::server::Server;
+use crate::server::{Interruption, Server};
 use crate::transport::Security;
 use crate::transport::dtls::settings::SecurityArgs;
 
@@ -182,9 +187,16 @@ fn server_uri(secure: bool, tcp: bool, port: u16) -> String {
     format!("{scheme}://127.0.0.1:{port}")
 }
 
+/// A script found: its path, its report name ([`find_scripts`]) and its
+/// text when it ships with nsh (`--ets`).
+type Found = (PathBuf, String, Option<&'static str>);
+
 /// A script to run, and the case filter it runs with.
 struct Planned {
     path: PathBuf,
+    /// Its name in the JUnit report: its path under the directory given,
+    /// without `.rhai` (`x/read`), unique in the run.
+    name: String,
     /// The script's text when it ships with nsh (`--ets`).
     source: Option<&'static str>,
     /// Only cases containing this run (`None`: all).
@@ -194,6 +206,8 @@ struct Planned {
 /// What one script did.
 struct ScriptResult {
     path: PathBuf,
+    /// Its name in the JUnit report (see [`Planned`]).
+    name: String,
     tests: Vec<TestOutcome>,
     error: Option<RunError>,
     duration: Duration,
@@ -203,6 +217,10 @@ struct ScriptResult {
     client_output: String,
     /// Messages left unread at the end.
     end_note: Option<String>,
+    /// Why the script stopped early when a case took the failure (`FILE:
+    /// timed out after 2 s (--timeout) in case 3 (reads)`): said on the
+    /// script's line, not counted again.
+    stopped: Option<String>,
     /// When it began.
     started_at: std::time::SystemTime,
     /// When it ended (the wall clock read then, as the messages' times).
@@ -319,7 +337,12 @@ impl ScriptResult {
             Some(RunError::Skipped(reason)) => {
                 s.push_str(&format!("skip - {path} # {reason}\n"));
             }
-            _ if self.failed() => s.push_str(&format!("not ok - {path} ({tally}, {secs:.2} s)\n")),
+            _ if self.failed() => {
+                s.push_str(&format!("not ok - {path} ({tally}, {secs:.2} s)\n"));
+                if let Some(why) = &self.stopped {
+                    s.push_str(&format!("  # {why}\n"));
+                }
+            }
             _ => s.push_str(&format!("ok - {path} ({tally}, {secs:.2} s)\n")),
         }
         if verbose || self.failed() {
@@ -348,13 +371,34 @@ impl ScriptResult {
     }
 }
 
+/// The signals that stop a run as Ctrl-C does.
+const STOP_SIGNALS: [i32; 3] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+];
+
+/// `SIGTERM` for 15, etc.
+fn signal_name(sig: i32) -> String {
+    match sig {
+        signal_hook::consts::SIGINT => "SIGINT".into(),
+        signal_hook::consts::SIGTERM => "SIGTERM".into(),
+        signal_hook::consts::SIGHUP => "SIGHUP".into(),
+        other => format!("signal {other}"),
+    }
+}
+
 /// Runs `nsh test`; the exit code is 0 only when nothing failed (2 for a
-/// wrong path or argument, or nothing to run).
+/// wrong path or argument, or nothing to run; 128 + N after signal N:
+/// 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).
 pub fn run(args: TestArgs) -> ExitCode {
-    let scripts: Vec<(PathBuf, Option<&'static str>)> = if args.ets {
+    let scripts: Vec<Found> = if args.ets {
         ets::SCRIPTS
             .iter()
-            .map(|(p, s)| (PathBuf::from(p), Some(*s)))
+            .map(|(p, s)| {
+                let path = PathBuf::from(p);
+                (path.clone(), stem(&path), Some(*s))
+            })
             .collect()
     } else {
         match find_scripts(&args.paths) {
@@ -367,7 +411,7 @@ pub fn run(args: TestArgs) -> ExitCode {
                         );
                     }
                 }
-                scripts.into_iter().map(|p| (p, None)).collect()
+                scripts.into_iter().map(|(p, n)| (p, n, None)).collect()
             }
             Err(e) => {
                 eprintln!("nsh test: {e}");
@@ -431,10 +475,19 @@ pub fn run(args: TestArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    // SIGINT (Ctrl-C), SIGTERM (`timeout`, a cancelled CI job) and SIGHUP
+    // stop the run alike: the signal's number, 0 until one comes.
+    let stop = Arc::new(AtomicI32::new(0));
+    match signal_hook::iterator::Signals::new(STOP_SIGNALS) {
+        Ok(mut signals) => {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                for sig in signals.forever() {
+                    let _ = stop.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                }
+            });
+        }
+        Err(e) => eprintln!("nsh test: cannot catch SIGINT, SIGTERM and SIGHUP: {e}"),
     }
     let results: Mutex<Vec<Option<ScriptResult>>> =
         Mutex::new((0..plan.len()).map(|_| None).collect());
@@ -446,7 +499,7 @@ pub fn run(args: TestArgs) -> ExitCode {
         for _ in 0..jobs {
             scope.spawn(|| {
                 loop {
-                    if halt.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+                    if halt.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) != 0 {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
@@ -519,7 +572,14 @@ pub fn run(args: TestArgs) -> ExitCode {
                     out.push_str("\n--- client output ---\n");
                     out.push_str(&r.client_output);
                 }
-                junit::suite(&r.path, &r.tests, r.error.as_ref(), r.duration, Some(&out))
+                junit::suite(
+                    &r.name,
+                    &r.path,
+                    &r.tests,
+                    r.error.as_ref(),
+                    r.duration,
+                    Some(&out),
+                )
             })
             .collect();
         if let Err(e) = write_file(file, &junit::document(&suites)) {
@@ -527,7 +587,11 @@ pub fn run(args: TestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    if failed > 0 || stop.load(Ordering::SeqCst) {
+    let sig = stop.load(Ordering::SeqCst);
+    if sig != 0 {
+        // The shell's convention: 128 + the signal's number.
+        ExitCode::from(u8::try_from(128 + sig).unwrap_or(1))
+    } else if failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -542,10 +606,22 @@ fn write_file(file: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(file, text)
 }
 
-/// The scripts under `paths`: a file as given, a directory's `*.rhai`
-/// (recursively), each directory's sorted by path; and apart, the files of
-/// those directories that are libraries ([`is_library`]), which are not run.
-fn find_scripts(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
+/// A script's path and its report name.
+type Named = (PathBuf, String);
+
+/// A script's file name without `.rhai`.
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned())
+}
+
+/// The scripts under `paths`, each with its report name: a file as given
+/// (named by its stem), a directory's `*.rhai` (recursively, named by their
+/// path under it without `.rhai`: `x/read`), each directory's sorted by
+/// path; and apart, the files of those directories that are libraries
+/// ([`is_library`]), which are not run. Names that would still collide
+/// (`x/read.rhai` and `y/read.rhai` both given) are the paths as given.
+fn find_scripts(paths: &[PathBuf]) -> Result<(Vec<Named>, Vec<PathBuf>), String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>, libs: &mut Vec<PathBuf>) -> Result<(), String> {
         let entries =
             std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
@@ -568,11 +644,29 @@ fn find_scripts(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Strin
     let (mut out, mut libs) = (Vec::new(), Vec::new());
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out, &mut libs)?;
+            let mut found = Vec::new();
+            walk(p, &mut found, &mut libs)?;
+            out.extend(found.into_iter().map(|f| {
+                let name = f
+                    .strip_prefix(p)
+                    .map(|r| r.with_extension("").to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| stem(&f));
+                (f, name)
+            }));
         } else if p.is_file() {
-            out.push(p.clone());
+            out.push((p.clone(), stem(p)));
         } else {
             return Err(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    let names: Vec<String> = out.iter().map(|(_, n)| n.clone()).collect();
+    for (path, name) in &mut out {
+        if names.iter().filter(|n| *n == name).count() > 1 {
+            *name = path
+                .with_extension("")
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string();
         }
     }
     Ok((out, libs))
@@ -599,13 +693,14 @@ pub fn is_library(source: &str) -> bool {
 
 /// The scripts `filter` selects: every one whose path contains it (all its
 /// cases), else those with a case whose name contains it (those cases).
-fn select(scripts: &[(PathBuf, Option<&'static str>)], filter: Option<&str>) -> Vec<Planned> {
+fn select(scripts: &[Found], filter: Option<&str>) -> Vec<Planned> {
     scripts
         .iter()
-        .filter_map(|(path, shipped)| {
+        .filter_map(|(path, name, shipped)| {
             let Some(f) = filter else {
                 return Some(Planned {
                     path: path.clone(),
+                    name: name.clone(),
                     source: *shipped,
                     cases: None,
                 });
@@ -613,6 +708,7 @@ fn select(scripts: &[(PathBuf, Option<&'static str>)], filter: Option<&str>) -> 
             if path.display().to_string().contains(f) {
                 return Some(Planned {
                     path: path.clone(),
+                    name: name.clone(),
                     source: *shipped,
                     cases: None,
                 });
@@ -626,6 +722,7 @@ fn select(scripts: &[(PathBuf, Option<&'static str>)], filter: Option<&str>) -> 
                 .any(|c| c.contains(f))
                 .then(|| Planned {
                     path: path.clone(),
+                    name: name.clone(),
                     source: *shipped,
                     cases: Some(f.to_string()),
                 })
@@ -686,7 +783,7 @@ fn run_script(
     args: &TestArgs,
     profile: Option<&Map>,
     security: Option<&Security>,
-    stop: &AtomicBool,
+    stop: &AtomicI32,
     live: bool,
 ) -> ScriptResult {
     let started = Instant::now();
@@ -704,12 +801,14 @@ fn run_script(
     server.set_printer(sink.clone());
     let mut result = ScriptResult {
         path: plan.path.clone(),
+        name: plan.name.clone(),
         tests: Vec::new(),
         error: None,
         duration: Duration::ZERO,
         output: Vec::new(),
         client_output: String::new(),
         end_note: None,
+        stopped: None,
         started_at: std::time::SystemTime::now(),
         ended_at: std::time::SystemTime::now(),
         cases_printed: false,
@@ -847,18 +946,39 @@ fn run_script(
         shell
             .scope
             .push_constant("PROFILE", ets::profile_value(profile));
-        let (outcome, timed_out) = watched(&server, args.timeout, stop, || match plan.source {
-            Some(source) => shell.run_named(&file, source, Vec::new()),
-            None => shell.run_file(&plan.path, Vec::new()),
-        });
-        // A timeout interrupts whatever waits, in a case or not: the script
-        // fails with it whatever became of the case.
+        let outcome = watched(
+            &server,
+            args.timeout,
+            stop,
+            running.as_mut(),
+            || match plan.source {
+                Some(source) => shell.run_named(&file, source, Vec::new()),
+                None => shell.run_file(&plan.path, Vec::new()),
+            },
+        );
+        // A timeout or a signal fails the case it stopped (which says so)
+        // and ends the script, whose line says why; outside a case, the
+        // script fails with it. The exit of the client fails each case
+        // whose wait it ended, and says so.
+        let why = server.interruption();
+        let in_case = shell
+            .ctx
+            .interrupted_case
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         result.error = match outcome {
-            _ if timed_out => Some(RunError::Script(format!(
-                "{file}: timed out after {} s",
-                args.timeout.unwrap_or(0.0)
-            ))),
             Ok(()) | Err(RunError::TestsFailed { .. }) => None,
+            Err(RunError::Script(e)) if why.is_some() => {
+                let failure = why.map(|w| w.failure).unwrap_or_default();
+                match in_case {
+                    Some(case) => {
+                        result.stopped = Some(format!("{file}: {failure} in {case}"));
+                        None
+                    }
+                    None => Some(RunError::Script(format!("{file}: {failure}\n{e}"))),
+                }
+            }
             // `exit(CODE)` with a failing status fails the script.
             Err(e @ RunError::Exit { .. }) => Some(RunError::Script(e.to_string())),
             Err(e) => Some(e),
@@ -912,7 +1032,7 @@ fn await_registration(
     client: &mut client::Client,
     launch: &client::Launch,
     args: &TestArgs,
-    stop: &AtomicBool,
+    stop: &AtomicI32,
 ) -> Result<crate::server::RecordRef, String> {
     let deadline = Instant::now() + Duration::from_secs_f64(args.register_timeout);
     let endpoint = launch.names_endpoint().then(|| launch.endpoint.clone());
@@ -934,8 +1054,9 @@ fn await_registration(
         if let Some(status) = client.exited() {
             return Err(format!("the client exited ({status}) before it registered"));
         }
-        if stop.load(Ordering::SeqCst) {
-            return Err("interrupted".into());
+        let sig = stop.load(Ordering::SeqCst);
+        if sig != 0 {
+            return Err(format!("interrupted by {}", signal_name(sig)));
         }
         if Instant::now() >= deadline {
             return Err(format!(
@@ -947,40 +1068,63 @@ fn await_registration(
 }
 
 /// Runs `body`, interrupting the server's waits and the script after
-/// `timeout` or on Ctrl-C; returns its value and whether it timed out.
+/// `timeout` or on a signal (the server's [`Interruption`] says which), and
+/// the waits alone once the client exits; returns its value.
 fn watched<T>(
     server: &Server,
     timeout: Option<f64>,
-    stop: &AtomicBool,
+    stop: &AtomicI32,
+    client: Option<&mut client::Client>,
     body: impl FnOnce() -> T,
-) -> (T, bool) {
-    let flag = server.interrupt_flag();
-    let timed_out = AtomicBool::new(false);
+) -> T {
     let (done, finished) = mpsc::channel::<()>();
     let limit = timeout.map(Duration::from_secs_f64);
     let started = Instant::now();
     std::thread::scope(|scope| {
-        let (timed_out, flag) = (&timed_out, &flag);
         scope.spawn(move || {
+            let mut client = client;
             loop {
                 match finished.recv_timeout(Duration::from_millis(50)) {
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                     _ => return,
                 }
-                if limit.is_some_and(|l| started.elapsed() >= l) {
-                    timed_out.store(true, Ordering::SeqCst);
-                    flag.store(true, Ordering::SeqCst);
+                if let Some(l) = limit
+                    && started.elapsed() >= l
+                {
+                    server.interrupt(Interruption {
+                        failure: format!("timed out after {} s (--timeout)", l.as_secs_f64()),
+                        cause: "by the --timeout".into(),
+                        waits_only: false,
+                    });
                     return;
                 }
-                if stop.load(Ordering::SeqCst) {
-                    flag.store(true, Ordering::SeqCst);
+                let sig = stop.load(Ordering::SeqCst);
+                if sig != 0 {
+                    let name = signal_name(sig);
+                    server.interrupt(Interruption {
+                        failure: format!("interrupted by {name}"),
+                        cause: format!("by {name}"),
+                        waits_only: false,
+                    });
                     return;
+                }
+                if let Some(status) = client.as_deref_mut().and_then(client::Client::exited) {
+                    // Once: the waits end from now on.
+                    client = None;
+                    server.interrupt(Interruption {
+                        failure: format!(
+                            "the client exited ({status}) during the script, at {:.2} s",
+                            started.elapsed().as_secs_f64()
+                        ),
+                        cause: format!("because the client exited ({status})"),
+                        waits_only: true,
+                    });
                 }
             }
         });
         let value = body();
         drop(done);
-        (value, timed_out.load(Ordering::SeqCst))
+        value
     })
 }
 

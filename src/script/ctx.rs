@@ -34,6 +34,9 @@ pub struct Ctx {
     /// Called with each case's number and outcome as it finishes (the
     /// runner prints it at once).
     pub on_case: Mutex<Option<CaseHook>>,
+    /// The case an interruption of the whole script (`nsh test`'s
+    /// --timeout, a signal) stopped and failed: `case 2 (reads)`.
+    pub interrupted_case: Mutex<Option<String>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -74,6 +77,7 @@ impl Ctx {
             suite: Mutex::new(None),
             skip_request: Mutex::new(None),
             on_case: Mutex::new(None),
+            interrupted_case: Mutex::new(None),
             last_error: Mutex::new(None),
         }
     }

@@ -16,7 +16,10 @@ pub fn report(
     error: Option<&RunError>,
     total: Duration,
 ) -> String {
-    document(&[suite(script, tests, error, total, None)])
+    let name = script
+        .file_stem()
+        .map_or("script".into(), |s| s.to_string_lossy().into_owned());
+    document(&[suite(&name, script, tests, error, total, None)])
 }
 
 /// A whole report from testsuites made by [`suite`].
@@ -27,20 +30,21 @@ pub fn document(suites: &[String]) -> String {
     )
 }
 
-/// One script's testsuite: a test case per `test(…)` block (failed,
-/// skipped, with the note on unread messages as its output), plus one for
-/// the script itself when it failed or was skipped outside them (or had
-/// none); `output` (a client's, the script's) as the suite's system-out.
+/// One script's testsuite, named `name` (`x/read`; its cases' classname
+/// is the same with dots, `x.read`): a test case per `test(…)` block
+/// (failed, skipped, with the note on unread messages as its output), plus
+/// one for the script itself when it failed or was skipped outside them (or
+/// had none); `output` (a client's, the script's) as the suite's
+/// system-out.
 pub fn suite(
+    name: &str,
     script: &Path,
     tests: &[TestOutcome],
     error: Option<&RunError>,
     total: Duration,
     output: Option<&str>,
 ) -> String {
-    let name = script
-        .file_stem()
-        .map_or("script".into(), |s| s.to_string_lossy().into_owned());
+    let class = name.replace(['/', '\\'], ".");
     let mut cases = String::new();
     let (mut failures, mut skipped, mut count) = (0, 0, 0);
     let mut case = |title: &str,
@@ -51,7 +55,7 @@ pub fn suite(
         count += 1;
         cases.push_str(&format!(
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-            escape(&name),
+            escape(&class),
             escape(title),
             time.as_secs_f64()
         ));
@@ -111,7 +115,7 @@ pub fn suite(
         .unwrap_or_default();
     format!(
         "  <testsuite name=\"{}\" tests=\"{count}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">\n{cases}{out}  </testsuite>\n",
-        escape(&name),
+        escape(name),
         total.as_secs_f64()
     )
 }

@@ -254,9 +254,10 @@ impl Shell {
         match self.engine.run_ast_with_scope(&mut self.scope, &ast) {
             Ok(()) => Ok(()),
             Err(e) => match *e {
-                EvalAltResult::ErrorTerminated(..) => {
-                    Err(RunError::Script(format!("{file}: interrupted")))
-                }
+                EvalAltResult::ErrorTerminated(..) => Err(RunError::Script(with_cause(
+                    &self.ctx,
+                    format!("{file}: interrupted"),
+                ))),
                 EvalAltResult::Exit(v, _) => match exit_status(&v) {
                     Some(0) => Ok(()),
                     Some(code) => Err(RunError::Exit {
@@ -646,7 +647,7 @@ fn call_command(
         .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.into(), Position::NONE)))?;
     let value = (cmd.run)(ctx, &bound).map_err(|e| {
         Box::new(EvalAltResult::ErrorRuntime(
-            prefixed(cmd.name, e).into(),
+            with_cause(ctx, prefixed(cmd.name, e)).into(),
             Position::NONE,
         ))
     })?;
@@ -685,6 +686,18 @@ fn exit_status(v: &Dynamic) -> Option<u8> {
         return Some(0);
     }
     v.as_int().ok().and_then(|c| u8::try_from(c).ok())
+}
+
+/// `text` saying what interrupted it (`sleep: interrupted by the
+/// --timeout`) when it tells of an interruption the server knows the
+/// cause of ([`crate::server::Server::interrupt`]).
+fn with_cause(ctx: &Ctx, text: String) -> String {
+    match ctx.server.interruption() {
+        Some(why) if text.contains("interrupted") && !text.contains(&why.cause) => {
+            format!("{text} {}", why.cause)
+        }
+        _ => text,
+    }
 }
 
 /// `cmd: error`, unless the error already names the command.
@@ -759,14 +772,6 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                     EvalAltResult::ErrorTerminated(..) | EvalAltResult::Exit(..)
                 )
             };
-            if matches!(&result, Err(e) if ends_all(e)) {
-                return result.map(|()| false);
-            }
-            if result.is_ok()
-                && let Some(e) = expectation_failed(ctx)
-            {
-                result = Err(fail(e));
-            }
             let file = match &suite {
                 Some(s) => Some(s.file.clone()),
                 None => ctx
@@ -776,9 +781,57 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                     .clone(),
             };
             let at = |e: &EvalAltResult| match &file {
-                Some(f) => format!("{f}:{}", describe_error(e)),
-                None => describe_error(e),
+                Some(f) => with_cause(ctx, format!("{f}:{}", describe_error(e))),
+                None => with_cause(ctx, describe_error(e)),
             };
+            // Interrupted with a cause (`nsh test`'s --timeout, a signal,
+            // the device's exit): the case fails with it first.
+            let interrupted = match (&result, ctx.server.interruption()) {
+                (Err(e), Some(why))
+                    if skip.is_none() && !matches!(**e, EvalAltResult::Exit(..)) =>
+                {
+                    Some(why)
+                }
+                _ => None,
+            };
+            if let (Err(e), Some(why)) = (&result, interrupted.as_ref().filter(|w| !w.waits_only)) {
+                // The whole script stops: no after_each (it could only be
+                // interrupted too), the case recorded, the script ended.
+                let failure = format!("{}\n{}", why.failure, at(e));
+                *ctx.interrupted_case
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(format!("case {n} ({name})"));
+                let left_active = suite
+                    .as_ref()
+                    .and_then(|_| cancel_left_observations(ctx, &observed_before));
+                record_case(
+                    ctx,
+                    n,
+                    TestOutcome {
+                        name: name.to_string(),
+                        failure: Some(failure),
+                        skipped: None,
+                        note,
+                        duration: started.elapsed(),
+                        started: started_at,
+                        ended: std::time::SystemTime::now(),
+                        left_active,
+                    },
+                    suite.is_none(),
+                );
+                return Err(Box::new(EvalAltResult::ErrorTerminated(
+                    Dynamic::from("interrupted"),
+                    Position::NONE,
+                )));
+            }
+            if matches!(&result, Err(e) if ends_all(e)) {
+                return result.map(|()| false);
+            }
+            if result.is_ok()
+                && let Some(e) = expectation_failed(ctx)
+            {
+                result = Err(fail(e));
+            }
             let mut teardown = None;
             if let Err(e) = run(&after) {
                 if ends_all(&e) {
@@ -786,7 +839,7 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                 }
                 teardown = Some(e);
             }
-            let (failure, skipped) = match (result, skip, teardown) {
+            let (mut failure, skipped) = match (result, skip, teardown) {
                 (Err(_), Some(reason), None) => (None, Some(reason)),
                 (Ok(()), _, None) => (None, None),
                 (Ok(()), _, Some(e)) => (Some(format!("in after_each: {}", at(&e))), None),
@@ -798,6 +851,9 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                     (Some(failure), None)
                 }
             };
+            if let (Some(why), Some(f)) = (&interrupted, &mut failure) {
+                *f = format!("{}\n{f}", why.failure);
+            }
             let left_active = suite
                 .as_ref()
                 .and_then(|_| cancel_left_observations(ctx, &observed_before));
@@ -811,22 +867,8 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                 ended: std::time::SystemTime::now(),
                 left_active,
             };
-            if suite.is_none() {
-                ctx.say(&case_line(n, &outcome));
-            }
-            let hook = ctx
-                .on_case
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Some(hook) = hook {
-                hook(n, &outcome);
-            }
             let passed = outcome.failure.is_none();
-            ctx.tests
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(outcome);
+            record_case(ctx, n, outcome, suite.is_none());
             Ok(passed)
         },
     );
@@ -841,6 +883,26 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
             Err(fail(format!("skipped: {reason}")))
         },
     );
+}
+
+/// Keeps case `n`'s outcome, printing its line (`say`: a plain script run)
+/// or handing it to the runner's hook.
+fn record_case(ctx: &Ctx, n: usize, outcome: TestOutcome, say: bool) {
+    if say {
+        ctx.say(&case_line(n, &outcome));
+    }
+    let hook = ctx
+        .on_case
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some(hook) = hook {
+        hook(n, &outcome);
+    }
+    ctx.tests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(outcome);
 }
 
 /// The lines of one case: `ok N - name`, `not ok N - name` with the error

@@ -13,6 +13,22 @@ use crate::lwm2m::kind;
 /// Where output lines (`<- …`, `-> …`) go.
 pub type Printer = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Why waits were interrupted, as [`Server::interrupt`](super::Server::interrupt)
+/// was told: what the interrupted case or script fails with, and what the
+/// error of the command interrupted adds after `interrupted`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interruption {
+    /// What the case (or the script) running fails with: `timed out after
+    /// 2 s (--timeout)`, `interrupted by SIGTERM`.
+    pub failure: String,
+    /// What follows `interrupted` in the interrupted command's error: `by
+    /// the --timeout`, `because the client exited (exit status: 1)`.
+    pub cause: String,
+    /// Only the waits for the network end (and every later one, at once):
+    /// the script goes on.
+    pub waits_only: bool,
+}
+
 /// Errors of server operations, worded for the user.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

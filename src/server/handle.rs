@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
 
-use super::base::{Printer, ServerError};
+use super::base::{Interruption, Printer, ServerError};
 use super::capture::{CaptureSink, Wire};
 use super::core::{Core, Effect};
 use crate::exchange::{Exchanges, TransmissionParams};
@@ -56,6 +56,10 @@ pub(crate) struct Shared {
     /// Repeated lines of the effect queue, summed up.
     pub(super) flood: Mutex<super::flood::Flood>,
     pub(super) interrupt: Arc<AtomicBool>,
+    /// Why the waits were interrupted, when whoever did it said.
+    pub(super) interruption: Mutex<Option<Interruption>>,
+    /// Waits end at once, though the script goes on (the device is gone).
+    pub(super) waits_stopped: AtomicBool,
     /// The running capture, fed from the drain.
     pub(super) capture: Mutex<Option<Box<dyn CaptureSink>>>,
 }
@@ -184,6 +188,8 @@ impl Server {
                 printer: Mutex::new(printer),
                 flood: Mutex::new(super::flood::Flood::default()),
                 interrupt: Arc::new(AtomicBool::new(false)),
+                interruption: Mutex::new(None),
+                waits_stopped: AtomicBool::new(false),
                 capture: Mutex::new(None),
             }),
         }
@@ -247,6 +253,32 @@ impl Server {
 
     pub(super) fn interrupted(&self) -> bool {
         self.shared.interrupt.load(Ordering::SeqCst)
+            || self.shared.waits_stopped.load(Ordering::SeqCst)
+    }
+
+    /// Interrupts, saying why (`nsh test`'s --timeout, a signal, the exit
+    /// of the device): with [`Interruption::waits_only`] only the waits for
+    /// the network end, at once and from then on, and the script goes on;
+    /// otherwise the interrupt flag is set, which ends the script too.
+    pub fn interrupt(&self, why: Interruption) {
+        let waits_only = why.waits_only;
+        *lock(&self.shared.interruption) = Some(why);
+        if waits_only {
+            self.shared.waits_stopped.store(true, Ordering::SeqCst);
+        } else {
+            self.shared.interrupt.store(true, Ordering::SeqCst);
+        }
+        self.shared.changed.notify_all();
+    }
+
+    /// Why the server was interrupted, while it is (see
+    /// [`Server::interrupt`]); `None` after a plain Ctrl-C.
+    pub fn interruption(&self) -> Option<Interruption> {
+        if self.interrupted() {
+            lock(&self.shared.interruption).clone()
+        } else {
+            None
+        }
     }
 
     pub(crate) fn notify_all(&self) {

@@ -54,7 +54,7 @@ use self::core::{Core, Ended, Submitted};
 use handle::lock;
 
 pub(crate) use base::RegistryContext;
-pub use base::{Flags, Printer, ServerError, deadline_after};
+pub use base::{Flags, Interruption, Printer, ServerError, deadline_after};
 pub use capture::{CaptureSink, Link, Wire};
 pub use flood::grouped;
 pub use handle::Server;

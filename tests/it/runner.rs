@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nsh::coap::{Code, Message, Type, udp};
 
-use crate::harness::{peers_dir, run_nsh};
+use crate::harness::{LiveNsh, peers_dir, run_nsh};
 
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -297,8 +297,9 @@ fn a_script_that_runs_too_long_fails_and_fail_fast_starts_no_other() {
     );
     assert_eq!(run.status.code(), Some(1), "{}", run.stdout);
     assert!(
-        run.stdout
-            .contains(&format!("  # {slow}: timed out after 0.5 s\n")),
+        run.stdout.contains(&format!(
+            "  # {slow}: timed out after 0.5 s (--timeout) in case 1 (slow)\n"
+        )),
         "{}",
         run.stdout
     );
@@ -317,7 +318,7 @@ fn a_script_that_runs_too_long_fails_and_fail_fast_starts_no_other() {
     assert!(!run.stdout.contains(&skipped), "{}", run.stdout);
     assert!(
         run.stdout.ends_with(
-            "# 1 script not run (--fail-fast or interrupted)\n0 passed, 2 failed, 0 skipped\n"
+            "# 1 script not run (--fail-fast or interrupted)\n0 passed, 1 failed, 0 skipped\n"
         ),
         "{}",
         run.stdout
@@ -673,4 +674,219 @@ fn nothing_to_run_is_an_error_not_a_pass() {
         "{}",
         run.stderr
     );
+}
+
+/// Scripts of the same name in different folders get different JUnit
+/// testsuites: named by their path under the directory given to `nsh
+/// test` (`x/read`), with the classname `x.read`.
+#[test]
+fn junit_names_each_script_by_its_path_under_the_directory_given() {
+    let dir = scratch("junit-names");
+    for sub in ["x", "y"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        write(
+            &dir.join(sub),
+            "read.rhai",
+            &format!("test(\"reads {sub}\", || {{ assert(true); }});\n"),
+        );
+    }
+    write(&dir, "top.rhai", "test(\"top\", || { assert(true); });\n");
+    let xml = dir.join("junit.xml");
+    let run = run_nsh(
+        &[
+            "test",
+            &dir.display().to_string(),
+            "--junit",
+            &xml.display().to_string(),
+        ],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    run.assert_ok();
+    let report = std::fs::read_to_string(&xml).unwrap();
+    for (suite, class, case) in [
+        ("top", "top", "top"),
+        ("x/read", "x.read", "reads x"),
+        ("y/read", "y.read", "reads y"),
+    ] {
+        assert!(
+            report.contains(&format!("<testsuite name=\"{suite}\" tests=\"1\"")),
+            "no suite {suite} in\n{report}"
+        );
+        assert!(
+            report.contains(&format!("<testcase classname=\"{class}\" name=\"{case}\"")),
+            "no case {class}/{case} in\n{report}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM (what `timeout` and a cancelled CI job send) and SIGHUP stop a
+/// run as Ctrl-C does: the case running fails as interrupted, the client's
+/// process group is stopped, the reports of what ran are written, and nsh
+/// exits with 128 + the signal's number.
+#[test]
+fn sigterm_and_sighup_stop_the_run_stop_the_client_and_write_the_reports() {
+    let dir = scratch("sigterm");
+    write(
+        &dir,
+        "a_hang.rhai",
+        "test(\"reads\", || { read(\"/3/0/0\"); });\ntest(\"hangs\", || { sleep(120); });\n",
+    );
+    write(&dir, "b_later.rhai", "test(\"never runs\", || {});\n");
+    let d = dir.display().to_string();
+    for (sig, code) in [("TERM", 143), ("HUP", 129)] {
+        let marker = format!("runner-sig{sig}-{}", std::process::id());
+        let xml = dir.join(format!("{sig}.xml"));
+        let json = dir.join(format!("{sig}.jsonl"));
+        let mut nsh = LiveNsh::piped(&[
+            "test",
+            &d,
+            "--client",
+            &waka_client(&marker),
+            "--junit",
+            &xml.display().to_string(),
+            "--json",
+            &json.display().to_string(),
+        ]);
+        nsh.wait("ok 1 - reads", 60);
+        // The client runs while case 2 sleeps.
+        assert!(!processes_with(std::slice::from_ref(&marker)).is_empty());
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(nsh.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let (status, out, err) = nsh.finish(30);
+        assert_eq!(status.code(), Some(code), "SIG{sig}: {status}\n{out}{err}");
+        assert!(
+            out.contains(&format!("not ok 2 - hangs\n  # interrupted by SIG{sig}\n")),
+            "{out}"
+        );
+        assert!(out.contains("# 1 script not run"), "{out}");
+        assert!(out.ends_with("\n1 passed, 1 failed, 0 skipped\n"), "{out}");
+        let report = std::fs::read_to_string(&xml).unwrap_or_default();
+        assert!(
+            report.contains(&format!("<failure message=\"interrupted by SIG{sig}\"")),
+            "{report}"
+        );
+        assert!(!report.contains("never runs"), "{report}");
+        let lines = std::fs::read_to_string(&json).unwrap_or_default();
+        assert!(
+            lines.contains("\"name\":\"hangs\",\"status\":\"failed\""),
+            "{lines}"
+        );
+        assert_eq!(processes_with(&[marker]), Vec::<String>::new());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--timeout`: the case running when it fires fails under its own name
+/// (once: the script's line says it timed out without counting a second
+/// failure), the interrupted command says what interrupted it, whether
+/// the case waits in a command or spins in Rhai.
+#[test]
+fn a_timeout_fails_the_case_that_was_running_and_says_so() {
+    let dir = scratch("timeout-case");
+    let a = write(
+        &dir,
+        "a_sleeps.rhai",
+        "test(\"first\", || { assert(true); });\ntest(\"hangs\", || { sleep(30); });\ntest(\"after\", || { assert(true); });\n",
+    );
+    let b = write(
+        &dir,
+        "b_spins.rhai",
+        "test(\"spins\", || { let i = 0; loop { i += 1; } });\n",
+    );
+    let xml = dir.join("junit.xml");
+    let run = run_nsh(
+        &[
+            "test",
+            &dir.display().to_string(),
+            "--timeout",
+            "1",
+            "--junit",
+            &xml.display().to_string(),
+        ],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+    for line in [
+        format!(
+            "ok 1 - first\nnot ok 2 - hangs\n  # timed out after 1 s (--timeout)\n  # {a}:2:20: sleep: interrupted by the --timeout\n"
+        ),
+        format!("not ok - {a} (1 passed, 1 failed, "),
+        format!("  # {a}: timed out after 1 s (--timeout) in case 2 (hangs)\n"),
+        "not ok 1 - spins\n  # timed out after 1 s (--timeout)\n".to_string(),
+        format!("not ok - {b} (0 passed, 1 failed, "),
+    ] {
+        assert!(out.contains(&line), "missing {line:?} in\n{out}");
+    }
+    assert!(!out.contains(" - after"), "{out}");
+    assert!(out.ends_with("\n1 passed, 2 failed, 0 skipped\n"), "{out}");
+    let report = std::fs::read_to_string(&xml).unwrap();
+    assert!(
+        report.contains("tests=\"2\" failures=\"1\"")
+            && report.contains("tests=\"1\" failures=\"1\""),
+        "{report}"
+    );
+    assert_eq!(
+        report
+            .matches("<failure message=\"timed out after 1 s (--timeout)\"")
+            .count(),
+        2,
+        "{report}"
+    );
+    // No made-up case named after the file.
+    assert!(!report.contains(&format!("name=\"{a}\"")), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A device that dies after it registered: the command waiting for it is
+/// interrupted at once (not after the CoAP timeout, 93 s) and the case
+/// says the client exited, with its status.
+#[test]
+fn a_client_that_exits_during_the_script_fails_the_waiting_case_at_once() {
+    let dir = scratch("client-exits");
+    let die = dir.join("die");
+    let s = write(
+        &dir,
+        "dies.rhai",
+        "test(\"reads\", || { read(\"/3/0/0\"); });\ntest(\"reads until the device dies\", || { loop { read(\"/3/0/0\"); } });\n",
+    );
+    // The device runs until the file `die` appears; then it is killed (no
+    // De-register) and the client command exits with status 3.
+    let client = format!(
+        "{} & while [ ! -e {die} ]; do sleep 0.05; done; kill -9 $!; exit 3",
+        waka_client("runner-dies"),
+        die = die.display()
+    );
+    let run = run_nsh(
+        &["test", &s, "--client", &client],
+        Duration::from_secs(60),
+        |line| {
+            if line == "ok 1 - reads" {
+                std::fs::write(&die, "").unwrap();
+            }
+        },
+    );
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+    assert!(
+        out.contains(
+            "not ok 2 - reads until the device dies\n  # the client exited (exit status: 3) during the script, at "
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "  # {s}:2:49: read: interrupted because the client exited (exit status: 3)\n"
+        )),
+        "{out}"
+    );
+    assert!(out.ends_with("\n1 passed, 1 failed, 0 skipped\n"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,6 +17,13 @@ pub const DEFAULT_VERSION: &str = "1.0";
 
 pub use super::format::link::Link;
 
+/// The LwM2M versions a client may register with (`lwm2m=`).
+pub const VERSIONS: [&str; 3] = ["1.0", "1.1", "1.2"];
+
+/// The letters of a binding (`b=`): UDP, MQTT, HTTP, TCP, SMS, Non-IP
+/// (LwM2M 1.2 Core §6.2.1.1), and the queue mode of LwM2M 1.0.
+const BINDINGS: &str = "UMHTSNQ";
+
 /// What a Register or Update said.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Registration {
@@ -153,17 +160,42 @@ pub fn parse_query(items: &[String]) -> Registration {
             v
         };
         match key {
-            "ep" => reg.endpoint = need_value(&mut reg, value),
-            "b" => reg.binding = need_value(&mut reg, value),
-            "lwm2m" => reg.version = need_value(&mut reg, value),
+            "ep" => {
+                reg.endpoint = need_value(&mut reg, value);
+                if reg.endpoint.as_deref() == Some("") {
+                    reg.problems.push("endpoint name (ep) is empty".to_string());
+                }
+            }
+            "b" => {
+                reg.binding = need_value(&mut reg, value);
+                if let Some(b) = &reg.binding
+                    && let Some(bad) = b.chars().find(|c| !BINDINGS.contains(*c))
+                {
+                    reg.problems.push(format!(
+                        "binding b={b} has {bad}, which is no binding (U, M, H, T, S, N, Q)"
+                    ));
+                }
+            }
+            "lwm2m" => {
+                reg.version = need_value(&mut reg, value);
+                if let Some(v) = &reg.version
+                    && !VERSIONS.contains(&v.as_str())
+                {
+                    reg.problems.push(format!(
+                        "LwM2M version lwm2m={v} is none of {}",
+                        VERSIONS.join(", ")
+                    ));
+                }
+            }
             "sms" => reg.sms = need_value(&mut reg, value),
             "lt" => {
                 if let Some(v) = need_value(&mut reg, value) {
-                    match v.parse::<u32>() {
-                        Ok(lt) => reg.lifetime = Some(lt),
-                        Err(_) => reg
-                            .problems
-                            .push(format!("lifetime is not a number of seconds: lt={v}")),
+                    // Digits only: `parse` alone takes a sign (`+5`).
+                    match v.parse::<u32>().ok().filter(|_| v.bytes().all(|b| b.is_ascii_digit())) {
+                        Some(lt) => reg.lifetime = Some(lt),
+                        None => reg.problems.push(format!(
+                            "lifetime is not a number of seconds: lt={v} (taken as {DEFAULT_LIFETIME})"
+                        )),
                     }
                 }
             }
@@ -222,6 +254,52 @@ mod tests {
                 (l.target.clone(), attrs)
             })
             .collect()
+    }
+
+    /// Parameters a client gets wrong are named, with what nsh took
+    /// instead (they used to be taken without a word).
+    #[test]
+    fn wrong_parameters_are_named_with_what_was_taken() {
+        for (query, says) in [
+            (
+                "ep=a&lt=abc",
+                "lifetime is not a number of seconds: lt=abc (taken as 86400)",
+            ),
+            (
+                "ep=a&lt=-1",
+                "lifetime is not a number of seconds: lt=-1 (taken as 86400)",
+            ),
+            (
+                "ep=a&lt=+5",
+                "lifetime is not a number of seconds: lt=+5 (taken as 86400)",
+            ),
+            ("ep=a&lt=4294967296", "lt=4294967296"),
+            (
+                "ep=a&lwm2m=9.9",
+                "LwM2M version lwm2m=9.9 is none of 1.0, 1.1, 1.2",
+            ),
+            (
+                "ep=a&b=ZZ",
+                "binding b=ZZ has Z, which is no binding (U, M, H, T, S, N, Q)",
+            ),
+            ("ep=", "endpoint name (ep) is empty"),
+            ("lt=60", "Register without an endpoint name (ep)"),
+        ] {
+            let r = parse(&register(&format!("/rd?{query}"), b"</3/0>"), true);
+            assert!(
+                r.problems.iter().any(|p| p.contains(says)),
+                "{query}: {:?}",
+                r.problems
+            );
+        }
+        for query in [
+            "ep=a&lt=60&b=UQ&lwm2m=1.1",
+            "ep=a&b=UQS&lwm2m=1.0",
+            "ep=a&b=T&lwm2m=1.2",
+        ] {
+            let r = parse(&register(&format!("/rd?{query}"), b"</3/0>"), true);
+            assert!(r.problems.is_empty(), "{query}: {:?}", r.problems);
+        }
     }
 
     #[test]

@@ -886,6 +886,7 @@ fn run_script(
     client_map.insert("port".into(), Dynamic::from_int(i64::from(port)));
     client_map.insert("uri".into(), launch.uri.clone().into());
     let mut running = None;
+    let mut initial_register = None;
     client_map.insert("bootstrap".into(), bootstrap.into());
     if bootstrap && template.is_some() {
         let command = launch.command();
@@ -913,6 +914,15 @@ fn run_script(
                 client_map.insert("pid".into(), Dynamic::from_int(i64::from(c.pid())));
                 match await_registration(&server, &mut c, &launch, args, stop) {
                     Ok(reg) => {
+                        // Commands stay with the device under test: another
+                        // that registers meanwhile does not take them over.
+                        if let Some(ep) = View(&reg)
+                            .field("endpoint")
+                            .and_then(|e| e.into_immutable_string().ok())
+                        {
+                            let _ = server.use_client(&ep);
+                        }
+                        initial_register = Some(reg.clone());
                         client_map.insert("registration".into(), Dynamic::from(Msg(reg)));
                     }
                     Err(e) => result.error = Some(RunError::Script(format!("{file}: {e}"))),
@@ -943,6 +953,11 @@ fn run_script(
             .scope
             .push_constant("PORT", Dynamic::from_int(i64::from(port)));
         shell.scope.push_constant("CLIENT", client_map);
+        *shell
+            .ctx
+            .initial_register
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = initial_register;
         shell
             .scope
             .push_constant("PROFILE", ets::profile_value(profile));

@@ -29,6 +29,9 @@ pub struct Ctx {
     pub tests: Mutex<Vec<TestOutcome>>,
     /// How `test(…)` cases run under `nsh test` (`None`: a plain script run).
     pub suite: Mutex<Option<SuiteMode>>,
+    /// Under `nsh test`: the Register the runner waited for before the
+    /// script began, until `initial_register()` takes it.
+    pub initial_register: Mutex<Option<crate::server::RecordRef>>,
     /// The reason `skip(reason)` gave, until the case (or the run) takes it.
     pub skip_request: Mutex<Option<String>>,
     /// Called with each case's number and outcome as it finishes (the
@@ -75,6 +78,7 @@ impl Ctx {
             file_servers: Mutex::new(Vec::new()),
             tests: Mutex::new(Vec::new()),
             suite: Mutex::new(None),
+            initial_register: Mutex::new(None),
             skip_request: Mutex::new(None),
             on_case: Mutex::new(None),
             interrupted_case: Mutex::new(None),

@@ -872,6 +872,17 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
             Ok(passed)
         },
     );
+    // Under `nsh test` the client registered before the script began;
+    // `reg::await_registration` takes that Register first.
+    let for_register = ctx.clone();
+    engine.register_fn("initial_register", move || -> Dynamic {
+        for_register
+            .initial_register
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .map_or(Dynamic::UNIT, send::msg)
+    });
     let for_skip = ctx.clone();
     engine.register_fn(
         "skip",

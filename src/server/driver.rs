@@ -180,6 +180,8 @@ fn receive_into(transport: &Transport, buf: &mut [u8], timeout: Duration, events
             events.push(Event::Datagram(peer, buf.get(..n).unwrap_or(buf).to_vec()));
         }
         Ok(None) => {}
+        // A signal during the wait (Ctrl-C): the waiter sees the interrupt.
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
         Err(e) => {
             events.push(Event::Error(e));
             // ICMP port unreachable and the like: keep going, gently.

@@ -710,13 +710,23 @@ impl Server {
     /// (any message, answers and strays included, as an armed
     /// [`Expectation::Nothing`] sees them); `None` when none came.
     pub fn wait_arrival(&self, timeout: Duration) -> Result<Option<RecordRef>, ServerError> {
-        let mark = self.lock().session.next_seq();
-        self.wait_until(deadline_after(Instant::now(), timeout), |core| {
+        let mark = self.history_mark();
+        self.first_received_since(mark, deadline_after(Instant::now(), timeout))
+    }
+
+    /// The first message received since `mark`, waiting until `deadline`
+    /// (none: until one comes or Ctrl-C).
+    fn first_received_since(
+        &self,
+        mark: u64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<RecordRef>, ServerError> {
+        self.wait_until(deadline, |core| {
             core.session
                 .history()
                 .rev()
                 .take_while(|r| r.seq >= mark)
-                .filter(|r| r.direction == history::Direction::Received)
+                .filter(|r| r.direction == Direction::Received)
                 .last()
                 .cloned()
         })
@@ -909,18 +919,12 @@ impl Server {
 
     /// Like [`Server::wait_first_client`], counting every message received
     /// since `mark` (from [`Server::history_mark`]).
+    /// As the original's `listen`, it empties the payload buffer at its end
+    /// (the first client's Register is not left in it).
     pub fn wait_first_client_since(&self, mark: u64) -> Result<RecordRef, ServerError> {
-        let from = mark;
-        let first = self.wait_until(None, |core| {
-            core.session
-                .history()
-                .rev()
-                .take_while(|r| r.seq >= from)
-                .filter(|r| r.direction == Direction::Received)
-                .last()
-                .cloned()
-        })?;
-        first.ok_or(ServerError::Interrupted)
+        let first = self.first_received_since(mark, None);
+        self.payload_buffer_clear();
+        first?.ok_or(ServerError::Interrupted)
     }
 
     /// A short description for the prompt: `port: 5683, client: ep@addr`.

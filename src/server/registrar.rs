@@ -101,6 +101,11 @@ pub(crate) fn answer(
         Kind::Register if flags.auto_reregister => {
             let registration = registration::parse(msg, true);
             let endpoint = registration.endpoint.clone().unwrap_or_default();
+            let note = match registration.problems.as_slice() {
+                [] => None,
+                [one] => Some(format!("registration problem: {one}")),
+                many => Some(format!("registration problems: {}", many.join("; "))),
+            };
             let location = registry.register_at(peer, endpoint.clone(), registration, now);
             Decision {
                 reply: Some(Reply::Response {
@@ -108,7 +113,7 @@ pub(crate) fn answer(
                     location: Some(location),
                 }),
                 target: Target::Client(peer, endpoint),
-                note: None,
+                note,
                 keep_bootstrap_pack: false,
             }
         }
@@ -128,7 +133,7 @@ pub(crate) fn answer(
                         ..Decision::reply(respond(Code::CHANGED))
                     }
                 }
-                None => unknown_location(),
+                None => unknown_location("the client registers again"),
             }
         }
         Kind::Deregister if flags.auto_deregister => {
@@ -140,7 +145,7 @@ pub(crate) fn answer(
                     note: None,
                     keep_bootstrap_pack: false,
                 },
-                None => unknown_location(),
+                None => unknown_location("it was not registered here"),
             }
         }
         Kind::Send if flags.auto_send => Decision::reply(respond(Code::CHANGED)),
@@ -178,13 +183,15 @@ pub(crate) fn answer(
     }
 }
 
-fn unknown_location() -> Decision {
+/// An Update or De-register to a location nsh does not know (a restarted
+/// nsh, an expired registration): 4.04, with what follows from it.
+fn unknown_location(then: &str) -> Decision {
     Decision {
         reply: respond(Code::NOT_FOUND),
         target: Target::Keep,
-        note: Some(
-            "unknown registration location: answered 4.04, the client registers again".into(),
-        ),
+        note: Some(format!(
+            "unknown registration location: answered 4.04, {then}"
+        )),
         keep_bootstrap_pack: false,
     }
 }
@@ -254,6 +261,34 @@ mod tests {
         );
     }
 
+    /// What a Register gets wrong is on its line (the registration still
+    /// goes ahead with what nsh took instead).
+    #[test]
+    fn a_registers_problems_are_its_note() {
+        let mut reg = Registry::default();
+        let mut m = post("/rd?ep=bad&lt=abc");
+        m.add_option(CoapOption::uint(
+            OptionNumber::CONTENT_FORMAT,
+            u64::from(ContentFormat::LINK_FORMAT.0),
+        ));
+        m.payload = b"</3/0>".to_vec();
+        let d = decide(&m, &mut reg);
+        assert!(matches!(
+            d.reply,
+            Some(Reply::Response {
+                code: Code::CREATED,
+                ..
+            })
+        ));
+        assert_eq!(
+            d.note.as_deref(),
+            Some(
+                "registration problem: lifetime is not a number of seconds: lt=abc (taken as 86400)"
+            )
+        );
+        assert_eq!(decide(&register("good"), &mut reg).note, None);
+    }
+
     #[test]
     fn update_and_deregister_of_an_unknown_location_are_not_found() {
         // What a client sends to a restarted nsh.
@@ -264,11 +299,23 @@ mod tests {
         assert_eq!(d.reply, respond(Code::NOT_FOUND));
         assert!(
             d.note
+                .as_deref()
                 .is_some_and(|n| n.contains("unknown registration location"))
+        );
+        assert!(
+            d.note
+                .as_deref()
+                .is_some_and(|n| n.ends_with("the client registers again"))
         );
         let mut delete = Message::new(Type::Confirmable, Code::DELETE, 2);
         delete.set_uri("/rd/7");
-        assert_eq!(decide(&delete, &mut reg).reply, respond(Code::NOT_FOUND));
+        let d = decide(&delete, &mut reg);
+        assert_eq!(d.reply, respond(Code::NOT_FOUND));
+        // A De-registering client does not register again.
+        assert_eq!(
+            d.note.as_deref(),
+            Some("unknown registration location: answered 4.04, it was not registered here")
+        );
         assert!(reg.is_empty());
     }
 

@@ -213,7 +213,11 @@ impl UdpTransport {
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        // A signal (Ctrl-C) during the wait: not an error of
+                        // the socket; whoever waits looks at the interrupt.
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
                 Ok(None)

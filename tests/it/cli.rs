@@ -868,3 +868,30 @@ fn an_unclosed_string_does_not_swallow_the_next_lines() {
     assert!(out.contains("@@next"), "{out}");
     assert!(out.contains("not terminated"), "{out}");
 }
+
+/// As the original's `listen`, `-l` empties the payload buffer once the
+/// first client arrived: the manual's payload-buffer example then shows
+/// only what the next read brings, not the Register's links.
+#[test]
+fn listen_empties_the_payload_buffer_once_the_first_client_arrived() {
+    let mut nsh = crate::harness::LiveNsh::piped(&["-l", "0"]);
+    let line = nsh.wait_line(|l| crate::harness::port_on(l).is_some(), 10);
+    let port = crate::harness::port_on(&line).unwrap();
+    let device = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut register =
+        nsh::coap::Message::new(nsh::coap::Type::Confirmable, nsh::coap::Code::POST, 0x6161);
+    register.token = vec![1];
+    register.set_uri("/rd?ep=buffered&lt=300");
+    register.payload = b"</3/0>,</1/0>".to_vec();
+    device
+        .send_to(&nsh::coap::udp::encode(&register), ("127.0.0.1", port))
+        .unwrap();
+    nsh.wait("<- Register", 10);
+    nsh.send_line("payload_buffer_show");
+    nsh.send_line("print(\"@@shown\")");
+    nsh.wait("@@shown", 10);
+    assert!(!nsh.seen().contains("</3/0>,</1/0>'"), "{}", nsh.seen());
+    assert!(nsh.seen().contains("b''"), "{}", nsh.seen());
+    nsh.send_line("exit");
+    nsh.finish(10);
+}

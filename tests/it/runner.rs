@@ -890,3 +890,76 @@ fn a_client_that_exits_during_the_script_fails_the_waiting_case_at_once() {
     assert!(out.ends_with("\n1 passed, 1 failed, 0 skipped\n"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's own script (`scripts/read_device.rhai`, which begins with
+/// `reg::await_registration`) runs under `nsh test` as it does alone: the
+/// Register the runner waited for is the one it gets, inside a case too.
+#[test]
+fn await_registration_gets_the_register_the_runner_waited_for() {
+    let dir = scratch("await-reg");
+    let case = write(
+        &dir,
+        "in_a_case.rhai",
+        r#"import "stdlib/registration" as reg;
+test("registered", || {
+    let r = reg::await_registration(5);
+    assert_eq(r.kind, "Register");
+    assert_eq(r.endpoint, CLIENT.endpoint);
+});
+"#,
+    );
+    let marker = format!("runner-await-{}", std::process::id());
+    let readme = crate::harness::repo().join("scripts/read_device.rhai");
+    let run = run_nsh(
+        &[
+            "test",
+            &readme.display().to_string(),
+            &case,
+            "-v",
+            "--client",
+            &waka_client(&marker),
+        ],
+        Duration::from_secs(120),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("ok 1 - registered"), "{}", run.stdout);
+    assert!(run.stdout.contains("manufacturer: "), "{}", run.stdout);
+    assert_eq!(processes_with(&[marker]), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A second device that registers during a script does not take the
+/// commands over: they stay with the device the runner started (it used
+/// to become the current client, silently).
+#[test]
+fn a_second_device_does_not_take_over_the_commands() {
+    let dir = scratch("intruder");
+    let script = write(
+        &dir,
+        "stays.rhai",
+        r#"test("reads the device under test", || {
+    let others = wait_for(#{kind: "Register", endpoint: "intruder"}, 20);
+    let r = read("/3/0/0");
+    assert_eq(r.peer, CLIENT.registration.peer);
+});
+"#,
+    );
+    let marker = format!("runner-intruder-{}", std::process::id());
+    let waka = peers_dir().join("waka.js").display().to_string();
+    let client = format!(
+        "node {waka} 127.0.0.1 {{port}} {{endpoint}} {marker} & sleep 1; exec node {waka} 127.0.0.1 {{port}} intruder {marker}"
+    );
+    let run = run_nsh(
+        &["test", &script, "--client", &client],
+        Duration::from_secs(120),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("ok 1 - reads the device under test"),
+        "{}",
+        run.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

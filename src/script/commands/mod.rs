@@ -187,6 +187,19 @@ pub fn general_help() -> String {
     for c in COMMANDS {
         s.push_str(&format!("  {:<26} {}\n", c.name, c.help));
     }
+    // The original's two subshells, listed as it listed them.
+    for (name, what) in [
+        (
+            "tlv",
+            "Opens a subshell that builds a TLV payload (`help tlv`).",
+        ),
+        (
+            "cbor",
+            "Opens a subshell that builds a SenML CBOR payload (`help cbor`).",
+        ),
+    ] {
+        s.push_str(&format!("  {name:<26} {what}\n"));
+    }
     s.push_str(
         "\nAt the prompt type commands as in the original nsh (`read /3/0 tlv`) or Rhai (`let r = read(\"/3/0\"); print(r.value)`).\n\
          Message fields in Rhai: kind type code code_name msg_id token options path query location content_format accept\n\
@@ -199,6 +212,14 @@ pub fn general_help() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The manual's `tlv` and `cbor` are commands too (its §7.1.2.3).
+    #[test]
+    fn help_lists_the_subshells_among_the_commands() {
+        let h = general_help();
+        assert!(h.contains("\n  tlv "), "{h}");
+        assert!(h.contains("\n  cbor "), "{h}");
+    }
 
     #[test]
     fn every_command_is_found_by_its_names() {

@@ -32,7 +32,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, ModuleResolver, Position, Scope};
 
 use crate::server::Server;
 use args::Args;
@@ -357,7 +357,14 @@ impl Shell {
         let ast = self.engine.compile_with_scope(&self.scope, line)?;
         let ast = self.functions.merge(&ast);
         self.functions = ast.clone_functions_only();
-        self.engine.eval_ast_with_scope(&mut self.scope, &ast)
+        let value = self.engine.eval_ast_with_scope(&mut self.scope, &ast)?;
+        // An `import … as name` lasts for the later lines too, as variables
+        // and functions do: the module is kept under its name.
+        for (path, name) in imports(line) {
+            let module = stdlib::resolver().resolve(&self.engine, None, &path, Position::NONE)?;
+            self.engine.register_static_module(name, module);
+        }
+        Ok(value)
     }
 
     /// `TLV` or `CBOR` while in a subshell.
@@ -517,15 +524,25 @@ fn pos(p: Position) -> String {
 /// the innermost cause and its position show.
 pub fn describe_error(e: &EvalAltResult) -> String {
     match e {
-        EvalAltResult::ErrorInFunctionCall(name, _, inner, p)
-        | EvalAltResult::ErrorInModule(name, inner, p) => {
+        EvalAltResult::ErrorInFunctionCall(name, source, inner, p) => {
             let inner_text = describe_error(inner);
             // Closures (`|| …`) have generated names: their inner position says enough.
             if name.is_empty() || name.starts_with("anon$") {
                 inner_text
-            } else {
+            } else if source.is_empty() {
                 format!("{}: in `{name}`: {inner_text}", pos(*p))
+            } else {
+                // A module's function: its lines are the module's file's.
+                let file = if source.ends_with(".rhai") {
+                    source.clone()
+                } else {
+                    format!("{source}.rhai")
+                };
+                format!("{}: in `{name}`, {file}:{inner_text}", pos(*p))
             }
+        }
+        EvalAltResult::ErrorInModule(name, inner, p) => {
+            format!("{}: in module `{name}`: {}", pos(*p), describe_error(inner))
         }
         EvalAltResult::ErrorRuntime(v, p) => format!("{}: {}", pos(*p), args::dyn_text(v)),
         // Ctrl-C while Rhai itself runs (a loop, not a waiting command).
@@ -678,6 +695,38 @@ fn expectation_failed(ctx: &Ctx) -> Option<String> {
     ctx.server
         .take_expectation_report()
         .map(|report| format!("expect: a message did not match what `expect` armed\n{report}"))
+}
+
+/// The `import "PATH" as NAME` statements of a line: (PATH, NAME).
+fn imports(line: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("import") {
+        let after = &rest[at + "import".len()..];
+        rest = after;
+        let starts_word = line[..line.len() - after.len() - "import".len()]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let Some(quoted) = after.trim_start().strip_prefix('"') else {
+            continue;
+        };
+        let Some((path, tail)) = quoted.split_once('"') else {
+            continue;
+        };
+        let Some(alias) = tail.trim_start().strip_prefix("as") else {
+            continue;
+        };
+        let name: String = alias
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if starts_word && !name.is_empty() {
+            out.push((path.to_string(), name));
+        }
+    }
+    out
 }
 
 /// The status of `exit(v)`: `()` is 0; `None` when out of 0..=255.
@@ -1076,6 +1125,22 @@ fn register_assertions(engine: &mut Engine) {
 
 #[cfg(test)]
 mod tests {
+    use super::imports;
+
+    #[test]
+    fn imports_are_found_in_a_line() {
+        assert_eq!(
+            imports("import \"stdlib/firmware\" as fw; fw::state()"),
+            vec![("stdlib/firmware".to_string(), "fw".to_string())]
+        );
+        assert_eq!(
+            imports("let reimport = 1; import \"a\" as b_2;"),
+            vec![("a".to_string(), "b_2".to_string())]
+        );
+        assert!(imports("print(\"import\")").is_empty());
+        assert!(imports("import \"x\"").is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -895,3 +895,34 @@ fn listen_empties_the_payload_buffer_once_the_first_client_arrived() {
     nsh.send_line("exit");
     nsh.finish(10);
 }
+
+/// A failure inside an imported module names the module's file with the
+/// line and column (they are its lines, not the script's).
+#[test]
+fn a_failure_in_a_module_names_the_modules_file() {
+    let dir = tempdir();
+    let script = dir.join("uses_module.rhai");
+    std::fs::write(
+        &script,
+        "import \"stdlib/registration\" as reg;\n\
+         reg::check_registration(#{kind: \"Update\", links: []}, #{});\n",
+    )
+    .unwrap();
+    let (code, out, err) = nsh(&[script.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("in `check_registration`, stdlib/registration.rhai:"),
+        "{err}"
+    );
+}
+
+/// `import` at the prompt lasts for the lines after it, as variables and
+/// functions do.
+#[test]
+fn an_import_at_the_prompt_stays_for_later_lines() {
+    let out = piped(
+        "import \"stdlib/registration\" as reg;\n\
+         print(\"@@\" + reg::check_registration(#{kind: \"Register\", links: []}, #{}));\n",
+    );
+    assert!(out.contains("@@true"), "{out}");
+}

@@ -585,7 +585,12 @@ fn strip_position(s: &str) -> String {
 fn prompt_error(e: &EvalAltResult, block: bool) -> String {
     let text = describe_error(e);
     if !block {
-        return clean_error(text.trim_start_matches("1:"));
+        let what = clean_error(text.trim_start_matches("1:"));
+        // Where in the line a syntax error is: the line alone does not say.
+        return match (e, e.position().position()) {
+            (EvalAltResult::ErrorParsing(..), Some(c)) => format!("column {c}: {what}"),
+            _ => what,
+        };
     }
     let what = clean_error(&text);
     match (e.position().line(), e.position().position()) {
@@ -598,7 +603,17 @@ fn prompt_error(e: &EvalAltResult, block: bool) -> String {
 fn clean_error(e: &str) -> String {
     e.trim_start_matches(|c: char| c.is_ascii_digit() || c == ':' || c == '?')
         .trim_start()
-        .to_string()
+        .chars()
+        .map(|c| {
+            // A control character typed or piped in is shown, not sent raw
+            // to the terminal.
+            if c.is_control() && c != '\n' {
+                format!("\\x{:02x}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Rhai's own functions that share a name with a command, and the argument

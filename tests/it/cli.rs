@@ -926,3 +926,15 @@ fn an_import_at_the_prompt_stays_for_later_lines() {
     );
     assert!(out.contains("@@true"), "{out}");
 }
+
+/// A syntax error in one line says at which column; a control character
+/// in it is shown, not printed raw.
+#[test]
+fn a_one_line_syntax_error_says_where_and_shows_control_characters() {
+    let (code, _, err) = nsh(&["-c", "read(\"/3/0\", #{a: })"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("column 19: Syntax error: "), "{err}");
+    let out = piped("\u{1}\nprint(\"@@after\")\n");
+    assert!(out.contains("Unexpected '\\x01'"), "{out}");
+    assert!(out.contains("@@after"), "{out}");
+}

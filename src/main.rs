@@ -407,6 +407,12 @@ fn run(server: &Server, opts: Options) -> ExitCode {
         };
     }
     if let Some(script) = opts.script {
+        if let Some(report) = &opts.junit
+            && let Err(e) = nsh::report::prepare_file("--junit", report)
+        {
+            eprintln!("nsh: {e}");
+            return ExitCode::from(2);
+        }
         let started = std::time::Instant::now();
         let outcome = shell.run_file(&script, opts.script_args);
         if let Some(report) = &opts.junit {

@@ -16,6 +16,41 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::coap::Type;
 use crate::server::{CaptureSink, Direction, Record, Role, Wire};
 
+/// Makes sure a report file can be written at `path` before a run: its
+/// folder is made when missing; a folder in its place is refused. The
+/// error says which (`flag` is the option that named it).
+pub fn prepare_file(flag: &str, path: &std::path::Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!(
+            "{flag}: {} is a folder; give a file",
+            path.display()
+        ));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{flag}: cannot make the folder {}: {e}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| format!("{flag}: cannot write {}: {e}", path.display()))
+}
+
+/// Makes sure a report folder can be written at `path` before a run (made
+/// when missing); a file in its place is refused.
+pub fn prepare_dir(flag: &str, path: &std::path::Path) -> Result<(), String> {
+    if path.exists() && !path.is_dir() {
+        return Err(format!(
+            "{flag}: {} is a file; give a folder",
+            path.display()
+        ));
+    }
+    std::fs::create_dir_all(path)
+        .map_err(|e| format!("{flag}: cannot make the folder {}: {e}", path.display()))
+}
+
 /// How a message stands out in a report.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mark {

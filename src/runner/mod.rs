@@ -445,6 +445,23 @@ pub fn run(args: TestArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A report that cannot be written is said before the run, not after.
+    if !args.list {
+        let files = [("--junit", &args.junit), ("--json", &args.json)];
+        let dirs = [("--report", &args.report), ("--pcap", &args.pcap)];
+        let checked = files
+            .iter()
+            .filter_map(|(flag, p)| p.as_ref().map(|p| report::prepare_file(flag, p)))
+            .chain(
+                dirs.iter()
+                    .filter_map(|(flag, p)| p.as_ref().map(|p| report::prepare_dir(flag, p))),
+            )
+            .collect::<Result<(), String>>();
+        if let Err(e) = checked {
+            eprintln!("nsh test: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let plan = select(&scripts, args.filter.as_deref());
     // Nothing to run passes nothing: a CI job pointed at the wrong folder
     // must not go green.

@@ -556,13 +556,33 @@ pub fn describe_error(e: &EvalAltResult) -> String {
     }
 }
 
+/// How nsh's script helpers (not commands: those name a missing argument
+/// themselves) are called, for a call Rhai found no function for.
+const USAGES: &[(&str, &str)] = &[
+    ("test", "test(name, || { … })"),
+    ("skip", "skip(reason)"),
+    ("before_each", "before_each(|| { … })"),
+    ("after_each", "after_each(|| { … })"),
+    ("assert", "assert(condition[, message])"),
+    ("assert_eq", "assert_eq(a, b[, message])"),
+    ("assert_ne", "assert_ne(a, b)"),
+    ("assert_match", "assert_match(message, pattern)"),
+    ("fail", "fail(message)"),
+    ("encode", "encode(format, #{\"/3/0/1\": value, …})"),
+    ("decode", "decode(format, blob[, base path])"),
+];
+
 /// ` (did you mean `read`?)` when a name Rhai did not find is close to a
-/// command's.
+/// command's; ` (usage: …)` when it is a script helper called wrongly.
 fn command_hint(e: &EvalAltResult) -> String {
     let name = match e {
         EvalAltResult::ErrorVariableNotFound(name, _) => name.as_str(),
         EvalAltResult::ErrorFunctionNotFound(signature, _) => {
-            signature.split([' ', '(']).next().unwrap_or_default()
+            let name = signature.split([' ', '(']).next().unwrap_or_default();
+            if let Some((_, usage)) = USAGES.iter().find(|(n, _)| *n == name) {
+                return format!(" (usage: {usage})");
+            }
+            name
         }
         _ => return String::new(),
     };

@@ -938,3 +938,22 @@ fn a_one_line_syntax_error_says_where_and_shows_control_characters() {
     assert!(out.contains("Unexpected '\\x01'"), "{out}");
     assert!(out.contains("@@after"), "{out}");
 }
+
+/// A script helper called with the wrong arguments says how it is called,
+/// not only Rhai's "Function not found" with the argument types.
+#[test]
+fn a_helper_called_wrongly_shows_its_usage() {
+    for (code, usage) in [
+        ("test(\"x\");", "test(name, || { … })"),
+        ("assert_eq(1);", "assert_eq(a, b[, message])"),
+        (
+            "encode(\"tlv\", 5);",
+            "encode(format, #{\"/3/0/1\": value, …})",
+        ),
+        ("assert_match(1, #{});", "assert_match(message, pattern)"),
+    ] {
+        let (status, out, err) = nsh(&["-c", code]);
+        assert_eq!(status, 1, "{code}: {out}{err}");
+        assert!(err.contains(&format!("(usage: {usage})")), "{code}: {err}");
+    }
+}

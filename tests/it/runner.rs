@@ -963,3 +963,58 @@ fn a_second_device_does_not_take_over_the_commands() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A report path that cannot be written is refused before any script runs
+/// (it used to fail only after the whole run); missing folders are made.
+#[test]
+fn report_paths_are_checked_before_the_run() {
+    let dir = scratch("report-paths");
+    let script = write(&dir, "quick.rhai", "test(\"t\", || { assert(true); });\n");
+    let taken = dir.display().to_string();
+    for (flag, value) in [
+        ("--junit", &taken),
+        ("--json", &taken),
+        ("--report", &script),
+    ] {
+        let run = run_nsh(
+            &["test", &script, flag, value],
+            Duration::from_secs(30),
+            |_| {},
+        );
+        assert_eq!(
+            run.status.code(),
+            Some(2),
+            "{flag}: {}{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&format!("nsh test: {flag}: ")),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            !run.stdout.contains("ok 1 - t"),
+            "{flag}: a script ran: {}",
+            run.stdout
+        );
+    }
+    let junit = dir.join("made/for/it/junit.xml");
+    let run = run_nsh(
+        &["test", &script, "--junit", &junit.display().to_string()],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    run.assert_ok();
+    assert!(junit.exists());
+    // Script mode makes missing folders too, as `nsh test` does.
+    let junit = dir.join("script/mode/junit.xml");
+    let run = run_nsh(
+        &["--junit", &junit.display().to_string(), &script],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    run.assert_ok();
+    assert!(junit.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -957,3 +957,16 @@ fn a_helper_called_wrongly_shows_its_usage() {
         assert!(err.contains(&format!("(usage: {usage})")), "{code}: {err}");
     }
 }
+
+/// Values that would mean nothing are refused with what to give.
+#[test]
+fn a_negative_history_count_and_a_nanosecond_ack_timeout_are_refused() {
+    let (code, _, err) = nsh(&["-c", "history(-5)"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("history: COUNT -5 is negative"), "{err}");
+    let (code, _, err) = nsh(&["-c", "set(#{ack_timeout: 1e-9})"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("below 1 ms"), "{err}");
+    let (code, _, err) = nsh(&["-c", "set(#{ack_timeout: 0.01})"]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -337,7 +337,12 @@ fn cmd_details(ctx: &Ctx, args: DetailsArgs) -> CmdResult {
 }
 
 fn cmd_history(ctx: &Ctx, args: HistoryArgs) -> CmdResult {
-    let count = args.count.unwrap_or(20).max(0) as usize;
+    let count = match args.count {
+        None => 20,
+        Some(n) => usize::try_from(n).map_err(|_| {
+            format!("history: COUNT {n} is negative: give how many of the latest to show")
+        })?,
+    };
     let all = ctx.server.history();
     let total = all.len();
     let recent = &all[total.saturating_sub(count)..];

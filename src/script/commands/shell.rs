@@ -333,6 +333,9 @@ fn cmd_unconnect(ctx: &Ctx, _: NoArgs) -> CmdResult {
     Ok(Dynamic::UNIT)
 }
 
+/// The shortest ACK_TIMEOUT `set` takes.
+const MIN_ACK_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// How many clients `clients` lists when not told.
 const CLIENTS_SHOWN: usize = 50;
 
@@ -489,8 +492,11 @@ fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
         tp_changed = true;
     }
     if let Some(a) = args.ack_timeout {
-        if a.is_zero() {
-            return Err("set: `ack_timeout`: 0 must be a positive number of seconds".into());
+        if a < MIN_ACK_TIMEOUT {
+            return Err(format!(
+                "set: `ack_timeout`: {} s is below 1 ms, shorter than a wake-up of the waiting thread: give at least 0.001",
+                a.as_secs_f64()
+            ));
         }
         tp.ack_timeout = a;
         tp_changed = true;

@@ -331,7 +331,7 @@ impl Shell {
                 LineResult::Value(v)
             }
             Err(e) => {
-                self.ctx.set_last_error(Some(e.clone()));
+                self.ctx.set_last_error(Some(error_details(line, &e)));
                 LineResult::Error(e)
             }
         }
@@ -397,7 +397,7 @@ impl Shell {
                 LineResult::Value(Dynamic::UNIT)
             }
             Err(e) => {
-                self.ctx.set_last_error(Some(e.clone()));
+                self.ctx.set_last_error(Some(error_details(line, &e)));
                 LineResult::Error(e)
             }
         }
@@ -730,6 +730,32 @@ fn expectation_failed(ctx: &Ctx) -> Option<String> {
     ctx.server
         .take_expectation_report()
         .map(|report| format!("expect: a message did not match what `expect` armed\n{report}"))
+}
+
+/// What `get_error` shows of a failed line: the line, the error, and how
+/// the command it names is called (its signature and example).
+fn error_details(line: &str, error: &str) -> String {
+    let mut s = format!("the line: {}\nthe error: {error}", line.trim());
+    let word: String = line
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if let Some(cmd) = commands::find(&word).or_else(|| {
+        // The command named first in the error (`read: …`), for a Rhai line.
+        error
+            .split(':')
+            .next()
+            .and_then(|w| commands::find(w.trim()))
+    }) {
+        s.push_str(&format!(
+            "\nusage: {}\nexample: {}\n(`help {}` for every argument)",
+            cmd.signature(),
+            cmd.example,
+            cmd.name
+        ));
+    }
+    s
 }
 
 /// The `import "PATH" as NAME` statements of a line: (PATH, NAME).

@@ -970,3 +970,25 @@ fn a_negative_history_count_and_a_nanosecond_ack_timeout_are_refused() {
     let (code, _, err) = nsh(&["-c", "set(#{ack_timeout: 0.01})"]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// `get_error` gives what the one-line error does not: the line that
+/// failed, and how the command it called is used (the manual's §7.1.2.4.3
+/// shows it adding detail, not repeating the line).
+#[test]
+fn get_error_adds_the_line_and_the_commands_usage() {
+    let out = piped("read 0/3\nget_error\n");
+    let details = out
+        .split("(try \"get_error\" for details)")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(details.contains("the line: read 0/3"), "{out}");
+    assert!(
+        details.contains("read: not a valid CoAP path: 0/3"),
+        "{out}"
+    );
+    assert!(details.contains("read PATH [ACCEPT]"), "{out}");
+    assert!(
+        details.contains("example: read /3/0 APPLICATION_LWM2M_TLV"),
+        "{out}"
+    );
+}

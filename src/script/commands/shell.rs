@@ -152,7 +152,7 @@ command! {
     /// `get_error`.
     pub(super) const GET_ERROR = "get_error";
     args: NoArgs,
-    help: "Shows the last error in full.",
+    help: "Shows the last error with what the one line leaves out: the line that failed, and how the command it called is used.",
     example: "get_error",
     run: cmd_get_error,
 }

@@ -272,6 +272,9 @@ impl Core {
         let transport = self.transport.clone().ok_or(ServerError::NotListening)?;
         // Over TCP there is no message ID, and nothing to acknowledge.
         msg.reliable = transport.is_reliable();
+        if msg.code == Code::CHANGED {
+            self.update_answered_by_hand(peer, &msg);
+        }
         if fill_message_id && !msg.reliable {
             msg.message_id = self.exchanges.next_message_id(&peer);
         }
@@ -970,6 +973,36 @@ impl Core {
         }
         if self.target == Some(old) {
             self.target = Some(new);
+        }
+    }
+
+    /// A 2.04 Changed the user sends to `peer` for an Update it sent
+    /// (same message ID and token; `set auto_update=0`): the Update is
+    /// applied as an auto-answered one is, so the registration lives on
+    /// (its lifetime counted from when the Update arrived).
+    fn update_answered_by_hand(&mut self, peer: SocketAddr, changed: &Message) {
+        let update = self
+            .session
+            .history()
+            .rev()
+            .take(STRAY_LOOKBACK)
+            .filter(|r| r.direction == Direction::Received && r.peer == peer)
+            .filter(|r| r.kind == Some(kind::Kind::Update))
+            .find_map(|r| {
+                r.message
+                    .as_ref()
+                    .ok()
+                    .filter(|m| {
+                        m.token == changed.token
+                            && (changed.reliable || m.message_id == changed.message_id)
+                    })
+                    .map(|m| (m.clone(), r.at))
+            });
+        if let Some((update, at)) = update
+            && let Some(endpoint) = registrar::apply_update(&update, peer, &mut self.registry, at)
+            && self.current.as_deref() == Some(endpoint.as_str())
+        {
+            self.target = Some(peer);
         }
     }
 

@@ -117,25 +117,13 @@ pub(crate) fn answer(
                 keep_bootstrap_pack: false,
             }
         }
-        Kind::Update if flags.auto_update => {
-            let location = msg.path_string();
-            let updated = registry.update(&location, |client| {
-                client
-                    .registration
-                    .apply_update(&registration::parse(msg, false));
-                client.last_update = now;
-            });
-            match updated.map(|client| client.endpoint.clone()) {
-                Some(endpoint) => {
-                    registry.readdress(&location, peer);
-                    Decision {
-                        target: Target::Readdressed(endpoint, peer),
-                        ..Decision::reply(respond(Code::CHANGED))
-                    }
-                }
-                None => unknown_location("the client registers again"),
-            }
-        }
+        Kind::Update if flags.auto_update => match apply_update(msg, peer, registry, now) {
+            Some(endpoint) => Decision {
+                target: Target::Readdressed(endpoint, peer),
+                ..Decision::reply(respond(Code::CHANGED))
+            },
+            None => unknown_location("the client registers again"),
+        },
         Kind::Deregister if flags.auto_deregister => {
             let location = msg.path_string();
             match registry.deregister(&location) {
@@ -181,6 +169,27 @@ pub(crate) fn answer(
         }
         _ => Decision::reply(None),
     }
+}
+
+/// Applies the Update `msg` from `peer` to its registration (its lifetime
+/// runs anew, from `now`); the endpoint, or `None` for an unknown location.
+pub(crate) fn apply_update(
+    msg: &Message,
+    peer: SocketAddr,
+    registry: &mut Registry,
+    now: SystemTime,
+) -> Option<String> {
+    let location = msg.path_string();
+    let endpoint = registry
+        .update(&location, |client| {
+            client
+                .registration
+                .apply_update(&registration::parse(msg, false));
+            client.last_update = now;
+        })
+        .map(|client| client.endpoint.clone())?;
+    registry.readdress(&location, peer);
+    Some(endpoint)
 }
 
 /// An Update or De-register to a location nsh does not know (a restarted

@@ -1305,3 +1305,59 @@ mod target {
         assert_eq!(n.server.target(), Some(other()));
     }
 }
+
+/// An Update answered by hand (`set auto_update=0`, then `changed …`)
+/// renews the registration as an auto-answered one does: it used to
+/// expire with "no Update within its lifetime" although one had come.
+mod update_answered_by_hand {
+    use super::*;
+    use crate::server::core::Core;
+    use std::time::SystemTime;
+
+    #[test]
+    fn a_changed_sent_for_an_update_applies_it() {
+        let mut core = Core::new(crate::exchange::Exchanges::new(
+            TransmissionParams::default(),
+            7,
+        ));
+        let (t, _net) = memory::pair(([127, 0, 0, 1], 5683).into());
+        core.transport = Some(Arc::new(Transport::Memory(t)));
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let mut reg = Message::new(Type::Confirmable, Code::POST, 1);
+        reg.token = vec![1];
+        reg.set_uri("/rd?ep=by-hand&lt=60");
+        reg.payload = b"</3/0>".to_vec();
+        core.on_datagram(device(), udp::encode(&reg), now, wall);
+        let location = core
+            .registry
+            .by_endpoint("by-hand")
+            .unwrap()
+            .location
+            .clone();
+        core.flags.auto_update = false;
+        let mut update = Message::new(Type::Confirmable, Code::POST, 2);
+        update.token = vec![2];
+        update.set_uri(&format!("{location}?lt=999"));
+        core.on_datagram(device(), udp::encode(&update), now, wall);
+        let lifetime = |core: &Core| {
+            core.registry
+                .by_endpoint("by-hand")
+                .unwrap()
+                .registration
+                .lifetime
+        };
+        assert_eq!(lifetime(&core), Some(60), "not applied unanswered");
+        // Another 2.04 (not for the Update) changes nothing.
+        let mut other = Message::new(Type::Acknowledgement, Code::CHANGED, 77);
+        other.token = vec![7];
+        core.submit(device(), other, false, false, false, now)
+            .unwrap();
+        assert_eq!(lifetime(&core), Some(60));
+        let mut changed = Message::new(Type::Acknowledgement, Code::CHANGED, 2);
+        changed.token = vec![2];
+        core.submit(device(), changed, false, false, false, now)
+            .unwrap();
+        assert_eq!(lifetime(&core), Some(999));
+    }
+}

@@ -80,15 +80,88 @@ impl std::fmt::Display for RunError {
     }
 }
 
-/// The most items an array and the most bytes a blob may hold in a script
-/// (16 Mi: a firmware image read into a blob fits).
-const MAX_ARRAY: usize = 16 << 20;
+/// The most items `pad` and `blob` make an array or a blob hold, and the
+/// most characters `pad` makes a string hold (16 Mi: a firmware image
+/// read into a blob fits).
+const MAX_SIZE: usize = 16 << 20;
 
-/// The most bytes a string may hold in a script.
-const MAX_STRING: usize = 64 << 20;
-
-/// The most entries a map may hold in a script.
-const MAX_MAP: usize = 1 << 20;
+/// Rhai's `pad` (arrays, blobs, strings) and `blob(n)`, with the size
+/// asked for checked against [`MAX_SIZE`] before anything is allocated.
+fn register_size_guards(engine: &mut Engine) {
+    fn size(what: &str, n: rhai::INT) -> Result<usize, Box<EvalAltResult>> {
+        match usize::try_from(n) {
+            Err(_) => Ok(0),
+            Ok(n) if n <= MAX_SIZE => Ok(n),
+            Ok(n) => Err(Box::new(EvalAltResult::ErrorDataTooLarge(
+                format!("Size of {what} ({n}, more than the {MAX_SIZE} nsh allows)"),
+                Position::NONE,
+            ))),
+        }
+    }
+    engine.register_fn(
+        "pad",
+        |a: &mut rhai::Array, len: rhai::INT, item: Dynamic| -> Result<(), Box<EvalAltResult>> {
+            let len = size("array", len)?;
+            if len > a.len() {
+                a.resize(len, item);
+            }
+            Ok(())
+        },
+    );
+    engine.register_fn(
+        "pad",
+        |b: &mut rhai::Blob, len: rhai::INT, item: rhai::INT| -> Result<(), Box<EvalAltResult>> {
+            let len = size("blob", len)?;
+            if len > b.len() {
+                b.resize(len, (item & 0xff) as u8);
+            }
+            Ok(())
+        },
+    );
+    engine.register_fn(
+        "pad",
+        |s: &mut rhai::ImmutableString,
+         len: rhai::INT,
+         ch: char|
+         -> Result<(), Box<EvalAltResult>> {
+            let len = size("string", len)?;
+            let have = s.chars().count();
+            if len > have {
+                let mut t = s.to_string();
+                t.extend(std::iter::repeat_n(ch, len - have));
+                *s = t.into();
+            }
+            Ok(())
+        },
+    );
+    engine.register_fn(
+        "pad",
+        |s: &mut rhai::ImmutableString,
+         len: rhai::INT,
+         fill: &str|
+         -> Result<(), Box<EvalAltResult>> {
+            let len = size("string", len)?;
+            let have = s.chars().count();
+            if len > have && !fill.is_empty() {
+                let t: String = s.chars().chain(fill.chars().cycle()).take(len).collect();
+                *s = t.into();
+            }
+            Ok(())
+        },
+    );
+    engine.register_fn(
+        "blob",
+        |len: rhai::INT| -> Result<rhai::Blob, Box<EvalAltResult>> {
+            Ok(vec![0; size("blob", len)?])
+        },
+    );
+    engine.register_fn(
+        "blob",
+        |len: rhai::INT, value: rhai::INT| -> Result<rhai::Blob, Box<EvalAltResult>> {
+            Ok(vec![(value & 0xff) as u8; size("blob", len)?])
+        },
+    );
+}
 
 /// The Rhai engine with nsh's functions, and the variables of a session.
 pub struct Shell {
@@ -139,9 +212,10 @@ impl Shell {
         engine.set_max_expr_depths(256, 256);
         // A script asking for more memory than a machine has gets an error
         // it can catch, not an abort that ends the shell with its history.
-        engine.set_max_array_size(MAX_ARRAY);
-        engine.set_max_string_size(MAX_STRING);
-        engine.set_max_map_size(MAX_MAP);
+        // Rhai's own size limits would walk a whole array after each push
+        // (a loop that collects N results costs N² steps): the functions
+        // that allocate a size they are given are checked instead.
+        register_size_guards(&mut engine);
         message::register(&mut engine);
         register_commands(&mut engine, &ctx);
         register_assertions(&mut engine);

@@ -533,6 +533,60 @@ pub fn option_from(v: &Dynamic) -> Result<CoapOption, String> {
     }
 }
 
+/// Registers a Rhai function per named option, as the README writes them
+/// in `options`: `CONTENT_FORMAT("tlv")`, `URI_QUERY("a=b")`,
+/// `BLOCK2(0, false, 512)`, `IF_NONE_MATCH()`. Each returns the option as
+/// a map that `options` takes, checked at once (an unknown content format
+/// is an error naming them all).
+pub fn register_option_constructors(engine: &mut rhai::Engine) {
+    use crate::coap::ValueFormat;
+    fn checked(map: Map) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+        let name = map.get("name").map(dyn_text).unwrap_or_default();
+        option_from_map(&map).map_err(|e| {
+            Box::new(rhai::EvalAltResult::ErrorRuntime(
+                format!("{name}: {e}").into(),
+                rhai::Position::NONE,
+            ))
+        })?;
+        Ok(Dynamic::from_map(map))
+    }
+    for (number, name) in OptionNumber::all_named() {
+        let base = move || {
+            let mut m = Map::new();
+            m.insert("name".into(), Dynamic::from(name.to_string()));
+            m
+        };
+        engine.register_fn(name, move || checked(base()));
+        let format = number.format();
+        engine.register_fn(name, move |v: Dynamic| {
+            let mut m = base();
+            let value = match format {
+                ValueFormat::ContentFormat if !v.is_int() => {
+                    let f = ContentFormat::parse_or_explain(&dyn_text(&v)).map_err(|e| {
+                        Box::new(rhai::EvalAltResult::ErrorRuntime(
+                            format!("{name}: {e}").into(),
+                            rhai::Position::NONE,
+                        ))
+                    })?;
+                    Dynamic::from_int(i64::from(f.0))
+                }
+                _ => v,
+            };
+            m.insert("value".into(), value);
+            checked(m)
+        });
+        if format == ValueFormat::Block {
+            engine.register_fn(name, move |num: rhai::INT, more: bool, size: rhai::INT| {
+                let mut m = base();
+                m.insert("num".into(), Dynamic::from_int(num));
+                m.insert("more".into(), Dynamic::from_bool(more));
+                m.insert("size".into(), Dynamic::from_int(size));
+                checked(m)
+            });
+        }
+    }
+}
+
 fn parse_num_or_bool(p: &str) -> Option<u32> {
     p.trim()
         .parse::<u32>()

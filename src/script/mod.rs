@@ -216,6 +216,7 @@ impl Shell {
         // (a loop that collects N results costs N² steps): the functions
         // that allocate a size they are given are checked instead.
         register_size_guards(&mut engine);
+        args::register_option_constructors(&mut engine);
         message::register(&mut engine);
         register_commands(&mut engine, &ctx);
         register_assertions(&mut engine);

@@ -992,3 +992,22 @@ fn get_error_adds_the_line_and_the_commands_usage() {
         "{out}"
     );
 }
+
+/// The README's `CONTENT_FORMAT(…)` and the other option names work as
+/// Rhai functions too, checked at once.
+#[test]
+fn option_names_are_rhai_functions() {
+    let (code, out, err) = nsh(&[
+        "-c",
+        "let o = CONTENT_FORMAT(\"tlv\"); print(`${o.name} ${o.value}`); print(BLOCK2(1, true, 512).size);",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("CONTENT_FORMAT 11542"), "{out}");
+    assert!(out.contains("512"), "{out}");
+    let (code, _, err) = nsh(&["-c", "CONTENT_FORMAT(\"x\")"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("CONTENT_FORMAT: ") && err.contains("tlv"),
+        "{err}"
+    );
+}

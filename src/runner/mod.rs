@@ -484,9 +484,16 @@ pub fn run(args: TestArgs) -> ExitCode {
                 .source
                 .map(str::to_string)
                 .unwrap_or_else(|| std::fs::read_to_string(&p.path).unwrap_or_default());
-            for case in static_cases(&source) {
-                if p.cases.as_deref().is_none_or(|f| case.contains(f)) {
-                    println!("  {case}");
+            for case in written_cases(&source) {
+                match case {
+                    WrittenCase::Named(n) => {
+                        if p.cases.as_deref().is_none_or(|f| n.contains(f)) {
+                            println!("  {n}");
+                        }
+                    }
+                    WrittenCase::Made(start) => {
+                        println!("  {start}… (named when it runs)");
+                    }
                 }
             }
         }
@@ -734,9 +741,14 @@ fn select(scripts: &[Found], filter: Option<&str>) -> Vec<Planned> {
                 Some(s) => (*s).to_string(),
                 None => std::fs::read_to_string(path).ok()?,
             };
-            static_cases(&source)
+            // A case named at run time may match: the script runs, and
+            // `test` itself skips the cases whose names do not.
+            written_cases(&source)
                 .iter()
-                .any(|c| c.contains(f))
+                .any(|c| match c {
+                    WrittenCase::Named(n) => n.contains(f),
+                    WrittenCase::Made(_) => true,
+                })
                 .then(|| Planned {
                     path: path.clone(),
                     name: name.clone(),
@@ -747,9 +759,30 @@ fn select(scripts: &[Found], filter: Option<&str>) -> Vec<Planned> {
         .collect()
 }
 
+/// A `test(…)` case as written in a script's source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WrittenCase {
+    /// Named by a string literal alone.
+    Named(String),
+    /// Named by an expression (`"reads " + path`, a constant): its name is
+    /// made at run time; the literal it starts with, if any.
+    Made(String),
+}
+
 /// The names of the `test("name", …)` cases written in `source` with a
-/// string literal, in order.
+/// string literal alone, in order.
 pub fn static_cases(source: &str) -> Vec<String> {
+    written_cases(source)
+        .into_iter()
+        .filter_map(|c| match c {
+            WrittenCase::Named(n) => Some(n),
+            WrittenCase::Made(_) => None,
+        })
+        .collect()
+}
+
+/// Every `test(…)` case written in `source`, in order.
+pub fn written_cases(source: &str) -> Vec<WrittenCase> {
     let mut out = Vec::new();
     let bytes = source.as_bytes();
     let mut from = 0;
@@ -765,6 +798,10 @@ pub fn static_cases(source: &str) -> Vec<String> {
             continue;
         };
         let Some(rest) = rest.trim_start().strip_prefix('"') else {
+            // `test(NAME, …)`: a name that is not a literal.
+            if !rest.trim_start().starts_with(')') {
+                out.push(WrittenCase::Made(String::new()));
+            }
             continue;
         };
         let mut name = String::new();
@@ -786,7 +823,12 @@ pub fn static_cases(source: &str) -> Vec<String> {
             }
         }
         if closed {
-            out.push(name);
+            let alone = chars.as_str().trim_start().starts_with(',');
+            out.push(if alone {
+                WrittenCase::Named(name)
+            } else {
+                WrittenCase::Made(name)
+            });
         }
     }
     out
@@ -1182,6 +1224,17 @@ mod tests {
     fn case_names_are_read_from_string_literals() {
         let src = "test(\"a \\\"b\\\"\", || {});\nlet contest = 1;\n test ( \"two\", || 1);\ntest(name, || 2);\nmy_test(\"no\", || 3);";
         assert_eq!(static_cases(src), ["a \"b\"", "two"]);
+        // Names made at run time are known to be there.
+        let made =
+            "test(\"reads \" + p, || 1);\nconst N = \"n\";\ntest(N, || 2);\ntest(\"plain\", || 3);";
+        assert_eq!(
+            written_cases(made),
+            [
+                WrittenCase::Made("reads ".into()),
+                WrittenCase::Made(String::new()),
+                WrittenCase::Named("plain".into())
+            ]
+        );
     }
 
     #[test]

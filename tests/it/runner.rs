@@ -1018,3 +1018,47 @@ fn report_paths_are_checked_before_the_run() {
     assert!(junit.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Cases named at run time are listed as such and found by `--filter`
+/// (a filter naming one used to be "no script or case matches").
+#[test]
+fn cases_named_at_run_time_are_listed_and_filtered() {
+    let dir = scratch("made-names");
+    write(
+        &dir,
+        "made.rhai",
+        "const N = \"constant named\";\n\
+         test(\"reads \" + \"/3/0/1\", || { assert(true); });\n\
+         test(N, || { assert(true); });\n\
+         test(\"plain\", || { assert(true); });\n",
+    );
+    let d = dir.display().to_string();
+    let list = run_nsh(&["test", &d, "--list"], Duration::from_secs(30), |_| {});
+    list.assert_ok();
+    assert!(
+        list.stdout.contains("  reads … (named when it runs)\n"),
+        "{}",
+        list.stdout
+    );
+    assert!(list.stdout.contains("  plain\n"), "{}", list.stdout);
+    for filter in ["reads /3/0/1", "constant"] {
+        let run = run_nsh(
+            &["test", &d, "--filter", filter],
+            Duration::from_secs(30),
+            |_| {},
+        );
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{filter}: {}{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stdout.contains("1 passed, 0 failed"),
+            "{filter}: {}",
+            run.stdout
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -744,6 +744,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         self.outgoing.contains(id)
     }
 
+    /// The messages tracked to `peer` (queued, unacknowledged, or waiting
+    /// for their response), oldest first: what ends when the peer's
+    /// connection does.
+    pub fn pending_to(&self, peer: &P) -> Vec<RequestId> {
+        self.outgoing.of_peer(peer).map(|(id, _)| id).collect()
+    }
+
     /// The message sent (or queued) as `id`, while it is tracked.
     pub fn pending_message(&self, id: RequestId) -> Option<&Message> {
         self.outgoing.get(id).map(|o| &o.msg)

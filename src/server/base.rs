@@ -60,6 +60,15 @@ pub enum ServerError {
         /// What else is known (answers with another token), or empty.
         also: String,
     },
+    /// The connection closed while the request waited for its answer.
+    #[error("no response to `{summary}`: the {why}")]
+    Closed {
+        /// What was sent.
+        summary: String,
+        /// The transport's line: `TCP connection with … closed: closed by
+        /// the peer`.
+        why: String,
+    },
     /// Ctrl-C.
     #[error("interrupted")]
     Interrupted,

@@ -648,6 +648,10 @@ impl Server {
                 })
             }
             Ok(Some(Err(Ended::SendFailed(e)))) => Err(ServerError::SendFailed(e)),
+            Ok(Some(Err(Ended::Closed(why)))) => Err(ServerError::Closed {
+                summary: summary(),
+                why,
+            }),
             Ok(None) => {
                 self.lock().abandon(id);
                 Err(ServerError::Timeout {

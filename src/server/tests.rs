@@ -654,6 +654,29 @@ mod fake_clock {
     }
 
     #[test]
+    fn a_closed_connection_ends_the_requests_waiting_on_it_at_once() {
+        let mut b = Bench::new();
+        let (id, sent) = read_now(&mut b, "/3/0/0").unwrap();
+        assert!(sent.is_ok());
+        let why = format!(
+            "TCP connection with {} closed: closed by the peer",
+            device()
+        );
+        b.core.on_closed(device(), &why);
+        assert!(!b.core.exchanges.is_pending(id), "nothing is retransmitted");
+        match b.core.take_outcome(id) {
+            Some(Err(Ended::Closed(line))) => assert_eq!(line, why),
+            other => panic!("{other:?}"),
+        }
+        // Another peer's connection closing ends nothing of this one's.
+        let (other, _) = read_now(&mut b, "/3/0/1").unwrap();
+        b.core
+            .on_closed(([127, 0, 0, 9], 1).into(), "TCP connection with … closed");
+        assert!(b.core.exchanges.is_pending(other));
+        assert!(b.core.take_outcome(other).is_none());
+    }
+
+    #[test]
     fn a_request_refused_in_place_ends_and_frees_the_way() {
         let mut b = Bench::new();
         b.net.fail_sends(true);

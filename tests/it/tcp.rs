@@ -458,3 +458,36 @@ fn connections_past_the_open_files_limit_wait_and_are_served_once_some_close() {
     let said = seen.matches("cannot accept").count();
     assert_eq!(said, 1, "{seen}");
 }
+
+/// The client closes its connection while a Write waits for its answer:
+/// the Write fails at once with the reason, not after its 5 s wait.
+#[test]
+fn a_request_fails_at_once_when_the_peer_closes_its_connection() {
+    let mut port = 0;
+    let (tx, rx) = mpsc::channel();
+    let run = run_nsh(
+        &["--tcp", &script("tcp_close.rhai")],
+        Duration::from_secs(60),
+        |line| {
+            if let Some(p) = listening_port(line) {
+                port = p;
+            } else if line.contains("@@raw") {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let mut c = registered(port, "closer");
+                    // The Write, then the connection goes.
+                    let write = c.next().map(|m| m.code);
+                    drop(c);
+                    let _ = tx.send(write);
+                });
+            }
+        },
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("the client finished"),
+        Ok(Code::PUT)
+    );
+}

@@ -77,7 +77,7 @@ use crate::coap::{Code, Message, OptionNumber, Type};
 
 pub use block::{
     Block1Progress, Block1Request, Block1Upload, Block2Assembly, BlockError, BlockProgress,
-    check_szx, next_block2_request, next_notification_block2_request,
+    Progress, check_szx, next_block2_request, next_notification_block2_request,
 };
 use observe::Observations;
 pub use observe::{Observation, ObservationId};

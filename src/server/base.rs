@@ -69,6 +69,15 @@ pub enum ServerError {
         /// the peer`.
         why: String,
     },
+    /// A block-wise transfer stopped by `error`, `at` a block: `at block
+    /// 57 (58368 of 200000 bytes received)`.
+    #[error("{error}, {at}")]
+    Stopped {
+        /// What stopped it.
+        error: Box<ServerError>,
+        /// Where.
+        at: String,
+    },
     /// Ctrl-C.
     #[error("interrupted")]
     Interrupted,

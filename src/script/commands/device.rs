@@ -9,7 +9,7 @@ use std::time::Duration;
 use rhai::Dynamic;
 
 use crate::coap::{CoapOption, ContentFormat, OptionNumber};
-use crate::exchange::{Block1Progress, Block1Upload, BlockError};
+use crate::exchange::{Block1Progress, Block1Upload, BlockError, Progress};
 use crate::lwm2m::request::{self as rq, Build};
 use crate::script::command::CmdResult;
 use crate::script::ctx::Ctx;
@@ -226,7 +226,7 @@ fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
     let update = a.update.unwrap_or(false);
     let total = upload.total();
     let mut blocks = 0u32;
-    let mut next_report = 10;
+    let mut progress = Progress::new(WRITE_FILE.name, "sent", Some(total));
     while let Some(req) = upload.next_request() {
         let (num, offset) = (req.block.num, req.offset);
         let mut options = extra.clone();
@@ -273,11 +273,8 @@ fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
             }
             Err(e) => return Err(format!("{e} ({offset}/{total} bytes sent)")),
         }
-        let done = upload.acknowledged();
-        let percent = done * 100 / total.max(1);
-        if percent >= next_report {
-            ctx.say(&format!("write_file: {done}/{total} bytes ({percent}%)"));
-            next_report = percent / 10 * 10 + 10;
+        if let Some(line) = progress.after(num, upload.acknowledged()) {
+            ctx.say(&line);
         }
     }
     Err("the upload ended without a final response".to_string())

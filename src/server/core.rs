@@ -514,17 +514,23 @@ impl Core {
             Err(e) => {
                 let what = summary_of(&out.msg);
                 let error = format!("could not send `{what}` to {}: {e}", out.peer);
-                self.print(format!("send error: {error}"));
+                // A command waiting for it reports the error; only what
+                // nobody waits for (an auto-answer) gets a line of its own.
+                let mut told = out.awaited;
                 if let Some(id) = out.id {
                     self.exchanges.cancel_request(id);
                     self.asked.remove(&id);
                     if self.awaited.remove(&id) {
+                        told = true;
                         self.end(id, Ended::SendFailed(error.clone()));
                     }
                     self.flush();
                 }
                 if out.awaited {
                     self.keep_sent(out.seq, Err(error.clone()));
+                }
+                if !told {
+                    self.print(format!("send error: {error}"));
                 }
                 Err(error)
             }

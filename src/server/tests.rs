@@ -195,7 +195,10 @@ fn a_failed_send_is_not_recorded_and_does_not_block_the_next_request() {
                 || r.kind != Some(crate::lwm2m::kind::Kind::Read)),
         "a datagram that never left is not in the history"
     );
-    assert!(n.printed("send error"));
+    assert!(
+        !n.printed("send error"),
+        "the error is the waiting command's, said once"
+    );
     n.net.fail_sends(false);
     // NSTART=1: had the failed CON stayed tracked, this one would wait
     // behind it for its whole retransmission schedule.

@@ -491,3 +491,32 @@ fn a_request_fails_at_once_when_the_peer_closes_its_connection() {
         Ok(Code::PUT)
     );
 }
+
+/// A request typed after the client closed its connection cannot be sent:
+/// that is said once, as the command's error, not also as a `send error`
+/// line before it.
+#[test]
+fn a_request_to_a_closed_connection_is_one_error_line() {
+    let mut nsh = crate::harness::LiveNsh::piped(&["--tcp", "-l", "0"]);
+    let line = nsh.wait_line(|l| crate::harness::port_on(l).is_some(), 10);
+    let port = crate::harness::port_on(&line).unwrap();
+    let c = registered(port, "gone");
+    nsh.wait("-> Created", 10);
+    drop(c);
+    nsh.wait("closed: closed by the peer", 10);
+    nsh.send_line("read /3/0");
+    nsh.send_line("print(\"@@after\")");
+    nsh.wait("@@after", 10);
+    nsh.send_line("exit()");
+    let (_, stdout, stderr) = nsh.finish(10);
+    let all = format!("{stdout}{stderr}");
+    let errors: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains("could not send"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{all}");
+    assert!(
+        errors[0].starts_with("read: could not send `Read /3/0`"),
+        "{all}"
+    );
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rhai::Dynamic;
 
-use crate::coap::{CoapOption, ContentFormat, OptionNumber};
+use crate::coap::{CoapOption, Code, ContentFormat, Message, OptionNumber, escaped};
 use crate::exchange::{Block1Progress, Block1Upload, BlockError, Progress};
 use crate::lwm2m::request::{self as rq, Build};
 use crate::script::command::CmdResult;
@@ -266,10 +266,7 @@ fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
             }
             Ok(Block1Progress::Continue) => {}
             Err(BlockError::ErrorResponse { code, num }) => {
-                return Err(format!(
-                    "block {num} answered {code}: {}",
-                    response.summary()
-                ));
+                return Err(refusal(num, code, msg));
             }
             Err(e) => return Err(format!("{e} ({offset}/{total} bytes sent)")),
         }
@@ -278,6 +275,27 @@ fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
         }
     }
     Err("the upload ended without a final response".to_string())
+}
+
+/// The error for an error response to Block1 block `num`: the code once,
+/// the diagnostic payload if any, and for 4.13 the size the client accepts
+/// when it gave one (Size1, RFC 7959 §2.9.3).
+fn refusal(num: u32, code: Code, response: &Message) -> String {
+    let mut text = format!("block {num} answered {code}");
+    if !response.payload.is_empty() {
+        text.push_str(&format!(
+            ": {}",
+            escaped::content_summary(&response.payload)
+        ));
+    }
+    if code == Code::REQUEST_ENTITY_TOO_LARGE
+        && let Some(size1) = response.uint_option(OptionNumber::SIZE1)
+    {
+        text.push_str(&format!(
+            "; the client accepts at most {size1} bytes (its Size1, RFC 7959 §2.9.3)"
+        ));
+    }
+    text
 }
 
 fn write_attributes(ctx: &Ctx, a: WriteAttributesArgs) -> CmdResult {

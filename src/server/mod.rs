@@ -11,7 +11,6 @@
 //!   variable, and the effect queue that carries out sends and prints
 //!   outside the lock;
 //! - `driver`: the receive threads;
-//! - `flood`: repeated lines summed up at the prompt;
 //! - [`names`]: the "did you mean …?" of a mistyped client, command or
 //!   option name;
 //! - `inject`: one datagram handed to the core on the caller's thread
@@ -30,7 +29,6 @@ mod base;
 pub mod capture;
 pub(crate) mod core;
 mod driver;
-mod flood;
 mod handle;
 mod inject;
 pub mod names;
@@ -53,10 +51,10 @@ use crate::transport::{FaultSettings, Security, Transport};
 use self::core::{Core, Ended, Submitted};
 use handle::lock;
 
+pub use crate::lwm2m::flood::grouped;
 pub(crate) use base::RegistryContext;
 pub use base::{Flags, Interruption, Printer, ServerError, deadline_after};
 pub use capture::{CaptureSink, Link, Wire};
-pub use flood::grouped;
 pub use handle::Server;
 
 pub use history::{Direction, Record, RecordRef, Role};
@@ -984,10 +982,7 @@ fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
         .join(", ");
     let count = registry.len();
     if count > NAMED {
-        names.push_str(&format!(
-            " and {} more",
-            flood::grouped((count - NAMED) as u64)
-        ));
+        names.push_str(&format!(" and {} more", grouped((count - NAMED) as u64)));
     }
     let registered = if count == 0 {
         " (no client is registered)".to_string()

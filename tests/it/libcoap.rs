@@ -266,6 +266,67 @@ fn file_server_serves_a_download_until_ctrl_c() {
     assert!(rest.contains("file server stopped"), "{rest}");
 }
 
+/// `file_server DIR PORT` serving a 200,000-byte file to libcoap's client:
+/// each line names its block, a flood of them is summed up as nsh's other
+/// repeated lines are, and one line says the transfer is complete.
+#[test]
+fn file_server_lines_name_blocks_are_summed_up_and_end_with_a_served_line() {
+    const SIZE: usize = 200_000;
+    let dir = std::env::temp_dir().join(format!("nsh-files-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data: Vec<u8> = (0..SIZE as u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("fw.bin"), &data).unwrap();
+    let line = format!("file_server {} 0", dir.display());
+    let nsh = crate::harness::LiveNsh::start(&["-c", &line]);
+    let copy = dir.join("fw_copy.bin");
+    coap_client(&[
+        "-o",
+        copy.to_str().unwrap(),
+        &format!("coap://127.0.0.1:{}/fw.bin", nsh.port),
+    ]);
+    assert_eq!(std::fs::read(&copy).unwrap(), data);
+    // Its output to a pipe comes when it ends (as in the test above).
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(nsh.pid().to_string())
+        .status();
+    let (status, out, _) = nsh.finish(10);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{out}");
+    let served: Vec<&str> = out.lines().filter(|l| l.starts_with("served ")).collect();
+    assert_eq!(served.len(), 1, "{out}");
+    assert!(
+        served[0].starts_with("served fw.bin (200000 bytes, 196 blocks) to 127.0.0.1:"),
+        "{out}"
+    );
+    let gets: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("<- GET /fw.bin"))
+        .collect();
+    let contents: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("-> Content"))
+        .collect();
+    assert!(!gets.is_empty() && !contents.is_empty(), "{out}");
+    // The first GET may ask without a Block2 option (block 0 implied).
+    assert!(
+        gets.iter().filter(|l| !l.contains("(block ")).count() <= 1,
+        "{out}"
+    );
+    assert!(contents.iter().all(|l| l.contains("(block ")), "{out}");
+    // Every GET is either shown or counted in a summary line.
+    let hidden: u64 = out
+        .lines()
+        .filter(|l| l.contains(" more `<- GET` lines not shown"))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .map(|n| n.replace(',', "").parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(gets.len() as u64 + hidden, 196, "{out}");
+    // 196 blocks over loopback take far less than the 20 s in which ten
+    // lines a second would show them all.
+    assert!(hidden > 0, "{out}");
+}
+
 /// A child process killed when the test ends, however it ends.
 struct KillOnDrop(std::process::Child);
 

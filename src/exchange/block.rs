@@ -4,7 +4,8 @@
 //! in order, are full-sized and come from one representation (ETag), and
 //! that the peer did not answer an error instead), and writing a large
 //! body with Block1 ([`Block1Upload`]: which block to send next, following
-//! a smaller size the peer asks for, checking what each 2.31 echoes).
+//! a smaller size the peer asks for, checking what each 2.31 echoes);
+//! and the progress lines and positions both print ([`Progress`]).
 //!
 //! SZX 7 is never sent and never accepted: it is reserved over UDP
 //! (RFC 7959 §2.2) and means BERT over TCP (RFC 8323 §6), which nsh does
@@ -48,9 +49,13 @@ pub enum BlockError {
         /// Its block size.
         size: u32,
     },
-    /// The ETag differs from the first block's: the resource changed.
-    #[error("the ETag changed during the Block2 transfer")]
-    EtagChanged,
+    /// The ETag of block `num` differs from the first block's: the
+    /// resource changed.
+    #[error("the ETag changed at block {num}: the resource changed during the Block2 transfer")]
+    EtagChanged {
+        /// The block whose ETag differs.
+        num: u32,
+    },
     /// A response after the first one carries no Block2 option.
     #[error("a response in the middle of a Block2 transfer has no Block2 option")]
     MissingBlock2,
@@ -296,7 +301,7 @@ impl Block2Assembly {
             });
         }
         if self.started && etag != self.etag {
-            return Err(BlockError::EtagChanged);
+            return Err(BlockError::EtagChanged { num: block.num });
         }
         if block.more && response.payload.len() != size as usize {
             return Err(BlockError::ShortBlock {
@@ -347,6 +352,84 @@ impl Block2Assembly {
     /// Takes the body.
     pub fn into_body(self) -> Vec<u8> {
         self.body
+    }
+}
+
+/// What one block-wise transfer prints as it goes and where an error
+/// stopped it, the same for every transfer: write_file's Block1 upload and
+/// a Block2 read. With the body's size known, a line each time another
+/// tenth of it is done (`LABEL: 40960/200000 bytes (20%), block 39`);
+/// without (no Size2), a line every [`Progress::UNSIZED_EVERY`] blocks
+/// (`LABEL: 65536 bytes, block 63`).
+#[derive(Clone, Debug)]
+pub struct Progress {
+    label: String,
+    /// `sent` or `received`, for [`Progress::at`].
+    verb: &'static str,
+    total: Option<usize>,
+    /// The percentage the next line waits for.
+    next_percent: usize,
+    /// Blocks done, for the lines without a size.
+    blocks: u32,
+}
+
+impl Progress {
+    /// Blocks between two lines when the size is not known.
+    pub const UNSIZED_EVERY: u32 = 64;
+
+    /// The progress of a transfer whose lines start with `label`, of a body
+    /// of `total` bytes if known, `sent` or `received` (`verb`).
+    pub fn new(label: impl Into<String>, verb: &'static str, total: Option<usize>) -> Self {
+        Progress {
+            label: label.into(),
+            verb,
+            total,
+            next_percent: 10,
+            blocks: 0,
+        }
+    }
+
+    /// The body's size, once known (a Size2 option).
+    pub fn set_total(&mut self, total: usize) {
+        self.total = Some(total);
+    }
+
+    /// The line to print after block `num` was done, `done` bytes of the
+    /// body having been moved, if one is due.
+    pub fn after(&mut self, num: u32, done: usize) -> Option<String> {
+        self.blocks = self.blocks.saturating_add(1);
+        match self.total {
+            Some(total) if total > 0 => {
+                let percent = done.saturating_mul(100) / total;
+                if percent < self.next_percent {
+                    return None;
+                }
+                self.next_percent = percent / 10 * 10 + 10;
+                Some(format!(
+                    "{}: {done}/{total} bytes ({percent}%), block {num}",
+                    self.label
+                ))
+            }
+            _ => self
+                .blocks
+                .is_multiple_of(Self::UNSIZED_EVERY)
+                .then(|| format!("{}: {done} bytes, block {num}", self.label)),
+        }
+    }
+
+    /// Where the transfer stands, for an error that stopped it at block
+    /// `num` with `done` bytes moved: `at block 57 (58368 of 200000 bytes
+    /// received)`.
+    pub fn at(&self, num: u32, done: usize) -> String {
+        format!("at block {num} ({})", self.moved(done))
+    }
+
+    /// How much was moved: `58368 of 200000 bytes received`.
+    pub fn moved(&self, done: usize) -> String {
+        match self.total {
+            Some(total) => format!("{done} of {total} bytes {}", self.verb),
+            None => format!("{done} bytes {}", self.verb),
+        }
     }
 }
 
@@ -646,7 +729,9 @@ mod tests {
         a.push(&first).unwrap();
         let mut second = block_response(1, false, 16, &[1; 2]);
         second.add_option(CoapOption::new(OptionNumber::ETAG, b"v2".to_vec()));
-        assert_eq!(a.push(&second), Err(BlockError::EtagChanged));
+        let err = a.push(&second).unwrap_err();
+        assert_eq!(err, BlockError::EtagChanged { num: 1 });
+        assert!(err.to_string().contains("at block 1"), "{err}");
     }
 
     fn error_response(code: Code) -> Message {
@@ -1026,5 +1111,39 @@ mod tests {
             a.push(&block_response(1, true, 16, &[1; 16])),
             Err(BlockError::TooLarge { limit: 20 })
         );
+    }
+
+    #[test]
+    fn progress_is_a_line_each_tenth_with_the_block_or_every_64_blocks_unsized() {
+        let mut p = Progress::new("Read /5/0/0", "received", None);
+        p.set_total(10_000);
+        let lines: Vec<String> = (0..10u32)
+            .filter_map(|num| p.after(num, (num as usize + 1) * 1000))
+            .collect();
+        assert_eq!(lines.len(), 10);
+        assert_eq!(lines[1], "Read /5/0/0: 2000/10000 bytes (20%), block 1");
+        assert_eq!(p.at(4, 4000), "at block 4 (4000 of 10000 bytes received)");
+        // Several tenths at once give one line.
+        let mut p = Progress::new("write_file", "sent", Some(100));
+        assert_eq!(p.after(0, 5), None);
+        assert_eq!(
+            p.after(1, 35).as_deref(),
+            Some("write_file: 35/100 bytes (35%), block 1")
+        );
+        assert_eq!(p.after(2, 39), None);
+        assert!(p.after(3, 40).is_some());
+        // Without a size: every 64 blocks.
+        let mut p = Progress::new("Read /x", "received", None);
+        let lines: Vec<String> = (0..130u32)
+            .filter_map(|n| p.after(n, (n as usize + 1) * 16))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "Read /x: 1024 bytes, block 63",
+                "Read /x: 2048 bytes, block 127"
+            ]
+        );
+        assert_eq!(p.at(130, 2096), "at block 130 (2096 bytes received)");
     }
 }

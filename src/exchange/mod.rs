@@ -77,7 +77,7 @@ use crate::coap::{Code, Message, OptionNumber, Type};
 
 pub use block::{
     Block1Progress, Block1Request, Block1Upload, Block2Assembly, BlockError, BlockProgress,
-    check_szx, next_block2_request, next_notification_block2_request,
+    Progress, check_szx, next_block2_request, next_notification_block2_request,
 };
 use observe::Observations;
 pub use observe::{Observation, ObservationId};
@@ -742,6 +742,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// its response).
     pub fn is_pending(&self, id: RequestId) -> bool {
         self.outgoing.contains(id)
+    }
+
+    /// The messages tracked to `peer` (queued, unacknowledged, or waiting
+    /// for their response), oldest first: what ends when the peer's
+    /// connection does.
+    pub fn pending_to(&self, peer: &P) -> Vec<RequestId> {
+        self.outgoing.of_peer(peer).map(|(id, _)| id).collect()
     }
 
     /// The message sent (or queued) as `id`, while it is tracked.

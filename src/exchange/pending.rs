@@ -139,7 +139,10 @@ impl<P: Clone + Eq + Hash> Pending<P> {
     }
 
     /// The messages tracked to `peer`, in every phase, oldest first.
-    fn of_peer<'a>(&'a self, peer: &P) -> impl Iterator<Item = (RequestId, &'a Outgoing<P>)> {
+    pub(super) fn of_peer<'a>(
+        &'a self,
+        peer: &P,
+    ) -> impl Iterator<Item = (RequestId, &'a Outgoing<P>)> {
         let ids = self
             .index
             .by_peer

@@ -13,15 +13,22 @@
 //! block: [`FileCache`] keeps recently served files with their length and
 //! modification time, bounded in count and bytes, and reads a file again
 //! only when either changed.
+//!
+//! Each request and answer is one line naming its block (`<- GET /fw.bin
+//! (block 3)`); repeated lines are summed up as the shell's are (at most
+//! ten of a kind a second, then `… and 176 more `<- GET` lines not
+//! shown …`), and when the last block of a transfer went out one line says
+//! so: `served fw.bin (200000 bytes, 196 blocks) to 127.0.0.1:40123`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::coap::{BlockValue, CoapOption, Code, ContentFormat, Message, OptionNumber, Type, udp};
+use crate::lwm2m::flood::Flood;
 use crate::lwm2m::kind::{NoContext, classify};
 use crate::lwm2m::summary;
 use crate::transport::udp::MAX_DATAGRAM;
@@ -63,6 +70,11 @@ impl FileServer {
             .spawn(move || {
                 let mut buf = vec![0u8; MAX_DATAGRAM];
                 let mut cache = FileCache::default();
+                let mut out = Lines {
+                    print: print.as_ref(),
+                    // Nothing keeps what is not shown: no `history` here.
+                    flood: Flood::with_note(""),
+                };
                 // NON responses carry message IDs of the server's own.
                 let mut next_message_id: u16 = rand::random();
                 while !flag.load(Ordering::SeqCst) {
@@ -78,12 +90,14 @@ impl FileServer {
                             &buf[..n],
                             peer,
                             &mut next_message_id,
-                            print.as_ref(),
+                            &mut out,
                         ),
                         Ok(None) => {}
                         Err(e) => print(&format!("file server: receive error: {e}")),
                     }
+                    out.sum_up_due();
                 }
+                out.sum_up_all();
             })?;
         Ok(FileServer {
             stop,
@@ -232,6 +246,39 @@ impl FileCache {
     }
 }
 
+/// Where the file server's lines go: repeated ones summed up.
+struct Lines<'a> {
+    print: &'a (dyn Fn(&str) + Send + Sync),
+    flood: Flood,
+}
+
+impl Lines<'_> {
+    /// Prints `line` unless lines of its kind flood in.
+    fn say(&mut self, line: &str) {
+        let admitted = self.flood.admit(line, Instant::now());
+        if let Some(summary) = admitted.summary {
+            (self.print)(&summary);
+        }
+        if admitted.show {
+            (self.print)(line);
+        }
+    }
+
+    /// The summaries of the kinds whose second is over.
+    fn sum_up_due(&mut self) {
+        for line in self.flood.due(Instant::now()) {
+            (self.print)(&line);
+        }
+    }
+
+    /// The summaries of every kind with lines not shown, now.
+    fn sum_up_all(&mut self) {
+        for line in self.flood.take_all() {
+            (self.print)(&line);
+        }
+    }
+}
+
 fn serve_one(
     transport: &Transport,
     root: &Path,
@@ -239,30 +286,52 @@ fn serve_one(
     bytes: &[u8],
     peer: SocketAddr,
     next_message_id: &mut u16,
-    print: &dyn Fn(&str),
+    out: &mut Lines<'_>,
 ) {
     let req = match udp::decode(bytes) {
         Ok(m) => m,
         Err(e) => {
-            print(&format!("<- malformed datagram from {peer}: {e}"));
+            out.say(&format!("<- malformed datagram from {peer}: {e}"));
             return;
         }
     };
-    print(&format!("<- {}", summary(&req, classify(&req, &NoContext))));
+    out.say(&format!("<- {}", summary(&req, classify(&req, &NoContext))));
     let Some(reply) = respond(root, cache, &req, *next_message_id) else {
-        print("-> ignored (neither CON nor NON)");
+        out.say("-> ignored (neither CON nor NON)");
         return;
     };
     if reply.mtype == Type::NonConfirmable {
         *next_message_id = next_message_id.wrapping_add(1);
     }
-    print(&format!(
+    out.say(&format!(
         "-> {}",
         summary(&reply, classify(&reply, &NoContext))
     ));
     if let Err(e) = transport.send_to(&udp::encode(&reply), peer) {
-        print(&format!("file server: send error: {e}"));
+        out.say(&format!("file server: send error: {e}"));
+        return;
     }
+    if let Some(line) = served(&req, &reply, peer) {
+        // What was not shown of the transfer is summed up before its end.
+        out.sum_up_all();
+        out.say(&line);
+    }
+}
+
+/// The line saying a block-wise download is complete, when `reply` (sent
+/// to `peer`) was its last block: `served fw.bin (200000 bytes, 196
+/// blocks) to 127.0.0.1:40123`.
+fn served(req: &Message, reply: &Message, peer: SocketAddr) -> Option<String> {
+    let block = reply.block2().filter(|b| !b.more)?;
+    if reply.code != Code::CONTENT {
+        return None;
+    }
+    let size = u64::from(block.num) * u64::from(block.size()) + reply.payload.len() as u64;
+    Some(format!(
+        "served {} ({size} bytes, {} blocks) to {peer}",
+        req.uri_path().join("/"),
+        u64::from(block.num) + 1
+    ))
 }
 
 /// The answer to one request (`None` for ACK and RST, which get none).
@@ -432,6 +501,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(past.code, Code::BAD_OPTION);
+    }
+
+    #[test]
+    fn the_last_block_of_a_download_is_a_served_line() {
+        let data: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+        let root = root_with(&[("big.bin", data), ("a.txt", b"hi".to_vec())]);
+        let mut cache = FileCache::default();
+        let peer: SocketAddr = ([127, 0, 0, 1], 40123).into();
+        let ask = |cache: &mut FileCache, path: &str, b: Option<BlockValue>| {
+            let req = get(path, b);
+            let reply = respond(&root, cache, &req, 0).unwrap();
+            served(&req, &reply, peer)
+        };
+        assert_eq!(ask(&mut cache, "/big.bin", None), None);
+        assert_eq!(
+            ask(&mut cache, "/big.bin", BlockValue::new(4, false, 512)).as_deref(),
+            Some("served big.bin (2500 bytes, 5 blocks) to 127.0.0.1:40123")
+        );
+        assert_eq!(ask(&mut cache, "/a.txt", None), None, "not block-wise");
+        assert_eq!(
+            ask(&mut cache, "/nope", BlockValue::new(0, false, 512)),
+            None
+        );
     }
 
     #[test]

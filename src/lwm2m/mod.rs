@@ -1,9 +1,11 @@
 //! LwM2M on top of CoAP: paths, message classification, payload formats over
 //! one node tree, object definitions, summaries and `details` rendering,
-//! message builders. No I/O (object definition files aside, read on request).
+//! message builders, and the summing up of repeated console lines
+//! (`flood`). No I/O (object definition files aside, read on request).
 
 pub mod bootstrap;
 pub mod details;
+pub(crate) mod flood;
 pub mod format;
 pub mod fuzz;
 pub mod kind;

@@ -5,7 +5,10 @@
 //! options and payload hold. Differences from the original, on purpose: a
 //! received Read-Composite shows the paths found in its payload (the original
 //! crashed), and Observe-Composite says so instead of reusing the
-//! Read-Composite text.
+//! Read-Composite text. Reads, GETs, Writes, Content and notifications
+//! that carry a block option name their block (`Read /5/0/0 (block 3)`,
+//! `Content (…; 1024 bytes) (block 3, more)`), so the lines of a
+//! block-wise transfer are told apart.
 
 use crate::coap::{BlockValue, Code, ContentFormat, Message, OptionNumber, escaped};
 
@@ -28,8 +31,8 @@ pub fn summary(msg: &Message, kind: Kind) -> String {
         Kind::EstCoapsSimpleReenroll => format!("EST-coaps Simple Re-enroll {uri}: {cs}"),
         Kind::EstCoapsCaCerts => format!("EST-coaps CA Certs {uri}: {cs}"),
         Kind::Send => format!("Send {uri}: {cs}"),
-        Kind::CoapGet => format!("GET {uri}{}", accept_suffix(msg)),
-        Kind::Read => format!("Read {uri}{}", accept_suffix(msg)),
+        Kind::CoapGet => format!("GET {uri}{}{}", accept_suffix(msg), block_suffix(msg)),
+        Kind::Read => format!("Read {uri}{}{}", accept_suffix(msg), block_suffix(msg)),
         Kind::Observe => observe_summary(msg, &uri),
         Kind::Discover => format!("Discover {uri}"),
         Kind::ReadComposite => format!(
@@ -39,14 +42,15 @@ pub fn summary(msg: &Message, kind: Kind) -> String {
         ),
         Kind::ObserveComposite => observe_composite_summary(msg),
         Kind::Write => format!(
-            "Write{} {uri}: {}, {} bytes",
+            "Write{} {uri}: {}, {} bytes{}",
             if msg.code == Code::POST {
                 " (update)"
             } else {
                 ""
             },
             format_names(msg),
-            msg.payload.len()
+            msg.payload.len(),
+            block_suffix(msg)
         ),
         Kind::WriteComposite => format!(
             "Write Composite {uri}: {}, {} bytes",
@@ -59,7 +63,7 @@ pub fn summary(msg: &Message, kind: Kind) -> String {
         Kind::Execute => format!("Execute {uri}: {cs}"),
         Kind::Create => format!("Create {uri}: {cs}"),
         Kind::Delete => format!("Delete {uri}"),
-        Kind::Content => format!("Content {}", content_part(msg)),
+        Kind::Content => format!("Content {}{}", content_part(msg), block_suffix(msg)),
         Kind::Notify => {
             let seq: Vec<String> = msg
                 .options
@@ -71,11 +75,12 @@ pub fn summary(msg: &Message, kind: Kind) -> String {
                 })
                 .collect();
             format!(
-                "Notify ({}, seq {}, token {}) {}",
+                "Notify ({}, seq {}, token {}) {}{}",
                 msg.type_name(),
                 seq.join("/"),
                 escaped::format_hex(&msg.token),
-                content_part(msg)
+                content_part(msg),
+                block_suffix(msg)
             )
         }
         Kind::Created => format!("Created {}", location_or(msg, "(no location-path)")),
@@ -237,6 +242,28 @@ fn observe_composite_summary(msg: &Message) -> String {
 }
 
 /// `: accept NAME[, NAME]`, or nothing without Accept options.
+/// The block a block-wise message carries: ` (block 3)` for a request
+/// (its Block1, else its Block2), ` (block 3, more)` or ` (block 195,
+/// last)` for a response's Block2; empty without one (or with a value that
+/// does not decode).
+fn block_suffix(msg: &Message) -> String {
+    if msg.code.is_request() {
+        match msg.block1().or_else(|| msg.block2()) {
+            Some(b) => format!(" (block {})", b.num),
+            None => String::new(),
+        }
+    } else {
+        match msg.block2() {
+            Some(b) => format!(
+                " (block {}, {})",
+                b.num,
+                if b.more { "more" } else { "last" }
+            ),
+            None => String::new(),
+        }
+    }
+}
+
 fn accept_suffix(msg: &Message) -> String {
     let names: Vec<String> = msg
         .options
@@ -409,6 +436,41 @@ mod tests {
         let mut c = Message::new(Type::Acknowledgement, Code::CONTINUE, 7);
         c.token = vec![0x12, b'a'];
         assert_eq!(auto(&c), "Continue, msg_id = 7, token = b'\\x12a'");
+    }
+
+    #[test]
+    fn block_wise_lines_name_their_block() {
+        let mut get = Message::new(Type::Confirmable, Code::GET, 1);
+        get.set_uri("/fw.bin");
+        get.add_option(CoapOption::new(
+            OptionNumber::BLOCK2,
+            BlockValue::new(3, false, 1024).unwrap().encode(),
+        ));
+        assert_eq!(auto(&get), "GET /fw.bin (block 3)");
+        let mut c = Message::new(Type::Acknowledgement, Code::CONTENT, 1);
+        c.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, 42));
+        c.add_option(CoapOption::new(
+            OptionNumber::BLOCK2,
+            BlockValue::new(3, true, 1024).unwrap().encode(),
+        ));
+        c.payload = vec![0; 1024];
+        assert_eq!(
+            auto(&c),
+            "Content (42 (APPLICATION_OCTET_STREAM); 1024 bytes) (block 3, more)"
+        );
+        c.set_option(CoapOption::new(
+            OptionNumber::BLOCK2,
+            BlockValue::new(195, false, 1024).unwrap().encode(),
+        ));
+        assert!(auto(&c).ends_with(" (block 195, last)"), "{}", auto(&c));
+        let mut w = Message::new(Type::Confirmable, Code::PUT, 1);
+        w.set_uri("/5/0/0");
+        w.add_option(CoapOption::new(
+            OptionNumber::BLOCK1,
+            BlockValue::new(7, true, 512).unwrap().encode(),
+        ));
+        w.payload = vec![0; 512];
+        assert!(auto(&w).ends_with(", 512 bytes (block 7)"), "{}", auto(&w));
     }
 
     #[test]

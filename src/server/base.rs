@@ -60,6 +60,24 @@ pub enum ServerError {
         /// What else is known (answers with another token), or empty.
         also: String,
     },
+    /// The connection closed while the request waited for its answer.
+    #[error("no response to `{summary}`: the {why}")]
+    Closed {
+        /// What was sent.
+        summary: String,
+        /// The transport's line: `TCP connection with … closed: closed by
+        /// the peer`.
+        why: String,
+    },
+    /// A block-wise transfer stopped by `error`, `at` a block: `at block
+    /// 57 (58368 of 200000 bytes received)`.
+    #[error("{error}, {at}")]
+    Stopped {
+        /// What stopped it.
+        error: Box<ServerError>,
+        /// Where.
+        at: String,
+    },
     /// Ctrl-C.
     #[error("interrupted")]
     Interrupted,

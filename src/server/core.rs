@@ -110,6 +110,10 @@ pub(crate) enum Ended {
     GaveUp(Option<(usize, RecordRef)>),
     /// The transport refused the datagram.
     SendFailed(String),
+    /// The connection the request went over closed before its answer
+    /// came: the transport's line saying so (`TCP connection with …
+    /// closed: closed by the peer`).
+    Closed(String),
 }
 
 /// What [`Core::submit`] queued.
@@ -513,17 +517,23 @@ impl Core {
             Err(e) => {
                 let what = summary_of(&out.msg);
                 let error = format!("could not send `{what}` to {}: {e}", out.peer);
-                self.print(format!("send error: {error}"));
+                // A command waiting for it reports the error; only what
+                // nobody waits for (an auto-answer) gets a line of its own.
+                let mut told = out.awaited;
                 if let Some(id) = out.id {
                     self.exchanges.cancel_request(id);
                     self.asked.remove(&id);
                     if self.awaited.remove(&id) {
+                        told = true;
                         self.end(id, Ended::SendFailed(error.clone()));
                     }
                     self.flush();
                 }
                 if out.awaited {
                     self.keep_sent(out.seq, Err(error.clone()));
+                }
+                if !told {
+                    self.print(format!("send error: {error}"));
                 }
                 Err(error)
             }
@@ -846,9 +856,24 @@ impl Core {
         self.flush();
     }
 
-    /// A connection closed: forget what belonged to it.
-    pub(crate) fn on_closed(&mut self, peer: SocketAddr) {
+    /// A connection closed (`why`: the transport's line saying so):
+    /// forget what belonged to it; the requests waiting on it end at once,
+    /// as no answer can come any more.
+    pub(crate) fn on_closed(&mut self, peer: SocketAddr, why: &str) {
         self.peer_csm.remove(&peer);
+        let ended = self.exchanges.pending_to(&peer);
+        for &id in &ended {
+            self.exchanges.cancel_request(id);
+            self.asked.remove(&id);
+            self.notification_blocks.remove(&id);
+            self.mistokened.remove(&id);
+            if self.awaited.remove(&id) {
+                self.end(id, Ended::Closed(why.to_string()));
+            }
+        }
+        if !ended.is_empty() {
+            self.flush();
+        }
     }
 
     /// A fault the transport injected (`set loss=…`): recorded in the

@@ -172,7 +172,12 @@ fn receive_into(transport: &Transport, buf: &mut [u8], timeout: Duration, events
                 .into_iter()
                 .map(|(o, n)| Event::Moved(o, n)),
         );
-        events.extend(transport.take_closed().into_iter().map(Event::Closed));
+        events.extend(
+            transport
+                .take_closed()
+                .into_iter()
+                .map(|(peer, why)| Event::Closed(peer, why)),
+        );
         events.extend(transport.take_accepted().into_iter().map(Event::Accepted));
     }
     match received {
@@ -329,7 +334,7 @@ fn handle(server: &Server, batch: &mut Vec<Event>) {
                     core.on_datagram(peer, bytes, Instant::now(), SystemTime::now());
                 }
                 Event::Accepted(peer) => core.on_connected(peer, Instant::now()),
-                Event::Closed(peer) => core.on_closed(peer),
+                Event::Closed(peer, why) => core.on_closed(peer, &why),
                 Event::Moved(old, new) => core.on_moved(old, new),
                 Event::Fault(fault) => core.on_fault(fault, SystemTime::now()),
                 Event::Notice(_) | Event::Error(_) => {}

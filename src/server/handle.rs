@@ -54,7 +54,7 @@ pub(crate) struct Shared {
     pub(super) config: Mutex<Config>,
     pub(super) printer: Mutex<Printer>,
     /// Repeated lines of the effect queue, summed up.
-    pub(super) flood: Mutex<super::flood::Flood>,
+    pub(super) flood: Mutex<crate::lwm2m::flood::Flood>,
     pub(super) interrupt: Arc<AtomicBool>,
     /// Why the waits were interrupted, when whoever did it said.
     pub(super) interruption: Mutex<Option<Interruption>>,
@@ -186,7 +186,7 @@ impl Server {
                 driver: Mutex::new(None),
                 config: Mutex::new(Config::default()),
                 printer: Mutex::new(printer),
-                flood: Mutex::new(super::flood::Flood::default()),
+                flood: Mutex::new(crate::lwm2m::flood::Flood::default()),
                 interrupt: Arc::new(AtomicBool::new(false)),
                 interruption: Mutex::new(None),
                 waits_stopped: AtomicBool::new(false),
@@ -219,7 +219,7 @@ impl Server {
         printer(line);
     }
 
-    /// Prints `line` unless lines of its kind flood in (see `super::flood`).
+    /// Prints `line` unless lines of its kind flood in (see `crate::lwm2m::flood`).
     fn print_summarised(&self, line: &str) {
         let admitted = lock(&self.shared.flood).admit(line, Instant::now());
         if let Some(summary) = admitted.summary {

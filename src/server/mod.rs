@@ -11,7 +11,6 @@
 //!   variable, and the effect queue that carries out sends and prints
 //!   outside the lock;
 //! - `driver`: the receive threads;
-//! - `flood`: repeated lines summed up at the prompt;
 //! - [`names`]: the "did you mean …?" of a mistyped client, command or
 //!   option name;
 //! - `inject`: one datagram handed to the core on the caller's thread
@@ -30,7 +29,6 @@ mod base;
 pub mod capture;
 pub(crate) mod core;
 mod driver;
-mod flood;
 mod handle;
 mod inject;
 pub mod names;
@@ -45,18 +43,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::coap::{Message, tcp, udp};
-use crate::exchange::{Block2Assembly, BlockProgress, RequestId, TransmissionParams};
+use crate::coap::{Message, OptionNumber, tcp, udp};
+use crate::exchange::{Block2Assembly, BlockProgress, Progress, RequestId, TransmissionParams};
 use crate::lwm2m::kind;
 use crate::transport::{FaultSettings, Security, Transport};
 
 use self::core::{Core, Ended, Submitted};
 use handle::lock;
 
+pub use crate::lwm2m::flood::grouped;
 pub(crate) use base::RegistryContext;
 pub use base::{Flags, Interruption, Printer, ServerError, deadline_after};
 pub use capture::{CaptureSink, Link, Wire};
-pub use flood::grouped;
 pub use handle::Server;
 
 pub use history::{Direction, Record, RecordRef, Role};
@@ -580,6 +578,9 @@ impl Server {
     /// Completes a Block2 transfer (RFC 7959 §2.4): asks for each following
     /// block, and returns a record of the whole body (not in the history,
     /// which keeps the real datagrams), printed as `<- … (assembled …)`.
+    /// Prints its progress as write_file does ([`Progress`]: each tenth of
+    /// the Size2 the server gave, with the block number), and an error
+    /// that stops it says at which block and how much had arrived.
     fn complete_block2(
         &self,
         peer: SocketAddr,
@@ -590,21 +591,42 @@ impl Server {
         summary: &dyn Fn() -> String,
     ) -> Result<RecordRef, ServerError> {
         let mut assembly = Block2Assembly::new();
+        let mut progress = Progress::new(summary(), "received", None);
         let mut last = first.clone();
         let mut last_id = first_id;
         let mut blocks = 0;
         while let Ok(m) = &last.message {
             blocks += 1;
-            match assembly.push(m) {
+            if let Some(size2) = m
+                .uint_option(OptionNumber::SIZE2)
+                .and_then(|n| usize::try_from(n).ok())
+            {
+                progress.set_total(size2);
+            }
+            let next_num = match assembly.push(m) {
                 Ok(BlockProgress::Complete) => break,
-                Ok(BlockProgress::Next(_)) => {}
-                Err(e) => return Err(ServerError::Block(e.to_string())),
+                Ok(BlockProgress::Next(b)) => b.num,
+                Err(e) => {
+                    let moved = progress.moved(assembly.body().len());
+                    return Err(ServerError::Block(format!("{e} ({moved})")));
+                }
+            };
+            if let Some(line) = progress.after(next_num.saturating_sub(1), assembly.body().len()) {
+                self.print(&line);
             }
             let next = self
                 .lock()
                 .next_block2(peer, last_id, request, m, Instant::now());
             let Some(next) = next else { break };
-            last = self.wait_response(next, wait, summary)?;
+            last = self
+                .wait_response(next, wait, summary)
+                .map_err(|e| match e {
+                    ServerError::Interrupted => e,
+                    e => ServerError::Stopped {
+                        error: Box::new(e),
+                        at: progress.at(next_num, assembly.body().len()),
+                    },
+                })?;
             last_id = next;
         }
         let record = self
@@ -648,6 +670,10 @@ impl Server {
                 })
             }
             Ok(Some(Err(Ended::SendFailed(e)))) => Err(ServerError::SendFailed(e)),
+            Ok(Some(Err(Ended::Closed(why)))) => Err(ServerError::Closed {
+                summary: summary(),
+                why,
+            }),
             Ok(None) => {
                 self.lock().abandon(id);
                 Err(ServerError::Timeout {
@@ -956,10 +982,7 @@ fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
         .join(", ");
     let count = registry.len();
     if count > NAMED {
-        names.push_str(&format!(
-            " and {} more",
-            flood::grouped((count - NAMED) as u64)
-        ));
+        names.push_str(&format!(" and {} more", grouped((count - NAMED) as u64)));
     }
     let registered = if count == 0 {
         " (no client is registered)".to_string()

@@ -195,7 +195,10 @@ fn a_failed_send_is_not_recorded_and_does_not_block_the_next_request() {
                 || r.kind != Some(crate::lwm2m::kind::Kind::Read)),
         "a datagram that never left is not in the history"
     );
-    assert!(n.printed("send error"));
+    assert!(
+        !n.printed("send error"),
+        "the error is the waiting command's, said once"
+    );
     n.net.fail_sends(false);
     // NSTART=1: had the failed CON stayed tracked, this one would wait
     // behind it for its whole retransmission schedule.
@@ -651,6 +654,29 @@ mod fake_clock {
         let mut b = Bench::new();
         b.core.transport = None;
         assert!(read_now(&mut b, "/3/0/0").is_err());
+    }
+
+    #[test]
+    fn a_closed_connection_ends_the_requests_waiting_on_it_at_once() {
+        let mut b = Bench::new();
+        let (id, sent) = read_now(&mut b, "/3/0/0").unwrap();
+        assert!(sent.is_ok());
+        let why = format!(
+            "TCP connection with {} closed: closed by the peer",
+            device()
+        );
+        b.core.on_closed(device(), &why);
+        assert!(!b.core.exchanges.is_pending(id), "nothing is retransmitted");
+        match b.core.take_outcome(id) {
+            Some(Err(Ended::Closed(line))) => assert_eq!(line, why),
+            other => panic!("{other:?}"),
+        }
+        // Another peer's connection closing ends nothing of this one's.
+        let (other, _) = read_now(&mut b, "/3/0/1").unwrap();
+        b.core
+            .on_closed(([127, 0, 0, 9], 1).into(), "TCP connection with … closed");
+        assert!(b.core.exchanges.is_pending(other));
+        assert!(b.core.take_outcome(other).is_none());
     }
 
     #[test]

@@ -157,7 +157,8 @@ pub(super) enum Event {
     Datagram(SocketAddr, Vec<u8>),
     Notice(String),
     Accepted(SocketAddr),
-    Closed(SocketAddr),
+    /// A connection closed, and the line saying why.
+    Closed(SocketAddr, String),
     Moved(SocketAddr, SocketAddr),
     /// A datagram the fault injection dropped, duplicated, delayed or
     /// reordered (recorded in the history).

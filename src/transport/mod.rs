@@ -250,9 +250,11 @@ impl Transport {
 
     /// Peers whose TCP connection closed since the last call (the peer
     /// left, a write failed or timed out, its send queue was full), each
-    /// once per connection, after everything it delivered; empty for UDP
-    /// and DTLS. Per-peer state kept for the connection can go.
-    pub fn take_closed(&self) -> Vec<SocketAddr> {
+    /// once per connection, after everything it delivered, with the line
+    /// saying why (`TCP connection with … closed: closed by the peer`);
+    /// empty for UDP and DTLS. Per-peer state kept for the connection and
+    /// requests waiting on it can go.
+    pub fn take_closed(&self) -> Vec<(SocketAddr, String)> {
         match self {
             Transport::Tcp(t) => t.take_closed(),
             _ => Vec::new(),

@@ -144,7 +144,8 @@ struct Entry {
 struct Shared {
     connections: Mutex<HashMap<SocketAddr, Entry>>,
     accepted: Mutex<Vec<SocketAddr>>,
-    closed: Mutex<Vec<SocketAddr>>,
+    /// Closed connections' peers, each with its notice line.
+    closed: Mutex<Vec<(SocketAddr, String)>>,
     notices: Mutex<Vec<String>>,
     /// Connections the loop is to look at: a frame was queued on an empty
     /// queue, or the connection was closed outside the loop.
@@ -172,7 +173,8 @@ impl Shared {
     }
 
     /// Like [`Shared::close`] with the whole notice line; `listed`: whether
-    /// the peer goes to `closed` (not when it was never accepted).
+    /// the peer goes to `closed` with the line (not when it was never
+    /// accepted).
     fn close_saying(&self, peer: SocketAddr, id: u64, line: String, listed: bool) -> bool {
         {
             // Forgotten, said and listed at once: whoever sees it gone from
@@ -182,10 +184,10 @@ impl Shared {
                 Some(c) if c.id == id => connections.remove(&peer),
                 _ => return false,
             };
-            lock(&self.notices).push(line);
             if listed {
-                lock(&self.closed).push(peer);
+                lock(&self.closed).push((peer, line.clone()));
             }
+            lock(&self.notices).push(line);
         }
         self.nudge(id);
         true
@@ -452,9 +454,10 @@ impl TcpTransport {
 
     /// Peers whose connection closed since the last call, for whatever
     /// reason (the peer left, a write failed, the queue was full), each
-    /// once per connection. Whatever the connection delivered was
-    /// delivered before.
-    pub fn take_closed(&self) -> Vec<SocketAddr> {
+    /// once per connection, with the notice line that says why (`TCP
+    /// connection with … closed: closed by the peer`). Whatever the
+    /// connection delivered was delivered before.
+    pub fn take_closed(&self) -> Vec<(SocketAddr, String)> {
         std::mem::take(&mut *lock(&self.shared.closed))
     }
 
@@ -1324,6 +1327,13 @@ mod tests {
             )),
             "{notices:?}"
         );
+        assert_eq!(
+            t.take_closed(),
+            vec![(
+                me,
+                format!("TCP connection with {me} closed: closed by the peer")
+            )]
+        );
         assert!(t.send_to(&[0, 0xe2], me).is_err());
     }
 
@@ -1333,6 +1343,11 @@ mod tests {
         let err = split_frames(&mut pending).unwrap_err();
         assert!(err.0.is_empty());
         assert!(err.1.contains("over the limit"), "{}", err.1);
+    }
+
+    /// The peers of what `take_closed` returned.
+    fn peers(closed: Vec<(SocketAddr, String)>) -> Vec<SocketAddr> {
+        closed.into_iter().map(|(peer, _)| peer).collect()
     }
 
     fn loopback() -> SocketAddr {
@@ -1449,7 +1464,7 @@ mod tests {
         let refused = (0..2000).find(|_| t.send_to(&big, me).is_err());
         assert!(refused.is_some(), "send_to never reported the full queue");
         assert!(t.peers().is_empty(), "{:?}", t.peers());
-        assert_eq!(t.take_closed(), vec![me]);
+        assert_eq!(peers(t.take_closed()), vec![me]);
         assert!(t.send_to(&big, me).is_err(), "send_to a closed peer");
         let notices = drain(&t);
         let closed = closing_notices(&notices);
@@ -1511,7 +1526,7 @@ mod tests {
         assert!(stuck, "the socket never filled");
         let refused = (0..10).find(|_| t.send_to(&big, me).is_err());
         assert!(refused.is_some(), "send_to never reported the full queue");
-        assert_eq!(t.take_closed(), vec![me]);
+        assert_eq!(peers(t.take_closed()), vec![me]);
         assert!(
             wait_until(|| t.reading() == 0),
             "the closed connection is still open"
@@ -1561,7 +1576,7 @@ mod tests {
         let big = frame(Code::POST, b"s", &[0x55; 60_000]);
         let _ = (0..300).find(|_| t.send_to(&big, me).is_err());
         assert!(wait_until(|| t.peers().is_empty()), "{:?}", t.peers());
-        assert_eq!(t.take_closed(), vec![me]);
+        assert_eq!(peers(t.take_closed()), vec![me]);
         let notices = drain(&t);
         let closed = closing_notices(&notices);
         assert_eq!(closed.len(), 1, "{notices:?}");
@@ -1583,7 +1598,7 @@ mod tests {
         let gone = wait_until(|| t.send_to(&small, me).is_err());
         assert!(gone, "send_to kept succeeding");
         assert!(t.peers().is_empty(), "{:?}", t.peers());
-        assert_eq!(t.take_closed(), vec![me]);
+        assert_eq!(peers(t.take_closed()), vec![me]);
         let notices = drain(&t);
         let closed = closing_notices(&notices);
         assert_eq!(closed.len(), 1, "{notices:?}");
@@ -1692,7 +1707,7 @@ mod tests {
             if let Ok(Some(_)) = t.recv(&mut buf, Duration::from_millis(10)) {
                 frames += 1;
             }
-            closed.extend(t.take_closed());
+            closed.extend(peers(t.take_closed()));
         }
         assert_eq!(frames, 200);
         closed.sort();
@@ -1790,7 +1805,7 @@ mod tests {
                 "TLS connection with {me} closed: closed by the peer"
             )]
         );
-        assert_eq!(t.take_closed(), vec![me]);
+        assert_eq!(peers(t.take_closed()), vec![me]);
         assert_eq!(t.identity(me), None);
     }
 

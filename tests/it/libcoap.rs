@@ -88,10 +88,10 @@ fn a_register_over_ipv6_is_answered_on_a_dual_stack_socket() {
     assert!(run.stdout.contains("@@done"), "{}", run.stdout);
 }
 
-/// Block1 upload (`write_file`) and Block2 read back against libcoap's
-/// `coap-server-notls` (Debian libcoap3-bin).
-#[test]
-fn write_file_uploads_block_by_block_and_a_read_gets_it_back_whole() {
+/// `coap-server-notls` (Debian libcoap3-bin) on a port of its own choosing,
+/// with dynamic resources (`-d`): PUT creates a resource of any size, GET
+/// reads it back block-wise with Size2. Killed when dropped.
+fn libcoap_server() -> (KillOnDrop, u16) {
     // On port 0; its debug log names the bound port once it is listening.
     let mut server = KillOnDrop(
         Command::new("coap-server-notls")
@@ -118,6 +118,14 @@ fn write_file_uploads_block_by_block_and_a_read_gets_it_back_whole() {
         .recv_timeout(Duration::from_secs(10))
         .expect("coap-server-notls names its UDP endpoint")
         .expect("a port number");
+    (server, port)
+}
+
+/// Block1 upload (`write_file`) and Block2 read back against libcoap's
+/// `coap-server-notls` (Debian libcoap3-bin).
+#[test]
+fn write_file_uploads_block_by_block_and_a_read_gets_it_back_whole() {
+    let (server, port) = libcoap_server();
     let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
     let file = std::env::temp_dir().join(format!("nsh-block-{}.bin", std::process::id()));
     std::fs::write(&file, &data).unwrap();
@@ -136,6 +144,64 @@ fn write_file_uploads_block_by_block_and_a_read_gets_it_back_whole() {
     let _ = std::fs::remove_file(&file);
     run.assert_ok();
     assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+}
+
+/// A 200 KB Block2 read from libcoap's server shows its progress as
+/// write_file does (bytes, percentage, block number); a read whose server
+/// goes away mid-transfer says at which block it stopped and how much had
+/// arrived.
+#[test]
+fn a_block2_read_shows_its_progress_and_where_it_stopped() {
+    const SIZE: usize = 200_000;
+    let (server, port) = libcoap_server();
+    let server = std::cell::RefCell::new(Some(server));
+    let data: Vec<u8> = (0..SIZE as u32).map(|i| (i * 13 % 251) as u8).collect();
+    let file = std::env::temp_dir().join(format!("nsh-block-read-{}.bin", std::process::id()));
+    std::fs::write(&file, &data).unwrap();
+    let mut phase = 0;
+    let run = run_nsh(
+        &[
+            &script("block_read.rhai"),
+            &port.to_string(),
+            file.to_str().unwrap(),
+            &SIZE.to_string(),
+        ],
+        Duration::from_secs(90),
+        |line| {
+            if line.contains("@@stop-server") {
+                phase = 1;
+            } else if phase == 1 && line.starts_with("Read /5/0/0: ") && line.contains("(20%)") {
+                // Gone in the middle of the second read.
+                phase = 2;
+                drop(server.borrow_mut().take());
+            }
+        },
+    );
+    drop(server);
+    let _ = std::fs::remove_file(&file);
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+    let whole = run
+        .stdout
+        .split_once("@@whole")
+        .and_then(|(_, rest)| rest.split_once("@@stop-server"))
+        .map(|(whole, _)| whole)
+        .unwrap_or_default();
+    // One line each tenth, like write_file's, with the block number.
+    for percent in [10, 50, 90] {
+        assert!(
+            whole.lines().any(|l| l.starts_with("Read /5/0/0: ")
+                && l.contains(&format!("/{SIZE} bytes ({percent}%), block "))),
+            "no {percent}% line:\n{}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains("write_file: ")
+            && run.stdout.contains(&format!("/{SIZE} bytes (50%), block ")),
+        "{}",
+        run.stdout
+    );
 }
 
 /// The manual's `file_server DIR PORT` (7.1.2.7.2), typed as shown; a
@@ -198,6 +264,67 @@ fn file_server_serves_a_download_until_ctrl_c() {
     assert!(text.contains(&format!("on port {port}...")), "{text}");
     assert!(rest.contains("<- GET /Makefile"), "{rest}");
     assert!(rest.contains("file server stopped"), "{rest}");
+}
+
+/// `file_server DIR PORT` serving a 200,000-byte file to libcoap's client:
+/// each line names its block, a flood of them is summed up as nsh's other
+/// repeated lines are, and one line says the transfer is complete.
+#[test]
+fn file_server_lines_name_blocks_are_summed_up_and_end_with_a_served_line() {
+    const SIZE: usize = 200_000;
+    let dir = std::env::temp_dir().join(format!("nsh-files-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data: Vec<u8> = (0..SIZE as u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("fw.bin"), &data).unwrap();
+    let line = format!("file_server {} 0", dir.display());
+    let nsh = crate::harness::LiveNsh::start(&["-c", &line]);
+    let copy = dir.join("fw_copy.bin");
+    coap_client(&[
+        "-o",
+        copy.to_str().unwrap(),
+        &format!("coap://127.0.0.1:{}/fw.bin", nsh.port),
+    ]);
+    assert_eq!(std::fs::read(&copy).unwrap(), data);
+    // Its output to a pipe comes when it ends (as in the test above).
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(nsh.pid().to_string())
+        .status();
+    let (status, out, _) = nsh.finish(10);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{out}");
+    let served: Vec<&str> = out.lines().filter(|l| l.starts_with("served ")).collect();
+    assert_eq!(served.len(), 1, "{out}");
+    assert!(
+        served[0].starts_with("served fw.bin (200000 bytes, 196 blocks) to 127.0.0.1:"),
+        "{out}"
+    );
+    let gets: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("<- GET /fw.bin"))
+        .collect();
+    let contents: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("-> Content"))
+        .collect();
+    assert!(!gets.is_empty() && !contents.is_empty(), "{out}");
+    // The first GET may ask without a Block2 option (block 0 implied).
+    assert!(
+        gets.iter().filter(|l| !l.contains("(block ")).count() <= 1,
+        "{out}"
+    );
+    assert!(contents.iter().all(|l| l.contains("(block ")), "{out}");
+    // Every GET is either shown or counted in a summary line.
+    let hidden: u64 = out
+        .lines()
+        .filter(|l| l.contains(" more `<- GET` lines not shown"))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .map(|n| n.replace(',', "").parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(gets.len() as u64 + hidden, 196, "{out}");
+    // 196 blocks over loopback take far less than the 20 s in which ten
+    // lines a second would show them all.
+    assert!(hidden > 0, "{out}");
 }
 
 /// A child process killed when the test ends, however it ends.

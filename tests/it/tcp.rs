@@ -458,3 +458,65 @@ fn connections_past_the_open_files_limit_wait_and_are_served_once_some_close() {
     let said = seen.matches("cannot accept").count();
     assert_eq!(said, 1, "{seen}");
 }
+
+/// The client closes its connection while a Write waits for its answer:
+/// the Write fails at once with the reason, not after its 5 s wait.
+#[test]
+fn a_request_fails_at_once_when_the_peer_closes_its_connection() {
+    let mut port = 0;
+    let (tx, rx) = mpsc::channel();
+    let run = run_nsh(
+        &["--tcp", &script("tcp_close.rhai")],
+        Duration::from_secs(60),
+        |line| {
+            if let Some(p) = listening_port(line) {
+                port = p;
+            } else if line.contains("@@raw") {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let mut c = registered(port, "closer");
+                    // The Write, then the connection goes.
+                    let write = c.next().map(|m| m.code);
+                    drop(c);
+                    let _ = tx.send(write);
+                });
+            }
+        },
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("the client finished"),
+        Ok(Code::PUT)
+    );
+}
+
+/// A request typed after the client closed its connection cannot be sent:
+/// that is said once, as the command's error, not also as a `send error`
+/// line before it.
+#[test]
+fn a_request_to_a_closed_connection_is_one_error_line() {
+    let mut nsh = crate::harness::LiveNsh::piped(&["--tcp", "-l", "0"]);
+    let line = nsh.wait_line(|l| crate::harness::port_on(l).is_some(), 10);
+    let port = crate::harness::port_on(&line).unwrap();
+    let c = registered(port, "gone");
+    nsh.wait("-> Created", 10);
+    drop(c);
+    nsh.wait("closed: closed by the peer", 10);
+    nsh.send_line("read /3/0");
+    nsh.send_line("print(\"@@after\")");
+    nsh.wait("@@after", 10);
+    nsh.send_line("exit()");
+    let (_, stdout, stderr) = nsh.finish(10);
+    let all = format!("{stdout}{stderr}");
+    let errors: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains("could not send"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{all}");
+    assert!(
+        errors[0].starts_with("read: could not send `Read /3/0`"),
+        "{all}"
+    );
+}

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use rhai::Dynamic;
 
-use crate::coap::{CoapOption, ContentFormat, OptionNumber};
-use crate::exchange::{Block1Progress, Block1Upload, BlockError};
+use crate::coap::{CoapOption, Code, ContentFormat, Message, OptionNumber, escaped};
+use crate::exchange::{Block1Progress, Block1Upload, BlockError, Progress};
 use crate::lwm2m::request::{self as rq, Build};
 use crate::script::command::CmdResult;
 use crate::script::ctx::Ctx;
@@ -226,7 +226,7 @@ fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
     let update = a.update.unwrap_or(false);
     let total = upload.total();
     let mut blocks = 0u32;
-    let mut next_report = 10;
+    let mut progress = Progress::new(WRITE_FILE.name, "sent", Some(total));
     while let Some(req) = upload.next_request() {
         let (num, offset) = (req.block.num, req.offset);
         let mut options = extra.clone();
@@ -266,21 +266,36 @@ fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
             }
             Ok(Block1Progress::Continue) => {}
             Err(BlockError::ErrorResponse { code, num }) => {
-                return Err(format!(
-                    "block {num} answered {code}: {}",
-                    response.summary()
-                ));
+                return Err(refusal(num, code, msg));
             }
             Err(e) => return Err(format!("{e} ({offset}/{total} bytes sent)")),
         }
-        let done = upload.acknowledged();
-        let percent = done * 100 / total.max(1);
-        if percent >= next_report {
-            ctx.say(&format!("write_file: {done}/{total} bytes ({percent}%)"));
-            next_report = percent / 10 * 10 + 10;
+        if let Some(line) = progress.after(num, upload.acknowledged()) {
+            ctx.say(&line);
         }
     }
     Err("the upload ended without a final response".to_string())
+}
+
+/// The error for an error response to Block1 block `num`: the code once,
+/// the diagnostic payload if any, and for 4.13 the size the client accepts
+/// when it gave one (Size1, RFC 7959 §2.9.3).
+fn refusal(num: u32, code: Code, response: &Message) -> String {
+    let mut text = format!("block {num} answered {code}");
+    if !response.payload.is_empty() {
+        text.push_str(&format!(
+            ": {}",
+            escaped::content_summary(&response.payload)
+        ));
+    }
+    if code == Code::REQUEST_ENTITY_TOO_LARGE
+        && let Some(size1) = response.uint_option(OptionNumber::SIZE1)
+    {
+        text.push_str(&format!(
+            "; the client accepts at most {size1} bytes (its Size1, RFC 7959 §2.9.3)"
+        ));
+    }
+    text
 }
 
 fn write_attributes(ctx: &Ctx, a: WriteAttributesArgs) -> CmdResult {

@@ -1,10 +1,11 @@
-//! Summarising repeated lines: of the lines the server prints (messages
-//! sent and received, registrations expired…), at most
-//! [`LINES_PER_SECOND`] of one kind are shown each second; the rest are
-//! counted, and one line says how many were not shown once their second is
-//! over (`… and 9,990 more `<- Register` lines …`). The history keeps every
-//! message whatever was printed. A line's kind is its first two words
-//! (`<- Register`, `-> Created`).
+//! Summarising repeated lines: of the lines printed on the console (the
+//! server's messages sent and received, registrations expired…, the file
+//! server's requests and answers), at most [`LINES_PER_SECOND`] of one
+//! kind are shown each second; the rest are counted, and one line says how
+//! many were not shown once their second is over (`… and 9,990 more
+//! `<- Register` lines …`). The history keeps every message whatever was
+//! printed. A line's kind is its first two words (`<- Register`,
+//! `-> Created`). Sans-IO: the time is passed in.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -23,9 +24,17 @@ struct Window {
 }
 
 /// The state of the summariser: one window per kind of line.
-#[derive(Default)]
 pub(crate) struct Flood {
     windows: HashMap<String, Window>,
+    /// What follows each summary: where the lines not shown can be found.
+    note: &'static str,
+}
+
+impl Default for Flood {
+    /// The shell's: its summaries point at `history`.
+    fn default() -> Self {
+        Flood::with_note("; `history` keeps every message")
+    }
 }
 
 /// What to print for one line: first the summary of the kind's previous
@@ -57,15 +66,24 @@ pub fn grouped(n: u64) -> String {
     out
 }
 
-fn summary(kind: &str, w: &Window) -> String {
+fn summary(kind: &str, w: &Window, note: &str) -> String {
     format!(
-        "… and {} more `{kind}` lines not shown (the last: {}); `history` keeps every message",
+        "… and {} more `{kind}` lines not shown (the last: {}){note}",
         grouped(w.hidden),
         w.last
     )
 }
 
 impl Flood {
+    /// A summariser whose summaries end with `note` (empty where nothing
+    /// keeps the lines not shown, as in the file server).
+    pub(crate) fn with_note(note: &'static str) -> Self {
+        Flood {
+            windows: HashMap::new(),
+            note,
+        }
+    }
+
     /// Whether `line`, printed at `now`, is shown.
     pub(crate) fn admit(&mut self, line: &str, now: Instant) -> Admitted {
         let key = kind(line);
@@ -87,7 +105,7 @@ impl Flood {
         let mut summary_line = None;
         if now.saturating_duration_since(w.start) >= WINDOW {
             if w.hidden > 0 {
-                summary_line = Some(summary(key, w));
+                summary_line = Some(summary(key, w, self.note));
             }
             *w = Window {
                 start: now,
@@ -122,12 +140,13 @@ impl Flood {
 
     fn sum_up(&mut self, over: impl Fn(&Window) -> bool) -> Vec<String> {
         let mut lines = Vec::new();
+        let note = self.note;
         self.windows.retain(|key, w| {
             if !over(w) {
                 return true;
             }
             if w.hidden > 0 {
-                lines.push(summary(key, w));
+                lines.push(summary(key, w, note));
             }
             false
         });

@@ -394,6 +394,15 @@ pub(crate) fn handshake_failure(e: &mbedtls::Error) -> String {
     }
 }
 
+/// The alert mbed TLS does not send itself for a failed handshake, when
+/// one is due: `handshake_failure` to a client that sent no certificate
+/// where one is required (RFC 5246 §7.4.6), so it fails at once.
+pub(crate) fn alert_to_send(e: &mbedtls::Error) -> Option<u8> {
+    /// RFC 5246 §7.2's handshake_failure.
+    const HANDSHAKE_FAILURE: u8 = 40;
+    (e.high_level() == Some(codes::SslNoClientCertificate)).then_some(HANDSHAKE_FAILURE)
+}
+
 /// The line for an established session (`what`: DTLS or TLS): who, how,
 /// with which identity and Connection IDs.
 pub(crate) fn established_line(

@@ -1,9 +1,10 @@
 //! The few mbed TLS calls the `mbedtls` crate does not wrap, in one place:
 //! the PSK callback (an identity → key table), DTLS Connection ID (own CID,
-//! the peer's CID), and the debug threshold. Also the per-thread note of
-//! which peer mbed TLS is working for, so that the PSK callback can tell
-//! which identity a session used and debug lines can name their peer (for
-//! DTLS sessions and for TLS connections over TCP alike).
+//! the peer's CID), the debug threshold, and a fatal alert where mbed TLS
+//! sends none. Also the per-thread note of which peer mbed TLS is working
+//! for, so that the PSK callback can tell which identity a session used and
+//! debug lines can name their peer (for DTLS sessions and for TLS
+//! connections over TCP alike).
 //!
 //! Connection ID exists only because `.cargo/config.toml` defines
 //! MBEDTLS_SSL_DTLS_CONNECTION_ID for the C library and the bindings alike;
@@ -143,4 +144,43 @@ pub(super) fn peer_cid<T>(ctx: &mut Context<T>) -> Option<Vec<u8>> {
 pub(super) fn set_debug_threshold(level: u8) {
     // SAFETY: a plain store of an int inside mbed TLS.
     unsafe { sys::debug_set_threshold(c_int::from(level.min(4))) }
+}
+
+unsafe extern "C" fn collect_records(sink: *mut c_void, buf: *const u8, len: usize) -> c_int {
+    if sink.is_null() || (buf.is_null() && len > 0) {
+        return sys::ERR_SSL_BAD_INPUT_DATA;
+    }
+    // SAFETY: `sink` is the vector `fatal_alert` lends for this call;
+    // mbed TLS passes `len` bytes at `buf`.
+    let (records, bytes) = unsafe {
+        (
+            &mut *(sink as *mut Vec<Vec<u8>>),
+            if len == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(buf, len)
+            },
+        )
+    };
+    records.push(bytes.to_vec());
+    c_int::try_from(len).unwrap_or(c_int::MAX)
+}
+
+/// The fatal alert `description` (RFC 5246 §7.2) as the session would
+/// send it now, for a handshake that failed where mbed TLS sends none
+/// itself (no client certificate), so the peer gives up at once instead of
+/// retransmitting. The `mbedtls` crate has dropped the session's I/O by
+/// then: the record is collected here, for the caller to send.
+pub(crate) fn fatal_alert<T>(ctx: &mut Context<T>, description: u8) -> Vec<Vec<u8>> {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    let mut records: Vec<Vec<u8>> = Vec::new();
+    let sink = &mut records as *mut Vec<Vec<u8>> as *mut c_void;
+    // SAFETY: `ssl` is live and without I/O (see above); the sink outlives
+    // the call, and the I/O is cleared again before `records` is read.
+    unsafe {
+        sys::ssl_set_bio(ssl, sink, Some(collect_records), None, None);
+        sys::ssl_send_alert_message(ssl, sys::SSL_ALERT_LEVEL_FATAL as u8, description);
+        sys::ssl_set_bio(ssl, std::ptr::null_mut(), None, None, None);
+    }
+    records
 }

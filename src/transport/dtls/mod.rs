@@ -15,7 +15,10 @@
 //! (NAT rebinding). Sessions end on close_notify, on a new handshake from
 //! their address, on a fatal error, or after the idle timeout. Outcomes are
 //! one-line notices for the shell to print; a flood of failures becomes a
-//! summary.
+//! summary. A failed handshake gets a fatal alert (mbed TLS's own, or
+//! nsh's where mbed TLS sends none), is one line, and the rest of that
+//! peer's flight (retransmissions included) is dropped without more lines
+//! until it sends a new ClientHello.
 
 pub(crate) mod config;
 pub(crate) mod ffi;
@@ -45,6 +48,16 @@ const CONTENT_TYPE_TLS12_CID: u8 = 25;
 const CONTENT_TYPE_HANDSHAKE: u8 = 22;
 /// Bytes before the CID in a CID record: type, version, epoch, sequence.
 const CID_OFFSET: usize = 1 + 2 + 2 + 6;
+
+/// Handshake type of a ClientHello, after a DTLS record header.
+const HANDSHAKE_CLIENT_HELLO: u8 = 1;
+/// Length of a DTLS record header.
+const RECORD_HEADER: usize = 13;
+/// How long the records of a failed handshake's peer are dropped without
+/// a line (about as long as a DTLS client retransmits a flight).
+const LEFTOVER_WINDOW: Duration = Duration::from_secs(60);
+/// At most this many peers whose handshake failed are remembered.
+const LEFTOVER_PEERS: usize = 4096;
 
 /// At most this many failure lines a second; the rest are counted and
 /// summed up in one line.
@@ -120,6 +133,9 @@ pub struct DtlsTransport {
     moved: Mutex<Vec<(SocketAddr, SocketAddr)>>,
     /// Peers whose session ended, not yet taken.
     ended: Mutex<Vec<SocketAddr>>,
+    /// Peers whose handshake failed, and when: the rest of their flight is
+    /// dropped quietly.
+    failed: Mutex<HashMap<SocketAddr, Instant>>,
     last_sweep: Mutex<Instant>,
     /// The receive buffer (one receiving thread; reused, not zeroed again
     /// for every datagram).
@@ -167,6 +183,7 @@ impl DtlsTransport {
             flood: Mutex::new(Flood::default()),
             moved: Mutex::new(Vec::new()),
             ended: Mutex::new(Vec::new()),
+            failed: Mutex::new(HashMap::new()),
             last_sweep: Mutex::new(Instant::now()),
             raw: Mutex::new(vec![0u8; MAX_DATAGRAM]),
             plain: Mutex::new(vec![0u8; MAX_DATAGRAM]),
@@ -559,6 +576,9 @@ impl DtlsTransport {
     /// record may start one.
     fn start(&self, datagram: Vec<u8>, from: SocketAddr) {
         let peer = canonical(from);
+        if self.leftover(peer, &datagram) {
+            return;
+        }
         if datagram.first() != Some(&CONTENT_TYPE_HANDSHAKE) {
             self.failure(format!(
                 "DTLS: dropped a {}-byte datagram from {peer}: no session and not a handshake",
@@ -637,10 +657,48 @@ impl DtlsTransport {
             Err(e) if e.high_level() == Some(codes::SslHelloVerifyRequired) => false,
             Err(e) => {
                 let why = config::handshake_failure(&e);
+                if let Some(alert) = config::alert_to_send(&e) {
+                    // Goes out with the next flush.
+                    let (records, _) =
+                        ffi::stepping(peer, || ffi::fatal_alert(&mut session.ctx, alert));
+                    let to = self.udp.socket_addr(peer);
+                    lock(&self.outbox).extend(records.into_iter().map(|r| (r, to)));
+                }
+                self.remember_failed(peer);
                 self.failure(format!("DTLS handshake with {peer} failed: {why}"));
                 false
             }
         }
+    }
+
+    /// Notes that `peer`'s handshake failed: what it still sends of that
+    /// handshake is dropped quietly (see [`DtlsTransport::leftover`]).
+    fn remember_failed(&self, peer: SocketAddr) {
+        let mut failed = lock(&self.failed);
+        if failed.len() >= LEFTOVER_PEERS {
+            failed.retain(|_, at| at.elapsed() < LEFTOVER_WINDOW);
+        }
+        if failed.len() < LEFTOVER_PEERS {
+            failed.insert(peer, Instant::now());
+        }
+    }
+
+    /// Whether `datagram`, from `peer` without a session, is what is left
+    /// of a handshake that failed lately (the rest of its flight, or a
+    /// retransmission): dropped without a line. A ClientHello starts
+    /// afresh.
+    fn leftover(&self, peer: SocketAddr, datagram: &[u8]) -> bool {
+        let mut failed = lock(&self.failed);
+        let Some(at) = failed.get(&peer) else {
+            return false;
+        };
+        let hello = datagram.first() == Some(&CONTENT_TYPE_HANDSHAKE)
+            && datagram.get(RECORD_HEADER) == Some(&HANDSHAKE_CLIENT_HELLO);
+        if hello || at.elapsed() >= LEFTOVER_WINDOW {
+            failed.remove(&peer);
+            return false;
+        }
+        true
     }
 
     /// Lets unfinished handshakes retransmit or time out.

@@ -565,7 +565,7 @@ print("@@done");
     );
     assert!(
         unknown_line.starts_with("DTLS handshake with 127.0.0.1:")
-            && unknown_line.contains(" failed: unknown PSK identity ("),
+            && unknown_line.contains(" failed: unknown PSK identity `dev-x` ("),
         "{unknown_line}\n{out}"
     );
     assert_eq!(out.matches("DTLS handshake with").count(), 2, "{out}");

@@ -3,13 +3,13 @@
 //! `coap-client-openssl`. A Register gets Created with the identity on the
 //! message, CSMs go both ways, and a client with a wrong key or an
 //! untrusted certificate fails its handshake with one line while the shell
-//! goes on serving the next client.
+//! goes on serving the next client. An unknown PSK identity is named.
 
 use std::process::Command;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use crate::harness::{listening_port, repo, run_nsh, script};
+use crate::harness::{LiveNsh, listening_port, repo, run_nsh, script};
 
 /// Runs `coap-client-openssl` with `credentials`, posting a Register for
 /// `ep` to nsh on `port`; returns its output (verbose).
@@ -193,4 +193,63 @@ fn a_certificate_client_registers_over_coaps_tcp_and_a_stranger_fails_alone() {
         "the certificate was rejected: issued by an unknown CA",
     );
     check_clients(&clients);
+}
+
+/// The script of the failure tests: a good client registers `tcp-after`
+/// once the failures were seen, which ends it.
+const AFTER: &str = r#"
+print("@@go");
+wait_for(#{kind: "Register", endpoint: "tcp-after"}, 60);
+print("@@done");
+"#;
+
+/// `nsh -l 0 --tcp -i myid -k secretPSK` running [`AFTER`], ready.
+fn psk_tcp_server() -> LiveNsh {
+    let mut nsh = LiveNsh::start(&[
+        "-l",
+        "0",
+        "--tcp",
+        "-i",
+        "myid",
+        "-k",
+        "secretPSK",
+        "-c",
+        AFTER,
+    ]);
+    nsh.wait("@@go", 10);
+    nsh
+}
+
+/// Registers `tcp-after` with the right PSK and checks the shell ends
+/// well; returns its output.
+fn register_after_and_finish(mut nsh: LiveNsh) -> String {
+    let good = coap_client(
+        &["-u", "myid", "-k", "secretPSK"].map(String::from),
+        nsh.port,
+        "tcp-after",
+    );
+    nsh.wait("@@done", 30);
+    let (status, out, err) = nsh.finish(10);
+    assert!(status.success(), "{out}\n{err}");
+    assert!(good.contains("c:2.01"), "{good}");
+    out
+}
+
+/// An unknown PSK identity over TLS over TCP is named on the failure line.
+#[test]
+fn an_unknown_psk_identity_over_tcp_is_named() {
+    let mut nsh = psk_tcp_server();
+    coap_client(
+        &["-u", "otherid", "-k", "secretPSK"].map(String::from),
+        nsh.port,
+        "other",
+    );
+    let line = nsh.wait("TLS handshake with", 10);
+    assert!(
+        line.starts_with("TLS handshake with 127.0.0.1:")
+            && line.contains(" failed: unknown PSK identity `otherid` ("),
+        "{line}"
+    );
+    let out = register_after_and_finish(nsh);
+    assert_eq!(out.matches("TLS handshake with").count(), 1, "{out}");
 }

@@ -3,8 +3,9 @@
 //! `transport::tcp`): certificates and keys read (PEM or DER, detected) and
 //! checked against each other, the PSK table installed, cipher suites,
 //! Connection ID, cookies on the DTLS server, debug output. Also words for
-//! what went wrong in a handshake, for a rejected certificate and for an
-//! established session, shared by both transports.
+//! what went wrong in a handshake (naming a refused PSK identity), for a
+//! rejected certificate and for an established session, shared by both
+//! transports.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -361,11 +362,34 @@ pub(super) fn error_code(e: &mbedtls::Error) -> String {
     }
 }
 
+/// At most this many bytes of a refused PSK identity are shown.
+const IDENTITY_SHOWN: usize = 64;
+
+/// A PSK identity as a line shows it: printable ASCII as it is, other
+/// bytes as `\xHH`, cut after [`IDENTITY_SHOWN`] bytes.
+fn shown_identity(identity: &[u8]) -> String {
+    let shown = identity.get(..IDENTITY_SHOWN).unwrap_or(identity);
+    let mut text = crate::coap::escaped::format_printable(shown);
+    if shown.len() < identity.len() {
+        text.push_str(&format!("… ({} bytes)", identity.len()));
+    }
+    text
+}
+
 /// How a failed handshake reads in the shell: what happened in words,
 /// then mbed TLS's own name for it.
 pub(crate) fn handshake_failure(e: &mbedtls::Error) -> String {
     let what = match e.high_level() {
-        Some(codes::SslUnknownIdentity) => "unknown PSK identity",
+        Some(codes::SslUnknownIdentity) => {
+            let Some(identity) = ffi::take_unknown_identity() else {
+                return format!("unknown PSK identity (mbed TLS: {})", error_code(e));
+            };
+            return format!(
+                "unknown PSK identity `{}` (mbed TLS: {})",
+                shown_identity(&identity),
+                error_code(e)
+            );
+        }
         Some(codes::SslBadHsFinished | codes::SslInvalidMac) => {
             "the client's Finished did not decrypt (wrong PSK key?)"
         }

@@ -2,9 +2,9 @@
 //! the PSK callback (an identity → key table), DTLS Connection ID (own CID,
 //! the peer's CID), the debug threshold, and a fatal alert where mbed TLS
 //! sends none. Also the per-thread note of which peer mbed TLS is working
-//! for, so that the PSK callback can tell which identity a session used and
-//! debug lines can name their peer (for DTLS sessions and for TLS
-//! connections over TCP alike).
+//! for, so that the PSK callback can tell which identity a session used (or
+//! which one it refused) and debug lines can name their peer (for DTLS
+//! sessions and for TLS connections over TCP alike).
 //!
 //! Connection ID exists only because `.cargo/config.toml` defines
 //! MBEDTLS_SSL_DTLS_CONNECTION_ID for the C library and the bindings alike;
@@ -30,6 +30,14 @@ struct Step {
 
 thread_local! {
     static STEP: RefCell<Step> = RefCell::new(Step::default());
+    /// The identity the PSK callback last refused on this thread (the
+    /// handshake and the line about its failure run on the same thread).
+    static UNKNOWN_IDENTITY: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// The PSK identity the callback last refused on this thread, taken.
+pub(crate) fn take_unknown_identity() -> Option<Vec<u8>> {
+    UNKNOWN_IDENTITY.with(|u| u.borrow_mut().take())
 }
 
 /// Runs `f` (one mbed TLS call on `peer`'s session) noting the peer for the
@@ -81,6 +89,7 @@ unsafe extern "C" fn psk_callback(
         )
     };
     let Some(psk) = keys.0.iter().find(|k| k.identity.as_bytes() == identity) else {
+        UNKNOWN_IDENTITY.with(|u| *u.borrow_mut() = Some(identity.to_vec()));
         return sys::ERR_SSL_UNKNOWN_IDENTITY;
     };
     // SAFETY: `ssl` is the context in handshake; the key is copied.

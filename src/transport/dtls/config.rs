@@ -410,12 +410,16 @@ pub(crate) fn handshake_failure(e: &mbedtls::Error) -> String {
         }
         _ => "",
     };
-    let code = error_code(e);
     if what.is_empty() {
-        format!("mbed TLS error {code}")
+        format!("mbed TLS error {}", error_code(e))
     } else {
-        format!("{what} (mbed TLS: {code})")
+        with_code(what, e)
     }
+}
+
+/// `what` happened, then mbed TLS's own name for it.
+pub(crate) fn with_code(what: &str, e: &mbedtls::Error) -> String {
+    format!("{what} (mbed TLS: {})", error_code(e))
 }
 
 /// The alert mbed TLS does not send itself for a failed handshake, when

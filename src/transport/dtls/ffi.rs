@@ -4,7 +4,8 @@
 //! sends none. Also the per-thread note of which peer mbed TLS is working
 //! for, so that the PSK callback can tell which identity a session used (or
 //! which one it refused) and debug lines can name their peer (for DTLS
-//! sessions and for TLS connections over TCP alike).
+//! sessions and for TLS connections over TCP alike), and what a failed
+//! handshake had received (for words on its line).
 //!
 //! Connection ID exists only because `.cargo/config.toml` defines
 //! MBEDTLS_SSL_DTLS_CONNECTION_ID for the C library and the bindings alike;
@@ -192,4 +193,22 @@ pub(crate) fn fatal_alert<T>(ctx: &mut Context<T>, description: u8) -> Vec<Vec<u
         sys::ssl_set_bio(ssl, std::ptr::null_mut(), None, None, None);
     }
     records
+}
+
+/// What a session had received when its handshake failed: the content
+/// type of the last record header read (`None` before any byte), and
+/// whether the handshake still waited for the ClientHello with nothing
+/// received. Read from the context, which keeps its buffers after the
+/// `mbedtls` crate dropped its I/O.
+pub(crate) fn received_at_failure<T>(ctx: &mut Context<T>) -> (Option<u8>, bool) {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    // SAFETY: `ssl` is live; `in_hdr` points into its input buffer (set up
+    // with the context), read only when bytes were received into it.
+    unsafe {
+        let left = (*ssl).in_left;
+        let header = (*ssl).in_hdr;
+        let first = (left > 0 && !header.is_null()).then(|| *header);
+        let waiting = u32::try_from((*ssl).state).is_ok_and(|s| s <= sys::SSL_CLIENT_HELLO);
+        (first, waiting && left == 0)
+    }
 }

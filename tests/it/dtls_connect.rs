@@ -1,6 +1,8 @@
-//! `connect` as a DTLS client against a real server (`openssl s_server
-//! -dtls1_2`): the `debug_level` alias of `debug`, which a Rhai map cannot
-//! name.
+//! `connect` as a DTLS client against real servers (`openssl s_server
+//! -dtls1_2`) and against a port where nothing listens: each failure says
+//! what happened (ICMP port unreachable, the alert the server sent, or
+//! where the handshake stalled) instead of only that it did not complete;
+//! and the `debug_level` alias of `debug`, which a Rhai map cannot name.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -89,6 +91,81 @@ fn nsh(script: &str) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
+}
+
+/// The error of `connect("127.0.0.1", PORT, OPTIONS)`, caught.
+fn connect_error(port: u16, options: &str) -> String {
+    let script = format!(
+        r#"try {{ connect("127.0.0.1", {port}, {options}); print("@@connected"); }} catch (e) {{ print("@@error " + e); }}"#
+    );
+    let (code, out, err) = nsh(&script);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    out.lines()
+        .find_map(|l| l.strip_prefix("@@error "))
+        .unwrap_or_else(|| panic!("connect did not fail:\n{out}\n{err}"))
+        .to_string()
+}
+
+/// Nothing listens on the port: the ICMP port unreachable that comes back
+/// ends the handshake with words saying so.
+#[test]
+fn connect_to_a_port_without_a_server_says_port_unreachable() {
+    // A port just released: nothing listens there (the kernel answers
+    // with ICMP port unreachable).
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port();
+    let e = connect_error(port, r#"#{psk_identity: "myid", psk_key: "secretPSK"}"#);
+    assert!(
+        e.contains(&format!(
+            "no DTLS server at 127.0.0.1:{port}: port unreachable (ICMP)"
+        )),
+        "{e}"
+    );
+}
+
+/// openssl s_server with another PSK drops nsh's Finished without a word
+/// (DTLS discards records that do not decrypt): the error says where the
+/// handshake stalled and what that likely means.
+#[test]
+fn connect_with_a_wrong_psk_key_says_the_server_did_not_answer_the_finished() {
+    let server = SServer::start(&["-nocert", "-psk", "31323334", "-cipher", "PSK-AES128-CCM8"]);
+    let e = connect_error(
+        server.port,
+        r#"#{psk_identity: "myid", psk_key: "wrong", timeout_s: 3}"#,
+    );
+    assert!(
+        e.contains(&format!(
+            "the DTLS handshake with 127.0.0.1:{} did not complete within 3.0 s: the server did not answer nsh's Finished (wrong PSK key or identity?)",
+            server.port
+        )),
+        "{e}"
+    );
+}
+
+/// openssl s_server with only a certificate shares no cipher suite with a
+/// PSK client and says so with a fatal alert, which the error names.
+#[test]
+fn connect_names_the_alert_the_server_sent() {
+    let server = SServer::start(&[
+        "-cert",
+        "tests/fixtures/certs/server.crt",
+        "-key",
+        "tests/fixtures/certs/server.key",
+    ]);
+    let e = connect_error(
+        server.port,
+        r#"#{psk_identity: "myid", psk_key: "secretPSK"}"#,
+    );
+    assert!(
+        e.contains(&format!(
+            "the DTLS handshake with 127.0.0.1:{} failed: the server sent alert handshake_failure",
+            server.port
+        )),
+        "{e}"
+    );
+    assert!(!e.contains("did not complete"), "{e}");
 }
 
 /// `debug_level` is `debug` under a name a Rhai map can hold (`debug` is

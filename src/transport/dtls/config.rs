@@ -362,6 +362,67 @@ pub(super) fn error_code(e: &mbedtls::Error) -> String {
     }
 }
 
+/// RFC 5246's (and RFC 4279's, RFC 8446's) name of an alert description.
+pub(crate) fn alert_name(description: u8) -> String {
+    let name = match description {
+        0 => "close_notify",
+        10 => "unexpected_message",
+        20 => "bad_record_mac",
+        21 => "decryption_failed",
+        22 => "record_overflow",
+        30 => "decompression_failure",
+        40 => "handshake_failure",
+        41 => "no_certificate",
+        42 => "bad_certificate",
+        43 => "unsupported_certificate",
+        44 => "certificate_revoked",
+        45 => "certificate_expired",
+        46 => "certificate_unknown",
+        47 => "illegal_parameter",
+        48 => "unknown_ca",
+        49 => "access_denied",
+        50 => "decode_error",
+        51 => "decrypt_error",
+        60 => "export_restriction",
+        70 => "protocol_version",
+        71 => "insufficient_security",
+        80 => "internal_error",
+        86 => "inappropriate_fallback",
+        90 => "user_canceled",
+        100 => "no_renegotiation",
+        110 => "unsupported_extension",
+        112 => "unrecognized_name",
+        115 => "unknown_psk_identity",
+        116 => "certificate_required",
+        120 => "no_application_protocol",
+        other => return format!("alert {other}"),
+    };
+    name.to_string()
+}
+
+/// Why nsh's own handshake as the client (`connect`) failed, in words:
+/// the alert the server sent, when it sent one.
+pub(crate) fn client_failure(e: &mbedtls::Error, alert: Option<u8>) -> String {
+    match (e.high_level(), alert) {
+        (Some(codes::SslFatalAlertMessage), Some(a)) => {
+            let hint = match a {
+                20 | 51 => ": wrong PSK key or identity?",
+                115 => ": the server does not know nsh's PSK identity",
+                40 => ": no cipher suite or credentials in common?",
+                42 | 46 | 48 => ": the server does not accept nsh's certificate",
+                _ => "",
+            };
+            format!(
+                "the server sent alert {}{hint} (mbed TLS: {})",
+                alert_name(a),
+                error_code(e)
+            )
+        }
+        (Some(codes::SslTimeout), _) => with_code("the server stopped answering", e),
+        _ => handshake_failure(e),
+    }
+}
+
 /// At most this many bytes of a refused PSK identity are shown.
 const IDENTITY_SHOWN: usize = 64;
 

@@ -5,7 +5,7 @@
 //! for, so that the PSK callback can tell which identity a session used (or
 //! which one it refused) and debug lines can name their peer (for DTLS
 //! sessions and for TLS connections over TCP alike), and what a failed
-//! handshake had received (for words on its line).
+//! handshake had received or where it stalled (for words on its line).
 //!
 //! Connection ID exists only because `.cargo/config.toml` defines
 //! MBEDTLS_SSL_DTLS_CONNECTION_ID for the C library and the bindings alike;
@@ -212,3 +212,36 @@ pub(crate) fn received_at_failure<T>(ctx: &mut Context<T>) -> (Option<u8>, bool)
         (first, waiting && left == 0)
     }
 }
+
+/// The description of the fatal alert the peer sent, when that is why the
+/// handshake failed (the record stays in the context's input buffer).
+pub(crate) fn alert_received<T>(ctx: &mut Context<T>) -> Option<u8> {
+    /// RFC 5246's alert content type.
+    const ALERT: c_int = 21;
+    let ssl: *mut sys::ssl_context = ctx.into();
+    // SAFETY: `ssl` is live; `in_msg` points into its input buffer, where
+    // mbed TLS left the alert it returned the error for (level, then
+    // description).
+    unsafe {
+        let msg = (*ssl).in_msg;
+        ((*ssl).in_msgtype == ALERT && !msg.is_null()).then(|| *msg.add(1))
+    }
+}
+
+/// Where a client handshake stands: mbed TLS's state (`ssl_states`).
+pub(crate) fn handshake_state<T>(ctx: &mut Context<T>) -> u32 {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    // SAFETY: `ssl` is live; a plain read.
+    u32::try_from(unsafe { (*ssl).state }).unwrap_or(0)
+}
+
+/// mbed TLS's states of a client waiting for the server's last flight
+/// (NewSessionTicket, ChangeCipherSpec, Finished): nsh's Finished is out.
+pub(crate) const AWAITING_SERVER_FINISHED: [u32; 3] = [
+    sys::SSL_SERVER_NEW_SESSION_TICKET,
+    sys::SSL_SERVER_CHANGE_CIPHER_SPEC,
+    sys::SSL_SERVER_FINISHED,
+];
+/// mbed TLS's state of a client waiting for the ServerHello (its
+/// ClientHello is out).
+pub(crate) const AWAITING_SERVER_HELLO: u32 = sys::SSL_SERVER_HELLO;

@@ -18,7 +18,10 @@
 //! summary. A failed handshake gets a fatal alert (mbed TLS's own, or
 //! nsh's where mbed TLS sends none), is one line, and the rest of that
 //! peer's flight (retransmissions included) is dropped without more lines
-//! until it sends a new ClientHello.
+//! until it sends a new ClientHello. When nsh is the client, a failure
+//! is kept for `connect` to tell: the alert the server sent, or the ICMP
+//! error that came back (the socket asks for them), and where an
+//! unfinished handshake stalled.
 
 pub(crate) mod config;
 pub(crate) mod ffi;
@@ -136,6 +139,9 @@ pub struct DtlsTransport {
     /// Peers whose handshake failed, and when: the rest of their flight is
     /// dropped quietly.
     failed: Mutex<HashMap<SocketAddr, Instant>>,
+    /// Why nsh's handshakes as the client failed, by server, until the
+    /// next `open` to it.
+    client_failures: Mutex<HashMap<SocketAddr, String>>,
     last_sweep: Mutex<Instant>,
     /// The receive buffer (one receiving thread; reused, not zeroed again
     /// for every datagram).
@@ -172,6 +178,9 @@ impl DtlsTransport {
     pub fn bind(port: u16, ipv6: bool, security: &Security) -> io::Result<Self> {
         let server_tls = config::build(security, Side::Server).map_err(io::Error::other)?;
         let udp = UdpTransport::bind(port, ipv6)?;
+        // For `connect` to a port where no server listens; without it, that
+        // handshake only times out.
+        let _ = udp.watch_unreachable();
         Ok(DtlsTransport {
             udp,
             sessions: Mutex::new(HashMap::new()),
@@ -184,6 +193,7 @@ impl DtlsTransport {
             moved: Mutex::new(Vec::new()),
             ended: Mutex::new(Vec::new()),
             failed: Mutex::new(HashMap::new()),
+            client_failures: Mutex::new(HashMap::new()),
             last_sweep: Mutex::new(Instant::now()),
             raw: Mutex::new(vec![0u8; MAX_DATAGRAM]),
             plain: Mutex::new(vec![0u8; MAX_DATAGRAM]),
@@ -301,6 +311,8 @@ impl DtlsTransport {
         };
         let mut sessions = lock(&self.sessions);
         sessions.remove(&peer);
+        lock(&self.client_failures).remove(&peer);
+        lock(&self.failed).remove(&peer);
         let (outcome, identity) = ffi::stepping(peer, || ctx.establish(io, None));
         let mut session = Session {
             ctx,
@@ -340,6 +352,7 @@ impl DtlsTransport {
         if let Some((datagram, from)) = received {
             self.feed(datagram, from);
         }
+        self.unreachable();
         self.drive_handshakes();
         // Handshake flights and alerts; a failure shows as the peer's
         // silence, as any lost datagram would.
@@ -347,6 +360,49 @@ impl DtlsTransport {
         self.sweep_idle();
         self.flush_flood(false);
         Ok(self.pop_pending(buf))
+    }
+
+    /// Why nsh's last handshake as the client with `peer` failed, as a
+    /// sentence, if it did.
+    pub fn client_failure(&self, peer: SocketAddr) -> Option<String> {
+        lock(&self.client_failures).get(&canonical(peer)).cloned()
+    }
+
+    /// Where nsh's unfinished handshake as the client with `peer` stands,
+    /// when that says something: the server has not answered at all, or
+    /// not nsh's Finished.
+    pub fn client_stall(&self, peer: SocketAddr) -> Option<&'static str> {
+        let mut sessions = lock(&self.sessions);
+        let session = sessions
+            .get_mut(&canonical(peer))
+            .filter(|s| s.side == Side::Client && !s.established)?;
+        let state = ffi::handshake_state(&mut session.ctx);
+        if ffi::AWAITING_SERVER_FINISHED.contains(&state) {
+            Some("the server did not answer nsh's Finished (wrong PSK key or identity?)")
+        } else if state == ffi::AWAITING_SERVER_HELLO {
+            Some("the server did not answer nsh's ClientHello")
+        } else {
+            None
+        }
+    }
+
+    /// Ends nsh's handshakes as the client with servers an ICMP error came
+    /// back from (nothing listens there).
+    fn unreachable(&self) {
+        for (peer, what) in self.udp.take_unreachable() {
+            let mut sessions = lock(&self.sessions);
+            let pending = sessions
+                .get(&peer)
+                .is_some_and(|s| s.side == Side::Client && !s.established);
+            if !pending {
+                continue;
+            }
+            sessions.remove(&peer);
+            drop(sessions);
+            let line = format!("no DTLS server at {peer}: {what}");
+            lock(&self.client_failures).insert(peer, line.clone());
+            self.failure(line);
+        }
     }
 
     /// Handshake outcomes and session ends since the last call, one line
@@ -655,6 +711,17 @@ impl DtlsTransport {
             // The HelloVerifyRequest went out; the ClientHello with the
             // cookie starts a new session.
             Err(e) if e.high_level() == Some(codes::SslHelloVerifyRequired) => false,
+            Err(e) if session.side == Side::Client => {
+                let alert = ffi::alert_received(&mut session.ctx);
+                let why = config::client_failure(&e, alert);
+                lock(&self.client_failures).insert(
+                    peer,
+                    format!("the DTLS handshake with {peer} failed: {why}"),
+                );
+                self.remember_failed(peer);
+                self.failure(format!("DTLS handshake with {peer} failed: {why}"));
+                false
+            }
             Err(e) => {
                 let why = config::handshake_failure(&e);
                 if let Some(alert) = config::alert_to_send(&e) {

@@ -269,7 +269,9 @@ impl Server {
     }
 
     /// Like [`Server::connect`], then opens a DTLS session to the peer as
-    /// the client and waits up to `timeout` for the handshake. The socket
+    /// the client and waits up to `timeout` for the handshake; a failure
+    /// says why (the server's alert, ICMP unreachable, or where it
+    /// stalled). The socket
     /// is replaced by a DTLS one on `bind` unless it already serves DTLS
     /// with `security`.
     pub fn connect_secure(
@@ -303,11 +305,18 @@ impl Server {
         transport.open_dtls(addr)?;
         let deadline = Instant::now() + timeout;
         while !transport.dtls_established(addr) {
+            if let Some(why) = transport.dtls_client_failure(addr) {
+                return Err(ServerError::Io(std::io::Error::other(why)));
+            }
             if Instant::now() >= deadline {
+                let stall = transport
+                    .dtls_client_stall(addr)
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default();
                 return Err(ServerError::Io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!(
-                        "the DTLS handshake with {addr} did not complete within {:.1} s",
+                        "the DTLS handshake with {addr} did not complete within {:.1} s{stall}",
                         timeout.as_secs_f64()
                     ),
                 )));

@@ -146,6 +146,25 @@ impl Transport {
         }
     }
 
+    /// Why nsh's last DTLS handshake as the client with `peer` failed, as
+    /// a sentence, if it did (see [`DtlsTransport::client_failure`]).
+    pub fn dtls_client_failure(&self, peer: SocketAddr) -> Option<String> {
+        match self {
+            Transport::Dtls(t) => t.client_failure(peer),
+            _ => None,
+        }
+    }
+
+    /// Where nsh's unfinished DTLS handshake as the client with `peer`
+    /// stalled, when that says something (see
+    /// [`DtlsTransport::client_stall`]).
+    pub fn dtls_client_stall(&self, peer: SocketAddr) -> Option<&'static str> {
+        match self {
+            Transport::Dtls(t) => t.client_stall(peer),
+            _ => None,
+        }
+    }
+
     /// DTLS sessions that moved to a new address (Connection ID) since the
     /// last call, as (old, new); empty for other transports.
     pub fn take_moved(&self) -> Vec<(SocketAddr, SocketAddr)> {

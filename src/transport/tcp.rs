@@ -38,8 +38,10 @@
 //! [`TcpTransport::take_accepted`] only once its handshake succeeded, with
 //! one notice naming the cipher suite and the identity (PSK identity or
 //! certificate subject, kept for [`TcpTransport::identity`]); a failed
-//! handshake is one notice naming the peer and the cause, and the connection
-//! is closed without being reported accepted or closed.
+//! handshake is one notice naming the peer and the cause (in words for a
+//! plain CoAP client at a TLS port, and for a connection closed before or
+//! during the handshake), and the connection is closed without being
+//! reported accepted or closed.
 //!
 //! Per-connection state (the map entry, the queue, the socket, the TLS
 //! session) ends with the connection; nothing is kept for a closed peer,
@@ -73,6 +75,9 @@ pub const MAX_FRAME: usize = MAX_DATAGRAM;
 
 /// How long `recv` sleeps when the loop is gone.
 const POLL: Duration = Duration::from_millis(50);
+
+/// TLS record content type of a handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 22;
 
 /// How long a TLS handshake may take, from the accept to the Finished.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -952,7 +957,25 @@ impl Loop {
             Ok(()) => {}
             Err(e) if would_block(&e) => return Shake::Pending,
             Err(e) => {
-                let mut why = config::handshake_failure(&e);
+                let (first, nothing) = ffi::received_at_failure(ctx);
+                let mut why = match e.high_level() {
+                    // A plain CoAP frame (or anything) where a TLS record
+                    // was due.
+                    Some(codes::SslBadHsClientHello)
+                        if first.is_some_and(|t| t != TLS_HANDSHAKE_RECORD) =>
+                    {
+                        config::with_code("not a TLS ClientHello (plain CoAP over TCP?)", &e)
+                    }
+                    Some(codes::SslConnEof) if nothing => config::with_code(
+                        "the client closed the connection before the handshake",
+                        &e,
+                    ),
+                    Some(codes::SslConnEof) => config::with_code(
+                        "the client closed the connection during the handshake",
+                        &e,
+                    ),
+                    _ => config::handshake_failure(&e),
+                };
                 // The session being negotiated holds the flags (there is no
                 // established session to ask for the chain).
                 if e.high_level() == Some(codes::X509CertVerifyFailed)

@@ -1,9 +1,12 @@
 //! Plain UDP: one socket serving every peer, IPv4 or dual-stack IPv6.
+//! On request ([`UdpTransport::watch_unreachable`], for DTLS) the socket
+//! also collects ICMP errors (port, host or network unreachable) from the
+//! kernel's error queue, with the destination each was about.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use super::faults::{Faults, OutgoingHold, REORDER_HOLD};
@@ -25,6 +28,11 @@ pub struct UdpTransport {
     /// Bound to `[::]`: IPv4 peers are written IPv4-mapped (the family
     /// stays across `rebind`).
     dual_stack: bool,
+    /// ICMP errors are asked for (see [`UdpTransport::watch_unreachable`]).
+    watching: AtomicBool,
+    /// Destinations an ICMP error came back for, and what it said; not yet
+    /// taken.
+    unreachable: Mutex<Vec<(SocketAddr, &'static str)>>,
 }
 
 impl UdpTransport {
@@ -50,7 +58,83 @@ impl UdpTransport {
             read_timeout_us: AtomicU64::new(0),
             faults: Arc::new(Faults::default()),
             held_out: Arc::new(OutgoingHold::default()),
+            watching: AtomicBool::new(false),
+            unreachable: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Asks the kernel for the ICMP errors datagrams run into (Linux's
+    /// `IP_RECVERR`, and `IPV6_RECVERR` on a dual-stack socket), also after
+    /// `rebind`; [`UdpTransport::take_unreachable`] gives them.
+    pub fn watch_unreachable(&self) -> io::Result<()> {
+        self.watching.store(true, Ordering::Relaxed);
+        recv_errors(&self.current(), self.dual_stack)
+    }
+
+    /// Destinations an ICMP error came back for since the last call, with
+    /// what it said (`port unreachable (ICMP)`, …).
+    pub fn take_unreachable(&self) -> Vec<(SocketAddr, &'static str)> {
+        std::mem::take(
+            &mut *self
+                .unreachable
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Reads the socket's error queue empty, keeping the ICMP errors.
+    fn drain_errors(&self, socket: &UdpSocket) {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
+        use std::os::fd::AsRawFd;
+        let mut found = Vec::new();
+        // A bounded number of turns: the queue is short, and a socket that
+        // kept answering must not hold the receiver here.
+        for _ in 0..64 {
+            let mut data = [0u8; 64];
+            let mut iov = [io::IoSliceMut::new(&mut data)];
+            let mut space = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
+            let Ok(msg) = recvmsg::<SockaddrStorage>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+            ) else {
+                break;
+            };
+            let to = msg.address.and_then(|a| {
+                a.as_sockaddr_in()
+                    .map(|v4| SocketAddr::from((v4.ip(), v4.port())))
+                    .or_else(|| {
+                        a.as_sockaddr_in6()
+                            .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
+                    })
+            });
+            let Ok(cmsgs) = msg.cmsgs() else {
+                continue;
+            };
+            for cmsg in cmsgs {
+                let errno = match cmsg {
+                    ControlMessageOwned::Ipv4RecvErr(e, _)
+                    | ControlMessageOwned::Ipv6RecvErr(e, _) => e.ee_errno,
+                    _ => continue,
+                };
+                let what = match i32::try_from(errno).unwrap_or(0) {
+                    nix::libc::ECONNREFUSED => "port unreachable (ICMP)",
+                    nix::libc::EHOSTUNREACH => "host unreachable (ICMP)",
+                    nix::libc::ENETUNREACH => "network unreachable (ICMP)",
+                    _ => continue,
+                };
+                if let Some(to) = to {
+                    found.push((canonical(to), what));
+                }
+            }
+        }
+        if !found.is_empty() {
+            self.unreachable
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(found);
+        }
     }
 
     /// The socket in use now.
@@ -73,6 +157,9 @@ impl UdpTransport {
         let old = self.current().local_addr()?;
         let fresh = UdpSocket::bind(SocketAddr::new(old.ip(), 0))?;
         grow_buffers(&fresh, SOCKET_BUFFER);
+        if self.watching.load(Ordering::Relaxed) {
+            recv_errors(&fresh, self.dual_stack)?;
+        }
         let addr = fresh.local_addr()?;
         *self.socket.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
         self.read_timeout_us.store(0, Ordering::Relaxed);
@@ -222,9 +309,37 @@ impl UdpTransport {
             {
                 Ok(None)
             }
+            // An ICMP error reported on the socket: kept with its
+            // destination when asked for.
+            Err(e)
+                if self.watching.load(Ordering::Relaxed)
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(
+                            nix::libc::ECONNREFUSED
+                                | nix::libc::EHOSTUNREACH
+                                | nix::libc::ENETUNREACH
+                        )
+                    ) =>
+            {
+                self.drain_errors(&socket);
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
+}
+
+/// Asks for ICMP errors on `socket` (`IPV6_RECVERR` too when dual-stack).
+fn recv_errors(socket: &UdpSocket, dual_stack: bool) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if dual_stack {
+        setsockopt(socket, sockopt::Ipv6RecvErr, &true).map_err(io::Error::from)?;
+        // IPv4 peers (mapped) report through the IPv4 option; best effort.
+        let _ = setsockopt(socket, sockopt::Ipv4RecvErr, &true);
+        return Ok(());
+    }
+    setsockopt(socket, sockopt::Ipv4RecvErr, &true).map_err(io::Error::from)
 }
 
 /// `peer` mapped to IPv6 when the socket is dual-stack.
@@ -316,6 +431,38 @@ mod tests {
         server.send_to(b"yo", peer).unwrap();
         let (n, _) = client.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"yo");
+    }
+
+    #[test]
+    fn an_icmp_port_unreachable_is_kept_with_its_destination_when_watched() {
+        // A port just released: the kernel answers with port unreachable.
+        let gone = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let server = UdpTransport::bind(0, false).unwrap();
+        server.watch_unreachable().unwrap();
+        server.send_to(b"hello?", gone).unwrap();
+        let mut buf = [0u8; 16];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut seen = Vec::new();
+        while seen.is_empty() && Instant::now() < deadline {
+            assert!(
+                server
+                    .recv(&mut buf, Duration::from_millis(50))
+                    .unwrap()
+                    .is_none()
+            );
+            seen = server.take_unreachable();
+        }
+        assert_eq!(seen, vec![(gone, "port unreachable (ICMP)")]);
+        // The error queue was read empty: the socket waits quietly again.
+        assert!(
+            !server
+                .wait_readable(Duration::from_millis(5))
+                .unwrap()
+                .unwrap()
+        );
     }
 
     #[test]

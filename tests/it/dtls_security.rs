@@ -1,6 +1,7 @@
 //! DTLS security options against real peers: certificates with and without
 //! a CA (libcoap's `coap-client-openssl` and `coap-client-gnutls`, `openssl
-//! s_client`), PEM and DER, errors at start, a PSK table, `--ciphersuites`,
+//! s_client`), a client without the required certificate getting an alert,
+//! PEM and DER, errors at start, a PSK table, `--ciphersuites`,
 //! `--debug`, a secure file server and `--dtls-idle-timeout`. nsh listens on
 //! port 0 and the test reads the port from its first line.
 
@@ -200,6 +201,62 @@ fn a_client_certificate_from_another_ca_is_rejected_as_unknown_ca() {
 #[test]
 fn an_expired_client_certificate_is_rejected() {
     rejected_then_good("expired", "certificate expired");
+}
+
+/// With a CA, a client that sends no certificate (`flavour`: libcoap's
+/// openssl or gnutls client, given only the CA) gets a fatal alert, so it
+/// gives up at once instead of retransmitting its flight; nsh prints one
+/// line for it and drops the records of that flight that still arrive
+/// without a line each; a good client registers afterwards.
+fn no_client_certificate_then_good(flavour: &str) {
+    let mut nsh = LiveNsh::start(&[
+        "-l",
+        "0",
+        "--crt-file",
+        &cert("server.crt"),
+        "--key-file",
+        &cert("server.key"),
+        "--ca-file",
+        &cert("ca.crt"),
+        "-c",
+        AFTER_SCRIPT,
+    ]);
+    let port = nsh.port;
+    nsh.wait("@@go", 10);
+    let ca = cert("ca.crt");
+    let uri = format!("coaps://127.0.0.1:{port}/rd?ep=cert-none&lt=60");
+    let client = coap_client(flavour, &["-m", "post", "-C", &ca, "-e", "</3/0>", &uri]);
+    let failed = nsh.wait_line(|l| l.contains("DTLS"), 10);
+    assert!(
+        failed.starts_with("DTLS handshake with 127.0.0.1:")
+            && failed.contains(" failed: the client sent no certificate ("),
+        "{failed}\n{}",
+        nsh.seen()
+    );
+    let good = register_with_cert(flavour, port, "client", "cert-after");
+    nsh.wait("@@done", 10);
+    let (status, out, err) = nsh.finish(10);
+    assert!(status.success(), "{out}\n{err}");
+    // The alert reached the client, which names it (one left without an
+    // alert retransmits until -B ends it, and says nothing of the kind).
+    assert!(
+        client.to_lowercase().contains("alert"),
+        "{flavour}: {client}"
+    );
+    assert!(!good.contains("cannot send"), "{good}");
+    assert!(!out.contains("cert-none"), "{out}");
+    assert_eq!(out.matches("DTLS handshake with").count(), 1, "{out}");
+    assert!(!out.contains("more failed handshakes"), "{out}");
+}
+
+#[test]
+fn a_client_without_a_certificate_gets_an_alert_and_one_line_gnutls() {
+    no_client_certificate_then_good("gnutls");
+}
+
+#[test]
+fn a_client_without_a_certificate_gets_an_alert_and_one_line_openssl() {
+    no_client_certificate_then_good("openssl");
 }
 
 /// openssl s_client with client.crt and only ECDHE-ECDSA-AES128-CCM8
@@ -508,7 +565,7 @@ print("@@done");
     );
     assert!(
         unknown_line.starts_with("DTLS handshake with 127.0.0.1:")
-            && unknown_line.contains(" failed: unknown PSK identity ("),
+            && unknown_line.contains(" failed: unknown PSK identity `dev-x` ("),
         "{unknown_line}\n{out}"
     );
     assert_eq!(out.matches("DTLS handshake with").count(), 2, "{out}");

@@ -8,6 +8,7 @@ mod cli;
 mod clients_list;
 mod dtls;
 mod dtls_cid;
+mod dtls_connect;
 mod dtls_security;
 mod ets;
 mod examples;

@@ -3,13 +3,15 @@
 //! `coap-client-openssl`. A Register gets Created with the identity on the
 //! message, CSMs go both ways, and a client with a wrong key or an
 //! untrusted certificate fails its handshake with one line while the shell
-//! goes on serving the next client.
+//! goes on serving the next client. A plain `coap+tcp://` client, a bare
+//! connect-and-close and an unknown PSK identity are each told in plain
+//! words.
 
 use std::process::Command;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use crate::harness::{listening_port, repo, run_nsh, script};
+use crate::harness::{LiveNsh, listening_port, repo, run_nsh, script};
 
 /// Runs `coap-client-openssl` with `credentials`, posting a Register for
 /// `ep` to nsh on `port`; returns its output (verbose).
@@ -193,4 +195,93 @@ fn a_certificate_client_registers_over_coaps_tcp_and_a_stranger_fails_alone() {
         "the certificate was rejected: issued by an unknown CA",
     );
     check_clients(&clients);
+}
+
+/// The script of the failure tests: a good client registers `tcp-after`
+/// once the failures were seen, which ends it.
+const AFTER: &str = r#"
+print("@@go");
+wait_for(#{kind: "Register", endpoint: "tcp-after"}, 60);
+print("@@done");
+"#;
+
+/// `nsh -l 0 --tcp -i myid -k secretPSK` running [`AFTER`], ready.
+fn psk_tcp_server() -> LiveNsh {
+    let mut nsh = LiveNsh::start(&[
+        "-l",
+        "0",
+        "--tcp",
+        "-i",
+        "myid",
+        "-k",
+        "secretPSK",
+        "-c",
+        AFTER,
+    ]);
+    nsh.wait("@@go", 10);
+    nsh
+}
+
+/// Registers `tcp-after` with the right PSK (the shell may end before its
+/// answer is out) and checks the shell ends well; returns its output.
+fn register_after_and_finish(mut nsh: LiveNsh) -> String {
+    coap_client(
+        &["-u", "myid", "-k", "secretPSK"].map(String::from),
+        nsh.port,
+        "tcp-after",
+    );
+    nsh.wait("@@done", 30);
+    let (status, out, err) = nsh.finish(10);
+    assert!(status.success(), "{out}\n{err}");
+    out
+}
+
+/// A plain CoAP-over-TCP client (libcoap's `coap-client-notls`) at a TLS
+/// port is told as such, and a connection closed before sending anything
+/// is told in plain words; one line each.
+#[test]
+fn plain_coap_and_a_bare_connect_at_a_tls_port_are_told_in_words() {
+    let mut nsh = psk_tcp_server();
+    let uri = format!("coap+tcp://127.0.0.1:{}/rd?ep=plain&lt=60", nsh.port);
+    Command::new("coap-client-notls")
+        .args(["-B", "3", "-m", "post", "-e", "</3/0>", &uri])
+        .output()
+        .expect("coap-client-notls is missing: run `bash tests/setup.sh`");
+    let plain = nsh.wait("TLS handshake with", 10);
+    assert!(
+        plain.starts_with("TLS handshake with 127.0.0.1:")
+            && plain.contains(" failed: not a TLS ClientHello (plain CoAP over TCP?) ("),
+        "{plain}"
+    );
+    let bare = std::net::TcpStream::connect(("127.0.0.1", nsh.port)).unwrap();
+    let bare_peer = bare.local_addr().unwrap();
+    drop(bare);
+    let closed = nsh.wait("TLS handshake with", 10);
+    assert!(
+        closed.starts_with(&format!("TLS handshake with {bare_peer} failed: "))
+            && closed.contains("the client closed the connection before the handshake"),
+        "{closed}"
+    );
+    let out = register_after_and_finish(nsh);
+    assert_eq!(out.matches("TLS handshake with").count(), 2, "{out}");
+    assert!(!out.contains("mbed TLS error"), "{out}");
+}
+
+/// An unknown PSK identity over TLS over TCP is named on the failure line.
+#[test]
+fn an_unknown_psk_identity_over_tcp_is_named() {
+    let mut nsh = psk_tcp_server();
+    coap_client(
+        &["-u", "otherid", "-k", "secretPSK"].map(String::from),
+        nsh.port,
+        "other",
+    );
+    let line = nsh.wait("TLS handshake with", 10);
+    assert!(
+        line.starts_with("TLS handshake with 127.0.0.1:")
+            && line.contains(" failed: unknown PSK identity `otherid` ("),
+        "{line}"
+    );
+    let out = register_after_and_finish(nsh);
+    assert_eq!(out.matches("TLS handshake with").count(), 1, "{out}");
 }

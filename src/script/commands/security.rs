@@ -1,5 +1,6 @@
 //! The DTLS arguments `listen`, `file_server` and `connect` share: the
-//! original's credentials (in its order) and nsh's additions, turned into
+//! original's credentials (in its order) and nsh's additions (`debug_level`
+//! is `debug` under a name a Rhai map can hold), turned into
 //! [`SecurityArgs`] for the transport to check and combine with the command
 //! line's defaults.
 
@@ -42,11 +43,23 @@ pub(super) fn debug_level(debug: Option<i64>) -> Result<Option<u8>, String> {
     }
 }
 
-/// Everything given, for [`SecurityArgs::resolve`].
+/// The debug level given as `debug` or as its alias `debug_level` (what
+/// a Rhai map can hold: `debug` is a reserved word in Rhai); not both.
+fn debug_or_alias(debug: Option<i64>, alias: Option<i64>) -> Result<Option<i64>, String> {
+    match (debug, alias) {
+        (Some(_), Some(_)) => {
+            Err("`debug` and `debug_level` are the same option: give one of them".into())
+        }
+        (d, a) => Ok(d.or(a)),
+    }
+}
+
+/// Everything given, for [`SecurityArgs::resolve`]; `debug` as (`debug`,
+/// `debug_level`).
 pub(super) fn security_args(
     c: Credentials,
     m: MoreSecurity,
-    debug: Option<i64>,
+    debug: (Option<i64>, Option<i64>),
     connection_id: Option<String>,
     idle_timeout: Option<Duration>,
 ) -> Result<SecurityArgs, String> {
@@ -61,7 +74,7 @@ pub(super) fn security_args(
         ca_path: c.ca_path,
         ciphersuites: m.ciphersuites,
         connection_id,
-        debug: debug_level(debug)?,
+        debug: debug_level(debug_or_alias(debug.0, debug.1)?)?,
         idle_timeout,
     })
 }

@@ -29,9 +29,9 @@ command! {
         connection_id: Option<String> = opt(Str, "none"),
         ..more: MoreSecurity,
         dtls_idle_timeout: Option<Duration> = opt(Float, "86400 (a day)"),
-        wait: Option<bool> = opt(Bool, "1 at the prompt and from piped input, 0 in scripts"),
+        wait: Option<bool> = opt(Bool, "1 at the prompt and from piped input, 0 in scripts"),        debug_level: Option<i64> = opt(Int, "debug's value: the name for it in a Rhai map, where `debug` is a reserved word"),
     }
-    help: "Listens on PORT for any number of clients: plain UDP; DTLS 1.2 with a pre-shared key (PSK_IDENTITY and PSK_KEY as literal text, psk_key_hex=, or a psk_file= of `identity,hexkey` lines) or with certificates (CRT_FILE and KEY_FILE, PEM or DER; with CA_FILE or CA_PATH client certificates must chain to it, without, any is accepted); or CoAP over TCP with tcp=1 (over TLS 1.2, coaps+tcp, when credentials are given). connection_id=BYTES (text, or 0x… hex) offers nsh's DTLS Connection ID, so a client whose address changes keeps its session and registration. ciphersuites= narrows and orders the cipher suites (IANA names or numbers); debug=1..3 prints mbed TLS's debug lines to stderr; dtls_idle_timeout= ends idle sessions. At the prompt (and from piped input) it then waits for the first client's first message, as the original did (Ctrl-C stops waiting; nsh goes on listening), unless wait=0; any number of clients are served afterwards.",
+    help: "Listens on PORT for any number of clients: plain UDP; DTLS 1.2 with a pre-shared key (PSK_IDENTITY and PSK_KEY as literal text, psk_key_hex=, or a psk_file= of `identity,hexkey` lines) or with certificates (CRT_FILE and KEY_FILE, PEM or DER; with CA_FILE or CA_PATH client certificates must chain to it, without, any is accepted); or CoAP over TCP with tcp=1 (over TLS 1.2, coaps+tcp, when credentials are given). connection_id=BYTES (text, or 0x… hex) offers nsh's DTLS Connection ID, so a client whose address changes keeps its session and registration. ciphersuites= narrows and orders the cipher suites (IANA names or numbers); debug=1..3 prints mbed TLS's debug lines to stderr (in a Rhai map `debug_level: 1`, as `debug` is a reserved word there); dtls_idle_timeout= ends idle sessions. At the prompt (and from piped input) it then waits for the first client's first message, as the original did (Ctrl-C stops waiting; nsh goes on listening), unless wait=0; any number of clients are served afterwards.",
     example: "listen 9000",
     run: cmd_listen,
 }
@@ -48,8 +48,9 @@ command! {
         debug: Option<i64> = opt(Int, "command line --debug, else 0"),
         background: Option<bool> = opt(Bool, "0: serve until Ctrl-C"),
         ..more: MoreSecurity,
+        debug_level: Option<i64> = opt(Int, "debug's value: the name for it in a Rhai map, where `debug` is a reserved word"),
     }
-    help: "Serves the files below ROOT_DIRECTORY over CoAP with Block2 (coap://, or coaps:// with the DTLS arguments of `listen`), until Ctrl-C; with background=1 it serves while the shell goes on (file_server_stop ends it).",
+    help: "Serves the files below ROOT_DIRECTORY over CoAP with Block2 (coap://, or coaps:// with the DTLS arguments of `listen`, debug_level for debug in a Rhai map), until Ctrl-C; with background=1 it serves while the shell goes on (file_server_stop ends it).",
     example: "file_server . 9000 background=1  |  file_server(\"fw\", #{port: 5700, background: true})",
     run: cmd_file_server,
 }
@@ -75,9 +76,9 @@ command! {
         ..more: MoreSecurity,
         connection_id: Option<String> = opt(Str, "none"),
         debug: Option<i64> = opt(Int, "command line --debug, else 0"),
-        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),
+        timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),        debug_level: Option<i64> = opt(Int, "debug's value: the name for it in a Rhai map, where `debug` is a reserved word"),
     }
-    help: "Sends future messages to HOST:PORT (e.g. a client that never registered). With DTLS arguments (as for `listen`) nsh opens a DTLS session to HOST:PORT as the client, for server-initiated flows, and waits up to TIMEOUT_S for the handshake. Registrations from other devices no longer change where commands go (until `unconnect`, `use_client` or a new `listen`).",
+    help: "Sends future messages to HOST:PORT (e.g. a client that never registered). With DTLS arguments (as for `listen`, debug_level for debug in a Rhai map) nsh opens a DTLS session to HOST:PORT as the client, for server-initiated flows, and waits up to TIMEOUT_S for the handshake. Registrations from other devices no longer change where commands go (until `unconnect`, `use_client` or a new `listen`).",
     example: "connect 127.0.0.1 56830",
     run: cmd_connect,
 }
@@ -173,7 +174,7 @@ fn cmd_listen(ctx: &Ctx, args: ListenArgs) -> CmdResult {
     let given = security_args(
         args.credentials,
         args.more,
-        args.debug,
+        (args.debug, args.debug_level),
         args.connection_id,
         args.dtls_idle_timeout,
     )
@@ -218,9 +219,15 @@ fn cmd_listen(ctx: &Ctx, args: ListenArgs) -> CmdResult {
 }
 
 fn cmd_file_server(ctx: &Ctx, args: FileServerArgs) -> CmdResult {
-    let security = security_args(args.credentials, args.more, args.debug, None, None)
-        .and_then(|g| g.resolve(ctx.server.default_security().as_ref()))
-        .map_err(|e| format!("file_server: {e}"))?;
+    let security = security_args(
+        args.credentials,
+        args.more,
+        (args.debug, args.debug_level),
+        None,
+        None,
+    )
+    .and_then(|g| g.resolve(ctx.server.default_security().as_ref()))
+    .map_err(|e| format!("file_server: {e}"))?;
     let root = args.root_directory.unwrap_or_else(|| ".".into());
     let port = args
         .port
@@ -288,7 +295,7 @@ fn cmd_connect(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
     let given = security_args(
         args.credentials,
         args.more,
-        args.debug,
+        (args.debug, args.debug_level),
         args.connection_id,
         None,
     )

@@ -3,8 +3,9 @@
 //! `transport::tcp`): certificates and keys read (PEM or DER, detected) and
 //! checked against each other, the PSK table installed, cipher suites,
 //! Connection ID, cookies on the DTLS server, debug output. Also words for
-//! what went wrong in a handshake, for a rejected certificate and for an
-//! established session, shared by both transports.
+//! what went wrong in a handshake (naming a refused PSK identity), for a
+//! rejected certificate and for an established session, shared by both
+//! transports.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -361,11 +362,95 @@ pub(super) fn error_code(e: &mbedtls::Error) -> String {
     }
 }
 
+/// RFC 5246's (and RFC 4279's, RFC 8446's) name of an alert description.
+pub(crate) fn alert_name(description: u8) -> String {
+    let name = match description {
+        0 => "close_notify",
+        10 => "unexpected_message",
+        20 => "bad_record_mac",
+        21 => "decryption_failed",
+        22 => "record_overflow",
+        30 => "decompression_failure",
+        40 => "handshake_failure",
+        41 => "no_certificate",
+        42 => "bad_certificate",
+        43 => "unsupported_certificate",
+        44 => "certificate_revoked",
+        45 => "certificate_expired",
+        46 => "certificate_unknown",
+        47 => "illegal_parameter",
+        48 => "unknown_ca",
+        49 => "access_denied",
+        50 => "decode_error",
+        51 => "decrypt_error",
+        60 => "export_restriction",
+        70 => "protocol_version",
+        71 => "insufficient_security",
+        80 => "internal_error",
+        86 => "inappropriate_fallback",
+        90 => "user_canceled",
+        100 => "no_renegotiation",
+        110 => "unsupported_extension",
+        112 => "unrecognized_name",
+        115 => "unknown_psk_identity",
+        116 => "certificate_required",
+        120 => "no_application_protocol",
+        other => return format!("alert {other}"),
+    };
+    name.to_string()
+}
+
+/// Why nsh's own handshake as the client (`connect`) failed, in words:
+/// the alert the server sent, when it sent one.
+pub(crate) fn client_failure(e: &mbedtls::Error, alert: Option<u8>) -> String {
+    match (e.high_level(), alert) {
+        (Some(codes::SslFatalAlertMessage), Some(a)) => {
+            let hint = match a {
+                20 | 51 => ": wrong PSK key or identity?",
+                115 => ": the server does not know nsh's PSK identity",
+                40 => ": no cipher suite or credentials in common?",
+                42 | 46 | 48 => ": the server does not accept nsh's certificate",
+                _ => "",
+            };
+            format!(
+                "the server sent alert {}{hint} (mbed TLS: {})",
+                alert_name(a),
+                error_code(e)
+            )
+        }
+        (Some(codes::SslTimeout), _) => with_code("the server stopped answering", e),
+        _ => handshake_failure(e),
+    }
+}
+
+/// At most this many bytes of a refused PSK identity are shown.
+const IDENTITY_SHOWN: usize = 64;
+
+/// A PSK identity as a line shows it: printable ASCII as it is, other
+/// bytes as `\xHH`, cut after [`IDENTITY_SHOWN`] bytes.
+fn shown_identity(identity: &[u8]) -> String {
+    let shown = identity.get(..IDENTITY_SHOWN).unwrap_or(identity);
+    let mut text = crate::coap::escaped::format_printable(shown);
+    if shown.len() < identity.len() {
+        text.push_str(&format!("… ({} bytes)", identity.len()));
+    }
+    text
+}
+
 /// How a failed handshake reads in the shell: what happened in words,
 /// then mbed TLS's own name for it.
 pub(crate) fn handshake_failure(e: &mbedtls::Error) -> String {
     let what = match e.high_level() {
-        Some(codes::SslUnknownIdentity) => "unknown PSK identity",
+        Some(codes::SslUnknownIdentity) => {
+            let Some(identity) = ffi::take_unknown_identity() else {
+                return format!("unknown PSK identity (mbed TLS: {})", error_code(e));
+            };
+            return format!(
+                "unknown PSK identity `{}` (mbed TLS: {})",
+                shown_identity(&identity),
+                error_code(e)
+            );
+        }
         Some(codes::SslBadHsFinished | codes::SslInvalidMac) => {
             "the client's Finished did not decrypt (wrong PSK key?)"
         }
@@ -386,12 +471,25 @@ pub(crate) fn handshake_failure(e: &mbedtls::Error) -> String {
         }
         _ => "",
     };
-    let code = error_code(e);
     if what.is_empty() {
-        format!("mbed TLS error {code}")
+        format!("mbed TLS error {}", error_code(e))
     } else {
-        format!("{what} (mbed TLS: {code})")
+        with_code(what, e)
     }
+}
+
+/// `what` happened, then mbed TLS's own name for it.
+pub(crate) fn with_code(what: &str, e: &mbedtls::Error) -> String {
+    format!("{what} (mbed TLS: {})", error_code(e))
+}
+
+/// The alert mbed TLS does not send itself for a failed handshake, when
+/// one is due: `handshake_failure` to a client that sent no certificate
+/// where one is required (RFC 5246 §7.4.6), so it fails at once.
+pub(crate) fn alert_to_send(e: &mbedtls::Error) -> Option<u8> {
+    /// RFC 5246 §7.2's handshake_failure.
+    const HANDSHAKE_FAILURE: u8 = 40;
+    (e.high_level() == Some(codes::SslNoClientCertificate)).then_some(HANDSHAKE_FAILURE)
 }
 
 /// The line for an established session (`what`: DTLS or TLS): who, how,

@@ -1,9 +1,11 @@
 //! The few mbed TLS calls the `mbedtls` crate does not wrap, in one place:
 //! the PSK callback (an identity → key table), DTLS Connection ID (own CID,
-//! the peer's CID), and the debug threshold. Also the per-thread note of
-//! which peer mbed TLS is working for, so that the PSK callback can tell
-//! which identity a session used and debug lines can name their peer (for
-//! DTLS sessions and for TLS connections over TCP alike).
+//! the peer's CID), the debug threshold, and a fatal alert where mbed TLS
+//! sends none. Also the per-thread note of which peer mbed TLS is working
+//! for, so that the PSK callback can tell which identity a session used (or
+//! which one it refused) and debug lines can name their peer (for DTLS
+//! sessions and for TLS connections over TCP alike), and what a failed
+//! handshake had received or where it stalled (for words on its line).
 //!
 //! Connection ID exists only because `.cargo/config.toml` defines
 //! MBEDTLS_SSL_DTLS_CONNECTION_ID for the C library and the bindings alike;
@@ -29,6 +31,14 @@ struct Step {
 
 thread_local! {
     static STEP: RefCell<Step> = RefCell::new(Step::default());
+    /// The identity the PSK callback last refused on this thread (the
+    /// handshake and the line about its failure run on the same thread).
+    static UNKNOWN_IDENTITY: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// The PSK identity the callback last refused on this thread, taken.
+pub(crate) fn take_unknown_identity() -> Option<Vec<u8>> {
+    UNKNOWN_IDENTITY.with(|u| u.borrow_mut().take())
 }
 
 /// Runs `f` (one mbed TLS call on `peer`'s session) noting the peer for the
@@ -80,6 +90,7 @@ unsafe extern "C" fn psk_callback(
         )
     };
     let Some(psk) = keys.0.iter().find(|k| k.identity.as_bytes() == identity) else {
+        UNKNOWN_IDENTITY.with(|u| *u.borrow_mut() = Some(identity.to_vec()));
         return sys::ERR_SSL_UNKNOWN_IDENTITY;
     };
     // SAFETY: `ssl` is the context in handshake; the key is copied.
@@ -144,3 +155,93 @@ pub(super) fn set_debug_threshold(level: u8) {
     // SAFETY: a plain store of an int inside mbed TLS.
     unsafe { sys::debug_set_threshold(c_int::from(level.min(4))) }
 }
+
+unsafe extern "C" fn collect_records(sink: *mut c_void, buf: *const u8, len: usize) -> c_int {
+    if sink.is_null() || (buf.is_null() && len > 0) {
+        return sys::ERR_SSL_BAD_INPUT_DATA;
+    }
+    // SAFETY: `sink` is the vector `fatal_alert` lends for this call;
+    // mbed TLS passes `len` bytes at `buf`.
+    let (records, bytes) = unsafe {
+        (
+            &mut *(sink as *mut Vec<Vec<u8>>),
+            if len == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(buf, len)
+            },
+        )
+    };
+    records.push(bytes.to_vec());
+    c_int::try_from(len).unwrap_or(c_int::MAX)
+}
+
+/// The fatal alert `description` (RFC 5246 §7.2) as the session would
+/// send it now, for a handshake that failed where mbed TLS sends none
+/// itself (no client certificate), so the peer gives up at once instead of
+/// retransmitting. The `mbedtls` crate has dropped the session's I/O by
+/// then: the record is collected here, for the caller to send.
+pub(crate) fn fatal_alert<T>(ctx: &mut Context<T>, description: u8) -> Vec<Vec<u8>> {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    let mut records: Vec<Vec<u8>> = Vec::new();
+    let sink = &mut records as *mut Vec<Vec<u8>> as *mut c_void;
+    // SAFETY: `ssl` is live and without I/O (see above); the sink outlives
+    // the call, and the I/O is cleared again before `records` is read.
+    unsafe {
+        sys::ssl_set_bio(ssl, sink, Some(collect_records), None, None);
+        sys::ssl_send_alert_message(ssl, sys::SSL_ALERT_LEVEL_FATAL as u8, description);
+        sys::ssl_set_bio(ssl, std::ptr::null_mut(), None, None, None);
+    }
+    records
+}
+
+/// What a session had received when its handshake failed: the content
+/// type of the last record header read (`None` before any byte), and
+/// whether the handshake still waited for the ClientHello with nothing
+/// received. Read from the context, which keeps its buffers after the
+/// `mbedtls` crate dropped its I/O.
+pub(crate) fn received_at_failure<T>(ctx: &mut Context<T>) -> (Option<u8>, bool) {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    // SAFETY: `ssl` is live; `in_hdr` points into its input buffer (set up
+    // with the context), read only when bytes were received into it.
+    unsafe {
+        let left = (*ssl).in_left;
+        let header = (*ssl).in_hdr;
+        let first = (left > 0 && !header.is_null()).then(|| *header);
+        let waiting = u32::try_from((*ssl).state).is_ok_and(|s| s <= sys::SSL_CLIENT_HELLO);
+        (first, waiting && left == 0)
+    }
+}
+
+/// The description of the fatal alert the peer sent, when that is why the
+/// handshake failed (the record stays in the context's input buffer).
+pub(crate) fn alert_received<T>(ctx: &mut Context<T>) -> Option<u8> {
+    /// RFC 5246's alert content type.
+    const ALERT: c_int = 21;
+    let ssl: *mut sys::ssl_context = ctx.into();
+    // SAFETY: `ssl` is live; `in_msg` points into its input buffer, where
+    // mbed TLS left the alert it returned the error for (level, then
+    // description).
+    unsafe {
+        let msg = (*ssl).in_msg;
+        ((*ssl).in_msgtype == ALERT && !msg.is_null()).then(|| *msg.add(1))
+    }
+}
+
+/// Where a client handshake stands: mbed TLS's state (`ssl_states`).
+pub(crate) fn handshake_state<T>(ctx: &mut Context<T>) -> u32 {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    // SAFETY: `ssl` is live; a plain read.
+    u32::try_from(unsafe { (*ssl).state }).unwrap_or(0)
+}
+
+/// mbed TLS's states of a client waiting for the server's last flight
+/// (NewSessionTicket, ChangeCipherSpec, Finished): nsh's Finished is out.
+pub(crate) const AWAITING_SERVER_FINISHED: [u32; 3] = [
+    sys::SSL_SERVER_NEW_SESSION_TICKET,
+    sys::SSL_SERVER_CHANGE_CIPHER_SPEC,
+    sys::SSL_SERVER_FINISHED,
+];
+/// mbed TLS's state of a client waiting for the ServerHello (its
+/// ClientHello is out).
+pub(crate) const AWAITING_SERVER_HELLO: u32 = sys::SSL_SERVER_HELLO;

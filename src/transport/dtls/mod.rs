@@ -15,7 +15,13 @@
 //! (NAT rebinding). Sessions end on close_notify, on a new handshake from
 //! their address, on a fatal error, or after the idle timeout. Outcomes are
 //! one-line notices for the shell to print; a flood of failures becomes a
-//! summary.
+//! summary. A failed handshake gets a fatal alert (mbed TLS's own, or
+//! nsh's where mbed TLS sends none), is one line, and the rest of that
+//! peer's flight (retransmissions included) is dropped without more lines
+//! until it sends a new ClientHello. When nsh is the client, a failure
+//! is kept for `connect` to tell: the alert the server sent, or the ICMP
+//! error that came back (the socket asks for them), and where an
+//! unfinished handshake stalled.
 
 pub(crate) mod config;
 pub(crate) mod ffi;
@@ -45,6 +51,16 @@ const CONTENT_TYPE_TLS12_CID: u8 = 25;
 const CONTENT_TYPE_HANDSHAKE: u8 = 22;
 /// Bytes before the CID in a CID record: type, version, epoch, sequence.
 const CID_OFFSET: usize = 1 + 2 + 2 + 6;
+
+/// Handshake type of a ClientHello, after a DTLS record header.
+const HANDSHAKE_CLIENT_HELLO: u8 = 1;
+/// Length of a DTLS record header.
+const RECORD_HEADER: usize = 13;
+/// How long the records of a failed handshake's peer are dropped without
+/// a line (about as long as a DTLS client retransmits a flight).
+const LEFTOVER_WINDOW: Duration = Duration::from_secs(60);
+/// At most this many peers whose handshake failed are remembered.
+const LEFTOVER_PEERS: usize = 4096;
 
 /// At most this many failure lines a second; the rest are counted and
 /// summed up in one line.
@@ -120,6 +136,12 @@ pub struct DtlsTransport {
     moved: Mutex<Vec<(SocketAddr, SocketAddr)>>,
     /// Peers whose session ended, not yet taken.
     ended: Mutex<Vec<SocketAddr>>,
+    /// Peers whose handshake failed, and when: the rest of their flight is
+    /// dropped quietly.
+    failed: Mutex<HashMap<SocketAddr, Instant>>,
+    /// Why nsh's handshakes as the client failed, by server, until the
+    /// next `open` to it.
+    client_failures: Mutex<HashMap<SocketAddr, String>>,
     last_sweep: Mutex<Instant>,
     /// The receive buffer (one receiving thread; reused, not zeroed again
     /// for every datagram).
@@ -156,6 +178,9 @@ impl DtlsTransport {
     pub fn bind(port: u16, ipv6: bool, security: &Security) -> io::Result<Self> {
         let server_tls = config::build(security, Side::Server).map_err(io::Error::other)?;
         let udp = UdpTransport::bind(port, ipv6)?;
+        // For `connect` to a port where no server listens; without it, that
+        // handshake only times out.
+        let _ = udp.watch_unreachable();
         Ok(DtlsTransport {
             udp,
             sessions: Mutex::new(HashMap::new()),
@@ -167,6 +192,8 @@ impl DtlsTransport {
             flood: Mutex::new(Flood::default()),
             moved: Mutex::new(Vec::new()),
             ended: Mutex::new(Vec::new()),
+            failed: Mutex::new(HashMap::new()),
+            client_failures: Mutex::new(HashMap::new()),
             last_sweep: Mutex::new(Instant::now()),
             raw: Mutex::new(vec![0u8; MAX_DATAGRAM]),
             plain: Mutex::new(vec![0u8; MAX_DATAGRAM]),
@@ -284,6 +311,8 @@ impl DtlsTransport {
         };
         let mut sessions = lock(&self.sessions);
         sessions.remove(&peer);
+        lock(&self.client_failures).remove(&peer);
+        lock(&self.failed).remove(&peer);
         let (outcome, identity) = ffi::stepping(peer, || ctx.establish(io, None));
         let mut session = Session {
             ctx,
@@ -323,6 +352,7 @@ impl DtlsTransport {
         if let Some((datagram, from)) = received {
             self.feed(datagram, from);
         }
+        self.unreachable();
         self.drive_handshakes();
         // Handshake flights and alerts; a failure shows as the peer's
         // silence, as any lost datagram would.
@@ -330,6 +360,49 @@ impl DtlsTransport {
         self.sweep_idle();
         self.flush_flood(false);
         Ok(self.pop_pending(buf))
+    }
+
+    /// Why nsh's last handshake as the client with `peer` failed, as a
+    /// sentence, if it did.
+    pub fn client_failure(&self, peer: SocketAddr) -> Option<String> {
+        lock(&self.client_failures).get(&canonical(peer)).cloned()
+    }
+
+    /// Where nsh's unfinished handshake as the client with `peer` stands,
+    /// when that says something: the server has not answered at all, or
+    /// not nsh's Finished.
+    pub fn client_stall(&self, peer: SocketAddr) -> Option<&'static str> {
+        let mut sessions = lock(&self.sessions);
+        let session = sessions
+            .get_mut(&canonical(peer))
+            .filter(|s| s.side == Side::Client && !s.established)?;
+        let state = ffi::handshake_state(&mut session.ctx);
+        if ffi::AWAITING_SERVER_FINISHED.contains(&state) {
+            Some("the server did not answer nsh's Finished (wrong PSK key or identity?)")
+        } else if state == ffi::AWAITING_SERVER_HELLO {
+            Some("the server did not answer nsh's ClientHello")
+        } else {
+            None
+        }
+    }
+
+    /// Ends nsh's handshakes as the client with servers an ICMP error came
+    /// back from (nothing listens there).
+    fn unreachable(&self) {
+        for (peer, what) in self.udp.take_unreachable() {
+            let mut sessions = lock(&self.sessions);
+            let pending = sessions
+                .get(&peer)
+                .is_some_and(|s| s.side == Side::Client && !s.established);
+            if !pending {
+                continue;
+            }
+            sessions.remove(&peer);
+            drop(sessions);
+            let line = format!("no DTLS server at {peer}: {what}");
+            lock(&self.client_failures).insert(peer, line.clone());
+            self.failure(line);
+        }
     }
 
     /// Handshake outcomes and session ends since the last call, one line
@@ -559,6 +632,9 @@ impl DtlsTransport {
     /// record may start one.
     fn start(&self, datagram: Vec<u8>, from: SocketAddr) {
         let peer = canonical(from);
+        if self.leftover(peer, &datagram) {
+            return;
+        }
         if datagram.first() != Some(&CONTENT_TYPE_HANDSHAKE) {
             self.failure(format!(
                 "DTLS: dropped a {}-byte datagram from {peer}: no session and not a handshake",
@@ -635,12 +711,61 @@ impl DtlsTransport {
             // The HelloVerifyRequest went out; the ClientHello with the
             // cookie starts a new session.
             Err(e) if e.high_level() == Some(codes::SslHelloVerifyRequired) => false,
+            Err(e) if session.side == Side::Client => {
+                let alert = ffi::alert_received(&mut session.ctx);
+                let why = config::client_failure(&e, alert);
+                lock(&self.client_failures).insert(
+                    peer,
+                    format!("the DTLS handshake with {peer} failed: {why}"),
+                );
+                self.remember_failed(peer);
+                self.failure(format!("DTLS handshake with {peer} failed: {why}"));
+                false
+            }
             Err(e) => {
                 let why = config::handshake_failure(&e);
+                if let Some(alert) = config::alert_to_send(&e) {
+                    // Goes out with the next flush.
+                    let (records, _) =
+                        ffi::stepping(peer, || ffi::fatal_alert(&mut session.ctx, alert));
+                    let to = self.udp.socket_addr(peer);
+                    lock(&self.outbox).extend(records.into_iter().map(|r| (r, to)));
+                }
+                self.remember_failed(peer);
                 self.failure(format!("DTLS handshake with {peer} failed: {why}"));
                 false
             }
         }
+    }
+
+    /// Notes that `peer`'s handshake failed: what it still sends of that
+    /// handshake is dropped quietly (see [`DtlsTransport::leftover`]).
+    fn remember_failed(&self, peer: SocketAddr) {
+        let mut failed = lock(&self.failed);
+        if failed.len() >= LEFTOVER_PEERS {
+            failed.retain(|_, at| at.elapsed() < LEFTOVER_WINDOW);
+        }
+        if failed.len() < LEFTOVER_PEERS {
+            failed.insert(peer, Instant::now());
+        }
+    }
+
+    /// Whether `datagram`, from `peer` without a session, is what is left
+    /// of a handshake that failed lately (the rest of its flight, or a
+    /// retransmission): dropped without a line. A ClientHello starts
+    /// afresh.
+    fn leftover(&self, peer: SocketAddr, datagram: &[u8]) -> bool {
+        let mut failed = lock(&self.failed);
+        let Some(at) = failed.get(&peer) else {
+            return false;
+        };
+        let hello = datagram.first() == Some(&CONTENT_TYPE_HANDSHAKE)
+            && datagram.get(RECORD_HEADER) == Some(&HANDSHAKE_CLIENT_HELLO);
+        if hello || at.elapsed() >= LEFTOVER_WINDOW {
+            failed.remove(&peer);
+            return false;
+        }
+        true
     }
 
     /// Lets unfinished handshakes retransmit or time out.

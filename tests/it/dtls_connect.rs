@@ -1,0 +1,203 @@
+//! `connect` as a DTLS client against real servers (`openssl s_server
+//! -dtls1_2`) and against a port where nothing listens: each failure says
+//! what happened (ICMP port unreachable, the alert the server sent, or
+//! where the handshake stalled) instead of only that it did not complete;
+//! and the `debug_level` alias of `debug`, which a Rhai map cannot name.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::harness::{nsh_bin, repo};
+
+/// `openssl s_server -dtls1_2` on a random high port of 127.0.0.1, once it
+/// accepts; killed on drop.
+struct SServer {
+    child: Child,
+    port: u16,
+}
+
+impl SServer {
+    fn start(args: &[&str]) -> SServer {
+        for attempt in 0..5u32 {
+            let port = random_port(attempt);
+            let mut child = Command::new("openssl")
+                .args(["s_server", "-dtls1_2", "-accept"])
+                .arg(format!("127.0.0.1:{port}"))
+                .args(args)
+                .current_dir(repo())
+                // Kept open: s_server ends at the end of its input.
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("openssl is missing: run `bash tests/setup.sh`");
+            let out = child.stdout.take().expect("piped stdout");
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            loop {
+                match rx.recv_timeout(Duration::from_secs(10)) {
+                    Ok(line) if line.contains("ACCEPT") => return SServer { child, port },
+                    Ok(_) => continue,
+                    Err(_) => break,
+                }
+            }
+            // The port was taken (or s_server failed): another one.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("openssl s_server did not start");
+    }
+}
+
+/// A high port, different for each call.
+fn random_port(salt: u32) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mix = nanos
+        .wrapping_add(std::process::id().wrapping_mul(7919))
+        .wrapping_add(CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(104729))
+        .wrapping_add(salt);
+    (20000 + mix % 40000) as u16
+}
+
+impl Drop for SServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `nsh -c SCRIPT`: exit code, stdout, stderr.
+fn nsh(script: &str) -> (Option<i32>, String, String) {
+    let o = Command::new(nsh_bin())
+        .args(["-c", script])
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nsh");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The error of `connect("127.0.0.1", PORT, OPTIONS)`, caught.
+fn connect_error(port: u16, options: &str) -> String {
+    let script = format!(
+        r#"try {{ connect("127.0.0.1", {port}, {options}); print("@@connected"); }} catch (e) {{ print("@@error " + e); }}"#
+    );
+    let (code, out, err) = nsh(&script);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    out.lines()
+        .find_map(|l| l.strip_prefix("@@error "))
+        .unwrap_or_else(|| panic!("connect did not fail:\n{out}\n{err}"))
+        .to_string()
+}
+
+/// Nothing listens on the port: the ICMP port unreachable that comes back
+/// ends the handshake with words saying so.
+#[test]
+fn connect_to_a_port_without_a_server_says_port_unreachable() {
+    // A port just released: nothing listens there (the kernel answers
+    // with ICMP port unreachable).
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port();
+    let e = connect_error(port, r#"#{psk_identity: "myid", psk_key: "secretPSK"}"#);
+    assert!(
+        e.contains(&format!(
+            "no DTLS server at 127.0.0.1:{port}: port unreachable (ICMP)"
+        )),
+        "{e}"
+    );
+}
+
+/// openssl s_server with another PSK drops nsh's Finished without a word
+/// (DTLS discards records that do not decrypt): the error says where the
+/// handshake stalled and what that likely means.
+#[test]
+fn connect_with_a_wrong_psk_key_says_the_server_did_not_answer_the_finished() {
+    let server = SServer::start(&["-nocert", "-psk", "31323334", "-cipher", "PSK-AES128-CCM8"]);
+    let e = connect_error(
+        server.port,
+        r#"#{psk_identity: "myid", psk_key: "wrong", timeout_s: 3}"#,
+    );
+    assert!(
+        e.contains(&format!(
+            "the DTLS handshake with 127.0.0.1:{} did not complete within 3.0 s: the server did not answer nsh's Finished (wrong PSK key or identity?)",
+            server.port
+        )),
+        "{e}"
+    );
+}
+
+/// openssl s_server with only a certificate shares no cipher suite with a
+/// PSK client and says so with a fatal alert, which the error names.
+#[test]
+fn connect_names_the_alert_the_server_sent() {
+    let server = SServer::start(&[
+        "-cert",
+        "tests/fixtures/certs/server.crt",
+        "-key",
+        "tests/fixtures/certs/server.key",
+    ]);
+    let e = connect_error(
+        server.port,
+        r#"#{psk_identity: "myid", psk_key: "secretPSK"}"#,
+    );
+    assert!(
+        e.contains(&format!(
+            "the DTLS handshake with 127.0.0.1:{} failed: the server sent alert handshake_failure",
+            server.port
+        )),
+        "{e}"
+    );
+    assert!(!e.contains("did not complete"), "{e}");
+}
+
+/// `debug_level` is `debug` under a name a Rhai map can hold (`debug` is
+/// a reserved word there), for `listen`, `file_server` and `connect`;
+/// help says so.
+#[test]
+fn debug_level_is_debug_in_a_rhai_map() {
+    let server = SServer::start(&["-nocert", "-psk", "31323334", "-cipher", "PSK-AES128-CCM8"]);
+    let script = format!(
+        r#"
+listen(0, #{{psk_identity: "myid", psk_key: "1234", debug_level: 0}});
+file_server(".", 0, #{{psk_identity: "myid", psk_key: "1234", debug_level: 0, background: true}});
+file_server_stop();
+connect("127.0.0.1", {}, #{{psk_identity: "myid", psk_key: "1234", debug_level: 1}});
+print("@@connected");
+try {{ listen(0, #{{psk_identity: "a", psk_key: "b", "debug": 1, debug_level: 2}}); }} catch (e) {{ print("@@both " + e); }}
+help("connect");
+"#,
+        server.port
+    );
+    let (code, out, err) = nsh(&script);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("@@connected"), "{out}\n{err}");
+    // mbed TLS's lines, prefixed with the peer.
+    assert!(
+        err.contains(&format!("127.0.0.1:{} [", server.port)),
+        "{err}"
+    );
+    let both = out
+        .lines()
+        .find(|l| l.starts_with("@@both "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(both.contains("`debug` and `debug_level`"), "{both}");
+    assert!(out.contains("debug_level"), "{out}");
+}

@@ -185,21 +185,9 @@ fn a_request_without_a_response_throws_a_catchable_error() {
 
 #[test]
 fn piped_stdin_replays_a_session_of_command_lines() {
-    let mut child = Command::new(nsh_bin())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"set auto_ack=0\nset\nlet x = 40 + 2\nprint(x)\nfor i in 0..2 {\n  print(\"i=\" + i)\n}\nread 0/3\nget_error\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
+    let text = piped(
+        "set auto_ack=0\nset\nlet x = 40 + 2\nprint(x)\nfor i in 0..2 {\n  print(\"i=\" + i)\n}\nread 0/3\nget_error\n",
+    );
     assert!(text.contains("Auto 0.00 ACK responses disabled"), "{text}");
     assert!(
         text.contains("auto_update=1 auto_reregister=1 auto_bspack_error=1 auto_ack=0"),
@@ -483,7 +471,7 @@ fn the_history_keeps_only_the_last_history_limit_messages() {
 }
 
 /// Runs `session` through nsh's piped standard input; returns its output.
-fn piped(session: &str) -> String {
+fn piped(session: impl AsRef<[u8]>) -> String {
     let mut child = Command::new(nsh_bin())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -494,7 +482,7 @@ fn piped(session: &str) -> String {
         .stdin
         .take()
         .unwrap()
-        .write_all(session.as_bytes())
+        .write_all(session.as_ref())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -839,20 +827,7 @@ fn huge_allocations_in_a_script_are_errors_not_aborts() {
 /// goes on (it used to end there, silently, with status 0).
 #[test]
 fn a_piped_line_that_is_not_utf8_is_reported_and_the_rest_runs() {
-    let mut child = Command::new(nsh_bin())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"print(\"@@one\")\n\xff\xfe\nprint(\"@@two\")\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = piped(b"print(\"@@one\")\n\xff\xfe\nprint(\"@@two\")\n");
     assert!(text.contains("@@one") && text.contains("@@two"), "{text}");
     assert!(
         text.contains("line 2: not valid UTF-8 (byte 0xff at column 1); the line was not run"),

@@ -545,7 +545,7 @@ fn piped_command_lines_accept_unique_prefixes_and_list_ambiguous_ones() {
 #[test]
 fn piped_lines_show_a_message_value_with_its_decoded_values() {
     let (_silent, port) = crate::harness::silent_udp_port();
-    let text = piped(&format!(
+    let text = piped(format!(
         "connect 127.0.0.1 {port}\n\
          set retransmit=0\n\
          try {{ write(\"/3/0/14\", \"+02:00\", #{{timeout_s: 0.05}}) }} catch {{ print(\"@@timed out\") }}\n\

@@ -227,8 +227,9 @@ fn bytes_arg(v: &Dynamic) -> Result<Vec<u8>, Box<EvalAltResult>> {
     escaped::parse(&dyn_text(v)).map_err(fail)
 }
 
-fn id(i: i64) -> Result<u16, Box<EvalAltResult>> {
-    u16::try_from(i).map_err(|_| fail(format!("{i} is not an ID (0..65535)")))
+/// An Object, Instance or Resource ID given to the builder method `method`.
+fn id(method: &str, i: i64) -> Result<u16, Box<EvalAltResult>> {
+    u16::try_from(i).map_err(|_| fail(format!("{method}: {i} is not an ID (0..65535)")))
 }
 
 /// Registers `encode`, `tlv()`, `senml_cbor()` and their methods.
@@ -275,7 +276,7 @@ pub fn register(engine: &mut Engine, objects: Objects) {
     engine.register_fn(
         "add_instance",
         |t: &mut Tlv, i: i64| -> Result<Tlv, Box<EvalAltResult>> {
-            let i = id(i)?;
+            let i = id("add_instance", i)?;
             t.with(|b| b.add_instance(i)).map_err(fail)?;
             Ok(t.clone())
         },
@@ -283,7 +284,7 @@ pub fn register(engine: &mut Engine, objects: Objects) {
     engine.register_fn(
         "add_multiple_resource",
         |t: &mut Tlv, i: i64| -> Result<Tlv, Box<EvalAltResult>> {
-            let i = id(i)?;
+            let i = id("add_multiple_resource", i)?;
             t.with(|b| b.add_multiple_resource(i)).map_err(fail)?;
             Ok(t.clone())
         },
@@ -296,7 +297,7 @@ pub fn register(engine: &mut Engine, objects: Objects) {
                         bytes: &[u8],
                         kind: &str|
               -> Result<Tlv, Box<EvalAltResult>> {
-            let i = id(i)?;
+            let i = id(name, i)?;
             t.with(|b| {
                 if instance {
                     b.add_resource_instance(i, bytes, kind)

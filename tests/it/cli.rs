@@ -986,3 +986,14 @@ fn option_names_are_rhai_functions() {
         "{err}"
     );
 }
+
+/// A builder's error names the method it came from.
+#[test]
+fn a_builder_id_error_names_its_method() {
+    let (code, _, err) = nsh(&["-c", "tlv().add_resource(70000, 1)"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("add_resource: 70000 is not an ID (0..65535)"),
+        "{err}"
+    );
+}

@@ -41,6 +41,18 @@ fn device(n: usize, extra: Option<Message>) -> (u16, std::thread::JoinHandle<()>
     (port, thread)
 }
 
+/// Runs the script `script(port)` makes, with a device on `port` that
+/// answers one request, then sends `extra`.
+fn with_device(
+    extra: Option<Message>,
+    script: impl FnOnce(u16) -> String,
+) -> (Option<i32>, String, String) {
+    let (port, dev) = device(1, extra);
+    let ran = run(&script(port));
+    dev.join().unwrap();
+    ran
+}
+
 fn run(script: &str) -> (Option<i32>, String, String) {
     let nsh = LiveNsh::start(&["-l", "0", "-c", script]);
     let (status, out, err) = nsh.finish(60);
@@ -49,14 +61,14 @@ fn run(script: &str) -> (Option<i32>, String, String) {
 
 #[test]
 fn an_armed_expectation_that_a_response_does_not_meet_fails_the_script() {
-    let (port, dev) = device(1, None);
-    let (code, out, err) = run(&format!(
-        r#"connect("127.0.0.1", {port});
+    let (code, out, err) = with_device(None, |port| {
+        format!(
+            r#"connect("127.0.0.1", {port});
 expect("Update");
 let r = coap_get("/x");
 print("@@after the read");"#
-    ));
-    dev.join().unwrap();
+        )
+    });
     assert_eq!(code, Some(1), "{out}\n{err}");
     assert!(
         err.contains("expect: a message did not match")
@@ -71,41 +83,41 @@ fn a_mismatch_found_after_the_last_command_still_fails_the_script() {
     // The armed check is met by nothing until the script ends: the ping
     // arrives during the `sleep`, which is the script's last command.
     let ping = Message::new(Type::Confirmable, Code::EMPTY, 0x4242);
-    let (port, dev) = device(1, Some(ping));
-    let (code, out, err) = run(&format!(
-        r#"connect("127.0.0.1", {port});
+    let (code, out, err) = with_device(Some(ping), |port| {
+        format!(
+            r#"connect("127.0.0.1", {port});
 coap_get("/x");
 expect("Update");
 sleep(1.0);"#
-    ));
-    dev.join().unwrap();
+        )
+    });
     assert_eq!(code, Some(1), "{out}\n{err}");
     assert!(err.contains("kind: expected \"Update\""), "{err}");
 }
 
 #[test]
 fn expect_none_with_a_timeout_asserts_silence() {
-    let (port, dev) = device(1, None);
-    let (code, out, err) = run(&format!(
-        r#"connect("127.0.0.1", {port});
+    let (code, out, err) = with_device(None, |port| {
+        format!(
+            r#"connect("127.0.0.1", {port});
 coap_get("/x");
 expect("None", 0.5);
 expect((), 0.5);
 print("@@silent");"#
-    ));
-    dev.join().unwrap();
+        )
+    });
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("@@silent"), "{out}");
 
     let ping = Message::new(Type::Confirmable, Code::EMPTY, 0x4243);
-    let (port, dev) = device(1, Some(ping));
-    let (code, out, err) = run(&format!(
-        r#"connect("127.0.0.1", {port});
+    let (code, out, err) = with_device(Some(ping), |port| {
+        format!(
+            r#"connect("127.0.0.1", {port});
 coap_get("/x");
 expect("None", 3);
 print("@@silent");"#
-    ));
-    dev.join().unwrap();
+        )
+    });
     assert_eq!(code, Some(1), "{out}\n{err}");
     assert!(
         err.contains("expect: nothing was to arrive within 3.0 s")

@@ -19,6 +19,7 @@ pub mod cmdline;
 pub mod command;
 pub mod commands;
 mod ctx;
+pub mod heap;
 pub mod junit;
 pub mod message;
 pub mod pattern;
@@ -176,6 +177,8 @@ pub struct Shell {
     /// Functions defined at the prompt (`fn name(…) { … }`), for later
     /// lines.
     functions: rhai::AST,
+    /// The heap when the running script or prompt line began.
+    heap: Arc<heap::Baseline>,
 }
 
 /// Outcome of one prompt line.
@@ -223,11 +226,13 @@ impl Shell {
         register_tests(&mut engine, &ctx);
         engine.set_module_resolver(stdlib::resolver());
         let flag = ctx.server.interrupt_flag();
+        let heap = Arc::new(heap::Baseline::default());
+        let grown = heap.clone();
         engine.on_progress(move |_| {
             if flag.load(Ordering::SeqCst) {
                 Some(Dynamic::from("interrupted"))
             } else {
-                None
+                grown.exceeded().map(Dynamic::from)
             }
         });
         builders::register(&mut engine, ctx.server.objects());
@@ -237,6 +242,7 @@ impl Shell {
             ctx,
             subshell: None,
             functions: rhai::AST::empty(),
+            heap,
         }
     }
 
@@ -269,6 +275,7 @@ impl Shell {
             .script_file
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(file.clone());
+        self.heap.begin();
         let outcome = self.run_source(&file, &source).and_then(|()| {
             // An armed `expect` that the last message did not meet.
             match expectation_failed(&self.ctx) {
@@ -329,6 +336,9 @@ impl Shell {
         match self.engine.run_ast_with_scope(&mut self.scope, &ast) {
             Ok(()) => Ok(()),
             Err(e) => match *e {
+                EvalAltResult::ErrorTerminated(t, p) if t.is::<heap::Exceeded>() => Err(
+                    RunError::Script(format!("{file}:{}: {}", pos(p), terminated(&t))),
+                ),
                 EvalAltResult::ErrorTerminated(..) => Err(RunError::Script(with_cause(
                     &self.ctx,
                     format!("{file}: interrupted"),
@@ -359,6 +369,7 @@ impl Shell {
             .server
             .interrupt_flag()
             .store(false, Ordering::SeqCst);
+        self.heap.begin();
         if self.subshell.is_some() {
             return self.eval_subshell_line(line);
         }
@@ -621,13 +632,22 @@ pub fn describe_error(e: &EvalAltResult) -> String {
         }
         EvalAltResult::ErrorRuntime(v, p) => format!("{}: {}", pos(*p), args::dyn_text(v)),
         // Ctrl-C while Rhai itself runs (a loop, not a waiting command).
-        EvalAltResult::ErrorTerminated(_, p) => format!("{}: interrupted", pos(*p)),
+        EvalAltResult::ErrorTerminated(t, p) => format!("{}: {}", pos(*p), terminated(t)),
         other => format!(
             "{}: {}{}",
             pos(other.position()),
             strip_position(&other.to_string()),
             command_hint(other)
         ),
+    }
+}
+
+/// Why Rhai stopped a script between operations: Ctrl-C (or a cause the
+/// server knows), or the heap limit ([`heap::Exceeded`]).
+fn terminated(token: &Dynamic) -> String {
+    match token.clone().try_cast::<heap::Exceeded>() {
+        Some(e) => e.to_string(),
+        None => "interrupted".to_string(),
     }
 }
 

@@ -823,6 +823,58 @@ fn huge_allocations_in_a_script_are_errors_not_aborts() {
     assert!(out.contains("@@alive"), "{out}");
 }
 
+/// Runs `sh -c SCRIPT` with nsh's path in `$NSH`; returns status and output.
+fn sh(script: &str) -> (i32, String) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("NSH", nsh_bin())
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A loop that grows a value without end is stopped with an error that
+/// names the heap and its limit, before the allocator fails and aborts
+/// nsh (it used to die with `memory allocation of … failed`, losing the
+/// history). The address space is limited to 3 GB here, so the default
+/// limit (a quarter of what the process may have) is small and reached
+/// quickly; the shell goes on after it.
+#[test]
+fn a_runaway_script_is_stopped_at_the_heap_limit_not_aborted() {
+    let limit = "ulimit -v 1500000;";
+    let (status, out) = sh(&format!(
+        "{limit} \"$NSH\" -c 'let s = \"0123456789\"; loop {{ s += s; }}'"
+    ));
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("stopped: the script grew nsh's heap by")
+            && out.contains("`set heap_limit_mb=N`"),
+        "{out}"
+    );
+    assert!(!out.contains("memory allocation"), "{out}");
+    let (status, out) = sh(&format!(
+        "{limit} printf 'let a = [];\\nloop {{ a.push(`entry ${{a.len()}} of a list that grows without end`); }}\\nprint(\"@@alive\")\\n' | \"$NSH\""
+    ));
+    assert_eq!(status, 0, "{out}");
+    assert!(
+        out.contains("stopped: the script grew nsh's heap") && out.contains("@@alive"),
+        "{out}"
+    );
+    // A limit of its own: a small one is reached at once.
+    let (status, out) =
+        sh("\"$NSH\" -c 'set(#{heap_limit_mb: 16}); let b = blob(); loop { b += blob(1000000); }'");
+    assert_eq!(status, 1, "{out}");
+    assert!(out.contains("more than the limit of 16 MB"), "{out}");
+}
+
 /// A piped line that is not UTF-8 is reported and skipped; the session
 /// goes on (it used to end there, silently, with status 0).
 #[test]
@@ -997,3 +1049,4 @@ fn a_builder_id_error_names_its_method() {
         "{err}"
     );
 }
+

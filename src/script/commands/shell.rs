@@ -138,13 +138,14 @@ command! {
         auto_send: Option<bool> = opt(Bool, "unchanged"),
         print_messages: Option<bool> = opt(Bool, "unchanged"),
         history_limit: Option<i64> = opt(Int, "unchanged (100000)"),
+        heap_limit_mb: Option<i64> = opt(Int, "unchanged (a quarter of the memory nsh may use; 0: none)"),
         timeout: Option<Duration> = opt(Float, "unchanged (0: until CoAP gives up)"),
         retransmit: Option<bool> = opt(Bool, "unchanged (1)"),
         ack_timeout: Option<Duration> = opt(Float, "unchanged (2 s)"),
         max_retransmit: Option<u32> = opt(Int, "unchanged (4)"),
         ..faults: FaultArgs,
     }
-    help: "Switches auto-responses and settings; with no arguments shows the current values. Waits: a CON request (read, write, …) over UDP or DTLS without `timeout_s` waits as long as CoAP retransmits it, so a response to any retransmission is taken; a client that answers none is reported as `no response … after N transmissions` at most ack_timeout × (2^(max_retransmit+1) − 1) × 1.5 after the request was sent (CoAP's max transmit wait: 93 s with the defaults), a separate response after an empty ACK is awaited one ack_timeout longer; NON requests, retransmit=0 and TCP wait 5 s. `timeout=S` is a hard bound on every wait (requests included), `timeout=0` goes back to these defaults (waits for incoming messages: 5 s); a command's own `timeout_s` bounds that command alone. Faults (off by default), injected on the UDP socket below DTLS and recorded in the history (`details` says e.g. `dropped by loss=0.2`): `loss`, `dup`, `reorder` are probabilities per datagram, `delay_ms` a range min..max in ms every datagram is delayed by, `direction` in, out or both, `client=EP` applies them to that client's address only, `seed` makes the draws repeat (each direction has its own stream), `faults=0` turns all off.",
+    help: "Switches auto-responses and settings; with no arguments shows the current values. Waits: a CON request (read, write, …) over UDP or DTLS without `timeout_s` waits as long as CoAP retransmits it, so a response to any retransmission is taken; a client that answers none is reported as `no response … after N transmissions` at most ack_timeout × (2^(max_retransmit+1) − 1) × 1.5 after the request was sent (CoAP's max transmit wait: 93 s with the defaults), a separate response after an empty ACK is awaited one ack_timeout longer; NON requests, retransmit=0 and TCP wait 5 s. `heap_limit_mb=N` stops a script (or prompt line) that grows nsh's heap by more than N MB, before memory runs out (default: a quarter of the memory nsh may use; 0: no limit). `timeout=S` is a hard bound on every wait (requests included), `timeout=0` goes back to these defaults (waits for incoming messages: 5 s); a command's own `timeout_s` bounds that command alone. Faults (off by default), injected on the UDP socket below DTLS and recorded in the history (`details` says e.g. `dropped by loss=0.2`): `loss`, `dup`, `reorder` are probabilities per datagram, `delay_ms` a range min..max in ms every datagram is delayed by, `direction` in, out or both, `client=EP` applies them to that client's address only, `seed` makes the draws repeat (each direction has its own stream), `faults=0` turns all off.",
     example: "set auto_ack=0  |  set(#{auto_update: false})  |  set loss=0.2 dup=0.05 delay_ms=50..300 reorder=0.1 seed=7  |  set loss=0 delay_ms=0 dup=0 reorder=0",
     run: cmd_set,
 }
@@ -492,6 +493,17 @@ fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
         announce.push(format!("History keeps the last {n} messages"));
         any = true;
     }
+    if let Some(mb) = args.heap_limit_mb {
+        let mb = u64::try_from(mb)
+            .map_err(|_| format!("set: `heap_limit_mb`: {mb} is negative (0: no limit)"))?;
+        crate::script::heap::set_limit_mb(mb);
+        announce.push(if mb == 0 {
+            "Scripts may grow the heap without limit".to_string()
+        } else {
+            format!("A script may grow the heap by {mb} MB at most")
+        });
+        any = true;
+    }
     let mut tp = ctx.server.transmission();
     let mut tp_changed = false;
     if let Some(r) = args.retransmit {
@@ -538,7 +550,7 @@ fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
         let tp = ctx.server.transmission();
         let on = |b: bool| if b { 1 } else { 0 };
         ctx.say(&format!(
-            "auto_update={} auto_reregister={} auto_bspack_error={} auto_ack={} auto_deregister={} auto_send={} print_messages={}\ntimeout={} retransmit={} ack_timeout={} max_retransmit={} history_limit={}",
+            "auto_update={} auto_reregister={} auto_bspack_error={} auto_ack={} auto_deregister={} auto_send={} print_messages={}\ntimeout={} retransmit={} ack_timeout={} max_retransmit={} history_limit={} heap_limit_mb={}",
             on(f.auto_update),
             on(f.auto_reregister),
             on(f.auto_bspack_error),
@@ -553,7 +565,8 @@ fn cmd_set(ctx: &Ctx, args: SetArgs) -> CmdResult {
             on(tp.retransmit),
             tp.ack_timeout.as_secs_f64(),
             tp.max_retransmit,
-            ctx.server.history_limit()
+            ctx.server.history_limit(),
+            crate::script::heap::limit_mb()
         ));
         for line in super::faults::listing(ctx) {
             ctx.say(&line);

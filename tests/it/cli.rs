@@ -1085,3 +1085,17 @@ fn ctrl_c_during_a_wait_prints_no_receive_error() {
         "{out}{err}"
     );
 }
+
+/// `process_stats().heap_kb` is what nsh's allocator holds: a soak script
+/// sees a value it keeps, and sees it go when dropped.
+#[test]
+fn process_stats_counts_the_heap() {
+    let (status, out, err) = nsh(&[
+        "-c",
+        "let a = process_stats().heap_kb; let b = blob(8000000); \
+         let c = process_stats().heap_kb; b = (); let d = process_stats().heap_kb; \
+         print(`@@${c - a >= 7800} ${c - d >= 7800}`);",
+    ]);
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(out.contains("@@true true"), "{out}{err}");
+}

@@ -1,5 +1,6 @@
 //! `process_stats`: nsh's own resident memory, open file descriptors and
-//! threads (from `/proc/self`, so Linux only), with the lengths of the
+//! threads (from `/proc/self`, so Linux only), the heap its allocator
+//! holds (counted by nsh, `script::heap`), with the lengths of the
 //! history and the inbox — what a soak script samples to show they stay
 //! flat. Reads nothing else of the system.
 
@@ -13,7 +14,7 @@ command! {
     /// `process_stats`.
     pub(super) const PROCESS_STATS = "process_stats";
     args: NoArgs,
-    help: "Returns nsh's own resources: #{rss_kb, fds, threads, history, history_limit, inbox, inbox_dropped} (memory, descriptors and threads from /proc/self; Linux only).",
+    help: "Returns nsh's own resources: #{rss_kb, heap_kb, fds, threads, history, history_limit, inbox, inbox_dropped} (heap_kb: what nsh's allocator holds, counted by nsh; the resident memory, descriptors and threads from /proc/self, Linux only).",
     example: "let s = process_stats(); print(`${s.rss_kb} kB, ${s.fds} fds, ${s.history} records`);",
     run: cmd_process_stats,
 }
@@ -37,6 +38,8 @@ fn cmd_process_stats(ctx: &Ctx, _: NoArgs) -> CmdResult {
     let server = &ctx.server;
     let mut m = Map::new();
     m.insert("rss_kb".into(), Dynamic::from(field("VmRSS")?));
+    let heap_kb = (crate::script::heap::in_use() / 1024) as i64;
+    m.insert("heap_kb".into(), Dynamic::from(heap_kb));
     m.insert("fds".into(), Dynamic::from(fds as i64));
     m.insert("threads".into(), Dynamic::from(field("Threads")?));
     m.insert(
@@ -54,7 +57,7 @@ fn cmd_process_stats(ctx: &Ctx, _: NoArgs) -> CmdResult {
     );
     if ctx.interactive {
         ctx.say(&format!(
-            "rss {} kB, {} fds, {} threads, history {}/{}, inbox {}",
+            "rss {} kB, heap {heap_kb} kB, {} fds, {} threads, history {}/{}, inbox {}",
             field("VmRSS")?,
             fds,
             field("Threads")?,

@@ -744,6 +744,20 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         self.outgoing.contains(id)
     }
 
+    /// For a CON whose latest transmission was a retransmission: which
+    /// one (1 for the first) and the ACK timeout that expired before it
+    /// (RFC 7252 §4.2). `None` before the first retransmission.
+    pub fn retransmission(&self, id: RequestId) -> Option<(u32, Duration)> {
+        match self.outgoing.get(id)?.phase {
+            Phase::Unacked {
+                retransmits,
+                timeout,
+                ..
+            } if retransmits > 0 => Some((retransmits, timeout / 2)),
+            _ => None,
+        }
+    }
+
     /// The messages tracked to `peer` (queued, unacknowledged, or waiting
     /// for their response), oldest first: what ends when the peer's
     /// connection does.

@@ -73,6 +73,9 @@ pub(crate) struct Outbound {
     /// answer to it was handled; stamped then, the request would look
     /// newer than its response.
     pub(crate) left: Option<SystemTime>,
+    /// For a retransmission: which one, and the timeout that expired
+    /// before it (the note of its record).
+    pub(crate) retransmission: Option<(u32, Duration)>,
 }
 
 /// A request readied by [`Core::ready_now`], to be sent in place.
@@ -386,6 +389,7 @@ impl Core {
             // The caller takes the outcome from here, not from `take_sent`.
             awaited: false,
             left: Some(left),
+            retransmission: None,
         };
         let outcome = self.on_sent(out, result, left);
         self.flush();
@@ -436,6 +440,7 @@ impl Core {
         while let Some((peer, mut msg, id)) = self.exchanges.poll_transmission() {
             // An exchange ended meanwhile is no longer this datagram's.
             let id = id.filter(|&id| self.exchanges.is_pending(id));
+            let retransmission = id.and_then(|id| self.exchanges.retransmission(id));
             let Some(transport) = self.transport.clone() else {
                 self.print(format!("not listening: `{}` not sent", summary_of(&msg)));
                 continue;
@@ -452,6 +457,7 @@ impl Core {
                 id,
                 awaited: false,
                 left: None,
+                retransmission,
             }));
         }
         self.take_events();
@@ -504,7 +510,13 @@ impl Core {
                     observed_path: None,
                     request_path: None,
                     fresh: None,
-                    note: None,
+                    note: out.retransmission.map(|(n, timeout)| {
+                        format!(
+                            "retransmission {n} of at most {}: no ACK within {:.1} s",
+                            self.exchanges.params().max_retransmit,
+                            timeout.as_secs_f64()
+                        )
+                    }),
                     objects: self.objects.clone(),
                     identity: None,
                 });

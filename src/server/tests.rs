@@ -768,6 +768,34 @@ mod fake_clock {
         ));
     }
 
+    /// A retransmission is printed and recorded as one, with the timeout
+    /// that expired before it: it used to be a second `-> Read` line like
+    /// the first, as if the command had been typed twice.
+    #[test]
+    fn a_retransmission_says_it_is_one() {
+        let mut b = Bench::new();
+        b.read("/3/0/0");
+        let first = b.transmits();
+        b.sent(first, true);
+        b.advance(Duration::from_secs(4));
+        let again = b.transmits();
+        b.sent(again, true);
+        let sent: Vec<String> = b
+            .core
+            .session
+            .history()
+            .filter(|r| r.direction == Direction::Sent)
+            .map(|r| r.line())
+            .collect();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(sent[0], "-> Read /3/0/0", "{sent:?}");
+        assert!(
+            sent[1].starts_with("-> Read /3/0/0 (retransmission 1 of at most 4: no ACK within ")
+                && sent[1].ends_with(" s)"),
+            "{sent:?}"
+        );
+    }
+
     /// The note on the newest received record.
     fn last_note(b: &Bench) -> String {
         let r = b

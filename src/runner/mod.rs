@@ -9,7 +9,8 @@
 //!
 //! A `--timeout`, a signal (SIGINT, SIGTERM, SIGHUP: exit 128 + N) or the
 //! exit of the client interrupts the script's waits through the server's
-//! [`Interruption`], which the case running fails with.
+//! [`Interruption`], which the case running fails with; the cases written
+//! after it are listed as not run, with the reason.
 //!
 //! Sits above `script`: `main ─> runner ─> script`.
 
@@ -51,7 +52,8 @@ pub struct TestArgs {
     #[arg(long)]
     pub fail_fast: bool,
 
-    /// Stop a script (failed) after S seconds
+    /// Stop a script (failed) after S seconds: the case running fails, the
+    /// later ones are listed as not run
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
 
@@ -221,12 +223,16 @@ struct ScriptResult {
     /// timed out after 2 s (--timeout) in case 3 (reads)`): said on the
     /// script's line, not counted again.
     stopped: Option<String>,
+    /// Why the cases it did not reach were not run, when it stopped early
+    /// (`not run: case 2 (hangs) timed out after 2 s (--timeout)`).
+    not_run: Option<String>,
     /// When it began.
     started_at: std::time::SystemTime,
     /// When it ended (the wall clock read then, as the messages' times).
     ended_at: std::time::SystemTime,
-    /// Its case lines were printed as each case ended (`--jobs 1`).
-    cases_printed: bool,
+    /// How many of its case lines were printed as each case ended (`--jobs
+    /// 1`).
+    cases_printed: usize,
     /// Every message of the run (with `--json` or `--report`).
     events: Vec<report::Event>,
 }
@@ -309,10 +315,7 @@ impl ScriptResult {
     /// The lines printed for it: its cases, then its own line.
     fn render(&self, verbose: bool) -> String {
         let mut s = String::new();
-        for (i, t) in self.tests.iter().enumerate() {
-            if self.cases_printed {
-                break;
-            }
+        for (i, t) in self.tests.iter().enumerate().skip(self.cases_printed) {
             s.push_str(&case_line(i + 1, t));
             s.push('\n');
         }
@@ -784,15 +787,8 @@ pub fn static_cases(source: &str) -> Vec<String> {
 /// Every `test(…)` case written in `source`, in order.
 pub fn written_cases(source: &str) -> Vec<WrittenCase> {
     let mut out = Vec::new();
-    let bytes = source.as_bytes();
-    let mut from = 0;
-    while let Some(at) = source[from..].find("test") {
-        let i = from + at;
-        from = i + 4;
-        let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-        if i > 0 && ident(bytes[i - 1]) {
-            continue;
-        }
+    for i in test_calls(source) {
+        let from = i + 4;
         let rest = source[from..].trim_start();
         let Some(rest) = rest.strip_prefix('(') else {
             continue;
@@ -834,9 +830,159 @@ pub fn written_cases(source: &str) -> Vec<WrittenCase> {
     out
 }
 
+/// Where the word `test` stands in `source`'s code: not in a comment
+/// (`//`, `/* */`, nested as Rhai nests them), a string or a character
+/// literal, nor part of a longer name.
+fn test_calls(source: &str) -> Vec<usize> {
+    let b = source.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut depth = 0usize;
+                while i < b.len() {
+                    if b[i..].starts_with(b"/*") {
+                        depth += 1;
+                        i += 2;
+                    } else if b[i..].starts_with(b"*/") {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            quote @ (b'"' | b'`' | b'\'') => {
+                i += 1;
+                while i < b.len() && b[i] != quote {
+                    i += if b[i] == b'\\' && quote != b'`' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            c if ident(c) => {
+                let start = i;
+                while i < b.len() && ident(b[i]) {
+                    i += 1;
+                }
+                if &b[start..i] == b"test" {
+                    out.push(start);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
 /// Runs one script in a fresh server and shell, with its client; with
-/// `live`, prints each case's line as it ends.
+/// `live`, prints each case's line as it ends. When the script stopped
+/// before its end (a timeout, a signal, an error, `skip`, a client that
+/// did not register), the cases written in it that did not run are listed
+/// after those that did, skipped with the reason ([`not_run_cases`]).
 fn run_script(
+    index: usize,
+    plan: &Planned,
+    args: &TestArgs,
+    profile: Option<&Map>,
+    security: Option<&Security>,
+    stop: &AtomicI32,
+    live: bool,
+) -> ScriptResult {
+    let mut result = run_script_cases(index, plan, args, profile, security, stop, live);
+    let why = result.not_run.clone().or_else(|| match &result.error {
+        Some(RunError::Script(e)) => Some(format!(
+            "not run: the script failed: {}",
+            e.lines().next().unwrap_or_default()
+        )),
+        Some(RunError::Skipped(reason)) => {
+            Some(format!("not run: the script was skipped: {reason}"))
+        }
+        _ => None,
+    });
+    if let Some(why) = why {
+        let source = match plan.source {
+            Some(s) => Some(s.to_string()),
+            None => std::fs::read_to_string(&plan.path).ok(),
+        };
+        let ran: Vec<String> = result.tests.iter().map(|t| t.name.clone()).collect();
+        let at = std::time::SystemTime::now();
+        for name in not_run_cases(
+            source.as_deref().unwrap_or_default(),
+            &ran,
+            plan.cases.as_deref(),
+        ) {
+            result.tests.push(TestOutcome {
+                name,
+                failure: None,
+                skipped: Some(why.clone()),
+                note: None,
+                duration: Duration::ZERO,
+                started: at,
+                ended: at,
+                left_active: None,
+            });
+        }
+    }
+    result
+}
+
+/// The names of the cases written in `source` (those `filter` selects)
+/// that are not among those that ran (`ran`), in the order written; a case
+/// named at run time is `reads … (named when it runs)`, counted as run
+/// when a case whose name starts as its does ran.
+fn not_run_cases(source: &str, ran: &[String], filter: Option<&str>) -> Vec<String> {
+    let written = written_cases(source);
+    let mut left: Vec<&str> = ran.iter().map(String::as_str).collect();
+    let mut done = vec![false; written.len()];
+    for (i, c) in written.iter().enumerate() {
+        if let WrittenCase::Named(n) = c
+            && let Some(at) = left.iter().position(|r| r == n)
+        {
+            left.remove(at);
+            done[i] = true;
+        }
+    }
+    // The longest beginnings first: `reads /3` before `reads `.
+    let mut made: Vec<(usize, &str)> = written
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| match c {
+            WrittenCase::Made(start) => Some((i, start.as_str())),
+            WrittenCase::Named(_) => None,
+        })
+        .collect();
+    made.sort_by_key(|(_, start)| std::cmp::Reverse(start.len()));
+    for (i, start) in made {
+        if left.iter().any(|r| r.starts_with(start)) {
+            left.retain(|r| !r.starts_with(start));
+            done[i] = true;
+        }
+    }
+    written
+        .into_iter()
+        .zip(done)
+        .filter(|(_, done)| !done)
+        .filter_map(|(c, _)| match c {
+            WrittenCase::Named(n) => filter.is_none_or(|f| n.contains(f)).then_some(n),
+            WrittenCase::Made(start) => filter
+                .is_none_or(|f| start.contains(f))
+                .then(|| format!("{start}… (named when it runs)")),
+        })
+        .collect()
+}
+
+/// [`run_script`] up to the cases that ran.
+fn run_script_cases(
     index: usize,
     plan: &Planned,
     args: &TestArgs,
@@ -868,9 +1014,10 @@ fn run_script(
         client_output: String::new(),
         end_note: None,
         stopped: None,
+        not_run: None,
         started_at: std::time::SystemTime::now(),
         ended_at: std::time::SystemTime::now(),
-        cases_printed: false,
+        cases_printed: 0,
         events: Vec::new(),
     };
     let file = plan.path.display().to_string();
@@ -1006,7 +1153,6 @@ fn run_script(
         if live {
             let hook: crate::script::CaseHook = Arc::new(|n, t| println!("{}", case_line(n, t)));
             *shell.ctx.on_case.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
-            result.cases_printed = true;
         }
         shell
             .scope
@@ -1048,9 +1194,13 @@ fn run_script(
                 match in_case {
                     Some(case) => {
                         result.stopped = Some(format!("{file}: {failure} in {case}"));
+                        result.not_run = Some(format!("not run: {case} {failure}"));
                         None
                     }
-                    None => Some(RunError::Script(format!("{file}: {failure}\n{e}"))),
+                    None => {
+                        result.not_run = Some(format!("not run: {failure} outside the cases"));
+                        Some(RunError::Script(format!("{file}: {failure}\n{e}")))
+                    }
                 }
             }
             // `exit(CODE)` with a failing status fails the script.
@@ -1063,6 +1213,9 @@ fn run_script(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        if live {
+            result.cases_printed = result.tests.len();
+        }
         result.end_note = unread_note(&server.take_inbox(), "at the end");
     }
     if let Some(c) = running {
@@ -1224,6 +1377,9 @@ mod tests {
     fn case_names_are_read_from_string_literals() {
         let src = "test(\"a \\\"b\\\"\", || {});\nlet contest = 1;\n test ( \"two\", || 1);\ntest(name, || 2);\nmy_test(\"no\", || 3);";
         assert_eq!(static_cases(src), ["a \"b\"", "two"]);
+        // Not in comments, strings or character literals.
+        let hidden = "// test(\"old\", || {});\n/* a /* test(\"nested\", || 1); */ test(\"x\", || 1); */\nprint(\"test(\\\"quoted\\\", || 1)\");\nlet c = '\"'; test(\"real\", || { `test(\"tick\", 1)` });\n";
+        assert_eq!(static_cases(hidden), ["real"]);
         // Names made at run time are known to be there.
         let made =
             "test(\"reads \" + p, || 1);\nconst N = \"n\";\ntest(N, || 2);\ntest(\"plain\", || 3);";
@@ -1234,6 +1390,25 @@ mod tests {
                 WrittenCase::Made(String::new()),
                 WrittenCase::Named("plain".into())
             ]
+        );
+    }
+
+    #[test]
+    fn the_cases_not_run_are_those_written_that_did_not() {
+        let src = "test(\"a\", || 1);\ntest(\"b\", || 1);\nfor p in [1, 2] { test(\"reads \" + p, || 1); }\ntest(\"c\", || 1);\ntest(\"a\", || 2);\n";
+        let ran = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            not_run_cases(src, &ran(&["a", "b"]), None),
+            ["reads … (named when it runs)", "c", "a"]
+        );
+        assert_eq!(
+            not_run_cases(src, &ran(&["a", "b", "reads 1"]), None),
+            ["c", "a"]
+        );
+        assert_eq!(not_run_cases(src, &ran(&["a"]), Some("c")), ["c"]);
+        assert_eq!(
+            not_run_cases(src, &ran(&[]), Some("read")),
+            ["reads … (named when it runs)"]
         );
     }
 

@@ -825,11 +825,15 @@ fn a_timeout_fails_the_case_that_was_running_and_says_so() {
     ] {
         assert!(out.contains(&line), "missing {line:?} in\n{out}");
     }
-    assert!(!out.contains(" - after"), "{out}");
-    assert!(out.ends_with("\n1 passed, 2 failed, 0 skipped\n"), "{out}");
+    // The case after it is listed, as not run.
+    assert!(
+        out.contains("skip 3 - after # not run: case 2 (hangs) timed out after 1 s (--timeout)\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\n1 passed, 2 failed, 1 skipped\n"), "{out}");
     let report = std::fs::read_to_string(&xml).unwrap();
     assert!(
-        report.contains("tests=\"2\" failures=\"1\"")
+        report.contains("tests=\"3\" failures=\"1\" skipped=\"1\"")
             && report.contains("tests=\"1\" failures=\"1\""),
         "{report}"
     );
@@ -1059,6 +1063,119 @@ fn cases_named_at_run_time_are_listed_and_filtered() {
             "{filter}: {}",
             run.stdout
         );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The JUnit cases of a report as junitparser reads them:
+/// `suite|result|name|message` per line.
+const JUNIT_CASES: &str = r#"
+import sys
+from junitparser import JUnitXml
+for suite in JUnitXml.fromfile(sys.argv[1]):
+    for case in suite:
+        r = case.result[0] if case.result else None
+        print(suite.name, type(r).__name__ if r is not None else 'passed', case.name, r.message if r is not None else '', sep='|')
+"#;
+
+/// A `--timeout` in case 2 stops the script: the cases written after it are
+/// listed by name in every report, skipped as not run because of it — the
+/// console (case lines printed live, and together with `--jobs 2`), JUnit
+/// (read by junitparser), the JSON lines and the HTML report.
+#[test]
+fn cases_after_a_timeout_are_listed_by_name_as_not_run() {
+    let dir = scratch("timeout-not-run");
+    let a = write(
+        &dir,
+        "a_hangs.rhai",
+        "test(\"reads\", || { read(\"/3/0/0\"); });\n\
+         test(\"hangs\", || { sleep(30); });\n\
+         test(\"after\", || { read(\"/3/0/2\"); });\n\
+         // test(\"commented out\", || {});\n\
+         test(\"reads \" + \"/3/0/9\", || { read(\"/3/0/9\"); });\n",
+    );
+    let why = "not run: case 2 (hangs) timed out after 2 s (--timeout)";
+    for jobs in ["1", "2"] {
+        let xml = dir.join(format!("junit-{jobs}.xml"));
+        let json = dir.join(format!("lines-{jobs}.jsonl"));
+        let html = dir.join(format!("html-{jobs}"));
+        let marker = format!("runner-notrun-{jobs}-{}", std::process::id());
+        let run = run_nsh(
+            &[
+                "test",
+                &a,
+                "--client",
+                &waka_client(&marker),
+                "--timeout",
+                "2",
+                "--jobs",
+                jobs,
+                "--junit",
+                &xml.display().to_string(),
+                "--json",
+                &json.display().to_string(),
+                "--report",
+                &html.display().to_string(),
+            ],
+            Duration::from_secs(60),
+            |_| {},
+        );
+        let out = &run.stdout;
+        assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+        for line in [
+            "ok 1 - reads\nnot ok 2 - hangs\n  # timed out after 2 s (--timeout)\n".to_string(),
+            format!("skip 3 - after # {why}\nskip 4 - reads … (named when it runs) # {why}\n"),
+            format!("not ok - {a} (1 passed, 1 failed, 2 skipped, "),
+            format!("  # {a}: timed out after 2 s (--timeout) in case 2 (hangs)\n"),
+        ] {
+            assert!(
+                out.contains(&line),
+                "--jobs {jobs}: missing {line:?} in\n{out}"
+            );
+        }
+        assert!(!out.contains("commented out"), "{out}");
+        assert!(out.ends_with("\n1 passed, 1 failed, 2 skipped\n"), "{out}");
+
+        let cases = crate::report::python(JUNIT_CASES, &xml);
+        assert_eq!(
+            cases,
+            format!(
+                "a_hangs|passed|reads|\n\
+                 a_hangs|Failure|hangs|timed out after 2 s (--timeout)\n\
+                 a_hangs|Skipped|after|{why}\n\
+                 a_hangs|Skipped|reads … (named when it runs)|{why}\n"
+            ),
+            "--jobs {jobs}"
+        );
+        let lines = std::fs::read_to_string(&json).unwrap();
+        let results: Vec<(u64, String, String, String)> = lines
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["type"] == "case")
+            .map(|v| {
+                (
+                    v["case"].as_u64().unwrap(),
+                    v["name"].as_str().unwrap().to_string(),
+                    v["status"].as_str().unwrap().to_string(),
+                    v["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(results.len(), 4, "{lines}");
+        assert_eq!(
+            results[2],
+            (3, "after".into(), "skipped".into(), why.to_string())
+        );
+        assert_eq!(results[3].1, "reads … (named when it runs)");
+        let page = std::fs::read_to_string(html.join("index.html")).unwrap();
+        assert!(
+            page.contains(
+                "<td>3</td><td><a href=\"#c-0-3\">after</a></td><td class=\"status\">skipped</td>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains(&format!("skipped: {why}")), "{page}");
+        assert_eq!(processes_with(&[marker]), Vec::<String>::new());
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

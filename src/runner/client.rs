@@ -2,7 +2,8 @@
 //! started through `sh -c` in its own process group with `{port}`, `{uri}`
 //! and `{endpoint}` substituted, its stdin held open (many clients quit on
 //! EOF), its output kept for the report, and stopped with SIGTERM to the
-//! whole group, then SIGKILL after a grace period.
+//! whole group, then SIGKILL after a grace period (at once on a second
+//! signal to nsh).
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -113,13 +114,14 @@ impl Client {
 
     /// Stops the client: SIGTERM to its process group, SIGKILL to the group
     /// after `grace` (or at once once the first process ended, for any
-    /// process it left behind). Returns what it printed.
-    pub fn stop(mut self, grace: Duration) -> String {
+    /// process it left behind, or once `cut_short` says so: a second
+    /// signal to nsh). Returns what it printed.
+    pub fn stop(mut self, grace: Duration, cut_short: &dyn Fn() -> bool) -> String {
         self.stdin = None;
         let group = format!("-{}", self.child.id());
         signal("TERM", &group);
         let end = Instant::now() + grace;
-        while Instant::now() < end {
+        while Instant::now() < end && !cut_short() {
             if let Ok(Some(_)) = self.child.try_wait() {
                 break;
             }

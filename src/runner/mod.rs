@@ -72,7 +72,8 @@ pub struct TestArgs {
     #[arg(long, value_name = "S", default_value_t = 30.0)]
     pub register_timeout: f64,
 
-    /// How long a stopped client has between SIGTERM and SIGKILL
+    /// How long a stopped client has between SIGTERM and SIGKILL (a second
+    /// SIGINT, SIGTERM or SIGHUP to nsh cuts it short)
     #[arg(long, value_name = "S", default_value_t = 5.0)]
     pub grace: f64,
 
@@ -381,6 +382,27 @@ const STOP_SIGNALS: [i32; 3] = [
     signal_hook::consts::SIGHUP,
 ];
 
+/// The signals that stopped the run.
+#[derive(Default)]
+struct Stop {
+    /// The first one's number, 0 until one comes.
+    first: AtomicI32,
+    /// Whether a second one came: the clients are killed without grace.
+    again: AtomicBool,
+}
+
+impl Stop {
+    /// The first signal's number, 0 when none came.
+    fn signal(&self) -> i32 {
+        self.first.load(Ordering::SeqCst)
+    }
+
+    /// Whether a second signal came.
+    fn again(&self) -> bool {
+        self.again.load(Ordering::SeqCst)
+    }
+}
+
 /// `SIGTERM` for 15, etc.
 fn signal_name(sig: i32) -> String {
     match sig {
@@ -503,14 +525,29 @@ pub fn run(args: TestArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // SIGINT (Ctrl-C), SIGTERM (`timeout`, a cancelled CI job) and SIGHUP
-    // stop the run alike: the signal's number, 0 until one comes.
-    let stop = Arc::new(AtomicI32::new(0));
+    // stop the run alike; a second one cuts the clients' grace short.
+    let stop = Arc::new(Stop::default());
     match signal_hook::iterator::Signals::new(STOP_SIGNALS) {
         Ok(mut signals) => {
             let stop = stop.clone();
+            let grace = args.grace;
+            let client = args.client.is_some();
             std::thread::spawn(move || {
                 for sig in signals.forever() {
-                    let _ = stop.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                    let name = signal_name(sig);
+                    if stop
+                        .first
+                        .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                    {
+                        if client {
+                            eprintln!(
+                                "nsh test: {name}: stopping; the client has {grace} s (--grace) to exit, a second signal kills it now"
+                            );
+                        }
+                    } else if !stop.again.swap(true, Ordering::SeqCst) && client {
+                        eprintln!("nsh test: second signal ({name}): killing the client now");
+                    }
                 }
             });
         }
@@ -526,7 +563,7 @@ pub fn run(args: TestArgs) -> ExitCode {
         for _ in 0..jobs {
             scope.spawn(|| {
                 loop {
-                    if halt.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) != 0 {
+                    if halt.load(Ordering::SeqCst) || stop.signal() != 0 {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
@@ -614,7 +651,7 @@ pub fn run(args: TestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let sig = stop.load(Ordering::SeqCst);
+    let sig = stop.signal();
     if sig != 0 {
         // The shell's convention: 128 + the signal's number.
         ExitCode::from(u8::try_from(128 + sig).unwrap_or(1))
@@ -895,7 +932,7 @@ fn run_script(
     args: &TestArgs,
     profile: Option<&Map>,
     security: Option<&Security>,
-    stop: &AtomicI32,
+    stop: &Stop,
     live: bool,
 ) -> ScriptResult {
     let mut result = run_script_cases(index, plan, args, profile, security, stop, live);
@@ -988,7 +1025,7 @@ fn run_script_cases(
     args: &TestArgs,
     profile: Option<&Map>,
     security: Option<&Security>,
-    stop: &AtomicI32,
+    stop: &Stop,
     live: bool,
 ) -> ScriptResult {
     let started = Instant::now();
@@ -1219,7 +1256,7 @@ fn run_script_cases(
         result.end_note = unread_note(&server.take_inbox(), "at the end");
     }
     if let Some(c) = running {
-        result.client_output = c.stop(Duration::from_secs_f64(args.grace));
+        result.client_output = c.stop(Duration::from_secs_f64(args.grace), &|| stop.again());
     }
     if let Err(e) = server.capture_stop()
         && result.error.is_none()
@@ -1259,7 +1296,7 @@ fn await_registration(
     client: &mut client::Client,
     launch: &client::Launch,
     args: &TestArgs,
-    stop: &AtomicI32,
+    stop: &Stop,
 ) -> Result<crate::server::RecordRef, String> {
     let deadline = Instant::now() + Duration::from_secs_f64(args.register_timeout);
     let endpoint = launch.names_endpoint().then(|| launch.endpoint.clone());
@@ -1281,7 +1318,7 @@ fn await_registration(
         if let Some(status) = client.exited() {
             return Err(format!("the client exited ({status}) before it registered"));
         }
-        let sig = stop.load(Ordering::SeqCst);
+        let sig = stop.signal();
         if sig != 0 {
             return Err(format!("interrupted by {}", signal_name(sig)));
         }
@@ -1300,7 +1337,7 @@ fn await_registration(
 fn watched<T>(
     server: &Server,
     timeout: Option<f64>,
-    stop: &AtomicI32,
+    stop: &Stop,
     client: Option<&mut client::Client>,
     body: impl FnOnce() -> T,
 ) -> T {
@@ -1325,7 +1362,7 @@ fn watched<T>(
                     });
                     return;
                 }
-                let sig = stop.load(Ordering::SeqCst);
+                let sig = stop.signal();
                 if sig != 0 {
                     let name = signal_name(sig);
                     server.interrupt(Interruption {

@@ -1179,3 +1179,75 @@ fn cases_after_a_timeout_are_listed_by_name_as_not_run() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIGTERM stops the run and gives the client `--grace` to exit; a second
+/// signal meanwhile (SIGINT: Ctrl-C pressed again) kills the client's
+/// process group at once, and the reports are written then, with the exit
+/// status of the first signal. The client (wakatiwai under a shell that
+/// ignores SIGTERM, as a hung device would) would otherwise hold the run
+/// for the whole minute of grace.
+#[test]
+fn a_second_signal_during_the_grace_period_kills_the_client_at_once() {
+    let dir = scratch("second-signal");
+    write(
+        &dir,
+        "a_hang.rhai",
+        "test(\"reads\", || { read(\"/3/0/0\"); });\ntest(\"hangs\", || { sleep(120); });\ntest(\"after\", || {});\n",
+    );
+    let marker = format!("runner-second-{}", std::process::id());
+    // The shell (and its `sleep`) ignore SIGTERM; wakatiwai de-registers
+    // on it. The shell ends by itself after 90 s.
+    let client = format!("trap '' TERM; {} & sleep 90", waka_client(&marker));
+    let xml = dir.join("junit.xml");
+    let mut nsh = LiveNsh::piped(&[
+        "test",
+        &dir.display().to_string(),
+        "--client",
+        &client,
+        "--grace",
+        "60",
+        "--junit",
+        &xml.display().to_string(),
+    ]);
+    nsh.wait("ok 1 - reads", 60);
+    let pid = nsh.pid().to_string();
+    let kill = |sig: &str| {
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(&pid)
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    kill("TERM");
+    // The case ends, then the client is being stopped.
+    nsh.wait("not ok 2 - hangs", 10);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!processes_with(std::slice::from_ref(&marker)).is_empty());
+    let again = Instant::now();
+    kill("INT");
+    let (status, out, err) = nsh.finish(20);
+    assert!(
+        again.elapsed() < Duration::from_secs(5),
+        "took {:?} after the second signal\n{out}{err}",
+        again.elapsed()
+    );
+    assert_eq!(status.code(), Some(143), "{status}\n{out}{err}");
+    assert!(
+        err.contains("nsh test: second signal (SIGINT): killing the client now"),
+        "{err}"
+    );
+    assert!(out.ends_with("\n1 passed, 1 failed, 1 skipped\n"), "{out}");
+    let report = std::fs::read_to_string(&xml).unwrap_or_default();
+    assert!(
+        report.contains("<failure message=\"interrupted by SIGTERM\""),
+        "{report}"
+    );
+    assert!(
+        report.contains("<skipped message=\"not run: case 2 (hangs) interrupted by SIGTERM\"/>"),
+        "{report}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(processes_with(&[marker]), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}

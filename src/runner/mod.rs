@@ -48,7 +48,8 @@ pub struct TestArgs {
     #[arg(long)]
     pub list: bool,
 
-    /// Start no script after one failed
+    /// Start no script after one failed (the others are reported as not
+    /// run)
     #[arg(long)]
     pub fail_fast: bool,
 
@@ -227,6 +228,9 @@ struct ScriptResult {
     /// Why the cases it did not reach were not run, when it stopped early
     /// (`not run: case 2 (hangs) timed out after 2 s (--timeout)`).
     not_run: Option<String>,
+    /// Why it was not started (`not run: interrupted by SIGINT`), when it
+    /// was not; its cases are listed as not run.
+    not_started: Option<String>,
     /// When it began.
     started_at: std::time::SystemTime,
     /// When it ended (the wall clock read then, as the messages' times).
@@ -239,6 +243,31 @@ struct ScriptResult {
 }
 
 impl ScriptResult {
+    /// A script that was not started (`why`: `not run: interrupted by
+    /// SIGINT`): its cases listed as not run, or itself as skipped when it
+    /// has none.
+    fn not_started(plan: &Planned, why: &str) -> ScriptResult {
+        let now = std::time::SystemTime::now();
+        let tests = not_run_outcomes(plan, &[], why);
+        ScriptResult {
+            path: plan.path.clone(),
+            name: plan.name.clone(),
+            error: tests.is_empty().then(|| RunError::Skipped(why.to_string())),
+            not_started: Some(why.to_string()),
+            tests,
+            duration: Duration::ZERO,
+            output: Vec::new(),
+            client_output: String::new(),
+            end_note: None,
+            stopped: None,
+            not_run: None,
+            started_at: now,
+            ended_at: now,
+            cases_printed: 0,
+            events: Vec::new(),
+        }
+    }
+
     /// Notes that it ended: how long it ran (`started`: the monotonic
     /// clock at its start) and when (the wall clock).
     fn end(&mut self, started: std::time::Instant) {
@@ -340,6 +369,10 @@ impl ScriptResult {
             )),
             Some(RunError::Skipped(reason)) => {
                 s.push_str(&format!("skip - {path} # {reason}\n"));
+            }
+            _ if self.not_started.is_some() => {
+                let why = self.not_started.as_deref().unwrap_or_default();
+                s.push_str(&format!("skip - {path} # {why}\n"));
             }
             _ if self.failed() => {
                 s.push_str(&format!("not ok - {path} ({tally}, {secs:.2} s)\n"));
@@ -557,6 +590,8 @@ pub fn run(args: TestArgs) -> ExitCode {
         Mutex::new((0..plan.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     let halt = AtomicBool::new(false);
+    // The script whose failure stopped the run (`--fail-fast`).
+    let halted_by: Mutex<Option<String>> = Mutex::new(None);
     let print = Mutex::new(());
     let jobs = args.jobs.clamp(1, plan.len().max(1));
     std::thread::scope(|scope| {
@@ -580,6 +615,10 @@ pub fn run(args: TestArgs) -> ExitCode {
                         jobs == 1,
                     );
                     if r.failed() && args.fail_fast {
+                        halted_by
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert_with(|| r.path.display().to_string());
                         halt.store(true, Ordering::SeqCst);
                     }
                     {
@@ -591,11 +630,33 @@ pub fn run(args: TestArgs) -> ExitCode {
             });
         }
     });
+    // The scripts not started are reported too, their cases by name.
+    let sig = stop.signal();
+    let (why, cause) = match halted_by.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        _ if sig != 0 => {
+            let by = format!("interrupted by {}", signal_name(sig));
+            (format!("not run: {by}"), by)
+        }
+        Some(path) => (
+            format!("not run: --fail-fast after {path} failed"),
+            "--fail-fast".to_string(),
+        ),
+        None => ("not run".to_string(), "not started".to_string()),
+    };
+    let mut not_run = 0;
     let results: Vec<ScriptResult> = results
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
         .into_iter()
-        .flatten()
+        .zip(&plan)
+        .map(|(r, p)| {
+            r.unwrap_or_else(|| {
+                not_run += 1;
+                let r = ScriptResult::not_started(p, &why);
+                print!("{}", r.render(args.verbose));
+                r
+            })
+        })
         .collect();
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for r in &results {
@@ -604,10 +665,9 @@ pub fn run(args: TestArgs) -> ExitCode {
         failed += f;
         skipped += s;
     }
-    let not_run = plan.len() - results.len();
     if not_run > 0 {
         let noun = if not_run == 1 { "script" } else { "scripts" };
-        println!("# {not_run} {noun} not run (--fail-fast or interrupted)");
+        println!("# {not_run} {noun} not run ({cause})");
     }
     println!("{passed} passed, {failed} failed, {skipped} skipped");
     if let Some(file) = &args.json {
@@ -651,7 +711,6 @@ pub fn run(args: TestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let sig = stop.signal();
     if sig != 0 {
         // The shell's convention: 128 + the signal's number.
         ExitCode::from(u8::try_from(128 + sig).unwrap_or(1))
@@ -947,30 +1006,38 @@ fn run_script(
         _ => None,
     });
     if let Some(why) = why {
-        let source = match plan.source {
-            Some(s) => Some(s.to_string()),
-            None => std::fs::read_to_string(&plan.path).ok(),
-        };
         let ran: Vec<String> = result.tests.iter().map(|t| t.name.clone()).collect();
-        let at = std::time::SystemTime::now();
-        for name in not_run_cases(
-            source.as_deref().unwrap_or_default(),
-            &ran,
-            plan.cases.as_deref(),
-        ) {
-            result.tests.push(TestOutcome {
-                name,
-                failure: None,
-                skipped: Some(why.clone()),
-                note: None,
-                duration: Duration::ZERO,
-                started: at,
-                ended: at,
-                left_active: None,
-            });
-        }
+        let more = not_run_outcomes(plan, &ran, &why);
+        result.tests.extend(more);
     }
     result
+}
+
+/// The cases of `plan`'s script that did not run (`ran`: the names of
+/// those that did), each skipped with `why`.
+fn not_run_outcomes(plan: &Planned, ran: &[String], why: &str) -> Vec<TestOutcome> {
+    let source = match plan.source {
+        Some(s) => Some(s.to_string()),
+        None => std::fs::read_to_string(&plan.path).ok(),
+    };
+    let at = std::time::SystemTime::now();
+    not_run_cases(
+        source.as_deref().unwrap_or_default(),
+        ran,
+        plan.cases.as_deref(),
+    )
+    .into_iter()
+    .map(|name| TestOutcome {
+        name,
+        failure: None,
+        skipped: Some(why.to_string()),
+        note: None,
+        duration: Duration::ZERO,
+        started: at,
+        ended: at,
+        left_active: None,
+    })
+    .collect()
 }
 
 /// The names of the cases written in `source` (those `filter` selects)
@@ -1052,6 +1119,7 @@ fn run_script_cases(
         end_note: None,
         stopped: None,
         not_run: None,
+        not_started: None,
         started_at: std::time::SystemTime::now(),
         ended_at: std::time::SystemTime::now(),
         cases_printed: 0,

@@ -40,12 +40,18 @@ impl Launch {
     }
 }
 
+/// How long the client's output is read after its process group was
+/// killed (for what is still in the pipes).
+const OUTPUT_WAIT: Duration = Duration::from_secs(1);
+
 /// A running client.
 pub struct Client {
     child: Child,
     /// Held open until the client is stopped.
     stdin: Option<ChildStdin>,
     output: Arc<Mutex<Vec<u8>>>,
+    /// Each reads one pipe to its end; not joined, so a process holding a
+    /// pipe open cannot hold nsh.
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -130,11 +136,24 @@ impl Client {
         signal("KILL", &group);
         let _ = self.child.kill();
         let _ = self.child.wait();
-        for r in self.readers.drain(..) {
-            let _ = r.join();
+        // The group is gone; a process it started outside the group (a
+        // daemon, `setsid`) may still hold the pipes: not waited for.
+        let end = Instant::now() + OUTPUT_WAIT;
+        while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
         }
-        let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        String::from_utf8_lossy(&out).into_owned()
+        let held = self.readers.iter().any(|r| !r.is_finished());
+        let mut text = {
+            let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        if held {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str("[nsh: the client's output is cut here: a process it started outside its process group still holds it open]\n");
+        }
+        text
     }
 }
 

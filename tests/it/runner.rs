@@ -1267,3 +1267,36 @@ fn a_second_signal_during_the_grace_period_kills_the_client_at_once() {
     assert_eq!(processes_with(&[marker]), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client that leaves a process outside its process group (a daemon,
+/// `setsid`) holding its output open: the run does not wait for that
+/// process to end; the client's output says it was cut there.
+#[test]
+fn a_process_the_client_left_outside_its_group_does_not_hold_the_run() {
+    let dir = scratch("setsid");
+    let s = write(
+        &dir,
+        "reads.rhai",
+        "test(\"reads\", || { assert_eq(read(\"/3/0/0\").value, \"nsh-test\"); });\n",
+    );
+    let marker = format!("runner-setsid-{}", std::process::id());
+    // The daemon ends by itself after 30 s.
+    let client = format!("setsid sleep 30 & {}", waka_client(&marker));
+    let started = Instant::now();
+    let run = run_nsh(
+        &["test", &s, "--client", &client, "-v"],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    let took = started.elapsed();
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(0), "{out}{}", run.stderr);
+    assert!(took < Duration::from_secs(10), "took {took:?}\n{out}");
+    assert!(out.contains("ok 1 - reads\n"), "{out}");
+    assert!(
+        out.contains("  | [nsh: the client's output is cut here: a process it started outside its process group still holds it open]\n"),
+        "{out}"
+    );
+    assert_eq!(processes_with(&[marker]), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,7 +2,8 @@
 //! started through `sh -c` in its own process group with `{port}`, `{uri}`
 //! and `{endpoint}` substituted, its stdin held open (many clients quit on
 //! EOF), its output kept for the report, and stopped with SIGTERM to the
-//! whole group, then SIGKILL after a grace period.
+//! whole group, then SIGKILL after a grace period (at once on a second
+//! signal to nsh).
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -39,12 +40,18 @@ impl Launch {
     }
 }
 
+/// How long the client's output is read after its process group was
+/// killed (for what is still in the pipes).
+const OUTPUT_WAIT: Duration = Duration::from_secs(1);
+
 /// A running client.
 pub struct Client {
     child: Child,
     /// Held open until the client is stopped.
     stdin: Option<ChildStdin>,
     output: Arc<Mutex<Vec<u8>>>,
+    /// Each reads one pipe to its end; not joined, so a process holding a
+    /// pipe open cannot hold nsh.
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -113,13 +120,14 @@ impl Client {
 
     /// Stops the client: SIGTERM to its process group, SIGKILL to the group
     /// after `grace` (or at once once the first process ended, for any
-    /// process it left behind). Returns what it printed.
-    pub fn stop(mut self, grace: Duration) -> String {
+    /// process it left behind, or once `cut_short` says so: a second
+    /// signal to nsh). Returns what it printed.
+    pub fn stop(mut self, grace: Duration, cut_short: &dyn Fn() -> bool) -> String {
         self.stdin = None;
         let group = format!("-{}", self.child.id());
         signal("TERM", &group);
         let end = Instant::now() + grace;
-        while Instant::now() < end {
+        while Instant::now() < end && !cut_short() {
             if let Ok(Some(_)) = self.child.try_wait() {
                 break;
             }
@@ -128,11 +136,24 @@ impl Client {
         signal("KILL", &group);
         let _ = self.child.kill();
         let _ = self.child.wait();
-        for r in self.readers.drain(..) {
-            let _ = r.join();
+        // The group is gone; a process it started outside the group (a
+        // daemon, `setsid`) may still hold the pipes: not waited for.
+        let end = Instant::now() + OUTPUT_WAIT;
+        while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
         }
-        let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        String::from_utf8_lossy(&out).into_owned()
+        let held = self.readers.iter().any(|r| !r.is_finished());
+        let mut text = {
+            let out = self.output.lock().unwrap_or_else(|p| p.into_inner());
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        if held {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str("[nsh: the client's output is cut here: a process it started outside its process group still holds it open]\n");
+        }
+        text
     }
 }
 

@@ -9,7 +9,8 @@
 //!
 //! A `--timeout`, a signal (SIGINT, SIGTERM, SIGHUP: exit 128 + N) or the
 //! exit of the client interrupts the script's waits through the server's
-//! [`Interruption`], which the case running fails with.
+//! [`Interruption`], which the case running fails with; the cases written
+//! after it are listed as not run, with the reason.
 //!
 //! Sits above `script`: `main ─> runner ─> script`.
 
@@ -47,11 +48,13 @@ pub struct TestArgs {
     #[arg(long)]
     pub list: bool,
 
-    /// Start no script after one failed
+    /// Start no script after one failed (the others are reported as not
+    /// run)
     #[arg(long)]
     pub fail_fast: bool,
 
-    /// Stop a script (failed) after S seconds
+    /// Stop a script (failed) after S seconds: the case running fails, the
+    /// later ones are listed as not run
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
 
@@ -70,7 +73,8 @@ pub struct TestArgs {
     #[arg(long, value_name = "S", default_value_t = 30.0)]
     pub register_timeout: f64,
 
-    /// How long a stopped client has between SIGTERM and SIGKILL
+    /// How long a stopped client has between SIGTERM and SIGKILL (a second
+    /// SIGINT, SIGTERM or SIGHUP to nsh cuts it short)
     #[arg(long, value_name = "S", default_value_t = 5.0)]
     pub grace: f64,
 
@@ -221,17 +225,49 @@ struct ScriptResult {
     /// timed out after 2 s (--timeout) in case 3 (reads)`): said on the
     /// script's line, not counted again.
     stopped: Option<String>,
+    /// Why the cases it did not reach were not run, when it stopped early
+    /// (`not run: case 2 (hangs) timed out after 2 s (--timeout)`).
+    not_run: Option<String>,
+    /// Why it was not started (`not run: interrupted by SIGINT`), when it
+    /// was not; its cases are listed as not run.
+    not_started: Option<String>,
     /// When it began.
     started_at: std::time::SystemTime,
     /// When it ended (the wall clock read then, as the messages' times).
     ended_at: std::time::SystemTime,
-    /// Its case lines were printed as each case ended (`--jobs 1`).
-    cases_printed: bool,
+    /// How many of its case lines were printed as each case ended (`--jobs
+    /// 1`).
+    cases_printed: usize,
     /// Every message of the run (with `--json` or `--report`).
     events: Vec<report::Event>,
 }
 
 impl ScriptResult {
+    /// A script that was not started (`why`: `not run: interrupted by
+    /// SIGINT`): its cases listed as not run, or itself as skipped when it
+    /// has none.
+    fn not_started(plan: &Planned, why: &str) -> ScriptResult {
+        let now = std::time::SystemTime::now();
+        let tests = not_run_outcomes(plan, &[], why);
+        ScriptResult {
+            path: plan.path.clone(),
+            name: plan.name.clone(),
+            error: tests.is_empty().then(|| RunError::Skipped(why.to_string())),
+            not_started: Some(why.to_string()),
+            tests,
+            duration: Duration::ZERO,
+            output: Vec::new(),
+            client_output: String::new(),
+            end_note: None,
+            stopped: None,
+            not_run: None,
+            started_at: now,
+            ended_at: now,
+            cases_printed: 0,
+            events: Vec::new(),
+        }
+    }
+
     /// Notes that it ended: how long it ran (`started`: the monotonic
     /// clock at its start) and when (the wall clock).
     fn end(&mut self, started: std::time::Instant) {
@@ -309,10 +345,7 @@ impl ScriptResult {
     /// The lines printed for it: its cases, then its own line.
     fn render(&self, verbose: bool) -> String {
         let mut s = String::new();
-        for (i, t) in self.tests.iter().enumerate() {
-            if self.cases_printed {
-                break;
-            }
+        for (i, t) in self.tests.iter().enumerate().skip(self.cases_printed) {
             s.push_str(&case_line(i + 1, t));
             s.push('\n');
         }
@@ -336,6 +369,10 @@ impl ScriptResult {
             )),
             Some(RunError::Skipped(reason)) => {
                 s.push_str(&format!("skip - {path} # {reason}\n"));
+            }
+            _ if self.not_started.is_some() => {
+                let why = self.not_started.as_deref().unwrap_or_default();
+                s.push_str(&format!("skip - {path} # {why}\n"));
             }
             _ if self.failed() => {
                 s.push_str(&format!("not ok - {path} ({tally}, {secs:.2} s)\n"));
@@ -377,6 +414,27 @@ const STOP_SIGNALS: [i32; 3] = [
     signal_hook::consts::SIGTERM,
     signal_hook::consts::SIGHUP,
 ];
+
+/// The signals that stopped the run.
+#[derive(Default)]
+struct Stop {
+    /// The first one's number, 0 until one comes.
+    first: AtomicI32,
+    /// Whether a second one came: the clients are killed without grace.
+    again: AtomicBool,
+}
+
+impl Stop {
+    /// The first signal's number, 0 when none came.
+    fn signal(&self) -> i32 {
+        self.first.load(Ordering::SeqCst)
+    }
+
+    /// Whether a second signal came.
+    fn again(&self) -> bool {
+        self.again.load(Ordering::SeqCst)
+    }
+}
 
 /// `SIGTERM` for 15, etc.
 fn signal_name(sig: i32) -> String {
@@ -500,14 +558,29 @@ pub fn run(args: TestArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // SIGINT (Ctrl-C), SIGTERM (`timeout`, a cancelled CI job) and SIGHUP
-    // stop the run alike: the signal's number, 0 until one comes.
-    let stop = Arc::new(AtomicI32::new(0));
+    // stop the run alike; a second one cuts the clients' grace short.
+    let stop = Arc::new(Stop::default());
     match signal_hook::iterator::Signals::new(STOP_SIGNALS) {
         Ok(mut signals) => {
             let stop = stop.clone();
+            let grace = args.grace;
+            let client = args.client.is_some();
             std::thread::spawn(move || {
                 for sig in signals.forever() {
-                    let _ = stop.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                    let name = signal_name(sig);
+                    if stop
+                        .first
+                        .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                    {
+                        if client {
+                            eprintln!(
+                                "nsh test: {name}: stopping; the client has {grace} s (--grace) to exit, a second signal kills it now"
+                            );
+                        }
+                    } else if !stop.again.swap(true, Ordering::SeqCst) && client {
+                        eprintln!("nsh test: second signal ({name}): killing the client now");
+                    }
                 }
             });
         }
@@ -517,13 +590,15 @@ pub fn run(args: TestArgs) -> ExitCode {
         Mutex::new((0..plan.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     let halt = AtomicBool::new(false);
+    // The script whose failure stopped the run (`--fail-fast`).
+    let halted_by: Mutex<Option<String>> = Mutex::new(None);
     let print = Mutex::new(());
     let jobs = args.jobs.clamp(1, plan.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
                 loop {
-                    if halt.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) != 0 {
+                    if halt.load(Ordering::SeqCst) || stop.signal() != 0 {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
@@ -540,6 +615,10 @@ pub fn run(args: TestArgs) -> ExitCode {
                         jobs == 1,
                     );
                     if r.failed() && args.fail_fast {
+                        halted_by
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert_with(|| r.path.display().to_string());
                         halt.store(true, Ordering::SeqCst);
                     }
                     {
@@ -551,11 +630,33 @@ pub fn run(args: TestArgs) -> ExitCode {
             });
         }
     });
+    // The scripts not started are reported too, their cases by name.
+    let sig = stop.signal();
+    let (why, cause) = match halted_by.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        _ if sig != 0 => {
+            let by = format!("interrupted by {}", signal_name(sig));
+            (format!("not run: {by}"), by)
+        }
+        Some(path) => (
+            format!("not run: --fail-fast after {path} failed"),
+            "--fail-fast".to_string(),
+        ),
+        None => ("not run".to_string(), "not started".to_string()),
+    };
+    let mut not_run = 0;
     let results: Vec<ScriptResult> = results
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
         .into_iter()
-        .flatten()
+        .zip(&plan)
+        .map(|(r, p)| {
+            r.unwrap_or_else(|| {
+                not_run += 1;
+                let r = ScriptResult::not_started(p, &why);
+                print!("{}", r.render(args.verbose));
+                r
+            })
+        })
         .collect();
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for r in &results {
@@ -564,10 +665,9 @@ pub fn run(args: TestArgs) -> ExitCode {
         failed += f;
         skipped += s;
     }
-    let not_run = plan.len() - results.len();
     if not_run > 0 {
         let noun = if not_run == 1 { "script" } else { "scripts" };
-        println!("# {not_run} {noun} not run (--fail-fast or interrupted)");
+        println!("# {not_run} {noun} not run ({cause})");
     }
     println!("{passed} passed, {failed} failed, {skipped} skipped");
     if let Some(file) = &args.json {
@@ -611,7 +711,6 @@ pub fn run(args: TestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let sig = stop.load(Ordering::SeqCst);
     if sig != 0 {
         // The shell's convention: 128 + the signal's number.
         ExitCode::from(u8::try_from(128 + sig).unwrap_or(1))
@@ -784,15 +883,8 @@ pub fn static_cases(source: &str) -> Vec<String> {
 /// Every `test(…)` case written in `source`, in order.
 pub fn written_cases(source: &str) -> Vec<WrittenCase> {
     let mut out = Vec::new();
-    let bytes = source.as_bytes();
-    let mut from = 0;
-    while let Some(at) = source[from..].find("test") {
-        let i = from + at;
-        from = i + 4;
-        let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-        if i > 0 && ident(bytes[i - 1]) {
-            continue;
-        }
+    for i in test_calls(source) {
+        let from = i + 4;
         let rest = source[from..].trim_start();
         let Some(rest) = rest.strip_prefix('(') else {
             continue;
@@ -834,15 +926,173 @@ pub fn written_cases(source: &str) -> Vec<WrittenCase> {
     out
 }
 
+/// Where the word `test` stands in `source`'s code: not in a comment
+/// (`//`, `/* */`, nested as Rhai nests them), a string or a character
+/// literal, nor part of a longer name.
+fn test_calls(source: &str) -> Vec<usize> {
+    let b = source.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut depth = 0usize;
+                while i < b.len() {
+                    if b[i..].starts_with(b"/*") {
+                        depth += 1;
+                        i += 2;
+                    } else if b[i..].starts_with(b"*/") {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            quote @ (b'"' | b'`' | b'\'') => {
+                i += 1;
+                while i < b.len() && b[i] != quote {
+                    i += if b[i] == b'\\' && quote != b'`' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            c if ident(c) => {
+                let start = i;
+                while i < b.len() && ident(b[i]) {
+                    i += 1;
+                }
+                if &b[start..i] == b"test" {
+                    out.push(start);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
 /// Runs one script in a fresh server and shell, with its client; with
-/// `live`, prints each case's line as it ends.
+/// `live`, prints each case's line as it ends. When the script stopped
+/// before its end (a timeout, a signal, an error, `skip`, a client that
+/// did not register), the cases written in it that did not run are listed
+/// after those that did, skipped with the reason ([`not_run_cases`]).
 fn run_script(
     index: usize,
     plan: &Planned,
     args: &TestArgs,
     profile: Option<&Map>,
     security: Option<&Security>,
-    stop: &AtomicI32,
+    stop: &Stop,
+    live: bool,
+) -> ScriptResult {
+    let mut result = run_script_cases(index, plan, args, profile, security, stop, live);
+    let why = result.not_run.clone().or_else(|| match &result.error {
+        Some(RunError::Script(e)) => Some(format!(
+            "not run: the script failed: {}",
+            e.lines().next().unwrap_or_default()
+        )),
+        Some(RunError::Skipped(reason)) => {
+            Some(format!("not run: the script was skipped: {reason}"))
+        }
+        _ => None,
+    });
+    if let Some(why) = why {
+        let ran: Vec<String> = result.tests.iter().map(|t| t.name.clone()).collect();
+        let more = not_run_outcomes(plan, &ran, &why);
+        result.tests.extend(more);
+    }
+    result
+}
+
+/// The cases of `plan`'s script that did not run (`ran`: the names of
+/// those that did), each skipped with `why`.
+fn not_run_outcomes(plan: &Planned, ran: &[String], why: &str) -> Vec<TestOutcome> {
+    let source = match plan.source {
+        Some(s) => Some(s.to_string()),
+        None => std::fs::read_to_string(&plan.path).ok(),
+    };
+    let at = std::time::SystemTime::now();
+    not_run_cases(
+        source.as_deref().unwrap_or_default(),
+        ran,
+        plan.cases.as_deref(),
+    )
+    .into_iter()
+    .map(|name| TestOutcome {
+        name,
+        failure: None,
+        skipped: Some(why.to_string()),
+        note: None,
+        duration: Duration::ZERO,
+        started: at,
+        ended: at,
+        left_active: None,
+    })
+    .collect()
+}
+
+/// The names of the cases written in `source` (those `filter` selects)
+/// that are not among those that ran (`ran`), in the order written; a case
+/// named at run time is `reads … (named when it runs)`, counted as run
+/// when a case whose name starts as its does ran.
+fn not_run_cases(source: &str, ran: &[String], filter: Option<&str>) -> Vec<String> {
+    let written = written_cases(source);
+    let mut left: Vec<&str> = ran.iter().map(String::as_str).collect();
+    let mut done = vec![false; written.len()];
+    for (i, c) in written.iter().enumerate() {
+        if let WrittenCase::Named(n) = c
+            && let Some(at) = left.iter().position(|r| r == n)
+        {
+            left.remove(at);
+            done[i] = true;
+        }
+    }
+    // The longest beginnings first: `reads /3` before `reads `.
+    let mut made: Vec<(usize, &str)> = written
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| match c {
+            WrittenCase::Made(start) => Some((i, start.as_str())),
+            WrittenCase::Named(_) => None,
+        })
+        .collect();
+    made.sort_by_key(|(_, start)| std::cmp::Reverse(start.len()));
+    for (i, start) in made {
+        if left.iter().any(|r| r.starts_with(start)) {
+            left.retain(|r| !r.starts_with(start));
+            done[i] = true;
+        }
+    }
+    written
+        .into_iter()
+        .zip(done)
+        .filter(|(_, done)| !done)
+        .filter_map(|(c, _)| match c {
+            WrittenCase::Named(n) => filter.is_none_or(|f| n.contains(f)).then_some(n),
+            WrittenCase::Made(start) => filter
+                .is_none_or(|f| start.contains(f))
+                .then(|| format!("{start}… (named when it runs)")),
+        })
+        .collect()
+}
+
+/// [`run_script`] up to the cases that ran.
+fn run_script_cases(
+    index: usize,
+    plan: &Planned,
+    args: &TestArgs,
+    profile: Option<&Map>,
+    security: Option<&Security>,
+    stop: &Stop,
     live: bool,
 ) -> ScriptResult {
     let started = Instant::now();
@@ -868,9 +1118,11 @@ fn run_script(
         client_output: String::new(),
         end_note: None,
         stopped: None,
+        not_run: None,
+        not_started: None,
         started_at: std::time::SystemTime::now(),
         ended_at: std::time::SystemTime::now(),
-        cases_printed: false,
+        cases_printed: 0,
         events: Vec::new(),
     };
     let file = plan.path.display().to_string();
@@ -1006,7 +1258,6 @@ fn run_script(
         if live {
             let hook: crate::script::CaseHook = Arc::new(|n, t| println!("{}", case_line(n, t)));
             *shell.ctx.on_case.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
-            result.cases_printed = true;
         }
         shell
             .scope
@@ -1048,9 +1299,13 @@ fn run_script(
                 match in_case {
                     Some(case) => {
                         result.stopped = Some(format!("{file}: {failure} in {case}"));
+                        result.not_run = Some(format!("not run: {case} {failure}"));
                         None
                     }
-                    None => Some(RunError::Script(format!("{file}: {failure}\n{e}"))),
+                    None => {
+                        result.not_run = Some(format!("not run: {failure} outside the cases"));
+                        Some(RunError::Script(format!("{file}: {failure}\n{e}")))
+                    }
                 }
             }
             // `exit(CODE)` with a failing status fails the script.
@@ -1063,10 +1318,13 @@ fn run_script(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        if live {
+            result.cases_printed = result.tests.len();
+        }
         result.end_note = unread_note(&server.take_inbox(), "at the end");
     }
     if let Some(c) = running {
-        result.client_output = c.stop(Duration::from_secs_f64(args.grace));
+        result.client_output = c.stop(Duration::from_secs_f64(args.grace), &|| stop.again());
     }
     if let Err(e) = server.capture_stop()
         && result.error.is_none()
@@ -1106,7 +1364,7 @@ fn await_registration(
     client: &mut client::Client,
     launch: &client::Launch,
     args: &TestArgs,
-    stop: &AtomicI32,
+    stop: &Stop,
 ) -> Result<crate::server::RecordRef, String> {
     let deadline = Instant::now() + Duration::from_secs_f64(args.register_timeout);
     let endpoint = launch.names_endpoint().then(|| launch.endpoint.clone());
@@ -1128,7 +1386,7 @@ fn await_registration(
         if let Some(status) = client.exited() {
             return Err(format!("the client exited ({status}) before it registered"));
         }
-        let sig = stop.load(Ordering::SeqCst);
+        let sig = stop.signal();
         if sig != 0 {
             return Err(format!("interrupted by {}", signal_name(sig)));
         }
@@ -1147,7 +1405,7 @@ fn await_registration(
 fn watched<T>(
     server: &Server,
     timeout: Option<f64>,
-    stop: &AtomicI32,
+    stop: &Stop,
     client: Option<&mut client::Client>,
     body: impl FnOnce() -> T,
 ) -> T {
@@ -1172,7 +1430,7 @@ fn watched<T>(
                     });
                     return;
                 }
-                let sig = stop.load(Ordering::SeqCst);
+                let sig = stop.signal();
                 if sig != 0 {
                     let name = signal_name(sig);
                     server.interrupt(Interruption {
@@ -1224,6 +1482,9 @@ mod tests {
     fn case_names_are_read_from_string_literals() {
         let src = "test(\"a \\\"b\\\"\", || {});\nlet contest = 1;\n test ( \"two\", || 1);\ntest(name, || 2);\nmy_test(\"no\", || 3);";
         assert_eq!(static_cases(src), ["a \"b\"", "two"]);
+        // Not in comments, strings or character literals.
+        let hidden = "// test(\"old\", || {});\n/* a /* test(\"nested\", || 1); */ test(\"x\", || 1); */\nprint(\"test(\\\"quoted\\\", || 1)\");\nlet c = '\"'; test(\"real\", || { `test(\"tick\", 1)` });\n";
+        assert_eq!(static_cases(hidden), ["real"]);
         // Names made at run time are known to be there.
         let made =
             "test(\"reads \" + p, || 1);\nconst N = \"n\";\ntest(N, || 2);\ntest(\"plain\", || 3);";
@@ -1234,6 +1495,25 @@ mod tests {
                 WrittenCase::Made(String::new()),
                 WrittenCase::Named("plain".into())
             ]
+        );
+    }
+
+    #[test]
+    fn the_cases_not_run_are_those_written_that_did_not() {
+        let src = "test(\"a\", || 1);\ntest(\"b\", || 1);\nfor p in [1, 2] { test(\"reads \" + p, || 1); }\ntest(\"c\", || 1);\ntest(\"a\", || 2);\n";
+        let ran = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            not_run_cases(src, &ran(&["a", "b"]), None),
+            ["reads … (named when it runs)", "c", "a"]
+        );
+        assert_eq!(
+            not_run_cases(src, &ran(&["a", "b", "reads 1"]), None),
+            ["c", "a"]
+        );
+        assert_eq!(not_run_cases(src, &ran(&["a"]), Some("c")), ["c"]);
+        assert_eq!(
+            not_run_cases(src, &ran(&[]), Some("read")),
+            ["reads … (named when it runs)"]
         );
     }
 

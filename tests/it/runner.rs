@@ -315,11 +315,11 @@ fn a_script_that_runs_too_long_fails_and_fail_fast_starts_no_other() {
         |_| {},
     );
     assert_eq!(run.status.code(), Some(1), "{}", run.stdout);
-    assert!(!run.stdout.contains(&skipped), "{}", run.stdout);
+    // The script not started is reported as such.
     assert!(
-        run.stdout.ends_with(
-            "# 1 script not run (--fail-fast or interrupted)\n0 passed, 1 failed, 0 skipped\n"
-        ),
+        run.stdout.ends_with(&format!(
+            "skip - {skipped} # not run: --fail-fast after {slow} failed\n# 1 script not run (--fail-fast)\n0 passed, 1 failed, 1 skipped\n"
+        )),
         "{}",
         run.stdout
     );
@@ -733,7 +733,7 @@ fn sigterm_and_sighup_stop_the_run_stop_the_client_and_write_the_reports() {
         "a_hang.rhai",
         "test(\"reads\", || { read(\"/3/0/0\"); });\ntest(\"hangs\", || { sleep(120); });\n",
     );
-    write(&dir, "b_later.rhai", "test(\"never runs\", || {});\n");
+    let b = write(&dir, "b_later.rhai", "test(\"never runs\", || {});\n");
     let d = dir.display().to_string();
     for (sig, code) in [("TERM", 143), ("HUP", 129)] {
         let marker = format!("runner-sig{sig}-{}", std::process::id());
@@ -764,17 +764,33 @@ fn sigterm_and_sighup_stop_the_run_stop_the_client_and_write_the_reports() {
             out.contains(&format!("not ok 2 - hangs\n  # interrupted by SIG{sig}\n")),
             "{out}"
         );
-        assert!(out.contains("# 1 script not run"), "{out}");
-        assert!(out.ends_with("\n1 passed, 1 failed, 0 skipped\n"), "{out}");
+        // The script not started is listed, its case by name.
+        assert!(
+            out.ends_with(&format!(
+                "\nskip 1 - never runs # not run: interrupted by SIG{sig}\nskip - {b} # not run: interrupted by SIG{sig}\n# 1 script not run (interrupted by SIG{sig})\n1 passed, 1 failed, 1 skipped\n"
+            )),
+            "{out}"
+        );
         let report = std::fs::read_to_string(&xml).unwrap_or_default();
         assert!(
             report.contains(&format!("<failure message=\"interrupted by SIG{sig}\"")),
             "{report}"
         );
-        assert!(!report.contains("never runs"), "{report}");
+        assert!(
+            report.contains(&format!(
+                "<testsuite name=\"b_later\" tests=\"1\" failures=\"0\" skipped=\"1\" time=\"0.000\">\n    <testcase classname=\"b_later\" name=\"never runs\" time=\"0.000\">\n      <skipped message=\"not run: interrupted by SIG{sig}\"/>"
+            )),
+            "{report}"
+        );
         let lines = std::fs::read_to_string(&json).unwrap_or_default();
         assert!(
             lines.contains("\"name\":\"hangs\",\"status\":\"failed\""),
+            "{lines}"
+        );
+        assert!(
+            lines.contains(&format!(
+                "\"name\":\"never runs\",\"status\":\"skipped\",\"message\":\"not run: interrupted by SIG{sig}\""
+            )),
             "{lines}"
         );
         assert_eq!(processes_with(&[marker]), Vec::<String>::new());
@@ -825,11 +841,15 @@ fn a_timeout_fails_the_case_that_was_running_and_says_so() {
     ] {
         assert!(out.contains(&line), "missing {line:?} in\n{out}");
     }
-    assert!(!out.contains(" - after"), "{out}");
-    assert!(out.ends_with("\n1 passed, 2 failed, 0 skipped\n"), "{out}");
+    // The case after it is listed, as not run.
+    assert!(
+        out.contains("skip 3 - after # not run: case 2 (hangs) timed out after 1 s (--timeout)\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\n1 passed, 2 failed, 1 skipped\n"), "{out}");
     let report = std::fs::read_to_string(&xml).unwrap();
     assert!(
-        report.contains("tests=\"2\" failures=\"1\"")
+        report.contains("tests=\"3\" failures=\"1\" skipped=\"1\"")
             && report.contains("tests=\"1\" failures=\"1\""),
         "{report}"
     );
@@ -1060,5 +1080,223 @@ fn cases_named_at_run_time_are_listed_and_filtered() {
             run.stdout
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The JUnit cases of a report as junitparser reads them:
+/// `suite|result|name|message` per line.
+const JUNIT_CASES: &str = r#"
+import sys
+from junitparser import JUnitXml
+for suite in JUnitXml.fromfile(sys.argv[1]):
+    for case in suite:
+        r = case.result[0] if case.result else None
+        print(suite.name, type(r).__name__ if r is not None else 'passed', case.name, r.message if r is not None else '', sep='|')
+"#;
+
+/// A `--timeout` in case 2 stops the script: the cases written after it are
+/// listed by name in every report, skipped as not run because of it — the
+/// console (case lines printed live, and together with `--jobs 2`), JUnit
+/// (read by junitparser), the JSON lines and the HTML report.
+#[test]
+fn cases_after_a_timeout_are_listed_by_name_as_not_run() {
+    let dir = scratch("timeout-not-run");
+    let a = write(
+        &dir,
+        "a_hangs.rhai",
+        "test(\"reads\", || { read(\"/3/0/0\"); });\n\
+         test(\"hangs\", || { sleep(30); });\n\
+         test(\"after\", || { read(\"/3/0/2\"); });\n\
+         // test(\"commented out\", || {});\n\
+         test(\"reads \" + \"/3/0/9\", || { read(\"/3/0/9\"); });\n",
+    );
+    let why = "not run: case 2 (hangs) timed out after 2 s (--timeout)";
+    for jobs in ["1", "2"] {
+        let xml = dir.join(format!("junit-{jobs}.xml"));
+        let json = dir.join(format!("lines-{jobs}.jsonl"));
+        let html = dir.join(format!("html-{jobs}"));
+        let marker = format!("runner-notrun-{jobs}-{}", std::process::id());
+        let run = run_nsh(
+            &[
+                "test",
+                &a,
+                "--client",
+                &waka_client(&marker),
+                "--timeout",
+                "2",
+                "--jobs",
+                jobs,
+                "--junit",
+                &xml.display().to_string(),
+                "--json",
+                &json.display().to_string(),
+                "--report",
+                &html.display().to_string(),
+            ],
+            Duration::from_secs(60),
+            |_| {},
+        );
+        let out = &run.stdout;
+        assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+        for line in [
+            "ok 1 - reads\nnot ok 2 - hangs\n  # timed out after 2 s (--timeout)\n".to_string(),
+            format!("skip 3 - after # {why}\nskip 4 - reads … (named when it runs) # {why}\n"),
+            format!("not ok - {a} (1 passed, 1 failed, 2 skipped, "),
+            format!("  # {a}: timed out after 2 s (--timeout) in case 2 (hangs)\n"),
+        ] {
+            assert!(
+                out.contains(&line),
+                "--jobs {jobs}: missing {line:?} in\n{out}"
+            );
+        }
+        assert!(!out.contains("commented out"), "{out}");
+        assert!(out.ends_with("\n1 passed, 1 failed, 2 skipped\n"), "{out}");
+
+        let cases = crate::report::python(JUNIT_CASES, &xml);
+        assert_eq!(
+            cases,
+            format!(
+                "a_hangs|passed|reads|\n\
+                 a_hangs|Failure|hangs|timed out after 2 s (--timeout)\n\
+                 a_hangs|Skipped|after|{why}\n\
+                 a_hangs|Skipped|reads … (named when it runs)|{why}\n"
+            ),
+            "--jobs {jobs}"
+        );
+        let lines = std::fs::read_to_string(&json).unwrap();
+        let results: Vec<(u64, String, String, String)> = lines
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["type"] == "case")
+            .map(|v| {
+                (
+                    v["case"].as_u64().unwrap(),
+                    v["name"].as_str().unwrap().to_string(),
+                    v["status"].as_str().unwrap().to_string(),
+                    v["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(results.len(), 4, "{lines}");
+        assert_eq!(
+            results[2],
+            (3, "after".into(), "skipped".into(), why.to_string())
+        );
+        assert_eq!(results[3].1, "reads … (named when it runs)");
+        let page = std::fs::read_to_string(html.join("index.html")).unwrap();
+        assert!(
+            page.contains(
+                "<td>3</td><td><a href=\"#c-0-3\">after</a></td><td class=\"status\">skipped</td>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains(&format!("skipped: {why}")), "{page}");
+        assert_eq!(processes_with(&[marker]), Vec::<String>::new());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM stops the run and gives the client `--grace` to exit; a second
+/// signal meanwhile (SIGINT: Ctrl-C pressed again) kills the client's
+/// process group at once, and the reports are written then, with the exit
+/// status of the first signal. The client (wakatiwai under a shell that
+/// ignores SIGTERM, as a hung device would) would otherwise hold the run
+/// for the whole minute of grace.
+#[test]
+fn a_second_signal_during_the_grace_period_kills_the_client_at_once() {
+    let dir = scratch("second-signal");
+    write(
+        &dir,
+        "a_hang.rhai",
+        "test(\"reads\", || { read(\"/3/0/0\"); });\ntest(\"hangs\", || { sleep(120); });\ntest(\"after\", || {});\n",
+    );
+    let marker = format!("runner-second-{}", std::process::id());
+    // The shell (and its `sleep`) ignore SIGTERM; wakatiwai de-registers
+    // on it. The shell ends by itself after 90 s.
+    let client = format!("trap '' TERM; {} & sleep 90", waka_client(&marker));
+    let xml = dir.join("junit.xml");
+    let mut nsh = LiveNsh::piped(&[
+        "test",
+        &dir.display().to_string(),
+        "--client",
+        &client,
+        "--grace",
+        "60",
+        "--junit",
+        &xml.display().to_string(),
+    ]);
+    nsh.wait("ok 1 - reads", 60);
+    let pid = nsh.pid().to_string();
+    let kill = |sig: &str| {
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(&pid)
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    kill("TERM");
+    // The case ends, then the client is being stopped.
+    nsh.wait("not ok 2 - hangs", 10);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!processes_with(std::slice::from_ref(&marker)).is_empty());
+    let again = Instant::now();
+    kill("INT");
+    let (status, out, err) = nsh.finish(20);
+    assert!(
+        again.elapsed() < Duration::from_secs(5),
+        "took {:?} after the second signal\n{out}{err}",
+        again.elapsed()
+    );
+    assert_eq!(status.code(), Some(143), "{status}\n{out}{err}");
+    assert!(
+        err.contains("nsh test: second signal (SIGINT): killing the client now"),
+        "{err}"
+    );
+    assert!(out.ends_with("\n1 passed, 1 failed, 1 skipped\n"), "{out}");
+    let report = std::fs::read_to_string(&xml).unwrap_or_default();
+    assert!(
+        report.contains("<failure message=\"interrupted by SIGTERM\""),
+        "{report}"
+    );
+    assert!(
+        report.contains("<skipped message=\"not run: case 2 (hangs) interrupted by SIGTERM\"/>"),
+        "{report}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(processes_with(&[marker]), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client that leaves a process outside its process group (a daemon,
+/// `setsid`) holding its output open: the run does not wait for that
+/// process to end; the client's output says it was cut there.
+#[test]
+fn a_process_the_client_left_outside_its_group_does_not_hold_the_run() {
+    let dir = scratch("setsid");
+    let s = write(
+        &dir,
+        "reads.rhai",
+        "test(\"reads\", || { assert_eq(read(\"/3/0/0\").value, \"nsh-test\"); });\n",
+    );
+    let marker = format!("runner-setsid-{}", std::process::id());
+    // The daemon ends by itself after 30 s.
+    let client = format!("setsid sleep 30 & {}", waka_client(&marker));
+    let started = Instant::now();
+    let run = run_nsh(
+        &["test", &s, "--client", &client, "-v"],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    let took = started.elapsed();
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(0), "{out}{}", run.stderr);
+    assert!(took < Duration::from_secs(10), "took {took:?}\n{out}");
+    assert!(out.contains("ok 1 - reads\n"), "{out}");
+    assert!(
+        out.contains("  | [nsh: the client's output is cut here: a process it started outside its process group still holds it open]\n"),
+        "{out}"
+    );
+    assert_eq!(processes_with(&[marker]), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }

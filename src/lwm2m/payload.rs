@@ -14,14 +14,21 @@ fn format_of(msg: &Message) -> ContentFormat {
     msg.content_format().unwrap_or(ContentFormat::TEXT_PLAIN)
 }
 
+/// Whether the payload of `msg` is a diagnostic message (RFC 7252
+/// §5.5.2: the payload of a 4.xx or 5.xx), text for a person, not a value.
+fn is_diagnostic(msg: &Message) -> bool {
+    matches!(msg.code.class(), 4 | 5)
+}
+
 /// Decodes the payload of `msg`; `base` is the path of the request it
-/// answers (TLV, text and opaque carry no paths). `None` when empty.
+/// answers (TLV, text and opaque carry no paths). `None` when empty, and
+/// for an error response's diagnostic message.
 pub fn decode_payload(
     msg: &Message,
     base: Option<&str>,
     registry: &Registry,
 ) -> Option<Result<Decoded, FormatError>> {
-    if msg.payload.is_empty() {
+    if msg.payload.is_empty() || is_diagnostic(msg) {
         return None;
     }
     let base = base.and_then(|b| b.parse::<Path>().ok());
@@ -75,6 +82,12 @@ pub fn render_payload_at(msg: &Message, base: Option<&str>, registry: &Registry)
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
+    if is_diagnostic(msg) {
+        if out.is_empty() {
+            out.push_str(&text_block(&msg.payload));
+        }
+        return Some(out);
+    }
     let base_path = base.and_then(|b| b.parse::<Path>().ok());
     match format::decode(cf.0, &msg.payload, base_path.as_ref(), registry) {
         Ok(decoded) => {
@@ -114,6 +127,24 @@ mod tests {
         ));
         m.payload = payload.to_vec();
         m
+    }
+
+    /// The payload of a 4.xx or 5.xx is a diagnostic message (RFC 7252
+    /// §5.5.2), not a value of the path asked for: coap-node's `5.00 No
+    /// matching format found` was shown as `/3303/0 = "No matching format
+    /// found" (type guessed)`.
+    #[test]
+    fn an_error_responses_diagnostic_is_no_value() {
+        let mut m = content(ContentFormat::TEXT_PLAIN, b"No matching format found");
+        m.code = Code::INTERNAL_SERVER_ERROR;
+        let reg = Registry::builtin();
+        assert!(decode_payload(&m, Some("/3303/0"), &reg).is_none());
+        let shown = render_payload_at(&m, Some("/3303/0"), &reg).unwrap();
+        assert!(shown.contains("No matching format found"), "{shown}");
+        assert!(
+            !shown.contains("decoded") && !shown.contains("/3303/0"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -744,6 +744,16 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         self.outgoing.contains(id)
     }
 
+    /// Whether CON `id` (over UDP) was acknowledged by an empty ACK and
+    /// waits for its separate response (RFC 7252 §5.2.2).
+    pub fn acknowledged(&self, id: RequestId) -> bool {
+        self.outgoing.get(id).is_some_and(|o| {
+            o.msg.mtype == Type::Confirmable
+                && !o.msg.reliable
+                && matches!(o.phase, Phase::Waiting { .. })
+        })
+    }
+
     /// For a CON whose latest transmission was a retransmission: which
     /// one (1 for the first) and the ACK timeout that expired before it
     /// (RFC 7252 §4.2). `None` before the first retransmission.

@@ -43,12 +43,15 @@ pub enum ServerError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// No response in time.
-    #[error("no response to `{summary}` within {timeout:.1} s")]
+    #[error("no response to `{summary}` within {timeout:.1} s{also}")]
     Timeout {
         /// What was sent.
         summary: String,
         /// How long nsh waited.
         timeout: f64,
+        /// What else is known (an empty ACK announced a separate
+        /// response), or empty.
+        also: String,
     },
     /// CON retransmissions exhausted.
     #[error("no response to `{summary}` after {attempts} transmissions{also}")]

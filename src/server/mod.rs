@@ -684,10 +684,21 @@ impl Server {
                 why,
             }),
             Ok(None) => {
-                self.lock().abandon(id);
+                let acknowledged = {
+                    let mut core = self.lock();
+                    let acknowledged = core.exchanges.acknowledged(id);
+                    core.abandon(id);
+                    acknowledged
+                };
+                let also = if acknowledged {
+                    "; the device acknowledged it with an empty ACK, so a separate response was due, and none came (RFC 7252 §5.2.2)"
+                } else {
+                    ""
+                };
                 Err(ServerError::Timeout {
                     summary: summary(),
                     timeout: wait.as_secs_f64(),
+                    also: also.to_string(),
                 })
             }
             Err(e) => {

@@ -155,6 +155,39 @@ fn an_update_to_an_unknown_location_is_answered_not_found() {
     assert_eq!(n.recv().code, Code::CHANGED);
 }
 
+/// A request the device acknowledged with an empty ACK and then never
+/// answered (coap-node's Delete of an instance it cannot delete): the
+/// timeout says a separate response was announced, which a bare "no
+/// response" hid.
+#[test]
+fn a_timeout_after_an_empty_ack_says_a_separate_response_was_due() {
+    let n = Net::new();
+    n.register();
+    let waiter = n.command(|s| {
+        s.send_to(
+            device(),
+            get("/3303/1"),
+            waiting(Duration::from_millis(600)),
+        )
+    });
+    let req = n.recv();
+    n.send(&Message::new(
+        Type::Acknowledgement,
+        Code::EMPTY,
+        req.message_id,
+    ));
+    let e = waiter
+        .join()
+        .unwrap()
+        .expect_err("no response came")
+        .to_string();
+    assert!(
+        e.starts_with("no response to `Read /3303/1` within 0.6 s; the device acknowledged it with an empty ACK")
+            && e.contains("separate response"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_non_request_is_answered_with_a_message_id_of_our_own() {
     // RFC 7252 §4.4: the message ID of a NON belongs to its sender.

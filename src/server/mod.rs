@@ -724,6 +724,7 @@ impl Server {
             peer,
             at: SystemTime::now(),
             raw: bytes.to_vec(),
+            reliable: transport.is_reliable(),
             message,
             kind,
             role: Role::Outgoing,

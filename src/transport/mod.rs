@@ -101,6 +101,15 @@ impl Transport {
         }
     }
 
+    /// Closes the TCP connection with `peer` once the frames queued for it
+    /// went out, `why` ending the line that says it closed. Nothing for
+    /// the datagram transports, which have no connection.
+    pub fn close_after_sending(&self, peer: SocketAddr, why: &str) {
+        if let Transport::Tcp(t) = self {
+            t.close_after_sending(peer, why);
+        }
+    }
+
     /// Sends `bytes` as they are: for DTLS on the socket beneath, without
     /// encryption (`udp`); otherwise like [`Transport::send_to`].
     pub fn send_raw(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {

@@ -101,6 +101,26 @@ impl Transport {
         }
     }
 
+    /// Opens a TCP connection to `peer` as its client, without waiting (see
+    /// [`Transport::dial_state`]); an error for the datagram transports.
+    pub fn dial(&self, peer: SocketAddr) -> io::Result<()> {
+        match self {
+            Transport::Tcp(t) => t.dial(peer),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "not a TCP socket: no connection to open",
+            )),
+        }
+    }
+
+    /// Where the TCP connection [`Transport::dial`] opens stands.
+    pub fn dial_state(&self, peer: SocketAddr) -> tcp::Dial {
+        match self {
+            Transport::Tcp(t) => t.dial_state(peer),
+            _ => tcp::Dial::Failed("not a TCP socket".into()),
+        }
+    }
+
     /// Closes the TCP connection with `peer` once the frames queued for it
     /// went out, `why` ending the line that says it closed. Nothing for
     /// the datagram transports, which have no connection.

@@ -55,6 +55,13 @@
 //! during the handshake), and the connection is closed without being
 //! reported accepted or closed.
 //!
+//! nsh also opens connections itself ([`TcpTransport::dial`], plain TCP
+//! only): the socket connects without blocking, the loop sees it through,
+//! up to [`DIAL_TIMEOUT`], and from then on it is a connection like an
+//! accepted one (reported to [`TcpTransport::take_accepted`], with one
+//! notice); a connection that could not be opened is told by
+//! [`TcpTransport::dial_state`], without a notice.
+//!
 //! Per-connection state (the map entry, the queue, the socket, the TLS
 //! session) ends with the connection; nothing is kept for a closed peer,
 //! and connections over [`Limits::max_connections`] are refused. Every
@@ -93,6 +100,9 @@ const TLS_HANDSHAKE_RECORD: u8 = 22;
 
 /// How long a TLS handshake may take, from the accept to the Finished.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long opening a connection to a peer may take.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the loop waits before accepting again after accepting failed.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -179,6 +189,10 @@ struct Shared {
     /// Connections the loop is to look at: a frame was queued on an empty
     /// queue, or the connection was closed outside the loop.
     nudged: Mutex<Vec<u64>>,
+    /// Connections nsh opens, for the loop to see through.
+    dials: Mutex<Vec<(SocketAddr, TcpStream)>>,
+    /// Connections being opened (`None`), or that could not be, and why.
+    dialing: Mutex<HashMap<SocketAddr, Option<String>>>,
     waker: Waker,
     /// Set when the loop was woken and has not yet looked at `nudged`.
     woken: AtomicBool,
@@ -225,10 +239,26 @@ impl Shared {
     /// Has the loop look at connection `id`.
     fn nudge(&self, id: u64) {
         lock(&self.nudged).push(id);
+        self.wake();
+    }
+
+    /// Wakes the loop, unless it was woken already.
+    fn wake(&self) {
         if !self.woken.swap(true, Ordering::SeqCst) {
             let _ = self.waker.wake();
         }
     }
+}
+
+/// Where a connection nsh opens stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dial {
+    /// Still being opened.
+    Pending,
+    /// Open.
+    Open,
+    /// It could not be opened, and why.
+    Failed(String),
 }
 
 /// The TLS configuration connections are served with, and the settings it
@@ -346,6 +376,8 @@ impl TcpTransport {
             closed: Mutex::default(),
             notices: Mutex::default(),
             nudged: Mutex::default(),
+            dials: Mutex::default(),
+            dialing: Mutex::default(),
             waker,
             woken: AtomicBool::new(false),
             wants_room: AtomicBool::new(false),
@@ -442,6 +474,48 @@ impl TcpTransport {
             io::ErrorKind::BrokenPipe,
             format!("TCP connection with {peer} closed: {why}"),
         ))
+    }
+
+    /// Opens a connection to `peer` as its client (plain TCP), without
+    /// waiting: see [`TcpTransport::dial_state`]. Nothing when one is open
+    /// (or being opened) already.
+    pub fn dial(&self, peer: SocketAddr) -> io::Result<()> {
+        if self.tls.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "nsh opens no TLS connection over TCP (coaps+tcp) as the client",
+            ));
+        }
+        let peer = canonical(peer);
+        if lock(&self.shared.connections).contains_key(&peer) {
+            return Ok(());
+        }
+        let mut dialing = lock(&self.shared.dialing);
+        if dialing.get(&peer).is_some_and(Option::is_none) {
+            return Ok(());
+        }
+        let stream = TcpStream::connect(peer)?;
+        dialing.insert(peer, None);
+        drop(dialing);
+        lock(&self.shared.dials).push((peer, stream));
+        self.shared.wake();
+        Ok(())
+    }
+
+    /// Where the connection [`TcpTransport::dial`] opens to `peer` stands;
+    /// a failure is told once.
+    pub fn dial_state(&self, peer: SocketAddr) -> Dial {
+        let peer = canonical(peer);
+        let mut dialing = lock(&self.shared.dialing);
+        match dialing.get(&peer) {
+            Some(None) => Dial::Pending,
+            Some(Some(_)) => match dialing.remove(&peer) {
+                Some(Some(why)) => Dial::Failed(why),
+                _ => Dial::Pending,
+            },
+            None if lock(&self.shared.connections).contains_key(&peer) => Dial::Open,
+            None => Dial::Failed(format!("no TCP connection with {peer}")),
+        }
     }
 
     /// Closes the connection with `peer` once the frames queued for it
@@ -595,6 +669,8 @@ struct Conn {
     /// nsh ended its side: until when what the peer still sends is read
     /// and dropped.
     linger_until: Option<Instant>,
+    /// Opened by nsh and not yet connected: until when it may take.
+    dialing_until: Option<Instant>,
 }
 
 /// What a turn of reading left.
@@ -835,6 +911,10 @@ impl Loop {
             for id in nudged {
                 self.ready(id);
             }
+            let dials = std::mem::take(&mut *lock(&self.env.shared.dials));
+            for (peer, stream) in dials {
+                self.dial(peer, stream);
+            }
             self.deliver_blocked();
             for _ in 0..self.again.len() {
                 if let Some(id) = self.again.pop_front() {
@@ -967,6 +1047,7 @@ impl Loop {
             in_again: false,
             halted: None,
             linger_until: None,
+            dialing_until: None,
         };
         let Some(tls) = &self.tls else {
             // Only a wake-up for `recv`: when frames are waiting, it is awake.
@@ -990,12 +1071,116 @@ impl Loop {
         self.shaken(id, outcome);
     }
 
+    /// Takes in a connection nsh is opening to `peer`.
+    fn dial(&mut self, peer: SocketAddr, mut stream: TcpStream) {
+        let shared = self.env.shared.clone();
+        let open = lock(&shared.connections).len();
+        if open >= self.env.limits.max_connections {
+            let why = format!("{open} connections are open (the limit)");
+            lock(&shared.dialing).insert(peer, Some(why));
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let registered = self.poll.registry().register(
+            &mut stream,
+            Token(id as usize),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(e) = registered {
+            lock(&shared.dialing).insert(peer, Some(format!("cannot set up its socket: {e}")));
+            return;
+        }
+        let until = Instant::now() + DIAL_TIMEOUT;
+        self.conns.insert(
+            id,
+            Conn {
+                peer,
+                io: Io::Plain(stream),
+                pending: Vec::new(),
+                backlog: VecDeque::new(),
+                // Read once connected.
+                read_done: true,
+                out: None,
+                stalled_since: None,
+                handshake_until: None,
+                psk_identity: None,
+                in_again: false,
+                halted: None,
+                linger_until: None,
+                dialing_until: Some(until),
+            },
+        );
+        self.deadline(until);
+        self.dialed(id);
+    }
+
+    /// Looks whether connection `id`, being opened, is connected (then it
+    /// is a connection like an accepted one) or failed.
+    fn dialed(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let peer = conn.peer;
+        let Io::Plain(stream) = &mut conn.io else {
+            return;
+        };
+        let outcome = match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e.to_string()),
+            Ok(None) => match stream.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotConnected | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    return;
+                }
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        let shared = self.env.shared.clone();
+        if let Err(why) = outcome {
+            lock(&shared.dialing).insert(peer, Some(why));
+            self.discard(id);
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        conn.dialing_until = None;
+        conn.read_done = false;
+        shared.reading.fetch_add(1, Ordering::SeqCst);
+        {
+            // Listed and said at once, like an accepted one.
+            let mut connections = lock(&shared.connections);
+            connections.insert(
+                peer,
+                Entry {
+                    id,
+                    queue: VecDeque::new(),
+                    identity: None,
+                    closing: None,
+                },
+            );
+            lock(&shared.notices).push(format!("TCP connection to {peer} established"));
+            lock(&shared.accepted).push(peer);
+            lock(&shared.dialing).remove(&peer);
+        }
+        let _ = self.env.tx.try_send(Event::Accepted);
+        self.write(id);
+        self.read(id);
+    }
+
     /// Connection `id` is ready (or was nudged): its handshake, or its
     /// writing and reading.
     fn ready(&mut self, id: u64) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
+        if conn.dialing_until.is_some() {
+            self.dialed(id);
+            return;
+        }
         if conn.handshake_until.is_some() {
             let outcome = match &mut conn.io {
                 Io::Tls(ctx) => {
@@ -1237,6 +1422,7 @@ impl Loop {
         let mut next: Option<Instant> = None;
         for (&id, conn) in &self.conns {
             let due = [
+                conn.dialing_until,
                 conn.handshake_until,
                 conn.stalled_since.map(|s| s + write_timeout),
                 conn.halted.as_ref().map(|h| h.0),
@@ -1259,6 +1445,9 @@ impl Loop {
             let peer = conn.peer;
             if conn.linger_until.is_some() {
                 // Said when nsh closed it; the peer never ended its side.
+            } else if conn.dialing_until.is_some() {
+                let why = format!("no answer within {} s", DIAL_TIMEOUT.as_secs_f64());
+                lock(&self.env.shared.dialing).insert(peer, Some(why));
             } else if let Some((_, why)) = &conn.halted
                 && conn.stalled_since.is_none_or(|s| s + write_timeout > now)
             {
@@ -1605,6 +1794,56 @@ mod tests {
             last.ends_with("(nothing was sent in answer within 0.2 s)"),
             "{last}"
         );
+    }
+
+    #[test]
+    fn a_dialled_connection_is_reported_open_and_carries_frames_both_ways() {
+        let server = TcpTransport::bind_addr(loopback()).unwrap();
+        let client = TcpTransport::bind_addr(loopback()).unwrap();
+        let to = SocketAddr::new(
+            Ipv4Addr::LOCALHOST.into(),
+            server.local_addr().unwrap().port(),
+        );
+        client.dial(to).unwrap();
+        assert!(wait_until(|| client.dial_state(to) == Dial::Open));
+        assert_eq!(client.take_accepted(), vec![to]);
+        assert_eq!(
+            client.take_notices(),
+            vec![format!("TCP connection to {to} established")]
+        );
+        let hi = frame(Code::GET, b"d", b"");
+        client.send_to(&hi, to).unwrap();
+        let got = recv_frames(&server, 1);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, hi);
+        let back = frame(Code::CONTENT, b"d", b"there");
+        server.send_to(&back, got[0].1).unwrap();
+        assert_eq!(recv_frames(&client, 1), vec![(back, to)]);
+        // Dialling an open connection again changes nothing.
+        client.dial(to).unwrap();
+        assert_eq!(client.dial_state(to), Dial::Open);
+        assert_eq!(client.peers(), vec![to]);
+    }
+
+    #[test]
+    fn a_refused_dial_is_told_once_with_the_reason() {
+        let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = unused.local_addr().unwrap();
+        drop(unused);
+        let t = TcpTransport::bind_addr(loopback()).unwrap();
+        t.dial(to).unwrap();
+        let mut state = Dial::Pending;
+        assert!(wait_until(|| {
+            state = t.dial_state(to);
+            state != Dial::Pending
+        }));
+        match state {
+            Dial::Failed(why) => assert!(why.contains("refused"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(t.peers().is_empty());
+        assert!(t.take_accepted().is_empty());
+        assert!(t.take_notices().is_empty());
     }
 
     #[test]

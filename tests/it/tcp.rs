@@ -783,3 +783,67 @@ fn a_release_from_the_client_makes_nsh_close_the_connection() {
         "{out}"
     );
 }
+
+/// `connect` over TCP (`nsh --tcp`): nsh opens the connection to libcoap's
+/// `coap-server-notls`, sends its CSM, uploads 5000 bytes block-wise and
+/// reads them back, whole and block-wise (tests/scripts/tcp_connect.rhai).
+#[test]
+fn connect_over_tcp_reaches_libcoaps_server_and_transfers_blocks() {
+    let (server, port) = crate::libcoap::libcoap_server_on("TCP");
+    let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let file = std::env::temp_dir().join(format!("nsh-tcp-block-{}.bin", std::process::id()));
+    std::fs::write(&file, &data).unwrap();
+    let hex = nsh::coap::escaped::format_hex(&data);
+    let run = run_nsh(
+        &[
+            "--tcp",
+            &script("tcp_connect.rhai"),
+            &port.to_string(),
+            file.to_str().unwrap(),
+            &hex,
+        ],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    drop(server);
+    let _ = std::fs::remove_file(&file);
+    run.assert_ok();
+    let out = &run.stdout;
+    assert!(out.contains("@@done"), "{out}");
+    assert!(
+        out.contains(&format!("TCP connection to 127.0.0.1:{port} established")),
+        "{out}"
+    );
+    // nsh's CSM first, then libcoap's; no message IDs anywhere.
+    let first = out
+        .lines()
+        .find(|l| l.starts_with("-> "))
+        .unwrap_or_default();
+    assert!(first.starts_with("-> 7.01 (SIGNALING_CSM)"), "{out}");
+    assert!(
+        out.contains("<- 7.01 (SIGNALING_CSM), None, id=None"),
+        "{out}"
+    );
+}
+
+/// `connect` over TCP to a port where nothing listens says so at once.
+#[test]
+fn connect_over_tcp_to_a_closed_port_says_it_was_refused() {
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = unused.local_addr().unwrap().port();
+    drop(unused);
+    let mut nsh = crate::harness::LiveNsh::piped(&["--tcp"]);
+    nsh.send_line(&format!("connect 127.0.0.1 {port}"));
+    nsh.send_line(r#"print("@@end")"#);
+    nsh.wait("@@end", 20);
+    nsh.send_line("exit()");
+    let (_, out, err) = nsh.finish(10);
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains(&format!(
+            "connect: no TCP connection to 127.0.0.1:{port}: Connection refused"
+        )),
+        "{all}"
+    );
+    assert!(!all.contains("new remote endpoint"), "{all}");
+}

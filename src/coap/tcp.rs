@@ -3,10 +3,29 @@
 //! A TCP message has no type and no message ID; decoded messages carry
 //! `Type::Confirmable`, message ID 0 and `reliable: true`, and the TCP
 //! encoder ignores type and message ID.
+//!
+//! Also the signaling options of RFC 8323 §5 (their numbers depend on the
+//! signaling code): their names, and which of a signaling message's
+//! options are critical and unknown.
 
 use super::code::Code;
 use super::message::{Message, Type};
+use super::option::{CoapOption, OptionNumber};
 use super::udp::{DecodeError, Field, decode_options_and_payload, encode_options_and_payload};
+
+/// CSM option 2 (RFC 8323 §5.3.1): the largest message the sender takes.
+pub const MAX_MESSAGE_SIZE: OptionNumber = OptionNumber(2);
+/// CSM option 4 (RFC 8323 §5.3.2): the sender does block-wise transfers.
+pub const BLOCK_WISE_TRANSFER: OptionNumber = OptionNumber(4);
+/// Ping and Pong option 2 (RFC 8323 §5.4.1).
+pub const CUSTODY: OptionNumber = OptionNumber(2);
+/// Release option 2 (RFC 8323 §5.5).
+pub const ALTERNATIVE_ADDRESS: OptionNumber = OptionNumber(2);
+/// Release option 4 (RFC 8323 §5.5): seconds not to reconnect for.
+pub const HOLD_OFF: OptionNumber = OptionNumber(4);
+/// Abort option 2 (RFC 8323 §5.6): the CSM option the sender could not
+/// process.
+pub const BAD_CSM_OPTION: OptionNumber = OptionNumber(2);
 
 /// Outcome of looking for one frame at the start of a stream buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,19 +69,90 @@ pub fn decode_frame(buf: &[u8]) -> Frame {
         Err(DecodeError::new(
             0,
             Field::TokenLength,
-            format!("invalid CoAP token length: {tkl}, expected <= 8"),
+            format!("token length {tkl} in the TKL nibble, over the 8 allowed (RFC 8323 §3.2)"),
         ))
     } else {
         let mut msg = Message::new(Type::Confirmable, Code(frame[header - 1]), 0);
         msg.reliable = true;
         msg.token = frame[header..header + tkl].to_vec();
-        decode_options_and_payload(frame, header + tkl).map(|(options, payload)| {
-            msg.options = options;
-            msg.payload = payload;
-            msg
-        })
+        decode_options_and_payload(frame, header + tkl)
+            .map(|(options, payload)| {
+                msg.options = options;
+                msg.payload = payload;
+                msg
+            })
+            .map_err(|mut e| {
+                // Running past the end is running past what Len gave.
+                if e.reason.contains("incomplete") {
+                    e.reason = format!(
+                        "{} (the frame ends there: {})",
+                        e.reason,
+                        describe_length(first, e_bytes(buf, ext), body_len)
+                    );
+                }
+                e
+            })
     };
     Frame::Complete(total, Box::new(result))
+}
+
+/// The extended-length bytes after the first byte of a frame.
+fn e_bytes(buf: &[u8], ext: usize) -> &[u8] {
+    buf.get(1..1 + ext).unwrap_or(&[])
+}
+
+/// How the frame's length fields read: `Len nibble 2 gives 2 bytes of
+/// options and payload`, or with the extended length.
+fn describe_length(first: u8, ext: &[u8], body_len: usize) -> String {
+    let nibble = first >> 4;
+    let extended = match ext {
+        [] => String::new(),
+        [a] => format!(", extended length {a}"),
+        [a, b] => format!(", extended length {}", u16::from_be_bytes([*a, *b])),
+        [a, b, c, d, ..] => format!(", extended length {}", u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => String::new(),
+    };
+    format!("Len nibble {nibble}{extended} gives {body_len} bytes of options and payload")
+}
+
+/// The size of the frame that starts `buf`, as its header announces it
+/// (header, token, options and payload), and how its length fields read;
+/// `None` until the header is there.
+pub fn announced(buf: &[u8]) -> Option<(usize, String)> {
+    let first = *buf.first()?;
+    let ext = match first >> 4 {
+        13 => 1,
+        14 => 2,
+        15 => 4,
+        _ => 0,
+    };
+    let e = buf.get(1..1 + ext)?;
+    let body_len = match first >> 4 {
+        13 => usize::from(e[0]) + 13,
+        14 => usize::from(u16::from_be_bytes([e[0], e[1]])) + 269,
+        15 => u32::from_be_bytes([e[0], e[1], e[2], e[3]]) as usize + 65805,
+        n => usize::from(n),
+    };
+    let total = 1 + ext + 1 + usize::from(first & 0x0f) + body_len;
+    Some((total, describe_length(first, e, body_len)))
+}
+
+/// Decodes one received frame, as [`decode`] does, but refuses one whose
+/// header announces more than `max` bytes (the Max-Message-Size nsh
+/// announced, RFC 8323 §5.3.1): its bytes may be only its start.
+pub fn decode_received(bytes: &[u8], max: usize) -> Result<Message, DecodeError> {
+    if let Some((total, length)) = announced(bytes)
+        && total > max
+    {
+        return Err(DecodeError::new(
+            0,
+            Field::Length,
+            format!(
+                "frame of {total} bytes is over the Max-Message-Size {max} nsh announced in its CSM ({length})"
+            ),
+        ));
+    }
+    decode(bytes)
 }
 
 /// Decodes bytes that should hold exactly one frame (as the TCP transport
@@ -72,7 +162,12 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
         Frame::Incomplete(n) => Err(DecodeError::new(
             bytes.len(),
             Field::Length,
-            format!("incomplete CoAP-over-TCP frame: {n} more byte(s) needed"),
+            match announced(bytes) {
+                Some((_, length)) => {
+                    format!("the frame is cut short: {n} more byte(s) needed ({length})")
+                }
+                None => format!("the frame header is cut short: {n} more byte(s) needed"),
+            },
         )),
         Frame::Complete(len, _) if len != bytes.len() => Err(DecodeError::new(
             len,
@@ -84,6 +179,119 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
         )),
         Frame::Complete(_, result) => *result,
     }
+}
+
+/// The name of signaling option `number` of a message with `code` (RFC
+/// 8323 §5): `Max-Message-Size`, `Custody`; `None` when it has none.
+pub fn signaling_option_name(code: Code, number: OptionNumber) -> Option<&'static str> {
+    Some(match (code, number) {
+        (Code::CSM, MAX_MESSAGE_SIZE) => "Max-Message-Size",
+        (Code::CSM, BLOCK_WISE_TRANSFER) => "Block-Wise-Transfer",
+        (Code::PING | Code::PONG, CUSTODY) => "Custody",
+        (Code::RELEASE, ALTERNATIVE_ADDRESS) => "Alternative-Address",
+        (Code::RELEASE, HOLD_OFF) => "Hold-Off",
+        (Code::ABORT, BAD_CSM_OPTION) => "Bad-CSM-Option",
+        _ => return None,
+    })
+}
+
+/// A signaling option's value as text: a number for the uint options, the
+/// text of an Alternative-Address, escaped bytes otherwise.
+pub fn option_text(o: &CoapOption) -> String {
+    match o.number {
+        ALTERNATIVE_ADDRESS if o.value.iter().all(|b| b.is_ascii_graphic()) => {
+            String::from_utf8_lossy(&o.value).into_owned()
+        }
+        _ => match o.as_uint() {
+            Some(v) if o.value.len() <= 4 => v.to_string(),
+            _ => super::escaped::format_printable(&o.value),
+        },
+    }
+}
+
+/// What a signaling message carries besides its code and token, for its
+/// one-line summary: `, Max-Message-Size=1152, Block-Wise-Transfer`, `,
+/// Custody`, and its diagnostic payload after a colon. Empty for other
+/// messages (and for class 7 over UDP, where it is no signaling).
+pub fn signaling_summary(msg: &Message) -> String {
+    if msg.code.class() != 7 || !msg.reliable {
+        return String::new();
+    }
+    let mut s = String::new();
+    for o in &msg.options {
+        let name = signaling_option_name(msg.code, o.number);
+        let empty = matches!(o.number, CUSTODY | BLOCK_WISE_TRANSFER)
+            && name.is_some()
+            && o.value.is_empty();
+        match name {
+            Some(n) if empty => s.push_str(&format!(", {n}")),
+            Some(n) => s.push_str(&format!(", {n}={}", option_text(o))),
+            None => s.push_str(&format!(
+                ", option {}={}",
+                o.number.0,
+                super::escaped::format_printable(&o.value)
+            )),
+        }
+    }
+    if !msg.payload.is_empty() {
+        s.push_str(&format!(": {}", String::from_utf8_lossy(&msg.payload)));
+    }
+    s
+}
+
+/// Why signaling message `msg` cannot be processed (RFC 8323 §5.2: a
+/// critical option it does not know; §5.3: a CSM option whose value is
+/// out of its bounds): the option at fault and what is wrong. `None` when
+/// it can be, and for anything not a signaling message.
+pub fn signaling_fault(msg: &Message) -> Option<(OptionNumber, String)> {
+    if msg.code.class() != 7 {
+        return None;
+    }
+    let what = match msg.code {
+        Code::CSM => "CSM",
+        Code::PING => "Ping",
+        Code::PONG => "Pong",
+        Code::RELEASE => "Release",
+        Code::ABORT => "Abort",
+        _ => "signaling message",
+    };
+    for o in &msg.options {
+        let name = signaling_option_name(msg.code, o.number);
+        if name.is_none() && o.number.0 % 2 == 1 {
+            return Some((
+                o.number,
+                format!("unknown critical option {} in the {what}", o.number.0),
+            ));
+        }
+        let (max, kind) = match (msg.code, o.number) {
+            (Code::CSM, MAX_MESSAGE_SIZE) => (4, "uint of 0-4 bytes"),
+            (Code::CSM, BLOCK_WISE_TRANSFER) => (0, "empty"),
+            _ => continue,
+        };
+        if o.value.len() > max {
+            return Some((
+                o.number,
+                format!(
+                    "{} of {} bytes in the {what}; it is {kind}",
+                    name.unwrap_or("option"),
+                    o.value.len()
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// An Abort (7.05, RFC 8323 §5.6) with `diagnostic` as its payload, naming
+/// `bad_csm_option` when a CSM option is at fault.
+pub fn abort(diagnostic: &str, bad_csm_option: Option<OptionNumber>) -> Message {
+    let mut m = Message::new(Type::Confirmable, Code::ABORT, 0);
+    m.reliable = true;
+    if let Some(n) = bad_csm_option {
+        m.add_option(CoapOption::uint(BAD_CSM_OPTION, u64::from(n.0)));
+    }
+    m.payload = diagnostic.as_bytes().to_vec();
+    m
 }
 
 /// Encodes a message as one RFC 8323 frame.
@@ -131,6 +339,109 @@ mod tests {
         assert!(decode(&[0x00]).is_err());
         assert!(decode(&[0x00, 0xe2, 0x00]).is_err());
         assert!(decode(&[0x10, 0x45]).is_err());
+    }
+
+    #[test]
+    fn a_token_length_over_8_is_named_with_its_value() {
+        let mut bytes = vec![0x09, 0x01];
+        bytes.extend_from_slice(b"123456789");
+        let e = decode(&bytes).unwrap_err();
+        assert_eq!((e.field, e.offset), (Field::TokenLength, 0));
+        assert!(
+            e.reason.starts_with("token length 9 in the TKL nibble"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_option_past_the_frames_end_names_the_length_fields() {
+        // Len 13 + extension 0: 13 bytes of options and payload, the
+        // option (Uri-Path) claiming 14.
+        let mut bytes = vec![0xd0, 0x00, 0x01, 0xbd, 0x01];
+        bytes.extend_from_slice(&[b'a'; 11]);
+        let e = decode(&bytes).unwrap_err();
+        assert!(
+            e.reason.ends_with(
+                "(the frame ends there: Len nibble 13, extended length 0 gives 13 bytes of options and payload)"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_announced_size_is_read_from_the_header_alone() {
+        assert_eq!(announced(&[0xf0, 0, 0, 0]), None);
+        let (total, length) = announced(&[0xf0, 0, 0, 0, 1, 0x02]).unwrap();
+        assert_eq!(total, 6 + 65806);
+        assert_eq!(
+            length,
+            "Len nibble 15, extended length 1 gives 65806 bytes of options and payload"
+        );
+        assert_eq!(announced(&[0x01]).map(|a| a.0), Some(3));
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_is_refused_from_its_start() {
+        // Len 14, extended length 256: 525 bytes of options and payload.
+        let e = decode_received(&[0xe0, 0x01, 0x00, 0x02, 0x11], 500).unwrap_err();
+        assert_eq!((e.field, e.offset), (Field::Length, 0));
+        assert!(
+            e.reason
+                .starts_with("frame of 529 bytes is over the Max-Message-Size 500 nsh announced"),
+            "{e}"
+        );
+        assert!(decode_received(&[0x00, 0xe2], 500).is_ok());
+    }
+
+    fn signal(code: Code, options: &[(u16, &[u8])]) -> Message {
+        let mut m = Message::new(Type::Confirmable, code, 0);
+        m.reliable = true;
+        for (n, v) in options {
+            m.add_option(CoapOption::new(OptionNumber(*n), *v));
+        }
+        m
+    }
+
+    #[test]
+    fn signaling_faults_are_unknown_critical_options_and_bad_csm_values() {
+        // RFC 8323 §5.2: elective unknown options are ignored.
+        assert_eq!(signaling_fault(&signal(Code::CSM, &[(6, b"x")])), None);
+        assert_eq!(signaling_fault(&signal(Code::PING, &[(2, b"")])), None);
+        let (n, why) = signaling_fault(&signal(Code::CSM, &[(3, b"")])).unwrap();
+        assert_eq!(
+            (n, why.as_str()),
+            (OptionNumber(3), "unknown critical option 3 in the CSM")
+        );
+        let (n, why) = signaling_fault(&signal(Code::CSM, &[(2, &[1, 2, 3, 4, 5])])).unwrap();
+        assert_eq!(n, MAX_MESSAGE_SIZE);
+        assert_eq!(
+            why,
+            "Max-Message-Size of 5 bytes in the CSM; it is uint of 0-4 bytes"
+        );
+        let (n, _) = signaling_fault(&signal(Code::RELEASE, &[(9, b"")])).unwrap();
+        assert_eq!(n, OptionNumber(9));
+        // Not signaling: none of this applies.
+        assert_eq!(signaling_fault(&signal(Code::GET, &[(3, b"")])), None);
+    }
+
+    #[test]
+    fn signaling_summaries_name_options_and_show_the_diagnostic() {
+        let mut csm = signal(Code::CSM, &[(4, b"")]);
+        csm.add_option(CoapOption::uint(MAX_MESSAGE_SIZE, 1152));
+        assert_eq!(
+            signaling_summary(&csm),
+            ", Max-Message-Size=1152, Block-Wise-Transfer"
+        );
+        let a = abort("bad frame", Some(OptionNumber(3)));
+        assert_eq!(signaling_summary(&a), ", Bad-CSM-Option=3: bad frame");
+        let r = signal(
+            Code::RELEASE,
+            &[(2, b"[::1]:5683"), (4, &[30]), (7, b"\x01")],
+        );
+        assert_eq!(
+            signaling_summary(&r),
+            ", Alternative-Address=[::1]:5683, Hold-Off=30, option 7=\\x01"
+        );
     }
 
     proptest! {

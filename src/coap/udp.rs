@@ -138,7 +138,7 @@ pub(crate) fn decode_options_and_payload(
                 return Err(DecodeError::new(
                     at,
                     Field::PayloadMarker,
-                    "payload marker at end of packet is invalid",
+                    "payload marker at the end of the message, with no payload after it",
                 ));
             }
             return Ok((options, bytes[i + 1..].to_vec()));

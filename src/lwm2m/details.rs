@@ -109,11 +109,11 @@ pub fn binary_block(payload: &[u8]) -> String {
     format!("binary:\n{}\n", escaped::format_hex(payload))
 }
 
-/// Details of a datagram that did not decode: the error (field, offset,
-/// reason), then the bytes as a hex dump with offsets and a marker under the
+/// Details of a datagram (or TCP frame) that did not decode, headed by
+/// `what` (`Undecodable`): the error (field, offset, reason), then the bytes as a hex dump with offsets and a marker under the
 /// offending byte, then as escaped bytes ready to be replayed with `udp`.
-pub fn details_of_undecodable(bytes: &[u8], err: &DecodeError) -> String {
-    let mut s = format!("Undecodable ({} bytes): {err}\n\n", bytes.len());
+pub fn details_of_undecodable(what: &str, bytes: &[u8], err: &DecodeError) -> String {
+    let mut s = format!("{what} ({} bytes): {err}\n\n", bytes.len());
     let _ = writeln!(s, "error: {}", err.reason);
     let _ = writeln!(s, "field: {}", err.field);
     let _ = writeln!(s, "offset: {}", err.offset);
@@ -258,7 +258,7 @@ ascii-ish:\n\
     fn undecodable_datagram_shows_error_and_marked_bytes() {
         let bytes = [0x49, 0x00, 0x13, 0x38, 1, 2, 3, 4, 5, 6, 7, 8, 9];
         let err = udp::decode(&bytes).unwrap_err();
-        let d = details_of_undecodable(&bytes, &err);
+        let d = details_of_undecodable("Undecodable", &bytes, &err);
         assert!(d.starts_with("Undecodable (13 bytes): token length at byte 0"));
         assert!(d.contains("field: token length\noffset: 0\n"));
         assert!(d.contains(
@@ -292,7 +292,7 @@ ascii-ish:\n\
         #[test]
         fn undecodable_details_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
             if let Err(e) = udp::decode(&bytes) {
-                let _ = details_of_undecodable(&bytes, &e);
+                let _ = details_of_undecodable("Undecodable", &bytes, &e);
             }
             let _ = hex_dump(&bytes, Some(bytes.len() + 40));
         }

@@ -110,7 +110,8 @@ pub fn summary(msg: &Message, kind: Kind) -> String {
 
 /// The generic summary every message has:
 /// `2.05 (RES_CONTENT), ACKNOWLEDGEMENT, id=4920, token=b'..'` plus Block1 and
-/// Block2 when present.
+/// Block2 when present; a signaling message over TCP (RFC 8323 §5) with its
+/// options by name and its diagnostic payload.
 pub fn generic_summary(msg: &Message) -> String {
     let mut s = format!(
         "{}, {}, id={}, token={}",
@@ -119,6 +120,10 @@ pub fn generic_summary(msg: &Message) -> String {
         msg.message_id_text(),
         python_bytes_repr(&msg.token)
     );
+    if msg.code.class() == 7 && msg.reliable {
+        s.push_str(&crate::coap::tcp::signaling_summary(msg));
+        return s;
+    }
     for (number, name) in [
         (OptionNumber::BLOCK1, "BLOCK1"),
         (OptionNumber::BLOCK2, "BLOCK2"),

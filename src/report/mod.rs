@@ -281,6 +281,7 @@ mod tests {
             at: UNIX_EPOCH + Duration::from_millis(1_000_000 + ms),
             message: udp::decode(&raw),
             raw,
+            reliable: false,
             kind: None,
             role,
             observed_path: None,

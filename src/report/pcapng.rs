@@ -494,6 +494,7 @@ mod tests {
             peer: addr("127.0.0.1:40000"),
             at: UNIX_EPOCH + Duration::from_micros(0x1_0000_0002),
             raw: raw.to_vec(),
+            reliable: true,
             message: crate::coap::udp::decode(&[]),
             kind: None,
             role: Role::New,

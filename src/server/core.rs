@@ -55,6 +55,9 @@ pub(crate) enum Effect {
     /// Hand a record to the running capture, with the transport it went
     /// through.
     Capture(RecordRef, Arc<Transport>),
+    /// Close the TCP connection with a peer once what was queued for it
+    /// went out (RFC 8323 §5.5, §5.6), saying why.
+    Close(Arc<Transport>, SocketAddr, String),
 }
 
 /// A datagram on its way out.
@@ -503,6 +506,7 @@ impl Core {
                     direction: Direction::Sent,
                     peer: out.peer,
                     at: out.left.unwrap_or(wall),
+                    reliable: out.transport.is_reliable(),
                     raw: out.raw,
                     message: Ok(out.msg),
                     kind: Some(kind),
@@ -563,10 +567,18 @@ impl Core {
         self.registry.touch(peer, wall);
         let identity = self.transport.as_ref().and_then(|t| t.identity(peer));
         let session_identity = identity.clone();
-        let decoded = if self.reliable() {
-            tcp::decode(&bytes)
+        let reliable = self.reliable();
+        let decoded = if reliable {
+            tcp::decode_received(&bytes, crate::transport::tcp::MAX_FRAME)
         } else {
             udp::decode(&bytes)
+        };
+        // Over TCP a frame that does not decode is rejected with an Abort
+        // (RFC 8323 §5.6), unless it is only the start of one the peer
+        // left cut short when it closed the connection.
+        let abort_for = match &decoded {
+            Err(e) if reliable && !cut_short_at_close(&bytes) => Some(e.to_string()),
+            _ => None,
         };
         let objects = self.objects.clone();
         let blank = |message| Record {
@@ -574,6 +586,7 @@ impl Core {
             direction: Direction::Received,
             peer,
             at: wall,
+            reliable,
             raw: bytes,
             message,
             kind: None,
@@ -592,8 +605,18 @@ impl Core {
                 self.show(&record, None);
                 self.session.check_expectation(&record);
                 self.deliver(record);
+                if let Some(diagnostic) = abort_for {
+                    self.abort(peer, &diagnostic, None, now);
+                }
                 return;
             }
+        };
+        // A signaling message with an option nsh cannot process is not
+        // answered: the connection is aborted (RFC 8323 §5.2, §5.3).
+        let signaling_fault = if reliable {
+            tcp::signaling_fault(&msg)
+        } else {
+            None
         };
         let incoming = self.exchanges.handle_incoming(&peer, &msg, now);
         let kind = kind::classify(&msg, &RegistryContext(&self.registry));
@@ -637,7 +660,7 @@ impl Core {
         let szx = check_szx(&msg)
             .err()
             .map(|e| format!("protocol error: {e}"));
-        let decision = matches!(incoming, Incoming::New)
+        let decision = (matches!(incoming, Incoming::New) && signaling_fault.is_none())
             .then(|| registrar::answer(&msg, kind, peer, &self.flags, &mut self.registry, wall));
         if let Some(id) = &session_identity {
             // After the registrar: a Register has just made its entry.
@@ -646,7 +669,11 @@ impl Core {
         let stray = matches!(incoming, Incoming::Stray { .. })
             .then(|| self.stray_note(peer, &msg, wall))
             .flatten();
-        let note = szx
+        let fault_note = signaling_fault
+            .as_ref()
+            .map(|(_, why)| format!("protocol error: {why}"));
+        let note = fault_note
+            .or(szx)
             .or(accept_error)
             .or(stray)
             .or_else(|| decision.as_ref().and_then(|d| d.note.clone()));
@@ -725,6 +752,12 @@ impl Core {
             }
             Incoming::New => {
                 let msg = msg.clone();
+                if let Some((option, why)) = signaling_fault {
+                    let bad = (msg.code == Code::CSM).then_some(option);
+                    self.deliver(record);
+                    self.abort(peer, &why, bad, now);
+                    return;
+                }
                 self.signaling(peer, &msg, &record);
                 if let Some(d) = decision {
                     self.apply(peer, &msg, d, &record, now);
@@ -845,14 +878,66 @@ impl Core {
                 } else {
                     "Abort"
                 };
+                let mut reasons = Vec::new();
+                for o in &msg.options {
+                    match (msg.code, o.number) {
+                        (Code::RELEASE, tcp::HOLD_OFF) => {
+                            reasons.push(format!("Hold-Off {} s", tcp::option_text(o)));
+                        }
+                        (Code::RELEASE, tcp::ALTERNATIVE_ADDRESS) => reasons.push(format!(
+                            "Alternative-Address {}",
+                            String::from_utf8_lossy(&o.value)
+                        )),
+                        (Code::ABORT, tcp::BAD_CSM_OPTION) => {
+                            reasons.push(format!("Bad-CSM-Option {}", tcp::option_text(o)));
+                        }
+                        _ => {}
+                    }
+                }
+                let reasons = if reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", reasons.join(", "))
+                };
                 let why = if msg.payload.is_empty() {
                     String::new()
                 } else {
                     format!(": {}", String::from_utf8_lossy(&msg.payload))
                 };
-                self.print(format!("{peer} sent {what}{why}"));
+                self.print(format!("{peer} sent {what}{reasons}{why}"));
+                // A peer that sent Release is normally answered by closing
+                // the connection (RFC 8323 §5.5), once what it sent before
+                // was answered; after an Abort the peer closes it itself.
+                if msg.code == Code::RELEASE {
+                    self.close_after_answers(peer, "the peer sent Release".into());
+                }
             }
             _ => {}
+        }
+    }
+
+    /// Rejects what `peer` sent with an Abort (RFC 8323 §5.6) carrying
+    /// `diagnostic` (and `bad_csm_option`), recorded and shown like every
+    /// message nsh sends, and closes the connection once it went out.
+    fn abort(
+        &mut self,
+        peer: SocketAddr,
+        diagnostic: &str,
+        bad_csm_option: Option<OptionNumber>,
+        now: Instant,
+    ) {
+        self.reply(peer, tcp::abort(diagnostic, bad_csm_option), now);
+        self.close_after_answers(peer, format!("nsh sent Abort: {diagnostic}"));
+        self.flush();
+    }
+
+    /// Closes the connection with `peer` once everything queued for it
+    /// went out, the transport saying `why`.
+    fn close_after_answers(&mut self, peer: SocketAddr, why: String) {
+        // What waits in the exchange layer is queued first.
+        self.flush();
+        if let Some(t) = self.transport.clone() {
+            self.effects.push(Effect::Close(t, peer, why));
         }
     }
 
@@ -907,6 +992,7 @@ impl Core {
             peer: fault.peer,
             at: wall,
             raw: fault.bytes,
+            reliable: false,
             message,
             kind,
             role: Role::Injected,
@@ -1297,6 +1383,7 @@ impl Core {
             peer,
             at,
             raw: encode(&whole),
+            reliable: first.reliable,
             message: Ok(whole),
             kind: first.kind,
             role: Role::Assembled,
@@ -1346,12 +1433,28 @@ fn summary_of(msg: &Message) -> String {
     crate::lwm2m::summary::summary(msg, kind::classify(msg, &kind::NoContext))
 }
 
-/// A Pong for a TCP Ping (RFC 8323 §5.4), with its token.
+/// A Pong for a TCP Ping (RFC 8323 §5.4), with its token, and with a
+/// Custody option when the Ping asked for one (§5.4.1): everything
+/// received before the Ping was handled before it, in order.
 fn pong(ping: &Message) -> Message {
     let mut pong = Message::new(Type::Confirmable, Code::PONG, 0);
     pong.reliable = true;
     pong.token = ping.token.clone();
+    if ping.option(tcp::CUSTODY).is_some() {
+        pong.add_option(CoapOption::new(tcp::CUSTODY, b""));
+    }
     pong
+}
+
+/// Whether `bytes`, a received frame that does not decode, is the start of
+/// one whose connection ended before the rest came (the transport delivers
+/// a connection's leftover bytes so; any other frame is whole, or the start
+/// of one over [`crate::transport::tcp::MAX_FRAME`]).
+fn cut_short_at_close(bytes: &[u8]) -> bool {
+    match tcp::announced(bytes) {
+        None => true,
+        Some((total, _)) => total > bytes.len() && total <= crate::transport::tcp::MAX_FRAME,
+    }
 }
 
 /// The CSM nsh sends on each TCP connection (RFC 8323 §5.3): the largest
@@ -1360,7 +1463,7 @@ fn our_csm() -> Message {
     let mut csm = Message::new(Type::Confirmable, Code::CSM, 0);
     csm.reliable = true;
     csm.add_option(CoapOption::uint(
-        OptionNumber(2),
+        tcp::MAX_MESSAGE_SIZE,
         crate::transport::tcp::MAX_FRAME as u64,
     ));
     csm

@@ -334,6 +334,9 @@ impl Server {
             Effect::Capture(record, transport) => {
                 self.capture_record(&record, &transport);
             }
+            Effect::Close(transport, peer, why) => {
+                transport.close_after_sending(peer, &why);
+            }
             Effect::Transmit(out) => {
                 let result = out.transport.send_to(&out.raw, out.peer);
                 let mut core = self.lock_raw();

@@ -74,6 +74,9 @@ pub struct Record {
     pub at: SystemTime,
     /// The bytes exactly as on the wire.
     pub raw: Vec<u8>,
+    /// Exchanged over a reliable transport (CoAP over TCP or TLS, RFC
+    /// 8323): `raw` is one frame, not a datagram.
+    pub reliable: bool,
     /// The decoded message, or why it did not decode.
     pub message: Result<Message, DecodeError>,
     /// LwM2M classification (`None` when the datagram did not decode).
@@ -110,7 +113,28 @@ impl Record {
             (Err(_), _) if self.role == Role::Injected => {
                 format!("datagram ({} bytes)", self.raw.len())
             }
+            (Err(e), _) if self.reliable => {
+                let size = match crate::coap::tcp::announced(&self.raw) {
+                    Some((total, _)) if total != self.raw.len() => {
+                        format!("{total} bytes announced, {} received", self.raw.len())
+                    }
+                    _ => format!("{} bytes", self.raw.len()),
+                };
+                format!(
+                    "malformed frame {} {} ({size}): {e}",
+                    self.preposition(),
+                    self.peer
+                )
+            }
             (Err(e), _) => format!("malformed datagram ({} bytes): {e}", self.raw.len()),
+        }
+    }
+
+    /// `from` for a received record, `to` for a sent one.
+    fn preposition(&self) -> &'static str {
+        match self.direction {
+            Direction::Received => "from",
+            Direction::Sent => "to",
         }
     }
 
@@ -169,7 +193,14 @@ impl Record {
                     |m: &Message| crate::lwm2m::render_payload_at(m, base.as_deref(), &objects);
                 crate::lwm2m::details::details(m, k.unwrap_or(Kind::Coap), &render)
             }
-            (Err(e), _) => crate::lwm2m::details::details_of_undecodable(&self.raw, e),
+            (Err(e), _) if self.reliable => crate::lwm2m::details::details_of_undecodable(
+                &format!("Undecodable frame {} {}", self.preposition(), self.peer),
+                &self.raw,
+                e,
+            ),
+            (Err(e), _) => {
+                crate::lwm2m::details::details_of_undecodable("Undecodable", &self.raw, e)
+            }
         };
         match (&self.note, self.role) {
             (Some(fault), Role::Injected) => format!("\n{head}\nInjected fault: {fault}\n{body}"),

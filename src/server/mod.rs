@@ -268,6 +268,82 @@ impl Server {
         Ok(addr)
     }
 
+    /// Like [`Server::connect`] over TCP (RFC 8323): opens a connection to
+    /// the peer as its client and waits up to `timeout` for it (nsh's CSM
+    /// is its first message, as on a connection nsh accepts). The socket is
+    /// replaced by a plain TCP one on `bind` unless it already is one; a
+    /// connection open already (a client that connected to nsh) is used.
+    pub fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+        bind: u16,
+        timeout: Duration,
+    ) -> Result<SocketAddr, ServerError> {
+        let addr = (host, port)
+            .to_socket_addrs()
+            .map_err(|_| ServerError::Resolve(format!("{host}:{port}")))?
+            .next()
+            .ok_or_else(|| ServerError::Resolve(format!("{host}:{port}")))?;
+        let current = self.lock_raw().transport.clone();
+        if let Some(t) = &current
+            && t.is_reliable()
+            && bind == 0
+        {
+            if t.dial_state(addr) == crate::transport::tcp::Dial::Open {
+                self.lock().choose(Some(addr), None);
+                return Ok(addr);
+            }
+            if t.security().is_some() {
+                return Err(ServerError::Io(std::io::Error::other(format!(
+                    "{addr} is not connected to nsh, and nsh opens no TLS connection over TCP (coaps+tcp) as the client"
+                ))));
+            }
+        }
+        let reuse = bind == 0
+            && current
+                .as_ref()
+                .is_some_and(|t| t.is_reliable() && t.security().is_none());
+        if !reuse {
+            self.listen_tcp(bind, addr.is_ipv6(), None)?;
+            lock(&self.shared.config).dtls_by_connect = false;
+        }
+        let transport = self
+            .lock_raw()
+            .transport
+            .clone()
+            .ok_or(ServerError::NotListening)?;
+        let failed = |why: String| {
+            ServerError::Io(std::io::Error::other(format!(
+                "no TCP connection to {addr}: {why}"
+            )))
+        };
+        transport.dial(addr).map_err(|e| failed(e.to_string()))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match transport.dial_state(addr) {
+                crate::transport::tcp::Dial::Open => break,
+                crate::transport::tcp::Dial::Failed(why) => return Err(failed(why)),
+                crate::transport::tcp::Dial::Pending => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(failed(format!(
+                    "not connected within {:.1} s",
+                    timeout.as_secs_f64()
+                )));
+            }
+            if self
+                .interrupt_flag()
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(ServerError::Interrupted);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.lock().choose(Some(addr), None);
+        Ok(addr)
+    }
+
     /// Like [`Server::connect`], then opens a DTLS session to the peer as
     /// the client and waits up to `timeout` for the handshake; a failure
     /// says why (the server's alert, ICMP unreachable, or where it
@@ -735,6 +811,7 @@ impl Server {
             peer,
             at: SystemTime::now(),
             raw: bytes.to_vec(),
+            reliable: transport.is_reliable(),
             message,
             kind,
             role: Role::Outgoing,

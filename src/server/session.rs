@@ -280,6 +280,7 @@ mod tests {
             peer: ([127, 0, 0, 1], 1).into(),
             at: SystemTime::UNIX_EPOCH,
             raw: vec![0x40, 0, 0, 0],
+            reliable: false,
             message: crate::coap::udp::decode(&[0x40, 0, 0, 0]),
             kind: None,
             role: Role::New,

@@ -101,6 +101,35 @@ impl Transport {
         }
     }
 
+    /// Opens a TCP connection to `peer` as its client, without waiting (see
+    /// [`Transport::dial_state`]); an error for the datagram transports.
+    pub fn dial(&self, peer: SocketAddr) -> io::Result<()> {
+        match self {
+            Transport::Tcp(t) => t.dial(peer),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "not a TCP socket: no connection to open",
+            )),
+        }
+    }
+
+    /// Where the TCP connection [`Transport::dial`] opens stands.
+    pub fn dial_state(&self, peer: SocketAddr) -> tcp::Dial {
+        match self {
+            Transport::Tcp(t) => t.dial_state(peer),
+            _ => tcp::Dial::Failed("not a TCP socket".into()),
+        }
+    }
+
+    /// Closes the TCP connection with `peer` once the frames queued for it
+    /// went out, `why` ending the line that says it closed. Nothing for
+    /// the datagram transports, which have no connection.
+    pub fn close_after_sending(&self, peer: SocketAddr, why: &str) {
+        if let Transport::Tcp(t) = self {
+            t.close_after_sending(peer, why);
+        }
+    }
+
     /// Sends `bytes` as they are: for DTLS on the socket beneath, without
     /// encryption (`udp`); otherwise like [`Transport::send_to`].
     pub fn send_raw(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {

@@ -13,11 +13,23 @@
 //! connection remembers that it was not drained, and reading resumes once
 //! [`TcpTransport::recv`] made room (and woke the loop). A connection reads
 //! a bounded amount per turn, so one busy peer does not starve the others.
-//! What is left over when a connection ends — a partial frame, or a frame
-//! over [`MAX_FRAME`] — is still delivered, as bytes that do not decode,
-//! before the connection is reported closed; and frames still waiting for
-//! room when nsh itself ends a connection (its send queue full, a stalled
-//! write) are delivered all the same.
+//! What is left over when a connection ends — a partial frame — is still
+//! delivered, as bytes that do not decode, before the connection is
+//! reported closed; and frames still waiting for room when nsh itself ends
+//! a connection (its send queue full, a stalled write) are delivered all
+//! the same.
+//!
+//! A frame that does not decode, or the start of one over [`MAX_FRAME`]
+//! (the Max-Message-Size nsh announces), is delivered like any other, and
+//! the connection is read no further: its answer is an Abort (RFC 8323
+//! §5.6), which the server layer sends before it asks for the connection
+//! to be closed ([`TcpTransport::close_after_sending`]); without that
+//! request within [`Limits::answer_timeout`] it is closed all the same.
+//! Closing so, nsh writes what was queued, then ends its side (TLS:
+//! close_notify) and reads and drops what the peer still sends until the
+//! peer ends its side too, for up to [`LINGER`], so the peer reads every
+//! frame before it learns of the end (closing a socket with unread bytes
+//! would reset the connection, and the peer could lose them).
 //!
 //! Sending never blocks on a peer: [`TcpTransport::send_to`] puts the frame
 //! on the connection's bounded queue and returns; the loop writes frames
@@ -42,6 +54,13 @@
 //! plain CoAP client at a TLS port, and for a connection closed before or
 //! during the handshake), and the connection is closed without being
 //! reported accepted or closed.
+//!
+//! nsh also opens connections itself ([`TcpTransport::dial`], plain TCP
+//! only): the socket connects without blocking, the loop sees it through,
+//! up to [`DIAL_TIMEOUT`], and from then on it is a connection like an
+//! accepted one (reported to [`TcpTransport::take_accepted`], with one
+//! notice); a connection that could not be opened is told by
+//! [`TcpTransport::dial_state`], without a notice.
 //!
 //! Per-connection state (the map entry, the queue, the socket, the TLS
 //! session) ends with the connection; nothing is kept for a closed peer,
@@ -82,11 +101,18 @@ const TLS_HANDSHAKE_RECORD: u8 = 22;
 /// How long a TLS handshake may take, from the accept to the Finished.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long opening a connection to a peer may take.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long the loop waits before accepting again after accepting failed.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 /// The bytes one read takes at most.
 const CHUNK: usize = 16 * 1024;
+
+/// How long a connection nsh closed (after an Abort, a Release) waits for
+/// its peer to end its side, what the peer sends meanwhile dropped.
+pub const LINGER: Duration = Duration::from_secs(2);
 
 /// Reads one connection does in one turn before the others get theirs.
 const READS_PER_TURN: usize = 16;
@@ -111,22 +137,28 @@ pub struct Limits {
     /// together. While this many wait, the loop stops reading, and TCP
     /// holds the peers back.
     pub received_frames: usize,
+    /// How long a connection whose reading stopped at a frame nsh cannot
+    /// take waits for [`TcpTransport::close_after_sending`] before it is
+    /// closed anyway.
+    pub answer_timeout: Duration,
 }
 
 impl Default for Limits {
-    /// 128 frames, 5 s, 10,000 connections, 1024 received frames.
+    /// 128 frames, 5 s, 10,000 connections, 1024 received frames, 5 s.
     fn default() -> Self {
         Limits {
             queue_frames: 128,
             write_timeout: Duration::from_secs(5),
             max_connections: 10_000,
             received_frames: 1024,
+            answer_timeout: Duration::from_secs(5),
         }
     }
 }
 
 enum Event {
-    /// A connection was accepted (wakes `recv`; the notice is already out).
+    /// A connection was accepted or closed by nsh (wakes `recv`; the
+    /// notice is already out).
     Accepted,
     Frame(Vec<u8>, SocketAddr),
     /// Connection `id` was read to its end, after delivering its frames.
@@ -134,13 +166,15 @@ enum Event {
 }
 
 /// What other threads see of one open connection: its id, the frames
-/// waiting for the loop to write them, and over TLS the identity its peer
-/// authenticated with.
+/// waiting for the loop to write them, over TLS the identity its peer
+/// authenticated with, and once nsh asked for it to be closed, the end of
+/// the line that will say so.
 #[derive(Debug)]
 struct Entry {
     id: u64,
     queue: VecDeque<Vec<u8>>,
     identity: Option<String>,
+    closing: Option<String>,
 }
 
 /// What the transport shares with its loop. Lock order: `connections`
@@ -155,6 +189,10 @@ struct Shared {
     /// Connections the loop is to look at: a frame was queued on an empty
     /// queue, or the connection was closed outside the loop.
     nudged: Mutex<Vec<u64>>,
+    /// Connections nsh opens, for the loop to see through.
+    dials: Mutex<Vec<(SocketAddr, TcpStream)>>,
+    /// Connections being opened (`None`), or that could not be, and why.
+    dialing: Mutex<HashMap<SocketAddr, Option<String>>>,
     waker: Waker,
     /// Set when the loop was woken and has not yet looked at `nudged`.
     woken: AtomicBool,
@@ -201,10 +239,26 @@ impl Shared {
     /// Has the loop look at connection `id`.
     fn nudge(&self, id: u64) {
         lock(&self.nudged).push(id);
+        self.wake();
+    }
+
+    /// Wakes the loop, unless it was woken already.
+    fn wake(&self) {
         if !self.woken.swap(true, Ordering::SeqCst) {
             let _ = self.waker.wake();
         }
     }
+}
+
+/// Where a connection nsh opens stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dial {
+    /// Still being opened.
+    Pending,
+    /// Open.
+    Open,
+    /// It could not be opened, and why.
+    Failed(String),
 }
 
 /// The TLS configuration connections are served with, and the settings it
@@ -305,6 +359,7 @@ impl TcpTransport {
             write_timeout: limits.write_timeout.max(Duration::from_millis(1)),
             max_connections: limits.max_connections,
             received_frames: limits.received_frames.max(1),
+            answer_timeout: limits.answer_timeout.max(Duration::from_millis(1)),
         };
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
@@ -321,6 +376,8 @@ impl TcpTransport {
             closed: Mutex::default(),
             notices: Mutex::default(),
             nudged: Mutex::default(),
+            dials: Mutex::default(),
+            dialing: Mutex::default(),
             waker,
             woken: AtomicBool::new(false),
             wants_room: AtomicBool::new(false),
@@ -417,6 +474,66 @@ impl TcpTransport {
             io::ErrorKind::BrokenPipe,
             format!("TCP connection with {peer} closed: {why}"),
         ))
+    }
+
+    /// Opens a connection to `peer` as its client (plain TCP), without
+    /// waiting: see [`TcpTransport::dial_state`]. Nothing when one is open
+    /// (or being opened) already.
+    pub fn dial(&self, peer: SocketAddr) -> io::Result<()> {
+        if self.tls.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "nsh opens no TLS connection over TCP (coaps+tcp) as the client",
+            ));
+        }
+        let peer = canonical(peer);
+        if lock(&self.shared.connections).contains_key(&peer) {
+            return Ok(());
+        }
+        let mut dialing = lock(&self.shared.dialing);
+        if dialing.get(&peer).is_some_and(Option::is_none) {
+            return Ok(());
+        }
+        let stream = TcpStream::connect(peer)?;
+        dialing.insert(peer, None);
+        drop(dialing);
+        lock(&self.shared.dials).push((peer, stream));
+        self.shared.wake();
+        Ok(())
+    }
+
+    /// Where the connection [`TcpTransport::dial`] opens to `peer` stands;
+    /// a failure is told once.
+    pub fn dial_state(&self, peer: SocketAddr) -> Dial {
+        let peer = canonical(peer);
+        let mut dialing = lock(&self.shared.dialing);
+        match dialing.get(&peer) {
+            Some(None) => Dial::Pending,
+            Some(Some(_)) => match dialing.remove(&peer) {
+                Some(Some(why)) => Dial::Failed(why),
+                _ => Dial::Pending,
+            },
+            None if lock(&self.shared.connections).contains_key(&peer) => Dial::Open,
+            None => Dial::Failed(format!("no TCP connection with {peer}")),
+        }
+    }
+
+    /// Closes the connection with `peer` once the frames queued for it
+    /// went out (and the one being written): nsh ends its side, the
+    /// connection is reported closed with `why` (`TCP connection with …
+    /// closed: WHY`), and what the peer still sends is dropped until it
+    /// ends its side too (for up to [`LINGER`]). Nothing when there is no
+    /// open connection with `peer`.
+    pub fn close_after_sending(&self, peer: SocketAddr, why: &str) {
+        let peer = canonical(peer);
+        let mut connections = lock(&self.shared.connections);
+        let Some(entry) = connections.get_mut(&peer) else {
+            return;
+        };
+        entry.closing.get_or_insert_with(|| why.to_string());
+        let id = entry.id;
+        drop(connections);
+        self.shared.nudge(id);
     }
 
     /// Waits up to `timeout` for one whole frame. `Ok(None)` on timeout, and
@@ -546,6 +663,14 @@ struct Conn {
     psk_identity: Option<String>,
     /// Listed in the loop's `again`.
     in_again: bool,
+    /// Read no further after a frame nsh cannot take: until when nsh may
+    /// take to answer it, and why the connection is closed if it does not.
+    halted: Option<(Instant, String)>,
+    /// nsh ended its side: until when what the peer still sends is read
+    /// and dropped.
+    linger_until: Option<Instant>,
+    /// Opened by nsh and not yet connected: until when it may take.
+    dialing_until: Option<Instant>,
 }
 
 /// What a turn of reading left.
@@ -556,6 +681,11 @@ enum Reading {
     Blocked,
     /// The turn ran out with bytes maybe left.
     Again,
+    /// A frame nsh cannot take was delivered (or waits in `backlog`):
+    /// nothing more is read.
+    Halted,
+    /// The peer ended its side of a connection nsh had closed.
+    Over,
 }
 
 /// What writing left.
@@ -566,6 +696,9 @@ enum Writing {
     Gone,
     /// A write failed, and why.
     Failed(String),
+    /// Everything queued went out and nsh asked for the connection to be
+    /// closed, saying why.
+    Finished(String),
 }
 
 /// What the loop's steps share besides the connections.
@@ -595,7 +728,14 @@ impl Env {
 
     /// Reads connection `id` for one turn, delivering each whole frame.
     fn read(&mut self, conn: &mut Conn, id: u64) -> Reading {
-        if conn.read_done || conn.handshake_until.is_some() || !conn.backlog.is_empty() {
+        if conn.linger_until.is_some() {
+            return self.read_out(conn);
+        }
+        if conn.read_done
+            || conn.halted.is_some()
+            || conn.handshake_until.is_some()
+            || !conn.backlog.is_empty()
+        {
             return Reading::Drained;
         }
         for _ in 0..READS_PER_TURN {
@@ -605,21 +745,37 @@ impl Env {
                 Absorbed::Nothing => return Reading::Drained,
                 Absorbed::End(why) => return self.end_reading(conn, id, why),
             }
-            let (frames, too_big) = match split_frames(&mut conn.pending) {
-                Ok(frames) => (frames, None),
-                Err((frames, too_big)) => (frames, Some(too_big)),
-            };
-            for f in frames {
+            let split = split_frames(&mut conn.pending);
+            for f in split.frames {
                 self.deliver(&mut conn.backlog, Event::Frame(f, conn.peer));
             }
-            if let Some(why) = too_big {
-                if let Some(s) = conn.io.stream() {
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-                return self.end_reading(conn, id, why);
+            if let Some(why) = split.halt {
+                // What follows cannot be told apart from it, or is to be
+                // ignored (RFC 8323 §5.6).
+                conn.pending.clear();
+                conn.halted = Some((Instant::now() + self.limits.answer_timeout, why));
+                return Reading::Halted;
             }
             if !conn.backlog.is_empty() {
                 return Reading::Blocked;
+            }
+        }
+        Reading::Again
+    }
+
+    /// Reads and drops what the peer of a connection nsh closed still
+    /// sends, until it ends its side.
+    fn read_out(&mut self, conn: &mut Conn) -> Reading {
+        let Some(stream) = conn.io.stream() else {
+            return Reading::Over;
+        };
+        for _ in 0..READS_PER_TURN {
+            match stream.read(&mut self.chunk) {
+                Ok(0) => return Reading::Over,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Reading::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Reading::Over,
             }
         }
         Reading::Again
@@ -645,7 +801,7 @@ impl Env {
     /// Writes what is queued for connection `id`, frame after frame, until
     /// the queue is empty or the socket takes no more.
     fn write(&self, conn: &mut Conn, id: u64, now: Instant) -> Writing {
-        if conn.handshake_until.is_some() {
+        if conn.handshake_until.is_some() || conn.linger_until.is_some() {
             return Writing::Done;
         }
         // A frame left half written is not finished on a connection closed
@@ -659,14 +815,17 @@ impl Env {
         loop {
             if conn.out.is_none() {
                 let mut connections = lock(&self.shared.connections);
-                let next = match connections.get_mut(&conn.peer) {
-                    Some(e) if e.id == id => e.queue.pop_front(),
+                let (next, closing) = match connections.get_mut(&conn.peer) {
+                    Some(e) if e.id == id => (e.queue.pop_front(), e.closing.clone()),
                     _ => return Writing::Gone,
                 };
                 drop(connections);
                 let Some(frame) = next else {
                     conn.stalled_since = None;
-                    return Writing::Done;
+                    return match closing {
+                        Some(why) => Writing::Finished(why),
+                        None => Writing::Done,
+                    };
                 };
                 conn.out = Some((frame, 0));
             }
@@ -751,6 +910,10 @@ impl Loop {
             let nudged = std::mem::take(&mut *lock(&self.env.shared.nudged));
             for id in nudged {
                 self.ready(id);
+            }
+            let dials = std::mem::take(&mut *lock(&self.env.shared.dials));
+            for (peer, stream) in dials {
+                self.dial(peer, stream);
             }
             self.deliver_blocked();
             for _ in 0..self.again.len() {
@@ -862,6 +1025,7 @@ impl Loop {
                     id,
                     queue: VecDeque::new(),
                     identity: None,
+                    closing: None,
                 },
             );
             if self.tls.is_none() {
@@ -881,6 +1045,9 @@ impl Loop {
             handshake_until: None,
             psk_identity: None,
             in_again: false,
+            halted: None,
+            linger_until: None,
+            dialing_until: None,
         };
         let Some(tls) = &self.tls else {
             // Only a wake-up for `recv`: when frames are waiting, it is awake.
@@ -904,12 +1071,116 @@ impl Loop {
         self.shaken(id, outcome);
     }
 
+    /// Takes in a connection nsh is opening to `peer`.
+    fn dial(&mut self, peer: SocketAddr, mut stream: TcpStream) {
+        let shared = self.env.shared.clone();
+        let open = lock(&shared.connections).len();
+        if open >= self.env.limits.max_connections {
+            let why = format!("{open} connections are open (the limit)");
+            lock(&shared.dialing).insert(peer, Some(why));
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let registered = self.poll.registry().register(
+            &mut stream,
+            Token(id as usize),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(e) = registered {
+            lock(&shared.dialing).insert(peer, Some(format!("cannot set up its socket: {e}")));
+            return;
+        }
+        let until = Instant::now() + DIAL_TIMEOUT;
+        self.conns.insert(
+            id,
+            Conn {
+                peer,
+                io: Io::Plain(stream),
+                pending: Vec::new(),
+                backlog: VecDeque::new(),
+                // Read once connected.
+                read_done: true,
+                out: None,
+                stalled_since: None,
+                handshake_until: None,
+                psk_identity: None,
+                in_again: false,
+                halted: None,
+                linger_until: None,
+                dialing_until: Some(until),
+            },
+        );
+        self.deadline(until);
+        self.dialed(id);
+    }
+
+    /// Looks whether connection `id`, being opened, is connected (then it
+    /// is a connection like an accepted one) or failed.
+    fn dialed(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let peer = conn.peer;
+        let Io::Plain(stream) = &mut conn.io else {
+            return;
+        };
+        let outcome = match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e.to_string()),
+            Ok(None) => match stream.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotConnected | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    return;
+                }
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        let shared = self.env.shared.clone();
+        if let Err(why) = outcome {
+            lock(&shared.dialing).insert(peer, Some(why));
+            self.discard(id);
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        conn.dialing_until = None;
+        conn.read_done = false;
+        shared.reading.fetch_add(1, Ordering::SeqCst);
+        {
+            // Listed and said at once, like an accepted one.
+            let mut connections = lock(&shared.connections);
+            connections.insert(
+                peer,
+                Entry {
+                    id,
+                    queue: VecDeque::new(),
+                    identity: None,
+                    closing: None,
+                },
+            );
+            lock(&shared.notices).push(format!("TCP connection to {peer} established"));
+            lock(&shared.accepted).push(peer);
+            lock(&shared.dialing).remove(&peer);
+        }
+        let _ = self.env.tx.try_send(Event::Accepted);
+        self.write(id);
+        self.read(id);
+    }
+
     /// Connection `id` is ready (or was nudged): its handshake, or its
     /// writing and reading.
     fn ready(&mut self, id: u64) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
+        if conn.dialing_until.is_some() {
+            self.dialed(id);
+            return;
+        }
         if conn.handshake_until.is_some() {
             let outcome = match &mut conn.io {
                 Io::Tls(ctx) => {
@@ -1041,7 +1312,39 @@ impl Loop {
                 self.env.shared.close(peer, id, &why);
                 self.discard(id);
             }
+            Writing::Finished(why) => {
+                let peer = conn.peer;
+                self.env.shared.close(peer, id, &why);
+                self.linger(id);
+            }
         }
+    }
+
+    /// nsh ends its side of connection `id` (already reported closed):
+    /// over TLS with close_notify; then what the peer still sends is read
+    /// and dropped until it ends its side, for up to [`LINGER`].
+    fn linger(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if let Io::Tls(ctx) = &mut conn.io {
+            ffi::close_notify(ctx);
+        }
+        if let Some(s) = conn.io.stream() {
+            let _ = s.shutdown(Shutdown::Write);
+        }
+        if !conn.read_done {
+            conn.read_done = true;
+            self.env.shared.reading.fetch_sub(1, Ordering::SeqCst);
+        }
+        conn.halted = None;
+        conn.pending.clear();
+        let until = Instant::now() + LINGER;
+        conn.linger_until = Some(until);
+        self.deadline(until);
+        // `recv` looks at the closed connections when it wakes.
+        let _ = self.env.tx.try_send(Event::Accepted);
+        self.read(id);
     }
 
     /// Reads connection `id` for a turn.
@@ -1053,6 +1356,17 @@ impl Loop {
             Reading::Drained => {}
             Reading::Blocked => self.blocked.push_back(id),
             Reading::Again => self.read_again(id),
+            Reading::Halted => {
+                let (blocked, until) =
+                    (!conn.backlog.is_empty(), conn.halted.as_ref().map(|h| h.0));
+                if blocked {
+                    self.blocked.push_back(id);
+                }
+                if let Some(until) = until {
+                    self.deadline(until);
+                }
+            }
+            Reading::Over => self.discard(id),
         }
     }
 
@@ -1107,9 +1421,16 @@ impl Loop {
         let mut late = Vec::new();
         let mut next: Option<Instant> = None;
         for (&id, conn) in &self.conns {
-            let due = conn
-                .handshake_until
-                .or(conn.stalled_since.map(|s| s + write_timeout));
+            let due = [
+                conn.dialing_until,
+                conn.handshake_until,
+                conn.stalled_since.map(|s| s + write_timeout),
+                conn.halted.as_ref().map(|h| h.0),
+                conn.linger_until,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             match due {
                 Some(t) if t <= now => late.push(id),
                 Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
@@ -1122,7 +1443,20 @@ impl Loop {
                 continue;
             };
             let peer = conn.peer;
-            if conn.handshake_until.is_some() {
+            if conn.linger_until.is_some() {
+                // Said when nsh closed it; the peer never ended its side.
+            } else if conn.dialing_until.is_some() {
+                let why = format!("no answer within {} s", DIAL_TIMEOUT.as_secs_f64());
+                lock(&self.env.shared.dialing).insert(peer, Some(why));
+            } else if let Some((_, why)) = &conn.halted
+                && conn.stalled_since.is_none_or(|s| s + write_timeout > now)
+            {
+                let why = format!(
+                    "{why} (nothing was sent in answer within {} s)",
+                    self.env.limits.answer_timeout.as_secs_f64()
+                );
+                self.env.shared.close(peer, id, &why);
+            } else if conn.handshake_until.is_some() {
                 let why = format!(
                     "the client stopped answering (no handshake within {} s)",
                     self.handshake.as_secs_f64()
@@ -1157,6 +1491,10 @@ impl Loop {
             if cut {
                 let _ = s.shutdown(Shutdown::Both);
             }
+        }
+        if conn.linger_until.is_some() {
+            // close_notify went out already; the session goes with `conn`.
+            return;
         }
         if let Io::Tls(ctx) = &mut conn.io {
             // close_notify, when the socket is still whole; the socket goes
@@ -1204,26 +1542,42 @@ fn would_block(e: &mbedtls::Error) -> bool {
     )
 }
 
-/// Takes every whole frame off the front of `pending`. `Err` (with the
-/// frames before it) when the next frame would be bigger than [`MAX_FRAME`];
-/// its start is left in `pending`.
-#[allow(clippy::type_complexity)]
-fn split_frames(pending: &mut Vec<u8>) -> Result<Vec<Vec<u8>>, (Vec<Vec<u8>>, String)> {
+/// The frames taken off the front of a connection's bytes, and whether the
+/// last is one nsh cannot take, and why: reading stops there.
+struct Split {
+    frames: Vec<Vec<u8>>,
+    halt: Option<String>,
+}
+
+/// Takes every whole frame off the front of `pending`, up to and with the
+/// first that does not decode, or the start of one bigger than
+/// [`MAX_FRAME`] (all of `pending` then): reading stops at either.
+fn split_frames(pending: &mut Vec<u8>) -> Split {
     let mut frames = Vec::new();
     loop {
         match decode_frame(pending) {
-            Frame::Complete(len, _) => {
+            Frame::Complete(len, decoded) => {
                 frames.push(pending.drain(..len).collect());
+                let halt = if len > MAX_FRAME {
+                    Some(format!(
+                        "frame of {len} bytes is over the limit of {MAX_FRAME}"
+                    ))
+                } else {
+                    decoded
+                        .err()
+                        .map(|e| format!("a frame that does not decode ({e})"))
+                };
+                if halt.is_some() {
+                    return Split { frames, halt };
+                }
             }
             Frame::Incomplete(more) => {
                 let total = pending.len().saturating_add(more);
-                if total > MAX_FRAME {
-                    return Err((
-                        frames,
-                        format!("frame of {total} bytes or more is over the limit of {MAX_FRAME}"),
-                    ));
-                }
-                return Ok(frames);
+                let halt = (total > MAX_FRAME).then(|| {
+                    frames.push(std::mem::take(pending));
+                    format!("frame of {total} bytes is over the limit of {MAX_FRAME}")
+                });
+                return Split { frames, halt };
             }
         }
     }
@@ -1361,11 +1715,148 @@ mod tests {
     }
 
     #[test]
-    fn oversized_frames_end_the_connection() {
-        let mut pending = vec![0xf0, 0xff, 0xff, 0xff, 0xff, 0x02];
-        let err = split_frames(&mut pending).unwrap_err();
-        assert!(err.0.is_empty());
-        assert!(err.1.contains("over the limit"), "{}", err.1);
+    fn reading_stops_at_the_start_of_an_oversized_frame() {
+        let mut pending = frame(Code::PING, b"", b"");
+        pending.extend_from_slice(&[0xf0, 0xff, 0xff, 0xff, 0xff, 0x02]);
+        let split = split_frames(&mut pending);
+        assert_eq!(
+            split.frames,
+            vec![
+                frame(Code::PING, b"", b""),
+                vec![0xf0, 0xff, 0xff, 0xff, 0xff, 0x02]
+            ]
+        );
+        let why = split.halt.expect("halted");
+        assert!(why.contains("over the limit of 65535"), "{why}");
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn closing_after_sending_writes_the_queue_then_ends_without_a_reset() {
+        let t = TcpTransport::bind(0, false).unwrap();
+        let mut c = connect(&t);
+        let me = canonical(c.local_addr().unwrap());
+        assert!(wait_until(|| t.peers() == vec![me]));
+        // A frame that does not decode, and after it bytes nsh never
+        // reads: closing with them unread would reset the connection.
+        let mut bad = vec![0x09, 0x01];
+        bad.extend_from_slice(b"123456789");
+        c.write_all(&bad).unwrap();
+        assert_eq!(recv_frames(&t, 1), vec![(bad, me)]);
+        c.write_all(&[0x55; 50_000]).unwrap();
+        let frames: Vec<Vec<u8>> = (0..50u8)
+            .map(|i| frame(Code::CONTENT, &[i], &[i; 3000]))
+            .collect();
+        for f in &frames {
+            t.send_to(f, me).unwrap();
+        }
+        t.close_after_sending(me, "nsh sent Abort: test");
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).expect("every frame, then the end");
+        assert_eq!(got, frames.concat());
+        let notices = drain(&t);
+        assert_eq!(
+            notices.last(),
+            Some(&format!(
+                "TCP connection with {me} closed: nsh sent Abort: test"
+            ))
+        );
+        assert_eq!(peers(t.take_closed()), vec![me]);
+        assert!(t.send_to(&frames[0], me).is_err());
+    }
+
+    #[test]
+    fn a_halted_connection_nobody_answers_is_closed_after_the_answer_timeout() {
+        let (t, mut c, me) = one_peer(
+            Limits {
+                answer_timeout: Duration::from_millis(200),
+                ..Limits::default()
+            },
+            connect,
+        );
+        let mut bad = vec![0x09, 0x01];
+        bad.extend_from_slice(b"123456789");
+        c.write_all(&bad).unwrap();
+        assert_eq!(recv_frames(&t, 1), vec![(bad, me)]);
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        assert!(matches!(c.read_to_end(&mut rest), Ok(0) | Err(_)));
+        let notices = drain(&t);
+        let last = notices.last().expect("a closing line");
+        assert!(
+            last.starts_with(&format!(
+                "TCP connection with {me} closed: a frame that does not decode (token length"
+            )),
+            "{notices:?}"
+        );
+        assert!(
+            last.ends_with("(nothing was sent in answer within 0.2 s)"),
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn a_dialled_connection_is_reported_open_and_carries_frames_both_ways() {
+        let server = TcpTransport::bind_addr(loopback()).unwrap();
+        let client = TcpTransport::bind_addr(loopback()).unwrap();
+        let to = SocketAddr::new(
+            Ipv4Addr::LOCALHOST.into(),
+            server.local_addr().unwrap().port(),
+        );
+        client.dial(to).unwrap();
+        assert!(wait_until(|| client.dial_state(to) == Dial::Open));
+        assert_eq!(client.take_accepted(), vec![to]);
+        assert_eq!(
+            client.take_notices(),
+            vec![format!("TCP connection to {to} established")]
+        );
+        let hi = frame(Code::GET, b"d", b"");
+        client.send_to(&hi, to).unwrap();
+        let got = recv_frames(&server, 1);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, hi);
+        let back = frame(Code::CONTENT, b"d", b"there");
+        server.send_to(&back, got[0].1).unwrap();
+        assert_eq!(recv_frames(&client, 1), vec![(back, to)]);
+        // Dialling an open connection again changes nothing.
+        client.dial(to).unwrap();
+        assert_eq!(client.dial_state(to), Dial::Open);
+        assert_eq!(client.peers(), vec![to]);
+    }
+
+    #[test]
+    fn a_refused_dial_is_told_once_with_the_reason() {
+        let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = unused.local_addr().unwrap();
+        drop(unused);
+        let t = TcpTransport::bind_addr(loopback()).unwrap();
+        t.dial(to).unwrap();
+        let mut state = Dial::Pending;
+        assert!(wait_until(|| {
+            state = t.dial_state(to);
+            state != Dial::Pending
+        }));
+        match state {
+            Dial::Failed(why) => assert!(why.contains("refused"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(t.peers().is_empty());
+        assert!(t.take_accepted().is_empty());
+        assert!(t.take_notices().is_empty());
+    }
+
+    #[test]
+    fn reading_stops_after_a_frame_that_does_not_decode() {
+        // TKL 9 (RFC 8323 §3.2: reserved), then a Ping never looked at.
+        let mut pending = vec![0x09, 0x01];
+        pending.extend_from_slice(b"123456789");
+        pending.extend_from_slice(&frame(Code::PING, b"", b""));
+        let split = split_frames(&mut pending);
+        assert_eq!(split.frames.len(), 1);
+        assert_eq!(split.frames[0].len(), 11);
+        assert!(split.halt.expect("halted").contains("token length"));
+        assert_eq!(pending, frame(Code::PING, b"", b""));
     }
 
     /// The peers of what `take_closed` returned.
@@ -1696,6 +2187,7 @@ mod tests {
                 write_timeout: Duration::ZERO,
                 max_connections: 1,
                 received_frames: 0,
+                answer_timeout: Duration::ZERO,
             },
         )
         .unwrap();

@@ -92,6 +92,13 @@ fn a_register_over_ipv6_is_answered_on_a_dual_stack_socket() {
 /// with dynamic resources (`-d`): PUT creates a resource of any size, GET
 /// reads it back block-wise with Size2. Killed when dropped.
 fn libcoap_server() -> (KillOnDrop, u16) {
+    libcoap_server_on("UDP")
+}
+
+/// [`libcoap_server`], and the port of its `UDP` or `TCP` endpoint (it
+/// opens both, each on a port of its own).
+pub(crate) fn libcoap_server_on(endpoint: &str) -> (KillOnDrop, u16) {
+    let created = format!("created {endpoint}  endpoint ");
     // On port 0; its debug log names the bound port once it is listening.
     let mut server = KillOnDrop(
         Command::new("coap-server-notls")
@@ -107,7 +114,7 @@ fn libcoap_server() -> (KillOnDrop, u16) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufRead::lines(std::io::BufReader::new(log)).map_while(Result::ok) {
-            if let Some((_, addr)) = line.split_once("created UDP  endpoint ")
+            if let Some((_, addr)) = line.split_once(created.as_str())
                 && let Some(port) = addr.trim().rsplit(':').next()
             {
                 let _ = tx.send(port.parse::<u16>());
@@ -116,7 +123,7 @@ fn libcoap_server() -> (KillOnDrop, u16) {
     });
     let port = rx
         .recv_timeout(Duration::from_secs(10))
-        .expect("coap-server-notls names its UDP endpoint")
+        .expect("coap-server-notls names its endpoint")
         .expect("a port number");
     (server, port)
 }
@@ -328,7 +335,7 @@ fn file_server_lines_name_blocks_are_summed_up_and_end_with_a_served_line() {
 }
 
 /// A child process killed when the test ends, however it ends.
-struct KillOnDrop(std::process::Child);
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

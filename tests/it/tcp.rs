@@ -520,3 +520,330 @@ fn a_request_to_a_closed_connection_is_one_error_line() {
         "{all}"
     );
 }
+
+// Malformed frames: libcoap's coap-client never sends one, so these tests
+// write their bytes on a raw TCP socket (RFC 8323 §3.2 framing).
+
+/// A raw client that sent its CSM and read nsh's.
+fn after_csm(port: u16) -> RawClient {
+    let mut c = RawClient::connect(port).expect("connect");
+    let mut csm = message(Code::CSM, b"");
+    csm.add_option(CoapOption::uint(OptionNumber(2), 1152));
+    c.send(&csm).unwrap();
+    assert_eq!(c.next().expect("nsh's CSM").code, Code::CSM);
+    c
+}
+
+/// Every frame nsh sends from now until it closes the connection (an
+/// error when it does not within the read timeout).
+fn frames_until_closed(c: &mut RawClient) -> Result<Vec<Message>, String> {
+    let mut got = Vec::new();
+    loop {
+        match c.next() {
+            Ok(m) => got.push(m),
+            Err(e) if e == "connection closed" => return Ok(got),
+            Err(e) => return Err(format!("{e} after {got:?}")),
+        }
+    }
+}
+
+/// An nsh at the prompt serving CoAP over TCP, and its port.
+fn tcp_prompt() -> (crate::harness::LiveNsh, u16) {
+    let mut nsh = crate::harness::LiveNsh::piped(&["--tcp", "-l", "0"]);
+    let line = nsh.wait_line(|l| crate::harness::port_on(l).is_some(), 10);
+    let port = crate::harness::port_on(&line).unwrap();
+    (nsh, port)
+}
+
+/// Sends `bad` after the CSMs and returns what nsh sent back before it
+/// closed the connection, the client's address, and nsh's output (with
+/// the history's summaries of received records at the end).
+fn malformed_case(bad: &[u8]) -> (Vec<Message>, String, String) {
+    let (mut nsh, port) = tcp_prompt();
+    let mut c = after_csm(port);
+    let me = c.stream.local_addr().unwrap().to_string();
+    c.stream.write_all(bad).unwrap();
+    let back = frames_until_closed(&mut c).unwrap_or_else(|e| panic!("{e}\n{}", nsh.seen()));
+    nsh.wait(&format!("TCP connection with {me} closed"), 10);
+    nsh.send_line(
+        r#"for m in history(10) { if m.direction == "received" { print("@@h " + m.summary()); } }"#,
+    );
+    nsh.send_line(r#"print("@@end")"#);
+    nsh.wait("@@end", 10);
+    nsh.send_line("exit()");
+    let (_, out, err) = nsh.finish(10);
+    (back, me, format!("{out}{err}"))
+}
+
+/// The Abort's line, as every sent message has one, with its diagnostic.
+fn assert_abort_shown(out: &str, diagnostic: &str) {
+    assert!(
+        out.lines().any(
+            |l| l.starts_with("-> 7.05 (ABORT), None, id=None, token=b''")
+                && l.ends_with(&format!(": {diagnostic}"))
+        ),
+        "{out}"
+    );
+}
+
+/// The one Abort nsh sent, with its diagnostic payload.
+fn the_abort(back: &[Message], out: &str) -> String {
+    assert_eq!(back.len(), 1, "{back:?}\n{out}");
+    assert_eq!(back[0].code, Code::ABORT, "{back:?}\n{out}");
+    String::from_utf8_lossy(&back[0].payload).into_owned()
+}
+
+#[test]
+fn a_frame_with_a_token_length_over_8_is_a_malformed_frame_and_aborts() {
+    // RFC 8323 §3.2: TKL 9-15 are reserved; a message format error is
+    // rejected with an Abort (§5.6).
+    let mut bad = vec![0x09, 0x01];
+    bad.extend_from_slice(b"123456789");
+    let (back, me, out) = malformed_case(&bad);
+    let diagnostic = the_abort(&back, &out);
+    assert!(diagnostic.contains("token length 9"), "{diagnostic}");
+    let line = format!("<- malformed frame from {me} (11 bytes): token length at byte 0: ");
+    assert!(out.contains(&line), "{out}");
+    assert!(
+        out.contains(&format!("@@h malformed frame from {me} (11 bytes)")),
+        "{out}"
+    );
+    assert!(!out.contains("datagram"), "{out}");
+    assert_abort_shown(&out, &diagnostic);
+    assert!(
+        out.contains(&format!(
+            "TCP connection with {me} closed: nsh sent Abort: {diagnostic}"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_frame_with_a_bad_option_is_a_malformed_frame_and_aborts() {
+    // Len 3: code, then an option byte with the reserved delta 15 (RFC
+    // 7252 §3.1), and two more bytes.
+    let bad = [0x30, 0x01, 0xf0, 0x00, 0x00];
+    let (back, me, out) = malformed_case(&bad);
+    let diagnostic = the_abort(&back, &out);
+    assert!(diagnostic.contains("option delta"), "{diagnostic}");
+    let line = format!("<- malformed frame from {me} (5 bytes): option delta at byte 2: ");
+    assert!(out.contains(&line), "{out}");
+    assert!(!out.contains("datagram"), "{out}");
+}
+
+#[test]
+fn an_option_running_past_the_frames_length_names_the_len_field() {
+    // Len 2: the option (delta 11, length 5: Uri-Path) claims five bytes
+    // where the Len nibble leaves one.
+    let bad = [0x20, 0x01, 0xb5, 0x61];
+    let (back, me, out) = malformed_case(&bad);
+    let diagnostic = the_abort(&back, &out);
+    let line = format!("<- malformed frame from {me} (4 bytes): ");
+    let shown = out
+        .lines()
+        .find(|l| l.starts_with(&line))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(shown.contains("Len nibble 2"), "{shown}");
+    assert!(diagnostic.contains("Len nibble 2"), "{diagnostic}");
+}
+
+#[test]
+fn a_frame_over_the_max_message_size_nsh_announced_is_aborted() {
+    // Len 15 with a 4-byte extended length: 65805 + 100,000 bytes of
+    // options and payload, far over the 65535 of nsh's CSM.
+    let (mut nsh, port) = tcp_prompt();
+    let mut c = after_csm(port);
+    let me = c.stream.local_addr().unwrap().to_string();
+    let mut bad = vec![0xf0];
+    bad.extend_from_slice(&100_000u32.to_be_bytes());
+    bad.push(0x02);
+    bad.extend_from_slice(&[0x42; 2000]);
+    c.stream.write_all(&bad).unwrap();
+    let back = frames_until_closed(&mut c).unwrap_or_else(|e| panic!("{e}\n{}", nsh.seen()));
+    nsh.wait(&format!("TCP connection with {me} closed"), 10);
+    nsh.send_line(r#"print("@@end")"#);
+    nsh.wait("@@end", 10);
+    nsh.send_line("exit()");
+    let (_, out, _) = nsh.finish(10);
+    let diagnostic = the_abort(&back, &out);
+    assert!(diagnostic.contains("165811 bytes"), "{diagnostic}");
+    assert!(
+        diagnostic.contains("Max-Message-Size 65535"),
+        "{diagnostic}"
+    );
+    assert!(
+        out.contains(&format!(
+            "<- malformed frame from {me} (165811 bytes announced"
+        )),
+        "{out}"
+    );
+    assert_abort_shown(&out, &diagnostic);
+}
+
+#[test]
+fn a_csm_with_an_unknown_critical_option_is_aborted_naming_it() {
+    // RFC 8323 §5.3/§5.6: option 3 of a CSM is critical (odd) and unknown.
+    let (mut nsh, port) = tcp_prompt();
+    let mut c = RawClient::connect(port).expect("connect");
+    let me = c.stream.local_addr().unwrap().to_string();
+    let mut csm = message(Code::CSM, b"");
+    csm.add_option(CoapOption::uint(OptionNumber(3), 7));
+    c.send(&csm).unwrap();
+    let mut back = frames_until_closed(&mut c).unwrap_or_else(|e| panic!("{e}\n{}", nsh.seen()));
+    nsh.wait(&format!("TCP connection with {me} closed"), 10);
+    nsh.send_line("exit()");
+    let (_, out, _) = nsh.finish(10);
+    assert_eq!(back.first().map(|m| m.code), Some(Code::CSM), "{back:?}");
+    back.remove(0);
+    let diagnostic = the_abort(&back, &out);
+    let bad = back[0]
+        .options
+        .iter()
+        .find(|o| o.number == OptionNumber(2))
+        .map(|o| o.value.clone());
+    assert_eq!(
+        bad,
+        Some(vec![3]),
+        "Bad-CSM-Option names option 3: {back:?}"
+    );
+    assert!(diagnostic.contains("critical option 3"), "{diagnostic}");
+}
+
+#[test]
+fn a_ping_with_custody_gets_a_pong_with_custody() {
+    // RFC 8323 §5.4.1.
+    let (mut nsh, port) = tcp_prompt();
+    let mut c = after_csm(port);
+    let mut ping = message(Code::PING, b"cu");
+    ping.add_option(CoapOption::new(OptionNumber(2), b""));
+    c.send(&ping).unwrap();
+    let pong = c.next().expect("the Pong");
+    assert_eq!(
+        (pong.code, pong.token.clone()),
+        (Code::PONG, b"cu".to_vec())
+    );
+    assert!(
+        pong.options
+            .iter()
+            .any(|o| o.number == OptionNumber(2) && o.value.is_empty()),
+        "no Custody in {pong:?}"
+    );
+    // Without Custody, the Pong has none.
+    c.send(&message(Code::PING, b"pl")).unwrap();
+    let pong = c.next().expect("the second Pong");
+    assert_eq!(
+        (pong.code, pong.token.clone()),
+        (Code::PONG, b"pl".to_vec())
+    );
+    assert!(pong.options.is_empty(), "{pong:?}");
+    drop(c);
+    nsh.send_line("exit()");
+    let _ = nsh.finish(10);
+}
+
+#[test]
+fn a_ping_with_an_unknown_critical_option_is_aborted() {
+    // RFC 8323 §5.2: a critical signaling option not understood aborts.
+    let (mut nsh, port) = tcp_prompt();
+    let mut c = after_csm(port);
+    let mut ping = message(Code::PING, b"x");
+    ping.add_option(CoapOption::new(OptionNumber(5), b""));
+    c.send(&ping).unwrap();
+    let back = frames_until_closed(&mut c).unwrap_or_else(|e| panic!("{e}\n{}", nsh.seen()));
+    nsh.send_line("exit()");
+    let (_, out, _) = nsh.finish(10);
+    let diagnostic = the_abort(&back, &out);
+    assert!(diagnostic.contains("critical option 5"), "{diagnostic}");
+}
+
+#[test]
+fn a_release_from_the_client_makes_nsh_close_the_connection() {
+    // RFC 8323 §5.5: "A peer will normally respond to a Release message by
+    // closing the TCP/TLS connection."
+    let (mut nsh, port) = tcp_prompt();
+    let mut c = after_csm(port);
+    let me = c.stream.local_addr().unwrap().to_string();
+    let mut release = message(Code::RELEASE, b"");
+    release.add_option(CoapOption::uint(OptionNumber(4), 30));
+    release.payload = b"going away".to_vec();
+    c.send(&release).unwrap();
+    let back = frames_until_closed(&mut c).unwrap_or_else(|e| panic!("{e}\n{}", nsh.seen()));
+    assert!(back.is_empty(), "{back:?}");
+    nsh.wait(&format!("TCP connection with {me} closed: "), 10);
+    nsh.send_line("exit()");
+    let (_, out, _) = nsh.finish(10);
+    assert!(
+        out.contains(&format!("{me} sent Release (Hold-Off 30 s): going away")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "TCP connection with {me} closed: the peer sent Release"
+        )),
+        "{out}"
+    );
+}
+
+/// `connect` over TCP (`nsh --tcp`): nsh opens the connection to libcoap's
+/// `coap-server-notls`, sends its CSM, uploads 5000 bytes block-wise and
+/// reads them back, whole and block-wise (tests/scripts/tcp_connect.rhai).
+#[test]
+fn connect_over_tcp_reaches_libcoaps_server_and_transfers_blocks() {
+    let (server, port) = crate::libcoap::libcoap_server_on("TCP");
+    let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let file = std::env::temp_dir().join(format!("nsh-tcp-block-{}.bin", std::process::id()));
+    std::fs::write(&file, &data).unwrap();
+    let hex = nsh::coap::escaped::format_hex(&data);
+    let run = run_nsh(
+        &[
+            "--tcp",
+            &script("tcp_connect.rhai"),
+            &port.to_string(),
+            file.to_str().unwrap(),
+            &hex,
+        ],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    drop(server);
+    let _ = std::fs::remove_file(&file);
+    run.assert_ok();
+    let out = &run.stdout;
+    assert!(out.contains("@@done"), "{out}");
+    assert!(
+        out.contains(&format!("TCP connection to 127.0.0.1:{port} established")),
+        "{out}"
+    );
+    // nsh's CSM first, then libcoap's; no message IDs anywhere.
+    let first = out
+        .lines()
+        .find(|l| l.starts_with("-> "))
+        .unwrap_or_default();
+    assert!(first.starts_with("-> 7.01 (SIGNALING_CSM)"), "{out}");
+    assert!(
+        out.contains("<- 7.01 (SIGNALING_CSM), None, id=None"),
+        "{out}"
+    );
+}
+
+/// `connect` over TCP to a port where nothing listens says so at once.
+#[test]
+fn connect_over_tcp_to_a_closed_port_says_it_was_refused() {
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = unused.local_addr().unwrap().port();
+    drop(unused);
+    let mut nsh = crate::harness::LiveNsh::piped(&["--tcp"]);
+    nsh.send_line(&format!("connect 127.0.0.1 {port}"));
+    nsh.send_line(r#"print("@@end")"#);
+    nsh.wait("@@end", 20);
+    nsh.send_line("exit()");
+    let (_, out, err) = nsh.finish(10);
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains(&format!(
+            "connect: no TCP connection to 127.0.0.1:{port}: Connection refused"
+        )),
+        "{all}"
+    );
+    assert!(!all.contains("new remote endpoint"), "{all}");
+}

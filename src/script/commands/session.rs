@@ -492,7 +492,11 @@ fn cmd_lwm2m_decode(ctx: &Ctx, args: DecodeArgs) -> CmdResult {
             }));
             Ok(Dynamic::UNIT)
         }
-        Err(e) => Err(crate::lwm2m::details::details_of_undecodable(&data, &e)),
+        Err(e) => Err(crate::lwm2m::details::details_of_undecodable(
+            "Undecodable",
+            &data,
+            &e,
+        )),
     }
 }
 

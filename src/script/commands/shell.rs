@@ -76,9 +76,10 @@ command! {
         ..more: MoreSecurity,
         connection_id: Option<String> = opt(Str, "none"),
         debug: Option<i64> = opt(Int, "command line --debug, else 0"),
+        tcp: Option<bool> = opt(Bool, "1 when listening over TCP or started with --tcp"),
         timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),        debug_level: Option<i64> = opt(Int, "debug's value: the name for it in a Rhai map, where `debug` is a reserved word"),
     }
-    help: "Sends future messages to HOST:PORT (e.g. a client that never registered). With DTLS arguments (as for `listen`, debug_level for debug in a Rhai map) nsh opens a DTLS session to HOST:PORT as the client, for server-initiated flows, and waits up to TIMEOUT_S for the handshake. Registrations from other devices no longer change where commands go (until `unconnect`, `use_client` or a new `listen`).",
+    help: "Sends future messages to HOST:PORT (e.g. a client that never registered). Over TCP (tcp=1, the default when nsh listens over TCP or was started with --tcp) nsh opens a CoAP-over-TCP connection to HOST:PORT as the client, its capabilities message first, and waits up to TIMEOUT_S for it, unless that peer is connected already; not over TLS. With DTLS arguments (as for `listen`, debug_level for debug in a Rhai map) nsh opens a DTLS session to HOST:PORT as the client, for server-initiated flows, and waits up to TIMEOUT_S for the handshake. Registrations from other devices no longer change where commands go (until `unconnect`, `use_client` or a new `listen`).",
     example: "connect 127.0.0.1 56830",
     run: cmd_connect,
 }
@@ -311,17 +312,28 @@ fn cmd_connect(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
             .resolve(ctx.server.default_security().as_ref())
             .map_err(|e| format!("connect: {e}"))?
     };
-    let port = args
-        .port
-        .unwrap_or(if security.is_some() { 5684 } else { 5683 });
-    let addr = match &security {
-        None => ctx.server.connect(&host, port, bind),
-        Some(s) => {
-            let timeout = args
-                .timeout_s
-                .unwrap_or_else(|| ctx.server.default_timeout());
-            ctx.server.connect_secure(&host, port, bind, s, timeout)
+    let tcp = args.tcp.unwrap_or_else(|| {
+        if ctx.server.listen_port().is_some() {
+            ctx.server.is_tcp()
+        } else {
+            ctx.server.default_tcp()
         }
+    });
+    if tcp && !given.is_empty() {
+        return Err("connect: nsh opens no TLS connection over TCP (coaps+tcp) as the client; connect without credentials for plain CoAP over TCP".into());
+    }
+    let port = args.port.unwrap_or(if security.is_some() && !tcp {
+        5684
+    } else {
+        5683
+    });
+    let timeout = args
+        .timeout_s
+        .unwrap_or_else(|| ctx.server.default_timeout());
+    let addr = match &security {
+        _ if tcp => ctx.server.connect_tcp(&host, port, bind, timeout),
+        None => ctx.server.connect(&host, port, bind),
+        Some(s) => ctx.server.connect_secure(&host, port, bind, s, timeout),
     }
     .map_err(|e| {
         // Say where commands go now, since this did not change it.

@@ -1,7 +1,8 @@
 //! The few mbed TLS calls the `mbedtls` crate does not wrap, in one place:
 //! the PSK callback (an identity → key table), DTLS Connection ID (own CID,
-//! the peer's CID), the debug threshold, and a fatal alert where mbed TLS
-//! sends none. Also the per-thread note of which peer mbed TLS is working
+//! the peer's CID), the debug threshold, a fatal alert where mbed TLS
+//! sends none, and close_notify with the session kept (the crate's own
+//! drops the session's I/O with it). Also the per-thread note of which peer mbed TLS is working
 //! for, so that the PSK callback can tell which identity a session used (or
 //! which one it refused) and debug lines can name their peer (for DTLS
 //! sessions and for TLS connections over TCP alike), and what a failed
@@ -193,6 +194,16 @@ pub(crate) fn fatal_alert<T>(ctx: &mut Context<T>, description: u8) -> Vec<Vec<u
         sys::ssl_set_bio(ssl, std::ptr::null_mut(), None, None, None);
     }
     records
+}
+
+/// Sends close_notify on a session whose I/O is still set, and keeps
+/// both: the caller goes on reading the socket beneath. Whether it went
+/// out whole does not matter to the caller, which ends its side of the
+/// socket next.
+pub(crate) fn close_notify<T>(ctx: &mut Context<T>) {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    // SAFETY: `ssl` is live and its I/O is the caller's socket.
+    let _ = unsafe { sys::ssl_close_notify(ssl) };
 }
 
 /// What a session had received when its handshake failed: the content

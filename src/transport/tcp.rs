@@ -69,7 +69,7 @@ use mbedtls::ssl::config::Transport as TransportKind;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::dtls::alert::StreamWatch;
+use super::dtls::alert::{self, StreamWatch};
 use super::dtls::config::{self, Side, Tls};
 use super::dtls::{Security, ffi};
 use super::udp::{MAX_DATAGRAM, canonical};
@@ -517,14 +517,33 @@ impl Io {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Io::Plain(s) => s.read(buf),
-            Io::Tls { ctx, .. } => ctx.read(buf),
+            Io::Tls { ctx, seen, .. } => {
+                tls_result(mbedtls::ssl::io::Io::recv(&mut **ctx, buf), |e| {
+                    match e.high_level() {
+                        Some(codes::SslFatalAlertMessage) => {
+                            let seen = lock(seen);
+                            config::with_code(
+                                &alert::session_end(
+                                    seen.alert(),
+                                    alert::From::Client,
+                                    seen.renegotiating(),
+                                ),
+                                e,
+                            )
+                        }
+                        _ => config::with_code("TLS error", e),
+                    }
+                })
+            }
         }
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Io::Plain(s) => s.write(buf),
-            Io::Tls { ctx, .. } => ctx.write(buf),
+            Io::Tls { ctx, .. } => tls_result(mbedtls::ssl::io::Io::send(&mut **ctx, buf), |e| {
+                config::with_code("TLS error", e)
+            }),
         }
     }
 
@@ -548,31 +567,43 @@ impl Io {
 /// The socket under a TLS session: shared with the connection, so that it
 /// outlives a session mbed TLS gave up on (nsh's alert still goes out, and
 /// the rest of the client's flight is read off it), and following the
-/// records the client sends while the handshake runs (mbed TLS tells only
-/// that a fatal alert came, not which).
+/// records the client sends (mbed TLS tells only that a fatal alert came,
+/// not which).
 struct TlsSocket {
     stream: Arc<TcpStream>,
-    /// Until the handshake succeeded.
-    seen: Option<Arc<Mutex<StreamWatch>>>,
+    seen: Arc<Mutex<StreamWatch>>,
 }
 
-impl Read for TlsSocket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = (&*self.stream).read(buf)?;
-        if let Some(seen) = &self.seen {
-            lock(seen).observe(buf.get(..n).unwrap_or_default());
-        }
+impl mbedtls::ssl::io::Io for TlsSocket {
+    fn recv(&mut self, buf: &mut [u8]) -> mbedtls::Result<usize> {
+        let n = (&*self.stream).read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => mbedtls::Error::from(codes::SslWantRead),
+            _ => codes::NetRecvFailed.into(),
+        })?;
+        lock(&self.seen).observe(buf.get(..n).unwrap_or_default());
         Ok(n)
     }
+
+    fn send(&mut self, buf: &[u8]) -> mbedtls::Result<usize> {
+        (&*self.stream).write(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => mbedtls::Error::from(codes::SslWantWrite),
+            _ => codes::NetSendFailed.into(),
+        })
+    }
 }
 
-impl Write for TlsSocket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.stream).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self.stream).flush()
+/// A session's read or write as the socket's would be: the peer's
+/// close_notify is the end, "not yet" is `WouldBlock`, any other error
+/// in the words `word` gives it.
+fn tls_result(
+    r: mbedtls::Result<usize>,
+    word: impl FnOnce(&mbedtls::Error) -> String,
+) -> io::Result<usize> {
+    match r {
+        Ok(n) => Ok(n),
+        Err(e) if e.high_level() == Some(codes::SslPeerCloseNotify) => Ok(0),
+        Err(e) if would_block(&e) => Err(io::ErrorKind::WouldBlock.into()),
+        Err(e) => Err(io::Error::other(word(&e))),
     }
 }
 
@@ -947,7 +978,7 @@ impl Loop {
         let seen = Arc::new(Mutex::new(StreamWatch::default()));
         let socket = TlsSocket {
             stream: stream.clone(),
-            seen: Some(seen.clone()),
+            seen: seen.clone(),
         };
         let (outcome, identity) = ffi::stepping(peer, || ctx.establish(socket, None));
         let until = Instant::now() + self.handshake;
@@ -1054,9 +1085,7 @@ impl Loop {
             }
         }
         conn.handshake_until = None;
-        if let Some(socket) = ctx.io_mut() {
-            socket.seen = None;
-        }
+        lock(seen).established();
         let mut identity = conn.psk_identity.take();
         if let Ok(Some(chain)) = ctx.peer_cert()
             && let Some(cert) = chain.iter().next()

@@ -707,6 +707,47 @@ fn psk_server(extra: &[&str]) -> LiveNsh {
     LiveNsh::start(&args)
 }
 
+/// A client that asks to renegotiate an established session (`openssl
+/// s_client`'s `R` command) is refused (mbed TLS answers no_renegotiation)
+/// and ends the session with an encrypted fatal alert: nsh's line says
+/// that, not only that some alert came.
+#[test]
+fn a_client_that_asks_to_renegotiate_is_told_as_such() {
+    use std::io::Write;
+    let mut nsh = psk_server(&[]);
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-dtls1_2", "-connect"])
+        .arg(format!("127.0.0.1:{}", nsh.port))
+        .args([
+            "-psk_identity",
+            "user",
+            "-psk",
+            "70617373776f7264",
+            "-cipher",
+            "PSK-AES128-CCM8",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl is missing: run `bash tests/setup.sh`");
+    nsh.wait("DTLS session with", 10);
+    let mut input = client.stdin.take().expect("piped stdin");
+    input.write_all(b"R\n").expect("s_client reads its input");
+    let ended = nsh.wait("DTLS session with", 10);
+    drop(input);
+    let said = text(&client.wait_with_output().expect("s_client ends"));
+    assert!(said.contains("RENEGOTIATING"), "{said}");
+    assert!(
+        ended.starts_with("DTLS session with 127.0.0.1:")
+            && ended.ends_with(
+                " ended: the client asked to renegotiate, which nsh does not do, and sent an \
+                 encrypted fatal alert (mbed TLS: SslFatalAlertMessage)"
+            ),
+        "{ended}"
+    );
+}
+
 /// `--ciphersuites TLS_PSK_WITH_AES_128_CCM`: a client offering only
 /// CCM_8 finds no suite in common, one offering CCM gets it.
 #[test]

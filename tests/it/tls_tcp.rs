@@ -408,3 +408,43 @@ fn a_client_without_a_certificate_over_tcp_gets_an_alert_and_one_line() {
     assert_eq!(out.matches("TLS handshake with").count(), 2, "{out}");
     assert!(!out.contains("<- Register /rd?ep=none"), "{out}");
 }
+
+/// A client that asks to renegotiate (`openssl s_client`'s `R` command)
+/// is refused (no_renegotiation) and ends the connection with an
+/// encrypted fatal alert: nsh's line says that in words.
+#[test]
+fn a_client_that_asks_to_renegotiate_over_tcp_is_told_as_such() {
+    use std::io::Write;
+    let mut nsh = psk_tcp_server();
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-tls1_2", "-connect"])
+        .arg(format!("127.0.0.1:{}", nsh.port))
+        .args([
+            "-psk_identity",
+            "myid",
+            "-psk",
+            "73656372657450534b",
+            "-cipher",
+            "PSK-AES128-CCM8",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl is missing: run `bash tests/setup.sh`");
+    nsh.wait("TLS session with", 10);
+    let mut input = client.stdin.take().expect("piped stdin");
+    input.write_all(b"R\n").expect("s_client reads its input");
+    let closed = nsh.wait("TLS connection with", 10);
+    drop(input);
+    let _ = client.wait();
+    assert!(
+        closed.starts_with("TLS connection with 127.0.0.1:")
+            && closed.ends_with(
+                " closed: the client asked to renegotiate, which nsh does not do, and sent an \
+                 encrypted fatal alert (mbed TLS: SslFatalAlertMessage)"
+            ),
+        "{closed}"
+    );
+    register_after_and_finish(nsh);
+}

@@ -10,6 +10,8 @@
 
 /// RFC 5246's content type of an alert record.
 const ALERT: u8 = 21;
+/// RFC 5246's content type of a handshake record.
+const HANDSHAKE: u8 = 22;
 /// RFC 5246's content type of a ChangeCipherSpec record: the sender's
 /// records after it are encrypted.
 const CHANGE_CIPHER_SPEC: u8 = 20;
@@ -142,26 +144,56 @@ pub(crate) fn sentence(alert: Option<Received>, from: From) -> String {
     }
 }
 
+/// The DTLS records of `datagram`: content type, epoch, body. Stops at a
+/// record longer than what is left.
+fn dtls_records(datagram: &[u8]) -> impl Iterator<Item = (u8, u16, &[u8])> {
+    let mut rest = datagram;
+    std::iter::from_fn(move || {
+        let header = rest.get(..DTLS_HEADER)?;
+        let len = usize::from(u16::from_be_bytes([header[11], header[12]]));
+        let body = rest.get(DTLS_HEADER..DTLS_HEADER + len)?;
+        let record = (header[0], u16::from_be_bytes([header[3], header[4]]), body);
+        rest = &rest[DTLS_HEADER + len..];
+        Some(record)
+    })
+}
+
 /// The first fatal alert among the DTLS records of `datagram`, if any.
 /// Records with a Connection ID (content type 25) hide their type and are
 /// passed over.
 pub(crate) fn in_datagram(datagram: &[u8]) -> Option<Received> {
-    let mut rest = datagram;
-    while rest.len() >= DTLS_HEADER {
-        let kind = rest[0];
-        let epoch = u16::from_be_bytes([rest[3], rest[4]]);
-        let len = usize::from(u16::from_be_bytes([rest[11], rest[12]]));
-        let body = rest.get(DTLS_HEADER..DTLS_HEADER + len)?;
-        if kind == ALERT {
-            match (epoch, body) {
-                (0, [FATAL, d]) => return Some(Received::Plain(*d)),
-                (0, _) => {}
-                _ => return Some(Received::Encrypted),
-            }
+    dtls_records(datagram).find_map(|(kind, epoch, body)| match (kind, epoch, body) {
+        (ALERT, 0, [FATAL, d]) => Some(Received::Plain(*d)),
+        (ALERT, 0, _) => None,
+        (ALERT, _, _) => Some(Received::Encrypted),
+        _ => None,
+    })
+}
+
+/// Whether `datagram` holds an encrypted handshake record (epoch 1 or
+/// later). In an established session that is the peer asking to
+/// renegotiate, or repeating its Finished when nsh's last flight was lost.
+pub(crate) fn encrypted_handshake(datagram: &[u8]) -> bool {
+    dtls_records(datagram).any(|(kind, epoch, _)| kind == HANDSHAKE && epoch > 0)
+}
+
+/// Why an established session ended on a fatal alert from `from`:
+/// `renegotiating` when the peer had just sent a handshake record in it,
+/// which mbed TLS refuses with no_renegotiation.
+pub(crate) fn session_end(alert: Option<Received>, from: From, renegotiating: bool) -> String {
+    let who = match from {
+        From::Client => "client",
+        From::Server => "server",
+    };
+    match (alert, renegotiating) {
+        (Some(Received::Encrypted) | None, true) => format!(
+            "the {who} asked to renegotiate, which nsh does not do, and sent an encrypted fatal alert"
+        ),
+        (Some(Received::Encrypted), false) => {
+            format!("the {who} sent an encrypted fatal alert (which one cannot be read)")
         }
-        rest = &rest[DTLS_HEADER + len..];
+        (alert, _) => sentence(alert, from),
     }
-    None
 }
 
 /// Follows the records a TLS peer sends, from its first byte on, as they
@@ -178,6 +210,11 @@ pub(crate) struct StreamWatch {
     /// Whether the peer's ChangeCipherSpec went by.
     encrypted: bool,
     alert: Option<Received>,
+    /// Whether the handshake succeeded.
+    established: bool,
+    /// Whether the peer sent a handshake record after that (asking to
+    /// renegotiate).
+    handshake_after: bool,
 }
 
 impl StreamWatch {
@@ -217,6 +254,7 @@ impl StreamWatch {
         self.record = None;
         match kind {
             CHANGE_CIPHER_SPEC => self.encrypted = true,
+            HANDSHAKE if self.established => self.handshake_after = true,
             ALERT if self.alert.is_none() => {
                 self.alert = match (self.encrypted, self.body.as_slice()) {
                     (true, _) => Some(Received::Encrypted),
@@ -231,6 +269,17 @@ impl StreamWatch {
     /// The first fatal alert the peer sent, if any.
     pub(crate) fn alert(&self) -> Option<Received> {
         self.alert
+    }
+
+    /// Notes that the handshake succeeded.
+    pub(crate) fn established(&mut self) {
+        self.established = true;
+    }
+
+    /// Whether the peer sent a handshake record after the handshake
+    /// succeeded: it asked to renegotiate.
+    pub(crate) fn renegotiating(&self) -> bool {
+        self.handshake_after
     }
 }
 
@@ -281,6 +330,21 @@ mod tests {
     }
 
     #[test]
+    fn an_encrypted_handshake_record_is_told_from_a_plaintext_one() {
+        assert!(encrypted_handshake(&dtls_record(22, 1, &[0; 40])));
+        assert!(!encrypted_handshake(&dtls_record(22, 0, &[1, 0, 0])));
+        assert!(!encrypted_handshake(&dtls_record(23, 1, &[0; 40])));
+        assert_eq!(
+            session_end(Some(Received::Encrypted), From::Client, true),
+            "the client asked to renegotiate, which nsh does not do, and sent an encrypted fatal alert"
+        );
+        assert_eq!(
+            session_end(Some(Received::Encrypted), From::Server, false),
+            "the server sent an encrypted fatal alert (which one cannot be read)"
+        );
+    }
+
+    #[test]
     fn a_tls_alert_is_found_whatever_pieces_the_stream_comes_in() {
         let mut stream = tls_record(22, &[1; 300]);
         stream.extend(tls_record(21, &[2, 51]));
@@ -302,6 +366,13 @@ mod tests {
         let mut w = StreamWatch::default();
         w.observe(&stream);
         assert_eq!(w.alert(), Some(Received::Encrypted));
+        let mut asked = StreamWatch::default();
+        asked.observe(&tls_record(20, &[1]));
+        asked.observe(&tls_record(22, &[0; 40]));
+        assert!(!asked.renegotiating());
+        asked.established();
+        asked.observe(&tls_record(22, &[0; 40]));
+        assert!(asked.renegotiating());
         let mut quiet = StreamWatch::default();
         quiet.observe(&tls_record(22, &[1; 10]));
         assert_eq!(quiet.alert(), None);

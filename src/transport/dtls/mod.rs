@@ -114,6 +114,8 @@ struct Session {
     /// The first fatal alert among the peer's records (mbed TLS tells only
     /// that one came).
     alert: Option<alert::Received>,
+    /// Whether the peer's last datagram held an encrypted handshake record.
+    handshake_after: bool,
 }
 
 /// Failure lines beyond [`FAILURE_LINES_PER_SECOND`].
@@ -328,6 +330,7 @@ impl DtlsTransport {
             own_cid: None,
             last_active: Instant::now(),
             alert: None,
+            handshake_after: false,
         };
         if self.after_handshake(peer, &mut session, outcome) {
             sessions.insert(peer, session);
@@ -531,6 +534,13 @@ impl DtlsTransport {
         if session.alert.is_none() {
             session.alert = alert::in_datagram(&datagram);
         }
+        // In an established session, a handshake record just before an
+        // alert is a renegotiation the peer asked for.
+        let renegotiating = session.established
+            && (std::mem::replace(
+                &mut session.handshake_after,
+                alert::encrypted_handshake(&datagram),
+            ) || session.handshake_after);
         // A handshake record may have to start a new session below (a
         // rebooted client): keep it.
         let handshake =
@@ -575,9 +585,17 @@ impl DtlsTransport {
                     self.notice(format!("DTLS peer {peer} closed its session"));
                 }
                 Err(e) => {
-                    let why = match session.side {
-                        Side::Server => config::handshake_failure(&e, session.alert),
-                        Side::Client => config::client_failure(&e, session.alert),
+                    let from = match session.side {
+                        Side::Server => alert::From::Client,
+                        Side::Client => alert::From::Server,
+                    };
+                    let why = match (e.high_level(), session.side) {
+                        (Some(codes::SslFatalAlertMessage), _) => config::with_code(
+                            &alert::session_end(session.alert, from, renegotiating),
+                            &e,
+                        ),
+                        (_, Side::Server) => config::handshake_failure(&e, session.alert),
+                        (_, Side::Client) => config::client_failure(&e, session.alert),
                     };
                     sessions.remove(&peer);
                     self.ended(peer);
@@ -677,6 +695,7 @@ impl DtlsTransport {
             own_cid: None,
             last_active: Instant::now(),
             alert,
+            handshake_after: false,
         };
         if self.after_handshake(peer, &mut session, outcome) {
             if session.established && self.read_records(peer, &mut session).is_err() {

@@ -51,9 +51,13 @@
 //! one notice naming the cipher suite and the identity (PSK identity or
 //! certificate subject, kept for [`TcpTransport::identity`]); a failed
 //! handshake is one notice naming the peer and the cause (in words for a
-//! plain CoAP client at a TLS port, and for a connection closed before or
-//! during the handshake), and the connection is closed without being
-//! reported accepted or closed.
+//! plain CoAP client at a TLS port, for a connection closed before or
+//! during the handshake, and for the fatal alert the client sent, read off
+//! the records it sent), and the connection is closed without being
+//! reported accepted or closed: after the fatal alert due (nsh's own
+//! `handshake_failure` to a client without the certificate required,
+//! where mbed TLS sends none), with the rest of the client's flight read,
+//! so the close does not reset the connection before the client read it.
 //!
 //! nsh also opens connections itself ([`TcpTransport::dial`], plain TCP
 //! only): the socket connects without blocking, the loop sees it through,
@@ -84,6 +88,7 @@ use mbedtls::ssl::config::Transport as TransportKind;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::dtls::alert::{self, StreamWatch};
 use super::dtls::config::{self, Side, Tls};
 use super::dtls::{Security, ffi};
 use super::udp::{MAX_DATAGRAM, canonical};
@@ -616,29 +621,106 @@ impl Drop for TcpTransport {
 /// A connection's socket, plain or inside its TLS session.
 enum Io {
     Plain(TcpStream),
-    Tls(Box<Context<TcpStream>>),
+    Tls {
+        ctx: Box<Context<TlsSocket>>,
+        /// The socket the session reads and writes (shared with it).
+        stream: Arc<TcpStream>,
+        /// The records the client sent, for the alert it may have sent.
+        seen: Arc<Mutex<StreamWatch>>,
+    },
 }
 
 impl Io {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Io::Plain(s) => s.read(buf),
-            Io::Tls(ctx) => ctx.read(buf),
+            Io::Tls { ctx, seen, .. } => {
+                tls_result(mbedtls::ssl::io::Io::recv(&mut **ctx, buf), |e| {
+                    match e.high_level() {
+                        Some(codes::SslFatalAlertMessage) => {
+                            let seen = lock(seen);
+                            config::with_code(
+                                &alert::session_end(
+                                    seen.alert(),
+                                    alert::From::Client,
+                                    seen.renegotiating(),
+                                ),
+                                e,
+                            )
+                        }
+                        _ => config::with_code("TLS error", e),
+                    }
+                })
+            }
         }
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Io::Plain(s) => s.write(buf),
-            Io::Tls(ctx) => ctx.write(buf),
+            Io::Tls { ctx, .. } => tls_result(mbedtls::ssl::io::Io::send(&mut **ctx, buf), |e| {
+                config::with_code("TLS error", e)
+            }),
         }
     }
 
+    fn shutdown(&self) {
+        let _ = match self {
+            Io::Plain(s) => s.shutdown(Shutdown::Both),
+            Io::Tls { stream, .. } => stream.shutdown(Shutdown::Both),
+        };
+    }
+
+    /// The socket, once nothing else holds it (a TLS session only until
+    /// it is closed).
     fn stream(&mut self) -> Option<&mut TcpStream> {
         match self {
             Io::Plain(s) => Some(s),
-            Io::Tls(ctx) => ctx.io_mut(),
+            Io::Tls { stream, .. } => Arc::get_mut(stream),
         }
+    }
+}
+
+/// The socket under a TLS session: shared with the connection, so that it
+/// outlives a session mbed TLS gave up on (nsh's alert still goes out, and
+/// the rest of the client's flight is read off it), and following the
+/// records the client sends (mbed TLS tells only that a fatal alert came,
+/// not which).
+struct TlsSocket {
+    stream: Arc<TcpStream>,
+    seen: Arc<Mutex<StreamWatch>>,
+}
+
+impl mbedtls::ssl::io::Io for TlsSocket {
+    fn recv(&mut self, buf: &mut [u8]) -> mbedtls::Result<usize> {
+        let n = (&*self.stream).read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => mbedtls::Error::from(codes::SslWantRead),
+            _ => codes::NetRecvFailed.into(),
+        })?;
+        lock(&self.seen).observe(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+
+    fn send(&mut self, buf: &[u8]) -> mbedtls::Result<usize> {
+        (&*self.stream).write(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => mbedtls::Error::from(codes::SslWantWrite),
+            _ => codes::NetSendFailed.into(),
+        })
+    }
+}
+
+/// A session's read or write as the socket's would be: the peer's
+/// close_notify is the end, "not yet" is `WouldBlock`, any other error
+/// in the words `word` gives it.
+fn tls_result(
+    r: mbedtls::Result<usize>,
+    word: impl FnOnce(&mbedtls::Error) -> String,
+) -> io::Result<usize> {
+    match r {
+        Ok(n) => Ok(n),
+        Err(e) if e.high_level() == Some(codes::SslPeerCloseNotify) => Ok(0),
+        Err(e) if would_block(&e) => Err(io::ErrorKind::WouldBlock.into()),
+        Err(e) => Err(io::Error::other(word(&e))),
     }
 }
 
@@ -1061,9 +1143,15 @@ impl Loop {
         let Io::Plain(stream) = conn.io else {
             return;
         };
-        let (outcome, identity) = ffi::stepping(peer, || ctx.establish(stream, None));
+        let stream = Arc::new(stream);
+        let seen = Arc::new(Mutex::new(StreamWatch::default()));
+        let socket = TlsSocket {
+            stream: stream.clone(),
+            seen: seen.clone(),
+        };
+        let (outcome, identity) = ffi::stepping(peer, || ctx.establish(socket, None));
         let until = Instant::now() + self.handshake;
-        conn.io = Io::Tls(ctx);
+        conn.io = Io::Tls { ctx, stream, seen };
         conn.psk_identity = identity;
         conn.handshake_until = Some(until);
         self.conns.insert(id, conn);
@@ -1183,7 +1271,7 @@ impl Loop {
         }
         if conn.handshake_until.is_some() {
             let outcome = match &mut conn.io {
-                Io::Tls(ctx) => {
+                Io::Tls { ctx, .. } => {
                     let (outcome, identity) = ffi::stepping(conn.peer, || ctx.handshake());
                     conn.psk_identity = identity.or(conn.psk_identity.take());
                     outcome
@@ -1220,7 +1308,7 @@ impl Loop {
         let Some(conn) = self.conns.get_mut(&id) else {
             return Shake::Pending;
         };
-        let Io::Tls(ctx) = &mut conn.io else {
+        let Io::Tls { ctx, stream, seen } = &mut conn.io else {
             return Shake::Done;
         };
         let peer = conn.peer;
@@ -1245,7 +1333,7 @@ impl Loop {
                         "the client closed the connection during the handshake",
                         &e,
                     ),
-                    _ => config::handshake_failure(&e),
+                    _ => config::handshake_failure(&e, lock(seen).alert()),
                 };
                 // The session being negotiated holds the flags (there is no
                 // established session to ask for the chain).
@@ -1257,10 +1345,20 @@ impl Loop {
                         config::describe_verify_error(flags)
                     );
                 }
+                if let Some(alert) = config::alert_to_send(&e) {
+                    // mbed TLS sends none here; without it the client
+                    // would see only the connection end.
+                    let (records, _) = ffi::stepping(peer, || ffi::fatal_alert(ctx, alert));
+                    for record in records {
+                        let _ = (&**stream).write_all(&record);
+                    }
+                }
+                settle(stream);
                 return Shake::Failed(why);
             }
         }
         conn.handshake_until = None;
+        lock(seen).established();
         let mut identity = conn.psk_identity.take();
         if let Ok(Some(chain)) = ctx.peer_cert()
             && let Some(cert) = chain.iter().next()
@@ -1327,12 +1425,13 @@ impl Loop {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        if let Io::Tls(ctx) = &mut conn.io {
+        if let Io::Tls { ctx, .. } = &mut conn.io {
             ffi::close_notify(ctx);
         }
-        if let Some(s) = conn.io.stream() {
-            let _ = s.shutdown(Shutdown::Write);
-        }
+        let _ = match &conn.io {
+            Io::Plain(s) => s.shutdown(Shutdown::Write),
+            Io::Tls { stream, .. } => stream.shutdown(Shutdown::Write),
+        };
         if !conn.read_done {
             conn.read_done = true;
             self.env.shared.reading.fetch_sub(1, Ordering::SeqCst);
@@ -1486,20 +1585,19 @@ impl Loop {
             self.env.shared.reading.fetch_sub(1, Ordering::SeqCst);
         }
         let cut = conn.out.is_some() || matches!(conn.io, Io::Plain(_));
+        if cut {
+            conn.io.shutdown();
+        }
+        if conn.linger_until.is_none()
+            && let Io::Tls { ctx, .. } = &mut conn.io
+        {
+            // close_notify, when the socket is still whole (a lingering
+            // connection sent it already); the session lets go of the
+            // socket.
+            ctx.close();
+        }
         if let Some(s) = conn.io.stream() {
             let _ = self.poll.registry().deregister(s);
-            if cut {
-                let _ = s.shutdown(Shutdown::Both);
-            }
-        }
-        if conn.linger_until.is_some() {
-            // close_notify went out already; the session goes with `conn`.
-            return;
-        }
-        if let Io::Tls(ctx) = &mut conn.io {
-            // close_notify, when the socket is still whole; the socket goes
-            // with the session.
-            ctx.close();
         }
     }
 }
@@ -1531,6 +1629,21 @@ fn absorb(read: io::Result<usize>, chunk: &[u8], pending: &mut Vec<u8>) -> Absor
             Absorbed::Nothing
         }
         Err(e) => Absorbed::End(e.to_string()),
+    }
+}
+
+/// Ends the sending half of a connection whose handshake failed (after the
+/// alert) and reads what is left of the client's flight, so that closing
+/// the socket does not reset the connection (a reset can cost the client
+/// the alert before it read it).
+fn settle(stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match (&*stream).read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
     }
 }
 

@@ -259,6 +259,72 @@ fn a_client_without_a_certificate_gets_an_alert_and_one_line_openssl() {
     no_client_certificate_then_good("openssl");
 }
 
+/// A client that does not trust the CA of nsh's certificate (it is given
+/// other-ca.crt) ends the handshake with fatal alert unknown_ca; nsh's one
+/// line names the alert (RFC 5246 name and number) and its usual cause,
+/// and a good client registers afterwards. `client` runs the distrusting
+/// client against the port and returns its output.
+fn distrusting_client_then_good(client: impl FnOnce(u16) -> String) {
+    let mut nsh = LiveNsh::start(&[
+        "-l",
+        "0",
+        "--crt-file",
+        &cert("server.crt"),
+        "--key-file",
+        &cert("server.key"),
+        "-c",
+        AFTER_SCRIPT,
+    ]);
+    let port = nsh.port;
+    nsh.wait("@@go", 10);
+    let said = client(port);
+    let failed = nsh.wait_line(|l| l.contains("DTLS"), 10);
+    assert!(
+        failed.starts_with("DTLS handshake with 127.0.0.1:")
+            && failed.ends_with(
+                " failed: the client sent fatal alert unknown_ca (48): it does not trust \
+                 the CA of nsh's certificate (mbed TLS: SslFatalAlertMessage)"
+            ),
+        "{failed}\n{}\nclient: {said}",
+        nsh.seen()
+    );
+    let good = register_with_cert("openssl", port, "client", "cert-after");
+    nsh.wait("@@done", 10);
+    let (status, out, err) = nsh.finish(10);
+    assert!(status.success(), "{out}\n{err}");
+    assert!(!good.contains("cannot send"), "{good}");
+    assert_eq!(out.matches("DTLS handshake with").count(), 1, "{out}");
+}
+
+#[test]
+fn a_client_that_does_not_trust_nsh_is_named_by_its_alert_openssl() {
+    distrusting_client_then_good(|port| {
+        let uri = format!("coaps://127.0.0.1:{port}/rd?ep=distrust&lt=60");
+        coap_client(
+            "openssl",
+            &["-m", "post", "-C", &cert("other-ca.crt"), &uri],
+        )
+    });
+}
+
+#[test]
+fn a_client_that_does_not_trust_nsh_is_named_by_its_alert_gnutls() {
+    distrusting_client_then_good(|port| {
+        let uri = format!("coaps://127.0.0.1:{port}/rd?ep=distrust&lt=60");
+        coap_client("gnutls", &["-m", "post", "-C", &cert("other-ca.crt"), &uri])
+    });
+}
+
+#[test]
+fn a_client_that_does_not_trust_nsh_is_named_by_its_alert_s_client() {
+    distrusting_client_then_good(|port| {
+        s_client(
+            port,
+            &["-CAfile", &cert("other-ca.crt"), "-verify_return_error"],
+        )
+    });
+}
+
 /// openssl s_client with client.crt and only ECDHE-ECDSA-AES128-CCM8
 /// offered establishes a session with nsh (trusting ca.crt), which names
 /// the client's subject.
@@ -639,6 +705,47 @@ fn psk_server(extra: &[&str]) -> LiveNsh {
     args.extend_from_slice(extra);
     args.extend_from_slice(&["-c", r#"wait_for("Register", 30);"#]);
     LiveNsh::start(&args)
+}
+
+/// A client that asks to renegotiate an established session (`openssl
+/// s_client`'s `R` command) is refused (mbed TLS answers no_renegotiation)
+/// and ends the session with an encrypted fatal alert: nsh's line says
+/// that, not only that some alert came.
+#[test]
+fn a_client_that_asks_to_renegotiate_is_told_as_such() {
+    use std::io::Write;
+    let mut nsh = psk_server(&[]);
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-dtls1_2", "-connect"])
+        .arg(format!("127.0.0.1:{}", nsh.port))
+        .args([
+            "-psk_identity",
+            "user",
+            "-psk",
+            "70617373776f7264",
+            "-cipher",
+            "PSK-AES128-CCM8",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl is missing: run `bash tests/setup.sh`");
+    nsh.wait("DTLS session with", 10);
+    let mut input = client.stdin.take().expect("piped stdin");
+    input.write_all(b"R\n").expect("s_client reads its input");
+    let ended = nsh.wait("DTLS session with", 10);
+    drop(input);
+    let said = text(&client.wait_with_output().expect("s_client ends"));
+    assert!(said.contains("RENEGOTIATING"), "{said}");
+    assert!(
+        ended.starts_with("DTLS session with 127.0.0.1:")
+            && ended.ends_with(
+                " ended: the client asked to renegotiate, which nsh does not do, and sent an \
+                 encrypted fatal alert (mbed TLS: SslFatalAlertMessage)"
+            ),
+        "{ended}"
+    );
 }
 
 /// `--ciphersuites TLS_PSK_WITH_AES_128_CCM`: a client offering only

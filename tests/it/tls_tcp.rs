@@ -285,3 +285,166 @@ fn an_unknown_psk_identity_over_tcp_is_named() {
     let out = register_after_and_finish(nsh);
     assert_eq!(out.matches("TLS handshake with").count(), 1, "{out}");
 }
+
+/// `nsh -l 0 --tcp` with server.crt and client certificates required
+/// (ca.crt), running [`AFTER`], ready.
+fn cert_tcp_server() -> LiveNsh {
+    let mut nsh = LiveNsh::start(&[
+        "-l",
+        "0",
+        "--tcp",
+        "--crt-file",
+        &cert("server.crt"),
+        "--key-file",
+        &cert("server.key"),
+        "--ca-file",
+        &cert("ca.crt"),
+        "-c",
+        AFTER,
+    ]);
+    nsh.wait("@@go", 10);
+    nsh
+}
+
+/// Registers `tcp-after` with client.crt and checks the shell ends well;
+/// returns its output.
+fn register_with_cert_and_finish(mut nsh: LiveNsh) -> String {
+    let good = coap_client(
+        &[
+            "-c".into(),
+            cert("client.crt"),
+            "-j".into(),
+            cert("client.key"),
+            "-C".into(),
+            cert("ca.crt"),
+        ],
+        nsh.port,
+        "tcp-after",
+    );
+    nsh.wait("@@done", 30);
+    let (status, out, err) = nsh.finish(10);
+    assert!(status.success(), "{out}\n{err}\nclient: {good}");
+    out
+}
+
+/// `openssl s_client -tls1_2` (over TCP) to nsh on `port` with `args`,
+/// stdin empty; its output.
+fn s_client_tcp(port: u16, args: &[String]) -> String {
+    let o = Command::new("openssl")
+        .args(["s_client", "-tls1_2", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .arg("-brief")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl is missing: run `bash tests/setup.sh`");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A client that does not trust the CA of nsh's certificate (openssl
+/// s_client given other-ca.crt) ends the handshake with fatal alert
+/// unknown_ca: nsh's one line names it, with its number and usual cause.
+#[test]
+fn a_client_that_does_not_trust_nsh_over_tcp_is_named_by_its_alert() {
+    let mut nsh = cert_tcp_server();
+    let said = s_client_tcp(
+        nsh.port,
+        &[
+            "-CAfile".into(),
+            cert("other-ca.crt"),
+            "-verify_return_error".into(),
+            "-cert".into(),
+            cert("client.crt"),
+            "-key".into(),
+            cert("client.key"),
+        ],
+    );
+    let line = nsh.wait("TLS handshake with", 10);
+    assert!(
+        line.starts_with("TLS handshake with 127.0.0.1:")
+            && line.ends_with(
+                " failed: the client sent fatal alert unknown_ca (48): it does not trust \
+                 the CA of nsh's certificate (mbed TLS: SslFatalAlertMessage)"
+            ),
+        "{line}\nclient: {said}"
+    );
+    let out = register_with_cert_and_finish(nsh);
+    assert_eq!(out.matches("TLS handshake with").count(), 1, "{out}");
+}
+
+/// A client without the certificate nsh requires gets a fatal
+/// handshake_failure alert over TCP as over DTLS (RFC 5246 §7.4.6), not a
+/// reset connection, and nsh prints one line: openssl s_client and
+/// libcoap's gnutls client each name the alert they got.
+#[test]
+fn a_client_without_a_certificate_over_tcp_gets_an_alert_and_one_line() {
+    let mut nsh = cert_tcp_server();
+    let said = s_client_tcp(nsh.port, &["-CAfile".into(), cert("ca.crt")]);
+    let line = nsh.wait("TLS handshake with", 10);
+    assert!(
+        line.starts_with("TLS handshake with 127.0.0.1:")
+            && line.contains(" failed: the client sent no certificate ("),
+        "{line}"
+    );
+    assert!(said.contains("SSL alert number 40"), "{said}");
+    assert!(!said.contains("errno=104"), "{said}");
+    let uri = format!("coaps+tcp://127.0.0.1:{}/rd?ep=none&lt=60", nsh.port);
+    let o = Command::new("coap-client-gnutls")
+        .args(["-B", "5", "-m", "post", "-C", &cert("ca.crt"), &uri])
+        .output()
+        .expect("coap-client-gnutls is missing: run `bash tests/setup.sh`");
+    let gnutls = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    nsh.wait("TLS handshake with", 10);
+    assert!(gnutls.contains("Alert '40'"), "{gnutls}");
+    let out = register_with_cert_and_finish(nsh);
+    assert_eq!(out.matches("TLS handshake with").count(), 2, "{out}");
+    assert!(!out.contains("<- Register /rd?ep=none"), "{out}");
+}
+
+/// A client that asks to renegotiate (`openssl s_client`'s `R` command)
+/// is refused (no_renegotiation) and ends the connection with an
+/// encrypted fatal alert: nsh's line says that in words.
+#[test]
+fn a_client_that_asks_to_renegotiate_over_tcp_is_told_as_such() {
+    use std::io::Write;
+    let mut nsh = psk_tcp_server();
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-tls1_2", "-connect"])
+        .arg(format!("127.0.0.1:{}", nsh.port))
+        .args([
+            "-psk_identity",
+            "myid",
+            "-psk",
+            "73656372657450534b",
+            "-cipher",
+            "PSK-AES128-CCM8",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl is missing: run `bash tests/setup.sh`");
+    nsh.wait("TLS session with", 10);
+    let mut input = client.stdin.take().expect("piped stdin");
+    input.write_all(b"R\n").expect("s_client reads its input");
+    let closed = nsh.wait("TLS connection with", 10);
+    drop(input);
+    let _ = client.wait();
+    assert!(
+        closed.starts_with("TLS connection with 127.0.0.1:")
+            && closed.ends_with(
+                " closed: the client asked to renegotiate, which nsh does not do, and sent an \
+                 encrypted fatal alert (mbed TLS: SslFatalAlertMessage)"
+            ),
+        "{closed}"
+    );
+    register_after_and_finish(nsh);
+}

@@ -3,7 +3,8 @@
 //! `transport::tcp`): certificates and keys read (PEM or DER, detected) and
 //! checked against each other, the PSK table installed, cipher suites,
 //! Connection ID, cookies on the DTLS server, debug output. Also words for
-//! what went wrong in a handshake (naming a refused PSK identity), for a
+//! what went wrong in a handshake (naming a refused PSK identity and the
+//! alert a peer sent), for a
 //! rejected certificate and for an established session, shared by both
 //! transports.
 
@@ -19,6 +20,7 @@ use mbedtls::ssl::config::{AuthMode, Endpoint, Preset, Transport as TransportKin
 use mbedtls::ssl::{Config, CookieContext, Version};
 use mbedtls::x509::{Certificate, VerifyError};
 
+use super::alert::{self, From, Received};
 use super::ffi;
 use super::settings::{
     CaSource, CertificateFiles, Credentials, Security, is_pem, read_file, suite_name,
@@ -362,64 +364,14 @@ pub(super) fn error_code(e: &mbedtls::Error) -> String {
     }
 }
 
-/// RFC 5246's (and RFC 4279's, RFC 8446's) name of an alert description.
-pub(crate) fn alert_name(description: u8) -> String {
-    let name = match description {
-        0 => "close_notify",
-        10 => "unexpected_message",
-        20 => "bad_record_mac",
-        21 => "decryption_failed",
-        22 => "record_overflow",
-        30 => "decompression_failure",
-        40 => "handshake_failure",
-        41 => "no_certificate",
-        42 => "bad_certificate",
-        43 => "unsupported_certificate",
-        44 => "certificate_revoked",
-        45 => "certificate_expired",
-        46 => "certificate_unknown",
-        47 => "illegal_parameter",
-        48 => "unknown_ca",
-        49 => "access_denied",
-        50 => "decode_error",
-        51 => "decrypt_error",
-        60 => "export_restriction",
-        70 => "protocol_version",
-        71 => "insufficient_security",
-        80 => "internal_error",
-        86 => "inappropriate_fallback",
-        90 => "user_canceled",
-        100 => "no_renegotiation",
-        110 => "unsupported_extension",
-        112 => "unrecognized_name",
-        115 => "unknown_psk_identity",
-        116 => "certificate_required",
-        120 => "no_application_protocol",
-        other => return format!("alert {other}"),
-    };
-    name.to_string()
-}
-
 /// Why nsh's own handshake as the client (`connect`) failed, in words:
-/// the alert the server sent, when it sent one.
-pub(crate) fn client_failure(e: &mbedtls::Error, alert: Option<u8>) -> String {
-    match (e.high_level(), alert) {
-        (Some(codes::SslFatalAlertMessage), Some(a)) => {
-            let hint = match a {
-                20 | 51 => ": wrong PSK key or identity?",
-                115 => ": the server does not know nsh's PSK identity",
-                40 => ": no cipher suite or credentials in common?",
-                42 | 46 | 48 => ": the server does not accept nsh's certificate",
-                _ => "",
-            };
-            format!(
-                "the server sent alert {}{hint} (mbed TLS: {})",
-                alert_name(a),
-                error_code(e)
-            )
-        }
-        (Some(codes::SslTimeout), _) => with_code("the server stopped answering", e),
-        _ => handshake_failure(e),
+/// the alert the server sent, when it sent one (`alert`: as far as it
+/// could be read off the server's records).
+pub(crate) fn client_failure(e: &mbedtls::Error, alert: Option<Received>) -> String {
+    match e.high_level() {
+        Some(codes::SslFatalAlertMessage) => with_code(&alert::sentence(alert, From::Server), e),
+        Some(codes::SslTimeout) => with_code("the server stopped answering", e),
+        _ => handshake_failure(e, None),
     }
 }
 
@@ -437,9 +389,11 @@ fn shown_identity(identity: &[u8]) -> String {
     text
 }
 
-/// How a failed handshake reads in the shell: what happened in words,
-/// then mbed TLS's own name for it.
-pub(crate) fn handshake_failure(e: &mbedtls::Error) -> String {
+/// How a failed handshake (or an ended session) with a client reads in
+/// the shell: what happened in words, then mbed TLS's own name for it.
+/// `alert`: the fatal alert the client sent, as far as it could be read
+/// off its records.
+pub(crate) fn handshake_failure(e: &mbedtls::Error, alert: Option<Received>) -> String {
     let what = match e.high_level() {
         Some(codes::SslUnknownIdentity) => {
             let Some(identity) = ffi::take_unknown_identity() else {
@@ -457,7 +411,9 @@ pub(crate) fn handshake_failure(e: &mbedtls::Error) -> String {
         Some(codes::SslNoCipherChosen) => "no cipher suite in common",
         Some(codes::SslBadHsProtocolVersion) => "the client does not speak (D)TLS 1.2",
         Some(codes::SslTimeout) => "the client stopped answering",
-        Some(codes::SslFatalAlertMessage) => "the client sent a fatal alert",
+        Some(codes::SslFatalAlertMessage) => {
+            return with_code(&alert::sentence(alert, From::Client), e);
+        }
         Some(codes::SslNoClientCertificate) => "the client sent no certificate",
         Some(codes::SslCaChainRequired) => "no CA to verify the certificate with",
         Some(codes::SslPkTypeMismatch) => "the certificate's key does not fit the cipher suite",

@@ -224,21 +224,6 @@ pub(crate) fn received_at_failure<T>(ctx: &mut Context<T>) -> (Option<u8>, bool)
     }
 }
 
-/// The description of the fatal alert the peer sent, when that is why the
-/// handshake failed (the record stays in the context's input buffer).
-pub(crate) fn alert_received<T>(ctx: &mut Context<T>) -> Option<u8> {
-    /// RFC 5246's alert content type.
-    const ALERT: c_int = 21;
-    let ssl: *mut sys::ssl_context = ctx.into();
-    // SAFETY: `ssl` is live; `in_msg` points into its input buffer, where
-    // mbed TLS left the alert it returned the error for (level, then
-    // description).
-    unsafe {
-        let msg = (*ssl).in_msg;
-        ((*ssl).in_msgtype == ALERT && !msg.is_null()).then(|| *msg.add(1))
-    }
-}
-
 /// Where a client handshake stands: mbed TLS's state (`ssl_states`).
 pub(crate) fn handshake_state<T>(ctx: &mut Context<T>) -> u32 {
     let ssl: *mut sys::ssl_context = ctx.into();

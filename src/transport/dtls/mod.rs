@@ -18,11 +18,14 @@
 //! summary. A failed handshake gets a fatal alert (mbed TLS's own, or
 //! nsh's where mbed TLS sends none), is one line, and the rest of that
 //! peer's flight (retransmissions included) is dropped without more lines
-//! until it sends a new ClientHello. When nsh is the client, a failure
+//! until it sends a new ClientHello. A handshake the peer ends with a
+//! fatal alert names that alert on its line, read off the datagrams the
+//! peer sent (see [`alert`]). When nsh is the client, a failure
 //! is kept for `connect` to tell: the alert the server sent, or the ICMP
 //! error that came back (the socket asks for them), and where an
 //! unfinished handshake stalled.
 
+pub(crate) mod alert;
 pub(crate) mod config;
 pub(crate) mod ffi;
 pub mod settings;
@@ -108,6 +111,11 @@ struct Session {
     /// nsh's CID in this session's records, when one was negotiated.
     own_cid: Option<Vec<u8>>,
     last_active: Instant,
+    /// The first fatal alert among the peer's records (mbed TLS tells only
+    /// that one came).
+    alert: Option<alert::Received>,
+    /// Whether the peer's last datagram held an encrypted handshake record.
+    handshake_after: bool,
 }
 
 /// Failure lines beyond [`FAILURE_LINES_PER_SECOND`].
@@ -321,6 +329,8 @@ impl DtlsTransport {
             identity,
             own_cid: None,
             last_active: Instant::now(),
+            alert: None,
+            handshake_after: false,
         };
         if self.after_handshake(peer, &mut session, outcome) {
             sessions.insert(peer, session);
@@ -521,6 +531,16 @@ impl DtlsTransport {
             return;
         };
         session.last_active = Instant::now();
+        if session.alert.is_none() {
+            session.alert = alert::in_datagram(&datagram);
+        }
+        // In an established session, a handshake record just before an
+        // alert is a renegotiation the peer asked for.
+        let renegotiating = session.established
+            && (std::mem::replace(
+                &mut session.handshake_after,
+                alert::encrypted_handshake(&datagram),
+            ) || session.handshake_after);
         // A handshake record may have to start a new session below (a
         // rebooted client): keep it.
         let handshake =
@@ -565,12 +585,21 @@ impl DtlsTransport {
                     self.notice(format!("DTLS peer {peer} closed its session"));
                 }
                 Err(e) => {
+                    let from = match session.side {
+                        Side::Server => alert::From::Client,
+                        Side::Client => alert::From::Server,
+                    };
+                    let why = match (e.high_level(), session.side) {
+                        (Some(codes::SslFatalAlertMessage), _) => config::with_code(
+                            &alert::session_end(session.alert, from, renegotiating),
+                            &e,
+                        ),
+                        (_, Side::Server) => config::handshake_failure(&e, session.alert),
+                        (_, Side::Client) => config::client_failure(&e, session.alert),
+                    };
                     sessions.remove(&peer);
                     self.ended(peer);
-                    self.failure(format!(
-                        "DTLS session with {peer} ended: {}",
-                        config::handshake_failure(&e)
-                    ));
+                    self.failure(format!("DTLS session with {peer} ended: {why}"));
                 }
             }
         }
@@ -651,6 +680,7 @@ impl DtlsTransport {
         {
             self.failure(format!("DTLS: Connection ID refused by mbed TLS ({e})"));
         }
+        let alert = alert::in_datagram(&datagram);
         let io = PeerIo {
             outbox: self.outbox.clone(),
             addr: from,
@@ -664,6 +694,8 @@ impl DtlsTransport {
             identity,
             own_cid: None,
             last_active: Instant::now(),
+            alert,
+            handshake_after: false,
         };
         if self.after_handshake(peer, &mut session, outcome) {
             if session.established && self.read_records(peer, &mut session).is_err() {
@@ -712,8 +744,7 @@ impl DtlsTransport {
             // cookie starts a new session.
             Err(e) if e.high_level() == Some(codes::SslHelloVerifyRequired) => false,
             Err(e) if session.side == Side::Client => {
-                let alert = ffi::alert_received(&mut session.ctx);
-                let why = config::client_failure(&e, alert);
+                let why = config::client_failure(&e, session.alert);
                 lock(&self.client_failures).insert(
                     peer,
                     format!("the DTLS handshake with {peer} failed: {why}"),
@@ -723,7 +754,7 @@ impl DtlsTransport {
                 false
             }
             Err(e) => {
-                let why = config::handshake_failure(&e);
+                let why = config::handshake_failure(&e, session.alert);
                 if let Some(alert) = config::alert_to_send(&e) {
                     // Goes out with the next flush.
                     let (records, _) =

@@ -289,6 +289,7 @@ mod tests {
             note: None,
             objects: Default::default(),
             identity: None,
+            endpoint: None,
         }
     }
 

@@ -503,6 +503,7 @@ mod tests {
             note: None,
             objects: Default::default(),
             identity: None,
+            endpoint: None,
         };
         let wire = Wire {
             local: addr("127.0.0.1:5683"),

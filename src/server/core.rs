@@ -492,6 +492,7 @@ impl Core {
         match result {
             Ok(()) => {
                 let kind = kind::classify(&out.msg, &RegistryContext(&self.registry));
+                let endpoint = self.registry.endpoint_of(out.peer);
                 let record = self.session.record(Record {
                     seq: out.seq,
                     direction: Direction::Sent,
@@ -507,6 +508,7 @@ impl Core {
                     note: None,
                     objects: self.objects.clone(),
                     identity: None,
+                    endpoint,
                 });
                 self.show(&record, None);
                 if out.awaited {
@@ -572,11 +574,16 @@ impl Core {
             note: None,
             objects,
             identity,
+            endpoint: None,
         };
         let msg = match decoded {
             Ok(msg) => msg,
             Err(e) => {
-                let record = self.session.push(blank(Err(e)));
+                let endpoint = self.registry.endpoint_of(peer);
+                let record = self.session.push(Record {
+                    endpoint,
+                    ..blank(Err(e))
+                });
                 self.show(&record, None);
                 self.session.check_expectation(&record);
                 self.deliver(record);
@@ -638,8 +645,15 @@ impl Core {
             .or(accept_error)
             .or(stray)
             .or_else(|| decision.as_ref().and_then(|d| d.note.clone()));
+        // After the registrar: a Register names the registration it made,
+        // a De-register the one it ended.
+        let endpoint = match decision.as_ref().map(|d| &d.target) {
+            Some(Target::Gone(endpoint)) => Some(endpoint.clone()),
+            _ => self.registry.endpoint_of(peer),
+        };
         let record = Record {
             kind: Some(kind),
+            endpoint,
             role,
             observed_path,
             request_path,
@@ -904,6 +918,7 @@ impl Core {
             note: Some(fault.what),
             objects: self.objects.clone(),
             identity: None,
+            endpoint: self.registry.endpoint_of(fault.peer),
         });
         self.show(&record, None);
     }
@@ -960,7 +975,7 @@ impl Core {
         self.registry
             .clients()
             .next_back()
-            .map(|c| (c.endpoint.clone(), c.peer))
+            .map(|c| (c.endpoint.to_string(), c.peer))
     }
 
     /// `endpoint` is no longer registered (`why`: "de-registered"). When
@@ -1294,6 +1309,7 @@ impl Core {
             note: None,
             objects: first.objects.clone(),
             identity: first.identity.clone(),
+            endpoint: first.endpoint.clone(),
         })
     }
 }

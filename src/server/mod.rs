@@ -380,7 +380,7 @@ impl Server {
         let Some(client) = core.registry.by_endpoint(endpoint).cloned() else {
             return Err(unknown_client(&core.registry, endpoint));
         };
-        core.choose(Some(client.peer), Some(client.endpoint.clone()));
+        core.choose(Some(client.peer), Some(client.endpoint.to_string()));
         Ok(client)
     }
 
@@ -718,6 +718,7 @@ impl Server {
             .ok()
             .map(|m| kind::classify(m, &RegistryContext(&core.registry)));
         let objects = core.objects.clone();
+        let endpoint = core.registry.endpoint_of(peer);
         Ok(core.session.push(Record {
             seq: 0,
             direction: Direction::Sent,
@@ -733,6 +734,7 @@ impl Server {
             note: None,
             objects,
             identity: None,
+            endpoint,
         }))
     }
 
@@ -986,7 +988,7 @@ fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
     let mut names = registry
         .clients()
         .take(NAMED)
-        .map(|c| c.endpoint.as_str())
+        .map(|c| &*c.endpoint)
         .collect::<Vec<_>>()
         .join(", ");
     let count = registry.len();
@@ -996,7 +998,7 @@ fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
     let registered = if count == 0 {
         " (no client is registered)".to_string()
     } else {
-        let hint = names::hint(endpoint, registry.clients().map(|c| c.endpoint.as_str()));
+        let hint = names::hint(endpoint, registry.clients().map(|c| &*c.endpoint));
         format!("{hint} (registered: {names})")
     };
     ServerError::UnknownClient(endpoint.to_string(), registered)

@@ -50,7 +50,7 @@ pub(crate) enum Target {
     /// This peer, not registered (a bootstrap client).
     Peer(SocketAddr),
     /// The current client is gone (if it was this endpoint).
-    Gone(String),
+    Gone(std::sync::Arc<str>),
     /// This endpoint now talks from this peer (an Update from a new
     /// address): commands follow it if it is the current client.
     Readdressed(String, SocketAddr),
@@ -187,7 +187,7 @@ pub(crate) fn apply_update(
                 .apply_update(&registration::parse(msg, false));
             client.last_update = now;
         })
-        .map(|client| client.endpoint.clone())?;
+        .map(|client| client.endpoint.to_string())?;
     registry.readdress(&location, peer);
     Some(endpoint)
 }

@@ -289,6 +289,7 @@ mod tests {
             note: None,
             objects: crate::lwm2m::Objects::default(),
             identity: None,
+            endpoint: None,
         }
     }
 

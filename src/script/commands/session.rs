@@ -86,7 +86,7 @@ command! {
     struct HistoryArgs {
         count: Option<i64> = opt(Int, "20"),
     }
-    help: "Lists the last COUNT messages sent and received (numbered for `details`); returns them, oldest first.",
+    help: "Lists the last COUNT messages sent and received (numbered for `details`; each with its peer and the endpoint registered from there); returns them, oldest first.",
     example: "history 10",
     run: cmd_history,
 }
@@ -348,8 +348,12 @@ fn cmd_history(ctx: &Ctx, args: HistoryArgs) -> CmdResult {
     let recent = &all[total.saturating_sub(count)..];
     if ctx.interactive {
         for (i, r) in recent.iter().enumerate() {
+            let endpoint = r
+                .endpoint
+                .as_ref()
+                .map_or_else(String::new, |e| format!(" {e}"));
             ctx.say(&format!(
-                "{:>4}  {}  {}",
+                "{:>4}  {}{endpoint}  {}",
                 recent.len() - i,
                 r.peer,
                 r.line()

@@ -361,7 +361,7 @@ fn cmd_clients(ctx: &Ctx, args: ClientsArgs) -> CmdResult {
             ctx.say("no registered clients");
         }
         for c in clients.iter().take(shown) {
-            let mark = if current.as_deref() == Some(c.endpoint.as_str()) {
+            let mark = if current.as_deref() == Some(&*c.endpoint) {
                 "*"
             } else {
                 " "
@@ -385,7 +385,7 @@ fn cmd_clients(ctx: &Ctx, args: ClientsArgs) -> CmdResult {
         if let Some(hidden) = clients.get(shown..).filter(|h| !h.is_empty()) {
             let current = current
                 .as_deref()
-                .filter(|ep| hidden.iter().any(|c| c.endpoint == *ep))
+                .filter(|ep| hidden.iter().any(|c| *c.endpoint == **ep))
                 .map_or_else(String::new, |ep| format!("; the current one is {ep}"));
             ctx.say(&format!(
                 "… and {} more clients (`clients 0` lists all; clients() returns every one){current}",
@@ -396,7 +396,7 @@ fn cmd_clients(ctx: &Ctx, args: ClientsArgs) -> CmdResult {
     Ok(Dynamic::from_array(
         clients
             .iter()
-            .map(|c| client_map(c, current.as_deref() == Some(c.endpoint.as_str())))
+            .map(|c| client_map(c, current.as_deref() == Some(&*c.endpoint)))
             .collect(),
     ))
 }
@@ -601,7 +601,7 @@ fn cmd_exit(ctx: &Ctx, args: ExitArgs) -> CmdResult {
 fn client_map(c: &crate::server::Client, current: bool) -> Dynamic {
     let mut m = Map::new();
     let r = &c.registration;
-    m.insert("endpoint".into(), c.endpoint.clone().into());
+    m.insert("endpoint".into(), c.endpoint.to_string().into());
     m.insert("peer".into(), c.peer.to_string().into());
     m.insert("location".into(), c.location.clone().into());
     m.insert(

@@ -1,0 +1,14 @@
+//! Two real clients at once: wakatiwai (Wakaama core, C) and coap-node
+//! (JavaScript), registered with one nsh.
+
+use crate::harness::run_with_peers;
+
+#[test]
+fn with_two_clients_every_record_names_the_endpoint_of_its_registration() {
+    let run = run_with_peers(
+        &[("waka.js", "waka-two"), ("coapnode.js", "coapnode-two")],
+        "two_clients.rhai",
+        &["waka-two", "coapnode-two"],
+    );
+    assert!(run.stdout.contains("<- Notify"), "{}", run.stdout);
+}

@@ -807,6 +807,9 @@ impl Core {
             }
             Target::Gone(endpoint) => self.client_left(&endpoint, "de-registered"),
         }
+        if let Some(v) = &d.vacated {
+            self.forget_observations(v);
+        }
         if d.keep_bootstrap_pack {
             self.print("Received Bootstrap Pack Request (answer it with bootstrap_pack)".into());
             self.session.keep_bootstrap_pack_request(record.clone());
@@ -1003,6 +1006,23 @@ impl Core {
         });
     }
 
+    /// The observations held on an address its client left can no longer
+    /// be served from there: forgotten (a late notification is then
+    /// answered with a Reset, RFC 7641 §3.6), a line for each.
+    fn forget_observations(&mut self, v: &registrar::Vacated) {
+        for o in self.exchanges.cancel_observations_of(&v.peer) {
+            let path = if o.path.is_empty() {
+                "a composite path list".to_string()
+            } else {
+                o.path
+            };
+            self.print(format!(
+                "forgot the observation of {path} by {} ({}): {}",
+                v.endpoint, v.peer, v.why
+            ));
+        }
+    }
+
     /// A DTLS session moved to a new address (Connection ID): its
     /// registrations and the command target follow it.
     pub(crate) fn on_moved(&mut self, old: SocketAddr, new: SocketAddr) {
@@ -1137,6 +1157,10 @@ impl Core {
                 gone.registration.lifetime_or_default()
             ));
             self.client_left(&gone.endpoint, "expired");
+            let why = "its registration expired".to_string();
+            if let Some(v) = registrar::vacated(&self.registry, &gone, why) {
+                self.forget_observations(&v);
+            }
         }
         self.exchanges.handle_timeout(now);
         self.flush();

@@ -58,6 +58,19 @@ pub use capture::{CaptureSink, Link, Wire};
 pub use handle::Server;
 
 pub use history::{Direction, Record, RecordRef, Role};
+
+/// An observation nsh holds, as `observations` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveObservation {
+    /// The token its notifications carry.
+    pub token: Vec<u8>,
+    /// The observed path (`/3303/0/5700`; empty for a composite one).
+    pub path: String,
+    /// The device that notifies.
+    pub peer: SocketAddr,
+    /// The endpoint name registered from `peer`, if any.
+    pub endpoint: Option<std::sync::Arc<str>>,
+}
 pub use registry::{Client, Registry};
 pub use session::{
     Check, DEFAULT_HISTORY_LIMIT, DEFAULT_INBOX_LIMIT, Expectation, PAYLOAD_BUFFER_LIMIT,
@@ -908,12 +921,18 @@ impl Server {
         })
     }
 
-    /// Active observations: (token, path).
-    pub fn observations(&self) -> Vec<(Vec<u8>, String)> {
+    /// Active observations, oldest first, each with the client it is held
+    /// on.
+    pub fn observations(&self) -> Vec<ActiveObservation> {
         let core = self.lock_raw();
         core.exchanges
             .observations()
-            .map(|o| (o.token.clone(), o.path.clone()))
+            .map(|o| ActiveObservation {
+                token: o.token.clone(),
+                path: o.path.clone(),
+                peer: o.peer,
+                endpoint: core.registry.endpoint_of(o.peer),
+            })
             .collect()
     }
 

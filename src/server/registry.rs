@@ -352,13 +352,21 @@ mod tests {
             c.last_update = at(2);
         });
         assert!(r.expire(at(7)).is_empty());
-        let gone: Vec<String> = r.expire(at(8)).into_iter().map(|c| c.endpoint.to_string()).collect();
+        let gone: Vec<String> = r
+            .expire(at(8))
+            .into_iter()
+            .map(|c| c.endpoint.to_string())
+            .collect();
         assert_eq!(gone, ["a"]);
         // A registration made after a look ends before what it knew of.
         r.register_at(addr(2), "b".into(), lifetime(100), at(8));
         assert!(r.expire(at(9)).is_empty());
         r.register_at(addr(3), "c".into(), lifetime(1), at(9));
-        let gone: Vec<String> = r.expire(at(11)).into_iter().map(|c| c.endpoint.to_string()).collect();
+        let gone: Vec<String> = r
+            .expire(at(11))
+            .into_iter()
+            .map(|c| c.endpoint.to_string())
+            .collect();
         assert_eq!(gone, ["c"]);
         assert_eq!(r.len(), 1);
         // The longest lifetime there is (about 136 years) has not ended.

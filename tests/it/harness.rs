@@ -218,7 +218,8 @@ pub fn run_with_peer_flags(
 
 /// Runs `nsh tests/scripts/SCRIPT ARGS…` with several real clients at
 /// once: `peers[N]` (driver, endpoint) starts when the script prints
-/// `@@start-peer-N` and is asked to stop at `@@stop-peer-N`. The run must
+/// `@@start-peer-N` (again: a new process, on a new port), is asked to
+/// stop at `@@stop-peer-N` and is killed at `@@kill-peer-N`. The run must
 /// succeed and reach `@@done`.
 pub fn run_with_peers(peers: &[(&str, &str)], script_name: &str, args: &[&str]) -> Run {
     let script = script(script_name);
@@ -240,6 +241,12 @@ pub fn run_with_peers(peers: &[(&str, &str)], script_name: &str, args: &[&str]) 
                 && let Some(p) = running.borrow()[n].as_ref()
             {
                 p.terminate();
+            } else if line.contains(&format!("@@kill-peer-{n}"))
+                && let Some(p) = running.borrow_mut()[n].as_mut()
+            {
+                // Gone without a word, as a device that loses power.
+                let _ = p.child.kill();
+                let _ = p.child.wait();
             }
         }
     });

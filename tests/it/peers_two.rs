@@ -11,4 +11,19 @@ fn with_two_clients_every_record_names_the_endpoint_of_its_registration() {
         &["waka-two", "coapnode-two"],
     );
     assert!(run.stdout.contains("<- Notify"), "{}", run.stdout);
+    // Each forgotten observation gets a line saying why.
+    assert!(
+        run.stdout
+            .contains("forgot the observation of /3303/0/5700 by waka-two")
+            && run.stdout.contains("it registered again from"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("forgot the observation of /3303/0/5700 by coapnode-two")
+            && run.stdout.contains("it de-registered"),
+        "{}",
+        run.stdout
+    );
 }

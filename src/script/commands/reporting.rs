@@ -117,8 +117,8 @@ fn cancel_observe(ctx: &Ctx, a: CancelObserveArgs) -> CmdResult {
             let active: Vec<String> = ctx
                 .server
                 .observations()
-                .into_iter()
-                .map(|(_, p)| p)
+                .iter()
+                .map(|o| format!("{} of {}", o.path, super::shell::observer(o)))
                 .collect();
             format!(
                 "no active observation of {p} on the current client (active: {})",

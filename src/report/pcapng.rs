@@ -210,6 +210,10 @@ impl<W: Write + Send> CaptureSink for PcapngWriter<W> {
         self.record(record, wire)
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        PcapngWriter::flush(self)
+    }
+
     fn finish(&mut self) -> io::Result<()> {
         self.flush()
     }

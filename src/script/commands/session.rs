@@ -185,7 +185,7 @@ command! {
     struct CaptureArgs {
         file: String = req(Str),
     }
-    help: "Writes every datagram sent and received from now on to FILE as pcapng (for Wireshark/tshark), with real addresses, ports and times; DTLS as the decrypted CoAP in plain UDP on interface nsh-decrypted, TCP as a stream. Ends an earlier capture.",
+    help: "Writes every datagram sent and received from now on to FILE as pcapng (for Wireshark/tshark; readable while it runs), with real addresses, ports and times; DTLS as the decrypted CoAP in plain UDP on interface nsh-decrypted, TCP as a stream. Ends an earlier capture.",
     example: "capture /tmp/run.pcapng  |  capture(\"run.pcapng\");",
     run: cmd_capture,
 }

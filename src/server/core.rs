@@ -785,6 +785,17 @@ impl Core {
             Target::Keep => {}
             Target::Client(addr, endpoint) => {
                 if ours(self, addr, Some(&endpoint)) {
+                    // Another client was current: say that commands move,
+                    // as what the prompt shows was drawn before.
+                    if let Some(before) = self.current.as_deref()
+                        && before != endpoint
+                        && self.registry.by_endpoint(before).is_some()
+                    {
+                        self.print(format!(
+                            "commands now go to {endpoint} ({addr}), the newest registration, \
+                             not {before} (`use_client` chooses)"
+                        ));
+                    }
                     self.target = Some(addr);
                     self.current = Some(endpoint);
                 } else {

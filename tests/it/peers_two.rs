@@ -11,6 +11,17 @@ fn with_two_clients_every_record_names_the_endpoint_of_its_registration() {
         &["waka-two", "coapnode-two"],
     );
     assert!(run.stdout.contains("<- Notify"), "{}", run.stdout);
+    // The second registration takes the commands: a line says so, as the
+    // prompt shown before it came still names the first.
+    assert!(
+        run.stdout
+            .contains("commands now go to coapnode-two (127.0.0.1:")
+            && run
+                .stdout
+                .contains("), the newest registration, not waka-two"),
+        "{}",
+        run.stdout
+    );
     // Each forgotten observation gets a line saying why.
     assert!(
         run.stdout

@@ -974,6 +974,15 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
         self.observations.remove(id)
     }
 
+    /// Forgets every observation of `peer` (it can no longer serve them);
+    /// returns them, oldest first.
+    pub fn cancel_observations_of(&mut self, peer: &P) -> Vec<Observation<P>> {
+        let ids: Vec<ObservationId> = self.observations.of_peer(peer).map(|o| o.id).collect();
+        ids.into_iter()
+            .filter_map(|id| self.observations.remove(id))
+            .collect()
+    }
+
     /// Forgets one observation by id.
     pub fn cancel_observation(&mut self, id: ObservationId) -> Option<Observation<P>> {
         self.observations.remove(id)

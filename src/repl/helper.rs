@@ -37,7 +37,11 @@ impl NshHelper {
     fn paths(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         if let Some(ep) = self.server.current_client()
-            && let Some(c) = self.server.clients().into_iter().find(|c| c.endpoint == ep)
+            && let Some(c) = self
+                .server
+                .clients()
+                .into_iter()
+                .find(|c| *c.endpoint == *ep)
         {
             for l in c.registration.links() {
                 if l.target.chars().any(|ch| ch.is_ascii_digit()) {

@@ -158,6 +158,13 @@ impl CaptureSink for Recorder {
         }
     }
 
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.inner {
+            Some(inner) => inner.flush(),
+            None => Ok(()),
+        }
+    }
+
     fn finish(&mut self) -> std::io::Result<()> {
         match &mut self.inner {
             Some(inner) => inner.finish(),
@@ -290,6 +297,7 @@ mod tests {
             note: None,
             objects: Default::default(),
             identity: None,
+            endpoint: None,
         }
     }
 

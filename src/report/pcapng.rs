@@ -210,6 +210,10 @@ impl<W: Write + Send> CaptureSink for PcapngWriter<W> {
         self.record(record, wire)
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        PcapngWriter::flush(self)
+    }
+
     fn finish(&mut self) -> io::Result<()> {
         self.flush()
     }
@@ -504,6 +508,7 @@ mod tests {
             note: None,
             objects: Default::default(),
             identity: None,
+            endpoint: None,
         };
         let wire = Wire {
             local: addr("127.0.0.1:5683"),

@@ -139,7 +139,13 @@ impl View<'_> {
                     .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
                     .into()
             }
-            "endpoint" | "lifetime" | "binding" | "version" | "links" | "queue_mode" => {
+            // The registration of the peer it was exchanged with; for a
+            // Register that made none (refused), the name it gave.
+            "endpoint" => match &r.endpoint {
+                Some(endpoint) => Dynamic::from(endpoint.to_string()),
+                None => self.opt(|m| crate::script::values::registration_field(m, name)),
+            },
+            "lifetime" | "binding" | "version" | "links" | "queue_mode" => {
                 self.opt(|m| crate::script::values::registration_field(m, name))
             }
             _ => return None,

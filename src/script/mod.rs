@@ -952,7 +952,7 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                 .server
                 .observations()
                 .into_iter()
-                .map(|(token, _)| token)
+                .map(|o| o.token)
                 .collect();
             *ctx.skip_request.lock().unwrap_or_else(|p| p.into_inner()) = None;
             let started = std::time::Instant::now();
@@ -1153,7 +1153,8 @@ fn cancel_left_observations(ctx: &Ctx, before: &[Vec<u8>]) -> Option<String> {
         .server
         .observations()
         .into_iter()
-        .filter(|(token, _)| !before.contains(token))
+        .filter(|o| !before.contains(&o.token))
+        .map(|o| (o.token, o.path))
         .collect();
     if left.is_empty() {
         return None;

@@ -35,6 +35,12 @@ pub struct Wire {
 pub trait CaptureSink: Send {
     /// One sent or received datagram.
     fn write(&mut self, record: &Record, wire: &Wire) -> io::Result<()>;
+    /// What was written so far goes out (to the file), so that the
+    /// capture can be read while it runs. Called once per batch of
+    /// records, not per record.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// The capture ends: write out what is buffered.
     fn finish(&mut self) -> io::Result<()>;
 }

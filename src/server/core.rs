@@ -501,6 +501,7 @@ impl Core {
         match result {
             Ok(()) => {
                 let kind = kind::classify(&out.msg, &RegistryContext(&self.registry));
+                let endpoint = self.registry.endpoint_of(out.peer);
                 let record = self.session.record(Record {
                     seq: out.seq,
                     direction: Direction::Sent,
@@ -523,6 +524,7 @@ impl Core {
                     }),
                     objects: self.objects.clone(),
                     identity: None,
+                    endpoint,
                 });
                 self.show(&record, None);
                 if out.awaited {
@@ -597,11 +599,16 @@ impl Core {
             note: None,
             objects,
             identity,
+            endpoint: None,
         };
         let msg = match decoded {
             Ok(msg) => msg,
             Err(e) => {
-                let record = self.session.push(blank(Err(e)));
+                let endpoint = self.registry.endpoint_of(peer);
+                let record = self.session.push(Record {
+                    endpoint,
+                    ..blank(Err(e))
+                });
                 self.show(&record, None);
                 self.session.check_expectation(&record);
                 self.deliver(record);
@@ -677,8 +684,15 @@ impl Core {
             .or(accept_error)
             .or(stray)
             .or_else(|| decision.as_ref().and_then(|d| d.note.clone()));
+        // After the registrar: a Register names the registration it made,
+        // a De-register the one it ended.
+        let endpoint = match decision.as_ref().map(|d| &d.target) {
+            Some(Target::Gone(endpoint)) => Some(endpoint.clone()),
+            _ => self.registry.endpoint_of(peer),
+        };
         let record = Record {
             kind: Some(kind),
+            endpoint,
             role,
             observed_path,
             request_path,
@@ -816,6 +830,17 @@ impl Core {
             Target::Keep => {}
             Target::Client(addr, endpoint) => {
                 if ours(self, addr, Some(&endpoint)) {
+                    // Another client was current: say that commands move,
+                    // as what the prompt shows was drawn before.
+                    if let Some(before) = self.current.as_deref()
+                        && before != endpoint
+                        && self.registry.by_endpoint(before).is_some()
+                    {
+                        self.print(format!(
+                            "commands now go to {endpoint} ({addr}), the newest registration, \
+                             not {before} (`use_client` chooses)"
+                        ));
+                    }
                     self.target = Some(addr);
                     self.current = Some(endpoint);
                 } else {
@@ -837,6 +862,9 @@ impl Core {
                 }
             }
             Target::Gone(endpoint) => self.client_left(&endpoint, "de-registered"),
+        }
+        if let Some(v) = &d.vacated {
+            self.forget_observations(v);
         }
         if d.keep_bootstrap_pack {
             self.print("Received Bootstrap Pack Request (answer it with bootstrap_pack)".into());
@@ -1002,6 +1030,7 @@ impl Core {
             note: Some(fault.what),
             objects: self.objects.clone(),
             identity: None,
+            endpoint: self.registry.endpoint_of(fault.peer),
         });
         self.show(&record, None);
     }
@@ -1058,7 +1087,7 @@ impl Core {
         self.registry
             .clients()
             .next_back()
-            .map(|c| (c.endpoint.clone(), c.peer))
+            .map(|c| (c.endpoint.to_string(), c.peer))
     }
 
     /// `endpoint` is no longer registered (`why`: "de-registered"). When
@@ -1084,6 +1113,23 @@ impl Core {
             Some((next, addr)) => format!("{endpoint} {why}: commands now go to {next} ({addr})"),
             None => format!("{endpoint} {why}: no client is registered now"),
         });
+    }
+
+    /// The observations held on an address its client left can no longer
+    /// be served from there: forgotten (a late notification is then
+    /// answered with a Reset, RFC 7641 §3.6), a line for each.
+    fn forget_observations(&mut self, v: &registrar::Vacated) {
+        for o in self.exchanges.cancel_observations_of(&v.peer) {
+            let path = if o.path.is_empty() {
+                "a composite path list".to_string()
+            } else {
+                o.path
+            };
+            self.print(format!(
+                "forgot the observation of {path} by {} ({}): {}",
+                v.endpoint, v.peer, v.why
+            ));
+        }
     }
 
     /// A DTLS session moved to a new address (Connection ID): its
@@ -1220,6 +1266,10 @@ impl Core {
                 gone.registration.lifetime_or_default()
             ));
             self.client_left(&gone.endpoint, "expired");
+            let why = "its registration expired".to_string();
+            if let Some(v) = registrar::vacated(&self.registry, &gone, why) {
+                self.forget_observations(&v);
+            }
         }
         self.exchanges.handle_timeout(now);
         self.flush();
@@ -1393,6 +1443,7 @@ impl Core {
             note: None,
             objects: first.objects.clone(),
             identity: first.identity.clone(),
+            endpoint: first.endpoint.clone(),
         })
     }
 }

@@ -298,6 +298,7 @@ impl Server {
             let Ok(mut batch) = self.shared.drain.try_lock() else {
                 return;
             };
+            let mut captured = false;
             loop {
                 // The queues trade places: neither is allocated anew.
                 std::mem::swap(&mut *batch, &mut *lock(&self.shared.outbox));
@@ -305,10 +306,14 @@ impl Server {
                     break;
                 }
                 while let Some(effect) = batch.pop_front() {
+                    captured |= matches!(effect, Effect::Capture(..));
                     self.carry_out(effect, &mut batch);
                 }
             }
             drop(batch);
+            if captured {
+                self.capture_flush();
+            }
             self.notify_all();
             if lock(&self.shared.outbox).is_empty() {
                 return;
@@ -360,12 +365,24 @@ impl Server {
         record: &super::history::Record,
         transport: &crate::transport::Transport,
     ) {
+        self.with_capture(|sink| sink.write(record, &Wire::of(transport, record.peer)));
+    }
+
+    /// Writes out what the running capture buffered (after a batch of
+    /// records), so that the file can be read while nsh runs.
+    fn capture_flush(&self) {
+        self.with_capture(|sink| sink.flush());
+    }
+
+    /// Runs `op` on the running capture, if one runs; an error ends the
+    /// capture with one printed line.
+    fn with_capture(&self, op: impl FnOnce(&mut Box<dyn CaptureSink>) -> std::io::Result<()>) {
         let failed = {
             let mut capture = lock(&self.shared.capture);
             let Some(sink) = capture.as_mut() else {
                 return;
             };
-            match sink.write(record, &Wire::of(transport, record.peer)) {
+            match op(sink) {
                 Ok(()) => None,
                 Err(e) => capture.take().map(|_| e),
             }

@@ -99,6 +99,10 @@ pub struct Record {
     /// For messages received over DTLS: the identity the peer's session
     /// authenticated with (PSK identity or certificate subject).
     pub identity: Option<String>,
+    /// The endpoint name of the registration of `peer` when the record was
+    /// made (for a De-register, of the registration it ended); `None` when
+    /// no client was registered from there.
+    pub endpoint: Option<Arc<str>>,
 }
 
 /// Shared handle to a record; cheap to clone.
@@ -179,7 +183,8 @@ impl Record {
             })
     }
 
-    /// The multi-line `details` block (reference §5.4).
+    /// The multi-line `details` block (reference §5.4), with a line naming
+    /// the registered client it was exchanged with, when there was one.
     pub fn details(&self) -> String {
         let head = match self.direction {
             Direction::Sent => "*** Send ***",
@@ -202,9 +207,17 @@ impl Record {
                 crate::lwm2m::details::details_of_undecodable("Undecodable", &self.raw, e)
             }
         };
+        // Which registered client it was exchanged with, when one was.
+        let client = self
+            .endpoint
+            .as_ref()
+            .map(|e| format!("endpoint: {e} ({})\n", self.peer))
+            .unwrap_or_default();
         match (&self.note, self.role) {
-            (Some(fault), Role::Injected) => format!("\n{head}\nInjected fault: {fault}\n{body}"),
-            _ => format!("\n{head}\n{body}"),
+            (Some(fault), Role::Injected) => {
+                format!("\n{head}\n{client}Injected fault: {fault}\n{body}")
+            }
+            _ => format!("\n{head}\n{client}{body}"),
         }
     }
 }

@@ -58,6 +58,19 @@ pub use capture::{CaptureSink, Link, Wire};
 pub use handle::Server;
 
 pub use history::{Direction, Record, RecordRef, Role};
+
+/// An observation nsh holds, as `observations` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveObservation {
+    /// The token its notifications carry.
+    pub token: Vec<u8>,
+    /// The observed path (`/3303/0/5700`; empty for a composite one).
+    pub path: String,
+    /// The device that notifies.
+    pub peer: SocketAddr,
+    /// The endpoint name registered from `peer`, if any.
+    pub endpoint: Option<std::sync::Arc<str>>,
+}
 pub use registry::{Client, Registry};
 pub use session::{
     Check, DEFAULT_HISTORY_LIMIT, DEFAULT_INBOX_LIMIT, Expectation, PAYLOAD_BUFFER_LIMIT,
@@ -456,7 +469,7 @@ impl Server {
         let Some(client) = core.registry.by_endpoint(endpoint).cloned() else {
             return Err(unknown_client(&core.registry, endpoint));
         };
-        core.choose(Some(client.peer), Some(client.endpoint.clone()));
+        core.choose(Some(client.peer), Some(client.endpoint.to_string()));
         Ok(client)
     }
 
@@ -805,6 +818,7 @@ impl Server {
             .ok()
             .map(|m| kind::classify(m, &RegistryContext(&core.registry)));
         let objects = core.objects.clone();
+        let endpoint = core.registry.endpoint_of(peer);
         Ok(core.session.push(Record {
             seq: 0,
             direction: Direction::Sent,
@@ -821,6 +835,7 @@ impl Server {
             note: None,
             objects,
             identity: None,
+            endpoint,
         }))
     }
 
@@ -994,12 +1009,18 @@ impl Server {
         })
     }
 
-    /// Active observations: (token, path).
-    pub fn observations(&self) -> Vec<(Vec<u8>, String)> {
+    /// Active observations, oldest first, each with the client it is held
+    /// on.
+    pub fn observations(&self) -> Vec<ActiveObservation> {
         let core = self.lock_raw();
         core.exchanges
             .observations()
-            .map(|o| (o.token.clone(), o.path.clone()))
+            .map(|o| ActiveObservation {
+                token: o.token.clone(),
+                path: o.path.clone(),
+                peer: o.peer,
+                endpoint: core.registry.endpoint_of(o.peer),
+            })
             .collect()
     }
 
@@ -1074,7 +1095,7 @@ fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
     let mut names = registry
         .clients()
         .take(NAMED)
-        .map(|c| c.endpoint.as_str())
+        .map(|c| &*c.endpoint)
         .collect::<Vec<_>>()
         .join(", ");
     let count = registry.len();
@@ -1084,7 +1105,7 @@ fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
     let registered = if count == 0 {
         " (no client is registered)".to_string()
     } else {
-        let hint = names::hint(endpoint, registry.clients().map(|c| c.endpoint.as_str()));
+        let hint = names::hint(endpoint, registry.clients().map(|c| &*c.endpoint));
         format!("{hint} (registered: {names})")
     };
     ServerError::UnknownClient(endpoint.to_string(), registered)

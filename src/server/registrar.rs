@@ -50,7 +50,7 @@ pub(crate) enum Target {
     /// This peer, not registered (a bootstrap client).
     Peer(SocketAddr),
     /// The current client is gone (if it was this endpoint).
-    Gone(String),
+    Gone(std::sync::Arc<str>),
     /// This endpoint now talks from this peer (an Update from a new
     /// address): commands follow it if it is the current client.
     Readdressed(String, SocketAddr),
@@ -67,6 +67,31 @@ pub(crate) struct Decision {
     pub(crate) note: Option<String>,
     /// Keep the message, unanswered, for `bootstrap_pack`.
     pub(crate) keep_bootstrap_pack: bool,
+    /// An address no registration uses any more.
+    pub(crate) vacated: Option<Vacated>,
+}
+
+/// A client's registration left an address that no other registration
+/// uses: what was held for that address (observations) can no longer be
+/// served from there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Vacated {
+    /// The address left.
+    pub(crate) peer: SocketAddr,
+    /// The client that left it.
+    pub(crate) endpoint: std::sync::Arc<str>,
+    /// Why (`it de-registered`).
+    pub(crate) why: String,
+}
+
+/// `why` for `client`'s address, once its registration no longer holds
+/// it, when no other registration does either.
+pub(crate) fn vacated(registry: &Registry, client: &Client, why: String) -> Option<Vacated> {
+    registry.by_peer(client.peer).is_none().then(|| Vacated {
+        peer: client.peer,
+        endpoint: client.endpoint.clone(),
+        why,
+    })
 }
 
 impl Decision {
@@ -76,6 +101,7 @@ impl Decision {
             target: Target::Keep,
             note: None,
             keep_bootstrap_pack: false,
+            vacated: None,
         }
     }
 }
@@ -106,6 +132,10 @@ pub(crate) fn answer(
                 [one] => Some(format!("registration problem: {one}")),
                 many => Some(format!("registration problems: {}", many.join("; "))),
             };
+            let previous = registry
+                .by_endpoint(&endpoint)
+                .filter(|c| c.peer != peer)
+                .cloned();
             let location = registry.register_at(peer, endpoint.clone(), registration, now);
             Decision {
                 reply: Some(Reply::Response {
@@ -115,6 +145,9 @@ pub(crate) fn answer(
                 target: Target::Client(peer, endpoint),
                 note,
                 keep_bootstrap_pack: false,
+                vacated: previous.and_then(|c| {
+                    vacated(registry, &c, format!("it registered again from {peer}"))
+                }),
             }
         }
         Kind::Update if flags.auto_update => match apply_update(msg, peer, registry, now) {
@@ -127,9 +160,10 @@ pub(crate) fn answer(
         Kind::Deregister if flags.auto_deregister => {
             let location = msg.path_string();
             match registry.deregister(&location) {
-                Some(Client { endpoint, .. }) => Decision {
+                Some(gone) => Decision {
                     reply: respond(Code::DELETED),
-                    target: Target::Gone(endpoint),
+                    vacated: vacated(registry, &gone, "it de-registered".into()),
+                    target: Target::Gone(gone.endpoint),
                     note: None,
                     keep_bootstrap_pack: false,
                 },
@@ -147,6 +181,7 @@ pub(crate) fn answer(
             target: Target::Peer(peer),
             note: None,
             keep_bootstrap_pack: false,
+            vacated: None,
         },
         Kind::BootstrapPackRequest if flags.auto_bspack_error => {
             Decision::reply(respond(Code::NOT_FOUND))
@@ -156,6 +191,7 @@ pub(crate) fn answer(
             target: Target::Peer(peer),
             note: None,
             keep_bootstrap_pack: true,
+            vacated: None,
         },
         _ if msg.reliable => {
             // Over TCP (RFC 8323) nothing is acknowledged; a Ping gets a Pong.
@@ -187,7 +223,7 @@ pub(crate) fn apply_update(
                 .apply_update(&registration::parse(msg, false));
             client.last_update = now;
         })
-        .map(|client| client.endpoint.clone())?;
+        .map(|client| client.endpoint.to_string())?;
     registry.readdress(&location, peer);
     Some(endpoint)
 }
@@ -202,6 +238,7 @@ fn unknown_location(then: &str) -> Decision {
             "unknown registration location: answered 4.04, {then}"
         )),
         keep_bootstrap_pack: false,
+        vacated: None,
     }
 }
 
@@ -338,6 +375,48 @@ mod tests {
         assert_eq!(d.reply, respond(Code::DELETED));
         assert_eq!(d.target, Target::Gone("dev".into()));
         assert!(reg.is_empty());
+    }
+
+    /// The address a registration leaves, when no other registration
+    /// is made from there: its observations go with it.
+    #[test]
+    fn a_registration_that_moves_or_ends_vacates_its_address() {
+        let mut reg = Registry::default();
+        let elsewhere: SocketAddr = ([127, 0, 0, 1], 6000).into();
+        decide(&register("dev"), &mut reg);
+        // Registering again from the same address keeps it.
+        assert_eq!(decide(&register("dev"), &mut reg).vacated, None);
+        let flags = Flags::default();
+        let at = SystemTime::UNIX_EPOCH;
+        let again = answer(
+            &register("dev"),
+            Kind::Register,
+            elsewhere,
+            &flags,
+            &mut reg,
+            at,
+        );
+        let v = again.vacated.expect("the old address is left");
+        assert_eq!((v.peer, &*v.endpoint), (peer(), "dev"));
+        assert_eq!(v.why, "it registered again from 127.0.0.1:6000");
+        // Another client still registered at an address keeps it.
+        answer(
+            &register("other"),
+            Kind::Register,
+            elsewhere,
+            &flags,
+            &mut reg,
+            at,
+        );
+        let mut delete = Message::new(Type::Confirmable, Code::DELETE, 2);
+        delete.set_uri("/rd/3");
+        assert_eq!(decide(&delete, &mut reg).vacated, None);
+        delete.set_uri("/rd/4");
+        let v = decide(&delete, &mut reg)
+            .vacated
+            .expect("the last one left");
+        assert_eq!((v.peer, &*v.endpoint), (elsewhere, "other"));
+        assert_eq!(v.why, "it de-registered");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::lwm2m::registration::Registration;
@@ -14,8 +15,9 @@ use crate::lwm2m::registration::Registration;
 /// A registered client.
 #[derive(Clone, Debug)]
 pub struct Client {
-    /// Endpoint name (`ep`).
-    pub endpoint: String,
+    /// Endpoint name (`ep`), shared with the history records exchanged
+    /// with it.
+    pub endpoint: Arc<str>,
     /// Where its messages come from.
     pub peer: SocketAddr,
     /// The location nsh handed out, e.g. `/rd/3`.
@@ -46,7 +48,7 @@ pub struct Registry {
     next_order: u64,
     next_location: u32,
     /// Registrations by endpoint name and by location.
-    by_endpoint: HashMap<String, u64>,
+    by_endpoint: HashMap<Arc<str>, u64>,
     by_location: HashMap<String, u64>,
     /// Registrations by address, oldest first.
     by_peer: HashMap<SocketAddr, Vec<u64>>,
@@ -88,11 +90,12 @@ impl Registry {
     ) -> String {
         self.next_location += 1;
         let location = format!("/rd/{}", self.next_location);
-        if let Some(&order) = self.by_endpoint.get(&endpoint) {
+        if let Some(&order) = self.by_endpoint.get(endpoint.as_str()) {
             self.remove(order);
         }
         self.next_order += 1;
         let order = self.next_order;
+        let endpoint: Arc<str> = endpoint.into();
         self.by_endpoint.insert(endpoint.clone(), order);
         self.by_location.insert(location.clone(), order);
         // The newest order of all: it goes last.
@@ -147,6 +150,13 @@ impl Registry {
     /// The client that last registered from `peer`.
     pub fn by_peer(&self, peer: SocketAddr) -> Option<&Client> {
         self.clients.get(self.by_peer.get(&peer)?.last()?)
+    }
+
+    /// The endpoint name of the client that last registered from `peer`
+    /// (what a history record exchanged with `peer` names): two index
+    /// lookups and a reference count, no copy of the name.
+    pub fn endpoint_of(&self, peer: SocketAddr) -> Option<Arc<str>> {
+        self.by_peer(peer).map(|c| c.endpoint.clone())
     }
 
     /// Removes the registration at `location`.
@@ -219,7 +229,7 @@ impl Registry {
         for order in orders {
             if let Some(c) = self.clients.get_mut(&order) {
                 c.peer = new;
-                moved.push(c.endpoint.clone());
+                moved.push(c.endpoint.to_string());
                 self.index_peer(new, order);
             }
         }
@@ -303,19 +313,19 @@ mod tests {
         assert!(r.by_location("/rd/2").is_none());
         assert_eq!(r.by_endpoint("ep1").unwrap().location, "/rd/6");
         assert!(r.by_peer(addr(1001)).is_none());
-        assert_eq!(r.by_peer(addr(2000)).unwrap().endpoint, "ep1");
-        assert_eq!(r.deregister("/rd/1").unwrap().endpoint, "ep0");
+        assert_eq!(r.by_peer(addr(2000)).unwrap().endpoint, "ep1".into());
+        assert_eq!(r.deregister("/rd/1").unwrap().endpoint, "ep0".into());
         assert_eq!(r.by_endpoint("ep4").unwrap().peer, addr(1004));
         r.readdress("/rd/5", addr(3000));
-        assert_eq!(r.by_peer(addr(3000)).unwrap().endpoint, "ep4");
+        assert_eq!(r.by_peer(addr(3000)).unwrap().endpoint, "ep4".into());
         assert!(r.by_peer(addr(1004)).is_none());
         assert_eq!(r.moved(addr(3000), addr(4000)), vec!["ep4".to_string()]);
         assert_eq!(r.by_location("/rd/5").unwrap().peer, addr(4000));
-        let names: Vec<&str> = r.clients().map(|c| c.endpoint.as_str()).collect();
+        let names: Vec<&str> = r.clients().map(|c| &*c.endpoint).collect();
         assert_eq!(names, ["ep2", "ep3", "ep4", "ep1"]);
         // Two registrations from one address: the later one answers.
         r.register(addr(4000), "ep5".into(), Registration::default());
-        assert_eq!(r.by_peer(addr(4000)).unwrap().endpoint, "ep5");
+        assert_eq!(r.by_peer(addr(4000)).unwrap().endpoint, "ep5".into());
         let later = SystemTime::now() + std::time::Duration::from_secs(100_000);
         assert_eq!(r.expire(later).len(), 5);
         assert!(r.by_endpoint("ep5").is_none() && r.by_peer(addr(4000)).is_none());
@@ -342,13 +352,21 @@ mod tests {
             c.last_update = at(2);
         });
         assert!(r.expire(at(7)).is_empty());
-        let gone: Vec<String> = r.expire(at(8)).into_iter().map(|c| c.endpoint).collect();
+        let gone: Vec<String> = r
+            .expire(at(8))
+            .into_iter()
+            .map(|c| c.endpoint.to_string())
+            .collect();
         assert_eq!(gone, ["a"]);
         // A registration made after a look ends before what it knew of.
         r.register_at(addr(2), "b".into(), lifetime(100), at(8));
         assert!(r.expire(at(9)).is_empty());
         r.register_at(addr(3), "c".into(), lifetime(1), at(9));
-        let gone: Vec<String> = r.expire(at(11)).into_iter().map(|c| c.endpoint).collect();
+        let gone: Vec<String> = r
+            .expire(at(11))
+            .into_iter()
+            .map(|c| c.endpoint.to_string())
+            .collect();
         assert_eq!(gone, ["c"]);
         assert_eq!(r.len(), 1);
         // The longest lifetime there is (about 136 years) has not ended.
@@ -369,11 +387,11 @@ mod tests {
         r.register(addr(2), "new".into(), Registration::default());
         // The older registration moves onto the newer one's address.
         assert_eq!(r.moved(addr(1), addr(2)), vec!["old".to_string()]);
-        assert_eq!(r.by_peer(addr(2)).unwrap().endpoint, "new");
+        assert_eq!(r.by_peer(addr(2)).unwrap().endpoint, "new".into());
         // And back, then the newer one onto the older one's.
         r.readdress("/rd/1", addr(1));
         r.readdress("/rd/2", addr(1));
-        assert_eq!(r.by_peer(addr(1)).unwrap().endpoint, "new");
+        assert_eq!(r.by_peer(addr(1)).unwrap().endpoint, "new".into());
         assert!(r.by_peer(addr(2)).is_none());
         r.touch(addr(1), SystemTime::UNIX_EPOCH);
         assert!(r.clients().all(|c| c.last_seen == SystemTime::UNIX_EPOCH));

@@ -290,6 +290,7 @@ mod tests {
             note: None,
             objects: crate::lwm2m::Objects::default(),
             identity: None,
+            endpoint: None,
         }
     }
 

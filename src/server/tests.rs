@@ -1244,7 +1244,10 @@ fn a_mistyped_client_name_gets_a_suggestion() {
 #[test]
 fn an_unknown_client_name_among_thousands_names_a_few() {
     let server = with_clients((0..5000).map(|i| format!("ep-{i}")));
-    assert_eq!(server.use_client("ep-4321").unwrap().endpoint, "ep-4321");
+    assert_eq!(
+        server.use_client("ep-4321").unwrap().endpoint,
+        "ep-4321".into()
+    );
     let e = server.use_client("nobody").unwrap_err().to_string();
     assert!(
         e.starts_with("no client with endpoint name `nobody` (registered: ep-0, ep-1,"),

@@ -320,3 +320,69 @@ fn ipv6_datagrams_carry_checksums_tshark_accepts() {
     let first = fields.lines().next().unwrap_or_default();
     assert_eq!(first, format!("::1|{port}|1|1|x"), "{fields}");
 }
+
+/// nsh keeps running after a Register of libcoap's `coap-client-notls`
+/// was answered, while the test reads the capture.
+const LIVE_SCRIPT: &str = r#"
+capture(ARGS[0]);
+listen(0);
+print("@@register");
+let r = wait_for("Register", 20);
+assert_eq(r.endpoint, "live-capture");
+for i in 0..100 {
+    if history(4).filter(|m| m.kind == "Created" && m.direction == "sent").len() > 0 {
+        break;
+    }
+    sleep(0.05);
+}
+print("@@look");
+// The test registers a second client once it has read the file.
+wait_for(#{kind: "Register", endpoint: "after-look"}, 30);
+print("@@done");
+"#;
+
+/// A capture can be read while nsh runs (Wireshark or tshark on the file
+/// of a session still going): every datagram recorded so far is in it.
+#[test]
+fn a_running_capture_can_be_read_with_every_datagram_so_far() {
+    let dir = std::env::temp_dir().join(format!("nsh-capture-{}-live", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("live.rhai");
+    std::fs::write(&script, LIVE_SCRIPT).unwrap();
+    let file = dir.join("run.pcapng");
+    let (file_arg, script_arg) = (file.display().to_string(), script.display().to_string());
+    let mut port = 0;
+    let mut seen = None;
+    let run = run_nsh(&[&script_arg, &file_arg], Duration::from_secs(60), |line| {
+        if let Some(p) = listening_port(line) {
+            port = p;
+        } else if line.contains("@@register") {
+            register_with_libcoap(port, "live-capture");
+        } else if line.contains("@@look") {
+            // nsh is still running: it waits for the next Register.
+            let decode_as = format!("udp.port=={port},coap");
+            seen = Some(tshark(&file, &["-d", &decode_as]));
+            register_with_libcoap(port, "after-look");
+        }
+    });
+    run.assert_ok();
+    let fields = seen.expect("the script reached @@look");
+    let lines: Vec<&str> = fields.lines().collect();
+    assert_eq!(lines.len(), 2, "the Register and its Created:\n{fields}");
+    assert!(lines[0].starts_with("2|rd|"), "the Register:\n{fields}");
+    assert!(lines[1].starts_with("65||"), "the Created:\n{fields}");
+}
+
+/// libcoap's `coap-client-notls` registers as `endpoint` with nsh on
+/// `port` (in the background).
+fn register_with_libcoap(port: u16, endpoint: &str) {
+    let uri = format!("coap://127.0.0.1:{port}/rd?ep={endpoint}&lt=300&b=U");
+    std::thread::spawn(move || {
+        Command::new("coap-client-notls")
+            .args([
+                "-U", "-m", "post", "-t", "40", "-e", "</3/0>", "-B", "5", &uri,
+            ])
+            .output()
+            .expect("coap-client-notls (Debian libcoap3-bin; tests/setup.sh)")
+    });
+}

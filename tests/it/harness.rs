@@ -216,6 +216,46 @@ pub fn run_with_peer_flags(
     run
 }
 
+/// Runs `nsh tests/scripts/SCRIPT ARGS…` with several real clients at
+/// once: `peers[N]` (driver, endpoint) starts when the script prints
+/// `@@start-peer-N` (again: a new process, on a new port), is asked to
+/// stop at `@@stop-peer-N` and is killed at `@@kill-peer-N`. The run must
+/// succeed and reach `@@done`.
+pub fn run_with_peers(peers: &[(&str, &str)], script_name: &str, args: &[&str]) -> Run {
+    let script = script(script_name);
+    let mut argv = vec![script.as_str()];
+    argv.extend_from_slice(args);
+    let running: std::cell::RefCell<Vec<Option<Peer>>> =
+        std::cell::RefCell::new(peers.iter().map(|_| None).collect());
+    let mut port = None;
+    let run = run_nsh(&argv, Duration::from_secs(120), |line| {
+        if let Some(p) = listening_port(line) {
+            port = Some(p);
+            return;
+        }
+        for (n, (driver, endpoint)) in peers.iter().enumerate() {
+            if line.contains(&format!("@@start-peer-{n}")) {
+                let port = port.expect("the script listens (`listen(0)`) before @@start-peer");
+                running.borrow_mut()[n] = Some(Peer::node(driver, port, endpoint, &[]));
+            } else if line.contains(&format!("@@stop-peer-{n}"))
+                && let Some(p) = running.borrow()[n].as_ref()
+            {
+                p.terminate();
+            } else if line.contains(&format!("@@kill-peer-{n}"))
+                && let Some(p) = running.borrow_mut()[n].as_mut()
+            {
+                // Gone without a word, as a device that loses power.
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+            }
+        }
+    });
+    drop(running);
+    run.assert_ok();
+    assert!(run.stdout.contains("@@done"), "{}", run.stdout);
+    run
+}
+
 /// The port after the last ` port ` on a line (`listening on … port N`,
 /// `Serving directory … on port N...`).
 pub fn port_on(line: &str) -> Option<u16> {

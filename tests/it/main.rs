@@ -23,6 +23,7 @@ mod libcoap;
 mod loss;
 mod payloads;
 mod peers_coapnode;
+mod peers_two;
 mod peers_waka;
 mod readme;
 mod relay;

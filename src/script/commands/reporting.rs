@@ -117,11 +117,17 @@ fn cancel_observe(ctx: &Ctx, a: CancelObserveArgs) -> CmdResult {
             let active: Vec<String> = ctx
                 .server
                 .observations()
-                .into_iter()
-                .map(|(_, p)| p)
+                .iter()
+                .map(|o| format!("{} of {}", o.path, super::shell::observer(o)))
                 .collect();
+            let current = match (ctx.server.current_client(), ctx.server.target()) {
+                (Some(e), Some(a)) => format!(" {e} ({a})"),
+                (None, Some(a)) => format!(" {a}"),
+                (Some(e), None) => format!(" {e}"),
+                (None, None) => String::new(),
+            };
             format!(
-                "no active observation of {p} on the current client (active: {})",
+                "no active observation of {p} on the current client{current} (active: {})",
                 if active.is_empty() {
                     "none".to_string()
                 } else {

@@ -86,7 +86,7 @@ command! {
     struct HistoryArgs {
         count: Option<i64> = opt(Int, "20"),
     }
-    help: "Lists the last COUNT messages sent and received (numbered for `details`); returns them, oldest first.",
+    help: "Lists the last COUNT messages sent and received (numbered for `details`; each with its peer and the endpoint registered from there); returns them, oldest first.",
     example: "history 10",
     run: cmd_history,
 }
@@ -185,7 +185,7 @@ command! {
     struct CaptureArgs {
         file: String = req(Str),
     }
-    help: "Writes every datagram sent and received from now on to FILE as pcapng (for Wireshark/tshark), with real addresses, ports and times; DTLS as the decrypted CoAP in plain UDP on interface nsh-decrypted, TCP as a stream. Ends an earlier capture.",
+    help: "Writes every datagram sent and received from now on to FILE as pcapng (for Wireshark/tshark; readable while it runs), with real addresses, ports and times; DTLS as the decrypted CoAP in plain UDP on interface nsh-decrypted, TCP as a stream. Ends an earlier capture.",
     example: "capture /tmp/run.pcapng  |  capture(\"run.pcapng\");",
     run: cmd_capture,
 }
@@ -348,8 +348,12 @@ fn cmd_history(ctx: &Ctx, args: HistoryArgs) -> CmdResult {
     let recent = &all[total.saturating_sub(count)..];
     if ctx.interactive {
         for (i, r) in recent.iter().enumerate() {
+            let endpoint = r
+                .endpoint
+                .as_ref()
+                .map_or_else(String::new, |e| format!(" {e}"));
             ctx.say(&format!(
-                "{:>4}  {}  {}",
+                "{:>4}  {}{endpoint}  {}",
                 recent.len() - i,
                 r.peer,
                 r.line()

@@ -121,7 +121,7 @@ command! {
     /// `observations`.
     pub(super) const OBSERVATIONS = "observations";
     args: NoArgs,
-    help: "Lists active observations (token, path).",
+    help: "Lists active observations: path, token and the client (endpoint and address) each is held on; returns them as maps (path, token, peer, endpoint).",
     example: "observations",
     run: cmd_observations,
 }
@@ -374,7 +374,7 @@ fn cmd_clients(ctx: &Ctx, args: ClientsArgs) -> CmdResult {
             ctx.say("no registered clients");
         }
         for c in clients.iter().take(shown) {
-            let mark = if current.as_deref() == Some(c.endpoint.as_str()) {
+            let mark = if current.as_deref() == Some(&*c.endpoint) {
                 "*"
             } else {
                 " "
@@ -398,7 +398,7 @@ fn cmd_clients(ctx: &Ctx, args: ClientsArgs) -> CmdResult {
         if let Some(hidden) = clients.get(shown..).filter(|h| !h.is_empty()) {
             let current = current
                 .as_deref()
-                .filter(|ep| hidden.iter().any(|c| c.endpoint == *ep))
+                .filter(|ep| hidden.iter().any(|c| *c.endpoint == **ep))
                 .map_or_else(String::new, |ep| format!("; the current one is {ep}"));
             ctx.say(&format!(
                 "… and {} more clients (`clients 0` lists all; clients() returns every one){current}",
@@ -409,7 +409,7 @@ fn cmd_clients(ctx: &Ctx, args: ClientsArgs) -> CmdResult {
     Ok(Dynamic::from_array(
         clients
             .iter()
-            .map(|c| client_map(c, current.as_deref() == Some(c.endpoint.as_str())))
+            .map(|c| client_map(c, current.as_deref() == Some(&*c.endpoint)))
             .collect(),
     ))
 }
@@ -421,22 +421,42 @@ fn cmd_use_client(ctx: &Ctx, args: UseClientArgs) -> CmdResult {
     Ok(client_map(&c, true))
 }
 
+/// Who holds an observation: `waka-1 (127.0.0.1:5000)`, or the address
+/// alone for a device not registered.
+pub(crate) fn observer(o: &crate::server::ActiveObservation) -> String {
+    match &o.endpoint {
+        Some(e) => format!("{e} ({})", o.peer),
+        None => o.peer.to_string(),
+    }
+}
+
 fn cmd_observations(ctx: &Ctx, _: NoArgs) -> CmdResult {
     let obs = ctx.server.observations();
     if ctx.interactive {
         if obs.is_empty() {
             ctx.say("no active observations");
         }
-        for (token, path) in &obs {
-            ctx.say(&format!("{path}  token {}", escaped::format_hex(token)));
+        for o in &obs {
+            ctx.say(&format!(
+                "{}  token {}  {}",
+                o.path,
+                escaped::format_hex(&o.token),
+                observer(o)
+            ));
         }
     }
     Ok(Dynamic::from_array(
         obs.into_iter()
-            .map(|(t, p)| {
+            .map(|o| {
                 let mut m = Map::new();
-                m.insert("token".into(), Dynamic::from_blob(t));
-                m.insert("path".into(), p.into());
+                m.insert("token".into(), Dynamic::from_blob(o.token));
+                m.insert("path".into(), o.path.into());
+                m.insert("peer".into(), o.peer.to_string().into());
+                m.insert(
+                    "endpoint".into(),
+                    o.endpoint
+                        .map_or(Dynamic::UNIT, |e| Dynamic::from(e.to_string())),
+                );
                 Dynamic::from_map(m)
             })
             .collect(),
@@ -626,7 +646,7 @@ fn cmd_exit(ctx: &Ctx, args: ExitArgs) -> CmdResult {
 fn client_map(c: &crate::server::Client, current: bool) -> Dynamic {
     let mut m = Map::new();
     let r = &c.registration;
-    m.insert("endpoint".into(), c.endpoint.clone().into());
+    m.insert("endpoint".into(), c.endpoint.to_string().into());
     m.insert("peer".into(), c.peer.to_string().into());
     m.insert("location".into(), c.location.clone().into());
     m.insert(

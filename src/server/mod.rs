@@ -264,8 +264,9 @@ impl Server {
         self.lock_raw().peer_csm(peer)
     }
 
-    /// Sets the address commands are sent to (`connect HOST PORT`); binds an
-    /// ephemeral (or `bind`) port first when not listening.
+    /// Sets the address commands are sent to (`connect HOST PORT`) over
+    /// UDP; binds an ephemeral (or `bind`) port first when not listening on
+    /// UDP.
     pub fn connect(&self, host: &str, port: u16, bind: u16) -> Result<SocketAddr, ServerError> {
         let addr = (host, port)
             .to_socket_addrs()
@@ -274,7 +275,9 @@ impl Server {
             .ok_or_else(|| ServerError::Resolve(format!("{host}:{port}")))?;
         let listening = self.lock_raw().transport.is_some();
         let secured_by_connect = lock(&self.shared.config).dtls_by_connect;
-        if !listening || bind != 0 || secured_by_connect {
+        // A UDP peer is not reached through a TCP socket (`tcp=0` while
+        // listening over TCP).
+        if !listening || bind != 0 || secured_by_connect || self.is_tcp() {
             self.listen(bind, addr.is_ipv6())?;
         }
         self.lock().choose(Some(addr), None);

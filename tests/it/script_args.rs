@@ -310,7 +310,9 @@ fn settle(b: &mut Bench, port: u16) {
         "file_server_stop".to_string(),
         "set timeout=0.001 ack_timeout=2 retransmit=1 max_retransmit=4 history_limit=1000 faults=0"
             .to_string(),
-        format!("connect 127.0.0.1 {port}"),
+        // The matrix's `listen … tcp=1` leaves a TCP socket: the silent
+        // peer is a UDP one.
+        format!("connect 127.0.0.1 {port} tcp=0"),
     ] {
         match b.shell.eval_line(&line) {
             LineResult::Value(_) => {}

@@ -847,3 +847,26 @@ fn connect_over_tcp_to_a_closed_port_says_it_was_refused() {
     );
     assert!(!all.contains("new remote endpoint"), "{all}");
 }
+
+/// `connect … tcp=0` under `--tcp` reaches a UDP server over UDP: it used
+/// to set the target on the TCP socket, where no request could reach it.
+#[test]
+fn connect_with_tcp_0_under_tcp_talks_udp() {
+    let (server, port) = crate::libcoap::libcoap_server_on("UDP");
+    let run = run_nsh(
+        &[
+            "--tcp",
+            "-c",
+            &format!(
+                "listen(0); connect(\"127.0.0.1\", {port}, #{{tcp: false}}); \
+                 let r = coap_get(\"/time\", #{{timeout_s: 5}}); \
+                 assert_eq(r.code, \"2.05\"); assert_eq(r.type, \"ACKNOWLEDGEMENT\"); print(\"@@udp\");"
+            ),
+        ],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    drop(server);
+    run.assert_ok();
+    assert!(run.stdout.contains("@@udp"), "{}", run.stdout);
+}

@@ -951,14 +951,30 @@ pub fn written_cases(source: &str) -> Vec<WrittenCase> {
 
 /// Where the word `test` stands in `source`'s code: not in a comment
 /// (`//`, `/* */`, nested as Rhai nests them), a string or a character
-/// literal, nor part of a longer name.
+/// literal, nor part of a longer name, nor inside the arguments of a
+/// `test(…)` call (a case inside a case is refused when it runs).
 fn test_calls(source: &str) -> Vec<usize> {
     let b = source.as_bytes();
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let mut out = Vec::new();
     let mut i = 0;
+    // How many parentheses are open, and how many were when the `test(`
+    // whose arguments are being read opened.
+    let mut depth = 0usize;
+    let mut inside: Option<usize> = None;
     while i < b.len() {
         match b[i] {
+            b'(' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' => {
+                depth = depth.saturating_sub(1);
+                if inside == Some(depth) {
+                    inside = None;
+                }
+                i += 1;
+            }
             b'/' if b.get(i + 1) == Some(&b'/') => {
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
@@ -993,8 +1009,12 @@ fn test_calls(source: &str) -> Vec<usize> {
                 while i < b.len() && ident(b[i]) {
                     i += 1;
                 }
-                if &b[start..i] == b"test" {
+                if &b[start..i] == b"test" && inside.is_none() {
                     out.push(start);
+                    let next = b[i..].iter().find(|c| !c.is_ascii_whitespace());
+                    if next == Some(&b'(') {
+                        inside = Some(depth);
+                    }
                 }
             }
             _ => i += 1,
@@ -1557,6 +1577,13 @@ mod tests {
                 WrittenCase::Named("plain".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_test_call_inside_a_cases_arguments_is_not_a_case() {
+        // Refused when it runs: the case around it is the case.
+        let src = "test(\"outer\", || { test(\"inner\", || { assert(false); }); });\nlet f = |x| x;\ntest(\"after\", || { f(test); });\n";
+        assert_eq!(static_cases(src), ["outer", "after"]);
     }
 
     #[test]

@@ -1379,6 +1379,14 @@ fn a_case_inside_a_case_is_refused_and_fails_the_case_around_it() {
             (3, "last".into(), "passed".into())
         ]
     );
+    // Listed alike: the inner call is not a case.
+    let list = run_nsh(&["test", &a, "--list"], Duration::from_secs(30), |_| {});
+    assert_eq!(
+        list.stdout,
+        format!("{a}\n  first\n  nested test\n  last\n"),
+        "{}",
+        list.stderr
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,7 +1,8 @@
 //! `nsh test --json FILE`: JSON lines, one object a line, in time order per
 //! script — `{"type":"message", …}` for every datagram sent or received
 //! (time, direction, peer, summary, hex, mark, the case it belongs to) and
-//! `{"type":"case", …}` for every case result, at the time it ended.
+//! `{"type":"case", …}` for every case result, at the time it ended (a
+//! case not run: when its script stopped, before the script's own result).
 
 use serde_json::{Value, json};
 

@@ -10,7 +10,9 @@
 //! A `--timeout`, a signal (SIGINT, SIGTERM, SIGHUP: exit 128 + N) or the
 //! exit of the client interrupts the script's waits through the server's
 //! [`Interruption`], which the case running fails with; the cases written
-//! after it are listed as not run, with the reason.
+//! after it are listed as not run, with the reason (as after `exit(0)`, an
+//! error or `skip` outside the cases). Each script is compiled before its
+//! client is started.
 //!
 //! Sits above `script`: `main ─> runner ─> script`.
 
@@ -53,8 +55,9 @@ pub struct TestArgs {
     #[arg(long)]
     pub fail_fast: bool,
 
-    /// Stop a script (failed) after S seconds: the case running fails, the
-    /// later ones are listed as not run
+    /// Stop a script (failed) after S seconds (more than 0; leave it out for
+    /// no limit): the case running fails, the later ones are listed as not
+    /// run
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
 
@@ -69,7 +72,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "COMMAND")]
     pub client: Option<String>,
 
-    /// How long to wait for --client's registration
+    /// How long to wait for --client's registration (more than 0)
     #[arg(long, value_name = "S", default_value_t = 30.0)]
     pub register_timeout: f64,
 
@@ -235,6 +238,9 @@ struct ScriptResult {
     started_at: std::time::SystemTime,
     /// When it ended (the wall clock read then, as the messages' times).
     ended_at: std::time::SystemTime,
+    /// When the script itself stopped (before its client was stopped), when
+    /// it began: the time of the cases it did not reach.
+    ran_until: Option<std::time::SystemTime>,
     /// How many of its case lines were printed as each case ended (`--jobs
     /// 1`).
     cases_printed: usize,
@@ -248,7 +254,7 @@ impl ScriptResult {
     /// has none.
     fn not_started(plan: &Planned, why: &str) -> ScriptResult {
         let now = std::time::SystemTime::now();
-        let tests = not_run_outcomes(plan, &[], why);
+        let tests = not_run_outcomes(plan, &[], why, now);
         ScriptResult {
             path: plan.path.clone(),
             name: plan.name.clone(),
@@ -263,6 +269,7 @@ impl ScriptResult {
             not_run: None,
             started_at: now,
             ended_at: now,
+            ran_until: None,
             cases_printed: 0,
             events: Vec::new(),
         }
@@ -493,6 +500,22 @@ pub fn run(args: TestArgs) -> ExitCode {
             && let Err(e) = crate::script::args::seconds(name, v)
         {
             eprintln!("nsh test: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    // A limit of 0 would fail every script at once (a grace of 0 kills
+    // the client at once, which is meant).
+    for (name, v) in [
+        ("--register-timeout", Some(args.register_timeout)),
+        ("--timeout", args.timeout),
+    ] {
+        if v == Some(0.0) {
+            let what = if name == "--timeout" {
+                "stop every script at once; give more than 0 s (leave it out for no limit)"
+            } else {
+                "fail every script before its client registered; give more than 0 s"
+            };
+            eprintln!("nsh test: `{name}`: 0 would {what}");
             return ExitCode::from(2);
         }
     }
@@ -928,14 +951,30 @@ pub fn written_cases(source: &str) -> Vec<WrittenCase> {
 
 /// Where the word `test` stands in `source`'s code: not in a comment
 /// (`//`, `/* */`, nested as Rhai nests them), a string or a character
-/// literal, nor part of a longer name.
+/// literal, nor part of a longer name, nor inside the arguments of a
+/// `test(…)` call (a case inside a case is refused when it runs).
 fn test_calls(source: &str) -> Vec<usize> {
     let b = source.as_bytes();
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let mut out = Vec::new();
     let mut i = 0;
+    // How many parentheses are open, and how many were when the `test(`
+    // whose arguments are being read opened.
+    let mut depth = 0usize;
+    let mut inside: Option<usize> = None;
     while i < b.len() {
         match b[i] {
+            b'(' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' => {
+                depth = depth.saturating_sub(1);
+                if inside == Some(depth) {
+                    inside = None;
+                }
+                i += 1;
+            }
             b'/' if b.get(i + 1) == Some(&b'/') => {
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
@@ -970,8 +1009,12 @@ fn test_calls(source: &str) -> Vec<usize> {
                 while i < b.len() && ident(b[i]) {
                     i += 1;
                 }
-                if &b[start..i] == b"test" {
+                if &b[start..i] == b"test" && inside.is_none() {
                     out.push(start);
+                    let next = b[i..].iter().find(|c| !c.is_ascii_whitespace());
+                    if next == Some(&b'(') {
+                        inside = Some(depth);
+                    }
                 }
             }
             _ => i += 1,
@@ -1007,20 +1050,27 @@ fn run_script(
     });
     if let Some(why) = why {
         let ran: Vec<String> = result.tests.iter().map(|t| t.name.clone()).collect();
-        let more = not_run_outcomes(plan, &ran, &why);
+        // Where the script stopped, before its own end: the cases keep
+        // their written order when sorted by time.
+        let at = result.ran_until.unwrap_or(result.ended_at);
+        let more = not_run_outcomes(plan, &ran, &why, at);
         result.tests.extend(more);
     }
     result
 }
 
 /// The cases of `plan`'s script that did not run (`ran`: the names of
-/// those that did), each skipped with `why`.
-fn not_run_outcomes(plan: &Planned, ran: &[String], why: &str) -> Vec<TestOutcome> {
+/// those that did), each skipped with `why` at time `at`.
+fn not_run_outcomes(
+    plan: &Planned,
+    ran: &[String],
+    why: &str,
+    at: std::time::SystemTime,
+) -> Vec<TestOutcome> {
     let source = match plan.source {
         Some(s) => Some(s.to_string()),
         None => std::fs::read_to_string(&plan.path).ok(),
     };
-    let at = std::time::SystemTime::now();
     not_run_cases(
         source.as_deref().unwrap_or_default(),
         ran,
@@ -1122,10 +1172,31 @@ fn run_script_cases(
         not_started: None,
         started_at: std::time::SystemTime::now(),
         ended_at: std::time::SystemTime::now(),
+        ran_until: None,
         cases_printed: 0,
         events: Vec::new(),
     };
     let file = plan.path.display().to_string();
+    // The script compiles before anything starts: a syntax error fails it
+    // at once, its client not started.
+    let source = match plan.source {
+        Some(s) => Ok(s.to_string()),
+        None => std::fs::read_to_string(&plan.path)
+            .map_err(|e| RunError::Script(format!("{file}: cannot read: {e}"))),
+    };
+    let mut shell = Shell::with_output(server.clone(), false, sink.clone());
+    if let Err(e) = source
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|s| shell.check_syntax(&file, s))
+    {
+        result.error = Some(e);
+        result.end(started);
+        result.ran_until = Some(result.started_at);
+        std::thread::spawn(move || server.shutdown());
+        return result;
+    }
+    let source = source.unwrap_or_default();
     server.set_default_security(security.cloned());
     server.set_default_tcp(args.security.tcp);
     let listening = if args.security.tcp {
@@ -1236,7 +1307,10 @@ fn run_script_cases(
                         initial_register = Some(reg.clone());
                         client_map.insert("registration".into(), Dynamic::from(Msg(reg)));
                     }
-                    Err(e) => result.error = Some(RunError::Script(format!("{file}: {e}"))),
+                    Err(e) => {
+                        result.error = Some(RunError::Script(format!("{file}: {e}")));
+                        result.ran_until = Some(std::time::SystemTime::now());
+                    }
                 }
                 running = Some(c);
             }
@@ -1250,7 +1324,6 @@ fn run_script_cases(
         client_map.insert("endpoint".into(), Dynamic::UNIT);
     }
     if result.error.is_none() {
-        let mut shell = Shell::with_output(server.clone(), false, sink.clone());
         *shell.ctx.suite.lock().unwrap_or_else(|p| p.into_inner()) = Some(SuiteMode {
             file: file.clone(),
             filter: plan.cases.clone(),
@@ -1271,16 +1344,10 @@ fn run_script_cases(
         shell
             .scope
             .push_constant("PROFILE", ets::profile_value(profile));
-        let outcome = watched(
-            &server,
-            args.timeout,
-            stop,
-            running.as_mut(),
-            || match plan.source {
-                Some(source) => shell.run_named(&file, source, Vec::new()),
-                None => shell.run_file(&plan.path, Vec::new()),
-            },
-        );
+        let outcome = watched(&server, args.timeout, stop, running.as_mut(), || {
+            shell.run_named(&file, &source, Vec::new())
+        });
+        result.ran_until = Some(std::time::SystemTime::now());
         // A timeout or a signal fails the case it stopped (which says so)
         // and ends the script, whose line says why; outside a case, the
         // script fails with it. The exit of the client fails each case
@@ -1312,6 +1379,17 @@ fn run_script_cases(
             Err(e @ RunError::Exit { .. }) => Some(RunError::Script(e.to_string())),
             Err(e) => Some(e),
         };
+        // `exit(0)`: passed, the later cases not reached.
+        if let Some(at) = shell.exited_at()
+            && result.not_run.is_none()
+        {
+            let at = if at.is_empty() {
+                String::new()
+            } else {
+                format!(" at {file}:{at}")
+            };
+            result.not_run = Some(format!("not run: the script ended with exit(0){at}"));
+        }
         result.tests = shell
             .ctx
             .tests
@@ -1388,7 +1466,10 @@ fn await_registration(
         }
         let sig = stop.signal();
         if sig != 0 {
-            return Err(format!("interrupted by {}", signal_name(sig)));
+            return Err(format!(
+                "interrupted by {} before the client registered",
+                signal_name(sig)
+            ));
         }
         if Instant::now() >= deadline {
             return Err(format!(
@@ -1496,6 +1577,13 @@ mod tests {
                 WrittenCase::Named("plain".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_test_call_inside_a_cases_arguments_is_not_a_case() {
+        // Refused when it runs: the case around it is the case.
+        let src = "test(\"outer\", || { test(\"inner\", || { assert(false); }); });\nlet f = |x| x;\ntest(\"after\", || { f(test); });\n";
+        assert_eq!(static_cases(src), ["outer", "after"]);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct Ctx {
     pub exit: AtomicBool,
     /// The status `exit` was called with.
     pub exit_code: AtomicU8,
+    /// Where in the script `exit` was called (`2:1`), once it was.
+    pub exit_at: Mutex<Option<String>>,
     /// The script file running (named in the failures of its cases).
     pub script_file: Mutex<Option<String>>,
     /// File servers running in the background.
@@ -40,6 +42,9 @@ pub struct Ctx {
     /// The case an interruption of the whole script (`nsh test`'s
     /// --timeout, a signal) stopped and failed: `case 2 (reads)`.
     pub interrupted_case: Mutex<Option<String>>,
+    /// The case running now (`case 2, reads`), while its block runs: a
+    /// `test(…)` inside it is refused.
+    pub running_case: Mutex<Option<String>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -74,6 +79,7 @@ impl Ctx {
             interactive,
             exit: AtomicBool::new(false),
             exit_code: AtomicU8::new(0),
+            exit_at: Mutex::new(None),
             script_file: Mutex::new(None),
             file_servers: Mutex::new(Vec::new()),
             tests: Mutex::new(Vec::new()),
@@ -82,6 +88,7 @@ impl Ctx {
             skip_request: Mutex::new(None),
             on_case: Mutex::new(None),
             interrupted_case: Mutex::new(None),
+            running_case: Mutex::new(None),
             last_error: Mutex::new(None),
         }
     }

@@ -52,6 +52,8 @@ pub enum RunError {
     Exit {
         /// The script.
         file: String,
+        /// Where `exit` was called (`2:1`; empty when not known).
+        at: String,
         /// The status.
         code: u8,
     },
@@ -71,7 +73,10 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Script(e) => f.write_str(e),
             RunError::Skipped(reason) => write!(f, "skipped: {reason}"),
-            RunError::Exit { file, code } => write!(f, "{file}: exit({code})"),
+            RunError::Exit { file, at, code } if at.is_empty() => {
+                write!(f, "{file}: exit({code})")
+            }
+            RunError::Exit { file, at, code } => write!(f, "{file}:{at}: exit({code})"),
             RunError::TestsFailed {
                 file,
                 failed,
@@ -262,11 +267,7 @@ impl Shell {
         source: &str,
         script_args: Vec<String>,
     ) -> Result<(), RunError> {
-        let source = source.to_string();
-        let source = source.strip_prefix("#!").map_or(source.clone(), |rest| {
-            // A shebang line is kept as an empty line so positions stay right.
-            format!("\n{}", rest.split_once('\n').map_or("", |(_, r)| r))
-        });
+        let source = without_shebang(source);
         let args: rhai::Array = script_args.into_iter().map(Dynamic::from).collect();
         self.scope.push("ARGS", args);
         let file = file.to_string();
@@ -328,12 +329,53 @@ impl Shell {
         }
     }
 
-    fn run_source(&mut self, file: &str, source: &str) -> Result<(), RunError> {
-        let ast = self
-            .engine
+    /// Compiles `source` as the script named `file` without running it:
+    /// its syntax error as `file:line:col: syntax error: …`.
+    pub fn check_syntax(&self, file: &str, source: &str) -> Result<(), RunError> {
+        self.compile(file, &without_shebang(source)).map(|_| ())
+    }
+
+    fn compile(&self, file: &str, source: &str) -> Result<rhai::AST, RunError> {
+        self.engine
             .compile(source)
-            .map_err(|e| RunError::Script(format!("{file}:{}: syntax error: {}", pos(e.1), e.0)))?;
+            .map_err(|e| RunError::Script(format!("{file}:{}: syntax error: {}", pos(e.1), e.0)))
+    }
+
+    /// Where the script called `exit(0)` (`2:1`), when it ended so.
+    pub fn exited_at(&self) -> Option<String> {
+        let exited =
+            self.ctx.exit.load(Ordering::SeqCst) && self.ctx.exit_code.load(Ordering::SeqCst) == 0;
+        exited.then(|| {
+            self.ctx
+                .exit_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .unwrap_or_default()
+        })
+    }
+
+    fn run_source(&mut self, file: &str, source: &str) -> Result<(), RunError> {
+        let ast = self.compile(file, source)?;
         match self.engine.run_ast_with_scope(&mut self.scope, &ast) {
+            // Rhai ends the run without an error at `exit`: its status is
+            // the command's.
+            Ok(()) if self.ctx.exit.load(Ordering::SeqCst) => {
+                match self.ctx.exit_code.load(Ordering::SeqCst) {
+                    0 => Ok(()),
+                    code => Err(RunError::Exit {
+                        file: file.to_string(),
+                        at: self
+                            .ctx
+                            .exit_at
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone()
+                            .unwrap_or_default(),
+                        code,
+                    }),
+                }
+            }
             Ok(()) => Ok(()),
             Err(e) => match *e {
                 EvalAltResult::ErrorTerminated(t, p) if t.is::<heap::Exceeded>() => Err(
@@ -343,10 +385,11 @@ impl Shell {
                     &self.ctx,
                     format!("{file}: interrupted"),
                 ))),
-                EvalAltResult::Exit(v, _) => match exit_status(&v) {
+                EvalAltResult::Exit(v, p) => match exit_status(&v) {
                     Some(0) => Ok(()),
                     Some(code) => Err(RunError::Exit {
                         file: file.to_string(),
+                        at: if p.is_none() { String::new() } else { pos(p) },
                         code,
                     }),
                     None => Err(RunError::Script(format!(
@@ -756,9 +799,20 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Ctx>) {
         signatures.extend(shadowed(cmd.rhai_name()));
         for types in signatures {
             let ctx = ctx.clone();
-            engine.register_raw_fn(cmd.rhai_name(), types, move |_nc, call_args| {
+            engine.register_raw_fn(cmd.rhai_name(), types, move |nc, call_args| {
                 let values: Vec<Dynamic> = call_args.iter().map(|a| (**a).clone()).collect();
-                call_command(&ctx, cmd, values)
+                let value = call_command(&ctx, cmd, values);
+                if let Err(e) = &value
+                    && matches!(**e, EvalAltResult::Exit(..))
+                {
+                    // Rhai ends the script without saying where: kept for
+                    // the reports.
+                    ctx.exit_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert_with(|| pos(nc.call_position()));
+                }
+                value
             });
         }
     }
@@ -885,6 +939,15 @@ fn imports(line: &str) -> Vec<(String, String)> {
     out
 }
 
+/// `source` with its `#!` line, if any, kept as an empty line so positions
+/// stay right.
+fn without_shebang(source: &str) -> String {
+    match source.strip_prefix("#!") {
+        Some(rest) => format!("\n{}", rest.split_once('\n').map_or("", |(_, r)| r)),
+        None => source.to_string(),
+    }
+}
+
 /// The status of `exit(v)`: `()` is 0; `None` when out of 0..=255.
 fn exit_status(v: &Dynamic) -> Option<u8> {
     if v.is_unit() {
@@ -937,6 +1000,16 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
         "test",
         move |nc: rhai::NativeCallContext, name: &str, body: rhai::FnPtr| {
             let ctx = &for_test;
+            let around = ctx
+                .running_case
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(around) = around {
+                return Err(fail(format!(
+                    "test(\"{name}\"): a case cannot run inside another ({around}): write it after that one"
+                )));
+            }
             let suite = ctx.suite.lock().unwrap_or_else(|p| p.into_inner()).clone();
             if let Some(f) = suite.as_ref().and_then(|s| s.filter.as_deref())
                 && !name.contains(f)
@@ -964,6 +1037,8 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                     None => Ok(()),
                 }
             };
+            // Until the case returns, after_each included.
+            let _running = RunningCase::enter(ctx, format!("case {n}, {name}"));
             let mut result = run(&before)
                 .and_then(|()| body.call_within_context::<Dynamic>(&nc, ()).map(|_| ()));
             let skip = ctx
@@ -1028,6 +1103,41 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                     Dynamic::from("interrupted"),
                     Position::NONE,
                 )));
+            }
+            if let Err(e) = &result
+                && matches!(**e, EvalAltResult::Exit(..))
+            {
+                // `exit` in the case ends the script there: the case ran,
+                // passed with `exit(0)`, failed with another status.
+                let code = ctx.exit_code.load(Ordering::SeqCst);
+                let failure = (code != 0).then(|| {
+                    let at = ctx
+                        .exit_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone()
+                        .unwrap_or_default();
+                    match &file {
+                        Some(f) => format!("{f}:{at}: exit({code})"),
+                        None => format!("{at}: exit({code})"),
+                    }
+                });
+                record_case(
+                    ctx,
+                    n,
+                    TestOutcome {
+                        name: name.to_string(),
+                        failure,
+                        skipped: None,
+                        note,
+                        duration: started.elapsed(),
+                        started: started_at,
+                        ended: std::time::SystemTime::now(),
+                        left_active: None,
+                    },
+                    suite.is_none(),
+                );
+                return result.map(|()| false);
             }
             if matches!(&result, Err(e) if ends_all(e)) {
                 return result.map(|()| false);
@@ -1099,6 +1209,26 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
             Err(fail(format!("skipped: {reason}")))
         },
     );
+}
+
+/// Marks a case as running (`Ctx::running_case`) until dropped.
+struct RunningCase<'a>(&'a Ctx);
+
+impl<'a> RunningCase<'a> {
+    fn enter(ctx: &'a Ctx, case: String) -> RunningCase<'a> {
+        *ctx.running_case.lock().unwrap_or_else(|p| p.into_inner()) = Some(case);
+        RunningCase(ctx)
+    }
+}
+
+impl Drop for RunningCase<'_> {
+    fn drop(&mut self) {
+        *self
+            .0
+            .running_case
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 /// Keeps case `n`'s outcome, printing its line (`say`: a plain script run)

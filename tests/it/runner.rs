@@ -1300,3 +1300,342 @@ fn a_process_the_client_left_outside_its_group_does_not_hold_the_run() {
     assert_eq!(processes_with(&[marker]), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The case objects of a JSON lines report, in file order: (script, case
+/// number, name, status, message, time).
+fn json_cases(file: &Path) -> Vec<(String, u64, String, String, String, f64)> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "case")
+        .map(|v| {
+            (
+                v["script"].as_str().unwrap().to_string(),
+                v["case"].as_u64().unwrap(),
+                v["name"].as_str().unwrap().to_string(),
+                v["status"].as_str().unwrap().to_string(),
+                v["message"].as_str().unwrap_or_default().to_string(),
+                v["time"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A `test(…)` inside another is refused with an error that says where:
+/// the case around it fails with it, and every report numbers and names
+/// the same cases.
+#[test]
+fn a_case_inside_a_case_is_refused_and_fails_the_case_around_it() {
+    let dir = scratch("nested");
+    let a = write(
+        &dir,
+        "nested.rhai",
+        "test(\"first\", || { assert(true); });\n\
+         test(\"nested test\", || { test(\"inner\", || { assert(false); }); });\n\
+         test(\"last\", || { assert(true); });\n",
+    );
+    let xml = dir.join("junit.xml");
+    let json = dir.join("lines.jsonl");
+    let run = run_nsh(
+        &[
+            "test",
+            &a,
+            "--junit",
+            &xml.display().to_string(),
+            "--json",
+            &json.display().to_string(),
+        ],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+    let refused = format!(
+        "not ok 2 - nested test\n  # {a}:2:26: test(\"inner\"): a case cannot run inside another (case 2, nested test): write it after that one\nok 3 - last\n"
+    );
+    assert!(out.starts_with("ok 1 - first\n"), "{out}");
+    assert!(out.contains(&refused), "missing {refused:?} in\n{out}");
+    assert!(!out.contains("- inner"), "{out}");
+    assert!(out.ends_with("\n2 passed, 1 failed, 0 skipped\n"), "{out}");
+    let cases = crate::report::python(JUNIT_CASES, &xml);
+    assert_eq!(
+        cases,
+        format!(
+            "nested|passed|first|\n\
+             nested|Failure|nested test|{a}:2:26: test(\"inner\"): a case cannot run inside another (case 2, nested test): write it after that one\n\
+             nested|passed|last|\n"
+        )
+    );
+    let lines: Vec<(u64, String, String)> = json_cases(&json)
+        .into_iter()
+        .map(|(_, n, name, status, ..)| (n, name, status))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (1, "first".into(), "passed".into()),
+            (2, "nested test".into(), "failed".into()),
+            (3, "last".into(), "passed".into())
+        ]
+    );
+    // Listed alike: the inner call is not a case.
+    let list = run_nsh(&["test", &a, "--list"], Duration::from_secs(30), |_| {});
+    assert_eq!(
+        list.stdout,
+        format!("{a}\n  first\n  nested test\n  last\n"),
+        "{}",
+        list.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `exit(0)` in the middle of a script ends it there, passed: the cases
+/// written after it are listed as not run, saying where it exited, in
+/// every report; `exit(3)` fails it with its status.
+#[test]
+fn the_cases_after_an_exit_are_listed_as_not_run() {
+    let dir = scratch("exit");
+    let a = write(
+        &dir,
+        "a_exit0.rhai",
+        "test(\"a\", || { assert(true); });\nexit(0);\ntest(\"b\", || { assert(true); });\n",
+    );
+    let b = write(
+        &dir,
+        "b_exit3.rhai",
+        "test(\"c\", || { assert(true); });\nexit(3);\ntest(\"d\", || { assert(true); });\n",
+    );
+    // In a case: the case ran.
+    let c = write(
+        &dir,
+        "c_exit_in_case.rhai",
+        "test(\"e\", || { exit(0); });\ntest(\"f\", || { assert(true); });\n",
+    );
+    let xml = dir.join("junit.xml");
+    let json = dir.join("lines.jsonl");
+    let run = run_nsh(
+        &[
+            "test",
+            &dir.display().to_string(),
+            "--junit",
+            &xml.display().to_string(),
+            "--json",
+            &json.display().to_string(),
+        ],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+    assert!(
+        out.contains(&format!(
+            "ok 1 - e\nskip 2 - f # not run: the script ended with exit(0) at {c}:1:16\nok - {c} (1 passed, 1 skipped, "
+        )),
+        "{out}"
+    );
+    let exited = format!("not run: the script ended with exit(0) at {a}:2:1");
+    for line in [
+        format!("ok 1 - a\nskip 2 - b # {exited}\nok - {a} (1 passed, 1 skipped, "),
+        format!(
+            "ok 1 - c\nskip 2 - d # not run: the script failed: {b}:2:1: exit(3)\nnot ok - {b} (1 passed, 1 failed, 1 skipped, "
+        ),
+    ] {
+        assert!(out.contains(&line), "missing {line:?} in\n{out}");
+    }
+    assert!(out.ends_with("\n3 passed, 1 failed, 3 skipped\n"), "{out}");
+    let cases = crate::report::python(JUNIT_CASES, &xml);
+    assert!(
+        cases.starts_with(&format!("a_exit0|passed|a|\na_exit0|Skipped|b|{exited}\n")),
+        "{cases}"
+    );
+    let lines: Vec<(String, String, String)> = json_cases(&json)
+        .into_iter()
+        .map(|(_, _, name, status, message, _)| (name, status, message))
+        .collect();
+    assert_eq!(lines[1], ("b".into(), "skipped".into(), exited.clone()));
+    // Run alone, the script exits with its status.
+    let alone = run_nsh(&[&b], Duration::from_secs(30), |_| {});
+    assert_eq!(
+        alone.status.code(),
+        Some(3),
+        "{}{}",
+        alone.stdout,
+        alone.stderr
+    );
+    assert!(
+        alone.stderr.contains(&format!("{b}:2:1: exit(3)")),
+        "{}",
+        alone.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A script that does not compile fails at once with FILE:LINE:COL, before
+/// its client is started (the client command would leave a file behind),
+/// and its cases are listed as not run.
+#[test]
+fn a_syntax_error_fails_the_script_before_its_client_starts() {
+    let dir = scratch("syntax");
+    let a = write(
+        &dir,
+        "broken.rhai",
+        "test(\"reads\", || { read(\"/3/0/0\"); });\ntest(\"never\", || { assert(true); \n",
+    );
+    let started_flag = dir.join("client-started");
+    let marker = format!("runner-syntax-{}", std::process::id());
+    let client = format!(
+        "touch {} && {}",
+        started_flag.display(),
+        waka_client(&marker)
+    );
+    let started = Instant::now();
+    let run = run_nsh(
+        &["test", &a, "--client", &client, "--register-timeout", "20"],
+        Duration::from_secs(60),
+        |_| {},
+    );
+    let took = started.elapsed();
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+    let error = format!("{a}:3:1: syntax error: Expecting '}}' to terminate this block");
+    assert!(
+        out.contains(&format!(
+            "skip 1 - reads # not run: the script failed: {error}\nskip 2 - never # not run: the script failed: {error}\nnot ok - {a} (0 passed, 1 failed, 2 skipped, "
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("  # {error}\n")), "{out}");
+    assert!(!started_flag.exists(), "the client was started\n{out}");
+    assert!(took < Duration::from_secs(5), "took {took:?}\n{out}");
+    assert_eq!(processes_with(&[marker]), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--timeout 0` would stop every script at once: it is refused, as is a
+/// `--register-timeout` of 0, with what to write instead.
+#[test]
+fn a_timeout_of_zero_is_refused() {
+    let dir = scratch("timeout-zero");
+    let a = write(&dir, "a.rhai", "test(\"a\", || { assert(true); });\n");
+    for (flag, why) in [
+        (
+            "--timeout",
+            "stop every script at once; give more than 0 s (leave it out for no limit)",
+        ),
+        (
+            "--register-timeout",
+            "fail every script before its client registered; give more than 0 s",
+        ),
+    ] {
+        let run = run_nsh(&["test", &a, flag, "0"], Duration::from_secs(30), |_| {});
+        assert_eq!(
+            run.status.code(),
+            Some(2),
+            "{flag}: {}{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{flag}: {}", run.stdout);
+        assert!(
+            run.stderr
+                .contains(&format!("nsh test: `{flag}`: 0 would {why}\n")),
+            "{flag}: {}",
+            run.stderr
+        );
+    }
+    let help = run_nsh(&["test", "--help"], Duration::from_secs(30), |_| {});
+    assert!(
+        help.stdout.contains("leave it out for no limit"),
+        "{}",
+        help.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A signal while nsh waits for the client's Register (wakatiwai registers
+/// under another endpoint than the one awaited): the cases say the run was
+/// interrupted before the client registered.
+#[test]
+fn a_signal_before_the_client_registered_says_so() {
+    let dir = scratch("sig-register");
+    let a = write(
+        &dir,
+        "a.rhai",
+        "test(\"reads\", || { read(\"/3/0/0\"); });\n",
+    );
+    let marker = format!("runner-sigreg-{}", std::process::id());
+    let client = format!(
+        "node {} 127.0.0.1 {{port}} not-{{endpoint}} {marker}",
+        peers_dir().join("waka.js").display()
+    );
+    let nsh = LiveNsh::piped(&["test", &a, "--client", &client, "--register-timeout", "60"]);
+    let waited = Instant::now();
+    while processes_with(std::slice::from_ref(&marker)).is_empty() {
+        assert!(waited.elapsed() < Duration::from_secs(20), "no client");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let sent = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(nsh.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let (status, out, err) = nsh.finish(30);
+    assert_eq!(status.code(), Some(130), "{status}\n{out}{err}");
+    let why = format!("{a}: interrupted by SIGINT before the client registered");
+    assert!(
+        out.starts_with(&format!(
+            "skip 1 - reads # not run: the script failed: {why}\nnot ok - {a} (0 passed, 1 failed, 1 skipped, "
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("  # {why}\n")), "{out}");
+    assert_eq!(processes_with(&[marker]), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// In the JSON lines the cases a failed script did not reach come in the
+/// order written, before the script's own failure, their times in that
+/// order too (a reader sorting by time keeps it).
+#[test]
+fn json_lines_keep_the_not_run_cases_in_order_before_the_scripts_failure() {
+    let dir = scratch("json-order");
+    let a = write(
+        &dir,
+        "throws.rhai",
+        "test(\"a\", || { assert(true); });\nthrow \"boom\";\ntest(\"b\", || {});\ntest(\"c\", || {});\n",
+    );
+    let json = dir.join("lines.jsonl");
+    let run = run_nsh(
+        &["test", &a, "--json", &json.display().to_string()],
+        Duration::from_secs(30),
+        |_| {},
+    );
+    assert_eq!(run.status.code(), Some(1), "{}{}", run.stdout, run.stderr);
+    let cases = json_cases(&json);
+    let names: Vec<(&str, &str)> = cases
+        .iter()
+        .map(|(_, _, name, status, ..)| (name.as_str(), status.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("a", "passed"),
+            ("b", "skipped"),
+            ("c", "skipped"),
+            (a.as_str(), "failed")
+        ]
+    );
+    for w in cases.windows(2) {
+        assert!(
+            w[0].5 <= w[1].5,
+            "{} after {} in time\n{cases:?}",
+            w[0].2,
+            w[1].2
+        );
+    }
+    assert!(cases[2].5 < cases[3].5, "{cases:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -268,11 +268,7 @@ impl Server {
     /// UDP; binds an ephemeral (or `bind`) port first when not listening on
     /// UDP.
     pub fn connect(&self, host: &str, port: u16, bind: u16) -> Result<SocketAddr, ServerError> {
-        let addr = (host, port)
-            .to_socket_addrs()
-            .map_err(|_| ServerError::Resolve(format!("{host}:{port}")))?
-            .next()
-            .ok_or_else(|| ServerError::Resolve(format!("{host}:{port}")))?;
+        let addr = resolve(host, port)?;
         let listening = self.lock_raw().transport.is_some();
         let secured_by_connect = lock(&self.shared.config).dtls_by_connect;
         // A UDP peer is not reached through a TCP socket (`tcp=0` while
@@ -296,11 +292,7 @@ impl Server {
         bind: u16,
         timeout: Duration,
     ) -> Result<SocketAddr, ServerError> {
-        let addr = (host, port)
-            .to_socket_addrs()
-            .map_err(|_| ServerError::Resolve(format!("{host}:{port}")))?
-            .next()
-            .ok_or_else(|| ServerError::Resolve(format!("{host}:{port}")))?;
+        let addr = resolve(host, port)?;
         let current = self.lock_raw().transport.clone();
         if let Some(t) = &current
             && t.is_reliable()
@@ -336,28 +328,14 @@ impl Server {
         };
         transport.dial(addr).map_err(|e| failed(e.to_string()))?;
         let deadline = Instant::now() + timeout;
-        loop {
-            match transport.dial_state(addr) {
-                crate::transport::tcp::Dial::Open => break,
-                crate::transport::tcp::Dial::Failed(why) => return Err(failed(why)),
-                crate::transport::tcp::Dial::Pending => {}
-            }
-            if Instant::now() >= deadline {
-                return Err(failed(format!(
-                    "not connected within {:.1} s",
-                    timeout.as_secs_f64()
-                )));
-            }
-            if self
-                .interrupt_flag()
-                .swap(false, std::sync::atomic::Ordering::SeqCst)
-            {
-                return Err(ServerError::Interrupted);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        self.lock().choose(Some(addr), None);
-        Ok(addr)
+        self.await_connection(addr, || match transport.dial_state(addr) {
+            crate::transport::tcp::Dial::Open => Ok(true),
+            crate::transport::tcp::Dial::Failed(why) => Err(failed(why)),
+            crate::transport::tcp::Dial::Pending if Instant::now() >= deadline => Err(failed(
+                format!("not connected within {:.1} s", timeout.as_secs_f64()),
+            )),
+            crate::transport::tcp::Dial::Pending => Ok(false),
+        })
     }
 
     /// Like [`Server::connect`], then opens a DTLS session to the peer as
@@ -374,11 +352,7 @@ impl Server {
         security: &Security,
         timeout: Duration,
     ) -> Result<SocketAddr, ServerError> {
-        let addr = (host, port)
-            .to_socket_addrs()
-            .map_err(|_| ServerError::Resolve(format!("{host}:{port}")))?
-            .next()
-            .ok_or_else(|| ServerError::Resolve(format!("{host}:{port}")))?;
+        let addr = resolve(host, port)?;
         let current = self.lock_raw().transport.clone();
         let reuse = bind == 0
             && current
@@ -396,7 +370,10 @@ impl Server {
             .ok_or(ServerError::NotListening)?;
         transport.open_dtls(addr)?;
         let deadline = Instant::now() + timeout;
-        while !transport.dtls_established(addr) {
+        self.await_connection(addr, || {
+            if transport.dtls_established(addr) {
+                return Ok(true);
+            }
             if let Some(why) = transport.dtls_client_failure(addr) {
                 return Err(ServerError::Io(std::io::Error::other(why)));
             }
@@ -413,6 +390,20 @@ impl Server {
                     ),
                 )));
             }
+            Ok(false)
+        })
+    }
+
+    /// Waits for a connection or session nsh opens to `addr` as the
+    /// client: `state` says whether it is up, still coming (`Ok(false)`),
+    /// or failed (its own timeout included), and is asked every 5 ms;
+    /// Ctrl-C ends the wait. Once it is up, `addr` is the target.
+    fn await_connection(
+        &self,
+        addr: SocketAddr,
+        mut state: impl FnMut() -> Result<bool, ServerError>,
+    ) -> Result<SocketAddr, ServerError> {
+        while !state()? {
             if self
                 .interrupt_flag()
                 .swap(false, std::sync::atomic::Ordering::SeqCst)
@@ -1093,6 +1084,15 @@ impl Server {
 
 /// The error for an `endpoint` name no client registered under: it names
 /// a few registered clients, not thousands.
+/// The first address `host:port` resolves to.
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, ServerError> {
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|_| ServerError::Resolve(format!("{host}:{port}")))?
+        .next()
+        .ok_or_else(|| ServerError::Resolve(format!("{host}:{port}")))
+}
+
 fn unknown_client(registry: &Registry, endpoint: &str) -> ServerError {
     const NAMED: usize = 10;
     let mut names = registry

@@ -182,6 +182,18 @@ struct Entry {
     closing: Option<String>,
 }
 
+impl Entry {
+    /// Connection `id`, just opened: nothing queued, no identity yet.
+    fn new(id: u64) -> Self {
+        Entry {
+            id,
+            queue: VecDeque::new(),
+            identity: None,
+            closing: None,
+        }
+    }
+}
+
 /// What the transport shares with its loop. Lock order: `connections`
 /// before any of the lists.
 #[derive(Debug)]
@@ -1101,15 +1113,7 @@ impl Loop {
         {
             // Listed and said at once (before any close can be).
             let mut connections = lock(&shared.connections);
-            connections.insert(
-                peer,
-                Entry {
-                    id,
-                    queue: VecDeque::new(),
-                    identity: None,
-                    closing: None,
-                },
-            );
+            connections.insert(peer, Entry::new(id));
             if self.tls.is_none() {
                 lock(&shared.notices).push(format!("TCP connection from {peer}"));
                 lock(&shared.accepted).push(peer);
@@ -1241,15 +1245,7 @@ impl Loop {
         {
             // Listed and said at once, like an accepted one.
             let mut connections = lock(&shared.connections);
-            connections.insert(
-                peer,
-                Entry {
-                    id,
-                    queue: VecDeque::new(),
-                    identity: None,
-                    closing: None,
-                },
-            );
+            connections.insert(peer, Entry::new(id));
             lock(&shared.notices).push(format!("TCP connection to {peer} established"));
             lock(&shared.accepted).push(peer);
             lock(&shared.dialing).remove(&peer);

@@ -168,6 +168,27 @@ fn connect_names_the_alert_the_server_sent() {
     assert!(!e.contains("did not complete"), "{e}");
 }
 
+/// nsh verifies the server's certificate with `ca_file` and it is issued
+/// by another CA: the error says it is the server's certificate that was
+/// rejected, and why (it said only "the certificate").
+#[test]
+fn connect_names_the_servers_certificate_when_it_is_rejected() {
+    let server = SServer::start(&[
+        "-cert",
+        "tests/fixtures/certs/server.crt",
+        "-key",
+        "tests/fixtures/certs/server.key",
+    ]);
+    let e = connect_error(
+        server.port,
+        r#"#{crt_file: "tests/fixtures/certs/client.crt", key_file: "tests/fixtures/certs/client.key", ca_file: "tests/fixtures/certs/other-ca.crt", timeout_s: 5}"#,
+    );
+    assert!(
+        e.contains("failed: the server's certificate was rejected: issued by an unknown CA"),
+        "{e}"
+    );
+}
+
 /// `debug_level` is `debug` under a name a Rhai map can hold (`debug` is
 /// a reserved word there), for `listen`, `file_server` and `connect`;
 /// help says so.

@@ -371,8 +371,20 @@ pub(crate) fn client_failure(e: &mbedtls::Error, alert: Option<Received>) -> Str
     match e.high_level() {
         Some(codes::SslFatalAlertMessage) => with_code(&alert::sentence(alert, From::Server), e),
         Some(codes::SslTimeout) => with_code("the server stopped answering", e),
+        Some(codes::X509CertVerifyFailed) => rejected("the server's", e),
         _ => handshake_failure(e, None),
     }
+}
+
+/// `WHOSE certificate was rejected: why (mbed TLS: …)`, from the flags of
+/// the last verification on this thread.
+fn rejected(whose: &str, e: &mbedtls::Error) -> String {
+    let flags = LAST_VERIFY.with(|last| last.replace(VerifyError::empty()));
+    format!(
+        "{whose} certificate was rejected: {} (mbed TLS: {})",
+        describe_verify_error(flags),
+        error_code(e)
+    )
 }
 
 /// At most this many bytes of a refused PSK identity are shown.
@@ -417,14 +429,7 @@ pub(crate) fn handshake_failure(e: &mbedtls::Error, alert: Option<Received>) -> 
         Some(codes::SslNoClientCertificate) => "the client sent no certificate",
         Some(codes::SslCaChainRequired) => "no CA to verify the certificate with",
         Some(codes::SslPkTypeMismatch) => "the certificate's key does not fit the cipher suite",
-        Some(codes::X509CertVerifyFailed) => {
-            let flags = LAST_VERIFY.with(|last| last.replace(VerifyError::empty()));
-            return format!(
-                "the certificate was rejected: {} (mbed TLS: {})",
-                describe_verify_error(flags),
-                error_code(e)
-            );
-        }
+        Some(codes::X509CertVerifyFailed) => return rejected("the", e),
         _ => "",
     };
     if what.is_empty() {

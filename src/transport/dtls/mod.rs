@@ -235,7 +235,9 @@ impl DtlsTransport {
             .ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::NotConnected,
-                    format!("no DTLS session with {peer}"),
+                    format!(
+                        "no DTLS session with {peer} (none was made, or it ended: a device makes one by registering; `connect` makes one with a DTLS server)"
+                    ),
                 )
             })?;
         session.last_active = Instant::now();
@@ -968,7 +970,10 @@ mod tests {
         let e = server
             .send_to(b"x", "127.0.0.1:9".parse().unwrap())
             .unwrap_err();
-        assert_eq!(e.to_string(), "no DTLS session with 127.0.0.1:9");
+        assert_eq!(
+            e.to_string(),
+            "no DTLS session with 127.0.0.1:9 (none was made, or it ended: a device makes one by registering; `connect` makes one with a DTLS server)"
+        );
     }
 
     #[test]

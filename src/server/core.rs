@@ -13,7 +13,7 @@
 //! sent.
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -176,6 +176,8 @@ pub(crate) struct Core {
     asked: BTreeMap<RequestId, Asked>,
     /// The last CSM each TCP peer sent (RFC 8323 §5.3), until it closes.
     peer_csm: HashMap<SocketAddr, RecordRef>,
+    /// The TCP peers nsh's own CSM is queued for, until they close.
+    csm_sent: HashSet<SocketAddr>,
     notification_blocks: FxHashMap<RequestId, NotificationAssembly>,
     /// Outcomes of awaited transmissions, by sequence number, until taken
     /// (at once, by the sender).
@@ -204,6 +206,7 @@ impl Core {
             ended: FxHashMap::default(),
             asked: BTreeMap::new(),
             peer_csm: HashMap::new(),
+            csm_sent: HashSet::new(),
             notification_blocks: FxHashMap::default(),
             sent: FxHashMap::default(),
             effects: Vec::new(),
@@ -978,7 +981,14 @@ impl Core {
     /// §5.3).
     pub(crate) fn on_connected(&mut self, peer: SocketAddr, now: Instant) {
         self.reply(peer, our_csm(), now);
+        self.csm_sent.insert(peer);
         self.flush();
+    }
+
+    /// Whether nsh's CSM to TCP peer `peer` is on its way: what is sent
+    /// to it from now on follows the CSM.
+    pub(crate) fn csm_sent(&self, peer: SocketAddr) -> bool {
+        self.csm_sent.contains(&peer)
     }
 
     /// A connection closed (`why`: the transport's line saying so):
@@ -986,6 +996,7 @@ impl Core {
     /// as no answer can come any more.
     pub(crate) fn on_closed(&mut self, peer: SocketAddr, why: &str) {
         self.peer_csm.remove(&peer);
+        self.csm_sent.remove(&peer);
         let ended = self.exchanges.pending_to(&peer);
         for &id in &ended {
             self.exchanges.cancel_request(id);

@@ -328,13 +328,21 @@ impl Server {
         };
         transport.dial(addr).map_err(|e| failed(e.to_string()))?;
         let deadline = Instant::now() + timeout;
-        self.await_connection(addr, || match transport.dial_state(addr) {
-            crate::transport::tcp::Dial::Open => Ok(true),
-            crate::transport::tcp::Dial::Failed(why) => Err(failed(why)),
-            crate::transport::tcp::Dial::Pending if Instant::now() >= deadline => Err(failed(
-                format!("not connected within {:.1} s", timeout.as_secs_f64()),
-            )),
-            crate::transport::tcp::Dial::Pending => Ok(false),
+        self.await_connection(addr, || {
+            let open = match transport.dial_state(addr) {
+                // Once nsh's CSM is queued: it is the first message (RFC
+                // 8323 §5.3), before any request of the caller's.
+                crate::transport::tcp::Dial::Open => self.lock_raw().csm_sent(addr),
+                crate::transport::tcp::Dial::Failed(why) => return Err(failed(why)),
+                crate::transport::tcp::Dial::Pending => false,
+            };
+            if !open && Instant::now() >= deadline {
+                return Err(failed(format!(
+                    "not connected within {:.1} s",
+                    timeout.as_secs_f64()
+                )));
+            }
+            Ok(open)
         })
     }
 

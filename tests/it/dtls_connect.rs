@@ -55,6 +55,17 @@ impl SServer {
         }
         panic!("openssl s_server did not start");
     }
+
+    /// s_server with the fixtures' server certificate (issued by `ca.crt`)
+    /// and no PSK.
+    fn with_certificate() -> SServer {
+        SServer::start(&[
+            "-cert",
+            "tests/fixtures/certs/server.crt",
+            "-key",
+            "tests/fixtures/certs/server.key",
+        ])
+    }
 }
 
 /// A high port, different for each call.
@@ -148,12 +159,7 @@ fn connect_with_a_wrong_psk_key_says_the_server_did_not_answer_the_finished() {
 /// PSK client and says so with a fatal alert, which the error names.
 #[test]
 fn connect_names_the_alert_the_server_sent() {
-    let server = SServer::start(&[
-        "-cert",
-        "tests/fixtures/certs/server.crt",
-        "-key",
-        "tests/fixtures/certs/server.key",
-    ]);
+    let server = SServer::with_certificate();
     let e = connect_error(
         server.port,
         r#"#{psk_identity: "myid", psk_key: "secretPSK"}"#,
@@ -173,12 +179,7 @@ fn connect_names_the_alert_the_server_sent() {
 /// rejected, and why (it said only "the certificate").
 #[test]
 fn connect_names_the_servers_certificate_when_it_is_rejected() {
-    let server = SServer::start(&[
-        "-cert",
-        "tests/fixtures/certs/server.crt",
-        "-key",
-        "tests/fixtures/certs/server.key",
-    ]);
+    let server = SServer::with_certificate();
     let e = connect_error(
         server.port,
         r#"#{crt_file: "tests/fixtures/certs/client.crt", key_file: "tests/fixtures/certs/client.key", ca_file: "tests/fixtures/certs/other-ca.crt", timeout_s: 5}"#,

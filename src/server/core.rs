@@ -1130,16 +1130,18 @@ impl Core {
     /// be served from there: forgotten (a late notification is then
     /// answered with a Reset, RFC 7641 §3.6), a line for each.
     fn forget_observations(&mut self, v: &registrar::Vacated) {
-        for o in self.exchanges.cancel_observations_of(&v.peer) {
-            let path = if o.path.is_empty() {
-                "a composite path list".to_string()
-            } else {
-                o.path
-            };
-            self.print(format!(
-                "forgot the observation of {path} by {} ({}): {}",
-                v.endpoint, v.peer, v.why
-            ));
+        for peer in &v.peers {
+            for o in self.exchanges.cancel_observations_of(peer) {
+                let path = if o.path.is_empty() {
+                    "a composite path list".to_string()
+                } else {
+                    o.path
+                };
+                self.print(format!(
+                    "forgot the observation of {path} by {} ({peer}): {}",
+                    v.endpoint, v.why
+                ));
+            }
         }
     }
 

@@ -71,24 +71,30 @@ pub(crate) struct Decision {
     pub(crate) vacated: Option<Vacated>,
 }
 
-/// A client's registration left an address that no other registration
-/// uses: what was held for that address (observations) can no longer be
-/// served from there.
+/// A client's registration left addresses that no other registration
+/// uses: what was held for them (observations) can no longer be served
+/// from there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Vacated {
-    /// The address left.
-    pub(crate) peer: SocketAddr,
+    /// The addresses left: its own, then its earlier ones
+    /// ([`Client::earlier`]), the most recently heard from first.
+    pub(crate) peers: Vec<SocketAddr>,
     /// The client that left it.
     pub(crate) endpoint: std::sync::Arc<str>,
     /// Why (`it de-registered`).
     pub(crate) why: String,
 }
 
-/// `why` for `client`'s address, once its registration no longer holds
-/// it, when no other registration does either.
+/// `why` for `client`'s addresses, once its registration no longer holds
+/// them, where no other registration holds them either; `None` when every
+/// one is held.
 pub(crate) fn vacated(registry: &Registry, client: &Client, why: String) -> Option<Vacated> {
-    registry.by_peer(client.peer).is_none().then(|| Vacated {
-        peer: client.peer,
+    let peers: Vec<SocketAddr> = std::iter::once(client.peer)
+        .chain(client.earlier.iter().rev().copied())
+        .filter(|&a| registry.endpoint_of(a).is_none())
+        .collect();
+    (!peers.is_empty()).then(|| Vacated {
+        peers,
         endpoint: client.endpoint.clone(),
         why,
     })
@@ -397,7 +403,7 @@ mod tests {
             at,
         );
         let v = again.vacated.expect("the old address is left");
-        assert_eq!((v.peer, &*v.endpoint), (peer(), "dev"));
+        assert_eq!((v.peers, &*v.endpoint), (vec![peer()], "dev"));
         assert_eq!(v.why, "it registered again from 127.0.0.1:6000");
         // Another client still registered at an address keeps it.
         answer(
@@ -415,8 +421,30 @@ mod tests {
         let v = decide(&delete, &mut reg)
             .vacated
             .expect("the last one left");
-        assert_eq!((v.peer, &*v.endpoint), (elsewhere, "other"));
+        assert_eq!((v.peers, &*v.endpoint), (vec![elsewhere], "other"));
         assert_eq!(v.why, "it de-registered");
+    }
+
+    /// A registration an Update moved leaves its earlier address too when
+    /// it ends (coap-node's observations stay at the port it registered
+    /// from).
+    #[test]
+    fn a_registration_that_ends_vacates_its_earlier_addresses_too() {
+        let mut reg = Registry::default();
+        let update_port: SocketAddr = ([127, 0, 0, 1], 6001).into();
+        decide(&register("dev"), &mut reg);
+        let flags = Flags::default();
+        let at = SystemTime::UNIX_EPOCH;
+        let update = post("/rd/1");
+        let kind = classify(&update, &super::super::base::RegistryContext(&reg));
+        answer(&update, kind, update_port, &flags, &mut reg, at);
+        assert_eq!(reg.by_endpoint("dev").unwrap().peer, update_port);
+        let mut delete = Message::new(Type::Confirmable, Code::DELETE, 2);
+        delete.set_uri("/rd/1");
+        let v = answer(&delete, Kind::Deregister, update_port, &flags, &mut reg, at)
+            .vacated
+            .expect("its addresses are left");
+        assert_eq!(v.peers, vec![update_port, peer()]);
     }
 
     #[test]

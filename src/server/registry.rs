@@ -4,6 +4,13 @@
 //! go through indexes, and a registration is removed or moved without
 //! rebuilding them, so a datagram, a re-registration or a De-register
 //! costs the same with 10 clients or 10,000 (`benches/registry.rs`).
+//!
+//! A client that sends an Update from a new address is then reached there
+//! (LwM2M Core §6.2.2), but its earlier addresses stay its own: some
+//! clients (coap-node) send each Update from a fresh port while their
+//! notifications keep coming from the port they registered from. What
+//! arrives from an earlier address still names the registration and
+//! counts as heard from it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -18,8 +25,12 @@ pub struct Client {
     /// Endpoint name (`ep`), shared with the history records exchanged
     /// with it.
     pub endpoint: Arc<str>,
-    /// Where its messages come from.
+    /// Where its messages come from (the address of its last Register or
+    /// Update), and where commands go.
     pub peer: SocketAddr,
+    /// Addresses it used before its last Update moved it, still its own,
+    /// the most recently heard from last (at most [`EARLIER_ADDRESSES`]).
+    pub earlier: Vec<SocketAddr>,
     /// The location nsh handed out, e.g. `/rd/3`.
     pub location: String,
     /// What the Register (and later Updates) said.
@@ -34,6 +45,10 @@ pub struct Client {
     /// certificate subject); `None` without DTLS.
     pub identity: Option<String>,
 }
+
+/// How many earlier addresses a registration keeps: the ones least
+/// recently heard from go first.
+pub const EARLIER_ADDRESSES: usize = 8;
 
 /// All registered clients.
 ///
@@ -52,6 +67,9 @@ pub struct Registry {
     by_location: HashMap<String, u64>,
     /// Registrations by address, oldest first.
     by_peer: HashMap<SocketAddr, Vec<u64>>,
+    /// Registrations by an earlier address ([`Client::earlier`]), oldest
+    /// first.
+    by_earlier: HashMap<SocketAddr, Vec<u64>>,
     /// No registration's lifetime ends before this (`None`: none ends at
     /// all), once `expiry_known`; [`Registry::expire`] looks through the
     /// registrations only once it has passed.
@@ -100,9 +118,11 @@ impl Registry {
         self.by_location.insert(location.clone(), order);
         // The newest order of all: it goes last.
         self.by_peer.entry(peer).or_default().push(order);
+        self.claim(peer);
         let client = Client {
             endpoint,
             peer,
+            earlier: Vec::new(),
             location: location.clone(),
             registration,
             registered_at: now,
@@ -152,11 +172,14 @@ impl Registry {
         self.clients.get(self.by_peer.get(&peer)?.last()?)
     }
 
-    /// The endpoint name of the client that last registered from `peer`
-    /// (what a history record exchanged with `peer` names): two index
-    /// lookups and a reference count, no copy of the name.
+    /// The endpoint name of the client that last registered from `peer`,
+    /// or else of the one that last used `peer` before an Update moved it
+    /// (what a history record exchanged with `peer` names): index lookups
+    /// and a reference count, no copy of the name.
     pub fn endpoint_of(&self, peer: SocketAddr) -> Option<Arc<str>> {
-        self.by_peer(peer).map(|c| c.endpoint.clone())
+        self.by_peer(peer)
+            .or_else(|| self.clients.get(self.by_earlier.get(&peer)?.last()?))
+            .map(|c| c.endpoint.clone())
     }
 
     /// Removes the registration at `location`.
@@ -170,24 +193,11 @@ impl Registry {
         let gone = self.clients.remove(&order)?;
         self.by_endpoint.remove(&gone.endpoint);
         self.by_location.remove(&gone.location);
-        self.unindex_peer(gone.peer, order);
-        Some(gone)
-    }
-
-    fn unindex_peer(&mut self, peer: SocketAddr, order: u64) {
-        if let Some(orders) = self.by_peer.get_mut(&peer) {
-            orders.retain(|&o| o != order);
-            if orders.is_empty() {
-                self.by_peer.remove(&peer);
-            }
+        unindex(&mut self.by_peer, gone.peer, order);
+        for &earlier in &gone.earlier {
+            unindex(&mut self.by_earlier, earlier, order);
         }
-    }
-
-    /// Files `order` under `peer`, keeping the list oldest first.
-    fn index_peer(&mut self, peer: SocketAddr, order: u64) {
-        let orders = self.by_peer.entry(peer).or_default();
-        let at = orders.partition_point(|&o| o < order);
-        orders.insert(at, order);
+        Some(gone)
     }
 
     /// The client at `location` now talks from `peer`.
@@ -199,9 +209,29 @@ impl Registry {
             return;
         };
         let old = std::mem::replace(&mut c.peer, peer);
-        if old != peer {
-            self.unindex_peer(old, order);
-            self.index_peer(peer, order);
+        if old == peer {
+            return;
+        }
+        unindex(&mut self.by_peer, old, order);
+        index(&mut self.by_peer, peer, order);
+        // The old address becomes an earlier one, the most recently heard
+        // from; the new one is no longer anybody's earlier address.
+        c.earlier.push(old);
+        index(&mut self.by_earlier, old, order);
+        if c.earlier.len() > EARLIER_ADDRESSES {
+            let dropped = c.earlier.remove(0);
+            unindex(&mut self.by_earlier, dropped, order);
+        }
+        self.claim(peer);
+    }
+
+    /// `peer` is now a registration's own address: it is no longer an
+    /// earlier address of any.
+    fn claim(&mut self, peer: SocketAddr) {
+        for order in self.by_earlier.remove(&peer).into_iter().flatten() {
+            if let Some(c) = self.clients.get_mut(&order) {
+                c.earlier.retain(|&a| a != peer);
+            }
         }
     }
 
@@ -230,17 +260,33 @@ impl Registry {
             if let Some(c) = self.clients.get_mut(&order) {
                 c.peer = new;
                 moved.push(c.endpoint.to_string());
-                self.index_peer(new, order);
+                index(&mut self.by_peer, new, order);
             }
         }
+        self.claim(new);
         moved
     }
 
-    /// Marks traffic from `peer`.
+    /// Marks traffic from `peer`, for the clients registered there and
+    /// those that used it before an Update moved them (for which it becomes
+    /// the earlier address most recently heard from).
     pub fn touch(&mut self, peer: SocketAddr, now: SystemTime) {
         for order in self.by_peer.get(&peer).into_iter().flatten() {
             if let Some(c) = self.clients.get_mut(order) {
                 c.last_seen = now;
+            }
+        }
+        // An address a registration holds now is no earlier address: see
+        // `claim`.
+        for order in self.by_earlier.get(&peer).into_iter().flatten() {
+            if let Some(c) = self.clients.get_mut(order) {
+                c.last_seen = now;
+                if c.earlier.last() != Some(&peer)
+                    && let Some(at) = c.earlier.iter().position(|&a| a == peer)
+                {
+                    c.earlier.remove(at);
+                    c.earlier.push(peer);
+                }
             }
         }
     }
@@ -290,6 +336,25 @@ impl Registry {
     /// True when `location` was handed out and is still registered.
     pub fn is_location(&self, location: &str) -> bool {
         self.by_location(location).is_some()
+    }
+}
+
+/// Files `order` under `peer` in `by`, keeping the list oldest first.
+fn index(by: &mut HashMap<SocketAddr, Vec<u64>>, peer: SocketAddr, order: u64) {
+    let orders = by.entry(peer).or_default();
+    let at = orders.partition_point(|&o| o < order);
+    if orders.get(at) != Some(&order) {
+        orders.insert(at, order);
+    }
+}
+
+/// Takes `order` out of `peer`'s list in `by`.
+fn unindex(by: &mut HashMap<SocketAddr, Vec<u64>>, peer: SocketAddr, order: u64) {
+    if let Some(orders) = by.get_mut(&peer) {
+        orders.retain(|&o| o != order);
+        if orders.is_empty() {
+            by.remove(&peer);
+        }
     }
 }
 
@@ -396,5 +461,43 @@ mod tests {
         r.touch(addr(1), SystemTime::UNIX_EPOCH);
         assert!(r.clients().all(|c| c.last_seen == SystemTime::UNIX_EPOCH));
         assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn earlier_addresses_of_a_moved_registration_still_name_it() {
+        let at = |s: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        let mut r = Registry::default();
+        let heard = |r: &Registry, ep: &str| {
+            r.clients()
+                .find(|c| &*c.endpoint == ep)
+                .map(|c| c.last_seen)
+                .unwrap()
+        };
+        r.register_at(addr(1), "dev".into(), Registration::default(), at(0));
+        // Its Update comes from a new port: commands go there, but what
+        // still comes from the first port is its own.
+        r.readdress("/rd/1", addr(2));
+        assert_eq!(r.by_peer(addr(2)).unwrap().endpoint, "dev".into());
+        assert!(r.by_peer(addr(1)).is_none());
+        assert_eq!(r.endpoint_of(addr(1)), Some("dev".into()));
+        r.touch(addr(1), at(5));
+        assert_eq!(heard(&r, "dev"), at(5));
+        // A port per Update: the one still heard from stays, the ones
+        // heard from least recently go past the limit.
+        for port in 3..20 {
+            r.readdress("/rd/1", addr(port));
+            r.touch(addr(1), at(u64::from(port)));
+        }
+        assert_eq!(r.endpoint_of(addr(1)), Some("dev".into()));
+        assert_eq!(r.endpoint_of(addr(18)), Some("dev".into()));
+        assert_eq!(r.endpoint_of(addr(2)), None);
+        // Another registration from an earlier address takes it over.
+        r.register_at(addr(1), "other".into(), Registration::default(), at(30));
+        assert_eq!(r.endpoint_of(addr(1)), Some("other".into()));
+        r.touch(addr(1), at(40));
+        assert_eq!(heard(&r, "dev"), at(19));
+        // A De-register takes its earlier addresses with it.
+        r.deregister("/rd/1");
+        assert_eq!(r.endpoint_of(addr(18)), None);
     }
 }

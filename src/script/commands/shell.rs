@@ -100,7 +100,7 @@ command! {
     struct ClientsArgs {
         count: Option<i64> = opt(Int, "50; 0 lists all"),
     }
-    help: "Lists registered clients (endpoint, address, location, lifetime, binding, version, seconds since last heard), oldest first: COUNT lines at most, then a line saying how many more there are (0 lists every one). Returns all of them as maps, whatever COUNT.",
+    help: "Lists registered clients (endpoint, address, location, lifetime, binding, version, seconds since last heard), oldest first: COUNT lines at most, then a line saying how many more there are (0 lists every one). Returns all of them as maps, whatever COUNT. A client whose Update came from a new address is reached there, and keeps its earlier addresses (`earlier_peers`, at most 8): what still comes from them (notifications from the port it registered from) names it and counts as heard from it.",
     example: "clients  |  clients 0  |  for c in clients() { print(c.endpoint) }",
     run: cmd_clients,
 }
@@ -648,6 +648,10 @@ fn client_map(c: &crate::server::Client, current: bool) -> Dynamic {
     let r = &c.registration;
     m.insert("endpoint".into(), c.endpoint.to_string().into());
     m.insert("peer".into(), c.peer.to_string().into());
+    m.insert(
+        "earlier_peers".into(),
+        Dynamic::from_array(c.earlier.iter().map(|a| a.to_string().into()).collect()),
+    );
     m.insert("location".into(), c.location.clone().into());
     m.insert(
         "lifetime".into(),

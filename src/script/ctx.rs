@@ -15,8 +15,15 @@ pub struct Ctx {
     pub out: Box<dyn Fn(&str) + Send + Sync>,
     /// IPv6 default from the command line.
     pub ipv6: bool,
-    /// At a prompt (tables are printed) rather than in a script.
+    /// At a prompt rather than in a script or `nsh -c`: `listen` waits
+    /// for the first client, `exit` says so, and an armed `expect` that a
+    /// message did not meet is reported after the line instead of failing
+    /// the next command.
     pub interactive: bool,
+    /// Listing commands print their tables (`clients`, `history`,
+    /// `observations`, `process_stats`, `write_file`'s total), as at the
+    /// prompt and for `nsh -c`; a script gets only their values.
+    pub listings: bool,
     /// `exit` was called.
     pub exit: AtomicBool,
     /// The status `exit` was called with.
@@ -77,6 +84,7 @@ impl Ctx {
             out,
             ipv6,
             interactive,
+            listings: interactive,
             exit: AtomicBool::new(false),
             exit_code: AtomicU8::new(0),
             exit_at: Mutex::new(None),

@@ -204,6 +204,15 @@ impl Shell {
         Shell::with_ctx(Ctx::new(server, ipv6, interactive))
     }
 
+    /// A shell for `nsh -c LINE`: a script's rules (`listen` does not
+    /// wait, an unmet `expect` fails the line), but listing commands print
+    /// their tables as at the prompt.
+    pub fn for_one_line(server: Server, ipv6: bool) -> Shell {
+        let mut ctx = Ctx::new(server, ipv6, false);
+        ctx.listings = true;
+        Shell::with_ctx(ctx)
+    }
+
     /// A shell whose output (commands' lines and Rhai's `print`) goes to
     /// `out` rather than to standard output.
     pub fn with_output(server: Server, ipv6: bool, out: Arc<dyn Fn(&str) + Send + Sync>) -> Shell {

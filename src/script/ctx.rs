@@ -30,6 +30,8 @@ pub struct Ctx {
     pub exit_code: AtomicU8,
     /// Where in the script `exit` was called (`2:1`), once it was.
     pub exit_at: Mutex<Option<String>>,
+    /// The `test(…)` case `exit` was called in, by name, once it was.
+    pub exit_case: Mutex<Option<String>>,
     /// The script file running (named in the failures of its cases).
     pub script_file: Mutex<Option<String>>,
     /// File servers running in the background.
@@ -88,6 +90,7 @@ impl Ctx {
             exit: AtomicBool::new(false),
             exit_code: AtomicU8::new(0),
             exit_at: Mutex::new(None),
+            exit_case: Mutex::new(None),
             script_file: Mutex::new(None),
             file_servers: Mutex::new(Vec::new()),
             tests: Mutex::new(Vec::new()),

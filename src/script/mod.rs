@@ -1144,8 +1144,11 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
             // (passed with `exit(0)`, failed with another status, the exit
             // naming the case) and the observations it left cancelled.
             // `earlier`: the case's failure before an after_each exited.
-            let end_by_exit = |exit: Box<EvalAltResult>, note: Option<String>, earlier: Option<String>| {
-                *ctx.exit_case.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_string());
+            let end_by_exit = |exit: Box<EvalAltResult>,
+                               note: Option<String>,
+                               earlier: Option<String>| {
+                *ctx.exit_case.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(name.to_string());
                 let code = ctx.exit_code.load(Ordering::SeqCst);
                 let exited = (code != 0).then(|| {
                     let at = ctx

@@ -335,7 +335,11 @@ fn run(server: &Server, opts: Options) -> ExitCode {
     let flag = server.interrupt_flag();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let interactive = opts.script.is_none() && opts.code.is_none();
-    let mut shell = Shell::new(server.clone(), opts.ipv6, interactive);
+    let mut shell = if opts.code.is_some() {
+        Shell::for_one_line(server.clone(), opts.ipv6)
+    } else {
+        Shell::new(server.clone(), opts.ipv6, interactive)
+    };
     let security = match opts.security.resolve(None) {
         Ok(s) => s,
         Err(e) => {
@@ -395,10 +399,9 @@ fn run(server: &Server, opts: Options) -> ExitCode {
                 ExitCode::from(1)
             }
             LineResult::Value(v) => {
-                // As at the prompt: a Message as its summary and values.
-                if nsh::script::command_form(&code).is_none()
-                    && let Some(text) = nsh::script::value_text(&v)
-                {
+                // What the prompt shows of the line's value (listing
+                // commands printed their tables as they ran).
+                if let Some(text) = nsh::script::value_text(&v) {
                     println!("{text}");
                 }
                 ExitCode::SUCCESS

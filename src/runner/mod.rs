@@ -1383,11 +1383,14 @@ fn run_script_cases(
         if let Some(at) = shell.exited_at()
             && result.not_run.is_none()
         {
-            let at = if at.is_empty() {
+            let mut at = if at.is_empty() {
                 String::new()
             } else {
                 format!(" at {file}:{at}")
             };
+            if let Some(case) = shell.exit_case() {
+                at.push_str(&format!(" in case `{case}`"));
+            }
             result.not_run = Some(format!("not run: the script ended with exit(0){at}"));
         }
         result.tests = shell

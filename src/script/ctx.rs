@@ -15,14 +15,23 @@ pub struct Ctx {
     pub out: Box<dyn Fn(&str) + Send + Sync>,
     /// IPv6 default from the command line.
     pub ipv6: bool,
-    /// At a prompt (tables are printed) rather than in a script.
+    /// At a prompt rather than in a script or `nsh -c`: `listen` waits
+    /// for the first client, `exit` says so, and an armed `expect` that a
+    /// message did not meet is reported after the line instead of failing
+    /// the next command.
     pub interactive: bool,
+    /// Listing commands print their tables (`clients`, `history`,
+    /// `observations`, `process_stats`, `write_file`'s total), as at the
+    /// prompt and for `nsh -c`; a script gets only their values.
+    pub listings: bool,
     /// `exit` was called.
     pub exit: AtomicBool,
     /// The status `exit` was called with.
     pub exit_code: AtomicU8,
     /// Where in the script `exit` was called (`2:1`), once it was.
     pub exit_at: Mutex<Option<String>>,
+    /// The `test(…)` case `exit` was called in, by name, once it was.
+    pub exit_case: Mutex<Option<String>>,
     /// The script file running (named in the failures of its cases).
     pub script_file: Mutex<Option<String>>,
     /// File servers running in the background.
@@ -77,9 +86,11 @@ impl Ctx {
             out,
             ipv6,
             interactive,
+            listings: interactive,
             exit: AtomicBool::new(false),
             exit_code: AtomicU8::new(0),
             exit_at: Mutex::new(None),
+            exit_case: Mutex::new(None),
             script_file: Mutex::new(None),
             file_servers: Mutex::new(Vec::new()),
             tests: Mutex::new(Vec::new()),

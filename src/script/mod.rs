@@ -56,6 +56,8 @@ pub enum RunError {
         at: String,
         /// The status.
         code: u8,
+        /// The `test(…)` case it was called in, by name.
+        case: Option<String>,
     },
     /// The script completed but some `test(…)` blocks failed.
     TestsFailed {
@@ -73,10 +75,22 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Script(e) => f.write_str(e),
             RunError::Skipped(reason) => write!(f, "skipped: {reason}"),
-            RunError::Exit { file, at, code } if at.is_empty() => {
-                write!(f, "{file}: exit({code})")
+            RunError::Exit {
+                file,
+                at,
+                code,
+                case,
+            } => {
+                if at.is_empty() {
+                    write!(f, "{file}: exit({code})")?;
+                } else {
+                    write!(f, "{file}:{at}: exit({code})")?;
+                }
+                match case {
+                    Some(case) => write!(f, " in case `{case}`"),
+                    None => Ok(()),
+                }
             }
-            RunError::Exit { file, at, code } => write!(f, "{file}:{at}: exit({code})"),
             RunError::TestsFailed {
                 file,
                 failed,
@@ -202,6 +216,15 @@ impl Shell {
     /// A shell over `server`.
     pub fn new(server: Server, ipv6: bool, interactive: bool) -> Shell {
         Shell::with_ctx(Ctx::new(server, ipv6, interactive))
+    }
+
+    /// A shell for `nsh -c LINE`: a script's rules (`listen` does not
+    /// wait, an unmet `expect` fails the line), but listing commands print
+    /// their tables as at the prompt.
+    pub fn for_one_line(server: Server, ipv6: bool) -> Shell {
+        let mut ctx = Ctx::new(server, ipv6, false);
+        ctx.listings = true;
+        Shell::with_ctx(ctx)
     }
 
     /// A shell whose output (commands' lines and Rhai's `print`) goes to
@@ -355,6 +378,15 @@ impl Shell {
         })
     }
 
+    /// The case the script called `exit` in, by name, when it did so in one.
+    pub fn exit_case(&self) -> Option<String> {
+        self.ctx
+            .exit_case
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn run_source(&mut self, file: &str, source: &str) -> Result<(), RunError> {
         let ast = self.compile(file, source)?;
         match self.engine.run_ast_with_scope(&mut self.scope, &ast) {
@@ -373,6 +405,7 @@ impl Shell {
                             .clone()
                             .unwrap_or_default(),
                         code,
+                        case: self.exit_case(),
                     }),
                 }
             }
@@ -391,6 +424,7 @@ impl Shell {
                         file: file.to_string(),
                         at: if p.is_none() { String::new() } else { pos(p) },
                         code,
+                        case: self.exit_case(),
                     }),
                     None => Err(RunError::Script(format!(
                         "{file}: exit({v}): the exit status is 0 to 255"
@@ -982,7 +1016,8 @@ fn prefixed(name: &str, e: String) -> String {
 /// failed test exits 1 after printing `N passed, M failed`. Under `nsh test`
 /// ([`SuiteMode`]) each case starts with an empty inbox, what was left
 /// unread noted on it, observations it left active are cancelled and noted
-/// on it, and the runner prints the results. `before_each(|| …)` and
+/// on it, and the runner prints the results. `exit` inside a case ends the
+/// case so too, and the script with the case named. `before_each(|| …)` and
 /// `after_each(|| …)` set blocks run around every later case: a failure in
 /// either fails the case, and `after_each` runs even after a failed body.
 fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
@@ -1039,7 +1074,7 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
             };
             // Until the case returns, after_each included.
             let _running = RunningCase::enter(ctx, format!("case {n}, {name}"));
-            let mut result = run(&before)
+            let result = run(&before)
                 .and_then(|()| body.call_within_context::<Dynamic>(&nc, ()).map(|_| ()));
             let skip = ctx
                 .skip_request
@@ -1104,13 +1139,18 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                     Position::NONE,
                 )));
             }
-            if let Err(e) = &result
-                && matches!(**e, EvalAltResult::Exit(..))
-            {
-                // `exit` in the case ends the script there: the case ran,
-                // passed with `exit(0)`, failed with another status.
+            // `exit` in the case (its body, before_each or after_each) ends
+            // the script there, and the case as any case ends: recorded
+            // (passed with `exit(0)`, failed with another status, the exit
+            // naming the case) and the observations it left cancelled.
+            // `earlier`: the case's failure before an after_each exited.
+            let end_by_exit = |exit: Box<EvalAltResult>,
+                               note: Option<String>,
+                               earlier: Option<String>| {
+                *ctx.exit_case.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(name.to_string());
                 let code = ctx.exit_code.load(Ordering::SeqCst);
-                let failure = (code != 0).then(|| {
+                let exited = (code != 0).then(|| {
                     let at = ctx
                         .exit_at
                         .lock()
@@ -1118,10 +1158,18 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                         .clone()
                         .unwrap_or_default();
                     match &file {
-                        Some(f) => format!("{f}:{at}: exit({code})"),
-                        None => format!("{at}: exit({code})"),
+                        Some(f) => format!("{f}:{at}: exit({code}) in case `{name}`"),
+                        None => format!("{at}: exit({code}) in case `{name}`"),
                     }
                 });
+                let failure = match (earlier, exited) {
+                    (Some(e), Some(x)) => Some(format!("{e}\nand in after_each: {x}")),
+                    (Some(e), None) => Some(e),
+                    (None, x) => x,
+                };
+                let left_active = suite
+                    .as_ref()
+                    .and_then(|_| cancel_left_observations(ctx, &observed_before));
                 record_case(
                     ctx,
                     n,
@@ -1133,12 +1181,18 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                         duration: started.elapsed(),
                         started: started_at,
                         ended: std::time::SystemTime::now(),
-                        left_active: None,
+                        left_active,
                     },
                     suite.is_none(),
                 );
-                return result.map(|()| false);
-            }
+                Err(exit)
+            };
+            let mut result = match result {
+                Err(e) if matches!(*e, EvalAltResult::Exit(..)) => {
+                    return end_by_exit(e, note, None);
+                }
+                other => other,
+            };
             if matches!(&result, Err(e) if ends_all(e)) {
                 return result.map(|()| false);
             }
@@ -1149,6 +1203,13 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
             }
             let mut teardown = None;
             if let Err(e) = run(&after) {
+                if matches!(*e, EvalAltResult::Exit(..)) {
+                    let earlier = match (&result, &skip) {
+                        (Err(b), None) => Some(at(b)),
+                        _ => None,
+                    };
+                    return end_by_exit(e, note, earlier);
+                }
                 if ends_all(&e) {
                     return Err(e);
                 }
@@ -1296,6 +1357,9 @@ fn cancel_left_observations(ctx: &Ctx, before: &[Vec<u8>]) -> Option<String> {
         let outcome = match cancel {
             Some(cmd) if by_path => match call_command(ctx, cmd, vec![path.clone().into()]) {
                 Ok(_) => "cancelled".to_string(),
+                // After `exit` in the case: the cancel ran, and says the
+                // script ends.
+                Err(e) if matches!(*e, EvalAltResult::Exit(..)) => "cancelled".to_string(),
                 Err(e) => {
                     ctx.server.forget_observation(&token);
                     format!("cancel failed ({e}), forgotten")

@@ -1099,3 +1099,50 @@ fn process_stats_counts_the_heap() {
     assert_eq!(status, 0, "{out}{err}");
     assert!(out.contains("@@true true"), "{out}{err}");
 }
+
+/// `nsh -c LINE` prints what the prompt prints for LINE: the tables of
+/// listing commands, a command's taken message, an expression's value;
+/// nothing for a command without output. An error still goes to stderr
+/// with status 1, as in a script.
+#[test]
+fn dash_c_prints_what_the_prompt_prints_for_its_line() {
+    for (line, shows) in [
+        ("clients", "no registered clients\n"),
+        ("observations", "no active observations\n"),
+        ("clients()", "no registered clients\n[]\n"),
+        ("1+1", "2\n"),
+        ("sleep 0", ""),
+        ("recv 0.01", ""),
+        ("history", ""),
+    ] {
+        let (code, out, err) = nsh(&["-c", line]);
+        assert_eq!(code, 0, "{line}: {err}");
+        assert_eq!(out, shows, "nsh -c {line:?}");
+        assert_eq!(out, piped(format!("{line}\n")), "{line:?} at the prompt");
+    }
+    // A history with a message in it: its table row, then (a Rhai call)
+    // its value, as at the prompt. The peer is a socket that never reads.
+    let (_silent, port) = crate::harness::silent_udp_port();
+    let line = format!("connect(\"127.0.0.1\", {port}); reset(); history()");
+    let (code, out, err) = nsh(&["-c", &line]);
+    assert_eq!(code, 0, "{err}");
+    let sent = out
+        .lines()
+        .find(|l| l.starts_with("-> Reset, msg_id = "))
+        .unwrap_or_else(|| panic!("no Reset sent in\n{out}"));
+    assert!(
+        out.ends_with(&format!("   1  127.0.0.1:{port}  {sent}\n{sent}\n")),
+        "{out}"
+    );
+    // A failing command: the error on stderr, status 1, nothing shown.
+    let (code, out, err) = nsh(&["-c", "read /3/0"]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out, "");
+    assert!(
+        err.starts_with("error: read: no client to send to"),
+        "{err}"
+    );
+    // `exit CODE` keeps its status.
+    let (code, _, _) = nsh(&["-c", "exit 3"]);
+    assert_eq!(code, 3);
+}

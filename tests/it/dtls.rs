@@ -258,9 +258,6 @@ fn wakatiwai_registers_and_is_read_over_dtls() {
 /// first, then registering over DTLS with the written PSK to the second.
 #[test]
 fn the_manuals_bootstrap_example_moves_a_client_to_a_dtls_server() {
-    use std::io::BufRead;
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     // The DTLS server listens on a free port and names it.
     let dm_script = crate::harness::repo().join("tests/scripts/dm_register.rhai");
     let dm_args: [String; 6] = [
@@ -284,29 +281,22 @@ fn the_manuals_bootstrap_example_moves_a_client_to_a_dtls_server() {
         .recv_timeout(std::time::Duration::from_secs(20))
         .expect("the DTLS server names its port");
     // The bootstrap server: `listen 0` first, the client once it listens.
-    let mut bs = Command::new(crate::harness::nsh_bin())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut bs_in = bs.stdin.take().unwrap();
-    let mut bs_lines = std::io::BufReader::new(bs.stdout.take().unwrap());
-    bs_in.write_all(b"listen 0\n").unwrap();
-    let mut first = String::new();
-    bs_lines.read_line(&mut first).unwrap();
-    let bs_port = crate::harness::listening_port(&first)
-        .unwrap_or_else(|| panic!("the bootstrap server names its port: {first}"));
+    // A LiveNsh: killed if the test fails while it waits for the client.
+    let mut bs = crate::harness::LiveNsh::piped(&[]);
+    bs.send_line("listen 0");
+    let first = bs.wait_line(|l| listening_port(l).is_some(), 10);
+    let bs_port = listening_port(&first).unwrap();
     let _peer =
         crate::harness::Peer::node("waka.js", bs_port, "waka-manual", &[("BOOTSTRAP", "1")]);
     let session = format!(
         "wait_for(\"RequestBootstrap\", 30);\n\
          bootstrap finish=True ssid=1 uri=coaps://127.0.0.1:{dm_port} security_mode=PreSharedKey psk_identity=user psk_key=password\n"
     );
-    bs_in.write_all(session.as_bytes()).unwrap();
-    drop(bs_in);
-    let mut bs_text = String::new();
-    std::io::Read::read_to_string(&mut bs_lines, &mut bs_text).unwrap();
-    let _ = bs.wait();
+    for line in session.lines() {
+        bs.send_line(line);
+    }
+    bs.close_input();
+    let (_, bs_text, _) = bs.finish(60);
     // wakatiwai's stray 5.00 after each answer may land between lines, so
     // the lines are checked one by one.
     assert!(

@@ -1,5 +1,7 @@
 //! Helpers: the nsh binary, ports, real peers as child processes, and
-//! running an nsh script while watching its output.
+//! running an nsh script while watching its output. Every process they
+//! start is killed and reaped when its handle drops, also when a failed
+//! assertion unwinds the test, so none is left holding the test's pipes.
 //!
 //! Ports are real, never picked by binding and releasing one: nsh listens
 //! on port 0 (`listen(0)` in the script, `listen 0` on a command line) and
@@ -106,6 +108,18 @@ impl Drop for Peer {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A child process killed and reaped when the test ends, however it ends
+/// (a failed assertion unwinds through it): for processes started without
+/// [`LiveNsh`] or [`Peer`].
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -342,6 +356,12 @@ impl LiveNsh {
         writeln!(stdin, "{line}").expect("write to nsh");
     }
 
+    /// Closes a [`LiveNsh::piped`] nsh's input: it ends as at the end of a
+    /// file of commands, once what it runs returns.
+    pub fn close_input(&mut self) {
+        self.stdin = None;
+    }
+
     /// Everything it printed on stdout so far.
     pub fn seen(&self) -> &str {
         &self.seen
@@ -401,9 +421,40 @@ impl LiveNsh {
     }
 }
 
+/// Killed and reaped when dropped, also while a failed assertion unwinds
+/// the test: an nsh left running (waiting for a client that never comes)
+/// would hold the test's pipes open and `cargo test` with them.
 impl Drop for LiveNsh {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether process `pid` exists (running, or ended and not yet reaped).
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A test that fails while a piped nsh waits for a client (`listen 0` at
+/// its prompt waits for the first one, whatever its input does) leaves no
+/// nsh behind: the panic unwinds through the [`LiveNsh`], which kills and
+/// reaps it.
+#[test]
+fn a_panic_in_a_test_leaves_no_nsh_running() {
+    let (tx, pid) = mpsc::channel();
+    let unwound = std::panic::catch_unwind(move || {
+        let mut nsh = LiveNsh::piped(&[]);
+        tx.send(nsh.pid()).unwrap();
+        nsh.send_line("listen 0");
+        nsh.wait("waiting for a client", 10);
+        nsh.close_input();
+        panic!("a failed assertion while nsh waits for a client");
+    });
+    assert!(unwound.is_err());
+    let pid = pid.recv().unwrap();
+    assert!(
+        !process_exists(pid),
+        "nsh (pid {pid}) still there after the test unwound"
+    );
 }

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{listening_port, run_nsh, script};
+use crate::harness::{KillOnDrop, listening_port, run_nsh, script};
 
 fn coap_client(args: &[&str]) {
     let out = Command::new("coap-client-notls")
@@ -332,16 +332,6 @@ fn file_server_lines_name_blocks_are_summed_up_and_end_with_a_served_line() {
     // 196 blocks over loopback take far less than the 20 s in which ten
     // lines a second would show them all.
     assert!(hidden > 0, "{out}");
-}
-
-/// A child process killed when the test ends, however it ends.
-pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A Bootstrap-Pack-Request crafted with coap-client, kept while

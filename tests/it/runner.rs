@@ -1430,7 +1430,7 @@ fn the_cases_after_an_exit_are_listed_as_not_run() {
     assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
     assert!(
         out.contains(&format!(
-            "ok 1 - e\nskip 2 - f # not run: the script ended with exit(0) at {c}:1:16\nok - {c} (1 passed, 1 skipped, "
+            "ok 1 - e\nskip 2 - f # not run: the script ended with exit(0) at {c}:1:16 in case `e`\nok - {c} (1 passed, 1 skipped, "
         )),
         "{out}"
     );
@@ -1637,5 +1637,114 @@ fn json_lines_keep_the_not_run_cases_in_order_before_the_scripts_failure() {
         );
     }
     assert!(cases[2].5 < cases[3].5, "{cases:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `exit(CODE)` inside a case ends it as a case ends: an observation it
+/// left active on the real wakatiwai client is cancelled (the Cancel is
+/// sent, in that case) and noted on it; and the exit names the case, on
+/// the console, in JUnit and in the JSON lines, and when the script runs
+/// alone.
+#[test]
+fn an_exit_inside_a_case_cancels_its_observations_and_names_the_case() {
+    let dir = scratch("exit-in-case");
+    let s = write(
+        &dir,
+        "exits.rhai",
+        "test(\"passes\", || { assert(true); });\n\
+         test(\"reads\", || {\n    observe(\"/3/0/9\");\n    exit(3);\n});\n\
+         test(\"never\", || { assert(true); });\n",
+    );
+    let xml = dir.join("junit.xml");
+    let json = dir.join("run.jsonl");
+    let run = run_nsh(
+        &[
+            "test",
+            &s,
+            "--client",
+            &waka_client("exit-in-case"),
+            "--junit",
+            &xml.display().to_string(),
+            "--json",
+            &json.display().to_string(),
+        ],
+        Duration::from_secs(120),
+        |_| {},
+    );
+    let out = &run.stdout;
+    assert_eq!(run.status.code(), Some(1), "{out}{}", run.stderr);
+    let exited = format!("{s}:4:5: exit(3) in case `reads`");
+    for line in [
+        "ok 1 - passes\n".to_string(),
+        format!(
+            "not ok 2 - reads\n  # {exited}\n  # left the observation of /3/0/9 active: cancelled\n"
+        ),
+        format!("skip 3 - never # not run: the script failed: {exited}\n"),
+    ] {
+        assert!(out.contains(&line), "missing {line:?} in\n{out}");
+    }
+    // The Cancel went to the device, in case 2.
+    let text = std::fs::read_to_string(&json).unwrap();
+    let cancel = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["summary"] == "Cancel Observation /3/0/9")
+        .unwrap_or_else(|| panic!("no cancel in\n{text}"));
+    assert_eq!(cancel["direction"], "sent");
+    assert_eq!(cancel["case"], 2);
+    let cases: Vec<(String, String, String)> = json_cases(&json)
+        .into_iter()
+        .map(|(_, _, name, status, message, _)| (name, status, message))
+        .collect();
+    assert!(
+        cases[1].0 == "reads" && cases[1].2.contains(&exited),
+        "{cases:?}"
+    );
+    let junit = crate::report::python(JUNIT_CASES, &xml);
+    assert!(junit.contains(&format!("|reads|{exited}")), "{junit}");
+    // A script run alone (no client here): its status, and the case named.
+    let alone = write(
+        &dir,
+        "alone.rhai",
+        "test(\"reads\", || {\n    exit(3);\n});\n",
+    );
+    let run = run_nsh(&[&alone], Duration::from_secs(30), |_| {});
+    assert_eq!(run.status.code(), Some(3), "{}", run.stdout);
+    let exited = format!("{alone}:2:5: exit(3) in case `reads`");
+    assert!(run.stderr.contains(&exited), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("not ok 1 - reads\n  # {exited}\n")),
+        "{}",
+        run.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `exit(CODE)` in an `after_each` ends the case as in its body: the case
+/// is recorded with its own failure and then the exit, naming the case.
+#[test]
+fn an_exit_in_after_each_records_the_case_it_ended() {
+    let dir = scratch("exit-in-after-each");
+    let s = write(
+        &dir,
+        "after.rhai",
+        "after_each(|| { exit(4); });\ntest(\"fails\", || { throw \"broken\"; });\n",
+    );
+    let run = run_nsh(&[&s], Duration::from_secs(30), |_| {});
+    assert_eq!(run.status.code(), Some(4), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            "not ok 1 - fails\n  # {s}:2:20: broken\n  # and in after_each: {s}:1:17: exit(4) in case `fails`\n"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{s}:1:17: exit(4) in case `fails`")),
+        "{}",
+        run.stderr
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -385,14 +385,17 @@ fn register_on(c: &mut RawClient, ep: &str) -> String {
 fn connections_past_the_open_files_limit_wait_and_are_served_once_some_close() {
     const CLIENTS: usize = 100;
     // nsh with at most 64 descriptors: it cannot raise its limit past that.
-    let mut child = Command::new("sh")
-        .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
-        .args([crate::harness::nsh_bin(), "--tcp", &script("tcp_many.rhai")])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start nsh under sh");
-    let stdout = child.stdout.take().expect("nsh's stdout");
+    // `exec`: the child is nsh itself, killed if the test fails.
+    let mut child = crate::harness::KillOnDrop(
+        Command::new("sh")
+            .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+            .args([crate::harness::nsh_bin(), "--tcp", &script("tcp_many.rhai")])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nsh under sh"),
+    );
+    let stdout = child.0.stdout.take().expect("nsh's stdout");
     let (tx, lines) = mpsc::channel::<String>();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -453,7 +456,7 @@ fn connections_past_the_open_files_limit_wait_and_are_served_once_some_close() {
     update.set_uri("/rd/1");
     last.send(&update).unwrap();
     wait(&|l| l.contains("@@done"));
-    let status = child.wait().expect("nsh's exit");
+    let status = child.0.wait().expect("nsh's exit");
     assert!(status.success(), "{seen}");
     let said = seen.matches("cannot accept").count();
     assert_eq!(said, 1, "{seen}");

@@ -259,7 +259,7 @@ fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
         blocks += 1;
         match upload.on_response(msg) {
             Ok(Block1Progress::Complete) => {
-                if total > 0 && ctx.interactive {
+                if total > 0 && ctx.listings {
                     ctx.say(&format!("write_file: {total} bytes in {blocks} blocks"));
                 }
                 return Ok(Dynamic::from(Msg(response)));

@@ -55,7 +55,7 @@ fn cmd_process_stats(ctx: &Ctx, _: NoArgs) -> CmdResult {
         "inbox_dropped".into(),
         Dynamic::from(server.inbox_dropped() as i64),
     );
-    if ctx.interactive {
+    if ctx.listings {
         ctx.say(&format!(
             "rss {} kB, heap {heap_kb} kB, {} fds, {} threads, history {}/{}, inbox {}",
             field("VmRSS")?,

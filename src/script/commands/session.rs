@@ -346,7 +346,7 @@ fn cmd_history(ctx: &Ctx, args: HistoryArgs) -> CmdResult {
     let all = ctx.server.history();
     let total = all.len();
     let recent = &all[total.saturating_sub(count)..];
-    if ctx.interactive {
+    if ctx.listings {
         for (i, r) in recent.iter().enumerate() {
             let endpoint = r
                 .endpoint

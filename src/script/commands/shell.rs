@@ -369,7 +369,7 @@ fn cmd_clients(ctx: &Ctx, args: ClientsArgs) -> CmdResult {
     };
     let current = ctx.server.current_client();
     let clients = ctx.server.clients();
-    if ctx.interactive {
+    if ctx.listings {
         if clients.is_empty() {
             ctx.say("no registered clients");
         }
@@ -432,7 +432,7 @@ pub(crate) fn observer(o: &crate::server::ActiveObservation) -> String {
 
 fn cmd_observations(ctx: &Ctx, _: NoArgs) -> CmdResult {
     let obs = ctx.server.observations();
-    if ctx.interactive {
+    if ctx.listings {
         if obs.is_empty() {
             ctx.say("no active observations");
         }

@@ -710,6 +710,53 @@ fn a_csm_with_an_unknown_critical_option_is_aborted_naming_it() {
 }
 
 #[test]
+fn a_request_before_the_clients_csm_is_aborted() {
+    // RFC 8323 §3.3, §5.3: each endpoint's first message is its CSM; a
+    // missing CSM is a connection error, and the connection is aborted
+    // (§5.6). libcoap's clients send their CSM first, so a raw socket.
+    let (mut nsh, port) = tcp_prompt();
+    let mut c = RawClient::connect(port).expect("connect");
+    let me = c.stream.local_addr().unwrap().to_string();
+    let mut get = message(Code::GET, b"g1");
+    get.set_uri("/temp");
+    c.send(&get).unwrap();
+    // A second one is not answered either, nor aborted again.
+    get.token = b"g2".to_vec();
+    c.send(&get).unwrap();
+    let mut back = frames_until_closed(&mut c).unwrap_or_else(|e| panic!("{e}\n{}", nsh.seen()));
+    nsh.wait(&format!("TCP connection with {me} closed"), 10);
+    nsh.send_line(
+        r#"for m in history(10) { if m.direction == "received" { print("@@n " + m.note); } }"#,
+    );
+    nsh.send_line(r#"print("@@end")"#);
+    nsh.wait("@@end", 10);
+    nsh.send_line("exit()");
+    let (_, out, err) = nsh.finish(10);
+    let out = format!("{out}{err}");
+    assert_eq!(back.first().map(|m| m.code), Some(Code::CSM), "{back:?}");
+    back.remove(0);
+    let diagnostic = the_abort(&back, &out);
+    assert!(diagnostic.contains("not a CSM"), "{diagnostic}");
+    assert!(diagnostic.contains("RFC 8323 §5.3"), "{diagnostic}");
+    assert_abort_shown(&out, &diagnostic);
+    assert!(
+        out.contains(&format!("@@n protocol error: {diagnostic}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "TCP connection with {me} closed: nsh sent Abort: {diagnostic}"
+        )),
+        "{out}"
+    );
+    // Nothing answered the GET.
+    assert!(
+        !out.contains("-> 4.04") && !out.contains("-> 2.05"),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_ping_with_custody_gets_a_pong_with_custody() {
     // RFC 8323 §5.4.1.
     let (mut nsh, port) = tcp_prompt();

@@ -1100,9 +1100,28 @@ impl Core {
     }
 
     /// A new socket: the next registration is current again, until
-    /// `connect` or `use_client` chooses; the target stays.
-    pub(crate) fn forget_choice(&mut self) {
+    /// `connect` or `use_client` chooses. The target stays, unless the old
+    /// socket was TCP: its connections closed with it, so the target
+    /// (a peer, or a client registered over one of them) is forgotten, as
+    /// is what nsh kept of each connection.
+    pub(crate) fn replace_transport(&mut self, transport: Arc<Transport>) {
+        let old = self.transport.replace(transport);
         self.chosen = false;
+        if !old.is_some_and(|t| t.is_reliable()) {
+            return;
+        }
+        self.peer_csm.clear();
+        self.csm_sent.clear();
+        self.aborted.clear();
+        if let Some(addr) = self.target.take() {
+            let who = match self.current.take() {
+                Some(endpoint) => format!("{endpoint} ({addr})"),
+                None => addr.to_string(),
+            };
+            self.print(format!(
+                "commands no longer go to {who}: its TCP connection closed with the old socket"
+            ));
+        }
     }
 
     /// Says, once per choice, that a device which would have become the

@@ -917,3 +917,44 @@ fn connect_with_tcp_0_under_tcp_talks_udp() {
     run.assert_ok();
     assert!(run.stdout.contains("@@udp"), "{}", run.stdout);
 }
+
+/// nsh's CSM carries no Block-Wise-Transfer option: with its
+/// Max-Message-Size over 1152 the option would also announce BERT (RFC
+/// 8323 §5.3.2), which nsh does not do, and libcoap's `coap-server-notls`
+/// does use BERT when it is announced. Without it, a body larger than
+/// nsh's Max-Message-Size comes block-wise in 1024-byte blocks.
+#[test]
+fn a_body_over_nshs_max_message_size_comes_in_1024_byte_blocks_not_bert() {
+    let (server, port) = crate::libcoap::libcoap_server_on("TCP");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let file = std::env::temp_dir().join(format!("nsh-tcp-bert-{}.bin", std::process::id()));
+    std::fs::write(&file, &data).unwrap();
+    let script = format!(
+        "connect(\"127.0.0.1\", {port}); \
+         let w = write_file(\"{}\", \"/5/0/0\", #{{chunksize: 1024}}); \
+         assert(w.is_success(), \"upload answered \" + w.code); \
+         let g = coap_get(\"/5/0/0\", #{{timeout_s: 30}}); \
+         assert_eq(g.role, \"assembled\"); \
+         assert_eq(g.payload.len(), 200000); \
+         let p = g.payload; \
+         for i in 0..200000 {{ if p[i] != i * 13 % 251 {{ throw \"byte \" + i + \" differs\"; }} }} \
+         let blocks = history(1000).filter(|m| m.direction == \"received\" && m.kind == \"Content\" && m.block2 != ()); \
+         assert_eq(blocks[0].block2.size, 1024); \
+         print(\"@@done\");",
+        file.display()
+    );
+    let run = run_nsh(&["--tcp", "-c", &script], Duration::from_secs(90), |_| {});
+    drop(server);
+    let _ = std::fs::remove_file(&file);
+    run.assert_ok();
+    let out = &run.stdout;
+    assert!(out.contains("@@done"), "{out}");
+    let csm = out
+        .lines()
+        .find(|l| l.starts_with("-> 7.01 (SIGNALING_CSM)"))
+        .unwrap_or_default();
+    assert_eq!(
+        csm, "-> 7.01 (SIGNALING_CSM), None, id=None, token=b'', Max-Message-Size=65535",
+        "{out}"
+    );
+}

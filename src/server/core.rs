@@ -23,6 +23,7 @@ use super::history::{Direction, Record, RecordRef, Role};
 use super::registrar::{self, Reply, Target};
 use super::registry::Registry;
 use super::session::Session;
+use crate::coap::udp::DecodeError;
 use crate::coap::{CoapOption, Code, ContentFormat, Message, OptionNumber, Type, tcp, udp};
 use crate::exchange::{
     Block2Assembly, BlockProgress, Event, Exchanges, Incoming, ObservationId, RequestId, check_szx,
@@ -178,6 +179,9 @@ pub(crate) struct Core {
     peer_csm: HashMap<SocketAddr, RecordRef>,
     /// The TCP peers nsh's own CSM is queued for, until they close.
     csm_sent: HashSet<SocketAddr>,
+    /// The TCP peers nsh sent an Abort, until they close: what they send
+    /// meanwhile is recorded, not processed (RFC 8323 §5.6).
+    aborted: HashSet<SocketAddr>,
     notification_blocks: FxHashMap<RequestId, NotificationAssembly>,
     /// Outcomes of awaited transmissions, by sequence number, until taken
     /// (at once, by the sender).
@@ -207,6 +211,7 @@ impl Core {
             asked: BTreeMap::new(),
             peer_csm: HashMap::new(),
             csm_sent: HashSet::new(),
+            aborted: HashSet::new(),
             notification_blocks: FxHashMap::default(),
             sent: FxHashMap::default(),
             effects: Vec::new(),
@@ -621,10 +626,17 @@ impl Core {
                 return;
             }
         };
+        if reliable && self.aborted.contains(&peer) {
+            self.after_abort(peer, msg, blank);
+            return;
+        }
         // A signaling message with an option nsh cannot process is not
-        // answered: the connection is aborted (RFC 8323 §5.2, §5.3).
+        // answered: the connection is aborted (RFC 8323 §5.2, §5.3); so
+        // is a connection whose first message is not a CSM (§3.3, §5.3).
         let signaling_fault = if reliable {
             tcp::signaling_fault(&msg)
+                .map(|(option, why)| ((msg.code == Code::CSM).then_some(option), why))
+                .or_else(|| self.missing_csm(peer, &msg).map(|why| (None, why)))
         } else {
             None
         };
@@ -769,8 +781,7 @@ impl Core {
             }
             Incoming::New => {
                 let msg = msg.clone();
-                if let Some((option, why)) = signaling_fault {
-                    let bad = (msg.code == Code::CSM).then_some(option);
+                if let Some((bad, why)) = signaling_fault {
                     self.deliver(record);
                     self.abort(peer, &why, bad, now);
                     return;
@@ -783,6 +794,46 @@ impl Core {
             }
         }
         self.flush();
+    }
+
+    /// Why `msg`, received over TCP from `peer`, cannot be processed when
+    /// it is the first message on the connection and not a CSM (RFC 8323
+    /// §3.3, §5.3): the connection lacks its CSM.
+    fn missing_csm(&self, peer: SocketAddr, msg: &Message) -> Option<String> {
+        if msg.code == Code::CSM || self.peer_csm.contains_key(&peer) {
+            return None;
+        }
+        Some(format!(
+            "the first message on the connection is {}, not a CSM; \
+             each endpoint's first message is its CSM, and a connection \
+             without one is aborted (RFC 8323 §5.3, §3.3)",
+            msg.code
+        ))
+    }
+
+    /// Records `msg` from a TCP peer nsh already sent an Abort (RFC 8323
+    /// §5.6): shown, kept and delivered, but neither matched nor answered.
+    fn after_abort(
+        &mut self,
+        peer: SocketAddr,
+        msg: Message,
+        blank: impl FnOnce(Result<Message, DecodeError>) -> Record,
+    ) {
+        let kind = kind::classify(&msg, &RegistryContext(&self.registry));
+        let endpoint = self.registry.endpoint_of(peer);
+        let record = self.session.push(Record {
+            kind: Some(kind),
+            endpoint,
+            role: Role::New,
+            note: Some(
+                "received after nsh sent Abort on this connection; not processed (RFC 8323 §5.6)"
+                    .into(),
+            ),
+            ..blank(Ok(msg))
+        });
+        self.show(&record, None);
+        self.session.check_expectation(&record);
+        self.deliver(record);
     }
 
     /// Hands a response to the request waiting for it; nobody waits for a
@@ -958,6 +1009,7 @@ impl Core {
         now: Instant,
     ) {
         self.reply(peer, tcp::abort(diagnostic, bad_csm_option), now);
+        self.aborted.insert(peer);
         self.close_after_answers(peer, format!("nsh sent Abort: {diagnostic}"));
         self.flush();
     }
@@ -997,6 +1049,7 @@ impl Core {
     pub(crate) fn on_closed(&mut self, peer: SocketAddr, why: &str) {
         self.peer_csm.remove(&peer);
         self.csm_sent.remove(&peer);
+        self.aborted.remove(&peer);
         let ended = self.exchanges.pending_to(&peer);
         for &id in &ended {
             self.exchanges.cancel_request(id);
@@ -1047,9 +1100,28 @@ impl Core {
     }
 
     /// A new socket: the next registration is current again, until
-    /// `connect` or `use_client` chooses; the target stays.
-    pub(crate) fn forget_choice(&mut self) {
+    /// `connect` or `use_client` chooses. The target stays, unless the old
+    /// socket was TCP: its connections closed with it, so the target
+    /// (a peer, or a client registered over one of them) is forgotten, as
+    /// is what nsh kept of each connection.
+    pub(crate) fn replace_transport(&mut self, transport: Arc<Transport>) {
+        let old = self.transport.replace(transport);
         self.chosen = false;
+        if !old.is_some_and(|t| t.is_reliable()) {
+            return;
+        }
+        self.peer_csm.clear();
+        self.csm_sent.clear();
+        self.aborted.clear();
+        if let Some(addr) = self.target.take() {
+            let who = match self.current.take() {
+                Some(endpoint) => format!("{endpoint} ({addr})"),
+                None => addr.to_string(),
+            };
+            self.print(format!(
+                "commands no longer go to {who}: its TCP connection closed with the old socket"
+            ));
+        }
     }
 
     /// Says, once per choice, that a device which would have become the

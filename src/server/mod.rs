@@ -159,8 +159,7 @@ impl Server {
         }
         {
             let mut core = self.lock();
-            core.transport = Some(transport);
-            core.forget_choice();
+            core.replace_transport(transport);
         }
         let mut config = lock(&self.shared.config);
         config.listen_port = Some(bound);

@@ -321,3 +321,32 @@ fn tab_completes_functions_and_variables_defined_at_the_prompt() {
     p.exp_string("42").expect("the completed line ran");
     exit(&mut p);
 }
+
+/// `connect … tcp=1` to libcoap's `coap-server-notls` puts the peer in the
+/// prompt; a `listen` after it opens a new socket, and the TCP connection
+/// went with the old one: the prompt no longer names the peer.
+#[test]
+fn listen_after_a_tcp_connect_drops_the_peer_from_the_prompt() {
+    let (server, port) = crate::libcoap::libcoap_server_on("TCP");
+    let mut p = start();
+    p.send_line(&format!("connect 127.0.0.1 {port} tcp=1"))
+        .unwrap();
+    p.exp_string(&format!("TCP connection to 127.0.0.1:{port} established"))
+        .expect("the connection line");
+    p.exp_string(&format!("client: 127.0.0.1:{port} $ "))
+        .expect("the prompt naming the peer");
+    p.send_line("listen 0 wait=0").unwrap();
+    p.exp_string(&format!(
+        "commands no longer go to 127.0.0.1:{port}: its TCP connection closed with the old socket"
+    ))
+    .expect("the line saying so");
+    let (_, line) = p
+        .exp_regex(r"listening on UDP port \d+\r?\n")
+        .expect("the listening line");
+    let new_port: u16 = line.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+    p.exp_string(&format!("[nsh] port: {new_port} $ "))
+        .expect("the prompt without the peer of the old socket");
+    drop(server);
+    p.send_line("exit").unwrap();
+    p.exp_eof().unwrap();
+}

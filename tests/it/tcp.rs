@@ -713,6 +713,53 @@ fn a_csm_with_an_unknown_critical_option_is_aborted_naming_it() {
 }
 
 #[test]
+fn a_request_before_the_clients_csm_is_aborted() {
+    // RFC 8323 §3.3, §5.3: each endpoint's first message is its CSM; a
+    // missing CSM is a connection error, and the connection is aborted
+    // (§5.6). libcoap's clients send their CSM first, so a raw socket.
+    let (mut nsh, port) = tcp_prompt();
+    let mut c = RawClient::connect(port).expect("connect");
+    let me = c.stream.local_addr().unwrap().to_string();
+    let mut get = message(Code::GET, b"g1");
+    get.set_uri("/temp");
+    c.send(&get).unwrap();
+    // A second one is not answered either, nor aborted again.
+    get.token = b"g2".to_vec();
+    c.send(&get).unwrap();
+    let mut back = frames_until_closed(&mut c).unwrap_or_else(|e| panic!("{e}\n{}", nsh.seen()));
+    nsh.wait(&format!("TCP connection with {me} closed"), 10);
+    nsh.send_line(
+        r#"for m in history(10) { if m.direction == "received" { print("@@n " + m.note); } }"#,
+    );
+    nsh.send_line(r#"print("@@end")"#);
+    nsh.wait("@@end", 10);
+    nsh.send_line("exit()");
+    let (_, out, err) = nsh.finish(10);
+    let out = format!("{out}{err}");
+    assert_eq!(back.first().map(|m| m.code), Some(Code::CSM), "{back:?}");
+    back.remove(0);
+    let diagnostic = the_abort(&back, &out);
+    assert!(diagnostic.contains("not a CSM"), "{diagnostic}");
+    assert!(diagnostic.contains("RFC 8323 §5.3"), "{diagnostic}");
+    assert_abort_shown(&out, &diagnostic);
+    assert!(
+        out.contains(&format!("@@n protocol error: {diagnostic}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "TCP connection with {me} closed: nsh sent Abort: {diagnostic}"
+        )),
+        "{out}"
+    );
+    // Nothing answered the GET.
+    assert!(
+        !out.contains("-> 4.04") && !out.contains("-> 2.05"),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_ping_with_custody_gets_a_pong_with_custody() {
     // RFC 8323 §5.4.1.
     let (mut nsh, port) = tcp_prompt();
@@ -872,4 +919,45 @@ fn connect_with_tcp_0_under_tcp_talks_udp() {
     drop(server);
     run.assert_ok();
     assert!(run.stdout.contains("@@udp"), "{}", run.stdout);
+}
+
+/// nsh's CSM carries no Block-Wise-Transfer option: with its
+/// Max-Message-Size over 1152 the option would also announce BERT (RFC
+/// 8323 §5.3.2), which nsh does not do, and libcoap's `coap-server-notls`
+/// does use BERT when it is announced. Without it, a body larger than
+/// nsh's Max-Message-Size comes block-wise in 1024-byte blocks.
+#[test]
+fn a_body_over_nshs_max_message_size_comes_in_1024_byte_blocks_not_bert() {
+    let (server, port) = crate::libcoap::libcoap_server_on("TCP");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let file = std::env::temp_dir().join(format!("nsh-tcp-bert-{}.bin", std::process::id()));
+    std::fs::write(&file, &data).unwrap();
+    let script = format!(
+        "connect(\"127.0.0.1\", {port}); \
+         let w = write_file(\"{}\", \"/5/0/0\", #{{chunksize: 1024}}); \
+         assert(w.is_success(), \"upload answered \" + w.code); \
+         let g = coap_get(\"/5/0/0\", #{{timeout_s: 30}}); \
+         assert_eq(g.role, \"assembled\"); \
+         assert_eq(g.payload.len(), 200000); \
+         let p = g.payload; \
+         for i in 0..200000 {{ if p[i] != i * 13 % 251 {{ throw \"byte \" + i + \" differs\"; }} }} \
+         let blocks = history(1000).filter(|m| m.direction == \"received\" && m.kind == \"Content\" && m.block2 != ()); \
+         assert_eq(blocks[0].block2.size, 1024); \
+         print(\"@@done\");",
+        file.display()
+    );
+    let run = run_nsh(&["--tcp", "-c", &script], Duration::from_secs(90), |_| {});
+    drop(server);
+    let _ = std::fs::remove_file(&file);
+    run.assert_ok();
+    let out = &run.stdout;
+    assert!(out.contains("@@done"), "{out}");
+    let csm = out
+        .lines()
+        .find(|l| l.starts_with("-> 7.01 (SIGNALING_CSM)"))
+        .unwrap_or_default();
+    assert_eq!(
+        csm, "-> 7.01 (SIGNALING_CSM), None, id=None, token=b'', Max-Message-Size=65535",
+        "{out}"
+    );
 }

@@ -16,6 +16,9 @@ use crate::harness::{nsh_bin, repo};
 struct SServer {
     child: Child,
     port: u16,
+    /// s_server's output lines (what a client sends shows there); kept
+    /// read so s_server never blocks on a full pipe.
+    lines: mpsc::Receiver<String>,
 }
 
 impl SServer {
@@ -44,7 +47,13 @@ impl SServer {
             });
             loop {
                 match rx.recv_timeout(Duration::from_secs(10)) {
-                    Ok(line) if line.contains("ACCEPT") => return SServer { child, port },
+                    Ok(line) if line.contains("ACCEPT") => {
+                        return SServer {
+                            child,
+                            port,
+                            lines: rx,
+                        };
+                    }
                     Ok(_) => continue,
                     Err(_) => break,
                 }
@@ -65,6 +74,19 @@ impl SServer {
             "-key",
             "tests/fixtures/certs/server.key",
         ])
+    }
+
+    /// Whether s_server printed a line containing `what` within `wait`.
+    fn printed(&self, what: &str, wait: Duration) -> bool {
+        let deadline = std::time::Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+        false
     }
 }
 
@@ -222,4 +244,67 @@ help("connect");
         .unwrap_or_else(|| panic!("{out}"));
     assert!(both.contains("`debug` and `debug_level`"), "{both}");
     assert!(out.contains("debug_level"), "{out}");
+}
+
+/// With only `ca_file`, nsh verifies the server's certificate and sends
+/// none of its own, as libcoap's coap-client does: the session is made
+/// and carries data (s_server prints what it receives).
+#[test]
+fn connect_with_only_a_ca_file_verifies_the_server_and_sends_no_certificate() {
+    let server = SServer::with_certificate();
+    let script = format!(
+        r#"
+connect("127.0.0.1", {}, #{{ca_file: "tests/fixtures/certs/ca.crt", timeout_s: 5}});
+print("@@connected");
+udp("nsh-was-here-over-dtls\n");
+sleep(0.3);
+"#,
+        server.port
+    );
+    let (code, out, err) = nsh(&script);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("@@connected"), "{out}\n{err}");
+    assert!(
+        server.printed("nsh-was-here-over-dtls", Duration::from_secs(5)),
+        "s_server did not print nsh's datagram\n{out}\n{err}"
+    );
+    // The CA is used: a server certificate from another CA is refused
+    // (by a fresh s_server: it serves one client at a time).
+    let server = SServer::with_certificate();
+    let e = connect_error(
+        server.port,
+        r#"#{ca_file: "tests/fixtures/certs/other-ca.crt", timeout_s: 5}"#,
+    );
+    assert!(
+        e.contains("failed: the server's certificate was rejected: issued by an unknown CA"),
+        "{e}"
+    );
+}
+
+/// A server that demands a client certificate (s_server -Verify 1) from
+/// nsh connecting with only `ca_file`: the error says the server asked for
+/// one and how to give it.
+#[test]
+fn connect_with_only_a_ca_file_to_a_server_demanding_a_client_certificate_says_so() {
+    let server = SServer::start(&[
+        "-cert",
+        "tests/fixtures/certs/server.crt",
+        "-key",
+        "tests/fixtures/certs/server.key",
+        "-CAfile",
+        "tests/fixtures/certs/ca.crt",
+        "-Verify",
+        "1",
+    ]);
+    let e = connect_error(
+        server.port,
+        r#"#{ca_file: "tests/fixtures/certs/ca.crt", timeout_s: 5}"#,
+    );
+    assert!(
+        e.contains(&format!(
+            "the DTLS handshake with 127.0.0.1:{} failed: the server asked for a client certificate and nsh has none to send: give crt_file and key_file (nsh's certificate and its private key) to `connect`",
+            server.port
+        )),
+        "{e}"
+    );
 }

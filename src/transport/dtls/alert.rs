@@ -144,6 +144,24 @@ pub(crate) fn sentence(alert: Option<Received>, from: From) -> String {
     }
 }
 
+/// What `from` sent, named without its usual cause: `the server sent
+/// fatal alert handshake_failure (40)`.
+pub(crate) fn named(alert: Option<Received>, from: From) -> String {
+    match alert {
+        Some(Received::Plain(d)) => {
+            let who = match from {
+                From::Client => "client",
+                From::Server => "server",
+            };
+            match known_name(d) {
+                Some(name) => format!("the {who} sent fatal alert {name} ({d})"),
+                None => format!("the {who} sent fatal alert {d} (unassigned)"),
+            }
+        }
+        other => sentence(other, from),
+    }
+}
+
 /// The DTLS records of `datagram`: content type, epoch, body. Stops at a
 /// record longer than what is left.
 fn dtls_records(datagram: &[u8]) -> impl Iterator<Item = (u8, u16, &[u8])> {

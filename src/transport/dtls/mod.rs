@@ -9,7 +9,9 @@
 //! The socket is read by one thread (the server's receiver). A datagram from
 //! an unknown address that looks like a ClientHello starts a session; the
 //! first ClientHello gets a HelloVerifyRequest and the session is dropped
-//! again (cookies are stateless), so spoofed sources cost nothing. A record
+//! again (cookies are stateless), so spoofed sources cost nothing (a socket
+//! `connect` opened with CAs only, no certificate of nsh's own, refuses
+//! ClientHellos with a line). A record
 //! carrying nsh's Connection ID from an unknown address is tried on the
 //! sessions with that CID; the one it decrypts for moves to the new address
 //! (NAT rebinding). Sessions end on close_notify, on a new handshake from
@@ -43,7 +45,7 @@ use mbedtls::ssl::{Context, Io};
 pub use config::Side;
 use config::Tls;
 pub use config::{CredentialKind, der_of};
-pub use settings::{CaSource, CertificateFiles, Credentials, Psk, Security};
+pub use settings::{CaSource, CertificateFiles, Credentials, OwnCertificate, Psk, Security};
 
 use super::udp::{MAX_DATAGRAM, UdpTransport, canonical};
 
@@ -133,7 +135,9 @@ pub struct DtlsTransport {
     // `sessions` comes before `server_tls`/`client_tls`: contexts are
     // dropped before the configurations (and PSK tables) they point into.
     sessions: Mutex<HashMap<SocketAddr, Session>>,
-    server_tls: Tls,
+    /// `None` when the credentials hold no certificate of nsh's own
+    /// (`connect` with only CAs): ClientHellos are refused.
+    server_tls: Option<Tls>,
     client_tls: Mutex<Option<Arc<Tls>>>,
     security: Security,
     /// Decrypted application datagrams not yet handed out.
@@ -184,7 +188,11 @@ impl DtlsTransport {
     /// Binds like [`UdpTransport::bind`] and serves DTLS 1.2 with `security`.
     /// Errors name the file or value at fault.
     pub fn bind(port: u16, ipv6: bool, security: &Security) -> io::Result<Self> {
-        let server_tls = config::build(security, Side::Server).map_err(io::Error::other)?;
+        let server_tls = if security.without_own_certificate() {
+            None
+        } else {
+            Some(config::build(security, Side::Server).map_err(io::Error::other)?)
+        };
         let udp = UdpTransport::bind(port, ipv6)?;
         // For `connect` to a port where no server listens; without it, that
         // handshake only times out.
@@ -389,7 +397,13 @@ impl DtlsTransport {
             .get_mut(&canonical(peer))
             .filter(|s| s.side == Side::Client && !s.established)?;
         let state = ffi::handshake_state(&mut session.ctx);
-        if ffi::AWAITING_SERVER_FINISHED.contains(&state) {
+        let asked =
+            self.security.without_own_certificate() && ffi::certificate_requested(&mut session.ctx);
+        if asked && ffi::AWAITING_SERVER_FINISHED.contains(&state) {
+            Some(
+                "the server did not answer nsh's Finished; it had asked for a client certificate and nsh has none to send: give crt_file and key_file (nsh's certificate and its private key) to `connect`",
+            )
+        } else if ffi::AWAITING_SERVER_FINISHED.contains(&state) {
             Some("the server did not answer nsh's Finished (wrong PSK key or identity?)")
         } else if state == ffi::AWAITING_SERVER_HELLO {
             Some("the server did not answer nsh's ClientHello")
@@ -597,7 +611,7 @@ impl DtlsTransport {
                             &e,
                         ),
                         (_, Side::Server) => config::handshake_failure(&e, session.alert),
-                        (_, Side::Client) => config::client_failure(&e, session.alert),
+                        (_, Side::Client) => config::client_failure(&e, session.alert, false),
                     };
                     sessions.remove(&peer);
                     self.ended(peer);
@@ -615,7 +629,7 @@ impl DtlsTransport {
         datagram: &[u8],
         peer: SocketAddr,
     ) -> Option<SocketAddr> {
-        let own = self.server_tls.own_cid.as_ref()?;
+        let own = self.security.connection_id.as_ref()?;
         let cid = record_cid(datagram, own.len())?;
         let candidates: Vec<SocketAddr> = sessions
             .iter()
@@ -673,7 +687,12 @@ impl DtlsTransport {
             ));
             return;
         }
-        let tls = &self.server_tls;
+        let Some(tls) = &self.server_tls else {
+            self.failure(format!(
+                "DTLS: refused a ClientHello from {peer}: nsh has no certificate to serve with (this socket was opened by `connect` with CAs only)"
+            ));
+            return;
+        };
         let mut ctx = Context::new(tls.config.clone());
         ctx.set_timer_callback(Box::new(Timer::new()));
         ctx.set_client_transport_id_once(peer.to_string().as_bytes());
@@ -727,7 +746,7 @@ impl DtlsTransport {
                 }
                 let peer_cid = ffi::peer_cid(&mut session.ctx);
                 if peer_cid.is_some() {
-                    session.own_cid = self.server_tls.own_cid.clone();
+                    session.own_cid = self.security.connection_id.clone();
                 }
                 let suite = session.ctx.ciphersuite().ok();
                 self.notice(config::established_line(
@@ -746,7 +765,9 @@ impl DtlsTransport {
             // cookie starts a new session.
             Err(e) if e.high_level() == Some(codes::SslHelloVerifyRequired) => false,
             Err(e) if session.side == Side::Client => {
-                let why = config::client_failure(&e, session.alert);
+                let asked = self.security.without_own_certificate()
+                    && ffi::certificate_requested(&mut session.ctx);
+                let why = config::client_failure(&e, session.alert, asked);
                 lock(&self.client_failures).insert(
                     peer,
                     format!("the DTLS handshake with {peer} failed: {why}"),

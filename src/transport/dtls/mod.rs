@@ -25,7 +25,10 @@
 //! peer sent (see [`alert`]). When nsh is the client, a failure
 //! is kept for `connect` to tell: the alert the server sent, or the ICMP
 //! error that came back (the socket asks for them), and where an
-//! unfinished handshake stalled.
+//! unfinished handshake stalled; and once its session is up, when the
+//! server was last heard from and what it sent outside the session, for a
+//! request's timeout to tell (a server that restarted drops the records of
+//! the session it lost without a word).
 
 pub(crate) mod alert;
 pub(crate) mod config;
@@ -118,6 +121,13 @@ struct Session {
     alert: Option<alert::Received>,
     /// Whether the peer's last datagram held an encrypted handshake record.
     handshake_after: bool,
+    /// When the last datagram from the peer came (any datagram, whether
+    /// it decrypted or not).
+    last_heard: Instant,
+    /// What the server last sent outside nsh's established client session
+    /// (a plaintext handshake message or alert of epoch 0, which mbed TLS
+    /// drops), and when.
+    outside: Option<(Instant, String)>,
 }
 
 /// Failure lines beyond [`FAILURE_LINES_PER_SECOND`].
@@ -341,6 +351,8 @@ impl DtlsTransport {
             last_active: Instant::now(),
             alert: None,
             handshake_after: false,
+            last_heard: Instant::now(),
+            outside: None,
         };
         if self.after_handshake(peer, &mut session, outcome) {
             sessions.insert(peer, session);
@@ -410,6 +422,36 @@ impl DtlsTransport {
         } else {
             None
         }
+    }
+
+    /// Why a request to `peer` over nsh's established client session
+    /// (`connect`), sent at `since`, may have gone unanswered, when what
+    /// came from the server since then suggests it: nothing at all came,
+    /// as when the server restarted and drops the records of a session it
+    /// no longer knows; or the server sent a handshake message or alert
+    /// outside the session. `None` for other peers, and when the server
+    /// was heard from within the session.
+    pub fn client_silence(&self, peer: SocketAddr, since: Instant) -> Option<String> {
+        let peer = canonical(peer);
+        let sessions = lock(&self.sessions);
+        let session = sessions
+            .get(&peer)
+            .filter(|s| s.side == Side::Client && s.established)?;
+        const AGAIN: &str = "`connect` again makes a new session";
+        if let Some((at, what)) = &session.outside
+            && *at >= since
+        {
+            return Some(format!(
+                "{peer} sent {what} outside the DTLS session since the request: the server may have lost nsh's session (restarted?); {AGAIN}"
+            ));
+        }
+        if session.last_heard >= since {
+            return None;
+        }
+        Some(format!(
+            "nothing at all came from {peer} since the request (its last datagram came {:.1} s before): the DTLS server may have lost nsh's session (restarted?), and then drops nsh's records without a word; {AGAIN}",
+            since.duration_since(session.last_heard).as_secs_f64()
+        ))
     }
 
     /// Ends nsh's handshakes as the client with servers an ICMP error came
@@ -547,6 +589,13 @@ impl DtlsTransport {
             return;
         };
         session.last_active = Instant::now();
+        session.last_heard = session.last_active;
+        if session.established
+            && session.side == Side::Client
+            && let Some(what) = alert::outside_session(&datagram)
+        {
+            session.outside = Some((session.last_heard, what));
+        }
         if session.alert.is_none() {
             session.alert = alert::in_datagram(&datagram);
         }
@@ -717,6 +766,8 @@ impl DtlsTransport {
             last_active: Instant::now(),
             alert,
             handshake_after: false,
+            last_heard: Instant::now(),
+            outside: None,
         };
         if self.after_handshake(peer, &mut session, outcome) {
             if session.established && self.read_records(peer, &mut session).is_err() {
@@ -1146,6 +1197,69 @@ mod tests {
             summary.starts_with("DTLS: 195 more failed handshakes or ended sessions not shown (the last: DTLS: dropped a 4-byte datagram"),
             "{notices:?}"
         );
+    }
+
+    /// Drives `client`'s socket until `done` or 5 s have passed.
+    fn drive(client: &DtlsTransport, mut done: impl FnMut(&DtlsTransport) -> bool) {
+        let mut buf = [0u8; 256];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done(client) && Instant::now() < deadline {
+            let _ = client.recv(&mut buf, Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_silent_server_or_one_speaking_outside_the_session_is_told() {
+        let (server, stop, t) = echo_server();
+        let port = server.local_addr().unwrap().port();
+        let peer: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let client = DtlsTransport::bind(0, false, &psk()).unwrap();
+        let me: SocketAddr = format!("127.0.0.1:{}", client.local_addr().unwrap().port())
+            .parse()
+            .unwrap();
+        client.open(peer).unwrap();
+        drive(&client, |c| c.is_established(peer));
+        assert!(client.is_established(peer));
+        // Nothing came since: the hint.
+        let since = Instant::now();
+        std::thread::sleep(Duration::from_millis(10));
+        let hint = client.client_silence(peer, since).unwrap();
+        assert!(
+            hint.starts_with(&format!(
+                "nothing at all came from {peer} since the request"
+            )),
+            "{hint}"
+        );
+        // The server answers within the session: no hint.
+        client.send_to(b"hi", peer).unwrap();
+        let mut buf = [0u8; 256];
+        let mut got = None;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.is_none() && Instant::now() < deadline {
+            got = client.recv(&mut buf, Duration::from_millis(20)).unwrap();
+        }
+        assert_eq!(got.map(|(n, _)| &buf[..n]), Some(&b"echo:hi"[..]));
+        assert_eq!(client.client_silence(peer, since), None);
+        // A plaintext alert of epoch 0 (mbed TLS drops it): named.
+        let since = Instant::now();
+        server
+            .send_raw(&[21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 2, 2, 50], me)
+            .unwrap();
+        drive(&client, |c| {
+            c.client_silence(peer, since)
+                .is_some_and(|h| !h.starts_with("nothing"))
+        });
+        let hint = client.client_silence(peer, since).unwrap();
+        assert_eq!(
+            hint,
+            format!(
+                "{peer} sent fatal alert decode_error (50) outside the DTLS session since the request: the server may have lost nsh's session (restarted?); `connect` again makes a new session"
+            )
+        );
+        // Only nsh's client sessions get words: not a device's.
+        assert_eq!(server.client_silence(me, since), None);
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
     }
 
     #[test]

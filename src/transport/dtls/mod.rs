@@ -1263,6 +1263,34 @@ mod tests {
     }
 
     #[test]
+    fn a_socket_without_a_certificate_of_its_own_refuses_client_hellos() {
+        let ca_only = Security::with(Credentials::Certificate(CertificateFiles {
+            own: None,
+            ca: Some(CaSource::File("tests/fixtures/certs/ca.crt".into())),
+        }));
+        let server = DtlsTransport::bind(0, false, &ca_only).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.send_to(&client_hello(), ("127.0.0.1", port)).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(
+            server
+                .recv(&mut buf, Duration::from_secs(2))
+                .unwrap()
+                .is_none()
+        );
+        let notices = server.take_notices();
+        assert_eq!(
+            notices,
+            vec![format!(
+                "DTLS: refused a ClientHello from {}: nsh has no certificate to serve with (this socket was opened by `connect` with CAs only)",
+                c.local_addr().unwrap()
+            )]
+        );
+        assert_eq!(server.session_count(), (0, 0));
+    }
+
+    #[test]
     fn raw_datagrams_go_out_unencrypted() {
         let server = DtlsTransport::bind(0, false, &psk()).unwrap();
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -39,7 +39,9 @@ use mbedtls::ssl::config::{AuthMode, Endpoint, Preset, Transport as TransportKin
 use mbedtls::ssl::context::Timer;
 use mbedtls::ssl::io::ConnectedUdpSocket;
 use mbedtls::ssl::{Config, Context, Io};
-use nsh::transport::dtls::{CertificateFiles, Credentials, DtlsTransport, Psk, Security};
+use nsh::transport::dtls::{
+    CertificateFiles, Credentials, DtlsTransport, OwnCertificate, Psk, Security,
+};
 
 const PSK_CCM_8: u16 = 0xC0A8;
 const ECDHE_ECDSA_CCM_8: u16 = 0xC0AE;
@@ -67,8 +69,10 @@ impl Kind {
             Kind::Ecdsa => {
                 let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certs");
                 Security::with(Credentials::Certificate(CertificateFiles {
-                    crt_file: dir.join("server.crt"),
-                    key_file: dir.join("server.key"),
+                    own: Some(OwnCertificate {
+                        crt_file: dir.join("server.crt"),
+                        key_file: dir.join("server.key"),
+                    }),
                     ca: None,
                 }))
             }

@@ -50,7 +50,8 @@ pub enum ServerError {
         /// How long nsh waited.
         timeout: f64,
         /// What else is known (an empty ACK announced a separate
-        /// response), or empty.
+        /// response; nothing came from a DTLS server nsh connected to,
+        /// which may have lost the session), or empty.
         also: String,
     },
     /// CON retransmissions exhausted.
@@ -60,7 +61,8 @@ pub enum ServerError {
         summary: String,
         /// How many times.
         attempts: u32,
-        /// What else is known (answers with another token), or empty.
+        /// What else is known (answers with another token; nothing came
+        /// from a DTLS server nsh connected to), or empty.
         also: String,
     },
     /// The connection closed while the request waited for its answer.

@@ -632,7 +632,7 @@ impl Server {
                 |r| r.summary(),
             )
         };
-        let mut response = self.wait_response(id, wait, &summary)?;
+        let mut response = self.wait_response(peer, id, wait, &summary)?;
         let more = response
             .message
             .as_ref()
@@ -718,7 +718,7 @@ impl Server {
                 .next_block2(peer, last_id, request, m, Instant::now());
             let Some(next) = next else { break };
             last = self
-                .wait_response(next, wait, summary)
+                .wait_response(peer, next, wait, summary)
                 .map_err(|e| match e {
                     ServerError::Interrupted => e,
                     e => ServerError::Stopped {
@@ -740,12 +740,17 @@ impl Server {
         Ok(record)
     }
 
+    /// Waits up to `wait` for the response to request `id` to `peer`; a
+    /// request unanswered says what else is known (see
+    /// [`Server::silence_hint`]).
     fn wait_response(
         &self,
+        peer: SocketAddr,
         id: RequestId,
         wait: Duration,
         summary: &dyn Fn() -> String,
     ) -> Result<RecordRef, ServerError> {
+        let asked = Instant::now();
         let outcome = self.wait_until(deadline_after(Instant::now(), wait), |core| {
             core.take_outcome(id)
         });
@@ -765,7 +770,7 @@ impl Server {
                 Err(ServerError::GaveUp {
                     summary: summary(),
                     attempts,
-                    also,
+                    also: format!("{also}{}", self.silence_hint(peer, asked)),
                 })
             }
             Ok(Some(Err(Ended::SendFailed(e)))) => Err(ServerError::SendFailed(e)),
@@ -788,7 +793,7 @@ impl Server {
                 Err(ServerError::Timeout {
                     summary: summary(),
                     timeout: wait.as_secs_f64(),
-                    also: also.to_string(),
+                    also: format!("{also}{}", self.silence_hint(peer, asked)),
                 })
             }
             Err(e) => {
@@ -796,6 +801,19 @@ impl Server {
                 Err(e)
             }
         }
+    }
+
+    /// For a request to `peer` over nsh's DTLS client session (`connect`)
+    /// that went unanswered since `asked`: `; ` and why that may be, when
+    /// nothing at all came from the server meanwhile, or it spoke outside
+    /// the session (see [`Transport::dtls_client_silence`]); empty
+    /// otherwise.
+    fn silence_hint(&self, peer: SocketAddr, asked: Instant) -> String {
+        let transport = self.lock_raw().transport.clone();
+        transport
+            .and_then(|t| t.dtls_client_silence(peer, asked))
+            .map(|hint| format!("; {hint}"))
+            .unwrap_or_default()
     }
 
     /// Sends raw bytes to the current target, bypassing CoAP (recorded as a

@@ -194,6 +194,20 @@ impl Transport {
         }
     }
 
+    /// Why a request to `peer` over nsh's DTLS client session, sent at
+    /// `since`, may have gone unanswered (see
+    /// [`DtlsTransport::client_silence`]); `None` for other transports.
+    pub fn dtls_client_silence(
+        &self,
+        peer: SocketAddr,
+        since: std::time::Instant,
+    ) -> Option<String> {
+        match self {
+            Transport::Dtls(t) => t.client_silence(peer, since),
+            _ => None,
+        }
+    }
+
     /// DTLS sessions that moved to a new address (Connection ID) since the
     /// last call, as (old, new); empty for other transports.
     pub fn take_moved(&self) -> Vec<(SocketAddr, SocketAddr)> {

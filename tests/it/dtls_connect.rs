@@ -1,21 +1,29 @@
 //! `connect` as a DTLS client against real servers (`openssl s_server
-//! -dtls1_2`) and against a port where nothing listens: each failure says
-//! what happened (ICMP port unreachable, the alert the server sent, or
-//! where the handshake stalled) instead of only that it did not complete;
-//! and the `debug_level` alias of `debug`, which a Rhai map cannot name.
+//! -dtls1_2`, libcoap's coap-server-openssl) and against a port where
+//! nothing listens: each failure says what happened (ICMP port
+//! unreachable, the alert the server sent, where the handshake stalled, a
+//! client certificate the server demands) instead of only that it did not
+//! complete; `connect` with only `ca_file`; a request to a server that
+//! restarted (and lost the session) says that may be why it went
+//! unanswered, one a live server acknowledged does not; and the
+//! `debug_level` alias of `debug`, which a Rhai map cannot name.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::harness::{nsh_bin, repo};
+use crate::harness::{nsh_bin, repo, run_nsh};
+use crate::libcoap::{KillOnDrop, free_port_pair};
 
 /// `openssl s_server -dtls1_2` on a random high port of 127.0.0.1, once it
 /// accepts; killed on drop.
 struct SServer {
     child: Child,
     port: u16,
+    /// s_server's output lines (what a client sends shows there); kept
+    /// read so s_server never blocks on a full pipe.
+    lines: mpsc::Receiver<String>,
 }
 
 impl SServer {
@@ -44,7 +52,13 @@ impl SServer {
             });
             loop {
                 match rx.recv_timeout(Duration::from_secs(10)) {
-                    Ok(line) if line.contains("ACCEPT") => return SServer { child, port },
+                    Ok(line) if line.contains("ACCEPT") => {
+                        return SServer {
+                            child,
+                            port,
+                            lines: rx,
+                        };
+                    }
                     Ok(_) => continue,
                     Err(_) => break,
                 }
@@ -65,6 +79,19 @@ impl SServer {
             "-key",
             "tests/fixtures/certs/server.key",
         ])
+    }
+
+    /// Whether s_server printed a line containing `what` within `wait`.
+    fn printed(&self, what: &str, wait: Duration) -> bool {
+        let deadline = std::time::Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+        false
     }
 }
 
@@ -222,4 +249,175 @@ help("connect");
         .unwrap_or_else(|| panic!("{out}"));
     assert!(both.contains("`debug` and `debug_level`"), "{both}");
     assert!(out.contains("debug_level"), "{out}");
+}
+
+/// With only `ca_file`, nsh verifies the server's certificate and sends
+/// none of its own, as libcoap's coap-client does: the session is made
+/// and carries data (s_server prints what it receives).
+#[test]
+fn connect_with_only_a_ca_file_verifies_the_server_and_sends_no_certificate() {
+    let server = SServer::with_certificate();
+    let script = format!(
+        r#"
+connect("127.0.0.1", {}, #{{ca_file: "tests/fixtures/certs/ca.crt", timeout_s: 5}});
+print("@@connected");
+udp("nsh-was-here-over-dtls\n");
+sleep(0.3);
+"#,
+        server.port
+    );
+    let (code, out, err) = nsh(&script);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("@@connected"), "{out}\n{err}");
+    assert!(
+        server.printed("nsh-was-here-over-dtls", Duration::from_secs(5)),
+        "s_server did not print nsh's datagram\n{out}\n{err}"
+    );
+    // The CA is used: a server certificate from another CA is refused
+    // (by a fresh s_server: it serves one client at a time).
+    let server = SServer::with_certificate();
+    let e = connect_error(
+        server.port,
+        r#"#{ca_file: "tests/fixtures/certs/other-ca.crt", timeout_s: 5}"#,
+    );
+    assert!(
+        e.contains("failed: the server's certificate was rejected: issued by an unknown CA"),
+        "{e}"
+    );
+}
+
+/// A server that demands a client certificate (s_server -Verify 1) from
+/// nsh connecting with only `ca_file`: the error says the server asked for
+/// one and how to give it.
+#[test]
+fn connect_with_only_a_ca_file_to_a_server_demanding_a_client_certificate_says_so() {
+    let server = SServer::start(&[
+        "-cert",
+        "tests/fixtures/certs/server.crt",
+        "-key",
+        "tests/fixtures/certs/server.key",
+        "-CAfile",
+        "tests/fixtures/certs/ca.crt",
+        "-Verify",
+        "1",
+    ]);
+    let e = connect_error(
+        server.port,
+        r#"#{ca_file: "tests/fixtures/certs/ca.crt", timeout_s: 5}"#,
+    );
+    assert!(
+        e.contains(&format!(
+            "the DTLS handshake with 127.0.0.1:{} failed: the server asked for a client certificate and nsh has none to send: give crt_file and key_file (nsh's certificate and its private key) to `connect`",
+            server.port
+        )),
+        "{e}"
+    );
+}
+
+/// libcoap's coap-server-openssl with PSK `secretPSK`, plain CoAP on
+/// `plain` and DTLS on the port after it, once it is up.
+fn coap_server_openssl(plain: u16) -> KillOnDrop {
+    let server = KillOnDrop(
+        Command::new("coap-server-openssl")
+            .args([
+                "-A",
+                "127.0.0.1",
+                "-p",
+                &plain.to_string(),
+                "-k",
+                "secretPSK",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("coap-server-openssl is missing: run `bash tests/setup.sh`"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    server
+}
+
+/// The DTLS server nsh connected to restarts (killed, so no close_notify;
+/// started again on the same port) and drops nsh's records without a
+/// word, as they belong to a session it no longer has: the request's
+/// timeout says the server may have lost the session and that `connect`
+/// makes a new one.
+#[test]
+fn a_request_to_a_restarted_dtls_server_says_the_session_may_be_lost() {
+    let plain = free_port_pair();
+    let dtls = plain + 1;
+    let mut server = Some(coap_server_openssl(plain));
+    let script = format!(
+        r#"
+connect("127.0.0.1", {dtls}, #{{psk_identity: "myid", psk_key: "secretPSK"}});
+print("@@first " + coap_get("/time").code);
+print("@@restart");
+sleep(2);
+try {{ coap_get("/time", #{{timeout_s: 1.5}}); print("@@answered"); }} catch (e) {{ print("@@error " + e); }}
+set(#{{ack_timeout: 0.2, max_retransmit: 1}});
+try {{ coap_get("/time"); print("@@answered"); }} catch (e) {{ print("@@gave-up " + e); }}
+"#
+    );
+    let run = run_nsh(&["-c", &script], Duration::from_secs(60), |line| {
+        if line == "@@restart" {
+            drop(server.take());
+            server = Some(coap_server_openssl(plain));
+        }
+    });
+    run.assert_ok();
+    assert!(run.stdout.contains("@@first 2.05"), "{}", run.stdout);
+    let e = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("@@error "))
+        .unwrap_or_else(|| panic!("no error:\n{}", run.stdout));
+    assert!(
+        e.contains("no response to `GET /time` within 1.5 s; nothing at all came from 127.0.0.1:"),
+        "{e}"
+    );
+    assert!(
+        e.contains("the DTLS server may have lost nsh's session (restarted?), and then drops nsh's records without a word; `connect` again makes a new session"),
+        "{e}"
+    );
+    // Without timeout_s, once CoAP's retransmissions are spent: the same.
+    let e = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("@@gave-up "))
+        .unwrap_or_else(|| panic!("no error:\n{}", run.stdout));
+    assert!(
+        e.contains(
+            "no response to `GET /time` after 2 transmissions; nothing at all came from 127.0.0.1:"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains("may have lost nsh's session (restarted?)"),
+        "{e}"
+    );
+}
+
+/// The server is alive and holds the session, and only the response is
+/// late: coap-server's `/async?5` is acknowledged at once with an empty
+/// ACK and answered 5 s later. The timeout says so, with no word of a
+/// lost session.
+#[test]
+fn a_request_a_live_dtls_server_acknowledges_gets_no_lost_session_hint() {
+    let plain = free_port_pair();
+    let _server = coap_server_openssl(plain);
+    let script = format!(
+        r#"
+connect("127.0.0.1", {}, #{{psk_identity: "myid", psk_key: "secretPSK"}});
+try {{ coap_get("/async?5", #{{timeout_s: 1}}); print("@@answered"); }} catch (e) {{ print("@@error " + e); }}
+"#,
+        plain + 1
+    );
+    let run = run_nsh(&["-c", &script], Duration::from_secs(60), |_| {});
+    run.assert_ok();
+    let e = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("@@error "))
+        .unwrap_or_else(|| panic!("no error:\n{}", run.stdout));
+    assert!(e.contains("acknowledged it with an empty ACK"), "{e}");
+    assert!(!e.contains("lost"), "{e}");
 }

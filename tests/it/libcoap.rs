@@ -382,7 +382,7 @@ fn bootstrap_pack_answers_a_kept_request_with_senml_cbor() {
 
 /// Two free UDP ports, `p` and `p + 1` (coap-server-openssl serves DTLS on
 /// the port after its plain one).
-fn free_port_pair() -> u16 {
+pub(crate) fn free_port_pair() -> u16 {
     loop {
         let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let p = a.local_addr().unwrap().port();

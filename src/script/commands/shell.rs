@@ -79,7 +79,7 @@ command! {
         tcp: Option<bool> = opt(Bool, "1 when listening over TCP or started with --tcp"),
         timeout_s: Option<Duration> = opt(Float, "set timeout (5)"),        debug_level: Option<i64> = opt(Int, "debug's value: the name for it in a Rhai map, where `debug` is a reserved word"),
     }
-    help: "Sends future messages to HOST:PORT (e.g. a client that never registered). Over TCP (tcp=1, the default when nsh listens over TCP or was started with --tcp) nsh opens a CoAP-over-TCP connection to HOST:PORT as the client, its capabilities message first, and waits up to TIMEOUT_S for it, unless that peer is connected already; not over TLS. With DTLS arguments (as for `listen`, debug_level for debug in a Rhai map) nsh opens a DTLS session to HOST:PORT as the client, for server-initiated flows, and waits up to TIMEOUT_S for the handshake. Registrations from other devices no longer change where commands go (until `unconnect`, `use_client` or a new `listen`).",
+    help: "Sends future messages to HOST:PORT (e.g. a client that never registered). Over TCP (tcp=1, the default when nsh listens over TCP or was started with --tcp) nsh opens a CoAP-over-TCP connection to HOST:PORT as the client, its capabilities message first, and waits up to TIMEOUT_S for it, unless that peer is connected already; not over TLS. With DTLS arguments (as for `listen`, debug_level for debug in a Rhai map) nsh opens a DTLS session to HOST:PORT as the client, for server-initiated flows, and waits up to TIMEOUT_S for the handshake; with certificates, CA_FILE or CA_PATH verifies the server's certificate (without, any is accepted), and given alone (no crt_file and key_file) nsh sends no certificate of its own, as coap-client does: a server that demands one fails the handshake with an error saying so. Registrations from other devices no longer change where commands go (until `unconnect`, `use_client` or a new `listen`).",
     example: "connect 127.0.0.1 56830",
     run: cmd_connect,
 }
@@ -309,7 +309,7 @@ fn cmd_connect(ctx: &Ctx, args: ConnectArgs) -> CmdResult {
         ctx.server.listening_security()
     } else {
         given
-            .resolve(ctx.server.default_security().as_ref())
+            .resolve_client(ctx.server.default_security().as_ref())
             .map_err(|e| format!("connect: {e}"))?
     };
     let tcp = args.tcp.unwrap_or_else(|| {

@@ -7,6 +7,8 @@
 //! MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, nothing more), and an alert sent
 //! before the peer's ChangeCipherSpec is plaintext: level, description.
 //! One sent after it is encrypted, and only that it came can be told.
+//! Also what a server sends outside an established session (a plaintext
+//! handshake message or alert), which mbed TLS drops without a word.
 
 /// RFC 5246's content type of an alert record.
 const ALERT: u8 = 21;
@@ -144,6 +146,24 @@ pub(crate) fn sentence(alert: Option<Received>, from: From) -> String {
     }
 }
 
+/// What `from` sent, named without its usual cause: `the server sent
+/// fatal alert handshake_failure (40)`.
+pub(crate) fn named(alert: Option<Received>, from: From) -> String {
+    match alert {
+        Some(Received::Plain(d)) => {
+            let who = match from {
+                From::Client => "client",
+                From::Server => "server",
+            };
+            match known_name(d) {
+                Some(name) => format!("the {who} sent fatal alert {name} ({d})"),
+                None => format!("the {who} sent fatal alert {d} (unassigned)"),
+            }
+        }
+        other => sentence(other, from),
+    }
+}
+
 /// The DTLS records of `datagram`: content type, epoch, body. Stops at a
 /// record longer than what is left.
 fn dtls_records(datagram: &[u8]) -> impl Iterator<Item = (u8, u16, &[u8])> {
@@ -166,6 +186,43 @@ pub(crate) fn in_datagram(datagram: &[u8]) -> Option<Received> {
         (ALERT, 0, [FATAL, d]) => Some(Received::Plain(*d)),
         (ALERT, 0, _) => None,
         (ALERT, _, _) => Some(Received::Encrypted),
+        _ => None,
+    })
+}
+
+/// RFC 5246 §7.4's (and RFC 6347 §4.2.1's) name of a handshake message
+/// type.
+fn handshake_name(kind: u8) -> Option<&'static str> {
+    Some(match kind {
+        0 => "a HelloRequest",
+        1 => "a ClientHello",
+        2 => "a ServerHello",
+        3 => "a HelloVerifyRequest",
+        11 => "a Certificate",
+        12 => "a ServerKeyExchange",
+        13 => "a CertificateRequest",
+        14 => "a ServerHelloDone",
+        _ => return None,
+    })
+}
+
+/// What `datagram`, from a peer nsh has an established session with,
+/// carries outside that session (epoch 0, plaintext), which mbed TLS
+/// drops without a word: a handshake message (`a HelloVerifyRequest`) or
+/// an alert (`fatal alert decode_error (50)`). Records with a Connection
+/// ID hide their type and are passed over.
+pub(crate) fn outside_session(datagram: &[u8]) -> Option<String> {
+    dtls_records(datagram).find_map(|(kind, epoch, body)| match (kind, epoch, body) {
+        (HANDSHAKE, 0, [t, ..]) => Some(
+            handshake_name(*t).map_or_else(|| format!("handshake message type {t}"), Into::into),
+        ),
+        (ALERT, 0, [level, d]) => {
+            let level = if *level == FATAL { "fatal" } else { "warning" };
+            Some(match known_name(*d) {
+                Some(name) => format!("{level} alert {name} ({d})"),
+                None => format!("{level} alert {d} (unassigned)"),
+            })
+        }
         _ => None,
     })
 }
@@ -342,6 +399,25 @@ mod tests {
             session_end(Some(Received::Encrypted), From::Server, false),
             "the server sent an encrypted fatal alert (which one cannot be read)"
         );
+    }
+
+    #[test]
+    fn what_comes_outside_a_session_is_named() {
+        assert_eq!(
+            outside_session(&dtls_record(22, 0, &[3, 0, 0, 3])).as_deref(),
+            Some("a HelloVerifyRequest")
+        );
+        assert_eq!(
+            outside_session(&dtls_record(21, 0, &[2, 50])).as_deref(),
+            Some("fatal alert decode_error (50)")
+        );
+        assert_eq!(
+            outside_session(&dtls_record(22, 0, &[99])).as_deref(),
+            Some("handshake message type 99")
+        );
+        // Records of the session itself are not outside it.
+        assert_eq!(outside_session(&dtls_record(23, 1, &[0; 30])), None);
+        assert_eq!(outside_session(&dtls_record(21, 1, &[0; 26])), None);
     }
 
     #[test]

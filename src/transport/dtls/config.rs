@@ -23,7 +23,7 @@ use mbedtls::x509::{Certificate, VerifyError};
 use super::alert::{self, From, Received};
 use super::ffi;
 use super::settings::{
-    CaSource, CertificateFiles, Credentials, Security, is_pem, read_file, suite_name,
+    CaSource, Credentials, OwnCertificate, Security, is_pem, read_file, suite_name,
 };
 
 /// An mbed TLS configuration and what it points into: contexts made from
@@ -96,10 +96,23 @@ pub(crate) fn build_for(
             }
         }
         Credentials::Certificate(files) => {
-            let (chain, key) = load_own(files)?;
-            config
-                .push_cert(Arc::new(chain), Arc::new(key))
-                .map_err(tls("certificate"))?;
+            match &files.own {
+                Some(own) => {
+                    let (chain, key) = load_own(own)?;
+                    config
+                        .push_cert(Arc::new(chain), Arc::new(key))
+                        .map_err(tls("certificate"))?;
+                }
+                None if side == Side::Server => {
+                    return Err(
+                        "a server needs a certificate of its own: give crt_file and key_file"
+                            .into(),
+                    );
+                }
+                // A client asked for a certificate sends an empty list
+                // (RFC 5246 §7.4.6); see `client_failure`.
+                None => {}
+            }
             config.set_verify_callback(check_certificate);
             match &files.ca {
                 Some(ca) => {
@@ -174,7 +187,7 @@ fn parse_certificates(
 
 /// This end's certificate chain and private key, checked to belong
 /// together.
-fn load_own(files: &CertificateFiles) -> Result<(MbedtlsList<Certificate>, Pk), String> {
+fn load_own(files: &OwnCertificate) -> Result<(MbedtlsList<Certificate>, Pk), String> {
     let chain = parse_certificates(
         "crt_file",
         &files.crt_file,
@@ -364,10 +377,27 @@ pub(super) fn error_code(e: &mbedtls::Error) -> String {
     }
 }
 
+/// What nsh says when a server asked for a client certificate and nsh,
+/// connecting with only CAs, had none to send.
+pub(crate) const CERTIFICATE_ASKED: &str = "the server asked for a client certificate and nsh has none to send: give crt_file and key_file (nsh's certificate and its private key) to `connect`";
+
 /// Why nsh's own handshake as the client (`connect`) failed, in words:
 /// the alert the server sent, when it sent one (`alert`: as far as it
-/// could be read off the server's records).
-pub(crate) fn client_failure(e: &mbedtls::Error, alert: Option<Received>) -> String {
+/// could be read off the server's records). `certificate_asked`: the
+/// server asked for a client certificate, and nsh had none to send.
+pub(crate) fn client_failure(
+    e: &mbedtls::Error,
+    alert: Option<Received>,
+    certificate_asked: bool,
+) -> String {
+    if certificate_asked {
+        let then = match e.high_level() {
+            Some(codes::SslFatalAlertMessage) => alert::named(alert, From::Server),
+            Some(codes::SslTimeout) => "the server stopped answering".into(),
+            _ => format!("mbed TLS error {}", error_code(e)),
+        };
+        return with_code(&format!("{CERTIFICATE_ASKED}; then {then}"), e);
+    }
     match e.high_level() {
         Some(codes::SslFatalAlertMessage) => with_code(&alert::sentence(alert, From::Server), e),
         Some(codes::SslTimeout) => with_code("the server stopped answering", e),

@@ -224,6 +224,14 @@ pub(crate) fn received_at_failure<T>(ctx: &mut Context<T>) -> (Option<u8>, bool)
     }
 }
 
+/// Whether the server asked this client for a certificate (its
+/// CertificateRequest came).
+pub(crate) fn certificate_requested<T>(ctx: &mut Context<T>) -> bool {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    // SAFETY: `ssl` is live; a plain read.
+    unsafe { (*ssl).client_auth != 0 }
+}
+
 /// Where a client handshake stands: mbed TLS's state (`ssl_states`).
 pub(crate) fn handshake_state<T>(ctx: &mut Context<T>) -> u32 {
     let ssl: *mut sys::ssl_context = ctx.into();

@@ -9,7 +9,9 @@
 //! The socket is read by one thread (the server's receiver). A datagram from
 //! an unknown address that looks like a ClientHello starts a session; the
 //! first ClientHello gets a HelloVerifyRequest and the session is dropped
-//! again (cookies are stateless), so spoofed sources cost nothing. A record
+//! again (cookies are stateless), so spoofed sources cost nothing (a socket
+//! `connect` opened with CAs only, no certificate of nsh's own, refuses
+//! ClientHellos with a line). A record
 //! carrying nsh's Connection ID from an unknown address is tried on the
 //! sessions with that CID; the one it decrypts for moves to the new address
 //! (NAT rebinding). Sessions end on close_notify, on a new handshake from
@@ -23,7 +25,10 @@
 //! peer sent (see [`alert`]). When nsh is the client, a failure
 //! is kept for `connect` to tell: the alert the server sent, or the ICMP
 //! error that came back (the socket asks for them), and where an
-//! unfinished handshake stalled.
+//! unfinished handshake stalled; and once its session is up, when the
+//! server was last heard from and what it sent outside the session, for a
+//! request's timeout to tell (a server that restarted drops the records of
+//! the session it lost without a word).
 
 pub(crate) mod alert;
 pub(crate) mod config;
@@ -43,7 +48,7 @@ use mbedtls::ssl::{Context, Io};
 pub use config::Side;
 use config::Tls;
 pub use config::{CredentialKind, der_of};
-pub use settings::{CaSource, CertificateFiles, Credentials, Psk, Security};
+pub use settings::{CaSource, CertificateFiles, Credentials, OwnCertificate, Psk, Security};
 
 use super::udp::{MAX_DATAGRAM, UdpTransport, canonical};
 
@@ -116,6 +121,13 @@ struct Session {
     alert: Option<alert::Received>,
     /// Whether the peer's last datagram held an encrypted handshake record.
     handshake_after: bool,
+    /// When the last datagram from the peer came (any datagram, whether
+    /// it decrypted or not).
+    last_heard: Instant,
+    /// What the server last sent outside nsh's established client session
+    /// (a plaintext handshake message or alert of epoch 0, which mbed TLS
+    /// drops), and when.
+    outside: Option<(Instant, String)>,
 }
 
 /// Failure lines beyond [`FAILURE_LINES_PER_SECOND`].
@@ -133,7 +145,9 @@ pub struct DtlsTransport {
     // `sessions` comes before `server_tls`/`client_tls`: contexts are
     // dropped before the configurations (and PSK tables) they point into.
     sessions: Mutex<HashMap<SocketAddr, Session>>,
-    server_tls: Tls,
+    /// `None` when the credentials hold no certificate of nsh's own
+    /// (`connect` with only CAs): ClientHellos are refused.
+    server_tls: Option<Tls>,
     client_tls: Mutex<Option<Arc<Tls>>>,
     security: Security,
     /// Decrypted application datagrams not yet handed out.
@@ -184,7 +198,11 @@ impl DtlsTransport {
     /// Binds like [`UdpTransport::bind`] and serves DTLS 1.2 with `security`.
     /// Errors name the file or value at fault.
     pub fn bind(port: u16, ipv6: bool, security: &Security) -> io::Result<Self> {
-        let server_tls = config::build(security, Side::Server).map_err(io::Error::other)?;
+        let server_tls = if security.without_own_certificate() {
+            None
+        } else {
+            Some(config::build(security, Side::Server).map_err(io::Error::other)?)
+        };
         let udp = UdpTransport::bind(port, ipv6)?;
         // For `connect` to a port where no server listens; without it, that
         // handshake only times out.
@@ -333,6 +351,8 @@ impl DtlsTransport {
             last_active: Instant::now(),
             alert: None,
             handshake_after: false,
+            last_heard: Instant::now(),
+            outside: None,
         };
         if self.after_handshake(peer, &mut session, outcome) {
             sessions.insert(peer, session);
@@ -389,13 +409,49 @@ impl DtlsTransport {
             .get_mut(&canonical(peer))
             .filter(|s| s.side == Side::Client && !s.established)?;
         let state = ffi::handshake_state(&mut session.ctx);
-        if ffi::AWAITING_SERVER_FINISHED.contains(&state) {
+        let asked =
+            self.security.without_own_certificate() && ffi::certificate_requested(&mut session.ctx);
+        if asked && ffi::AWAITING_SERVER_FINISHED.contains(&state) {
+            Some(
+                "the server did not answer nsh's Finished; it had asked for a client certificate and nsh has none to send: give crt_file and key_file (nsh's certificate and its private key) to `connect`",
+            )
+        } else if ffi::AWAITING_SERVER_FINISHED.contains(&state) {
             Some("the server did not answer nsh's Finished (wrong PSK key or identity?)")
         } else if state == ffi::AWAITING_SERVER_HELLO {
             Some("the server did not answer nsh's ClientHello")
         } else {
             None
         }
+    }
+
+    /// Why a request to `peer` over nsh's established client session
+    /// (`connect`), sent at `since`, may have gone unanswered, when what
+    /// came from the server since then suggests it: nothing at all came,
+    /// as when the server restarted and drops the records of a session it
+    /// no longer knows; or the server sent a handshake message or alert
+    /// outside the session. `None` for other peers, and when the server
+    /// was heard from within the session.
+    pub fn client_silence(&self, peer: SocketAddr, since: Instant) -> Option<String> {
+        let peer = canonical(peer);
+        let sessions = lock(&self.sessions);
+        let session = sessions
+            .get(&peer)
+            .filter(|s| s.side == Side::Client && s.established)?;
+        const AGAIN: &str = "`connect` again makes a new session";
+        if let Some((at, what)) = &session.outside
+            && *at >= since
+        {
+            return Some(format!(
+                "{peer} sent {what} outside the DTLS session since the request: the server may have lost nsh's session (restarted?); {AGAIN}"
+            ));
+        }
+        if session.last_heard >= since {
+            return None;
+        }
+        Some(format!(
+            "nothing at all came from {peer} since the request (its last datagram came {:.1} s before): the DTLS server may have lost nsh's session (restarted?), and then drops nsh's records without a word; {AGAIN}",
+            since.duration_since(session.last_heard).as_secs_f64()
+        ))
     }
 
     /// Ends nsh's handshakes as the client with servers an ICMP error came
@@ -533,6 +589,13 @@ impl DtlsTransport {
             return;
         };
         session.last_active = Instant::now();
+        session.last_heard = session.last_active;
+        if session.established
+            && session.side == Side::Client
+            && let Some(what) = alert::outside_session(&datagram)
+        {
+            session.outside = Some((session.last_heard, what));
+        }
         if session.alert.is_none() {
             session.alert = alert::in_datagram(&datagram);
         }
@@ -597,7 +660,7 @@ impl DtlsTransport {
                             &e,
                         ),
                         (_, Side::Server) => config::handshake_failure(&e, session.alert),
-                        (_, Side::Client) => config::client_failure(&e, session.alert),
+                        (_, Side::Client) => config::client_failure(&e, session.alert, false),
                     };
                     sessions.remove(&peer);
                     self.ended(peer);
@@ -615,7 +678,7 @@ impl DtlsTransport {
         datagram: &[u8],
         peer: SocketAddr,
     ) -> Option<SocketAddr> {
-        let own = self.server_tls.own_cid.as_ref()?;
+        let own = self.security.connection_id.as_ref()?;
         let cid = record_cid(datagram, own.len())?;
         let candidates: Vec<SocketAddr> = sessions
             .iter()
@@ -673,7 +736,12 @@ impl DtlsTransport {
             ));
             return;
         }
-        let tls = &self.server_tls;
+        let Some(tls) = &self.server_tls else {
+            self.failure(format!(
+                "DTLS: refused a ClientHello from {peer}: nsh has no certificate to serve with (this socket was opened by `connect` with CAs only)"
+            ));
+            return;
+        };
         let mut ctx = Context::new(tls.config.clone());
         ctx.set_timer_callback(Box::new(Timer::new()));
         ctx.set_client_transport_id_once(peer.to_string().as_bytes());
@@ -698,6 +766,8 @@ impl DtlsTransport {
             last_active: Instant::now(),
             alert,
             handshake_after: false,
+            last_heard: Instant::now(),
+            outside: None,
         };
         if self.after_handshake(peer, &mut session, outcome) {
             if session.established && self.read_records(peer, &mut session).is_err() {
@@ -727,7 +797,7 @@ impl DtlsTransport {
                 }
                 let peer_cid = ffi::peer_cid(&mut session.ctx);
                 if peer_cid.is_some() {
-                    session.own_cid = self.server_tls.own_cid.clone();
+                    session.own_cid = self.security.connection_id.clone();
                 }
                 let suite = session.ctx.ciphersuite().ok();
                 self.notice(config::established_line(
@@ -746,7 +816,9 @@ impl DtlsTransport {
             // cookie starts a new session.
             Err(e) if e.high_level() == Some(codes::SslHelloVerifyRequired) => false,
             Err(e) if session.side == Side::Client => {
-                let why = config::client_failure(&e, session.alert);
+                let asked = self.security.without_own_certificate()
+                    && ffi::certificate_requested(&mut session.ctx);
+                let why = config::client_failure(&e, session.alert, asked);
                 lock(&self.client_failures).insert(
                     peer,
                     format!("the DTLS handshake with {peer} failed: {why}"),
@@ -1125,6 +1197,97 @@ mod tests {
             summary.starts_with("DTLS: 195 more failed handshakes or ended sessions not shown (the last: DTLS: dropped a 4-byte datagram"),
             "{notices:?}"
         );
+    }
+
+    /// Drives `client`'s socket until `done` or 5 s have passed.
+    fn drive(client: &DtlsTransport, mut done: impl FnMut(&DtlsTransport) -> bool) {
+        let mut buf = [0u8; 256];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done(client) && Instant::now() < deadline {
+            let _ = client.recv(&mut buf, Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_silent_server_or_one_speaking_outside_the_session_is_told() {
+        let (server, stop, t) = echo_server();
+        let port = server.local_addr().unwrap().port();
+        let peer: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let client = DtlsTransport::bind(0, false, &psk()).unwrap();
+        let me: SocketAddr = format!("127.0.0.1:{}", client.local_addr().unwrap().port())
+            .parse()
+            .unwrap();
+        client.open(peer).unwrap();
+        drive(&client, |c| c.is_established(peer));
+        assert!(client.is_established(peer));
+        // Nothing came since: the hint.
+        let since = Instant::now();
+        std::thread::sleep(Duration::from_millis(10));
+        let hint = client.client_silence(peer, since).unwrap();
+        assert!(
+            hint.starts_with(&format!(
+                "nothing at all came from {peer} since the request"
+            )),
+            "{hint}"
+        );
+        // The server answers within the session: no hint.
+        client.send_to(b"hi", peer).unwrap();
+        let mut buf = [0u8; 256];
+        let mut got = None;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.is_none() && Instant::now() < deadline {
+            got = client.recv(&mut buf, Duration::from_millis(20)).unwrap();
+        }
+        assert_eq!(got.map(|(n, _)| &buf[..n]), Some(&b"echo:hi"[..]));
+        assert_eq!(client.client_silence(peer, since), None);
+        // A plaintext alert of epoch 0 (mbed TLS drops it): named.
+        let since = Instant::now();
+        server
+            .send_raw(&[21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 2, 2, 50], me)
+            .unwrap();
+        drive(&client, |c| {
+            c.client_silence(peer, since)
+                .is_some_and(|h| !h.starts_with("nothing"))
+        });
+        let hint = client.client_silence(peer, since).unwrap();
+        assert_eq!(
+            hint,
+            format!(
+                "{peer} sent fatal alert decode_error (50) outside the DTLS session since the request: the server may have lost nsh's session (restarted?); `connect` again makes a new session"
+            )
+        );
+        // Only nsh's client sessions get words: not a device's.
+        assert_eq!(server.client_silence(me, since), None);
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_socket_without_a_certificate_of_its_own_refuses_client_hellos() {
+        let ca_only = Security::with(Credentials::Certificate(CertificateFiles {
+            own: None,
+            ca: Some(CaSource::File("tests/fixtures/certs/ca.crt".into())),
+        }));
+        let server = DtlsTransport::bind(0, false, &ca_only).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.send_to(&client_hello(), ("127.0.0.1", port)).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(
+            server
+                .recv(&mut buf, Duration::from_secs(2))
+                .unwrap()
+                .is_none()
+        );
+        let notices = server.take_notices();
+        assert_eq!(
+            notices,
+            vec![format!(
+                "DTLS: refused a ClientHello from {}: nsh has no certificate to serve with (this socket was opened by `connect` with CAs only)",
+                c.local_addr().unwrap()
+            )]
+        );
+        assert_eq!(server.session_count(), (0, 0));
     }
 
     #[test]

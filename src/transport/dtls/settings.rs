@@ -36,13 +36,22 @@ pub enum CaSource {
     Path(PathBuf),
 }
 
-/// The files of certificate mode.
+/// This endpoint's own certificate and its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertificateFiles {
-    /// This endpoint's certificate (PEM, possibly with its chain, or DER).
+pub struct OwnCertificate {
+    /// The certificate (PEM, possibly with its chain, or DER).
     pub crt_file: PathBuf,
     /// Its private key (PEM or DER, unencrypted).
     pub key_file: PathBuf,
+}
+
+/// The files of certificate mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateFiles {
+    /// This endpoint's certificate and key. A server always has them; a
+    /// client (`connect`) may go without, and then only verifies the
+    /// server's certificate against `ca`, as libcoap's coap-client does.
+    pub own: Option<OwnCertificate>,
     /// The CAs the peer's certificate must chain to. Without them any
     /// certificate, or none, is accepted.
     pub ca: Option<CaSource>,
@@ -98,6 +107,13 @@ impl Security {
         }
     }
 
+    /// Whether these are certificates without one of this end's own
+    /// (`connect` with only `ca_file` or `ca_path`): enough for a client,
+    /// not for a server.
+    pub fn without_own_certificate(&self) -> bool {
+        matches!(&self.credentials, Credentials::Certificate(f) if f.own.is_none())
+    }
+
     /// The cipher suites to offer: the configured ones, or the defaults.
     pub fn suites(&self) -> Vec<u16> {
         if !self.ciphersuites.is_empty() {
@@ -122,16 +138,22 @@ impl Security {
                 format!("PSK identity `{}`", keys[0].identity)
             }
             Credentials::Psk(keys) => format!("{} PSK identities", keys.len()),
-            Credentials::Certificate(files) => format!(
-                "certificate {}{}",
-                files.crt_file.display(),
-                match &files.ca {
-                    Some(CaSource::File(p) | CaSource::Path(p)) => {
-                        format!(", client certificates verified against {}", p.display())
-                    }
-                    None => ", any client certificate".into(),
-                }
-            ),
+            Credentials::Certificate(files) => match (&files.own, &files.ca) {
+                (Some(own), Some(CaSource::File(p) | CaSource::Path(p))) => format!(
+                    "certificate {}, client certificates verified against {}",
+                    own.crt_file.display(),
+                    p.display()
+                ),
+                (Some(own), None) => format!(
+                    "certificate {}, any client certificate",
+                    own.crt_file.display()
+                ),
+                (None, Some(CaSource::File(p) | CaSource::Path(p))) => format!(
+                    "no certificate of nsh's own, server certificates verified against {}",
+                    p.display()
+                ),
+                (None, None) => "no certificate of nsh's own".into(),
+            },
         }
     }
 }
@@ -429,8 +451,25 @@ impl SecurityArgs {
 
     /// Checks the values and combines them with `default` (the command
     /// line's security, which each credential falls back to, as in the
-    /// original). `Ok(None)`: no security (NoSec).
+    /// original), for a server (`listen`, `file_server`, the command
+    /// line): certificates need `crt_file` and `key_file`. `Ok(None)`: no
+    /// security (NoSec).
     pub fn resolve(&self, default: Option<&Security>) -> Result<Option<Security>, String> {
+        self.resolve_as(default, false)
+    }
+
+    /// Like [`SecurityArgs::resolve`], for nsh as the client (`connect`):
+    /// `ca_file` or `ca_path` alone is enough (the server's certificate is
+    /// verified, none of nsh's is sent).
+    pub fn resolve_client(&self, default: Option<&Security>) -> Result<Option<Security>, String> {
+        self.resolve_as(default, true)
+    }
+
+    fn resolve_as(
+        &self,
+        default: Option<&Security>,
+        client: bool,
+    ) -> Result<Option<Security>, String> {
         let psk_given = [
             &self.psk_identity,
             &self.psk_key,
@@ -446,7 +485,7 @@ impl SecurityArgs {
             return Err("Cannot use PSK and Certificates at the same time".into());
         }
         let credentials = if cert_given {
-            Some(Credentials::Certificate(self.certificate_files()?))
+            Some(Credentials::Certificate(self.certificate_files(client)?))
         } else if psk_given {
             let fallback = match default.map(|d| &d.credentials) {
                 Some(Credentials::Psk(keys)) if keys.len() == 1 => Some(&keys[0]),
@@ -497,9 +536,21 @@ impl SecurityArgs {
         Ok(Some(security))
     }
 
-    fn certificate_files(&self) -> Result<CertificateFiles, String> {
-        let (crt, key) = match (given(&self.crt_file), given(&self.key_file)) {
-            (Some(c), Some(k)) => (c, k),
+    /// `client`: nsh is the client, which may go without a certificate of
+    /// its own when it has CAs to verify the server's with.
+    fn certificate_files(&self, client: bool) -> Result<CertificateFiles, String> {
+        let ca = match (given(&self.ca_file), given(&self.ca_path)) {
+            (Some(_), Some(_)) => return Err("give ca_file or ca_path, not both".into()),
+            (Some(f), None) => Some(CaSource::File(f.into())),
+            (None, Some(p)) => Some(CaSource::Path(p.into())),
+            (None, None) => None,
+        };
+        let own = match (given(&self.crt_file), given(&self.key_file)) {
+            (Some(c), Some(k)) => Some(OwnCertificate {
+                crt_file: c.into(),
+                key_file: k.into(),
+            }),
+            (None, None) if client && ca.is_some() => None,
             (None, _) => {
                 return Err("certificates need crt_file (this end's certificate)".into());
             }
@@ -507,17 +558,7 @@ impl SecurityArgs {
                 return Err("certificates need key_file (the certificate's private key)".into());
             }
         };
-        let ca = match (given(&self.ca_file), given(&self.ca_path)) {
-            (Some(_), Some(_)) => return Err("give ca_file or ca_path, not both".into()),
-            (Some(f), None) => Some(CaSource::File(f.into())),
-            (None, Some(p)) => Some(CaSource::Path(p.into())),
-            (None, None) => None,
-        };
-        Ok(CertificateFiles {
-            crt_file: crt.into(),
-            key_file: key.into(),
-            ca,
-        })
+        Ok(CertificateFiles { own, ca })
     }
 
     fn psk_table(&self, fallback: Option<&Psk>) -> Result<Vec<Psk>, String> {
@@ -594,8 +635,10 @@ mod tests {
         });
         assert_eq!(psk.suites()[0], 0xC0A8);
         let crt = Security::with(Credentials::Certificate(CertificateFiles {
-            crt_file: "c".into(),
-            key_file: "k".into(),
+            own: Some(OwnCertificate {
+                crt_file: "c".into(),
+                key_file: "k".into(),
+            }),
             ca: None,
         }));
         assert_eq!(crt.suites(), vec![0xC0AE, 0xC0AC, 0xC02B, 0xC023]);
@@ -708,6 +751,41 @@ mod tests {
             ..Default::default()
         };
         assert!(crt.resolve(None).unwrap_err().contains("key_file"));
+    }
+
+    #[test]
+    fn a_client_may_verify_the_server_without_a_certificate_of_its_own() {
+        let ca_only = SecurityArgs {
+            ca_file: Some("ca.crt".into()),
+            ..Default::default()
+        };
+        let s = ca_only.resolve_client(None).unwrap().unwrap();
+        assert_eq!(
+            s.credentials,
+            Credentials::Certificate(CertificateFiles {
+                own: None,
+                ca: Some(CaSource::File("ca.crt".into())),
+            })
+        );
+        assert!(s.without_own_certificate());
+        assert_eq!(
+            s.describe(),
+            "no certificate of nsh's own, server certificates verified against ca.crt"
+        );
+        // A server still needs its certificate.
+        assert!(ca_only.resolve(None).unwrap_err().contains("crt_file"));
+        // Half a pair is still refused.
+        let key_only = SecurityArgs {
+            key_file: Some("k.pem".into()),
+            ca_file: Some("ca.crt".into()),
+            ..Default::default()
+        };
+        assert!(
+            key_only
+                .resolve_client(None)
+                .unwrap_err()
+                .contains("crt_file")
+        );
     }
 
     #[test]

@@ -13,8 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::harness::KillOnDrop;
 use crate::harness::{nsh_bin, repo, run_nsh};
-use crate::libcoap::{KillOnDrop, free_port_pair};
+use crate::libcoap::free_port_pair;
 
 /// `openssl s_server -dtls1_2` on a random high port of 127.0.0.1, once it
 /// accepts; killed on drop.

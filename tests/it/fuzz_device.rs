@@ -320,3 +320,19 @@ fn with_faults_injected_for_the_device_fuzz_says_they_may_be_why() {
         run.stderr
     );
 }
+
+/// Over DTLS the cases go out as records of the client's session
+/// (wakatiwai with a PSK): the device parses them and answers some.
+#[test]
+fn wakatiwai_over_dtls_gets_fuzz_cases_inside_its_session() {
+    let _ = peers_dir();
+    let run = crate::harness::run_with_peer_flags(
+        "waka.js",
+        "waka-fuzz-dtls",
+        &[("PSK_ID", "user"), ("PSK_KEY_HEX", "70617373776f7264")],
+        &["--psk-identity", "user", "--psk-key", "password"],
+        "fuzz_dtls.rhai",
+        &["5", "40"],
+    );
+    assert!(run.stdout.contains("@@answered "), "{}", run.stdout);
+}

@@ -1099,6 +1099,30 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                 Some(f) => with_cause(ctx, format!("{f}:{}", describe_error(e))),
                 None => with_cause(ctx, describe_error(e)),
             };
+            // However the case ends: the observations it left are cancelled
+            // (under `nsh test`) and it is recorded. True when it passed.
+            let finish = |failure: Option<String>, skipped: Option<String>, note: Option<String>| {
+                let left_active = suite
+                    .as_ref()
+                    .and_then(|_| cancel_left_observations(ctx, &observed_before));
+                let passed = failure.is_none();
+                record_case(
+                    ctx,
+                    n,
+                    TestOutcome {
+                        name: name.to_string(),
+                        failure,
+                        skipped,
+                        note,
+                        duration: started.elapsed(),
+                        started: started_at,
+                        ended: std::time::SystemTime::now(),
+                        left_active,
+                    },
+                    suite.is_none(),
+                );
+                passed
+            };
             // Interrupted with a cause (`nsh test`'s --timeout, a signal,
             // the device's exit): the case fails with it first.
             let interrupted = match (&result, ctx.server.interruption()) {
@@ -1116,24 +1140,7 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                 *ctx.interrupted_case
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = Some(format!("case {n} ({name})"));
-                let left_active = suite
-                    .as_ref()
-                    .and_then(|_| cancel_left_observations(ctx, &observed_before));
-                record_case(
-                    ctx,
-                    n,
-                    TestOutcome {
-                        name: name.to_string(),
-                        failure: Some(failure),
-                        skipped: None,
-                        note,
-                        duration: started.elapsed(),
-                        started: started_at,
-                        ended: std::time::SystemTime::now(),
-                        left_active,
-                    },
-                    suite.is_none(),
-                );
+                finish(Some(failure), None, note);
                 return Err(Box::new(EvalAltResult::ErrorTerminated(
                     Dynamic::from("interrupted"),
                     Position::NONE,
@@ -1167,24 +1174,7 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
                     (Some(e), None) => Some(e),
                     (None, x) => x,
                 };
-                let left_active = suite
-                    .as_ref()
-                    .and_then(|_| cancel_left_observations(ctx, &observed_before));
-                record_case(
-                    ctx,
-                    n,
-                    TestOutcome {
-                        name: name.to_string(),
-                        failure,
-                        skipped: None,
-                        note,
-                        duration: started.elapsed(),
-                        started: started_at,
-                        ended: std::time::SystemTime::now(),
-                        left_active,
-                    },
-                    suite.is_none(),
-                );
+                finish(failure, None, note);
                 Err(exit)
             };
             let mut result = match result {
@@ -1230,22 +1220,7 @@ fn register_tests(engine: &mut Engine, ctx: &Arc<Ctx>) {
             if let (Some(why), Some(f)) = (&interrupted, &mut failure) {
                 *f = format!("{}\n{f}", why.failure);
             }
-            let left_active = suite
-                .as_ref()
-                .and_then(|_| cancel_left_observations(ctx, &observed_before));
-            let outcome = TestOutcome {
-                name: name.to_string(),
-                failure,
-                skipped,
-                note,
-                duration: started.elapsed(),
-                started: started_at,
-                ended: std::time::SystemTime::now(),
-                left_active,
-            };
-            let passed = outcome.failure.is_none();
-            record_case(ctx, n, outcome, suite.is_none());
-            Ok(passed)
+            Ok(finish(failure, skipped, note))
         },
     );
     // Under `nsh test` the client registered before the script began;

@@ -573,6 +573,9 @@ impl Server {
         msg: Message,
         opts: SendOptions,
     ) -> Result<Sent, ServerError> {
+        // Before the request can go out: what the peer sends from here on
+        // counts as heard since the request (see `Server::silence_hint`).
+        let asked = Instant::now();
         // A Block2 transfer repeats the request: it is taken from the sent
         // record, or, for an awaited request held back by NSTART, kept here.
         let (submitted, held, sent_here) = {
@@ -632,7 +635,7 @@ impl Server {
                 |r| r.summary(),
             )
         };
-        let mut response = self.wait_response(peer, id, wait, &summary)?;
+        let mut response = self.wait_response(peer, id, asked, wait, &summary)?;
         let more = response
             .message
             .as_ref()
@@ -713,12 +716,11 @@ impl Server {
             if let Some(line) = progress.after(next_num.saturating_sub(1), assembly.body().len()) {
                 self.print(&line);
             }
-            let next = self
-                .lock()
-                .next_block2(peer, last_id, request, m, Instant::now());
+            let asked = Instant::now();
+            let next = self.lock().next_block2(peer, last_id, request, m, asked);
             let Some(next) = next else { break };
             last = self
-                .wait_response(peer, next, wait, summary)
+                .wait_response(peer, next, asked, wait, summary)
                 .map_err(|e| match e {
                     ServerError::Interrupted => e,
                     e => ServerError::Stopped {
@@ -740,17 +742,17 @@ impl Server {
         Ok(record)
     }
 
-    /// Waits up to `wait` for the response to request `id` to `peer`; a
-    /// request unanswered says what else is known (see
-    /// [`Server::silence_hint`]).
+    /// Waits up to `wait` for the response to request `id` to `peer`, which
+    /// was handed over for sending at `asked`; a request unanswered says
+    /// what else is known (see [`Server::silence_hint`]).
     fn wait_response(
         &self,
         peer: SocketAddr,
         id: RequestId,
+        asked: Instant,
         wait: Duration,
         summary: &dyn Fn() -> String,
     ) -> Result<RecordRef, ServerError> {
-        let asked = Instant::now();
         let outcome = self.wait_until(deadline_after(Instant::now(), wait), |core| {
             core.take_outcome(id)
         });

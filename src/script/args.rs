@@ -183,10 +183,12 @@ impl Args {
 
     /// The raw value of a parameter, if given.
     pub fn raw(&self, name: &str) -> Option<&Dynamic> {
-        let at = self.params.iter().position(|p| p.name == name)?;
-        self.values
-            .get(at)
-            .and_then(Option::as_ref)
+        // Names are compared only where a value was given: a command's
+        // parse asks for every parameter, and most are not given.
+        self.params
+            .iter()
+            .zip(&self.values)
+            .find_map(|(p, v)| v.as_ref().filter(|_| p.name == name))
             .filter(|v| !v.is_unit())
     }
 

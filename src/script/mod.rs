@@ -220,7 +220,7 @@ impl Shell {
 
     /// A shell for `nsh -c LINE`: a script's rules (`listen` does not
     /// wait, an unmet `expect` fails the line), but listing commands print
-    /// their tables as at the prompt.
+    /// their tables and `exit` says `exiting`, as at the prompt.
     pub fn for_one_line(server: Server, ipv6: bool) -> Shell {
         let mut ctx = Ctx::new(server, ipv6, false);
         ctx.listings = true;

@@ -1146,3 +1146,17 @@ fn dash_c_prints_what_the_prompt_prints_for_its_line() {
     let (code, _, _) = nsh(&["-c", "exit 3"]);
     assert_eq!(code, 3);
 }
+
+/// `exit` under `nsh -c` says `exiting`, as at the prompt (the original's
+/// word for it), in either form, and keeps its status.
+#[test]
+fn dash_c_exit_says_exiting_as_the_prompt_does() {
+    for (line, status) in [("exit 3", 3), ("exit(3)", 3), ("exit", 0), ("exit()", 0)] {
+        let (code, out, err) = nsh(&["-c", line]);
+        assert_eq!(code, status, "nsh -c {line:?}: {err}");
+        assert_eq!(out, "exiting\n", "nsh -c {line:?}");
+        if status == 0 {
+            assert_eq!(out, piped(format!("{line}\n")), "{line:?} at the prompt");
+        }
+    }
+}

@@ -500,6 +500,21 @@ impl Shell {
         }
     }
 
+    /// Evaluates the line of `nsh -c LINE` as [`Shell::eval_line`] does,
+    /// then settles it as a script's end is settled: an armed `expect` that
+    /// a message did not meet (one that arrived after the line's last
+    /// command too) fails the line, with the report a script gets. Only an
+    /// `exit` with a nonzero status keeps its own.
+    pub fn eval_one_line(&mut self, line: &str) -> LineResult {
+        let result = self.eval_line(line);
+        if matches!(result, LineResult::Value(_) | LineResult::Exit(0))
+            && let Some(e) = expectation_failed(&self.ctx)
+        {
+            return LineResult::Error(e);
+        }
+        result
+    }
+
     /// The functions and variables earlier prompt lines defined (for
     /// completion), sorted, each once.
     pub fn defined_names(&self) -> Vec<String> {

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{LiveNsh, nsh_bin, repo, run_nsh, script};
+use crate::harness::{LiveNsh, Peer, nsh_bin, repo, run_nsh, script};
 
 fn nsh(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(nsh_bin())
@@ -1159,4 +1159,28 @@ fn dash_c_exit_says_exiting_as_the_prompt_does() {
             assert_eq!(out, piped(format!("{line}\n")), "{line:?} at the prompt");
         }
     }
+}
+
+/// An armed `expect` that a message fails after the line's last command
+/// (the client's Register arrives while the line computes) fails `nsh -c`
+/// at the line's end, as it fails a script at its end: the same report,
+/// status 1. The client is wakatiwai.
+#[test]
+fn dash_c_fails_on_an_expectation_missed_after_its_last_command() {
+    let mut nsh = LiveNsh::start(&[
+        "-l",
+        "0",
+        "-c",
+        r#"expect("Update"); let t = timestamp(); while t.elapsed < 8.0 {}"#,
+    ]);
+    let _peer = Peer::node("waka.js", nsh.port, "cli-expect-end", &[]);
+    nsh.wait("Expecting: ", 10);
+    let (status, out, err) = nsh.finish(60);
+    assert!(out.contains("<- Register /rd?"), "{out}\n{err}");
+    assert_eq!(status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        err.starts_with("error: expect: a message did not match what `expect` armed\n")
+            && err.contains("kind: expected \"Update\""),
+        "{err}"
+    );
 }

@@ -393,7 +393,7 @@ fn run(server: &Server, opts: Options) -> ExitCode {
         }
     }
     if let Some(code) = opts.code {
-        return match shell.eval_line(&code) {
+        return match shell.eval_one_line(&code) {
             LineResult::Error(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(1)

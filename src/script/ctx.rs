@@ -16,13 +16,13 @@ pub struct Ctx {
     /// IPv6 default from the command line.
     pub ipv6: bool,
     /// At a prompt rather than in a script or `nsh -c`: `listen` waits
-    /// for the first client, `exit` says so, and an armed `expect` that a
-    /// message did not meet is reported after the line instead of failing
-    /// the next command.
+    /// for the first client, and an armed `expect` that a message did not
+    /// meet is reported after the line instead of failing the next command.
     pub interactive: bool,
-    /// Listing commands print their tables (`clients`, `history`,
-    /// `observations`, `process_stats`, `write_file`'s total), as at the
-    /// prompt and for `nsh -c`; a script gets only their values.
+    /// What the prompt prints and a script does not, also for `nsh -c`:
+    /// listing commands print their tables (`clients`, `history`,
+    /// `observations`, `process_stats`, `write_file`'s total), and `exit`
+    /// says `exiting`; a script gets only the values.
     pub listings: bool,
     /// `exit` was called.
     pub exit: AtomicBool,

@@ -220,7 +220,7 @@ impl Shell {
 
     /// A shell for `nsh -c LINE`: a script's rules (`listen` does not
     /// wait, an unmet `expect` fails the line), but listing commands print
-    /// their tables as at the prompt.
+    /// their tables and `exit` says `exiting`, as at the prompt.
     pub fn for_one_line(server: Server, ipv6: bool) -> Shell {
         let mut ctx = Ctx::new(server, ipv6, false);
         ctx.listings = true;
@@ -498,6 +498,21 @@ impl Shell {
                 LineResult::Error(e)
             }
         }
+    }
+
+    /// Evaluates the line of `nsh -c LINE` as [`Shell::eval_line`] does,
+    /// then settles it as a script's end is settled: an armed `expect` that
+    /// a message did not meet (one that arrived after the line's last
+    /// command too) fails the line, with the report a script gets. Only an
+    /// `exit` with a nonzero status keeps its own.
+    pub fn eval_one_line(&mut self, line: &str) -> LineResult {
+        let result = self.eval_line(line);
+        if matches!(result, LineResult::Value(_) | LineResult::Exit(0))
+            && let Some(e) = expectation_failed(&self.ctx)
+        {
+            return LineResult::Error(e);
+        }
+        result
     }
 
     /// The functions and variables earlier prompt lines defined (for

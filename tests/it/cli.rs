@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{LiveNsh, nsh_bin, repo, run_nsh, script};
+use crate::harness::{LiveNsh, Peer, nsh_bin, repo, run_nsh, script};
 
 fn nsh(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(nsh_bin())
@@ -1145,4 +1145,42 @@ fn dash_c_prints_what_the_prompt_prints_for_its_line() {
     // `exit CODE` keeps its status.
     let (code, _, _) = nsh(&["-c", "exit 3"]);
     assert_eq!(code, 3);
+}
+
+/// `exit` under `nsh -c` says `exiting`, as at the prompt (the original's
+/// word for it), in either form, and keeps its status.
+#[test]
+fn dash_c_exit_says_exiting_as_the_prompt_does() {
+    for (line, status) in [("exit 3", 3), ("exit(3)", 3), ("exit", 0), ("exit()", 0)] {
+        let (code, out, err) = nsh(&["-c", line]);
+        assert_eq!(code, status, "nsh -c {line:?}: {err}");
+        assert_eq!(out, "exiting\n", "nsh -c {line:?}");
+        if status == 0 {
+            assert_eq!(out, piped(format!("{line}\n")), "{line:?} at the prompt");
+        }
+    }
+}
+
+/// An armed `expect` that a message fails after the line's last command
+/// (the client's Register arrives while the line computes) fails `nsh -c`
+/// at the line's end, as it fails a script at its end: the same report,
+/// status 1. The client is wakatiwai.
+#[test]
+fn dash_c_fails_on_an_expectation_missed_after_its_last_command() {
+    let mut nsh = LiveNsh::start(&[
+        "-l",
+        "0",
+        "-c",
+        r#"expect("Update"); let t = timestamp(); while t.elapsed < 8.0 {}"#,
+    ]);
+    let _peer = Peer::node("waka.js", nsh.port, "cli-expect-end", &[]);
+    nsh.wait("Expecting: ", 10);
+    let (status, out, err) = nsh.finish(60);
+    assert!(out.contains("<- Register /rd?"), "{out}\n{err}");
+    assert_eq!(status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        err.starts_with("error: expect: a message did not match what `expect` armed\n")
+            && err.contains("kind: expected \"Update\""),
+        "{err}"
+    );
 }

@@ -1,7 +1,8 @@
 //! Helpers: the nsh binary, ports, real peers as child processes, and
 //! running an nsh script while watching its output. Every process they
-//! start is killed and reaped when its handle drops, also when a failed
-//! assertion unwinds the test, so none is left holding the test's pipes.
+//! start is killed and reaped when its handle drops (a peer with all it
+//! started in turn), also when a failed assertion unwinds the test, so none
+//! is left holding the test's pipes, a port or a CPU.
 //!
 //! Ports are real, never picked by binding and releasing one: nsh listens
 //! on port 0 (`listen(0)` in the script, `listen 0` on a command line) and
@@ -10,10 +11,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::UdpSocket;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 pub fn nsh_bin() -> &'static str {
     env!("CARGO_BIN_EXE_nsh")
@@ -55,7 +60,9 @@ pub fn peers_dir() -> PathBuf {
     dir
 }
 
-/// A real client process; SIGTERM (so it de-registers) and then kill on drop.
+/// A real client process, in a process group of its own with whatever it
+/// starts (a Node.js driver's C client, a shell's children); on drop,
+/// SIGTERM to it (so it de-registers), then SIGKILL to the whole group.
 pub struct Peer {
     pub child: Child,
 }
@@ -70,15 +77,23 @@ impl Peer {
             .arg(port.to_string())
             .arg(endpoint)
             .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("start node (is Node.js installed?)");
+        Peer::spawn(cmd)
+    }
+
+    /// Starts `cmd` as a peer; its stdout lines (the driver's READY,
+    /// EVENT …) go to the test's captured output.
+    pub fn spawn(mut cmd: Command) -> Peer {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start the peer {cmd:?}: {e}"));
         let out = child.stdout.take().expect("piped stdout");
-        // The driver's lines (READY, EVENT …) go to the test's captured output.
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 eprintln!("[peer] {line}");
@@ -94,6 +109,15 @@ impl Peer {
             .arg(self.child.id().to_string())
             .status();
     }
+
+    /// Kills it and every process it started, at once (gone without a
+    /// word, as a device that loses power), and reaps it.
+    pub fn kill(&mut self) {
+        let group = Pid::from_raw(i32::try_from(self.child.id()).expect("a process ID"));
+        // Its group outlives it while anything it started still runs.
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Peer {
@@ -102,12 +126,12 @@ impl Drop for Peer {
         let end = Instant::now() + Duration::from_secs(4);
         while Instant::now() < end {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Also when it ended by itself: what it started may still run.
+        self.kill();
     }
 }
 
@@ -258,9 +282,7 @@ pub fn run_with_peers(peers: &[(&str, &str)], script_name: &str, args: &[&str]) 
             } else if line.contains(&format!("@@kill-peer-{n}"))
                 && let Some(p) = running.borrow_mut()[n].as_mut()
             {
-                // Gone without a word, as a device that loses power.
-                let _ = p.child.kill();
-                let _ = p.child.wait();
+                p.kill();
             }
         }
     });
@@ -456,5 +478,62 @@ fn a_panic_in_a_test_leaves_no_nsh_running() {
     assert!(
         !process_exists(pid),
         "nsh (pid {pid}) still there after the test unwound"
+    );
+}
+
+/// Whether process `pid` still runs (a zombie, ended and waiting to be
+/// reaped by whoever adopted it, does not).
+fn process_runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // `pid (comm) S …`: the state follows the last `)`.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+/// A peer that does not end on SIGTERM is killed when its handle drops,
+/// and with it every process it started: a driver's C client (here a
+/// `sleep`, started by a shell that ignores SIGTERM) does not outlive the
+/// test, holding its port or a CPU.
+#[test]
+fn a_dropped_peer_leaves_no_process_it_started_running() {
+    let pid_file = std::env::temp_dir().join(format!("nsh-peer-grandchild-{}", std::process::id()));
+    let _ = std::fs::remove_file(&pid_file);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"trap '' TERM; sleep 300 & echo $! > "$1"; echo READY; wait"#)
+        .arg("sh")
+        .arg(&pid_file);
+    let peer = Peer::spawn(cmd);
+    let end = Instant::now() + Duration::from_secs(10);
+    let grandchild: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < end, "the peer did not start its child");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = std::fs::remove_file(&pid_file);
+    assert!(process_runs(grandchild), "the peer's child did not start");
+    drop(peer);
+    let end = Instant::now() + Duration::from_secs(2);
+    while process_runs(grandchild) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let survived = process_runs(grandchild);
+    if survived {
+        // Not left behind by this test either.
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(grandchild.to_string())
+            .status();
+    }
+    assert!(
+        !survived,
+        "the peer's child (pid {grandchild}) outlived the peer"
     );
 }

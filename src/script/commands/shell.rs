@@ -637,7 +637,7 @@ fn cmd_exit(ctx: &Ctx, args: ExitArgs) -> CmdResult {
         u8::try_from(code).map_err(|_| format!("the exit status is 0 to 255, not {code}"))?;
     ctx.exit_code.store(code, Ordering::SeqCst);
     ctx.exit.store(true, Ordering::SeqCst);
-    if ctx.interactive {
+    if ctx.listings {
         ctx.say("exiting");
     }
     Ok(Dynamic::UNIT)

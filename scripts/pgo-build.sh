@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds nsh optimised with a profile of its own request path (profile-guided
-# optimisation): target/pgo/release/nsh. 6–8 % off a request's round trip
-# against a fast peer (benches/README.md, "pgo-build.sh"); the everyday
-# `cargo build --release` stays as it is.
+# Makes a profile of nsh's request path for profile-guided optimisation, and
+# builds target/pgo/release/nsh with it; with --update, also makes it the
+# profile every release build uses (pgo/nsh.profdata.gz, applied by
+# scripts/pgo-rustc, the rustc wrapper of .cargo/config.toml). 6–8 % off a
+# request's round trip against a fast peer (benches/README.md, "PGO").
 #
-#   bash scripts/pgo-build.sh
+#   bash scripts/pgo-build.sh [--update]
 #
 # 1. builds an instrumented nsh (target/pgo/gen);
 # 2. runs it on what a test session spends its time on, each run ending
@@ -13,12 +14,24 @@
 #      coap-server-notls (a request, its response, the history);
 #    - benches/roundtrip.rhai: a real LwM2M client (tests/peers/waka.js)
 #      registers, then 5,000 `read("/3/0")` (registration, TLV payloads);
+#    - scripts/soak.rhai for 15 s against the same client: reads, writes
+#      and their read-back, observations and their notifications;
 # 3. merges the profiles with llvm-profdata (rustup's llvm-tools component,
 #    added here when missing) and builds target/pgo/release/nsh with them.
+#
+# --update then writes the merged profile (sparse: functions never run are
+# left out) to pgo/nsh.profdata.gz and the compiler's version to
+# pgo/rustc-version. Release builds made before keep the old profile until
+# rebuilt (`cargo clean --release`): cargo does not see the profile change.
 #
 # Needs what the tests install (`bash tests/setup.sh`: coap-server-notls,
 # node and tests/peers' modules).
 set -euo pipefail
+
+update=no
+if [ "${1:-}" = --update ]; then
+    update=yes
+fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -50,15 +63,17 @@ free_port() {
 }
 
 pids=()
+# Peers run in process groups of their own (setsid), killed whole: waka.js
+# starts the C client, which would outlive a kill of node alone.
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 
 echo "== 2/3 training runs"
 export LLVM_PROFILE_FILE=$profiles/nsh-%p-%m.profraw
 port=$(free_port)
-coap-server-notls -A 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+setsid coap-server-notls -A 127.0.0.1 -p "$port" >/dev/null 2>&1 &
 pids+=($!)
 sleep 0.3
 "$gen" benches/libcoap_rtt.rhai "$port" 20000 | tail -n 1
@@ -67,7 +82,7 @@ port=$(free_port)
 "$gen" -l "$port" benches/roundtrip.rhai 5000 > "$out/roundtrip.log" &
 nsh_pid=$!
 sleep 0.5
-node tests/peers/waka.js 127.0.0.1 "$port" pgo-training >/dev/null 2>&1 &
+setsid node tests/peers/waka.js 127.0.0.1 "$port" pgo-training >/dev/null 2>&1 &
 pids+=($!)
 if ! wait "$nsh_pid"; then
     cat "$out/roundtrip.log"
@@ -75,6 +90,20 @@ if ! wait "$nsh_pid"; then
     exit 1
 fi
 tail -n 1 "$out/roundtrip.log"
+
+port=$(free_port)
+"$gen" -l "$port" scripts/soak.rhai 15 > "$out/soak.log" &
+nsh_pid=$!
+sleep 0.5
+setsid node tests/peers/waka.js 127.0.0.1 "$port" pgo-soak >/dev/null 2>&1 &
+pids+=($!)
+if ! wait "$nsh_pid"; then
+    cat "$out/soak.log"
+    echo "pgo-build: the soak training run failed"
+    exit 1
+fi
+tail -n 1 "$out/soak.log"
+cleanup
 unset LLVM_PROFILE_FILE
 
 echo "== 3/3 optimised build (target/pgo/release/nsh)"
@@ -82,3 +111,11 @@ echo "== 3/3 optimised build (target/pgo/release/nsh)"
 RUSTFLAGS="-Cprofile-use=$out/nsh.profdata" CARGO_TARGET_DIR=$out \
     cargo build --release --quiet
 echo "built $out/release/nsh"
+
+if [ "$update" = yes ]; then
+    "$profdata" merge -sparse -o "$out/nsh.sparse.profdata" "$profiles"
+    gzip -9 -n -c "$out/nsh.sparse.profdata" > pgo/nsh.profdata.gz
+    rustc -vV | grep -E '^(release|LLVM version):' > pgo/rustc-version
+    echo "updated pgo/nsh.profdata.gz ($(wc -c < pgo/nsh.profdata.gz) bytes) for $(tr '\n' ' ' < pgo/rustc-version)"
+    echo "release builds made before keep the old profile: cargo clean --release rebuilds with this one"
+fi

@@ -25,6 +25,7 @@ mod payloads;
 mod peers_coapnode;
 mod peers_two;
 mod peers_waka;
+mod pgo;
 mod readme;
 mod relay;
 mod repl;

@@ -651,9 +651,10 @@ impl Io {
                     match e.high_level() {
                         Some(codes::SslFatalAlertMessage) => {
                             let seen = lock(seen);
+                            let alert = alert::decrypted(ffi::last_alert(&mut **ctx), seen.alert());
                             config::with_code(
                                 &alert::session_end(
-                                    seen.alert(),
+                                    alert,
                                     alert::From::Client,
                                     seen.renegotiating(),
                                 ),

@@ -529,7 +529,7 @@ fn a_request_to_a_closed_connection_is_one_error_line() {
 /// connection: the client stops being where commands go (a line says
 /// so), and a request typed after it fails at once, saying the
 /// connection was closed by the peer and when, not that nobody ever
-/// registered.
+/// registered; so does one sent to it once it is chosen by name.
 #[test]
 fn a_client_that_registered_and_closed_its_connection_is_no_longer_the_target() {
     let (mut nsh, port) = tcp_prompt();
@@ -546,11 +546,25 @@ fn a_client_that_registered_and_closed_its_connection_is_no_longer_the_target() 
         "{line}"
     );
     nsh.send_line("read /3/0");
+    // Chosen by name, the client is where commands go, over the
+    // connection that closed: the send says so.
+    nsh.send_line(r#"use_client("leaver")"#);
+    nsh.send_line("write /3/0/14 +02");
     nsh.send_line(r#"print("@@after")"#);
     nsh.wait("@@after", 10);
     nsh.send_line("exit()");
     let (_, out, err) = nsh.finish(10);
     let all = format!("{out}{err}");
+    let chosen = all
+        .lines()
+        .find(|l| l.starts_with("write: "))
+        .unwrap_or_else(|| panic!("no error:\n{all}"));
+    assert!(
+        chosen.contains(" the TCP connection with 127.0.0.1:")
+            && chosen.contains(" UTC (")
+            && chosen.contains(" s ago): closed by the peer"),
+        "{chosen}"
+    );
     let error = all
         .lines()
         .find(|l| l.starts_with("read: "))

@@ -39,6 +39,10 @@ pub enum ServerError {
     /// Nobody to send to.
     #[error("no client to send to: none has registered and no `connect` target is set")]
     NoPeer,
+    /// Nobody to send to: the target's connection closed (`the TCP
+    /// connection with … closed at … (… ago): closed by the peer; …`).
+    #[error("no client to send to: {0}")]
+    TargetClosed(String),
     /// Socket trouble.
     #[error("{0}")]
     Io(#[from] std::io::Error),

@@ -154,6 +154,10 @@ pub(crate) struct Core {
     /// The user chose the target (`connect`, `use_client`): a registration
     /// from another device no longer takes it over (see [`Core::choose`]).
     chosen: bool,
+    /// Why there is no target since the target's connection closed (see
+    /// [`Core::on_closed`]), for the error of a command with nowhere to
+    /// send to; forgotten when the user chooses again.
+    lost: Option<Lost>,
     /// A device that would have become current was told about once since
     /// the choice.
     hinted: bool,
@@ -189,6 +193,17 @@ pub(crate) struct Core {
     effects: Vec<Effect>,
 }
 
+/// The target whose connection closed.
+struct Lost {
+    /// `TCP connection with leaver (127.0.0.1:41234)`.
+    connection: String,
+    /// `closed by the peer`.
+    why: String,
+    at: SystemTime,
+    /// Where commands go once the target is back (or a new one).
+    then: String,
+}
+
 impl Core {
     pub(crate) fn new(exchanges: Exchanges<SocketAddr>) -> Core {
         Core {
@@ -198,6 +213,7 @@ impl Core {
             flags: Flags::default(),
             target: None,
             chosen: false,
+            lost: None,
             hinted: false,
             current: None,
             default_timeout: Duration::from_secs(5),
@@ -1037,19 +1053,68 @@ impl Core {
         self.flush();
     }
 
+    /// Where commands go, or why nowhere: the target's connection closed
+    /// (when, and what brings a target back), or none was ever set.
+    pub(crate) fn target_or_error(&self) -> Result<SocketAddr, ServerError> {
+        match (self.target, &self.lost) {
+            (Some(peer), _) => Ok(peer),
+            (None, Some(lost)) => Err(ServerError::TargetClosed(format!(
+                "the {} closed {}: {}; {}",
+                lost.connection,
+                crate::transport::at_and_ago(lost.at, SystemTime::now()),
+                lost.why,
+                lost.then
+            ))),
+            (None, None) => Err(ServerError::NoPeer),
+        }
+    }
+
     /// Whether nsh's CSM to TCP peer `peer` is on its way: what is sent
     /// to it from now on follows the CSM.
     pub(crate) fn csm_sent(&self, peer: SocketAddr) -> bool {
         self.csm_sent.contains(&peer)
     }
 
-    /// A connection closed (`why`: the transport's line saying so):
-    /// forget what belonged to it; the requests waiting on it end at once,
-    /// as no answer can come any more.
-    pub(crate) fn on_closed(&mut self, peer: SocketAddr, why: &str) {
+    /// A connection closed at `wall` (`why`: the transport's line saying
+    /// so): forget what belonged to it; the requests waiting on it end at
+    /// once, as no answer can come any more. When commands went to that
+    /// peer, they no longer do (a line says so, and a command with
+    /// nowhere to send to says why, see [`Core::target_or_error`]): a
+    /// client registered over the connection stays current, and becomes
+    /// the target again when it registers or updates over a new one; a
+    /// peer chosen with `connect` is forgotten with its choice.
+    pub(crate) fn on_closed(&mut self, peer: SocketAddr, why: &str, wall: SystemTime) {
         self.peer_csm.remove(&peer);
         self.csm_sent.remove(&peer);
         self.aborted.remove(&peer);
+        if self.target == Some(peer) {
+            self.target = None;
+            let who = match &self.current {
+                Some(endpoint) => format!("{endpoint} ({peer})"),
+                None => peer.to_string(),
+            };
+            // `TCP connection with 127.0.0.1:41234 closed: closed by the peer`.
+            let (what, reason) = why.split_once(" closed: ").unwrap_or((why, "closed"));
+            let kind = what
+                .split_once(" with ")
+                .map_or("TCP connection", |(k, _)| k);
+            let then = match &self.current {
+                Some(endpoint) => format!(
+                    "commands go to {endpoint} again once it registers or updates over a new connection"
+                ),
+                None => {
+                    self.chosen = false;
+                    "`connect` opens a new one".to_string()
+                }
+            };
+            self.lost = Some(Lost {
+                connection: format!("{kind} with {who}"),
+                why: reason.to_string(),
+                at: wall,
+                then,
+            });
+            self.print(format!("commands no longer go to {who}: the {why}"));
+        }
         let ended = self.exchanges.pending_to(&peer);
         for &id in &ended {
             self.exchanges.cancel_request(id);
@@ -1107,6 +1172,7 @@ impl Core {
     pub(crate) fn replace_transport(&mut self, transport: Arc<Transport>) {
         let old = self.transport.replace(transport);
         self.chosen = false;
+        self.lost = None;
         if !old.is_some_and(|t| t.is_reliable()) {
             return;
         }
@@ -1148,6 +1214,7 @@ impl Core {
     /// (`unconnect`), and the newest registration is current again.
     pub(crate) fn choose(&mut self, peer: Option<SocketAddr>, endpoint: Option<String>) {
         self.chosen = peer.is_some();
+        self.lost = None;
         self.hinted = false;
         self.target = peer;
         self.current = endpoint;
@@ -1181,6 +1248,7 @@ impl Core {
         if self.current.as_deref() != Some(endpoint) {
             return;
         }
+        self.lost = None;
         if self.chosen {
             self.target = None;
             self.print(format!(

@@ -334,7 +334,7 @@ fn handle(server: &Server, batch: &mut Vec<Event>) {
                     core.on_datagram(peer, bytes, Instant::now(), SystemTime::now());
                 }
                 Event::Accepted(peer) => core.on_connected(peer, Instant::now()),
-                Event::Closed(peer, why) => core.on_closed(peer, &why),
+                Event::Closed(peer, why) => core.on_closed(peer, &why, SystemTime::now()),
                 Event::Moved(old, new) => core.on_moved(old, new),
                 Event::Fault(fault) => core.on_fault(fault, SystemTime::now()),
                 Event::Notice(_) | Event::Error(_) => {}

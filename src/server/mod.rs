@@ -559,7 +559,7 @@ impl Server {
     /// are tracked by the exchange layer: CONs are retransmitted, and with
     /// `wait` the call returns the matched response.
     pub fn send(&self, msg: Message, opts: SendOptions) -> Result<Sent, ServerError> {
-        let peer = self.lock_raw().target.ok_or(ServerError::NoPeer)?;
+        let peer = self.lock_raw().target_or_error()?;
         self.send_to(peer, msg, opts)
     }
 
@@ -823,7 +823,7 @@ impl Server {
     pub fn send_raw(&self, bytes: &[u8]) -> Result<RecordRef, ServerError> {
         let (peer, transport) = {
             let core = self.lock_raw();
-            let peer = core.target.ok_or(ServerError::NoPeer)?;
+            let peer = core.target_or_error()?;
             let transport = core.transport.clone().ok_or(ServerError::NotListening)?;
             (peer, transport)
         };

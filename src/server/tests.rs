@@ -698,7 +698,7 @@ mod fake_clock {
             "TCP connection with {} closed: closed by the peer",
             device()
         );
-        b.core.on_closed(device(), &why);
+        b.core.on_closed(device(), &why, SystemTime::now());
         assert!(!b.core.exchanges.is_pending(id), "nothing is retransmitted");
         match b.core.take_outcome(id) {
             Some(Err(Ended::Closed(line))) => assert_eq!(line, why),
@@ -706,10 +706,39 @@ mod fake_clock {
         }
         // Another peer's connection closing ends nothing of this one's.
         let (other, _) = read_now(&mut b, "/3/0/1").unwrap();
-        b.core
-            .on_closed(([127, 0, 0, 9], 1).into(), "TCP connection with … closed");
+        b.core.on_closed(
+            ([127, 0, 0, 9], 1).into(),
+            "TCP connection with … closed",
+            SystemTime::now(),
+        );
         assert!(b.core.exchanges.is_pending(other));
         assert!(b.core.take_outcome(other).is_none());
+    }
+
+    #[test]
+    fn the_targets_closed_connection_leaves_nowhere_to_send_and_says_why() {
+        let mut b = Bench::new();
+        b.core.choose(Some(device()), None);
+        let why = format!(
+            "TCP connection with {} closed: closed by the peer",
+            device()
+        );
+        b.core
+            .on_closed(device(), &why, SystemTime::now() - Duration::from_secs(3));
+        assert_eq!(b.core.target, None);
+        let e = b.core.target_or_error().unwrap_err().to_string();
+        let start = format!(
+            "no client to send to: the TCP connection with {} closed at ",
+            device()
+        );
+        assert!(e.starts_with(&start), "{e}");
+        assert!(
+            e.ends_with(" s ago): closed by the peer; `connect` opens a new one"),
+            "{e}"
+        );
+        // A new choice forgets it.
+        b.core.choose(None, None);
+        assert!(matches!(b.core.target_or_error(), Err(ServerError::NoPeer)));
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod udp;
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub use dtls::{DtlsTransport, Psk, Security};
 pub use faults::{FaultEvent, FaultSettings, Faults};
@@ -334,6 +334,21 @@ impl Transport {
     }
 }
 
+/// When something happened, for an error told later: `at 01:22:53 UTC
+/// (4.2 s ago)` (the time of day in UTC, and how long before `now`).
+pub fn at_and_ago(at: SystemTime, now: SystemTime) -> String {
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ago = now.duration_since(at).unwrap_or_default().as_secs_f64();
+    format!(
+        "at {:02}:{:02}:{:02} UTC ({ago:.1} s ago)",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// `listening on DTLS (PSK identity `user`) port 5684`, or `listening on
 /// TLS over TCP (PSK identity `user`) port 5684`: the line `listen` and
 /// `nsh -l` print (tests read the port from it).
@@ -359,6 +374,20 @@ pub fn listening_line(security: Option<&Security>, tcp: bool, port: u16, ipv6: b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_past_moment_is_told_as_its_utc_time_and_how_long_ago() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_367_491_215);
+        assert_eq!(
+            at_and_ago(at, at + Duration::from_millis(4_250)),
+            "at 10:40:15 UTC (4.2 s ago)"
+        );
+        // A clock set back meanwhile: no negative time.
+        assert_eq!(
+            at_and_ago(at, at - Duration::from_secs(1)),
+            "at 10:40:15 UTC (0.0 s ago)"
+        );
+    }
 
     #[test]
     fn the_listening_line_names_tls_over_tcp() {

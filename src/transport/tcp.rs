@@ -67,8 +67,10 @@
 //! [`TcpTransport::dial_state`], without a notice.
 //!
 //! Per-connection state (the map entry, the queue, the socket, the TLS
-//! session) ends with the connection; nothing is kept for a closed peer,
-//! and connections over [`Limits::max_connections`] are refused. Every
+//! session) ends with the connection; only when and why it closed is kept,
+//! for the error of a later send to that peer, until a new connection with
+//! it (for the last [`GONE_PEERS`] peers). Connections over
+//! [`Limits::max_connections`] are refused. Every
 //! limit is in [`Limits`]. When accepting fails (no file descriptor left),
 //! one notice says so, and the loop tries again shortly until every waiting
 //! connection was accepted.
@@ -80,7 +82,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mbedtls::error::codes;
 use mbedtls::ssl::Context;
@@ -96,6 +98,10 @@ use crate::coap::tcp::{Frame, decode_frame};
 
 /// The largest frame nsh accepts (and announces as Max-Message-Size).
 pub const MAX_FRAME: usize = MAX_DATAGRAM;
+
+/// At most this many closed connections' peers are remembered with when
+/// and why they closed (the oldest go first).
+pub const GONE_PEERS: usize = 4096;
 
 /// How long `recv` sleeps when the loop is gone.
 const POLL: Duration = Duration::from_millis(50);
@@ -202,6 +208,9 @@ struct Shared {
     accepted: Mutex<Vec<SocketAddr>>,
     /// Closed connections' peers, each with its notice line.
     closed: Mutex<Vec<(SocketAddr, String)>>,
+    /// When and why each closed connection's peer lost it, until a new
+    /// connection with it.
+    gone: Mutex<HashMap<SocketAddr, (SystemTime, String)>>,
     notices: Mutex<Vec<String>>,
     /// Connections the loop is to look at: a frame was queued on an empty
     /// queue, or the connection was closed outside the loop.
@@ -245,6 +254,19 @@ impl Shared {
                 _ => return false,
             };
             if listed {
+                let why = line
+                    .split_once(" closed: ")
+                    .map_or(line.as_str(), |(_, w)| w);
+                let mut gone = lock(&self.gone);
+                if gone.len() >= GONE_PEERS
+                    && !gone.contains_key(&peer)
+                    && let Some(oldest) =
+                        gone.iter().min_by_key(|(_, (at, _))| *at).map(|(p, _)| *p)
+                {
+                    gone.remove(&oldest);
+                }
+                gone.insert(peer, (SystemTime::now(), why.to_string()));
+                drop(gone);
                 lock(&self.closed).push((peer, line.clone()));
             }
             lock(&self.notices).push(line);
@@ -391,6 +413,7 @@ impl TcpTransport {
             connections: Mutex::default(),
             accepted: Mutex::default(),
             closed: Mutex::default(),
+            gone: Mutex::default(),
             notices: Mutex::default(),
             nudged: Mutex::default(),
             dials: Mutex::default(),
@@ -458,17 +481,22 @@ impl TcpTransport {
 
     /// Queues one whole frame for the connection with `peer` and returns at
     /// once; the loop sends it after the frames queued before it. An error
-    /// when there is no open connection with `peer`, or when its queue is
-    /// full — which closes that connection (see
-    /// [`TcpTransport::take_closed`]).
+    /// when there is no open connection with `peer` (saying when and why
+    /// the last one closed, if one did), or when its queue is full — which
+    /// closes that connection (see [`TcpTransport::take_closed`]).
     pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
         let peer = canonical(peer);
         let mut connections = lock(&self.shared.connections);
         let Some(entry) = connections.get_mut(&peer) else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                format!("no TCP connection with {peer}"),
-            ));
+            let why = match lock(&self.shared.gone).get(&peer) {
+                Some((at, why)) => format!(
+                    "the {} connection with {peer} closed {}: {why}",
+                    self.shared.label,
+                    super::at_and_ago(*at, SystemTime::now())
+                ),
+                None => format!("no TCP connection with {peer}"),
+            };
+            return Err(io::Error::new(io::ErrorKind::NotConnected, why));
         };
         let id = entry.id;
         if entry.queue.len() < self.limits.queue_frames {
@@ -651,9 +679,10 @@ impl Io {
                     match e.high_level() {
                         Some(codes::SslFatalAlertMessage) => {
                             let seen = lock(seen);
+                            let alert = alert::decrypted(ffi::last_alert(&mut **ctx), seen.alert());
                             config::with_code(
                                 &alert::session_end(
-                                    seen.alert(),
+                                    alert,
                                     alert::From::Client,
                                     seen.renegotiating(),
                                 ),
@@ -1114,6 +1143,7 @@ impl Loop {
             // Listed and said at once (before any close can be).
             let mut connections = lock(&shared.connections);
             connections.insert(peer, Entry::new(id));
+            lock(&shared.gone).remove(&peer);
             if self.tls.is_none() {
                 lock(&shared.notices).push(format!("TCP connection from {peer}"));
                 lock(&shared.accepted).push(peer);
@@ -1246,6 +1276,7 @@ impl Loop {
             // Listed and said at once, like an accepted one.
             let mut connections = lock(&shared.connections);
             connections.insert(peer, Entry::new(id));
+            lock(&shared.gone).remove(&peer);
             lock(&shared.notices).push(format!("TCP connection to {peer} established"));
             lock(&shared.accepted).push(peer);
             lock(&shared.dialing).remove(&peer);
@@ -2312,6 +2343,32 @@ mod tests {
         let mut buf = vec![0u8; 64];
         let n = c.read(&mut buf).unwrap();
         assert_eq!(decode(&buf[..n]).unwrap().payload, b"ok");
+    }
+
+    #[test]
+    fn sending_to_a_peer_whose_connection_closed_says_when_and_why() {
+        let t = TcpTransport::bind(0, false).unwrap();
+        let c = connect(&t);
+        let me = canonical(c.local_addr().unwrap());
+        drop(c);
+        let mut buf = vec![0u8; MAX_FRAME];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut closed = Vec::new();
+        while closed.is_empty() && Instant::now() < deadline {
+            let _ = t.recv(&mut buf, Duration::from_millis(10));
+            closed.extend(peers(t.take_closed()));
+        }
+        assert_eq!(closed, [me]);
+        let e = t.send_to(b"x", me).unwrap_err().to_string();
+        let start = format!("the TCP connection with {me} closed at ");
+        assert!(e.starts_with(&start), "{e}");
+        assert!(e.ends_with(" s ago): closed by the peer"), "{e}");
+        // A peer never connected: no more than that.
+        let other: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(
+            t.send_to(b"x", other).unwrap_err().to_string(),
+            "no TCP connection with 127.0.0.1:9"
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! client certificate the server demands) instead of only that it did not
 //! complete; `connect` with only `ca_file`; a request to a server that
 //! restarted (and lost the session) says that may be why it went
-//! unanswered, one a live server acknowledged does not; and the
+//! unanswered, one a live server acknowledged does not; a request after
+//! the server closed the session (close_notify) or ended it with a fatal
+//! alert says which, and when; and the
 //! `debug_level` alias of `debug`, which a Rhai map cannot name.
 
 use std::io::{BufRead, BufReader};
@@ -421,4 +423,121 @@ try {{ coap_get("/async?5", #{{timeout_s: 1}}); print("@@answered"); }} catch (e
         .unwrap_or_else(|| panic!("no error:\n{}", run.stdout));
     assert!(e.contains("acknowledged it with an empty ACK"), "{e}");
     assert!(!e.contains("lost"), "{e}");
+}
+
+/// The error of a request after the session ended, from the script's
+/// `@@error ` line.
+fn error_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("@@error "))
+        .unwrap_or_else(|| panic!("no error:\n{stdout}"))
+}
+
+/// libcoap's coap-server-openssl shuts down cleanly (SIGINT) and closes
+/// nsh's session with an encrypted close_notify: a request after it fails
+/// at once, saying the server closed the session, when, and that
+/// `connect` again makes a new one (it said only that there was no
+/// session, as if none had ever been made).
+#[test]
+fn a_request_after_the_dtls_server_closed_the_session_says_so_and_when() {
+    let plain = free_port_pair();
+    let dtls = plain + 1;
+    let server = coap_server_openssl(plain);
+    let pid = server.0.id().to_string();
+    let script = format!(
+        r#"
+connect("127.0.0.1", {dtls}, #{{psk_identity: "myid", psk_key: "secretPSK"}});
+print("@@first " + coap_get("/time").code);
+print("@@stop");
+sleep(1.5);
+try {{ coap_get("/time", #{{timeout_s: 3}}); print("@@answered"); }} catch (e) {{ print("@@error " + e); }}
+"#
+    );
+    let started = std::time::Instant::now();
+    let mut asked = None;
+    let run = run_nsh(&["-c", &script], Duration::from_secs(60), |line| {
+        if line == "@@stop" {
+            let _ = Command::new("kill").args(["-INT", &pid]).status();
+            asked = Some(std::time::Instant::now());
+        }
+    });
+    drop(server);
+    run.assert_ok();
+    assert!(run.stdout.contains("@@first 2.05"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("DTLS peer 127.0.0.1:{dtls} closed its session")),
+        "{}",
+        run.stdout
+    );
+    let e = error_line(&run.stdout);
+    let start = format!(
+        "coap_get: could not send `GET /time` to 127.0.0.1:{dtls}: the DTLS server 127.0.0.1:{dtls} closed nsh's session (close_notify) at "
+    );
+    assert!(e.starts_with(&start), "{e}");
+    assert!(
+        e.contains(" UTC (") && e.contains(" s ago); `connect` again makes a new session"),
+        "{e}"
+    );
+    // At once, not after the request's timeout.
+    let stopped = asked.expect("the server was stopped");
+    assert!(
+        started.elapsed() < Duration::from_secs(20) && stopped.elapsed() < Duration::from_secs(4),
+        "{e}"
+    );
+}
+
+/// `openssl s_server -dtls1_2` is told to renegotiate (`R`): nsh's client
+/// refuses (no_renegotiation), and the server ends the session with an
+/// encrypted fatal alert. Its notice and a request's error after it name
+/// the alert (which the record's encryption hid before), when it came,
+/// and that `connect` again makes a new session.
+#[test]
+fn a_request_after_the_dtls_server_sent_a_fatal_alert_names_it() {
+    let mut server = SServer::start(&["-nocert", "-psk", "73656372657450534b"]);
+    let port = server.port;
+    let script = format!(
+        r#"
+connect("127.0.0.1", {port}, #{{psk_identity: "myid", psk_key: "secretPSK"}});
+print("@@up");
+sleep(1.5);
+try {{ coap_get("/time", #{{timeout_s: 3}}); print("@@answered"); }} catch (e) {{ print("@@error " + e); }}
+"#
+    );
+    let mut stdin = server.child.stdin.take().expect("s_server's input");
+    let run = run_nsh(&["-c", &script], Duration::from_secs(60), |line| {
+        if line == "@@up" {
+            use std::io::Write;
+            stdin.write_all(b"R\n").unwrap();
+            stdin.flush().unwrap();
+        }
+    });
+    run.assert_ok();
+    // OpenSSL sends handshake_failure (and might send unexpected_message,
+    // as its TLS side now and then does, as the refusal meets its state).
+    let named = ["handshake_failure (40)", "unexpected_message (10)"]
+        .map(|alert| {
+            format!(
+                "the server asked to renegotiate, which nsh does not do, and sent fatal alert {alert}"
+            )
+        })
+        .into_iter()
+        .find(|named| {
+            run.stdout.contains(&format!(
+                "DTLS session with 127.0.0.1:{port} ended: {named}"
+            ))
+        })
+        .unwrap_or_else(|| panic!("no line naming the alert:\n{}", run.stdout));
+    let e = error_line(&run.stdout);
+    let start = format!(
+        "coap_get: could not send `GET /time` to 127.0.0.1:{port}: the DTLS server 127.0.0.1:{port} ended nsh's session at "
+    );
+    assert!(e.starts_with(&start), "{e}");
+    assert!(
+        e.contains(&format!(
+            " s ago): {named}; `connect` again makes a new session"
+        )),
+        "{e}"
+    );
 }

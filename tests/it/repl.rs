@@ -350,3 +350,42 @@ fn listen_after_a_tcp_connect_drops_the_peer_from_the_prompt() {
     p.send_line("exit").unwrap();
     p.exp_eof().unwrap();
 }
+
+/// `connect … tcp=1` to libcoap's `coap-server-notls`, which then goes
+/// away (killed: its system closes the connection): the peer leaves the
+/// prompt, a line says why, and a request typed after it fails at once
+/// with the connection's fate and when it came, not as if nothing had
+/// ever been connected.
+#[test]
+fn a_tcp_peer_that_closes_its_connection_leaves_the_prompt() {
+    let (server, port) = crate::libcoap::libcoap_server_on("TCP");
+    let mut p = start();
+    p.send_line(&format!("connect 127.0.0.1 {port} tcp=1"))
+        .unwrap();
+    p.exp_string(&format!("TCP connection to 127.0.0.1:{port} established"))
+        .expect("the connection line");
+    let (_, status) = p
+        .exp_regex(&format!(r"port: \d+, client: 127\.0\.0\.1:{port} \$ "))
+        .expect("the prompt naming the peer");
+    let own: u16 = status
+        .trim_start_matches("port: ")
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    drop(server);
+    p.exp_string(&format!(
+        "commands no longer go to 127.0.0.1:{port}: the TCP connection with 127.0.0.1:{port} closed: closed by the peer"
+    ))
+    .expect("the line saying the peer is no longer the target");
+    p.send_line("").unwrap();
+    p.exp_string(&format!("[nsh] port: {own} $ "))
+        .expect("the prompt without the peer");
+    p.send_line("read /3/0").unwrap();
+    p.exp_regex(&format!(
+        r"read: no client to send to: the TCP connection with 127\.0\.0\.1:{port} closed at \d\d:\d\d:\d\d UTC \(\d+\.\d s ago\): closed by the peer; `connect` opens a new one"
+    ))
+    .expect("the error naming the closed connection and when");
+    exit(&mut p);
+}

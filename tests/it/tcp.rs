@@ -495,9 +495,9 @@ fn a_request_fails_at_once_when_the_peer_closes_its_connection() {
     );
 }
 
-/// A request typed after the client closed its connection cannot be sent:
-/// that is said once, as the command's error, not also as a `send error`
-/// line before it.
+/// A request typed after the client closed its connection cannot be sent
+/// (the client is no longer the target): that is said once, as the
+/// command's error, not also as a `send error` line before it.
 #[test]
 fn a_request_to_a_closed_connection_is_one_error_line() {
     let mut nsh = crate::harness::LiveNsh::piped(&["--tcp", "-l", "0"]);
@@ -515,12 +515,71 @@ fn a_request_to_a_closed_connection_is_one_error_line() {
     let all = format!("{stdout}{stderr}");
     let errors: Vec<&str> = all
         .lines()
-        .filter(|l| l.contains("could not send"))
+        .filter(|l| l.contains("could not send") || l.contains("no client to send to"))
         .collect();
     assert_eq!(errors.len(), 1, "{all}");
     assert!(
-        errors[0].starts_with("read: could not send `Read /3/0`"),
+        errors[0]
+            .starts_with("read: no client to send to: the TCP connection with gone (127.0.0.1:"),
         "{all}"
+    );
+}
+
+/// libcoap's `coap-client-notls` registers over TCP and exits, closing its
+/// connection: the client stops being where commands go (a line says
+/// so), and a request typed after it fails at once, saying the
+/// connection was closed by the peer and when, not that nobody ever
+/// registered; so does one sent to it once it is chosen by name.
+#[test]
+fn a_client_that_registered_and_closed_its_connection_is_no_longer_the_target() {
+    let (mut nsh, port) = tcp_prompt();
+    let uri = format!("coap+tcp://127.0.0.1:{port}/rd?ep=leaver&lt=300&b=T");
+    let o = Command::new("coap-client-notls")
+        .args(["-m", "post", "-t", "40", "-e", "</3/0>", &uri])
+        .output()
+        .expect("coap-client-notls is missing: run `bash tests/setup.sh`");
+    assert!(o.status.success(), "{o:?}");
+    let line = nsh.wait("commands no longer go to leaver (127.0.0.1:", 10);
+    assert!(
+        line.ends_with("closed: closed by the peer")
+            && line.contains(": the TCP connection with 127.0.0.1:"),
+        "{line}"
+    );
+    nsh.send_line("read /3/0");
+    // Chosen by name, the client is where commands go, over the
+    // connection that closed: the send says so.
+    nsh.send_line(r#"use_client("leaver")"#);
+    nsh.send_line("write /3/0/14 +02");
+    nsh.send_line(r#"print("@@after")"#);
+    nsh.wait("@@after", 10);
+    nsh.send_line("exit()");
+    let (_, out, err) = nsh.finish(10);
+    let all = format!("{out}{err}");
+    let chosen = all
+        .lines()
+        .find(|l| l.starts_with("write: "))
+        .unwrap_or_else(|| panic!("no error:\n{all}"));
+    assert!(
+        chosen.contains(" the TCP connection with 127.0.0.1:")
+            && chosen.contains(" UTC (")
+            && chosen.contains(" s ago): closed by the peer"),
+        "{chosen}"
+    );
+    let error = all
+        .lines()
+        .find(|l| l.starts_with("read: "))
+        .unwrap_or_else(|| panic!("no error:\n{all}"));
+    assert!(
+        error.starts_with("read: no client to send to: the TCP connection with leaver (127.0.0.1:"),
+        "{error}"
+    );
+    assert!(error.contains(" UTC ("), "{error}");
+    assert!(error.contains(" s ago): closed by the peer; "), "{error}");
+    assert!(
+        error.contains(
+            "commands go to leaver again once it registers or updates over a new connection"
+        ),
+        "{error}"
     );
 }
 

@@ -6,7 +6,9 @@
 //! (a handshake that ends on the peer's fatal alert reads
 //! MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, nothing more), and an alert sent
 //! before the peer's ChangeCipherSpec is plaintext: level, description.
-//! One sent after it is encrypted, and only that it came can be told.
+//! One sent after it is encrypted: only that it came can be told from
+//! the records, though the session that decrypted it still holds it
+//! ([`decrypted`]).
 //! Also what a server sends outside an established session (a plaintext
 //! handshake message or alert), which mbed TLS drops without a word.
 
@@ -146,6 +148,15 @@ pub(crate) fn sentence(alert: Option<Received>, from: From) -> String {
     }
 }
 
+/// An alert description with its number: `handshake_failure (40)`, `77
+/// (unassigned)`.
+fn alert_name(description: u8) -> String {
+    match known_name(description) {
+        Some(name) => format!("{name} ({description})"),
+        None => format!("{description} (unassigned)"),
+    }
+}
+
 /// What `from` sent, named without its usual cause: `the server sent
 /// fatal alert handshake_failure (40)`.
 pub(crate) fn named(alert: Option<Received>, from: From) -> String {
@@ -155,10 +166,7 @@ pub(crate) fn named(alert: Option<Received>, from: From) -> String {
                 From::Client => "client",
                 From::Server => "server",
             };
-            match known_name(d) {
-                Some(name) => format!("the {who} sent fatal alert {name} ({d})"),
-                None => format!("the {who} sent fatal alert {d} (unassigned)"),
-            }
+            format!("the {who} sent fatal alert {}", alert_name(d))
         }
         other => sentence(other, from),
     }
@@ -234,6 +242,16 @@ pub(crate) fn encrypted_handshake(datagram: &[u8]) -> bool {
     dtls_records(datagram).any(|(kind, epoch, _)| kind == HANDSHAKE && epoch > 0)
 }
 
+/// The fatal alert an established session ended on: the one the session
+/// decrypted (`read`, from `ffi::last_alert`), when it can tell, else
+/// what the records showed (`seen`).
+pub(crate) fn decrypted(read: Option<(u8, u8)>, seen: Option<Received>) -> Option<Received> {
+    match read {
+        Some((FATAL, d)) => Some(Received::Plain(d)),
+        _ => seen,
+    }
+}
+
 /// Why an established session ended on a fatal alert from `from`:
 /// `renegotiating` when the peer had just sent a handshake record in it,
 /// which mbed TLS refuses with no_renegotiation.
@@ -249,7 +267,13 @@ pub(crate) fn session_end(alert: Option<Received>, from: From, renegotiating: bo
         (Some(Received::Encrypted), false) => {
             format!("the {who} sent an encrypted fatal alert (which one cannot be read)")
         }
-        (alert, _) => sentence(alert, from),
+        (Some(Received::Plain(d)), true) => format!(
+            "the {who} asked to renegotiate, which nsh does not do, and sent fatal alert {}",
+            alert_name(d)
+        ),
+        // Named without a handshake's usual cause: the session was up.
+        (Some(Received::Plain(_)), false) => named(alert, from),
+        (None, false) => sentence(None, from),
     }
 }
 
@@ -399,6 +423,26 @@ mod tests {
             session_end(Some(Received::Encrypted), From::Server, false),
             "the server sent an encrypted fatal alert (which one cannot be read)"
         );
+    }
+
+    #[test]
+    fn an_alert_the_session_decrypted_is_named_without_a_handshakes_cause() {
+        let read = decrypted(Some((2, 40)), Some(Received::Encrypted));
+        assert_eq!(read, Some(Received::Plain(40)));
+        assert_eq!(
+            session_end(read, From::Server, true),
+            "the server asked to renegotiate, which nsh does not do, and sent fatal alert handshake_failure (40)"
+        );
+        assert_eq!(
+            session_end(decrypted(Some((2, 80)), None), From::Client, false),
+            "the client sent fatal alert internal_error (80)"
+        );
+        // A warning (close_notify and the like) or no alert: the records'.
+        assert_eq!(
+            decrypted(Some((1, 0)), Some(Received::Encrypted)),
+            Some(Received::Encrypted)
+        );
+        assert_eq!(decrypted(None, None), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The few mbed TLS calls the `mbedtls` crate does not wrap, in one place:
 //! the PSK callback (an identity → key table), DTLS Connection ID (own CID,
 //! the peer's CID), the debug threshold, a fatal alert where mbed TLS
-//! sends none, and close_notify with the session kept (the crate's own
+//! sends none, the alert a session read last (decrypted inside the
+//! session), and close_notify with the session kept (the crate's own
 //! drops the session's I/O with it). Also the per-thread note of which peer mbed TLS is working
 //! for, so that the PSK callback can tell which identity a session used (or
 //! which one it refused) and debug lines can name their peer (for DTLS
@@ -221,6 +222,23 @@ pub(crate) fn received_at_failure<T>(ctx: &mut Context<T>) -> (Option<u8>, bool)
         let first = (left > 0 && !header.is_null()).then(|| *header);
         let waiting = u32::try_from((*ssl).state).is_ok_and(|s| s <= sys::SSL_CLIENT_HELLO);
         (first, waiting && left == 0)
+    }
+}
+
+/// The alert the session read last, as (level, description), when the
+/// last record it handled was one: mbed TLS decrypts an alert sent inside
+/// the session and tells only that a fatal one came, but the record stays
+/// in its input buffer.
+pub(crate) fn last_alert<T>(ctx: &mut Context<T>) -> Option<(u8, u8)> {
+    let ssl: *mut sys::ssl_context = ctx.into();
+    // SAFETY: `ssl` is live; `in_msg` points into its input buffer, and
+    // `in_msglen` bytes of it hold the last record's content.
+    unsafe {
+        let msg = (*ssl).in_msg;
+        if (*ssl).in_msgtype != sys::SSL_MSG_ALERT || (*ssl).in_msglen < 2 || msg.is_null() {
+            return None;
+        }
+        Some((*msg, *msg.add(1)))
     }
 }
 

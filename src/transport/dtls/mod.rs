@@ -28,7 +28,10 @@
 //! unfinished handshake stalled; and once its session is up, when the
 //! server was last heard from and what it sent outside the session, for a
 //! request's timeout to tell (a server that restarted drops the records of
-//! the session it lost without a word).
+//! the session it lost without a word). How and when a session ended
+//! (close_notify, the fatal alert the peer sent — decrypted, so named —,
+//! the idle timeout) is kept until a new session with that peer, so that
+//! sending to it says so instead of only that there is no session.
 
 pub(crate) mod alert;
 pub(crate) mod config;
@@ -39,7 +42,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mbedtls::error::codes;
 use mbedtls::ssl::context::Timer;
@@ -69,6 +72,10 @@ const RECORD_HEADER: usize = 13;
 const LEFTOVER_WINDOW: Duration = Duration::from_secs(60);
 /// At most this many peers whose handshake failed are remembered.
 const LEFTOVER_PEERS: usize = 4096;
+
+/// At most this many peers whose session ended are remembered (the
+/// oldest go first).
+const ENDED_PEERS: usize = 4096;
 
 /// At most this many failure lines a second; the rest are counted and
 /// summed up in one line.
@@ -130,6 +137,48 @@ struct Session {
     outside: Option<(Instant, String)>,
 }
 
+/// Who ended a session, and why.
+enum EndedBy {
+    /// The peer, with close_notify.
+    CloseNotify,
+    /// The peer, with a fatal alert (in words).
+    Alert(String),
+    /// nsh (in words: idle, an error).
+    Nsh(String),
+}
+
+/// How a session ended, kept for the error of a later send to its peer.
+struct Ending {
+    at: SystemTime,
+    side: Side,
+    by: EndedBy,
+}
+
+impl Ending {
+    /// The sentence a send to `peer` fails with, told at `now`.
+    fn sentence(&self, peer: SocketAddr, now: SystemTime) -> String {
+        let when = super::at_and_ago(self.at, now);
+        let (peer_is, session) = match self.side {
+            Side::Client => ("server", "nsh's session"),
+            Side::Server => ("client", "its session"),
+        };
+        let ended = match &self.by {
+            EndedBy::CloseNotify => {
+                format!("the DTLS {peer_is} {peer} closed {session} (close_notify) {when}")
+            }
+            EndedBy::Alert(why) => {
+                format!("the DTLS {peer_is} {peer} ended {session} {when}: {why}")
+            }
+            EndedBy::Nsh(why) => format!("the DTLS session with {peer} ended {when}: {why}"),
+        };
+        let again = match self.side {
+            Side::Client => "`connect` again makes a new session",
+            Side::Server => "a device makes a new one by registering",
+        };
+        format!("{ended}; {again}")
+    }
+}
+
 /// Failure lines beyond [`FAILURE_LINES_PER_SECOND`].
 #[derive(Default)]
 struct Flood {
@@ -158,6 +207,8 @@ pub struct DtlsTransport {
     moved: Mutex<Vec<(SocketAddr, SocketAddr)>>,
     /// Peers whose session ended, not yet taken.
     ended: Mutex<Vec<SocketAddr>>,
+    /// How each peer's last session ended, until a new one with it.
+    endings: Mutex<HashMap<SocketAddr, Ending>>,
     /// Peers whose handshake failed, and when: the rest of their flight is
     /// dropped quietly.
     failed: Mutex<HashMap<SocketAddr, Instant>>,
@@ -218,6 +269,7 @@ impl DtlsTransport {
             flood: Mutex::new(Flood::default()),
             moved: Mutex::new(Vec::new()),
             ended: Mutex::new(Vec::new()),
+            endings: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
             client_failures: Mutex::new(HashMap::new()),
             last_sweep: Mutex::new(Instant::now()),
@@ -243,7 +295,8 @@ impl DtlsTransport {
     }
 
     /// Encrypts and sends one datagram to a peer with an established
-    /// session.
+    /// session. Without one, the error says how and when the peer's last
+    /// session ended, when one did.
     pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
         let peer = canonical(peer);
         let mut sessions = lock(&self.sessions);
@@ -251,12 +304,13 @@ impl DtlsTransport {
             .get_mut(&peer)
             .filter(|s| s.established)
             .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    format!(
+                let why = match lock(&self.endings).get(&peer) {
+                    Some(ending) => ending.sentence(peer, SystemTime::now()),
+                    None => format!(
                         "no DTLS session with {peer} (none was made, or it ended: a device makes one by registering; `connect` makes one with a DTLS server)"
                     ),
-                )
+                };
+                io::Error::new(io::ErrorKind::NotConnected, why)
             })?;
         session.last_active = Instant::now();
         let (sent, _) = ffi::stepping(peer, || Io::send(&mut session.ctx, bytes));
@@ -339,6 +393,7 @@ impl DtlsTransport {
         };
         let mut sessions = lock(&self.sessions);
         sessions.remove(&peer);
+        lock(&self.endings).remove(&peer);
         lock(&self.client_failures).remove(&peer);
         lock(&self.failed).remove(&peer);
         let (outcome, identity) = ffi::stepping(peer, || ctx.establish(io, None));
@@ -645,6 +700,7 @@ impl DtlsTransport {
                     }
                 }
                 Err(e) if e.high_level() == Some(codes::SslPeerCloseNotify) => {
+                    self.remember_ending(peer, session.side, EndedBy::CloseNotify);
                     sessions.remove(&peer);
                     self.ended(peer);
                     self.notice(format!("DTLS peer {peer} closed its session"));
@@ -655,13 +711,19 @@ impl DtlsTransport {
                         Side::Client => alert::From::Server,
                     };
                     let why = match (e.high_level(), session.side) {
-                        (Some(codes::SslFatalAlertMessage), _) => config::with_code(
-                            &alert::session_end(session.alert, from, renegotiating),
-                            &e,
-                        ),
+                        (Some(codes::SslFatalAlertMessage), _) => {
+                            let alert =
+                                alert::decrypted(ffi::last_alert(&mut session.ctx), session.alert);
+                            let why = alert::session_end(alert, from, renegotiating);
+                            self.remember_ending(peer, session.side, EndedBy::Alert(why.clone()));
+                            config::with_code(&why, &e)
+                        }
                         (_, Side::Server) => config::handshake_failure(&e, session.alert),
                         (_, Side::Client) => config::client_failure(&e, session.alert, false),
                     };
+                    if e.high_level() != Some(codes::SslFatalAlertMessage) {
+                        self.remember_ending(peer, session.side, EndedBy::Nsh(why.clone()));
+                    }
                     sessions.remove(&peer);
                     self.ended(peer);
                     self.failure(format!("DTLS session with {peer} ended: {why}"));
@@ -773,6 +835,7 @@ impl DtlsTransport {
             if session.established && self.read_records(peer, &mut session).is_err() {
                 return;
             }
+            lock(&self.endings).remove(&peer);
             lock(&self.sessions).insert(peer, session);
         }
     }
@@ -843,6 +906,25 @@ impl DtlsTransport {
         }
     }
 
+    /// Notes how `peer`'s session (nsh's `side` of it) ended now.
+    fn remember_ending(&self, peer: SocketAddr, side: Side, by: EndedBy) {
+        let mut endings = lock(&self.endings);
+        if endings.len() >= ENDED_PEERS
+            && !endings.contains_key(&peer)
+            && let Some(oldest) = endings.iter().min_by_key(|(_, e)| e.at).map(|(p, _)| *p)
+        {
+            endings.remove(&oldest);
+        }
+        endings.insert(
+            peer,
+            Ending {
+                at: SystemTime::now(),
+                side,
+                by,
+            },
+        );
+    }
+
     /// Notes that `peer`'s handshake failed: what it still sends of that
     /// handshake is dropped quietly (see [`DtlsTransport::leftover`]).
     fn remember_failed(&self, peer: SocketAddr) {
@@ -903,12 +985,14 @@ impl DtlsTransport {
         }
         let limit = self.security.idle_timeout;
         let mut sessions = lock(&self.sessions);
-        let idle: Vec<SocketAddr> = sessions
+        let idle: Vec<(SocketAddr, Side)> = sessions
             .iter()
             .filter(|(_, s)| s.established && s.last_active.elapsed() >= limit)
-            .map(|(p, _)| *p)
+            .map(|(p, s)| (*p, s.side))
             .collect();
-        for peer in idle {
+        for (peer, side) in idle {
+            let why = format!("idle for {} s", limit.as_secs());
+            self.remember_ending(peer, side, EndedBy::Nsh(why));
             sessions.remove(&peer);
             self.ended(peer);
             self.notice(format!(
@@ -1079,6 +1163,32 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         seen
+    }
+
+    #[test]
+    fn sending_after_the_peer_closed_its_session_says_so_and_when() {
+        let (server, stop, t) = echo_server();
+        let port = server.local_addr().unwrap().port();
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        let mut c = client_from(sock, port, b"password").unwrap();
+        assert_eq!(exchange(&mut c, "hi"), "echo:hi");
+        // Dropped, the context sends close_notify.
+        drop(c);
+        let seen = wait_notice(&server, "closed its session");
+        assert!(
+            seen.contains(&format!("DTLS peer {addr} closed its session")),
+            "{seen:?}"
+        );
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        let e = server.send_to(b"x", addr).unwrap_err().to_string();
+        let start = format!("the DTLS client {addr} closed its session (close_notify) at ");
+        assert!(e.starts_with(&start), "{e}");
+        assert!(
+            e.ends_with(" s ago); a device makes a new one by registering"),
+            "{e}"
+        );
     }
 
     #[test]

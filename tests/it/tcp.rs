@@ -921,13 +921,15 @@ fn connect_with_tcp_0_under_tcp_talks_udp() {
     assert!(run.stdout.contains("@@udp"), "{}", run.stdout);
 }
 
-/// nsh's CSM carries no Block-Wise-Transfer option: with its
-/// Max-Message-Size over 1152 the option would also announce BERT (RFC
-/// 8323 §5.3.2), which nsh does not do, and libcoap's `coap-server-notls`
-/// does use BERT when it is announced. Without it, a body larger than
-/// nsh's Max-Message-Size comes block-wise in 1024-byte blocks.
+/// nsh's CSM announces the Block-Wise-Transfer option with its
+/// Max-Message-Size of 65535, which announces BERT (RFC 8323 §5.3.2, §6):
+/// libcoap's `coap-server-notls` (which announces it too) then answers a
+/// GET of 200 KB in BERT blocks (SZX 7, 63 KiB each, NUM counting 1024-byte
+/// units), and nsh asks for each next block with SZX 7 and the NUM after
+/// the last 1024-byte unit it got, and assembles the whole body. nsh's own
+/// Block1 upload stays in 1024-byte blocks.
 #[test]
-fn a_body_over_nshs_max_message_size_comes_in_1024_byte_blocks_not_bert() {
+fn a_body_over_nshs_max_message_size_comes_in_bert_blocks() {
     let (server, port) = crate::libcoap::libcoap_server_on("TCP");
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
     let file = std::env::temp_dir().join(format!("nsh-tcp-bert-{}.bin", std::process::id()));
@@ -936,14 +938,28 @@ fn a_body_over_nshs_max_message_size_comes_in_1024_byte_blocks_not_bert() {
         "connect(\"127.0.0.1\", {port}); \
          let w = write_file(\"{}\", \"/5/0/0\", #{{chunksize: 1024}}); \
          assert(w.is_success(), \"upload answered \" + w.code); \
+         let up = history(1000).filter(|m| m.direction == \"sent\" && m.block1 != ()); \
+         assert_eq(up[0].block1.szx, 6); \
+         assert_eq(up[0].payload.len(), 1024); \
          let g = coap_get(\"/5/0/0\", #{{timeout_s: 30}}); \
          assert_eq(g.role, \"assembled\"); \
          assert_eq(g.payload.len(), 200000); \
          let p = g.payload; \
          for i in 0..200000 {{ if p[i] != i * 13 % 251 {{ throw \"byte \" + i + \" differs\"; }} }} \
          let blocks = history(1000).filter(|m| m.direction == \"received\" && m.kind == \"Content\" && m.block2 != ()); \
-         assert_eq(blocks[0].block2.size, 1024); \
-         print(\"@@done\");",
+         assert(blocks.len() >= 4, \"BERT blocks: \" + blocks.len()); \
+         let next = 0; \
+         for b in blocks {{ \
+             assert_eq(b.block2.szx, 7); \
+             assert_eq(b.block2.num, next); \
+             if b.block2.more {{ assert(b.payload.len() > 1024 && b.payload.len() % 1024 == 0, \"BERT block of \" + b.payload.len()); }} \
+             next += b.payload.len() / 1024; \
+         }} \
+         let asks = history(1000).filter(|m| m.direction == \"sent\" && m.code == \"0.01\" && m.block2 != ()); \
+         assert_eq(asks.len(), blocks.len() - 1); \
+         assert_eq(asks[0].block2.szx, 7); \
+         assert_eq(asks[0].block2.num, blocks[0].payload.len() / 1024); \
+         print(\"@@done \" + blocks.len() + \" blocks\");",
         file.display()
     );
     let run = run_nsh(&["--tcp", "-c", &script], Duration::from_secs(90), |_| {});
@@ -952,12 +968,17 @@ fn a_body_over_nshs_max_message_size_comes_in_1024_byte_blocks_not_bert() {
     run.assert_ok();
     let out = &run.stdout;
     assert!(out.contains("@@done"), "{out}");
+    // Each BERT block's line says so; libcoap's blocks are 63 units.
+    assert!(out.contains("bytes) (block 0, more, BERT)"), "{out}");
+    assert!(out.contains("-> Read /5/0/0 (block 63, BERT)"), "{out}");
+    assert!(out.contains("(assembled from "), "{out}");
     let csm = out
         .lines()
         .find(|l| l.starts_with("-> 7.01 (SIGNALING_CSM)"))
         .unwrap_or_default();
     assert_eq!(
-        csm, "-> 7.01 (SIGNALING_CSM), None, id=None, token=b'', Max-Message-Size=65535",
+        csm,
+        "-> 7.01 (SIGNALING_CSM), None, id=None, token=b'', Max-Message-Size=65535, Block-Wise-Transfer",
         "{out}"
     );
 }

@@ -982,3 +982,64 @@ fn a_body_over_nshs_max_message_size_comes_in_bert_blocks() {
         "{out}"
     );
 }
+
+/// A Read answered with a BERT block (0/1/BERT, 3072 bytes) by a client
+/// whose CSM did (`block_wise`) or did not announce the Block-Wise-Transfer
+/// option, with a Max-Message-Size of 65535 either way: the request nsh
+/// sends for the next block, and nsh's output. No client at hand sends
+/// BERT without announcing it, so this client is hand-written.
+fn bert_read_from(block_wise: bool) -> (Message, String) {
+    let (mut nsh, port) = tcp_prompt();
+    let mut c = RawClient::connect(port).expect("connect");
+    let mut csm = message(Code::CSM, b"");
+    csm.add_option(CoapOption::uint(OptionNumber(2), 65535));
+    if block_wise {
+        csm.add_option(CoapOption::new(OptionNumber(4), Vec::new()));
+    }
+    c.send(&csm).unwrap();
+    let mut reg = message(Code::POST, b"rg");
+    reg.set_uri("/rd?ep=bert-ep&lt=300&b=T");
+    c.send(&reg).unwrap();
+    while c.next().expect("nsh's CSM and Created").code != Code::CREATED {}
+    nsh.send_line(r#"let r = read("/5/0/0"); print("@@read " + r.role + " " + r.payload.len());"#);
+    let get = c.next().unwrap_or_else(|e| panic!("{e}\n{}", nsh.seen()));
+    let mut first = message(Code::CONTENT, &get.token);
+    first.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, 42));
+    // NUM 0, M 1, SZX 7.
+    first.add_option(CoapOption::new(OptionNumber::BLOCK2, vec![0x0f]));
+    first.payload = vec![1; 3072];
+    c.send(&first).unwrap();
+    let next = c.next().unwrap_or_else(|e| panic!("{e}\n{}", nsh.seen()));
+    let mut last = message(Code::CONTENT, &next.token);
+    last.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, 42));
+    if let Some(mut b) = next.block2() {
+        b.more = false;
+        last.add_option(CoapOption::new(OptionNumber::BLOCK2, b.encode()));
+    }
+    last.payload = vec![2; 100];
+    c.send(&last).unwrap();
+    nsh.wait("@@read", 10);
+    nsh.send_line("exit()");
+    let (_, out, err) = nsh.finish(10);
+    (next, format!("{out}{err}"))
+}
+
+/// After a BERT block, nsh asks for the block at the next 1024-byte unit
+/// (RFC 8323 §6), with SZX 7 of a client that announced BERT in its CSM
+/// (§5.3.2), and with SZX 6 of one that did not: a peer that did not
+/// announce BERT is never sent SZX 7. Either way the body is assembled.
+#[test]
+fn after_a_bert_block_nsh_sends_szx_7_only_to_a_peer_that_announced_bert() {
+    let (next, out) = bert_read_from(true);
+    assert_eq!(next.code, Code::GET, "{out}");
+    let b = next.block2().unwrap_or_else(|| panic!("no Block2\n{out}"));
+    assert_eq!((b.num, b.more, b.szx), (3, false, 7), "{out}");
+    assert!(out.contains("-> Read /5/0/0 (block 3, BERT)"), "{out}");
+    assert!(out.contains("@@read assembled 3172"), "{out}");
+
+    let (next, out) = bert_read_from(false);
+    let b = next.block2().unwrap_or_else(|| panic!("no Block2\n{out}"));
+    assert_eq!((b.num, b.more, b.szx), (3, false, 6), "{out}");
+    assert!(out.contains("-> Read /5/0/0 (block 3)"), "{out}");
+    assert!(out.contains("@@read assembled 3172"), "{out}");
+}

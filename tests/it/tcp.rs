@@ -1043,3 +1043,41 @@ fn after_a_bert_block_nsh_sends_szx_7_only_to_a_peer_that_announced_bert() {
     assert!(out.contains("-> Read /5/0/0 (block 3)"), "{out}");
     assert!(out.contains("@@read assembled 3172"), "{out}");
 }
+
+/// A Block1 request from a client with SZX 7 over TCP is a BERT block
+/// (RFC 8323 §6), not a reserved SZX: taken as it is when its payload is a
+/// multiple of 1024 bytes, a protocol error when more follow and it is not.
+/// Written by hand: no client at hand sends BERT Block1 requests.
+#[test]
+fn a_bert_block1_request_is_checked_not_refused_as_reserved() {
+    let (mut nsh, port) = tcp_prompt();
+    let mut c = RawClient::connect(port).expect("connect");
+    let mut csm = message(Code::CSM, b"");
+    csm.add_option(CoapOption::uint(OptionNumber(2), 65535));
+    csm.add_option(CoapOption::new(OptionNumber(4), Vec::new()));
+    c.send(&csm).unwrap();
+    for (token, len) in [(b"b1", 2048), (b"b2", 1500)] {
+        let mut put = message(Code::PUT, token);
+        put.set_uri("/up");
+        // NUM 0, M 1, SZX 7.
+        put.add_option(CoapOption::new(OptionNumber::BLOCK1, vec![0x0f]));
+        put.payload = vec![7; len];
+        c.send(&put).unwrap();
+    }
+    nsh.wait("token=b'b2'", 10);
+    nsh.send_line(
+        r#"for m in history(10) { if m.direction == "received" && m.code == "0.03" { print("@@put " + m.payload.len() + " " + m.note); } }"#,
+    );
+    nsh.send_line(r#"print("@@end")"#);
+    nsh.wait("@@end", 10);
+    nsh.send_line("exit()");
+    let (_, out, err) = nsh.finish(10);
+    let out = format!("{out}{err}");
+    assert!(out.contains("@@put 2048 \n"), "{out}");
+    assert!(
+        out.contains(
+            "@@put 1500 protocol error: Block1 block 0 is a BERT block (SZX 7) of 1500 bytes, but more blocks follow"
+        ),
+        "{out}"
+    );
+}

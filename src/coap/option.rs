@@ -214,9 +214,12 @@ pub struct BlockValue {
 
 impl BlockValue {
     /// SZX 7: reserved over UDP (RFC 7959 §2.2: never sent, a request
-    /// carrying it gets 4.00) and BERT over TCP (RFC 8323 §6). nsh does not
-    /// negotiate BERT, so it neither sends nor accepts SZX 7 on any
-    /// transport; only raw options (`coap`, `options`) can carry it.
+    /// carrying it gets 4.00) and BERT over TCP (RFC 8323 §6), where NUM
+    /// counts 1024-byte units and a block carries any number of them.
+    /// nsh takes BERT blocks over TCP (its CSM announces BERT) and asks
+    /// for the next one with SZX 7 only of a peer that announced BERT (see
+    /// `crate::exchange::block`); over UDP only raw options (`coap`,
+    /// `options`) can carry it.
     pub const RESERVED_SZX: u8 = 7;
 
     /// The block sizes nsh sends and accepts, as users read them.

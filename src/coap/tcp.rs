@@ -5,8 +5,9 @@
 //! encoder ignores type and message ID.
 //!
 //! Also the signaling options of RFC 8323 §5 (their numbers depend on the
-//! signaling code): their names, and which of a signaling message's
-//! options are critical and unknown.
+//! signaling code): their names, which of a signaling message's options
+//! are critical and unknown, and what a peer's CSMs announced
+//! ([`Capabilities`]: Max-Message-Size, Block-Wise-Transfer, and so BERT).
 
 use super::code::Code;
 use super::message::{Message, Type};
@@ -26,6 +27,57 @@ pub const HOLD_OFF: OptionNumber = OptionNumber(4);
 /// Abort option 2 (RFC 8323 §5.6): the CSM option the sender could not
 /// process.
 pub const BAD_CSM_OPTION: OptionNumber = OptionNumber(2);
+
+/// What a peer announced in its CSMs (RFC 8323 §5.3): capabilities are
+/// cumulative, a later CSM changing only the options it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The largest message the peer takes (Max-Message-Size, §5.3.1).
+    pub max_message_size: u64,
+    /// Whether it announced the Block-Wise-Transfer option (§5.3.2).
+    pub block_wise: bool,
+}
+
+impl Default for Capabilities {
+    /// What a peer announced before any CSM: 1152 bytes, no block-wise.
+    fn default() -> Self {
+        Capabilities {
+            max_message_size: Capabilities::BASE_MAX_MESSAGE_SIZE,
+            block_wise: false,
+        }
+    }
+}
+
+impl Capabilities {
+    /// The Max-Message-Size of a peer that announced none (RFC 8323
+    /// §5.3.1), and the size above which Block-Wise-Transfer announces
+    /// BERT (§5.3.2).
+    pub const BASE_MAX_MESSAGE_SIZE: u64 = 1152;
+
+    /// Takes in what CSM `csm` announces.
+    pub fn update(&mut self, csm: &Message) {
+        if csm.code != Code::CSM {
+            return;
+        }
+        for o in &csm.options {
+            match o.number {
+                MAX_MESSAGE_SIZE => {
+                    if let Some(v) = o.as_uint() {
+                        self.max_message_size = v;
+                    }
+                }
+                BLOCK_WISE_TRANSFER => self.block_wise = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether the peer takes BERT blocks (RFC 8323 §5.3.2, §6): it
+    /// announced Block-Wise-Transfer and a Max-Message-Size over 1152.
+    pub fn bert(&self) -> bool {
+        self.block_wise && self.max_message_size > Self::BASE_MAX_MESSAGE_SIZE
+    }
+}
 
 /// Outcome of looking for one frame at the start of a stream buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -400,6 +452,27 @@ mod tests {
             m.add_option(CoapOption::new(OptionNumber(*n), *v));
         }
         m
+    }
+
+    #[test]
+    fn bert_is_block_wise_transfer_with_a_max_message_size_over_1152() {
+        // RFC 8323 §5.3.2: options add up over CSMs.
+        let mut caps = Capabilities::default();
+        assert!(!caps.bert());
+        caps.update(&signal(Code::CSM, &[(4, b"")]));
+        assert!(caps.block_wise);
+        assert!(!caps.bert(), "Block-Wise-Transfer alone is no BERT");
+        caps.update(&signal(Code::CSM, &[(2, &[0x04, 0x81])]));
+        assert_eq!(caps.max_message_size, 1153);
+        assert!(caps.bert(), "a later CSM keeps the earlier option");
+        caps.update(&signal(Code::CSM, &[(2, &[0x04, 0x80])]));
+        assert!(!caps.bert(), "1152 ends it");
+        let mut plain = Capabilities::default();
+        plain.update(&signal(Code::CSM, &[(2, &[0xff, 0xff])]));
+        assert!(!plain.bert(), "a large Max-Message-Size alone is no BERT");
+        // A Ping's option 4 is not Block-Wise-Transfer.
+        plain.update(&signal(Code::PING, &[(4, b"")]));
+        assert!(!plain.block_wise);
     }
 
     #[test]

@@ -7,9 +7,15 @@
 //! a smaller size the peer asks for, checking what each 2.31 echoes);
 //! and the progress lines and positions both print ([`Progress`]).
 //!
-//! SZX 7 is never sent and never accepted: it is reserved over UDP
-//! (RFC 7959 §2.2) and means BERT over TCP (RFC 8323 §6), which nsh does
-//! not negotiate (no BERT in its CSM), so it is an error there as well.
+//! SZX 7 is reserved over UDP and DTLS (RFC 7959 §2.2): received there it
+//! is an error. Over TCP and TLS it is BERT (RFC 8323 §6), which nsh
+//! announces in its CSM: a BERT block carries any number of 1024-byte
+//! units (a multiple of 1024 bytes unless it is the last block) and its
+//! NUM counts 1024-byte units, so the next block's NUM is this one's plus
+//! the units it carried. nsh asks for that block with SZX 7 when the peer
+//! announced BERT too, and otherwise with SZX 6 (1024 bytes, the same
+//! NUM). nsh's own Block1 uploads stay at 1024 bytes at most, and a 2.31
+//! Continue echoing SZX 7 over TCP reads as SZX 6 (its control usage).
 //!
 //! Sans-IO: nothing here sends or waits. Registering a follow-up request
 //! (fresh message ID and token, same operation) is
@@ -20,6 +26,19 @@ use crate::coap::{BlockValue, CoapOption, Code, Message, OptionNumber};
 
 /// The largest block number a Block option can carry (20 bits).
 const MAX_NUM: u32 = (1 << 20) - 1;
+
+/// The unit a BERT block's NUM counts and its payload is made of (RFC 8323
+/// §6).
+const BERT_UNIT: u32 = 1024;
+
+/// SZX 6, the 1024-byte size a BERT option stands for in control usage.
+const SZX_1024: u8 = 6;
+
+/// Whether `block`, carried by `msg`, is a BERT option: SZX 7 over a
+/// reliable transport (RFC 8323 §6). Over UDP, SZX 7 is reserved.
+fn is_bert(block: BlockValue, msg: &Message) -> bool {
+    block.is_reserved_szx() && msg.reliable
+}
 
 /// Why a Block2 body could not be assembled.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -77,14 +96,27 @@ pub enum BlockError {
         /// The block that was asked for (Block2) or sent (Block1).
         num: u32,
     },
-    /// A Block1 or Block2 option received with SZX 7.
+    /// A Block1 or Block2 option received with SZX 7 over UDP or DTLS.
     #[error(
-        "{option} has SZX 7, which is reserved (RFC 7959 §2.2; BERT over TCP, which nsh does not negotiate); block sizes are {}",
+        "{option} has SZX 7, which is reserved over UDP and DTLS (RFC 7959 §2.2; it is BERT only over TCP and TLS, RFC 8323 §6); block sizes are {}",
         BlockValue::SIZES
     )]
     ReservedSzx {
         /// `Block1` or `Block2`.
         option: &'static str,
+    },
+    /// A BERT block (SZX 7 over TCP) with the more flag whose payload is
+    /// not a whole, non-zero number of 1024-byte units (RFC 8323 §6).
+    #[error(
+        "{option} block {num} is a BERT block (SZX 7) of {len} bytes, but more blocks follow and a BERT block other than the last carries a multiple of 1024 bytes, at least 1024 (RFC 8323 §6)"
+    )]
+    BertShortBlock {
+        /// `Block1` or `Block2`.
+        option: &'static str,
+        /// Its block number (in 1024-byte units).
+        num: u32,
+        /// Its payload length.
+        len: usize,
     },
     /// A block size nsh does not send (not a power of two from 16 to
     /// 1024; 2048 would be the reserved SZX 7).
@@ -144,39 +176,99 @@ pub enum BlockProgress {
     Complete,
 }
 
+/// The Block2 value asking for the block after `response`'s (RFC 7959
+/// §2.4): the next number in the response's block size, or for a BERT
+/// block (RFC 8323 §6) the number after its last 1024-byte unit, with
+/// SZX 7 when `peer_bert` (the peer announced BERT in its CSM) and SZX 6
+/// otherwise. `None` when `response` has no Block2 option, its more flag
+/// is clear, the next number does not fit, or the block is not one whose
+/// successor can be asked for (SZX 7 over UDP, a BERT block that is not a
+/// whole number of units).
+fn next_block2(response: &Message, peer_bert: bool) -> Option<BlockValue> {
+    let block = response.block2()?;
+    if !block.more {
+        return None;
+    }
+    let (units, szx) = if is_bert(block, response) {
+        let len = response.payload.len();
+        if len == 0 || !len.is_multiple_of(BERT_UNIT as usize) {
+            return None;
+        }
+        let units = u32::try_from(len / BERT_UNIT as usize).ok()?;
+        (units, if peer_bert { block.szx } else { SZX_1024 })
+    } else if block.is_reserved_szx() {
+        return None;
+    } else {
+        (1, block.szx)
+    };
+    let num = block.num.checked_add(units).filter(|&n| n <= MAX_NUM)?;
+    Some(BlockValue {
+        num,
+        more: false,
+        szx,
+    })
+}
+
 /// Builds the request for the block after the one in `response`
-/// (RFC 7959 §2.4): a copy of `request` with Block2 set to the next number
-/// in the response's block size, and without Observe (§2.6: only the first
+/// (RFC 7959 §2.4): a copy of `request` with Block2 set to the next block
+/// (the next number in the response's block size; after a BERT block, RFC
+/// 8323 §6, the number after its last 1024-byte unit, asked for with
+/// SZX 7 when `peer_bert`, the peer having announced BERT in its CSM, and
+/// with SZX 6 otherwise), and without Observe (§2.6: only the first
 /// request of an observation carries it). Message ID and token are copied
 /// and should be replaced by the caller. `None` when `response` has no
 /// Block2 option, its more flag is clear, or the next number does not fit.
-/// A Block2 with the reserved SZX 7 has no next block either.
-pub fn next_block2_request(request: &Message, response: &Message) -> Option<Message> {
-    let block = response.block2()?;
-    if !block.more || block.num >= MAX_NUM || block.is_reserved_szx() {
-        return None;
-    }
-    let next = BlockValue {
-        num: block.num + 1,
-        more: false,
-        szx: block.szx,
-    };
+/// A Block2 with the reserved SZX 7 (over UDP) has no next block either.
+pub fn next_block2_request(
+    request: &Message,
+    response: &Message,
+    peer_bert: bool,
+) -> Option<Message> {
+    let next = next_block2(response, peer_bert)?;
     let mut msg = request.clone();
     msg.remove_option(OptionNumber::OBSERVE);
     msg.set_option(CoapOption::new(OptionNumber::BLOCK2, next.encode()));
     Some(msg)
 }
 
-/// Checks a received message's Block1 and Block2 options for the reserved
-/// SZX 7 (RFC 7959 §2.2; BERT over TCP, not negotiated by nsh): the
-/// protocol error to report, if any. For responses that are not part of a
-/// transfer [`Block2Assembly`] or [`Block1Upload`] already checks.
+/// Checks a received message's Block1 and Block2 options with SZX 7: over
+/// UDP it is reserved (RFC 7959 §2.2); over TCP it is BERT (RFC 8323 §6),
+/// and a BERT block that describes a payload (Block1 in a request, Block2
+/// in a response) with the more flag must carry a multiple of 1024 bytes.
+/// The protocol error to report, if any. For responses that are not part
+/// of a transfer [`Block2Assembly`] or [`Block1Upload`] already checks.
 pub fn check_szx(msg: &Message) -> Result<(), BlockError> {
-    if msg.block1().is_some_and(BlockValue::is_reserved_szx) {
-        return Err(BlockError::ReservedSzx { option: "Block1" });
+    let request = msg.code.is_request();
+    for (option, block, descriptive) in [
+        ("Block1", msg.block1(), request),
+        ("Block2", msg.block2(), !request),
+    ] {
+        let Some(block) = block.filter(|b| b.is_reserved_szx()) else {
+            continue;
+        };
+        if !msg.reliable {
+            return Err(BlockError::ReservedSzx { option });
+        }
+        check_bert_payload(option, block, msg.payload.len(), descriptive)?;
     }
-    if msg.block2().is_some_and(BlockValue::is_reserved_szx) {
-        return Err(BlockError::ReservedSzx { option: "Block2" });
+    Ok(())
+}
+
+/// A BERT block describing a payload of `len` bytes (`descriptive`) with
+/// the more flag carries a whole, non-zero number of 1024-byte units (RFC
+/// 8323 §6).
+fn check_bert_payload(
+    option: &'static str,
+    block: BlockValue,
+    len: usize,
+    descriptive: bool,
+) -> Result<(), BlockError> {
+    if descriptive && block.more && (len == 0 || !len.is_multiple_of(BERT_UNIT as usize)) {
+        return Err(BlockError::BertShortBlock {
+            option,
+            num: block.num,
+            len,
+        });
     }
     Ok(())
 }
@@ -189,17 +281,21 @@ pub fn check_szx(msg: &Message) -> Result<(), BlockError> {
 /// replaced by the caller (the token must not be the observation's: a
 /// response without Observe on that token would end it); the blocks after
 /// the second one come from [`next_block2_request`] with the same
-/// `request`. `Ok(None)` when the notification is not block-wise (no
-/// Block2, or more flag clear); an error when its Block2 is not block 0 or
-/// has the reserved SZX 7.
+/// `request`; a BERT notification (RFC 8323 §6) is completed as a BERT
+/// response is (`peer_bert` as there). `Ok(None)` when the notification is
+/// not block-wise (no Block2, or more flag clear); an error when its
+/// Block2 is not block 0, has the reserved SZX 7 (over UDP), or is a BERT
+/// block that is not a whole number of 1024-byte units.
 pub fn next_notification_block2_request(
     request: &Message,
     notification: &Message,
+    peer_bert: bool,
 ) -> Result<Option<Message>, BlockError> {
     let Some(block) = notification.block2() else {
         return Ok(None);
     };
-    if block.is_reserved_szx() {
+    let bert = is_bert(block, notification);
+    if block.is_reserved_szx() && !bert {
         return Err(BlockError::ReservedSzx { option: "Block2" });
     }
     if block.num != 0 {
@@ -213,14 +309,16 @@ pub fn next_notification_block2_request(
     if !block.more {
         return Ok(None);
     }
-    if notification.payload.len() != block.size() as usize {
+    if bert {
+        check_bert_payload("Block2", block, notification.payload.len(), true)?;
+    } else if notification.payload.len() != block.size() as usize {
         return Err(BlockError::ShortBlock {
             num: 0,
             len: notification.payload.len(),
             size: block.size(),
         });
     }
-    Ok(next_block2_request(request, notification))
+    Ok(next_block2_request(request, notification, peer_bert))
 }
 
 /// Reassembles a Block2 body from responses in order.
@@ -265,8 +363,12 @@ impl Block2Assembly {
     /// Adds the payload of the next response. A first response without
     /// Block2 is the whole body. An error response (4.xx, 5.xx) instead of
     /// a block is [`BlockError::ErrorResponse`] with its code and the
-    /// block asked for; a Block2 with SZX 7 is
-    /// [`BlockError::ReservedSzx`].
+    /// block asked for; a Block2 with SZX 7 is [`BlockError::ReservedSzx`]
+    /// over UDP, and over TCP a BERT block (RFC 8323 §6): it starts at NUM
+    /// times 1024 bytes, and unless it is the last it carries a whole,
+    /// non-zero number of 1024-byte units
+    /// ([`BlockError::BertShortBlock`]), the next block's NUM following
+    /// its last unit.
     pub fn push(&mut self, response: &Message) -> Result<BlockProgress, BlockError> {
         if self.complete {
             return Err(BlockError::AlreadyComplete);
@@ -278,7 +380,8 @@ impl Block2Assembly {
             });
         }
         let etag = response.option(OptionNumber::ETAG).map(|o| o.value.clone());
-        if response.block2().is_some_and(BlockValue::is_reserved_szx) {
+        let bert = response.block2().is_some_and(|b| is_bert(b, response));
+        if response.block2().is_some_and(BlockValue::is_reserved_szx) && !bert {
             return Err(BlockError::ReservedSzx { option: "Block2" });
         }
         let Some(block) = response.block2() else {
@@ -289,7 +392,8 @@ impl Block2Assembly {
             self.complete = true;
             return Ok(BlockProgress::Complete);
         };
-        let size = block.size();
+        // A BERT block's NUM counts 1024-byte units.
+        let size = if bert { BERT_UNIT } else { block.size() };
         let offset = u64::from(block.num) * u64::from(size);
         let expected = self.body.len() as u64;
         if offset != expected {
@@ -303,28 +407,33 @@ impl Block2Assembly {
         if self.started && etag != self.etag {
             return Err(BlockError::EtagChanged { num: block.num });
         }
-        if block.more && response.payload.len() != size as usize {
+        if bert {
+            check_bert_payload("Block2", block, response.payload.len(), true)?;
+        } else if block.more && response.payload.len() != size as usize {
             return Err(BlockError::ShortBlock {
                 num: block.num,
                 len: response.payload.len(),
                 size,
             });
         }
-        if block.more && block.num >= MAX_NUM {
-            return Err(BlockError::TooLarge { limit: self.limit });
-        }
+        // The block after this one, as the request for it asks (its SZX
+        // aside, which depends on the peer).
+        let next = if block.more {
+            match next_block2(response, true) {
+                Some(next) => Some(next),
+                None => return Err(BlockError::TooLarge { limit: self.limit }),
+            }
+        } else {
+            None
+        };
         self.append(&response.payload)?;
         if !self.started {
             self.started = true;
             self.etag = etag;
         }
-        if block.more {
-            self.next = block.num + 1;
-            Ok(BlockProgress::Next(BlockValue {
-                num: block.num + 1,
-                more: false,
-                szx: block.szx,
-            }))
+        if let Some(next) = next {
+            self.next = next.num;
+            Ok(BlockProgress::Next(next))
         } else {
             self.complete = true;
             Ok(BlockProgress::Complete)
@@ -466,7 +575,9 @@ pub enum Block1Progress {
 /// - A 2.31 Continue must echo the number and more flag of the block sent;
 ///   it may ask for a smaller size (§2.5), which the following blocks use
 ///   (their numbers count in the new size, so the transfer goes on at the
-///   same byte). A larger size, SZX 7, a missing or different echo, or any
+///   same byte); over TCP an echo with SZX 7 (BERT, RFC 8323 §6) stands
+///   for 1024 bytes. A larger size, SZX 7 over UDP, a missing or different
+///   echo, or any
 ///   other 2.xx before the last block is an error; so is an error response,
 ///   reported with its code and block number.
 /// - The response to the last block ends the upload, whatever 2.xx it is
@@ -557,10 +668,14 @@ impl Block1Upload {
             });
         }
         let echoed = response.block1();
-        let Some(echo) = echoed else {
+        let Some(mut echo) = echoed else {
             return Err(BlockError::EchoMismatch { sent, echoed });
         };
-        if echo.is_reserved_szx() {
+        if is_bert(echo, response) {
+            // RFC 8323 §6: in control usage BERT stands for SZX 6, and
+            // says the peer takes BERT blocks (nsh does not send them).
+            echo.szx = SZX_1024;
+        } else if echo.is_reserved_szx() {
             return Err(BlockError::ReservedSzx { option: "Block1" });
         }
         if echo.num != sent.num || echo.more != sent.more {
@@ -638,7 +753,7 @@ mod tests {
         let mut req = get("/5/0/0");
         req.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));
         let resp = block_response(0, true, 64, &[0; 64]);
-        let next = next_block2_request(&req, &resp).expect("more blocks");
+        let next = next_block2_request(&req, &resp, false).expect("more blocks");
         assert_eq!(next.block2(), BlockValue::new(1, false, 64));
         assert_eq!(next.path_string(), "/5/0/0");
         assert_eq!(
@@ -653,11 +768,11 @@ mod tests {
     fn no_next_request_after_the_last_block_or_without_block2() {
         let req = get("/5/0/0");
         assert_eq!(
-            next_block2_request(&req, &block_response(3, false, 64, b"x")),
+            next_block2_request(&req, &block_response(3, false, 64, b"x"), false),
             None
         );
         let plain = Message::new(Type::Acknowledgement, Code::CONTENT, 10);
-        assert_eq!(next_block2_request(&req, &plain), None);
+        assert_eq!(next_block2_request(&req, &plain, false), None);
     }
 
     #[test]
@@ -776,13 +891,16 @@ mod tests {
     }
 
     #[test]
-    fn a_block2_with_szx_7_is_refused_not_used() {
-        // RFC 7959 §2.2: reserved over UDP; BERT over TCP is not negotiated.
+    fn a_block2_with_szx_7_is_refused_not_used_over_udp() {
+        // RFC 7959 §2.2: reserved over UDP (BERT only over TCP).
         let mut a = Block2Assembly::new();
         let e = a.push(&szx7_response()).unwrap_err();
         assert_eq!(e, BlockError::ReservedSzx { option: "Block2" });
         assert!(e.to_string().contains("16, 32, 64, 128, 256, 512 or 1024"));
-        assert_eq!(next_block2_request(&get("/5/0/0"), &szx7_response()), None);
+        assert_eq!(
+            next_block2_request(&get("/5/0/0"), &szx7_response(), true),
+            None
+        );
     }
 
     #[test]
@@ -800,6 +918,199 @@ mod tests {
         );
     }
 
+    /// A Block2 response over TCP with SZX 7 (BERT, RFC 8323 §6): NUM
+    /// `num` in 1024-byte units, `len` bytes.
+    fn bert_response(num: u32, more: bool, len: usize) -> Message {
+        let mut m = Message::new(Type::Confirmable, Code::CONTENT, 0);
+        m.reliable = true;
+        let b = BlockValue {
+            num,
+            more,
+            szx: BlockValue::RESERVED_SZX,
+        };
+        m.add_option(CoapOption::new(OptionNumber::BLOCK2, b.encode()));
+        m.payload = (0..len).map(|i| (i % 251) as u8).collect();
+        m
+    }
+
+    fn bert(num: u32) -> BlockValue {
+        BlockValue {
+            num,
+            more: false,
+            szx: BlockValue::RESERVED_SZX,
+        }
+    }
+
+    #[test]
+    fn bert_blocks_over_tcp_are_assembled_counting_1024_byte_units() {
+        // RFC 8323 §6, figure 15: 2:0/1/BERT (3072 bytes), 2:3/1/BERT (5120
+        // bytes), 2:8/0/BERT (4711 bytes).
+        let mut a = Block2Assembly::new();
+        assert_eq!(
+            a.push(&bert_response(0, true, 3072)),
+            Ok(BlockProgress::Next(bert(3)))
+        );
+        assert_eq!(
+            a.push(&bert_response(3, true, 5120)),
+            Ok(BlockProgress::Next(bert(8)))
+        );
+        assert_eq!(
+            a.push(&bert_response(8, false, 4711)),
+            Ok(BlockProgress::Complete)
+        );
+        assert_eq!(a.body().len(), 3072 + 5120 + 4711);
+        // A BERT block in the wrong place is out of order, in bytes.
+        let mut a = Block2Assembly::new();
+        a.push(&bert_response(0, true, 2048)).unwrap();
+        assert!(matches!(
+            a.push(&bert_response(3, false, 10)),
+            Err(BlockError::OutOfOrder {
+                offset: 3072,
+                expected: 2048,
+                ..
+            })
+        ));
+        // The peer may go on in 1024-byte blocks: NUM counts the same.
+        let mut a = Block2Assembly::new();
+        a.push(&bert_response(0, true, 2048)).unwrap();
+        assert_eq!(
+            a.push(&block_response(2, false, 1024, &[1; 7])),
+            Ok(BlockProgress::Complete)
+        );
+    }
+
+    #[test]
+    fn a_bert_block_before_the_last_is_a_whole_number_of_1024_byte_units() {
+        for len in [0, 1000, 3000] {
+            let mut a = Block2Assembly::new();
+            let e = a.push(&bert_response(0, true, len)).unwrap_err();
+            assert_eq!(
+                e,
+                BlockError::BertShortBlock {
+                    option: "Block2",
+                    num: 0,
+                    len
+                }
+            );
+            assert!(e.to_string().contains("multiple of 1024"), "{e}");
+            assert_eq!(
+                next_block2_request(&get("/5/0/0"), &bert_response(0, true, len), true),
+                None
+            );
+        }
+        // The last one may be of any length, none included.
+        let mut a = Block2Assembly::new();
+        a.push(&bert_response(0, true, 1024)).unwrap();
+        assert_eq!(
+            a.push(&bert_response(1, false, 0)),
+            Ok(BlockProgress::Complete)
+        );
+    }
+
+    #[test]
+    fn after_a_bert_block_the_next_is_asked_for_with_szx_7_only_from_a_bert_peer() {
+        let req = get("/5/0/0");
+        let resp = bert_response(0, true, 64512);
+        let next = next_block2_request(&req, &resp, true).expect("more blocks");
+        assert_eq!(next.block2(), Some(bert(63)));
+        // A peer that did not announce BERT is not sent SZX 7: the same
+        // byte, asked for in 1024-byte blocks.
+        let next = next_block2_request(&req, &resp, false).expect("more blocks");
+        assert_eq!(next.block2(), BlockValue::new(63, false, 1024));
+        // Over UDP, SZX 7 is reserved whatever the peer.
+        let mut udp = resp.clone();
+        udp.reliable = false;
+        assert_eq!(next_block2_request(&req, &udp, true), None);
+        // NUM stays within 20 bits.
+        assert_eq!(
+            next_block2_request(&req, &bert_response((1 << 20) - 2, true, 2048), true),
+            None
+        );
+        // And the body within its limit.
+        let mut a = Block2Assembly::with_limit(4096);
+        assert_eq!(
+            a.push(&bert_response(0, true, 8192)),
+            Err(BlockError::TooLarge { limit: 4096 })
+        );
+    }
+
+    #[test]
+    fn check_szx_takes_well_formed_bert_over_tcp_only() {
+        assert_eq!(check_szx(&bert_response(0, true, 2048)), Ok(()));
+        assert_eq!(check_szx(&bert_response(2, false, 5)), Ok(()));
+        assert_eq!(
+            check_szx(&bert_response(0, true, 1500)),
+            Err(BlockError::BertShortBlock {
+                option: "Block2",
+                num: 0,
+                len: 1500
+            })
+        );
+        // A Block1 request from a client (descriptive usage).
+        let mut put = Message::new(Type::Confirmable, Code::PUT, 0);
+        put.reliable = true;
+        put.add_option(CoapOption::new(OptionNumber::BLOCK1, vec![0x0f]));
+        put.payload = vec![0; 4096];
+        assert_eq!(check_szx(&put), Ok(()));
+        put.payload = vec![0; 100];
+        assert_eq!(
+            check_szx(&put),
+            Err(BlockError::BertShortBlock {
+                option: "Block1",
+                num: 0,
+                len: 100
+            })
+        );
+        // Control usage (Block2 in a request) carries no payload to check.
+        let mut ask = get("/5/0/0");
+        ask.reliable = true;
+        ask.add_option(CoapOption::new(OptionNumber::BLOCK2, bert(3).encode()));
+        assert_eq!(check_szx(&ask), Ok(()));
+        ask.reliable = false;
+        assert_eq!(
+            check_szx(&ask),
+            Err(BlockError::ReservedSzx { option: "Block2" })
+        );
+    }
+
+    #[test]
+    fn a_bert_notification_is_completed_after_its_last_unit() {
+        let mut req = get("/3/0");
+        req.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));
+        let mut n = bert_response(0, true, 4096);
+        n.add_option(CoapOption::uint(OptionNumber::OBSERVE, 12));
+        let next = next_notification_block2_request(&req, &n, true)
+            .unwrap()
+            .expect("a second block");
+        assert_eq!(next.block2(), Some(bert(4)));
+        assert_eq!(next.observe(), None);
+        n.payload.truncate(4000);
+        assert!(matches!(
+            next_notification_block2_request(&req, &n, true),
+            Err(BlockError::BertShortBlock { len: 4000, .. })
+        ));
+    }
+
+    #[test]
+    fn block1_upload_over_tcp_reads_a_bert_echo_as_1024_bytes() {
+        let mut u = Block1Upload::new(vec![1; 3000], 1024).unwrap();
+        let mut m = continue_(0, true, 1024);
+        m.reliable = true;
+        m.set_option(CoapOption::new(OptionNumber::BLOCK1, vec![0x0f]));
+        assert_eq!(u.on_response(&m), Ok(Block1Progress::Continue));
+        assert_eq!(u.size(), 1024);
+        assert_eq!(
+            step(&u),
+            (BlockValue::new(1, true, 1024).unwrap(), 1024, None)
+        );
+        // Larger than 512-byte blocks, as SZX 6 would be.
+        let mut u = Block1Upload::new(vec![1; 3000], 512).unwrap();
+        assert!(matches!(
+            u.on_response(&m),
+            Err(BlockError::LargerSize { asked: 1024, .. })
+        ));
+    }
+
     fn notification(num: u32, more: bool, size: u32, len: usize) -> Message {
         let mut m = block_response(num, more, size, &vec![7; len]);
         m.mtype = Type::NonConfirmable;
@@ -813,7 +1124,7 @@ mod tests {
         let mut req = get("/3/0");
         req.add_option(CoapOption::uint(OptionNumber::OBSERVE, 0));
         req.add_option(CoapOption::uint(OptionNumber::ACCEPT, 11542));
-        let next = next_notification_block2_request(&req, &notification(0, true, 64, 64))
+        let next = next_notification_block2_request(&req, &notification(0, true, 64, 64), false)
             .unwrap()
             .expect("a second block");
         assert_eq!(next.code, Code::GET);
@@ -822,7 +1133,8 @@ mod tests {
         assert_eq!(next.uint_option(OptionNumber::ACCEPT), Some(11542));
         assert_eq!(next.block2(), BlockValue::new(1, false, 64));
         // The third block follows from the second block's response.
-        let third = next_block2_request(&req, &block_response(1, true, 64, &[0; 64])).unwrap();
+        let third =
+            next_block2_request(&req, &block_response(1, true, 64, &[0; 64]), false).unwrap();
         assert_eq!(third.block2(), BlockValue::new(2, false, 64));
         assert_eq!(third.observe(), None);
     }
@@ -831,27 +1143,30 @@ mod tests {
     fn a_whole_notification_needs_no_follow_up() {
         let req = get("/3/0");
         assert_eq!(
-            next_notification_block2_request(&req, &notification(0, false, 64, 10)),
+            next_notification_block2_request(&req, &notification(0, false, 64, 10), false),
             Ok(None)
         );
         let mut plain = Message::new(Type::NonConfirmable, Code::CONTENT, 3);
         plain.add_option(CoapOption::uint(OptionNumber::OBSERVE, 12));
-        assert_eq!(next_notification_block2_request(&req, &plain), Ok(None));
+        assert_eq!(
+            next_notification_block2_request(&req, &plain, false),
+            Ok(None)
+        );
     }
 
     #[test]
     fn a_notification_block_other_than_0_or_with_szx_7_is_an_error() {
         let req = get("/3/0");
         assert!(matches!(
-            next_notification_block2_request(&req, &notification(2, true, 64, 64)),
+            next_notification_block2_request(&req, &notification(2, true, 64, 64), false),
             Err(BlockError::OutOfOrder { num: 2, .. })
         ));
         assert!(matches!(
-            next_notification_block2_request(&req, &notification(0, true, 64, 10)),
+            next_notification_block2_request(&req, &notification(0, true, 64, 10), false),
             Err(BlockError::ShortBlock { len: 10, .. })
         ));
         assert_eq!(
-            next_notification_block2_request(&req, &szx7_response()),
+            next_notification_block2_request(&req, &szx7_response(), true),
             Err(BlockError::ReservedSzx { option: "Block2" })
         );
     }
@@ -1049,8 +1364,9 @@ mod tests {
 
     proptest::proptest! {
         /// Whatever the peer answers, nothing panics, no block with SZX 7
-        /// or over the size is ever asked for, and Block1 payloads stay
-        /// inside the body.
+        /// is ever asked for of a peer that did not announce BERT (nor over
+        /// UDP), none over the size is, and Block1 payloads stay inside
+        /// the body.
         #[test]
         fn block_wise_state_never_panics_on_arbitrary_responses(
             len in 0usize..3000,
@@ -1064,6 +1380,7 @@ mod tests {
                 ),
                 1..40,
             ),
+            reliable in proptest::prelude::any::<bool>(),
         ) {
             let size = 16u32 << size_exp;
             let mut upload = Block1Upload::new(vec![0; len], size).ok();
@@ -1079,6 +1396,7 @@ mod tests {
                     m.add_option(CoapOption::new(OptionNumber::BLOCK2, v));
                 }
                 m.payload = vec![1; payload];
+                m.reliable = reliable;
                 if let Some(u) = upload.as_mut() {
                     if let Some(r) = u.next_request() {
                         proptest::prop_assert!(!r.block.is_reserved_szx());
@@ -1090,14 +1408,20 @@ mod tests {
                 }
                 let _ = assembly.push(&m);
                 proptest::prop_assert!(assembly.body().len() <= 4096);
+                // SZX 7 is asked for only over TCP from a BERT peer.
                 for next in [
-                    next_block2_request(&req, &m),
-                    next_notification_block2_request(&req, &m).ok().flatten(),
+                    next_block2_request(&req, &m, false),
+                    next_notification_block2_request(&req, &m, false).ok().flatten(),
                 ]
                 .into_iter()
                 .flatten()
                 {
                     proptest::prop_assert!(next.block2().is_some_and(|b| !b.is_reserved_szx()));
+                }
+                if !reliable {
+                    proptest::prop_assert!(
+                        next_block2_request(&req, &m, true).is_none_or(|n| n.block2().is_some_and(|b| !b.is_reserved_szx()))
+                    );
                 }
             }
         }

@@ -2,7 +2,8 @@
 //! §5.3.1), CON retransmission (§4.2, §4.8), NSTART (§4.7), matching
 //! responses to requests (§5.3.2), duplicate detection (§4.5), the
 //! observation registry (RFC 7641) and block-wise transfers (RFC 7959:
-//! Block2 reassembly of responses and notifications, Block1 uploads).
+//! Block2 reassembly of responses and notifications, Block1 uploads; over
+//! TCP with BERT, RFC 8323 §6).
 //!
 //! One [`Exchanges`] serves every peer of an endpoint. It owns no socket and
 //! reads no clock: the caller passes decoded messages and `now` in, and takes
@@ -472,16 +473,19 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// Registers and queues the request for the block after `response`'s,
     /// as part of the same operation as `previous` (RFC 7959 §2.4): a copy
     /// of `request` with the next Block2 number, no Observe, a new message
-    /// ID and a new token. `None` when there is no further block.
+    /// ID and a new token; after a BERT block (RFC 8323 §6) with SZX 7 only
+    /// when `peer_bert` (the peer announced BERT in its CSM), see
+    /// [`next_block2_request`]. `None` when there is no further block.
     pub fn send_next_block2(
         &mut self,
         peer: P,
         previous: RequestId,
         request: &Message,
         response: &Message,
+        peer_bert: bool,
         now: Instant,
     ) -> Option<RequestId> {
-        let mut msg = next_block2_request(request, response)?;
+        let mut msg = next_block2_request(request, response, peer_bert)?;
         msg.message_id = self.next_message_id(&peer);
         msg.token = self.new_token(&peer);
         let operation = self.operation_of(previous).unwrap_or(previous);
@@ -501,18 +505,20 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Exchanges<P> {
     /// theirs are [`Incoming::Response`]. `Ok(None)` when the notification
     /// is complete in itself (no Block2 or more flag clear) or the
     /// observation is gone; errors as
-    /// [`next_notification_block2_request`].
+    /// [`next_notification_block2_request`] (`peer_bert` as there).
     pub fn send_next_notification_block2(
         &mut self,
         observation: ObservationId,
         notification: &Message,
+        peer_bert: bool,
         now: Instant,
     ) -> Result<Option<RequestId>, BlockError> {
         let Some(obs) = self.observations.get(observation) else {
             return Ok(None);
         };
         let peer = obs.peer.clone();
-        let Some(mut msg) = next_notification_block2_request(&obs.request_message, notification)?
+        let Some(mut msg) =
+            next_notification_block2_request(&obs.request_message, notification, peer_bert)?
         else {
             return Ok(None);
         };

@@ -7,8 +7,9 @@
 //! crashed), and Observe-Composite says so instead of reusing the
 //! Read-Composite text. Reads, GETs, Writes, Content and notifications
 //! that carry a block option name their block (`Read /5/0/0 (block 3)`,
-//! `Content (…; 1024 bytes) (block 3, more)`), so the lines of a
-//! block-wise transfer are told apart.
+//! `Content (…; 1024 bytes) (block 3, more)`, and a BERT block over TCP
+//! `(block 63, more, BERT)`), so the lines of a block-wise transfer are
+//! told apart.
 
 use crate::coap::{BlockValue, Code, ContentFormat, Message, OptionNumber, escaped};
 
@@ -249,20 +250,29 @@ fn observe_composite_summary(msg: &Message) -> String {
 /// `: accept NAME[, NAME]`, or nothing without Accept options.
 /// The block a block-wise message carries: ` (block 3)` for a request
 /// (its Block1, else its Block2), ` (block 3, more)` or ` (block 195,
-/// last)` for a response's Block2; empty without one (or with a value that
-/// does not decode).
+/// last)` for a response's Block2, with `, BERT` for SZX 7 over TCP (RFC
+/// 8323 §6, the number counting 1024-byte units); empty without one (or
+/// with a value that does not decode).
 fn block_suffix(msg: &Message) -> String {
+    let bert = |b: BlockValue| {
+        if msg.reliable && b.is_reserved_szx() {
+            ", BERT"
+        } else {
+            ""
+        }
+    };
     if msg.code.is_request() {
         match msg.block1().or_else(|| msg.block2()) {
-            Some(b) => format!(" (block {})", b.num),
+            Some(b) => format!(" (block {}{})", b.num, bert(b)),
             None => String::new(),
         }
     } else {
         match msg.block2() {
             Some(b) => format!(
-                " (block {}, {})",
+                " (block {}, {}{})",
                 b.num,
-                if b.more { "more" } else { "last" }
+                if b.more { "more" } else { "last" },
+                bert(b)
             ),
             None => String::new(),
         }
@@ -476,6 +486,29 @@ mod tests {
         ));
         w.payload = vec![0; 512];
         assert!(auto(&w).ends_with(", 512 bytes (block 7)"), "{}", auto(&w));
+    }
+
+    #[test]
+    fn a_bert_block_over_tcp_is_named_in_its_line() {
+        // RFC 8323 §6: SZX 7 over TCP.
+        let mut c = Message::new(Type::Confirmable, Code::CONTENT, 0);
+        c.reliable = true;
+        c.add_option(CoapOption::uint(OptionNumber::CONTENT_FORMAT, 42));
+        c.add_option(CoapOption::new(OptionNumber::BLOCK2, vec![0x03, 0xff]));
+        c.payload = vec![0; 2048];
+        assert!(
+            auto(&c).ends_with(" (block 63, more, BERT)"),
+            "{}",
+            auto(&c)
+        );
+        let mut get = Message::new(Type::Confirmable, Code::GET, 0);
+        get.reliable = true;
+        get.set_uri("/fw.bin");
+        get.add_option(CoapOption::new(OptionNumber::BLOCK2, vec![0x07, 0xe7]));
+        assert_eq!(auto(&get), "GET /fw.bin (block 126, BERT)");
+        // Over UDP, SZX 7 is no BERT.
+        get.reliable = false;
+        assert_eq!(auto(&get), "GET /fw.bin (block 126)");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `Message` type scripts see: a history record with getters for every
-//! field (kind, type, code, msg_id, token, options, path, payload, value…).
+//! field (kind, type, code, msg_id, token, options, path, payload, value…;
+//! block1 and block2 as `#{num, more, size, szx}`).
 
 use rhai::{Array, Dynamic, Engine, Map};
 
@@ -200,11 +201,15 @@ pub const FIELDS: &[&str] = &[
     "at_ms",
 ];
 
+/// A Block1 or Block2 option as a map: `num`, `more`, `size` (bytes) and
+/// `szx` (its exponent: 7 is BERT over TCP, RFC 8323 §6, where `num`
+/// counts 1024-byte units).
 fn block_map(b: crate::coap::BlockValue) -> Dynamic {
     let mut m = Map::new();
     m.insert("num".into(), Dynamic::from_int(i64::from(b.num)));
     m.insert("more".into(), Dynamic::from_bool(b.more));
     m.insert("size".into(), Dynamic::from_int(i64::from(b.size())));
+    m.insert("szx".into(), Dynamic::from_int(i64::from(b.szx)));
     Dynamic::from_map(m)
 }
 

@@ -181,6 +181,9 @@ pub(crate) struct Core {
     asked: BTreeMap<RequestId, Asked>,
     /// The last CSM each TCP peer sent (RFC 8323 §5.3), until it closes.
     peer_csm: HashMap<SocketAddr, RecordRef>,
+    /// What each TCP peer's CSMs announced, added up (RFC 8323 §5.3):
+    /// whether it takes BERT blocks.
+    peer_caps: HashMap<SocketAddr, tcp::Capabilities>,
     /// The TCP peers nsh's own CSM is queued for, until they close.
     csm_sent: HashSet<SocketAddr>,
     /// The TCP peers nsh sent an Abort, until they close: what they send
@@ -226,6 +229,7 @@ impl Core {
             ended: FxHashMap::default(),
             asked: BTreeMap::new(),
             peer_csm: HashMap::new(),
+            peer_caps: HashMap::new(),
             csm_sent: HashSet::new(),
             aborted: HashSet::new(),
             notification_blocks: FxHashMap::default(),
@@ -453,9 +457,10 @@ impl Core {
         response: &Message,
         now: Instant,
     ) -> Option<RequestId> {
+        let bert = self.peer_bert(peer);
         let id = self
             .exchanges
-            .send_next_block2(peer, previous, request, response, now)?;
+            .send_next_block2(peer, previous, request, response, bert, now)?;
         self.remember_request(id, Asked::of(request));
         self.awaited.insert(id);
         self.flush();
@@ -969,6 +974,7 @@ impl Core {
         match msg.code {
             Code::CSM => {
                 self.peer_csm.insert(peer, record.clone());
+                self.peer_caps.entry(peer).or_default().update(msg);
             }
             Code::RELEASE | Code::ABORT => {
                 let what = if msg.code == Code::RELEASE {
@@ -1045,6 +1051,14 @@ impl Core {
         self.peer_csm.get(&peer).cloned()
     }
 
+    /// Whether TCP peer `peer` announced BERT in its CSMs (RFC 8323
+    /// §5.3.2): only then may a Block option with SZX 7 be sent to it.
+    fn peer_bert(&self, peer: SocketAddr) -> bool {
+        self.peer_caps
+            .get(&peer)
+            .is_some_and(tcp::Capabilities::bert)
+    }
+
     /// A TCP connection opened: nsh's CSM is its first message (RFC 8323
     /// §5.3).
     pub(crate) fn on_connected(&mut self, peer: SocketAddr, now: Instant) {
@@ -1085,6 +1099,7 @@ impl Core {
     /// peer chosen with `connect` is forgotten with its choice.
     pub(crate) fn on_closed(&mut self, peer: SocketAddr, why: &str, wall: SystemTime) {
         self.peer_csm.remove(&peer);
+        self.peer_caps.remove(&peer);
         self.csm_sent.remove(&peer);
         self.aborted.remove(&peer);
         if self.target == Some(peer) {
@@ -1177,6 +1192,7 @@ impl Core {
             return;
         }
         self.peer_csm.clear();
+        self.peer_caps.clear();
         self.csm_sent.clear();
         self.aborted.clear();
         if let Some(addr) = self.target.take() {
@@ -1477,17 +1493,16 @@ impl Core {
     fn start_notification(&mut self, observation: ObservationId, first: &RecordRef, now: Instant) {
         let Ok(msg) = &first.message else { return };
         let mut assembly = Block2Assembly::new();
-        let request = self
-            .exchanges
-            .observation(observation)
-            .map(|o| o.request_message().clone());
+        let observation_of = self.exchanges.observation(observation);
+        let request = observation_of.map(|o| o.request_message().clone());
+        let bert = observation_of.is_some_and(|o| self.peer_bert(o.peer));
         // Ok(None): nothing to complete (or too many at once): deliver the
         // first block as it is; Err: say why, then do the same.
         let started = match (assembly.push(msg), request) {
             (Err(e), _) => Err(e.to_string()),
             (Ok(_), Some(request)) if self.notification_blocks.len() < NOTIFICATION_ASSEMBLIES => {
                 self.exchanges
-                    .send_next_notification_block2(observation, msg, now)
+                    .send_next_notification_block2(observation, msg, bert, now)
                     .map(|id| id.map(|id| (id, request)))
                     .map_err(|e| e.to_string())
             }
@@ -1540,9 +1555,10 @@ impl Core {
                 self.deliver(record);
             }
             Ok(BlockProgress::Next(_)) => {
+                let bert = self.peer_bert(peer);
                 let next = self
                     .exchanges
-                    .send_next_block2(peer, id, &a.request, msg, now);
+                    .send_next_block2(peer, id, &a.request, msg, bert, now);
                 match next {
                     Some(next) => {
                         self.remember_request(next, Asked::of(&a.request));
@@ -1662,7 +1678,9 @@ fn cut_short_at_close(bytes: &[u8]) -> bool {
 }
 
 /// The CSM nsh sends on each TCP connection (RFC 8323 §5.3): the largest
-/// message it takes (Max-Message-Size, option 2).
+/// message it takes (Max-Message-Size, option 2) and Block-Wise-Transfer
+/// (option 4), which with a Max-Message-Size over 1152 announces BERT too
+/// (§5.3.2, §6).
 fn our_csm() -> Message {
     let mut csm = Message::new(Type::Confirmable, Code::CSM, 0);
     csm.reliable = true;
@@ -1670,5 +1688,6 @@ fn our_csm() -> Message {
         tcp::MAX_MESSAGE_SIZE,
         crate::transport::tcp::MAX_FRAME as u64,
     ));
+    csm.add_option(CoapOption::new(tcp::BLOCK_WISE_TRANSFER, Vec::new()));
     csm
 }

@@ -23,7 +23,7 @@ fn next_block2_request_gets_a_new_token_and_keeps_the_operation() {
 
     let next = p
         .server
-        .send_next_block2(CLIENT, id, &req, &resp, p.clock.now())
+        .send_next_block2(CLIENT, id, &req, &resp, false, p.clock.now())
         .expect("a next block");
     let sent = p.server.pending_message(next).unwrap().clone();
     assert_ne!(sent.token, req.token);
@@ -54,7 +54,7 @@ fn next_block2_request_gets_a_new_token_and_keeps_the_operation() {
     assert_eq!(body.body().len(), 20);
     assert_eq!(
         p.server
-            .send_next_block2(CLIENT, next, &sent, &last, p.clock.now()),
+            .send_next_block2(CLIENT, next, &sent, &last, false, p.clock.now()),
         None
     );
 }
@@ -100,7 +100,7 @@ fn a_block_wise_notification_is_completed_with_gets_on_new_tokens() {
 
     let second = p
         .server
-        .send_next_notification_block2(oid, &first, p.clock.now())
+        .send_next_notification_block2(oid, &first, false, p.clock.now())
         .unwrap()
         .expect("a second block");
     let (req, _) = p.client_receive().unwrap();
@@ -123,7 +123,7 @@ fn a_block_wise_notification_is_completed_with_gets_on_new_tokens() {
     let original = p.server.observation(oid).unwrap().request_message().clone();
     let third = p
         .server
-        .send_next_block2(CLIENT, second, &original, &resp, p.clock.now())
+        .send_next_block2(CLIENT, second, &original, &resp, false, p.clock.now())
         .expect("a third block");
     assert_eq!(p.server.operation_of(third), Some(second));
     let (req, _) = p.client_receive().unwrap();
@@ -153,7 +153,7 @@ fn a_block_wise_notification_is_completed_with_gets_on_new_tokens() {
     let (whole, _) = p.server_receive().unwrap();
     assert_eq!(
         p.server
-            .send_next_notification_block2(oid, &whole, p.clock.now()),
+            .send_next_notification_block2(oid, &whole, false, p.clock.now()),
         Ok(None)
     );
 }

@@ -219,7 +219,7 @@ fn write_file(ctx: &Ctx, a: WriteFileArgs) -> CmdResult {
     let format = a.format.unwrap_or(ContentFormat::OCTET_STREAM);
     let size = a.chunksize.unwrap_or(1024);
     // SZX 7 (2048) is reserved over UDP (RFC 7959 §2.2) and BERT over TCP
-    // (RFC 8323 §6), which nsh does not negotiate: refused on both.
+    // (RFC 8323 §6), which nsh takes but does not send: refused on both.
     let mut upload = Block1Upload::new(data, size).map_err(|e| format!("`chunksize`: {e}"))?;
     let timeout = a.timeout_s.unwrap_or_else(|| ctx.server.request_wait(true));
     let extra = a.options;

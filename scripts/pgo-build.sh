@@ -95,7 +95,7 @@ port=$(free_port)
 "$gen" -l "$port" scripts/soak.rhai 15 > "$out/soak.log" &
 nsh_pid=$!
 sleep 0.5
-setsid node tests/peers/waka.js 127.0.0.1 "$port" pgo-soak >/dev/null 2>&1 &
+TEMP_MS=200 setsid node tests/peers/waka.js 127.0.0.1 "$port" pgo-soak >/dev/null 2>&1 &
 pids+=($!)
 if ! wait "$nsh_pid"; then
     cat "$out/soak.log"

@@ -14,7 +14,7 @@
 #      coap-server-notls (a request, its response, the history);
 #    - benches/roundtrip.rhai: a real LwM2M client (tests/peers/waka.js)
 #      registers, then 5,000 `read("/3/0")` (registration, TLV payloads);
-#    - scripts/soak.rhai for 15 s against the same client: reads, writes
+#    - scripts/soak.rhai for 15 s against two such clients: reads, writes
 #      and their read-back, observations and their notifications;
 # 3. merges the profiles with llvm-profdata (rustup's llvm-tools component,
 #    added here when missing) and builds target/pgo/release/nsh with them.
@@ -78,31 +78,35 @@ pids+=($!)
 sleep 0.3
 "$gen" benches/libcoap_rtt.rhai "$port" 20000 | tail -n 1
 
-port=$(free_port)
-"$gen" -l "$port" benches/roundtrip.rhai 5000 > "$out/roundtrip.log" &
-nsh_pid=$!
-sleep 0.5
-setsid node tests/peers/waka.js 127.0.0.1 "$port" pgo-training >/dev/null 2>&1 &
-pids+=($!)
-if ! wait "$nsh_pid"; then
-    cat "$out/roundtrip.log"
-    echo "pgo-build: the training run against the LwM2M client failed"
-    exit 1
-fi
-tail -n 1 "$out/roundtrip.log"
+# Runs the instrumented nsh on SCRIPT (its arguments after it) with LwM2M
+# clients (tests/peers/waka.js) named ENDPOINTS registering to it; the
+# script's last line is shown. Fails when the script does, unless told
+# that only its profile counts (a soak may end on a device's quirk).
+train_with_clients() {
+    local strict=$1 log=$2 endpoints=$3 script=$4
+    shift 4
+    local port
+    port=$(free_port)
+    "$gen" -l "$port" "$script" "$@" > "$log" &
+    local nsh_pid=$!
+    sleep 0.5
+    for ep in $endpoints; do
+        TEMP_MS=200 setsid node tests/peers/waka.js 127.0.0.1 "$port" "$ep" >/dev/null 2>&1 &
+        pids+=($!)
+    done
+    if ! wait "$nsh_pid"; then
+        if [ "$strict" = strict ]; then
+            cat "$log"
+            echo "pgo-build: the training run $script failed"
+            exit 1
+        fi
+        echo "pgo-build: $script did not pass (its profile is kept): $(tail -n 1 "$log")"
+    fi
+    tail -n 1 "$log"
+}
 
-port=$(free_port)
-"$gen" -l "$port" scripts/soak.rhai 15 > "$out/soak.log" &
-nsh_pid=$!
-sleep 0.5
-TEMP_MS=200 setsid node tests/peers/waka.js 127.0.0.1 "$port" pgo-soak >/dev/null 2>&1 &
-pids+=($!)
-if ! wait "$nsh_pid"; then
-    cat "$out/soak.log"
-    echo "pgo-build: the soak training run failed"
-    exit 1
-fi
-tail -n 1 "$out/soak.log"
+train_with_clients strict "$out/roundtrip.log" pgo-training benches/roundtrip.rhai 5000
+train_with_clients lenient "$out/soak.log" "pgo-soak-a pgo-soak-b" scripts/soak.rhai 15 2
 cleanup
 unset LLVM_PROFILE_FILE
 

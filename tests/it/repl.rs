@@ -322,17 +322,24 @@ fn tab_completes_functions_and_variables_defined_at_the_prompt() {
     exit(&mut p);
 }
 
+/// A prompt that opened a CoAP-over-TCP connection to the server at
+/// `port` (`connect … tcp=1`).
+fn start_connected_over_tcp(port: u16) -> PtySession {
+    let mut p = start();
+    p.send_line(&format!("connect 127.0.0.1 {port} tcp=1"))
+        .unwrap();
+    p.exp_string(&format!("TCP connection to 127.0.0.1:{port} established"))
+        .expect("the connection line");
+    p
+}
+
 /// `connect … tcp=1` to libcoap's `coap-server-notls` puts the peer in the
 /// prompt; a `listen` after it opens a new socket, and the TCP connection
 /// went with the old one: the prompt no longer names the peer.
 #[test]
 fn listen_after_a_tcp_connect_drops_the_peer_from_the_prompt() {
     let (server, port) = crate::libcoap::libcoap_server_on("TCP");
-    let mut p = start();
-    p.send_line(&format!("connect 127.0.0.1 {port} tcp=1"))
-        .unwrap();
-    p.exp_string(&format!("TCP connection to 127.0.0.1:{port} established"))
-        .expect("the connection line");
+    let mut p = start_connected_over_tcp(port);
     p.exp_string(&format!("client: 127.0.0.1:{port} $ "))
         .expect("the prompt naming the peer");
     p.send_line("listen 0 wait=0").unwrap();
@@ -359,11 +366,7 @@ fn listen_after_a_tcp_connect_drops_the_peer_from_the_prompt() {
 #[test]
 fn a_tcp_peer_that_closes_its_connection_leaves_the_prompt() {
     let (server, port) = crate::libcoap::libcoap_server_on("TCP");
-    let mut p = start();
-    p.send_line(&format!("connect 127.0.0.1 {port} tcp=1"))
-        .unwrap();
-    p.exp_string(&format!("TCP connection to 127.0.0.1:{port} established"))
-        .expect("the connection line");
+    let mut p = start_connected_over_tcp(port);
     let (_, status) = p
         .exp_regex(&format!(r"port: \d+, client: 127\.0\.0\.1:{port} \$ "))
         .expect("the prompt naming the peer");

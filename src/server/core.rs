@@ -1130,6 +1130,19 @@ impl Core {
             });
             self.print(format!("commands no longer go to {who}: the {why}"));
         }
+        self.end_exchanges_with(peer, why);
+    }
+
+    /// A DTLS session with `peer` ended (`why`: how and when): requests
+    /// to it still waiting fail at once with that, rather than waiting
+    /// out their time for an answer that can no longer come.
+    pub(crate) fn on_session_ended(&mut self, peer: SocketAddr, why: &str) {
+        self.end_exchanges_with(peer, why);
+    }
+
+    /// Ends every exchange with `peer`: those a command waits for end as
+    /// closed, for `why`.
+    fn end_exchanges_with(&mut self, peer: SocketAddr, why: &str) {
         let ended = self.exchanges.pending_to(&peer);
         for &id in &ended {
             self.exchanges.cancel_request(id);

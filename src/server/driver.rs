@@ -179,6 +179,12 @@ fn receive_into(transport: &Transport, buf: &mut [u8], timeout: Duration, events
                 .map(|(peer, why)| Event::Closed(peer, why)),
         );
         events.extend(transport.take_accepted().into_iter().map(Event::Accepted));
+        events.extend(
+            transport
+                .take_ended_sessions()
+                .into_iter()
+                .map(|(peer, why)| Event::SessionEnded(peer, why)),
+        );
     }
     match received {
         Ok(Some((n, peer))) => {
@@ -335,6 +341,7 @@ fn handle(server: &Server, batch: &mut Vec<Event>) {
                 }
                 Event::Accepted(peer) => core.on_connected(peer, Instant::now()),
                 Event::Closed(peer, why) => core.on_closed(peer, &why, SystemTime::now()),
+                Event::SessionEnded(peer, why) => core.on_session_ended(peer, &why),
                 Event::Moved(old, new) => core.on_moved(old, new),
                 Event::Fault(fault) => core.on_fault(fault, SystemTime::now()),
                 Event::Notice(_) | Event::Error(_) => {}

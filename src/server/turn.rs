@@ -159,6 +159,8 @@ pub(super) enum Event {
     Accepted(SocketAddr),
     /// A connection closed, and the line saying why.
     Closed(SocketAddr, String),
+    /// A DTLS session ended, and how and when.
+    SessionEnded(SocketAddr, String),
     Moved(SocketAddr, SocketAddr),
     /// A datagram the fault injection dropped, duplicated, delayed or
     /// reordered (recorded in the history).

@@ -323,6 +323,24 @@ impl Transport {
         }
     }
 
+    /// DTLS peers whose session ended since the last call (close_notify,
+    /// a fatal alert, or nsh's own end of it), each with how and when,
+    /// worded as [`Transport::take_closed`]'s lines are (`DTLS server … closed
+    /// nsh's session (close_notify) at …`); empty for other transports.
+    pub fn take_ended_sessions(&self) -> Vec<(SocketAddr, String)> {
+        match self {
+            Transport::Dtls(t) => t
+                .take_ended()
+                .into_iter()
+                .map(|(peer, why)| {
+                    let why = why.strip_prefix("the ").map_or(why.clone(), str::to_string);
+                    (peer, why)
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Peers that opened a TCP connection since the last call (they are
     /// owed a CSM), over TLS once the handshake succeeded; empty for UDP
     /// and DTLS.

@@ -488,6 +488,56 @@ try {{ coap_get("/time", #{{timeout_s: 3}}); print("@@answered"); }} catch (e) {
     );
 }
 
+/// coap-server-openssl acknowledges `/async?30` at once and would answer
+/// it 30 s later; it is stopped meanwhile (SIGINT: it ends nsh's session
+/// with an encrypted close_notify). The waiting request fails as soon as
+/// the close_notify comes, saying so, instead of waiting out its 20 s for
+/// an answer that can no longer come.
+#[test]
+fn a_request_waiting_when_the_dtls_server_closes_the_session_fails_at_once() {
+    let plain = free_port_pair();
+    let dtls = plain + 1;
+    let server = coap_server_openssl(plain);
+    let pid = server.0.id().to_string();
+    let script = format!(
+        r#"
+connect("127.0.0.1", {dtls}, #{{psk_identity: "myid", psk_key: "secretPSK"}});
+print("@@first " + coap_get("/time").code);
+print("@@asking");
+try {{ coap_get("/async?30", #{{timeout_s: 20}}); print("@@answered"); }} catch (e) {{ print("@@error " + e); }}
+"#
+    );
+    let mut stopped = None;
+    let run = run_nsh(&["-c", &script], Duration::from_secs(60), |line| {
+        if line == "@@asking" {
+            let pid = pid.clone();
+            stopped = Some(std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(1));
+                let _ = Command::new("kill").args(["-INT", &pid]).status();
+                std::time::Instant::now()
+            }));
+        }
+    });
+    drop(server);
+    run.assert_ok();
+    assert!(run.stdout.contains("@@first 2.05"), "{}", run.stdout);
+    let e = error_line(&run.stdout);
+    let start = format!(
+        "coap_get: no response to `GET /async?30`: the DTLS server 127.0.0.1:{dtls} closed nsh's session (close_notify) at "
+    );
+    assert!(e.starts_with(&start), "{e}\n{}", run.stdout);
+    assert!(e.ends_with("`connect` again makes a new session"), "{e}");
+    let stopped = stopped
+        .expect("the request was made")
+        .join()
+        .expect("the server was stopped");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(8),
+        "the request waited {:?} after the close_notify: {e}",
+        stopped.elapsed()
+    );
+}
+
 /// `openssl s_server -dtls1_2` is told to renegotiate (`R`): nsh's client
 /// refuses (no_renegotiation), and the server ends the session with an
 /// encrypted fatal alert. Its notice and a request's error after it name

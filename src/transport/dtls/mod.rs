@@ -541,9 +541,22 @@ impl DtlsTransport {
         std::mem::take(&mut *lock(&self.moved))
     }
 
-    /// Peers whose session ended since the last call.
-    pub fn take_ended(&self) -> Vec<SocketAddr> {
-        std::mem::take(&mut *lock(&self.ended))
+    /// Peers whose session ended since the last call, each with how and
+    /// when (the sentence a send to it fails with).
+    pub fn take_ended(&self) -> Vec<(SocketAddr, String)> {
+        let peers = std::mem::take(&mut *lock(&self.ended));
+        let endings = lock(&self.endings);
+        let now = SystemTime::now();
+        peers
+            .into_iter()
+            .map(|peer| {
+                let why = endings.get(&peer).map_or_else(
+                    || format!("the DTLS session with {peer} ended"),
+                    |e| e.sentence(peer, now),
+                );
+                (peer, why)
+            })
+            .collect()
     }
 
     fn notice(&self, line: String) {
@@ -1214,7 +1227,14 @@ mod tests {
                 .any(|n| n == &format!("DTLS peer {addr} starts a new session (the old one ends)")),
             "{notices:?}"
         );
-        assert_eq!(server.take_ended(), vec![addr]);
+        assert_eq!(
+            server
+                .take_ended()
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect::<Vec<_>>(),
+            vec![addr]
+        );
         assert_eq!(server.session_count(), (1, 0));
     }
 

@@ -329,14 +329,7 @@ impl Transport {
     /// nsh's session (close_notify) at …`); empty for other transports.
     pub fn take_ended_sessions(&self) -> Vec<(SocketAddr, String)> {
         match self {
-            Transport::Dtls(t) => t
-                .take_ended()
-                .into_iter()
-                .map(|(peer, why)| {
-                    let why = why.strip_prefix("the ").map_or(why.clone(), str::to_string);
-                    (peer, why)
-                })
-                .collect(),
+            Transport::Dtls(t) => t.take_ended(),
             _ => Vec::new(),
         }
     }

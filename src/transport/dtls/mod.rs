@@ -155,8 +155,10 @@ struct Ending {
 }
 
 impl Ending {
-    /// The sentence a send to `peer` fails with, told at `now`.
-    fn sentence(&self, peer: SocketAddr, now: SystemTime) -> String {
+    /// How and when the session ended and what makes a new one, told at
+    /// `now`, worded as the line of a closed connection is (`DTLS server
+    /// … closed nsh's session (close_notify) at …; …`).
+    fn line(&self, peer: SocketAddr, now: SystemTime) -> String {
         let when = super::at_and_ago(self.at, now);
         let (peer_is, session) = match self.side {
             Side::Client => ("server", "nsh's session"),
@@ -164,18 +166,23 @@ impl Ending {
         };
         let ended = match &self.by {
             EndedBy::CloseNotify => {
-                format!("the DTLS {peer_is} {peer} closed {session} (close_notify) {when}")
+                format!("DTLS {peer_is} {peer} closed {session} (close_notify) {when}")
             }
             EndedBy::Alert(why) => {
-                format!("the DTLS {peer_is} {peer} ended {session} {when}: {why}")
+                format!("DTLS {peer_is} {peer} ended {session} {when}: {why}")
             }
-            EndedBy::Nsh(why) => format!("the DTLS session with {peer} ended {when}: {why}"),
+            EndedBy::Nsh(why) => format!("DTLS session with {peer} ended {when}: {why}"),
         };
         let again = match self.side {
             Side::Client => "`connect` again makes a new session",
             Side::Server => "a device makes a new one by registering",
         };
         format!("{ended}; {again}")
+    }
+
+    /// The sentence a send to `peer` fails with, told at `now`.
+    fn sentence(&self, peer: SocketAddr, now: SystemTime) -> String {
+        format!("the {}", self.line(peer, now))
     }
 }
 
@@ -542,7 +549,7 @@ impl DtlsTransport {
     }
 
     /// Peers whose session ended since the last call, each with how and
-    /// when (the sentence a send to it fails with).
+    /// when ([`Ending::line`]).
     pub fn take_ended(&self) -> Vec<(SocketAddr, String)> {
         let peers = std::mem::take(&mut *lock(&self.ended));
         let endings = lock(&self.endings);
@@ -551,8 +558,8 @@ impl DtlsTransport {
             .into_iter()
             .map(|peer| {
                 let why = endings.get(&peer).map_or_else(
-                    || format!("the DTLS session with {peer} ended"),
-                    |e| e.sentence(peer, now),
+                    || format!("DTLS session with {peer} ended"),
+                    |e| e.line(peer, now),
                 );
                 (peer, why)
             })
@@ -1148,10 +1155,16 @@ mod tests {
     #[test]
     fn a_stray_non_handshake_datagram_is_dropped_with_a_notice() {
         let server = DtlsTransport::bind(0, false, &psk()).unwrap();
+        let (_, notices) = notices_after(&server, &[0x40, 0x01, 0x00, 0x01]);
+        assert!(notices[0].contains("not a handshake"), "{notices:?}");
+    }
+
+    /// Sends `datagram` to `server` from a new socket; the server delivers
+    /// nothing within 2 s. The sender's address, and the notices then.
+    fn notices_after(server: &DtlsTransport, datagram: &[u8]) -> (SocketAddr, Vec<String>) {
         let port = server.local_addr().unwrap().port();
         let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-        c.send_to(&[0x40, 0x01, 0x00, 0x01], ("127.0.0.1", port))
-            .unwrap();
+        c.send_to(datagram, ("127.0.0.1", port)).unwrap();
         let mut buf = [0u8; 64];
         assert!(
             server
@@ -1159,8 +1172,7 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let notices = server.take_notices();
-        assert!(notices[0].contains("not a handshake"), "{notices:?}");
+        (c.local_addr().unwrap(), server.take_notices())
     }
 
     /// Waits up to 5 s (while the server runs) for a notice containing
@@ -1399,22 +1411,11 @@ mod tests {
             ca: Some(CaSource::File("tests/fixtures/certs/ca.crt".into())),
         }));
         let server = DtlsTransport::bind(0, false, &ca_only).unwrap();
-        let port = server.local_addr().unwrap().port();
-        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-        c.send_to(&client_hello(), ("127.0.0.1", port)).unwrap();
-        let mut buf = [0u8; 64];
-        assert!(
-            server
-                .recv(&mut buf, Duration::from_secs(2))
-                .unwrap()
-                .is_none()
-        );
-        let notices = server.take_notices();
+        let (from, notices) = notices_after(&server, &client_hello());
         assert_eq!(
             notices,
             vec![format!(
-                "DTLS: refused a ClientHello from {}: nsh has no certificate to serve with (this socket was opened by `connect` with CAs only)",
-                c.local_addr().unwrap()
+                "DTLS: refused a ClientHello from {from}: nsh has no certificate to serve with (this socket was opened by `connect` with CAs only)"
             )]
         );
         assert_eq!(server.session_count(), (0, 0));

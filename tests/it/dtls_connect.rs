@@ -13,7 +13,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::KillOnDrop;
 use crate::harness::{nsh_bin, repo, run_nsh};
@@ -441,30 +441,12 @@ fn error_line(stdout: &str) -> &str {
 /// session, as if none had ever been made).
 #[test]
 fn a_request_after_the_dtls_server_closed_the_session_says_so_and_when() {
-    let plain = free_port_pair();
-    let dtls = plain + 1;
-    let server = coap_server_openssl(plain);
-    let pid = server.0.id().to_string();
-    let script = format!(
-        r#"
-connect("127.0.0.1", {dtls}, #{{psk_identity: "myid", psk_key: "secretPSK"}});
-print("@@first " + coap_get("/time").code);
-print("@@stop");
-sleep(1.5);
-try {{ coap_get("/time", #{{timeout_s: 3}}); print("@@answered"); }} catch (e) {{ print("@@error " + e); }}
-"#
+    let started = Instant::now();
+    let (run, dtls, stopped) = with_server_stopped(
+        r#"sleep(1.5);
+try { coap_get("/time", #{timeout_s: 3}); print("@@answered"); } catch (e) { print("@@error " + e); }"#,
+        Duration::ZERO,
     );
-    let started = std::time::Instant::now();
-    let mut asked = None;
-    let run = run_nsh(&["-c", &script], Duration::from_secs(60), |line| {
-        if line == "@@stop" {
-            let _ = Command::new("kill").args(["-INT", &pid]).status();
-            asked = Some(std::time::Instant::now());
-        }
-    });
-    drop(server);
-    run.assert_ok();
-    assert!(run.stdout.contains("@@first 2.05"), "{}", run.stdout);
     assert!(
         run.stdout
             .contains(&format!("DTLS peer 127.0.0.1:{dtls} closed its session")),
@@ -481,7 +463,6 @@ try {{ coap_get("/time", #{{timeout_s: 3}}); print("@@answered"); }} catch (e) {
         "{e}"
     );
     // At once, not after the request's timeout.
-    let stopped = asked.expect("the server was stopped");
     assert!(
         started.elapsed() < Duration::from_secs(20) && stopped.elapsed() < Duration::from_secs(4),
         "{e}"
@@ -495,6 +476,29 @@ try {{ coap_get("/time", #{{timeout_s: 3}}); print("@@answered"); }} catch (e) {
 /// an answer that can no longer come.
 #[test]
 fn a_request_waiting_when_the_dtls_server_closes_the_session_fails_at_once() {
+    let (run, dtls, stopped) = with_server_stopped(
+        r#"try { coap_get("/async?30", #{timeout_s: 20}); print("@@answered"); } catch (e) { print("@@error " + e); }"#,
+        Duration::from_secs(1),
+    );
+    let e = error_line(&run.stdout);
+    let start = format!(
+        "coap_get: no response to `GET /async?30`: the DTLS server 127.0.0.1:{dtls} closed nsh's session (close_notify) at "
+    );
+    assert!(e.starts_with(&start), "{e}\n{}", run.stdout);
+    assert!(e.ends_with("`connect` again makes a new session"), "{e}");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(8),
+        "the request waited {:?} after the close_notify: {e}",
+        stopped.elapsed()
+    );
+}
+
+/// Runs `then` (script lines) after a `connect` to coap-server-openssl's
+/// DTLS port and a first GET (checked answered); the server is stopped
+/// (SIGINT: it ends nsh's session with an encrypted close_notify) `after`
+/// the script printed `@@stop`, just before `then`. The run, the DTLS
+/// port, and when the server was stopped.
+fn with_server_stopped(then: &str, after: Duration) -> (crate::harness::Run, u16, Instant) {
     let plain = free_port_pair();
     let dtls = plain + 1;
     let server = coap_server_openssl(plain);
@@ -503,39 +507,29 @@ fn a_request_waiting_when_the_dtls_server_closes_the_session_fails_at_once() {
         r#"
 connect("127.0.0.1", {dtls}, #{{psk_identity: "myid", psk_key: "secretPSK"}});
 print("@@first " + coap_get("/time").code);
-print("@@asking");
-try {{ coap_get("/async?30", #{{timeout_s: 20}}); print("@@answered"); }} catch (e) {{ print("@@error " + e); }}
+print("@@stop");
+{then}
 "#
     );
-    let mut stopped = None;
+    let mut stopper = None;
     let run = run_nsh(&["-c", &script], Duration::from_secs(60), |line| {
-        if line == "@@asking" {
+        if line == "@@stop" {
             let pid = pid.clone();
-            stopped = Some(std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_secs(1));
+            stopper = Some(std::thread::spawn(move || {
+                std::thread::sleep(after);
                 let _ = Command::new("kill").args(["-INT", &pid]).status();
-                std::time::Instant::now()
+                Instant::now()
             }));
         }
     });
     drop(server);
     run.assert_ok();
     assert!(run.stdout.contains("@@first 2.05"), "{}", run.stdout);
-    let e = error_line(&run.stdout);
-    let start = format!(
-        "coap_get: no response to `GET /async?30`: the DTLS server 127.0.0.1:{dtls} closed nsh's session (close_notify) at "
-    );
-    assert!(e.starts_with(&start), "{e}\n{}", run.stdout);
-    assert!(e.ends_with("`connect` again makes a new session"), "{e}");
-    let stopped = stopped
-        .expect("the request was made")
+    let stopped = stopper
+        .expect("the script reached @@stop")
         .join()
         .expect("the server was stopped");
-    assert!(
-        stopped.elapsed() < Duration::from_secs(8),
-        "the request waited {:?} after the close_notify: {e}",
-        stopped.elapsed()
-    );
+    (run, dtls, stopped)
 }
 
 /// `openssl s_server -dtls1_2` is told to renegotiate (`R`): nsh's client
